@@ -1,0 +1,198 @@
+import type {
+  ChatType,
+  Conversation,
+  Group,
+  Message,
+  MessageType,
+  RetentionDays,
+} from '../functions/core/model.js';
+
+/**
+ * A typed client for the Roaming HTTP API, with the SDK's method names (the seed document's calls) so
+ * app code ports over directly. Every non-2xx answer throws RoamingApiError with the server's code.
+ */
+export class RoamingApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'RoamingApiError';
+  }
+}
+
+export interface ConversationPage {
+  conversations: Conversation[];
+  cursor: string | null;
+  syncToken?: string;
+  removed?: { convId: string; chatType: ChatType }[];
+}
+
+export interface MessagePage {
+  messages: Message[];
+  cursor: string | null;
+}
+
+export interface HistoryOptions {
+  direction?: 'up' | 'down';
+  types?: MessageType[];
+  from?: string[];
+  startTime?: number;
+  endTime?: number;
+}
+
+export interface SendOptions {
+  to: string;
+  chatType: ChatType;
+  type: MessageType;
+  body: Record<string, unknown>;
+  ext?: Record<string, unknown>;
+  clientMsgId?: string;
+}
+
+export interface PurgeReport {
+  purged: number;
+  purgePending: boolean;
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+export class RoamingClient {
+  constructor(
+    private readonly baseUrl: string,
+    private readonly token: string,
+  ) {}
+
+  async sendMessage(message: SendOptions): Promise<Message> {
+    return (await this.request<{ message: Message }>('POST', '/v1/messages', {}, message)).message;
+  }
+
+  /** pageSize 1..20, pageNum from 1. */
+  fetchConversationsFromServerWithPage(pageSize: number, pageNum: number): Promise<ConversationPage> {
+    return this.request('GET', '/v1/conversations', { pageSize, pageNum });
+  }
+
+  /** Cursor paging (limit 1..50); with no options, the SDK default: 10 conversations of the last 7 days. */
+  fetchConversationsFromServer(options: { limit?: number; cursor?: string } = {}): Promise<ConversationPage> {
+    return this.request('GET', '/v1/conversations', options);
+  }
+
+  /** Everything that changed since a syncToken from an earlier page. */
+  syncConversations(since: string, limit?: number): Promise<ConversationPage> {
+    return this.request('GET', '/v1/conversations', { since, limit });
+  }
+
+  fetchHistoryMessages(
+    convId: string,
+    chatType: ChatType,
+    pageSize?: number,
+    startMsgId?: string,
+    options: HistoryOptions = {},
+  ): Promise<MessagePage> {
+    return this.request('GET', `${conversationPath(chatType, convId)}/messages`, {
+      pageSize,
+      startMsgId,
+      direction: options.direction,
+      types: options.types?.join(','),
+      from: options.from?.join(','),
+      startTime: options.startTime,
+      endTime: options.endTime,
+    });
+  }
+
+  async removeMessagesFromServerWithMsgIds(
+    convId: string,
+    chatType: ChatType,
+    msgIds: string[],
+  ): Promise<void> {
+    await this.request('DELETE', `${conversationPath(chatType, convId)}/messages`, {
+      msgIds: msgIds.join(','),
+    });
+  }
+
+  removeMessagesFromServerWithTimestamp(
+    convId: string,
+    chatType: ChatType,
+    timestamp: number,
+  ): Promise<PurgeReport> {
+    return this.request('DELETE', `${conversationPath(chatType, convId)}/messages`, { before: timestamp });
+  }
+
+  removeConversationFromServer(
+    convId: string,
+    chatType: ChatType,
+    isDeleteMessage: boolean,
+  ): Promise<PurgeReport> {
+    return this.request('DELETE', conversationPath(chatType, convId), { deleteMessages: isDeleteMessage });
+  }
+
+  async createGroup(input: { groupId?: string; name?: string; members?: string[] }): Promise<Group> {
+    return (await this.request<{ group: Group }>('POST', '/v1/groups', {}, input)).group;
+  }
+
+  async addGroupMember(groupId: string, userId: string): Promise<Group> {
+    return (await this.request<{ group: Group }>('PUT', memberPath(groupId, userId))).group;
+  }
+
+  async removeGroupMember(groupId: string, userId: string): Promise<Group> {
+    return (await this.request<{ group: Group }>('DELETE', memberPath(groupId, userId))).group;
+  }
+
+  /** Admin (scope roaming/admin): the app default and every per-user override. */
+  getRetention(): Promise<{ appDays: RetentionDays; users: { userId: string; days: RetentionDays }[] }> {
+    return this.request('GET', '/v1/admin/retention');
+  }
+
+  async setAppRetention(days: RetentionDays): Promise<void> {
+    await this.request('PUT', '/v1/admin/retention', {}, { days });
+  }
+
+  async setUserRetention(userId: string, days: RetentionDays): Promise<void> {
+    await this.request('PUT', `/v1/admin/retention/users/${encodeURIComponent(userId)}`, {}, { days });
+  }
+
+  async clearUserRetention(userId: string): Promise<void> {
+    await this.request('DELETE', `/v1/admin/retention/users/${encodeURIComponent(userId)}`);
+  }
+
+  listSweeps<T = unknown>(): Promise<{ runs: T[] }> {
+    return this.request('GET', '/v1/admin/sweeps');
+  }
+
+  startSweep<T = unknown>(): Promise<T> {
+    return this.request('POST', '/v1/admin/sweeps', {}, {});
+  }
+
+  private async request<T>(method: string, path: string, query: Query = {}, body?: unknown): Promise<T> {
+    const url = new URL(path, this.baseUrl);
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined) url.searchParams.set(key, String(value));
+    }
+    const response = await fetch(url, {
+      method,
+      headers: {
+        authorization: `Bearer ${this.token}`,
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
+      body: body !== undefined ? JSON.stringify(body) : undefined,
+    });
+    const payload = (await response.json()) as T & { error?: { code: string; message: string } };
+    if (!response.ok) {
+      throw new RoamingApiError(
+        response.status,
+        payload.error?.code ?? 'unknown',
+        payload.error?.message ?? '',
+      );
+    }
+    return payload;
+  }
+}
+
+function conversationPath(chatType: ChatType, convId: string): string {
+  return `/v1/conversations/${chatType}/${encodeURIComponent(convId)}`;
+}
+
+function memberPath(groupId: string, userId: string): string {
+  return `/v1/groups/${encodeURIComponent(groupId)}/members/${encodeURIComponent(userId)}`;
+}

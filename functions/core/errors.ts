@@ -1,0 +1,65 @@
+/**
+ * One error hierarchy for the whole service. Domain and store code throw these; exactly one place
+ * (functions/http/error-response.ts) turns them into HTTP responses. Messages of client errors (< 500)
+ * are shown to the caller, so they name the problem without leaking other users' data.
+ */
+export abstract class RoamingError extends Error {
+  abstract readonly status: number;
+  abstract readonly code: string;
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+export class ValidationError extends RoamingError {
+  readonly status = 400;
+  readonly code = 'bad_request';
+}
+
+export class UnauthorizedError extends RoamingError {
+  readonly status = 401;
+  readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends RoamingError {
+  readonly status = 403;
+  readonly code = 'forbidden';
+}
+
+export class NotFoundError extends RoamingError {
+  readonly status = 404;
+  readonly code = 'not_found';
+}
+
+export class MethodNotAllowedError extends RoamingError {
+  readonly status = 405;
+  readonly code = 'method_not_allowed';
+}
+
+export class ConflictError extends RoamingError {
+  readonly status = 409;
+  readonly code = 'conflict';
+}
+
+export class PayloadTooLargeError extends RoamingError {
+  readonly status = 413;
+  readonly code = 'payload_too_large';
+}
+
+export class UnsupportedMediaTypeError extends RoamingError {
+  readonly status = 415;
+  readonly code = 'unsupported_media_type';
+}
+
+/** The store kept throttling after every retry: the caller may try again later. */
+export class ThrottledError extends RoamingError {
+  readonly status = 429;
+  readonly code = 'throttled';
+}
+
+/** Something on our side failed; the message is logged, never shown. */
+export class StoreError extends RoamingError {
+  readonly status = 500;
+  readonly code = 'internal';
+}

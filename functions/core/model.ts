@@ -1,0 +1,45 @@
+/** The wire shapes of DESIGN.md section 1, shared by the domain, the handlers and the typed client. */
+export const CHAT_TYPES = ['single', 'group'] as const;
+export type ChatType = (typeof CHAT_TYPES)[number];
+
+export const MESSAGE_TYPES = ['text', 'image', 'audio', 'video', 'file', 'location', 'custom'] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+
+export interface Message {
+  msgId: string;
+  from: string;
+  /** The recipient user for single chat, the group id for group chat. */
+  to: string;
+  chatType: ChatType;
+  type: MessageType;
+  body: Record<string, unknown>;
+  ext?: Record<string, unknown>;
+  /** Server time in ms, equal to the time encoded in msgId. */
+  timestamp: number;
+}
+
+export interface Conversation {
+  convId: string;
+  chatType: ChatType;
+  lastMessage: Message;
+  unreadCount: number;
+  updatedAt: number;
+}
+
+/** Names one conversation of one user: the peer's id (single) or the group id (group). */
+export interface ConversationRef {
+  owner: string;
+  chatType: ChatType;
+  convId: string;
+}
+
+export interface Group {
+  groupId: string;
+  name: string;
+  owner: string;
+  members: string[];
+  createdAt: number;
+}
+
+/** Retention in days; null keeps history forever. */
+export type RetentionDays = number | null;

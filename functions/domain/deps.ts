@@ -1,0 +1,44 @@
+import type { Clock } from '../core/clock.js';
+import type { IdGenerator } from '../core/ids.js';
+import type { Db } from '../store/db.js';
+import type { RetentionReader } from './retention.js';
+
+/** Tunables of the service; every field has a default in DEFAULT_CONFIG. */
+export interface RoamingConfig {
+  /** Shards of the purge index; the sweep leases them. @default 16 */
+  purgeShards: number;
+  /**
+   * A sync token covers changes from this long before the page that handed it out, so a write still
+   * in flight when the page was read is not missed by `?since=`. @default 2000
+   */
+  syncGraceMs: number;
+  /** @default 200 */
+  maxGroupMembers: number;
+  /** How long a clientMsgId is remembered. @default 7 */
+  idempotencyDays: number;
+  /** 50-message batches a delete purges inline before leaving the rest to the sweep. @default 4 */
+  inlinePurgeBatches: number;
+  /** Time a delete may spend purging inline. @default 250 */
+  inlinePurgeBudgetMs: number;
+  /** How long a process trusts the retention policy it read. @default 10000 */
+  policyCacheMs: number;
+}
+
+export const DEFAULT_CONFIG: RoamingConfig = {
+  purgeShards: 16,
+  syncGraceMs: 2000,
+  maxGroupMembers: 200,
+  idempotencyDays: 7,
+  inlinePurgeBatches: 4,
+  inlinePurgeBudgetMs: 250,
+  policyCacheMs: 10_000,
+};
+
+/** What every domain operation receives: built once per process (the composition root). */
+export interface Deps {
+  db: Db;
+  clock: Clock;
+  newId: IdGenerator;
+  config: RoamingConfig;
+  retention: RetentionReader;
+}

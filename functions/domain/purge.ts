@@ -1,0 +1,63 @@
+import { highestIdAt, timeOfId } from '../core/ids.js';
+import type { ConversationRef } from '../core/model.js';
+import { getConversation, settlePurge } from '../store/conversation-store.js';
+import { copyIdsThrough, deleteCopies } from '../store/message-store.js';
+import type { Deps } from './deps.js';
+
+/** Copies deleted per batch: one Query for their keys, then two BatchWriteItem calls of 25. */
+export const PURGE_BATCH = 50;
+
+export interface PurgeProgress {
+  deleted: number;
+  batches: number;
+  /** True when no copy at or before the bound is left. */
+  finished: boolean;
+}
+
+/**
+ * Physically deletes the owner's copies at or before `through` (ms), oldest first, in batches of 50,
+ * while `mayContinue` allows. Deletes are idempotent, so a batch replayed after a crash is harmless.
+ * The one purge used by one-way deletes (inline) and by the retention sweep.
+ */
+export async function purgeThrough(
+  deps: Deps,
+  ref: ConversationRef,
+  through: number,
+  mayContinue: (progress: PurgeProgress) => boolean,
+  onBatch?: (deletedInBatch: number) => Promise<void> | void,
+): Promise<PurgeProgress> {
+  const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
+  const highestId = highestIdAt(through);
+  while (mayContinue(progress)) {
+    const ids = await copyIdsThrough(deps.db, ref, highestId, PURGE_BATCH);
+    if (ids.length > 0) {
+      await deleteCopies(deps.db, ref, ids);
+      progress.deleted += ids.length;
+      progress.batches++;
+      await onBatch?.(ids.length);
+    }
+    if (ids.length < PURGE_BATCH) {
+      progress.finished = true;
+      break;
+    }
+  }
+  return progress;
+}
+
+/**
+ * Once a purge finished: re-file the conversation in the purge index under its oldest remaining copy,
+ * or take it out if none is left. Retries when a concurrent send or delete changed the item.
+ */
+export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const item = await getConversation(deps.db, ref);
+    if (!item) return;
+    const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
+    const settled = await settlePurge(deps.db, ref, {
+      seenChangeSk: item.changeSk,
+      oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
+    });
+    if (settled) return;
+  }
+  // Still contended: leaving the conversation filed as due is safe, the sweep settles it later.
+}

@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { deleteConversation } from '../domain/deletion.js';
+import type { Deps } from '../domain/deps.js';
+import { endpoint } from '../http/endpoint.js';
+import { conversationPath } from '../http/schemas.js';
+
+const query = z.object({
+  // Absent means false: the destructive variant must be asked for.
+  deleteMessages: z.enum(['true', 'false']).default('false'),
+});
+
+/** DELETE /v1/conversations/{chatType}/{convId}?deleteMessages=true|false */
+export const makeDeleteConversationHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'user', input: z.object({ path: conversationPath, query }) },
+    async function deleteConversationRoute({ caller, input }) {
+      const ref = { owner: caller.userId, ...input.path };
+      return { body: await deleteConversation(deps, ref, input.query.deleteMessages === 'true') };
+    },
+  );

@@ -1,0 +1,27 @@
+import { z } from 'zod';
+import { deleteMessagesBefore, deleteMessagesByIds } from '../domain/deletion.js';
+import type { Deps } from '../domain/deps.js';
+import { endpoint } from '../http/endpoint.js';
+import { conversationPath, listParam, msgId, timeParam } from '../http/schemas.js';
+
+/** Exactly one of: msgIds (1..50, the SDK's removeMessagesFromServerWithMsgIds) or before (a ms timestamp). */
+const query = z
+  .object({ msgIds: listParam(msgId, 50).optional(), before: timeParam.optional() })
+  .refine((q) => (q.msgIds === undefined) !== (q.before === undefined), {
+    message: 'give either msgIds (1 to 50 message ids) or before (a timestamp in ms), exactly one',
+  });
+
+/** DELETE /v1/conversations/{chatType}/{convId}/messages?msgIds=a,b or ?before=<ms> */
+export const makeDeleteMessagesHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'user', input: z.object({ path: conversationPath, query }) },
+    async function deleteMessagesRoute({ caller, input }) {
+      const ref = { owner: caller.userId, ...input.path };
+      if (input.query.msgIds) {
+        await deleteMessagesByIds(deps, ref, input.query.msgIds);
+        return { body: { deleted: input.query.msgIds.length } };
+      }
+      const report = await deleteMessagesBefore(deps, ref, input.query.before as number);
+      return { body: report };
+    },
+  );

@@ -1,0 +1,35 @@
+import { z } from 'zod';
+import type { Deps } from '../domain/deps.js';
+import { addMember, createGroup, removeMember } from '../domain/groups.js';
+import { endpoint } from '../http/endpoint.js';
+import { id } from '../http/schemas.js';
+
+const createInput = z.object({
+  body: z.object({
+    groupId: id.optional(),
+    name: z.string().max(200).optional(),
+    members: z.array(id).max(1000).optional(),
+  }),
+});
+
+const memberPath = z.object({ path: z.object({ groupId: id, userId: id }) });
+
+/** POST /v1/groups */
+export const makeCreateGroupHandler = (deps: Deps) =>
+  endpoint({ access: 'user', input: createInput }, async function createGroupRoute({ caller, input }) {
+    return { status: 201, body: { group: await createGroup(deps, caller.userId, input.body) } };
+  });
+
+/** PUT /v1/groups/{groupId}/members/{userId} */
+export const makeAddMemberHandler = (deps: Deps) =>
+  endpoint({ access: 'user', input: memberPath }, async function addMemberRoute({ caller, input }) {
+    return { body: { group: await addMember(deps, caller.userId, input.path.groupId, input.path.userId) } };
+  });
+
+/** DELETE /v1/groups/{groupId}/members/{userId} */
+export const makeRemoveMemberHandler = (deps: Deps) =>
+  endpoint({ access: 'user', input: memberPath }, async function removeMemberRoute({ caller, input }) {
+    return {
+      body: { group: await removeMember(deps, caller.userId, input.path.groupId, input.path.userId) },
+    };
+  });

@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { type ListRequest, listConversations } from '../domain/conversations.js';
+import type { Deps } from '../domain/deps.js';
+import { endpoint } from '../http/endpoint.js';
+import { intParam } from '../http/schemas.js';
+
+const query = z
+  .object({
+    pageSize: intParam(1, 20).optional(),
+    pageNum: intParam(1, 100_000).optional(),
+    limit: intParam(1, 50).optional(),
+    cursor: z.string().min(1).max(512).optional(),
+    since: z.string().min(1).max(64).optional(),
+  })
+  .refine(
+    (q) =>
+      !(
+        (q.pageSize !== undefined || q.pageNum !== undefined) &&
+        (q.cursor !== undefined || q.limit !== undefined || q.since !== undefined)
+      ),
+    {
+      message: 'use either pageSize/pageNum or limit/cursor/since, not both',
+    },
+  )
+  .refine((q) => !(q.cursor !== undefined && q.since !== undefined), {
+    message: 'use either cursor or since, not both',
+  });
+
+/** Which of the four forms the query asks for (see ListRequest). */
+function toListRequest(q: z.output<typeof query>): ListRequest {
+  if (q.since !== undefined) return { form: 'since', since: q.since, limit: q.limit ?? 50 };
+  if (q.pageSize !== undefined || q.pageNum !== undefined) {
+    return { form: 'page', pageSize: q.pageSize ?? 20, pageNum: q.pageNum ?? 1 };
+  }
+  if (q.limit !== undefined || q.cursor !== undefined)
+    return { form: 'cursor', limit: q.limit ?? 20, cursor: q.cursor };
+  return { form: 'recent' };
+}
+
+/** GET /v1/conversations */
+export const makeListConversationsHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'user', input: z.object({ query }) },
+    async function listConversationsRoute({ caller, input }) {
+      return { body: await listConversations(deps, caller.userId, toListRequest(input.query)) };
+    },
+  );

@@ -1,0 +1,30 @@
+import type {
+  APIGatewayProxyEventV2WithJWTAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import type { Deps } from '../domain/deps.js';
+import type { RouteName } from '../routes.js';
+import { makeDeleteConversationHandler } from './delete-conversation.js';
+import { makeDeleteMessagesHandler } from './delete-messages.js';
+import { makeFetchHistoryHandler } from './fetch-history.js';
+import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
+import { makeListConversationsHandler } from './list-conversations.js';
+import { makeSendMessageHandler } from './send-message.js';
+
+export type HttpHandler = (
+  event: APIGatewayProxyEventV2WithJWTAuthorizer,
+  context: Context,
+) => Promise<APIGatewayProxyStructuredResultV2>;
+
+/** Each route's handler factory, by route name: what the local server mounts. */
+export const HANDLER_FACTORIES: Partial<Record<RouteName, (deps: Deps) => HttpHandler>> = {
+  sendMessage: makeSendMessageHandler,
+  listConversations: makeListConversationsHandler,
+  fetchHistory: makeFetchHistoryHandler,
+  deleteMessages: makeDeleteMessagesHandler,
+  deleteConversation: makeDeleteConversationHandler,
+  createGroup: makeCreateGroupHandler,
+  addMember: makeAddMemberHandler,
+  removeMember: makeRemoveMemberHandler,
+};

@@ -1,0 +1,30 @@
+import { z } from 'zod';
+import type { Deps } from '../domain/deps.js';
+import { sendMessage } from '../domain/send.js';
+import { endpoint } from '../http/endpoint.js';
+import { chatType, id, messageType } from '../http/schemas.js';
+
+const jsonObject = z.record(z.string(), z.unknown());
+
+const input = z.object({
+  body: z
+    .object({
+      to: id,
+      chatType,
+      type: messageType,
+      body: jsonObject,
+      ext: jsonObject.optional(),
+      clientMsgId: id.optional(),
+    })
+    .refine((m) => m.type !== 'text' || (typeof m.body.text === 'string' && m.body.text.length > 0), {
+      message: 'a text message needs body.text, a non-empty string',
+      path: ['body'],
+    }),
+});
+
+/** POST /v1/messages */
+export const makeSendMessageHandler = (deps: Deps) =>
+  endpoint({ access: 'user', input }, async function sendMessageRoute({ caller, input }) {
+    const message = await sendMessage(deps, caller.userId, input.body);
+    return { status: 201, body: { message } };
+  });

@@ -1,0 +1,33 @@
+import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
+import { ForbiddenError, UnauthorizedError } from '../core/errors.js';
+import { ID_PATTERN } from './schemas.js';
+
+export const ADMIN_SCOPE = 'roaming/admin';
+
+export interface Caller {
+  userId: string;
+  scopes: readonly string[];
+}
+
+export type Access = 'user' | 'admin';
+
+/**
+ * The caller, from the claims API Gateway's JWT authorizer verified (the local server puts them in the
+ * same place). Identity comes only from `sub`; no route takes a user id that widens access.
+ */
+export function callerOf(event: APIGatewayProxyEventV2WithJWTAuthorizer, access: Access): Caller {
+  const jwt = event.requestContext?.authorizer?.jwt;
+  const sub = jwt?.claims?.sub;
+  if (typeof sub !== 'string' || sub.length === 0)
+    throw new UnauthorizedError('A valid bearer token is required');
+  if (!ID_PATTERN.test(sub)) throw new UnauthorizedError('The token subject is not a usable user id');
+  const scopeClaim = jwt?.claims?.scope;
+  const scopes = new Set([
+    ...(jwt?.scopes ?? []),
+    ...(typeof scopeClaim === 'string' ? scopeClaim.split(' ') : Array.isArray(scopeClaim) ? scopeClaim : []),
+  ]);
+  if (access === 'admin' && !scopes.has(ADMIN_SCOPE)) {
+    throw new ForbiddenError(`This route needs the ${ADMIN_SCOPE} scope`);
+  }
+  return { userId: sub, scopes: [...scopes] };
+}

@@ -1,0 +1,122 @@
+import middy, { type MiddlewareObj } from '@middy/core';
+import type {
+  APIGatewayProxyEventV2WithJWTAuthorizer as HttpEvent,
+  APIGatewayProxyStructuredResultV2 as HttpResult,
+} from 'aws-lambda';
+import type { z } from 'zod';
+import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
+import { type Access, type Caller, callerOf } from './caller.js';
+import { errorResponse } from './error-response.js';
+import { jsonResponse } from './json-response.js';
+import { describeIssues } from './schemas.js';
+
+/** Requests larger than this are refused with 413 before parsing. */
+export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What the route's input schema sees: path parameters, query string and parsed JSON body. */
+export interface RawInput {
+  path: Record<string, string | undefined>;
+  query: Record<string, string | undefined>;
+  body: unknown;
+}
+
+export interface Reply {
+  status?: number;
+  body: unknown;
+}
+
+export interface EndpointRequest<I> {
+  caller: Caller;
+  input: I;
+}
+
+interface State {
+  caller?: Caller;
+  raw?: RawInput;
+  input?: unknown;
+}
+
+type Event = HttpEvent & { roaming?: State };
+
+/**
+ * Builds a Lambda handler for one route: authenticate, parse JSON, validate with zod (middleware
+ * first), then the route's function, which receives a typed value and returns a reply. Every error
+ * goes through errorResponse, so all routes answer `{error: {code, message}}` the same way.
+ */
+export function endpoint<S extends z.ZodType>(
+  options: { access: Access; input: S },
+  run: (request: EndpointRequest<z.output<S>>) => Promise<Reply>,
+) {
+  return middy<Event, HttpResult>()
+    .use(errorResponder())
+    .use(authenticate(options.access))
+    .use(parseJsonBody())
+    .use(validateInput(options.input))
+    .handler(async function handleRoute(event) {
+      const state = event.roaming as Required<State>;
+      const reply = await run({ caller: state.caller, input: state.input as z.output<S> });
+      return jsonResponse(reply.status ?? 200, reply.body);
+    });
+}
+
+function errorResponder(): MiddlewareObj<Event, HttpResult> {
+  return {
+    onError: async function respondWithError(request) {
+      request.response = errorResponse(request.error);
+    },
+  };
+}
+
+function authenticate(access: Access): MiddlewareObj<Event, HttpResult> {
+  return {
+    before: async function readCaller(request) {
+      request.event.roaming = { caller: callerOf(request.event, access) };
+    },
+  };
+}
+
+function parseJsonBody(): MiddlewareObj<Event, HttpResult> {
+  return {
+    before: async function readBody(request) {
+      const { event } = request;
+      const state = event.roaming as State;
+      let body: unknown;
+      if (event.body !== undefined && event.body !== '') {
+        const text = event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+        if (Buffer.byteLength(text) > MAX_BODY_BYTES) {
+          throw new PayloadTooLargeError(`The request body exceeds ${MAX_BODY_BYTES} bytes`);
+        }
+        const contentType = headerOf(event, 'content-type') ?? '';
+        if (!/^application\/([a-z.+-]*\+)?json\s*(;|$)/i.test(contentType)) {
+          throw new UnsupportedMediaTypeError(
+            'The request body must be JSON (Content-Type: application/json)',
+          );
+        }
+        try {
+          body = JSON.parse(text);
+        } catch {
+          throw new ValidationError('The request body is not valid JSON');
+        }
+      }
+      state.raw = { path: event.pathParameters ?? {}, query: event.queryStringParameters ?? {}, body };
+    },
+  };
+}
+
+function validateInput(schema: z.ZodType): MiddlewareObj<Event, HttpResult> {
+  return {
+    before: async function validate(request) {
+      const state = request.event.roaming as State;
+      const parsed = schema.safeParse(state.raw);
+      if (!parsed.success) throw new ValidationError(describeIssues(parsed.error));
+      state.input = parsed.data;
+    },
+  };
+}
+
+function headerOf(event: HttpEvent, name: string): string | undefined {
+  for (const [key, value] of Object.entries(event.headers ?? {})) {
+    if (key.toLowerCase() === name) return value;
+  }
+  return undefined;
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod';
+import { MAX_ID_TIME, ULID_PATTERN } from '../core/ids.js';
+import { CHAT_TYPES, MESSAGE_TYPES } from '../core/model.js';
+
+/**
+ * Zod pieces shared by the routes' input schemas. User, conversation and group ids exclude '#' (the key
+ * separator), '/' and spaces, so they can never forge another item's key or path.
+ */
+export const ID_PATTERN = /^[A-Za-z0-9_.@:|+=-]{1,128}$/;
+
+export const id = z.string().regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . @ : | + = -');
+export const msgId = z.string().regex(ULID_PATTERN, 'must be a message id (26-character ULID)');
+export const chatType = z.enum(CHAT_TYPES);
+export const messageType = z.enum(MESSAGE_TYPES);
+
+/** A whole number from a query string, within bounds. */
+export const intParam = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max));
+
+/** A server time in ms from a query string: a whole number a message id can encode. */
+export const timeParam = intParam(0, MAX_ID_TIME);
+
+/** A comma-separated list from a query string (API Gateway joins repeated keys with commas too). */
+export const listParam = <T extends z.ZodType<unknown, string>>(item: T, max: number) =>
+  z
+    .string()
+    .transform((value) => value.split(',').filter((part) => part.length > 0))
+    .pipe(z.array(item).min(1, 'must name at least one value').max(max, `must name at most ${max} values`));
+
+export const conversationPath = z.object({ chatType, convId: id });
+
+/** Zod's issues as one readable sentence naming each field. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => {
+      const where = issue.path.length ? issue.path.join('.') : 'input';
+      return `${where}: ${issue.message}`;
+    })
+    .join('; ');
+}

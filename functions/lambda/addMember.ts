@@ -1,0 +1,4 @@
+import { makeAddMemberHandler } from '../handlers/groups.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeAddMemberHandler(depsFromEnv());

@@ -1,0 +1,4 @@
+import { makeListConversationsHandler } from '../handlers/list-conversations.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeListConversationsHandler(depsFromEnv());

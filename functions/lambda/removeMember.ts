@@ -1,0 +1,4 @@
+import { makeRemoveMemberHandler } from '../handlers/groups.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeRemoveMemberHandler(depsFromEnv());

@@ -1,0 +1,4 @@
+import { makeSendMessageHandler } from '../handlers/send-message.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeSendMessageHandler(depsFromEnv());

@@ -1,0 +1,88 @@
+/**
+ * Every HTTP route, in one table: the local server routes by it and the CDK stack creates one Lambda
+ * and one API route per entry from it, so the two cannot drift. `table` is the access the route's
+ * function is granted: read routes never get write actions.
+ */
+export interface RouteSpec {
+  /** Names the handler (functions/handlers/registry.ts) and its Lambda entry (functions/lambda/{name}.ts). */
+  name: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  path: string;
+  access: 'user' | 'admin';
+  table: 'read' | 'write';
+}
+
+export const ROUTES = [
+  { name: 'sendMessage', method: 'POST', path: '/v1/messages', access: 'user', table: 'write' },
+  { name: 'listConversations', method: 'GET', path: '/v1/conversations', access: 'user', table: 'read' },
+  {
+    name: 'fetchHistory',
+    method: 'GET',
+    path: '/v1/conversations/{chatType}/{convId}/messages',
+    access: 'user',
+    table: 'read',
+  },
+  {
+    name: 'deleteMessages',
+    method: 'DELETE',
+    path: '/v1/conversations/{chatType}/{convId}/messages',
+    access: 'user',
+    table: 'write',
+  },
+  {
+    name: 'deleteConversation',
+    method: 'DELETE',
+    path: '/v1/conversations/{chatType}/{convId}',
+    access: 'user',
+    table: 'write',
+  },
+  { name: 'createGroup', method: 'POST', path: '/v1/groups', access: 'user', table: 'write' },
+  {
+    name: 'addMember',
+    method: 'PUT',
+    path: '/v1/groups/{groupId}/members/{userId}',
+    access: 'user',
+    table: 'write',
+  },
+  {
+    name: 'removeMember',
+    method: 'DELETE',
+    path: '/v1/groups/{groupId}/members/{userId}',
+    access: 'user',
+    table: 'write',
+  },
+  { name: 'getRetention', method: 'GET', path: '/v1/admin/retention', access: 'admin', table: 'read' },
+  { name: 'putRetention', method: 'PUT', path: '/v1/admin/retention', access: 'admin', table: 'write' },
+  {
+    name: 'putUserRetention',
+    method: 'PUT',
+    path: '/v1/admin/retention/users/{userId}',
+    access: 'admin',
+    table: 'write',
+  },
+  {
+    name: 'deleteUserRetention',
+    method: 'DELETE',
+    path: '/v1/admin/retention/users/{userId}',
+    access: 'admin',
+    table: 'write',
+  },
+  { name: 'listSweeps', method: 'GET', path: '/v1/admin/sweeps', access: 'admin', table: 'read' },
+  { name: 'startSweep', method: 'POST', path: '/v1/admin/sweeps', access: 'admin', table: 'write' },
+] as const satisfies readonly RouteSpec[];
+
+export type RouteName = (typeof ROUTES)[number]['name'];
+
+/** DynamoDB actions behind each access level (on the table and its indexes, never on `*`). */
+export const TABLE_ACTIONS = {
+  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
+  write: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:BatchWriteItem',
+  ],
+} as const;

@@ -1,0 +1,59 @@
+import { type Clock, systemClock } from './core/clock.js';
+import { createIdGenerator } from './core/ids.js';
+import { DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
+import { createRetentionReader } from './domain/retention.js';
+import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
+
+/** Builds the dependencies of every handler: the composition root, run once per process. */
+export function createDeps(options: {
+  client: DocumentSender;
+  tableName: string;
+  clock?: Clock;
+  config?: Partial<RoamingConfig>;
+}): Deps {
+  const clock = options.clock ?? systemClock;
+  const config = { ...DEFAULT_CONFIG, ...options.config };
+  const db = createDb(options.client, options.tableName);
+  return {
+    db,
+    clock,
+    newId: createIdGenerator(clock),
+    config,
+    retention: createRetentionReader(db, clock, config.policyCacheMs),
+  };
+}
+
+/** Reads the Lambda environment; fails at cold start, not on the first request, if it is incomplete. */
+export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
+  const tableName = env.TABLE_NAME;
+  if (!tableName) throw new Error('TABLE_NAME must be set');
+  return createDeps({
+    client: createDocumentClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {}),
+    tableName,
+    config: configFromEnv(env),
+  });
+}
+
+const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
+  purgeShards: 'ROAMING_PURGE_SHARDS',
+  syncGraceMs: 'ROAMING_SYNC_GRACE_MS',
+  maxGroupMembers: 'ROAMING_MAX_GROUP_MEMBERS',
+  idempotencyDays: 'ROAMING_IDEMPOTENCY_DAYS',
+  inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
+  inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',
+  policyCacheMs: 'ROAMING_POLICY_CACHE_MS',
+};
+
+/** Numeric overrides of DEFAULT_CONFIG from the environment; a value that is not a number stops the start. */
+export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RoamingConfig> {
+  const config: Partial<RoamingConfig> = {};
+  for (const [key, name] of Object.entries(CONFIG_ENV) as [keyof RoamingConfig, string][]) {
+    const raw = env[name];
+    if (raw === undefined || raw === '') continue;
+    const value = Number(raw);
+    if (!Number.isFinite(value) || value < 0)
+      throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+    config[key] = value;
+  }
+  return config;
+}

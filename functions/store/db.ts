@@ -1,0 +1,156 @@
+import { type AttributeValue, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
+import {
+  type BatchGetCommand,
+  BatchWriteCommand,
+  type DeleteCommand,
+  DynamoDBDocumentClient,
+  type GetCommand,
+  type PutCommand,
+  type QueryCommand,
+  type UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { RoamingError, StoreError, ThrottledError } from '../core/errors.js';
+
+/** The one method of the document client the store uses; fault-injection tests wrap it. */
+export type DocumentSender = Pick<DynamoDBDocumentClient, 'send'>;
+
+/** The commands the store sends. */
+export type DocumentCommand =
+  | BatchWriteCommand
+  | BatchGetCommand
+  | DeleteCommand
+  | GetCommand
+  | PutCommand
+  | QueryCommand
+  | UpdateCommand;
+
+/** The SDK types `send` as overloads per command; one untyped call site keeps the rest typed. */
+function sendUntyped(client: DocumentSender, command: DocumentCommand): Promise<unknown> {
+  return (client.send as (command: DocumentCommand) => Promise<unknown>).call(client, command);
+}
+
+/** Counts what the adapter had to retry: the sweep reports it per run. */
+export interface RetryCounter {
+  retries: number;
+}
+
+export interface RetryPolicy {
+  /** Attempts per call before giving up with ThrottledError. @default 8 */
+  maxAttempts: number;
+  /** First backoff; doubles each attempt, with full jitter. @default 25 */
+  baseDelayMs: number;
+  /** @default 2000 */
+  maxDelayMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 25, maxDelayMs: 2000 };
+
+/** Everything the store modules need: the client, the table, and how to retry. Built once per process. */
+export interface Db {
+  readonly client: DocumentSender;
+  readonly tableName: string;
+  readonly retry: RetryPolicy;
+  readonly retryCounter: RetryCounter;
+}
+
+export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(new DynamoDBClient(config), {
+    marshallOptions: { removeUndefinedValues: true },
+  });
+}
+
+export function createDb(client: DocumentSender, tableName: string, retry: RetryPolicy = DEFAULT_RETRY): Db {
+  return { client, tableName, retry, retryCounter: { retries: 0 } };
+}
+
+const THROTTLING_ERRORS = new Set([
+  'ProvisionedThroughputExceededException',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+]);
+
+export function isThrottling(error: unknown): boolean {
+  return error instanceof Error && THROTTLING_ERRORS.has(error.name);
+}
+
+export function isConditionFailure(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ConditionalCheckFailedException';
+}
+
+/**
+ * The item a failed conditional write returned (ReturnValuesOnConditionCheckFailure: ALL_OLD). The
+ * document client does not unmarshall error payloads, so it is done here.
+ */
+export function itemOfConditionFailure(error: unknown): Record<string, unknown> | undefined {
+  const item = (error as { Item?: Record<string, AttributeValue> }).Item;
+  return item ? unmarshall(item) : undefined;
+}
+
+export function backoffDelay(retry: RetryPolicy, attempt: number): number {
+  const ceiling = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** attempt);
+  return Math.random() * ceiling;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends one command, retrying throttling with exponential backoff and jitter. SDK errors become domain
+ * errors here, at the adapter: handlers never see AWS error types. A failed condition is rethrown as is
+ * for the caller to interpret (it means something different for every write).
+ */
+export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return (await sendUntyped(db.client, command)) as T;
+    } catch (error) {
+      if (isConditionFailure(error) || error instanceof RoamingError) throw error;
+      if (!isThrottling(error)) throw new StoreError('DynamoDB request failed', { cause: error });
+      if (attempt + 1 >= db.retry.maxAttempts) {
+        throw new ThrottledError('The store is busy; retry shortly', { cause: error });
+      }
+      db.retryCounter.retries++;
+      await sleep(backoffDelay(db.retry, attempt));
+    }
+  }
+}
+
+export type WriteRequest =
+  | { PutRequest: { Item: object } }
+  | { DeleteRequest: { Key: Record<string, string> } };
+
+/** BatchWriteItem takes at most 25 requests. */
+export const BATCH_WRITE_LIMIT = 25;
+
+/**
+ * Writes all requests in BatchWriteItem calls of 25, retrying UnprocessedItems with backoff until done.
+ * Nothing is dropped silently: if the store keeps refusing, ThrottledError says so.
+ */
+export async function batchWriteAll(db: Db, requests: readonly WriteRequest[]): Promise<number> {
+  const chunks: WriteRequest[][] = [];
+  for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
+    chunks.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
+  }
+  const calls = await Promise.all(chunks.map((chunk) => writeChunkUntilDone(db, chunk)));
+  return calls.reduce((a, b) => a + b, 0);
+}
+
+async function writeChunkUntilDone(db: Db, chunk: WriteRequest[]): Promise<number> {
+  let pending = chunk;
+  for (let attempt = 0; ; attempt++) {
+    const result = await send<{ UnprocessedItems?: Record<string, WriteRequest[]> }>(
+      db,
+      new BatchWriteCommand({ RequestItems: { [db.tableName]: pending } }),
+    );
+    const unprocessed = result.UnprocessedItems?.[db.tableName] ?? [];
+    if (unprocessed.length === 0) return attempt + 1;
+    if (attempt + 1 >= db.retry.maxAttempts) {
+      throw new ThrottledError(
+        `${unprocessed.length} writes stayed unprocessed after ${attempt + 1} attempts`,
+      );
+    }
+    db.retryCounter.retries++;
+    pending = unprocessed;
+    await sleep(backoffDelay(db.retry, attempt));
+  }
+}

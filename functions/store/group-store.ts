@@ -1,0 +1,120 @@
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import type { Group } from '../core/model.js';
+import { batchWriteAll, type Db, isConditionFailure, send } from './db.js';
+import { keys } from './keys.js';
+
+/** Groups: a META item and one item per member, all in the group's partition (one Query reads all). */
+
+type Item = Record<string, unknown>;
+
+/** Creates the group with its members; false if the id is taken. */
+export async function createGroup(db: Db, group: Group): Promise<boolean> {
+  const pk = keys.groupPk(group.groupId);
+  try {
+    await send(
+      db,
+      new PutCommand({
+        TableName: db.tableName,
+        Item: {
+          pk,
+          sk: keys.groupMetaSk,
+          groupId: group.groupId,
+          name: group.name,
+          owner: group.owner,
+          createdAt: group.createdAt,
+        },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+  await batchWriteAll(
+    db,
+    group.members.map((userId) => ({
+      PutRequest: { Item: { pk, sk: keys.memberSk(userId), userId, joinedAt: group.createdAt } },
+    })),
+  );
+  return true;
+}
+
+/** The group with all its members, or undefined if it does not exist. */
+export async function getGroup(db: Db, groupId: string): Promise<Group | undefined> {
+  let meta: Item | undefined;
+  const members: string[] = [];
+  let startKey: Item | undefined;
+  do {
+    const page = await send<{ Items?: Item[]; LastEvaluatedKey?: Item }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.groupPk(groupId) },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    for (const item of page.Items ?? []) {
+      if (item.sk === keys.groupMetaSk) meta = item;
+      else members.push(item.userId as string);
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  if (!meta) return undefined;
+  return {
+    groupId,
+    name: meta.name as string,
+    owner: meta.owner as string,
+    createdAt: meta.createdAt as number,
+    members,
+  };
+}
+
+export async function isMember(db: Db, groupId: string, userId: string): Promise<boolean> {
+  const result = await send<{ Item?: Item }>(
+    db,
+    new GetCommand({
+      TableName: db.tableName,
+      Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
+      ConsistentRead: true,
+    }),
+  );
+  return result.Item !== undefined;
+}
+
+/** Adds a member; false if they already were one. */
+export async function addMember(db: Db, groupId: string, userId: string, joinedAt: number): Promise<boolean> {
+  try {
+    await send(
+      db,
+      new PutCommand({
+        TableName: db.tableName,
+        Item: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId), userId, joinedAt },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
+/** Removes a member; false if they were not one. */
+export async function removeMember(db: Db, groupId: string, userId: string): Promise<boolean> {
+  try {
+    await send(
+      db,
+      new DeleteCommand({
+        TableName: db.tableName,
+        Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
+        ConditionExpression: 'attribute_exists(pk)',
+      }),
+    );
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}

@@ -1,0 +1,59 @@
+import type { ChatType, ConversationRef } from '../core/model.js';
+
+/**
+ * Every key of every item, in one place (DESIGN.md section 3). Ids never contain '#' (validated at the
+ * edge), so prefixes cannot be forged.
+ *
+ * | item             | pk                          | sk                       |
+ * |------------------|-----------------------------|--------------------------|
+ * | message copy     | U#{owner}#C#{type}#{convId} | M#{msgId}                |
+ * | conversation     | U#{owner}                   | C#{type}#{convId}        |
+ * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
+ * | group / member   | G#{groupId}                 | META / M#{userId}        |
+ * | retention policy | POLICY                      | APP / U#{userId}         |
+ * | sweep run        | SWEEPS                      | {runId}                  |
+ * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
+ */
+export const keys = {
+  userPk: (owner: string) => `U#${owner}`,
+  conversationSk: (chatType: ChatType, convId: string) => `C#${chatType}#${convId}`,
+  conversation: (ref: ConversationRef) => ({
+    pk: keys.userPk(ref.owner),
+    sk: keys.conversationSk(ref.chatType, ref.convId),
+  }),
+  /** Sort key in the list index: unique per owner (msgId, then the conversation) so order is total. */
+  listSk: (lastMsgId: string, chatType: ChatType, convId: string) => `${lastMsgId}#${chatType}#${convId}`,
+
+  historyPk: (ref: ConversationRef) => `U#${ref.owner}#C#${ref.chatType}#${ref.convId}`,
+  messageSkPrefix: 'M#',
+  messageSk: (msgId: string) => `M#${msgId}`,
+  msgIdOfSk: (sk: string) => sk.slice(2),
+
+  idempotency: (owner: string, clientMsgId: string) => ({ pk: `U#${owner}#IDEM`, sk: clientMsgId }),
+
+  groupPk: (groupId: string) => `G#${groupId}`,
+  groupMetaSk: 'META',
+  memberSkPrefix: 'M#',
+  memberSk: (userId: string) => `M#${userId}`,
+
+  policyPk: 'POLICY',
+  appPolicySk: 'APP',
+  userPolicySk: (userId: string) => `U#${userId}`,
+
+  sweepRunsPk: 'SWEEPS',
+  sweepShardPk: (runId: string) => `SWEEP#${runId}`,
+  sweepShardSk: (shard: number) => `SHARD#${shard}`,
+
+  purgeShard: (shard: number) => `P#${shard}`,
+  /** Zero-padded so string order is time order; then the conversation, so keys are unique. */
+  purgeSk: (dueAt: number, ref: ConversationRef) =>
+    `${String(dueAt).padStart(15, '0')}#${ref.owner}#${ref.chatType}#${ref.convId}`,
+  purgeSkUpperBound: (dueAt: number) => `${String(dueAt).padStart(15, '0')}#~`,
+};
+
+/** Spreads purge work over shards by owner, so parallel sweeps can lease disjoint parts. */
+export function purgeShardOf(owner: string, shardCount: number): number {
+  let hash = 0;
+  for (let i = 0; i < owner.length; i++) hash = (hash * 31 + owner.charCodeAt(i)) >>> 0;
+  return hash % shardCount;
+}

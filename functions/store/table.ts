@@ -1,0 +1,55 @@
+/**
+ * The single table's definition: keys, indexes and TTL. The local bootstrap, the tests and the CDK stack
+ * all build the table from this module so they cannot drift. See keys.ts for what each item looks like.
+ */
+export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
+
+/** Items with `expiresAt` (epoch seconds) are removed by DynamoDB TTL: idempotency records. */
+export const TTL_ATTRIBUTE = 'expiresAt';
+
+export interface IndexDefinition {
+  readonly indexName: string;
+  readonly partitionKey: string;
+  readonly sortKey: string;
+  /** Attributes copied into the index besides the keys; 'ALL' copies the whole item. */
+  readonly projection: 'ALL' | readonly string[];
+}
+
+/** A user's listed conversations, newest latest message first. Sparse: only listed conversations. */
+export const LIST_INDEX: IndexDefinition = {
+  indexName: 'byLatest',
+  partitionKey: 'pk',
+  sortKey: 'listSk',
+  projection: 'ALL',
+};
+
+/** A user's conversations in the order they last changed: the incremental sync (`?since=`). */
+export const CHANGE_INDEX: IndexDefinition = {
+  indexName: 'byChange',
+  partitionKey: 'pk',
+  sortKey: 'changeSk',
+  projection: 'ALL',
+};
+
+/**
+ * Conversations that may have message copies to delete, sharded, ordered by when they become due
+ * (0 for a user's pending delete, else the oldest message's time). The sweep reads only this index,
+ * so its cost follows what there is to delete rather than the number of users.
+ */
+export const PURGE_INDEX: IndexDefinition = {
+  indexName: 'byPurge',
+  partitionKey: 'purgeShard',
+  sortKey: 'purgeSk',
+  projection: ['owner', 'convId', 'chatType', 'clearedThrough', 'changeSk'],
+};
+
+export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, CHANGE_INDEX, PURGE_INDEX];
+
+/** Every key attribute is a string. */
+export const KEY_ATTRIBUTES: readonly string[] = [
+  ...new Set([
+    TABLE_KEYS.partitionKey,
+    TABLE_KEYS.sortKey,
+    ...TABLE_INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
+  ]),
+];

@@ -1,0 +1,43 @@
+import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { ADMIN_SCOPE } from '../functions/http/caller.js';
+
+/**
+ * Local stand-in for API Gateway's JWT authorizer: HS256 tokens signed with ROAMING_JWT_SECRET. The
+ * default secret is for development only and is printed by `npm start`; never use it on a network.
+ */
+export const DEV_JWT_SECRET = 'roaming-local-dev-secret-change-me';
+export const DEV_ISSUER = 'roaming-local';
+export const DEV_AUDIENCE = 'roaming';
+
+export function jwtSecret(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ROAMING_JWT_SECRET || DEV_JWT_SECRET;
+}
+
+export async function signDevToken(
+  userId: string,
+  options: { admin?: boolean; secret?: string; expiresIn?: string } = {},
+): Promise<string> {
+  const scope = options.admin ? `roaming/user ${ADMIN_SCOPE}` : 'roaming/user';
+  return new SignJWT({ scope })
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setSubject(userId)
+    .setIssuer(DEV_ISSUER)
+    .setAudience(DEV_AUDIENCE)
+    .setIssuedAt()
+    .setExpirationTime(options.expiresIn ?? '24h')
+    .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
+}
+
+/** The verified claims, or undefined for a missing, forged or expired token. */
+export async function verifyDevToken(token: string, secret: string): Promise<JWTPayload | undefined> {
+  try {
+    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+      algorithms: ['HS256'],
+      issuer: DEV_ISSUER,
+      audience: DEV_AUDIENCE,
+    });
+    return payload;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,176 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type {
+  APIGatewayProxyEventV2WithJWTAuthorizer,
+  APIGatewayProxyStructuredResultV2,
+  Context,
+} from 'aws-lambda';
+import {
+  MethodNotAllowedError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+} from '../functions/core/errors.js';
+import type { HttpHandler } from '../functions/handlers/registry.js';
+import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
+import { errorResponse } from '../functions/http/error-response.js';
+import { ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
+import { verifyDevToken } from './dev-auth.js';
+
+/**
+ * The laptop stand-in for API Gateway's HTTP API: matches the same route table, checks the bearer token
+ * like the JWT authorizer would, and hands the handlers the same payload-v2 event they get on AWS.
+ */
+export interface LocalApiOptions {
+  handlers: Partial<Record<RouteName, HttpHandler>>;
+  jwtSecret: string;
+}
+
+interface CompiledRoute {
+  spec: RouteSpec;
+  pattern: RegExp;
+  params: string[];
+}
+
+function compile(spec: RouteSpec): CompiledRoute {
+  const params: string[] = [];
+  const source = spec.path.replace(/\{(\w+)\}/g, (_, name: string) => {
+    params.push(name);
+    return '([^/]+)';
+  });
+  return { spec, pattern: new RegExp(`^${source}$`), params };
+}
+
+const COMPILED = ROUTES.map(compile);
+
+export function createLocalApi(options: LocalApiOptions): Server {
+  return createServer(function serveRequest(req, res) {
+    handle(options, req)
+      .catch((error: unknown) => errorResponse(error))
+      .then((result) => writeResult(res, result));
+  });
+}
+
+async function handle(
+  options: LocalApiOptions,
+  req: IncomingMessage,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const method = (req.method ?? 'GET').toUpperCase();
+  const matches = COMPILED.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter(
+    (m) => m.match,
+  );
+  if (matches.length === 0) throw new NotFoundError(`No route for ${url.pathname}`);
+  const found = matches.find((m) => m.route.spec.method === method);
+  if (!found?.match) throw new MethodNotAllowedError(`${method} is not allowed on ${url.pathname}`);
+  const { route, match } = found;
+  const handler = options.handlers[route.spec.name as RouteName];
+  if (!handler) throw new NotFoundError(`No handler for ${route.spec.name}`);
+
+  const claims = await authorize(req, options.jwtSecret);
+  const body = await readBody(req);
+  const pathParameters = Object.fromEntries(
+    route.params.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
+  );
+  const event = toEvent(req, url, route.spec, pathParameters, claims, body);
+  return handler(event, lambdaContext(route.spec.name));
+}
+
+async function authorize(req: IncomingMessage, secret: string) {
+  const header = req.headers.authorization ?? '';
+  const token = /^Bearer (.+)$/i.exec(header)?.[1];
+  if (!token) throw new UnauthorizedError('A bearer token is required (Authorization: Bearer <JWT>)');
+  const claims = await verifyDevToken(token, secret);
+  if (!claims) throw new UnauthorizedError('The bearer token is invalid or expired');
+  return claims;
+}
+
+async function readBody(req: IncomingMessage): Promise<string | undefined> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    // API Gateway refuses huge payloads itself; stop reading early rather than buffer them.
+    if (size > MAX_BODY_BYTES * 4)
+      throw new PayloadTooLargeError(`The request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  return chunks.length ? Buffer.concat(chunks).toString('utf8') : undefined;
+}
+
+function toEvent(
+  req: IncomingMessage,
+  url: URL,
+  spec: RouteSpec,
+  pathParameters: Record<string, string>,
+  claims: Record<string, unknown>,
+  body: string | undefined,
+): APIGatewayProxyEventV2WithJWTAuthorizer {
+  const headers: Record<string, string> = {};
+  for (const [key, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[key] = Array.isArray(value) ? value.join(',') : value;
+  }
+  // API Gateway joins repeated query keys with commas.
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) query[key] = key in query ? `${query[key]},${value}` : value;
+  const now = Date.now();
+  const scope = typeof claims.scope === 'string' ? claims.scope : '';
+  return {
+    version: '2.0',
+    routeKey: `${spec.method} ${spec.path}`,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    pathParameters: Object.keys(pathParameters).length ? pathParameters : undefined,
+    body,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: 'local',
+      apiId: 'local',
+      domainName: 'localhost',
+      domainPrefix: 'localhost',
+      requestId: crypto.randomUUID(),
+      routeKey: `${spec.method} ${spec.path}`,
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+      http: {
+        method: spec.method,
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: req.headers['user-agent'] ?? '',
+      },
+      authorizer: {
+        jwt: {
+          claims: claims as Record<string, string | number | boolean | string[]>,
+          scopes: scope ? scope.split(' ') : null,
+        },
+      },
+    },
+  };
+}
+
+/** Enough of the Lambda context for our handlers: a name and a generous time budget. */
+export function lambdaContext(functionName: string, timeoutMs = 30_000): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: crypto.randomUUID(),
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+function writeResult(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+  res.end(result.body ?? '');
+}

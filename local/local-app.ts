@@ -1,0 +1,39 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../functions/core/clock.js';
+import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/registry.js';
+import type { RouteName } from '../functions/routes.js';
+import { createDeps } from '../functions/runtime.js';
+import type { DocumentSender } from '../functions/store/db.js';
+
+/** A DynamoDB client for a local endpoint (DynamoDB Local accepts any credentials and region). */
+export function localDynamoClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+  });
+}
+
+export function documentClientOf(client: DynamoDBClient): DynamoDBDocumentClient {
+  return DynamoDBDocumentClient.from(client, { marshallOptions: { removeUndefinedValues: true } });
+}
+
+/** The same handlers as on Lambda, built once over one set of dependencies. */
+export function buildLocalApp(options: {
+  client: DocumentSender;
+  tableName: string;
+  clock?: Clock;
+  config?: Partial<RoamingConfig>;
+}): { deps: Deps; handlers: Partial<Record<RouteName, HttpHandler>> } {
+  const deps = createDeps(options);
+  const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  for (const [name, make] of Object.entries(HANDLER_FACTORIES) as [
+    RouteName,
+    (deps: Deps) => HttpHandler,
+  ][]) {
+    handlers[name] = make(deps);
+  }
+  return { deps, handlers };
+}

@@ -1,0 +1,19 @@
+import { parseArgs } from 'node:util';
+import { ID_PATTERN } from '../functions/http/schemas.js';
+import { jwtSecret, signDevToken } from './dev-auth.js';
+
+/** `npm run token -- <user> [--admin]`: prints a token the local server accepts. */
+const { positionals, values } = parseArgs({
+  allowPositionals: true,
+  options: { admin: { type: 'boolean', default: false }, expires: { type: 'string', default: '24h' } },
+});
+const user = positionals[0];
+if (!user || !ID_PATTERN.test(user)) {
+  console.error(
+    'usage: npm run token -- <user> [--admin] [--expires 24h]   (user: 1-128 of A-Z a-z 0-9 _ . @ : | + = -)',
+  );
+  process.exit(2);
+}
+console.log(
+  await signDevToken(user, { admin: values.admin, secret: jwtSecret(), expiresIn: values.expires }),
+);

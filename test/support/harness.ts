@@ -1,0 +1,101 @@
+import type { AddressInfo } from 'node:net';
+import { inject } from 'vitest';
+import { RoamingClient } from '../../client/roaming-client.js';
+import { DAY_MS, ManualClock } from '../../functions/core/clock.js';
+import type { Deps, RoamingConfig } from '../../functions/domain/deps.js';
+import { ensureTable } from '../../functions/store/create-table.js';
+import type { DocumentSender } from '../../functions/store/db.js';
+import { signDevToken } from '../../local/dev-auth.js';
+import { createLocalApi } from '../../local/http-server.js';
+import { buildLocalApp, documentClientOf, localDynamoClient } from '../../local/local-app.js';
+import { countRequests, type RequestCounts } from './request-counter.js';
+
+const TEST_SECRET = 'test-secret';
+/** Tests start on a fixed day so times and ids are predictable; the clock moves only when told. */
+export const T0 = Date.UTC(2026, 0, 1);
+
+let tableCounter = 0;
+
+/** An HTTP answer as the test saw it; error answers carry `{error: {code, message}}`. */
+export interface RawResponse {
+  status: number;
+  body: { error?: { code: string; message: string }; [key: string]: unknown };
+}
+
+export interface Harness {
+  baseUrl: string;
+  deps: Deps;
+  clock: ManualClock;
+  tableName: string;
+  /** DynamoDB requests made by the service so far, by command; `reset()` to start a new count. */
+  requests: RequestCounts;
+  /** The raw document client (for checking items directly in the table). */
+  documentClient: DocumentSender;
+  as(userId: string, options?: { admin?: boolean }): Promise<RoamingClient>;
+  token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  /** A raw HTTP request, for bad-input tests that the typed client would not send. */
+  raw(
+    method: string,
+    path: string,
+    init?: { token?: string; body?: string; headers?: Record<string, string> },
+  ): Promise<RawResponse>;
+  close(): Promise<void>;
+}
+
+/**
+ * The service as it runs under `npm start`: the real handlers behind the local API Gateway stand-in,
+ * on a fresh table in the DynamoDB Local that globalSetup started. `wrapClient` lets fault-injection
+ * tests put a wrapper around the real client.
+ */
+export async function startHarness(
+  options: { config?: Partial<RoamingConfig>; wrapClient?: (client: DocumentSender) => DocumentSender } = {},
+): Promise<Harness> {
+  const endpoint = inject('dynamoEndpoint');
+  const tableName = `roaming_${process.pid}_${++tableCounter}_${Math.random().toString(36).slice(2, 8)}`;
+  const raw = localDynamoClient(endpoint);
+  await ensureTable(raw, tableName);
+  const requests = countRequests(raw);
+  const documentClient = documentClientOf(raw);
+  const clock = new ManualClock(T0 + 30 * DAY_MS);
+  const client = options.wrapClient ? options.wrapClient(documentClient) : documentClient;
+  const app = buildLocalApp({ client, tableName, clock, config: options.config });
+  const server = createLocalApi({ handlers: app.handlers, jwtSecret: TEST_SECRET });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  requests.reset();
+
+  const token = (userId: string, o: { admin?: boolean } = {}) =>
+    signDevToken(userId, { admin: o.admin, secret: TEST_SECRET });
+  return {
+    baseUrl,
+    deps: app.deps,
+    clock,
+    tableName,
+    requests,
+    documentClient,
+    token,
+    async as(userId, o) {
+      return new RoamingClient(baseUrl, await token(userId, o));
+    },
+    async raw(method, path, init = {}) {
+      const response = await fetch(new URL(path, baseUrl), {
+        method,
+        headers: { ...(init.token ? { authorization: `Bearer ${init.token}` } : {}), ...init.headers },
+        body: init.body,
+      });
+      const text = await response.text();
+      let body: RawResponse['body'] = { text };
+      try {
+        body = JSON.parse(text);
+      } catch {
+        // Leave non-JSON as text: the test asserts on it.
+      }
+      return { status: response.status, body };
+    },
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      raw.destroy();
+    },
+  };
+}
