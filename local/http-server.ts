@@ -5,12 +5,14 @@ import type {
   Context,
 } from 'aws-lambda';
 import {
+  ForbiddenError,
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
   UnauthorizedError,
 } from '../functions/core/errors.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
+import { ADMIN_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
 import { ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
@@ -63,10 +65,14 @@ async function handle(
   const found = matches.find((m) => m.route.spec.method === method);
   if (!found?.match) throw new MethodNotAllowedError(`${method} is not allowed on ${url.pathname}`);
   const { route, match } = found;
+  const claims = await authorize(req, options.jwtSecret);
+  // Like the route's authorization scopes on API Gateway: refused before the function runs.
+  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
+  if (route.spec.access === 'admin' && !scopes.includes(ADMIN_SCOPE)) {
+    throw new ForbiddenError(`This route needs the ${ADMIN_SCOPE} scope`);
+  }
   const handler = options.handlers[route.spec.name as RouteName];
   if (!handler) throw new NotFoundError(`No handler for ${route.spec.name}`);
-
-  const claims = await authorize(req, options.jwtSecret);
   const body = await readBody(req);
   const pathParameters = Object.fromEntries(
     route.params.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),

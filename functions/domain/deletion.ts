@@ -49,7 +49,11 @@ export async function deleteMessagesBefore(
   before: number,
 ): Promise<PurgeReport> {
   await assertMayChange(deps, ref);
-  const through = Math.min(before, deps.clock.now());
+  return hideThrough(deps, ref, Math.min(before, deps.clock.now()));
+}
+
+/** Raises the watermark (it only rises), repoints "latest" if it got hidden, then purges inline. */
+async function hideThrough(deps: Deps, ref: ConversationRef, through: number): Promise<PurgeReport> {
   const conversation = await raiseWatermark(deps.db, ref, through, deps.newId(), purgeShardFor(deps, ref));
   if (!conversation) return { purged: 0, purgePending: false };
   const clearedThrough = conversation.clearedThrough ?? through;
@@ -76,27 +80,29 @@ export async function deleteConversation(
   return clearHistory(deps, ref);
 }
 
-/** Clears the whole conversation for its owner; also used when a member leaves or is removed from a group. */
+/**
+ * Clears the whole conversation for its owner, up to the latest message they had seen; also used when
+ * a member leaves or is removed from a group.
+ */
 export async function clearHistory(deps: Deps, ref: ConversationRef): Promise<PurgeReport> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const conversation = await getConversation(deps.db, ref);
-    if (!conversation) return { purged: 0, purgePending: false };
-    if (conversation.lastMsgId === undefined) {
-      // Nothing visible is left: only the listing (if any) has to go.
-      await unlistConversation(deps.db, ref, deps.newId());
-      return { purged: 0, purgePending: false };
-    }
-    const through = Math.max(timeOfId(conversation.lastMsgId), conversation.clearedThrough ?? -1);
-    const cleared = await clearConversation(deps.db, ref, {
-      seenLastMsgId: conversation.lastMsgId,
-      through,
-      changeSk: deps.newId(),
-      purgeShard: purgeShardFor(deps, ref),
-    });
-    if (cleared) return purgeInline(deps, ref, through);
-    // A message arrived between the read and the write: read again, so the delete covers it too.
+  const conversation = await getConversation(deps.db, ref);
+  if (!conversation) return { purged: 0, purgePending: false };
+  if (conversation.lastMsgId === undefined) {
+    // Nothing visible is left: only the listing (if any) has to go.
+    await unlistConversation(deps.db, ref, deps.newId());
+    return { purged: 0, purgePending: false };
   }
-  throw new Error('conversation kept changing during delete');
+  const through = Math.max(timeOfId(conversation.lastMsgId), conversation.clearedThrough ?? -1);
+  const cleared = await clearConversation(deps.db, ref, {
+    seenLastMsgId: conversation.lastMsgId,
+    through,
+    changeSk: deps.newId(),
+    purgeShard: purgeShardFor(deps, ref),
+  });
+  if (cleared) return purgeInline(deps, ref, through);
+  // A message arrived after the read: it is newer than what the caller deleted, so it stays visible
+  // and keeps the conversation listed; everything up to `through` still goes.
+  return hideThrough(deps, ref, through);
 }
 
 /**

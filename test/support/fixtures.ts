@@ -1,5 +1,12 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { RoamingClient } from '../../client/roaming-client.js';
-import type { Message } from '../../functions/core/model.js';
+import type { ManualClock } from '../../functions/core/clock.js';
+import { timeOfId } from '../../functions/core/ids.js';
+import type { ConversationRef, Message } from '../../functions/core/model.js';
+import type { Deps } from '../../functions/domain/deps.js';
+import { applyMessage } from '../../functions/store/conversation-store.js';
+import { keys, purgeShardOf } from '../../functions/store/keys.js';
+import { putCopies } from '../../functions/store/message-store.js';
 
 export function text(
   to: string,
@@ -46,3 +53,74 @@ export async function walkHistory(
 }
 
 export const idsOf = (messages: readonly Message[]) => messages.map((m) => m.msgId);
+
+/**
+ * Writes a long single-chat history straight through the store (as `count` sends would, without the
+ * per-send round trips): copies for both sides, one message every `stepMs`, and both conversations
+ * pointing at the newest. Advances the harness clock past the last message.
+ */
+export async function seedSingleChat(
+  deps: Deps,
+  clock: ManualClock,
+  from: string,
+  to: string,
+  count: number,
+  stepMs = 1,
+) {
+  const messages: Message[] = [];
+  for (let i = 0; i < count; i++) {
+    clock.advance(stepMs);
+    const msgId = deps.newId();
+    messages.push({
+      msgId,
+      from,
+      to,
+      chatType: 'single',
+      type: 'text',
+      body: { text: `seed ${i}` },
+      timestamp: timeOfId(msgId),
+    });
+  }
+  const sides: ConversationRef[] = [
+    { owner: from, chatType: 'single', convId: to },
+    { owner: to, chatType: 'single', convId: from },
+  ];
+  for (let i = 0; i < messages.length; i += 500) {
+    const slice = messages.slice(i, i + 500);
+    await putCopies(
+      deps.db,
+      sides.flatMap((ref) => slice.map((message) => ({ ref, message }))),
+    );
+  }
+  const last = messages.at(-1) as Message;
+  for (const ref of sides) {
+    await applyMessage(deps.db, ref, {
+      message: last,
+      unread: ref.owner === from ? 'reset' : 'increment',
+      changeSk: deps.newId(),
+      purgeShard: keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards)),
+    });
+  }
+  clock.advance(1);
+  return messages;
+}
+
+/** The msgIds of the copies physically in the table for one side of a conversation. */
+export async function storedCopyIds(deps: Deps, ref: ConversationRef): Promise<string[]> {
+  const ids: string[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = (await deps.db.client.send(
+      new QueryCommand({
+        TableName: deps.db.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.historyPk(ref) },
+        ProjectionExpression: 'msgId',
+        ExclusiveStartKey: startKey,
+      }),
+    )) as { Items?: { msgId: string }[]; LastEvaluatedKey?: Record<string, unknown> };
+    ids.push(...(page.Items ?? []).map((item) => item.msgId));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return ids;
+}

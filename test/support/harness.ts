@@ -58,7 +58,9 @@ export async function startHarness(
   const documentClient = documentClientOf(raw);
   const clock = new ManualClock(T0 + 30 * DAY_MS);
   const client = options.wrapClient ? options.wrapClient(documentClient) : documentClient;
-  const app = buildLocalApp({ client, tableName, clock, config: options.config });
+  // Inline purges stop at their batch cap, not at the wall-clock budget, so request counts are exact.
+  const config = { inlinePurgeBudgetMs: 60_000, ...options.config };
+  const app = buildLocalApp({ client, tableName, clock, config });
   const server = createLocalApi({ handlers: app.handlers, jwtSecret: TEST_SECRET });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,0 +1,106 @@
+import { pathToFileURL } from 'node:url';
+import type { ConversationRef } from '../functions/core/model.js';
+import { listConversations } from '../functions/domain/conversations.js';
+import {
+  deleteConversation,
+  deleteMessagesBefore,
+  deleteMessagesByIds,
+} from '../functions/domain/deletion.js';
+import { createGroup } from '../functions/domain/groups.js';
+import { fetchHistory } from '../functions/domain/history.js';
+import { sendMessage } from '../functions/domain/send.js';
+import { seedSingleChat } from '../test/support/fixtures.js';
+import { type BenchStore, formatCounts, startBenchStore } from './setup.js';
+
+/**
+ * DynamoDB requests per API operation, counted by an SDK middleware on the real client against
+ * DynamoDB Local. Operations run through the domain functions the handlers call (the HTTP layer adds
+ * no requests). Prints one line per operation.
+ */
+export async function benchRequests(): Promise<void> {
+  const store = await startBenchStore();
+  try {
+    await measureAll(store);
+  } finally {
+    await store.stop();
+  }
+}
+
+async function measureAll(store: BenchStore): Promise<void> {
+  const { deps, clock, requests } = store;
+  const measure = async (label: string, operation: () => Promise<unknown>) => {
+    requests.reset();
+    const started = performance.now();
+    await operation();
+    const ms = performance.now() - started;
+    console.log(`  ${label.padEnd(52)} ${formatCounts(requests.byCommand).padEnd(60)} ${ms.toFixed(0)} ms`);
+  };
+  const text = (to: string, chatType: 'single' | 'group' = 'single') =>
+    ({ to, chatType, type: 'text', body: { text: 'bench' } }) as const;
+
+  console.log('DynamoDB requests per operation (policy cache warm):');
+  await sendMessage(deps, 'alice', text('bob'));
+  await listConversations(deps, 'alice', { form: 'recent' });
+  await measure('send, single chat', () => sendMessage(deps, 'alice', text('bob')));
+  await measure('send, single chat with clientMsgId', () =>
+    sendMessage(deps, 'alice', { ...text('bob'), clientMsgId: 'bench-1' }),
+  );
+  const group = await createGroup(deps, 'alice', {
+    members: Array.from({ length: 9 }, (_, i) => `member-${i}`),
+  });
+  await measure('send, group of 10 members', () => sendMessage(deps, 'alice', text(group.groupId, 'group')));
+  for (let i = 0; i < 30; i++) await sendMessage(deps, 'alice', text(`peer-${i}`));
+  await measure('conversation list page (limit 20)', () =>
+    listConversations(deps, 'alice', { form: 'cursor', limit: 20 }),
+  );
+  await measure('history page (pageSize 20), single chat', () =>
+    fetchHistory(
+      deps,
+      { owner: 'alice', chatType: 'single', convId: 'bob' },
+      { pageSize: 20, direction: 'up' },
+    ),
+  );
+  await measure('history page (pageSize 20), group', () =>
+    fetchHistory(
+      deps,
+      { owner: 'alice', chatType: 'group', convId: group.groupId },
+      { pageSize: 20, direction: 'up' },
+    ),
+  );
+
+  const seeded = await seedSingleChat(deps, clock, 'carol', 'dave', 200);
+  const carolSide: ConversationRef = { owner: 'carol', chatType: 'single', convId: 'dave' };
+  await listConversations(deps, 'carol', { form: 'recent' });
+  await measure('delete 50 ids (including the latest)', () =>
+    deleteMessagesByIds(
+      deps,
+      carolSide,
+      seeded.slice(-50).map((m) => m.msgId),
+    ),
+  );
+
+  for (const size of [1_000, 100_000]) {
+    const owner = `big-${size}`;
+    const started = performance.now();
+    const history = await seedSingleChat(deps, clock, owner, `peer-of-${owner}`, size);
+    console.log(`  (seeded ${size} messages in ${((performance.now() - started) / 1000).toFixed(1)} s)`);
+    const ref: ConversationRef = { owner, chatType: 'single', convId: `peer-of-${owner}` };
+    await listConversations(deps, owner, { form: 'recent' });
+    const middle = history[Math.floor(size * 0.9)]?.timestamp as number;
+    await measure(`delete before a timestamp, ${size} messages (90% hidden)`, () =>
+      deleteMessagesBefore(deps, ref, middle),
+    );
+  }
+
+  await sendMessage(deps, 'erin', text('frank'));
+  await listConversations(deps, 'erin', { form: 'recent' });
+  for (let i = 0; i < 9; i++) await sendMessage(deps, 'frank', text('erin'));
+  await measure('delete conversation, keep messages', () =>
+    deleteConversation(deps, { owner: 'erin', chatType: 'single', convId: 'frank' }, false),
+  );
+  await measure('delete conversation with its 10 messages', () =>
+    deleteConversation(deps, { owner: 'erin', chatType: 'single', convId: 'frank' }, true),
+  );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await benchRequests();

@@ -1,0 +1,4 @@
+import { benchRequests } from './requests.js';
+
+/** `npm run bench`: every benchmark in turn. Figures only; nothing here asserts a speed. */
+await benchRequests();

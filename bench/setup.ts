@@ -1,0 +1,42 @@
+import { DAY_MS, ManualClock } from '../functions/core/clock.js';
+import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import { createDeps } from '../functions/runtime.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dynamo.js';
+import { documentClientOf, localDynamoClient } from '../local/local-app.js';
+import { countRequests, type RequestCounts } from '../test/support/request-counter.js';
+
+/** A fresh DynamoDB Local, a table and the service's dependencies, with every request counted. */
+export interface BenchStore {
+  deps: Deps;
+  clock: ManualClock;
+  requests: RequestCounts;
+  stop(): Promise<void>;
+}
+
+export async function startBenchStore(config: Partial<RoamingConfig> = {}): Promise<BenchStore> {
+  const dynamo: EmbeddedDynamo = await startEmbeddedDynamo();
+  const raw = localDynamoClient(dynamo.endpoint);
+  const tableName = 'roaming_bench';
+  await ensureTable(raw, tableName);
+  const requests = countRequests(raw);
+  const clock = new ManualClock(Date.UTC(2026, 0, 1) + 30 * DAY_MS);
+  const deps = createDeps({ client: documentClientOf(raw), tableName, clock, config });
+  return {
+    deps,
+    clock,
+    requests,
+    async stop() {
+      raw.destroy();
+      await dynamo.stop();
+    },
+  };
+}
+
+export function formatCounts(byCommand: Record<string, number>): string {
+  const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
+  const parts = Object.entries(byCommand)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, n]) => `${name} ${n}`);
+  return `${total} (${parts.join(', ')})`;
+}
