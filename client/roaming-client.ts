@@ -5,6 +5,7 @@ import type {
   Message,
   MessageType,
   RetentionDays,
+  SendRequest,
 } from '../functions/core/model.js';
 
 /**
@@ -42,15 +43,6 @@ export interface HistoryOptions {
   endTime?: number;
 }
 
-export interface SendOptions {
-  to: string;
-  chatType: ChatType;
-  type: MessageType;
-  body: Record<string, unknown>;
-  ext?: Record<string, unknown>;
-  clientMsgId?: string;
-}
-
 export interface PurgeReport {
   purged: number;
   purgePending: boolean;
@@ -64,7 +56,7 @@ export class RoamingClient {
     private readonly token: string,
   ) {}
 
-  async sendMessage(message: SendOptions): Promise<Message> {
+  async sendMessage(message: SendRequest): Promise<Message> {
     return (await this.request<{ message: Message }>('POST', '/v1/messages', {}, message)).message;
   }
 

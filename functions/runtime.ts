@@ -1,6 +1,6 @@
 import { type Clock, systemClock } from './core/clock.js';
 import { createIdGenerator } from './core/ids.js';
-import { DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
+import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
 import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
 
@@ -33,16 +33,6 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
     config: configFromEnv(env),
   });
 }
-
-const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
-  purgeShards: 'ROAMING_PURGE_SHARDS',
-  syncGraceMs: 'ROAMING_SYNC_GRACE_MS',
-  maxGroupMembers: 'ROAMING_MAX_GROUP_MEMBERS',
-  idempotencyDays: 'ROAMING_IDEMPOTENCY_DAYS',
-  inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
-  inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',
-  policyCacheMs: 'ROAMING_POLICY_CACHE_MS',
-};
 
 /** Numeric overrides of DEFAULT_CONFIG from the environment; a value that is not a number stops the start. */
 export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RoamingConfig> {

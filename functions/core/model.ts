@@ -18,6 +18,17 @@ export interface Message {
   timestamp: number;
 }
 
+/** The body of POST /v1/messages. */
+export interface SendRequest {
+  to: string;
+  chatType: ChatType;
+  type: MessageType;
+  body: Record<string, unknown>;
+  ext?: Record<string, unknown>;
+  /** Makes the send idempotent: a retry with the same id returns the same message. */
+  clientMsgId?: string;
+}
+
 export interface Conversation {
   convId: string;
   chatType: ChatType;

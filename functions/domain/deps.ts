@@ -34,6 +34,17 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   policyCacheMs: 10_000,
 };
 
+/** The environment variable that overrides each setting (Lambda environment, npm start). */
+export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
+  purgeShards: 'ROAMING_PURGE_SHARDS',
+  syncGraceMs: 'ROAMING_SYNC_GRACE_MS',
+  maxGroupMembers: 'ROAMING_MAX_GROUP_MEMBERS',
+  idempotencyDays: 'ROAMING_IDEMPOTENCY_DAYS',
+  inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
+  inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',
+  policyCacheMs: 'ROAMING_POLICY_CACHE_MS',
+};
+
 /** What every domain operation receives: built once per process (the composition root). */
 export interface Deps {
   db: Db;

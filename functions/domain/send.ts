@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { DAY_MS } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { timeOfId } from '../core/ids.js';
-import type { ChatType, ConversationRef, Message, MessageType } from '../core/model.js';
+import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage } from '../store/conversation-store.js';
 import { getGroup } from '../store/group-store.js';
 import { markSendCompleted, reserveSend } from '../store/idempotency-store.js';
@@ -10,21 +10,12 @@ import { keys, purgeShardOf } from '../store/keys.js';
 import { putCopies } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
-export interface SendInput {
-  to: string;
-  chatType: ChatType;
-  type: MessageType;
-  body: Record<string, unknown>;
-  ext?: Record<string, unknown>;
-  clientMsgId?: string;
-}
-
 /**
  * Sends a message: one copy per participant (the inbox model), then every participant's conversation
  * moves to it as latest. With a clientMsgId the send is idempotent: a retry gets the same msgId and
  * finishes a fan-out that an earlier attempt left halfway; once completed, a retry writes nothing.
  */
-export async function sendMessage(deps: Deps, sender: string, input: SendInput): Promise<Message> {
+export async function sendMessage(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   const participants = await participantsOf(deps, sender, input);
   let msgId = deps.newId();
   if (input.clientMsgId !== undefined) {
@@ -61,7 +52,7 @@ export async function sendMessage(deps: Deps, sender: string, input: SendInput):
 }
 
 /** Everyone who gets a copy: both sides of a single chat, every member of a group. */
-async function participantsOf(deps: Deps, sender: string, input: SendInput): Promise<string[]> {
+async function participantsOf(deps: Deps, sender: string, input: SendRequest): Promise<string[]> {
   if (input.chatType === 'single') return [...new Set([sender, input.to])];
   const group = await getGroup(deps.db, input.to);
   // One answer for "no such group" and "not a member", so group ids cannot be probed.
@@ -70,12 +61,12 @@ async function participantsOf(deps: Deps, sender: string, input: SendInput): Pro
 }
 
 /** Each owner's side of the conversation: single chat is named by the peer, group chat by the group. */
-function conversationOf(owner: string, sender: string, input: SendInput): ConversationRef {
+function conversationOf(owner: string, sender: string, input: SendRequest): ConversationRef {
   if (input.chatType === 'group') return { owner, chatType: 'group', convId: input.to };
   return { owner, chatType: 'single', convId: owner === sender ? input.to : sender };
 }
 
-function buildMessage(sender: string, input: SendInput, msgId: string): Message {
+function buildMessage(sender: string, input: SendRequest, msgId: string): Message {
   return {
     msgId,
     from: sender,
@@ -88,7 +79,7 @@ function buildMessage(sender: string, input: SendInput, msgId: string): Message 
   };
 }
 
-function hashRequest(input: SendInput): string {
+function hashRequest(input: SendRequest): string {
   const { to, chatType, type, body, ext } = input;
   return createHash('sha256').update(JSON.stringify({ to, chatType, type, body, ext })).digest('base64url');
 }

@@ -1,6 +1,6 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChatType, ConversationRef, Message } from '../core/model.js';
-import { type Db, isConditionFailure, itemOfConditionFailure, send } from './db.js';
+import { type Db, isConditionFailure, itemOfConditionFailure, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { CHANGE_INDEX, LIST_INDEX } from './table.js';
 
@@ -55,43 +55,37 @@ export async function applyMessage(db: Db, ref: ConversationRef, input: ApplyMes
     input.unread === 'increment'
       ? 'unreadCount = if_not_exists(unreadCount, :zero) + :one'
       : 'unreadCount = :zero';
-  try {
-    await send(
-      db,
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.conversation(ref),
-        UpdateExpression: [
-          'SET #owner = :owner, convId = :convId, chatType = :chatType',
-          'lastMsgId = :msgId, lastMessage = :message, updatedAt = :time, listSk = :listSk, changeSk = :changeSk',
-          'purgeShard = if_not_exists(purgeShard, :purgeShard), purgeSk = if_not_exists(purgeSk, :purgeSk)',
-          unread,
-        ].join(', '),
-        ConditionExpression:
-          '(attribute_not_exists(lastMsgId) OR lastMsgId < :msgId) AND ' +
-          '(attribute_not_exists(clearedThrough) OR clearedThrough < :time)',
-        ExpressionAttributeNames: { '#owner': 'owner' },
-        ExpressionAttributeValues: {
-          ':owner': ref.owner,
-          ':convId': ref.convId,
-          ':chatType': ref.chatType,
-          ':msgId': message.msgId,
-          ':message': message,
-          ':time': message.timestamp,
-          ':listSk': keys.listSk(message.msgId, ref.chatType, ref.convId),
-          ':changeSk': input.changeSk,
-          ':purgeShard': input.purgeShard,
-          ':purgeSk': keys.purgeSk(message.timestamp, ref),
-          ':zero': 0,
-          ...(input.unread === 'increment' ? { ':one': 1 } : {}),
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.conversation(ref),
+      UpdateExpression: [
+        'SET #owner = :owner, convId = :convId, chatType = :chatType',
+        'lastMsgId = :msgId, lastMessage = :message, updatedAt = :time, listSk = :listSk, changeSk = :changeSk',
+        'purgeShard = if_not_exists(purgeShard, :purgeShard), purgeSk = if_not_exists(purgeSk, :purgeSk)',
+        unread,
+      ].join(', '),
+      ConditionExpression:
+        '(attribute_not_exists(lastMsgId) OR lastMsgId < :msgId) AND ' +
+        '(attribute_not_exists(clearedThrough) OR clearedThrough < :time)',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: {
+        ':owner': ref.owner,
+        ':convId': ref.convId,
+        ':chatType': ref.chatType,
+        ':msgId': message.msgId,
+        ':message': message,
+        ':time': message.timestamp,
+        ':listSk': keys.listSk(message.msgId, ref.chatType, ref.convId),
+        ':changeSk': input.changeSk,
+        ':purgeShard': input.purgeShard,
+        ':purgeSk': keys.purgeSk(message.timestamp, ref),
+        ':zero': 0,
+        ...(input.unread === 'increment' ? { ':one': 1 } : {}),
+      },
+    }),
+  );
 }
 
 export interface ListRange {
@@ -229,42 +223,30 @@ export async function replaceLatest(
       values[':listSk'] = keys.listSk(next.msgId, ref.chatType, ref.convId);
     }
   }
-  try {
-    await send(
-      db,
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.conversation(ref),
-        UpdateExpression: update,
-        ConditionExpression: conditions.join(' AND '),
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.conversation(ref),
+      UpdateExpression: update,
+      ConditionExpression: conditions.join(' AND '),
+      ExpressionAttributeValues: values,
+    }),
+  );
 }
 
 /** Takes the conversation off the caller's list, keeping its history. False if there is no conversation. */
 export async function unlistConversation(db: Db, ref: ConversationRef, changeSk: string): Promise<boolean> {
-  try {
-    await send(
-      db,
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.conversation(ref),
-        UpdateExpression: 'SET changeSk = :changeSk, unreadCount = :zero REMOVE listSk',
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: { ':changeSk': changeSk, ':zero': 0 },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.conversation(ref),
+      UpdateExpression: 'SET changeSk = :changeSk, unreadCount = :zero REMOVE listSk',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':changeSk': changeSk, ':zero': 0 },
+    }),
+  );
 }
 
 /**
@@ -277,32 +259,26 @@ export async function clearConversation(
   ref: ConversationRef,
   input: { seenLastMsgId: string; through: number; changeSk: string; purgeShard: string },
 ): Promise<boolean> {
-  try {
-    await send(
-      db,
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.conversation(ref),
-        UpdateExpression:
-          'SET clearedThrough = :through, changeSk = :changeSk, unreadCount = :zero, ' +
-          'purgeShard = :purgeShard, purgeSk = :purgeSk REMOVE listSk, lastMsgId, lastMessage',
-        ConditionExpression:
-          'lastMsgId = :seen AND (attribute_not_exists(clearedThrough) OR clearedThrough < :through)',
-        ExpressionAttributeValues: {
-          ':seen': input.seenLastMsgId,
-          ':through': input.through,
-          ':changeSk': input.changeSk,
-          ':zero': 0,
-          ':purgeShard': input.purgeShard,
-          ':purgeSk': keys.purgeSk(0, ref),
-        },
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.conversation(ref),
+      UpdateExpression:
+        'SET clearedThrough = :through, changeSk = :changeSk, unreadCount = :zero, ' +
+        'purgeShard = :purgeShard, purgeSk = :purgeSk REMOVE listSk, lastMsgId, lastMessage',
+      ConditionExpression:
+        'lastMsgId = :seen AND (attribute_not_exists(clearedThrough) OR clearedThrough < :through)',
+      ExpressionAttributeValues: {
+        ':seen': input.seenLastMsgId,
+        ':through': input.through,
+        ':changeSk': input.changeSk,
+        ':zero': 0,
+        ':purgeShard': input.purgeShard,
+        ':purgeSk': keys.purgeSk(0, ref),
+      },
+    }),
+  );
 }
 
 /**
@@ -321,20 +297,14 @@ export async function settlePurge(
     update = 'SET purgeSk = :purgeSk';
     values[':purgeSk'] = keys.purgeSk(input.oldestRemaining, ref);
   }
-  try {
-    await send(
-      db,
-      new UpdateCommand({
-        TableName: db.tableName,
-        Key: keys.conversation(ref),
-        UpdateExpression: update,
-        ConditionExpression: 'changeSk = :seen',
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.conversation(ref),
+      UpdateExpression: update,
+      ConditionExpression: 'changeSk = :seen',
+      ExpressionAttributeValues: values,
+    }),
+  );
 }

@@ -115,6 +115,20 @@ export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
   }
 }
 
+/**
+ * Sends a conditional write; false when its condition failed (what that means is the caller's to say),
+ * true when it applied.
+ */
+export async function sendConditional(db: Db, command: DocumentCommand): Promise<boolean> {
+  try {
+    await send(db, command);
+    return true;
+  } catch (error) {
+    if (isConditionFailure(error)) return false;
+    throw error;
+  }
+}
+
 export type WriteRequest =
   | { PutRequest: { Item: object } }
   | { DeleteRequest: { Key: Record<string, string> } };

@@ -1,6 +1,6 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Group } from '../core/model.js';
-import { batchWriteAll, type Db, isConditionFailure, send } from './db.js';
+import { batchWriteAll, type Db, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 
 /** Groups: a META item and one item per member, all in the group's partition (one Query reads all). */
@@ -10,26 +10,22 @@ type Item = Record<string, unknown>;
 /** Creates the group with its members; false if the id is taken. */
 export async function createGroup(db: Db, group: Group): Promise<boolean> {
   const pk = keys.groupPk(group.groupId);
-  try {
-    await send(
-      db,
-      new PutCommand({
-        TableName: db.tableName,
-        Item: {
-          pk,
-          sk: keys.groupMetaSk,
-          groupId: group.groupId,
-          name: group.name,
-          owner: group.owner,
-          createdAt: group.createdAt,
-        },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  const created = await sendConditional(
+    db,
+    new PutCommand({
+      TableName: db.tableName,
+      Item: {
+        pk,
+        sk: keys.groupMetaSk,
+        groupId: group.groupId,
+        name: group.name,
+        owner: group.owner,
+        createdAt: group.createdAt,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
+  if (!created) return false;
   await batchWriteAll(
     db,
     group.members.map((userId) => ({
@@ -85,36 +81,24 @@ export async function isMember(db: Db, groupId: string, userId: string): Promise
 
 /** Adds a member; false if they already were one. */
 export async function addMember(db: Db, groupId: string, userId: string, joinedAt: number): Promise<boolean> {
-  try {
-    await send(
-      db,
-      new PutCommand({
-        TableName: db.tableName,
-        Item: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId), userId, joinedAt },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new PutCommand({
+      TableName: db.tableName,
+      Item: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId), userId, joinedAt },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    }),
+  );
 }
 
 /** Removes a member; false if they were not one. */
 export async function removeMember(db: Db, groupId: string, userId: string): Promise<boolean> {
-  try {
-    await send(
-      db,
-      new DeleteCommand({
-        TableName: db.tableName,
-        Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new DeleteCommand({
+      TableName: db.tableName,
+      Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
+      ConditionExpression: 'attribute_exists(pk)',
+    }),
+  );
 }

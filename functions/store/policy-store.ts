@@ -1,6 +1,6 @@
 import { BatchGetCommand, DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetentionDays } from '../core/model.js';
-import { type Db, isConditionFailure, send } from './db.js';
+import { type Db, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 
 /** Retention policy: an app default and per-user overrides, in the POLICY partition. */
@@ -92,18 +92,12 @@ export async function putUserPolicy(
 
 /** Removes a user's override; false if there was none. */
 export async function deleteUserPolicy(db: Db, userId: string): Promise<boolean> {
-  try {
-    await send(
-      db,
-      new DeleteCommand({
-        TableName: db.tableName,
-        Key: { pk: keys.policyPk, sk: keys.userPolicySk(userId) },
-        ConditionExpression: 'attribute_exists(pk)',
-      }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailure(error)) return false;
-    throw error;
-  }
+  return sendConditional(
+    db,
+    new DeleteCommand({
+      TableName: db.tableName,
+      Key: { pk: keys.policyPk, sk: keys.userPolicySk(userId) },
+      ConditionExpression: 'attribute_exists(pk)',
+    }),
+  );
 }
