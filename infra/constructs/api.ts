@@ -1,0 +1,192 @@
+import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import {
+  CorsHttpMethod,
+  HttpApi,
+  HttpMethod,
+  HttpStage,
+  LogGroupLogDestination,
+} from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { ADMIN_SCOPE } from '../../functions/http/caller.js';
+import { ROUTES, type RouteName } from '../../functions/routes.js';
+import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
+
+/** HTTP API integrations give up after 30 s, so a route function must finish before that. */
+const MAX_ROUTE_TIMEOUT = Duration.seconds(29);
+
+/** One JSON line per request (no token claims): for CloudWatch Logs Insights. */
+const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
+  JSON.stringify({
+    requestId: '$context.requestId',
+    time: '$context.requestTime',
+    ip: '$context.identity.sourceIp',
+    routeKey: '$context.routeKey',
+    status: '$context.status',
+    responseLength: '$context.responseLength',
+    latencyMs: '$context.responseLatency',
+    integrationLatencyMs: '$context.integrationLatency',
+    integrationError: '$context.integrationErrorMessage',
+    authorizerError: '$context.authorizer.error',
+  }),
+);
+
+/** The API's tunable settings (the stack passes them through). */
+export interface ApiOptions {
+  /**
+   * Origins allowed to call the API from a browser (CORS). API Gateway answers the preflight itself.
+   * @default - CORS disabled
+   */
+  readonly corsAllowedOrigins?: string[];
+  /**
+   * Steady-state requests per second of the default stage, over all routes.
+   * @default 100
+   */
+  readonly throttlingRateLimit?: number;
+  /**
+   * Burst capacity of the default stage (token bucket size): requests accepted at once before the rate applies.
+   * @default 200
+   */
+  readonly throttlingBurstLimit?: number;
+  /**
+   * Memory of each route function, in MB.
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * Timeout of each route function; at most 29 seconds (the HTTP API integration limit).
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+}
+
+export interface ApiProps extends ApiOptions {
+  readonly defaults: HandlerDefaults;
+  /** The issuer URL of the tokens (the `iss` claim); API Gateway reads its OIDC discovery document. */
+  readonly jwtIssuer: string;
+  /** Accepted audiences: a token's `aud` (or, for Cognito access tokens, `client_id`) must be one of them. */
+  readonly jwtAudience: readonly string[];
+}
+
+/**
+ * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (admin routes also require the
+ * `roaming/admin` scope), a `$default` route that answers 404 in the API's error format, and a throttled,
+ * access-logged default stage.
+ */
+export class Api extends Construct {
+  readonly httpApi: HttpApi;
+  readonly stage: HttpStage;
+  /** The route functions, by route name. */
+  readonly routeFunctions: ReadonlyMap<RouteName, HandlerFunction>;
+  readonly notFoundFunction: HandlerFunction;
+
+  constructor(scope: Construct, id: string, props: ApiProps) {
+    super(scope, id);
+    validate(props);
+    const functionSettings = {
+      defaults: props.defaults,
+      memorySize: props.memorySize,
+      timeout: props.timeout,
+    };
+
+    const authorizer = new HttpJwtAuthorizer('JwtAuthorizer', props.jwtIssuer, {
+      jwtAudience: [...props.jwtAudience],
+    });
+    this.notFoundFunction = new HandlerFunction(this, 'NotFound', {
+      ...functionSettings,
+      entryName: 'notFound',
+      description: 'notFound ($default): 404 for any other route',
+    });
+    const origins = props.corsAllowedOrigins ?? [];
+    this.httpApi = new HttpApi(this, 'HttpApi', {
+      description: 'Roaming: message roaming API',
+      createDefaultStage: false,
+      defaultAuthorizer: authorizer,
+      defaultIntegration: new HttpLambdaIntegration('NotFoundIntegration', this.notFoundFunction.function),
+      corsPreflight:
+        origins.length === 0
+          ? undefined
+          : {
+              allowOrigins: origins,
+              allowMethods: [
+                CorsHttpMethod.GET,
+                CorsHttpMethod.POST,
+                CorsHttpMethod.PUT,
+                CorsHttpMethod.DELETE,
+                CorsHttpMethod.OPTIONS,
+              ],
+              allowHeaders: ['authorization', 'content-type'],
+              maxAge: Duration.hours(1),
+            },
+    });
+
+    const accessLogs = new LogGroup(this, 'AccessLogs', {
+      retention: props.defaults.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = new HttpStage(this, 'DefaultStage', {
+      httpApi: this.httpApi,
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: {
+        rateLimit: props.throttlingRateLimit ?? 100,
+        burstLimit: props.throttlingBurstLimit ?? 200,
+      },
+      accessLogSettings: { destination: new LogGroupLogDestination(accessLogs), format: ACCESS_LOG_FORMAT },
+    });
+
+    const routeFunctions = new Map<RouteName, HandlerFunction>();
+    for (const route of ROUTES) {
+      const constructId = pascalCase(route.name);
+      const handler = new HandlerFunction(this, constructId, {
+        ...functionSettings,
+        entryName: route.name,
+        description: `${route.name} (${route.method} ${route.path})`,
+        tableAccess: route.table,
+      });
+      this.httpApi.addRoutes({
+        path: route.path,
+        methods: [HttpMethod[route.method]],
+        integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.function),
+        authorizationScopes: route.access === 'admin' ? [ADMIN_SCOPE] : undefined,
+      });
+      routeFunctions.set(route.name, handler);
+    }
+    this.routeFunctions = routeFunctions;
+  }
+
+  /** The function behind a route. */
+  routeFunction(name: RouteName): HandlerFunction {
+    const handler = this.routeFunctions.get(name);
+    if (!handler) throw new Error(`No route function named ${name}`);
+    return handler;
+  }
+}
+
+function validate(props: ApiProps): void {
+  if (!Token.isUnresolved(props.jwtIssuer) && !/^https:\/\/[^/\s]+/.test(props.jwtIssuer)) {
+    throw new Error(`jwtIssuer must be an https URL, got "${props.jwtIssuer}"`);
+  }
+  if (props.jwtAudience.length === 0 || props.jwtAudience.some((audience) => audience.trim() === '')) {
+    throw new Error('jwtAudience must list at least one non-empty audience');
+  }
+  if (props.timeout && props.timeout.toMilliseconds() > MAX_ROUTE_TIMEOUT.toMilliseconds()) {
+    throw new Error(
+      `The route function timeout must be at most 29 seconds, got ${props.timeout.toHumanString()}`,
+    );
+  }
+  const { throttlingRateLimit: rate, throttlingBurstLimit: burst } = props;
+  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) {
+    throw new Error(`throttlingRateLimit must be a positive number, got ${rate}`);
+  }
+  if (burst !== undefined && !(Number.isInteger(burst) && burst > 0)) {
+    throw new Error(`throttlingBurstLimit must be a positive integer, got ${burst}`);
+  }
+}
+
+function pascalCase(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}

@@ -1,0 +1,136 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import {
+  LogLevel,
+  NodejsFunction,
+  type NodejsFunctionProps,
+  OutputFormat,
+} from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { TABLE_ACTIONS } from '../../functions/routes.js';
+import { LOCK_FILE, lambdaEntry, PROJECT_ROOT } from '../paths.js';
+import { type Tuning, tuningEnvironment } from '../tuning.js';
+
+export type TableAccess = keyof typeof TABLE_ACTIONS;
+
+/** Settings every function of the stack shares. */
+export interface HandlerDefaults {
+  /** The table whose name every function receives as TABLE_NAME. */
+  readonly table: ITable;
+  /**
+   * How long each function's log group keeps its events.
+   * @default RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: RetentionDays;
+  /**
+   * Overrides of the runtime's tunables (functions/domain/deps.ts), passed as ROAMING_* variables.
+   * @default - none: the runtime's DEFAULT_CONFIG
+   */
+  readonly tuning?: Tuning;
+}
+
+export interface HandlerFunctionProps {
+  readonly defaults: HandlerDefaults;
+  /** The entry `functions/lambda/{entryName}.ts`, which exports `handler`. */
+  readonly entryName: string;
+  readonly description: string;
+  /**
+   * The access to the table the function is granted: exactly TABLE_ACTIONS[tableAccess] on the table and its indexes.
+   * @default - no access to the table
+   */
+  readonly tableAccess?: TableAccess;
+  /**
+   * Memory in MB (CPU grows with it).
+   * @default 512
+   */
+  readonly memorySize?: number;
+  /**
+   * @default Duration.seconds(10)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Further Lambda settings of this function (reserved concurrency, asynchronous invocation).
+   * @default - none
+   */
+  readonly options?: Pick<
+    NodejsFunctionProps,
+    'reservedConcurrentExecutions' | 'deadLetterQueue' | 'retryAttempts' | 'maxEventAge'
+  >;
+}
+
+/** `require` for the CommonJS dependencies bundled into the ESM output. */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __roamingCreateRequire } from 'node:module'; const require = __roamingCreateRequire(import.meta.url);";
+
+/**
+ * One Lambda function of the stack, built the same way for every entry: Node.js 22 on arm64, bundled with the
+ * project's esbuild (never Docker) into minified ESM with source maps and our pinned AWS SDK, its own log group
+ * with retention, and its own role that may write only to that log group until access is granted explicitly.
+ */
+export class HandlerFunction extends Construct {
+  readonly function: NodejsFunction;
+  readonly logGroup: LogGroup;
+  readonly role: Role;
+
+  constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
+    super(scope, id);
+    const { defaults } = props;
+
+    this.logGroup = new LogGroup(this, 'LogGroup', {
+      retention: defaults.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.role = new Role(this, 'Role', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: `Runs ${props.entryName}`,
+    });
+    this.logGroup.grantWrite(this.role);
+
+    this.function = new NodejsFunction(this, 'Function', {
+      entry: lambdaEntry(props.entryName),
+      handler: 'handler',
+      description: props.description,
+      runtime: Runtime.NODEJS_22_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.memorySize ?? 512,
+      timeout: props.timeout ?? Duration.seconds(10),
+      role: this.role,
+      logGroup: this.logGroup,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: LOCK_FILE,
+      environment: {
+        TABLE_NAME: defaults.table.tableName,
+        NODE_OPTIONS: '--enable-source-maps',
+        ...tuningEnvironment(defaults.tuning),
+      },
+      bundling: {
+        forceDockerBundling: false,
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        banner: ESM_REQUIRE_BANNER,
+        minify: true,
+        sourceMap: true,
+        sourcesContent: false,
+        bundleAwsSDK: true,
+        logLevel: LogLevel.WARNING,
+      },
+      ...props.options,
+    });
+
+    if (props.tableAccess) this.grantTable(defaults.table, props.tableAccess);
+  }
+
+  /** Exactly TABLE_ACTIONS[access] on the table and its indexes; nothing else (no grantReadWriteData). */
+  grantTable(table: ITable, access: TableAccess): void {
+    this.role.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [...TABLE_ACTIONS[access]],
+        resources: [table.tableArn, `${table.tableArn}/index/*`],
+      }),
+    );
+  }
+}

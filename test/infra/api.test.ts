@@ -1,0 +1,144 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../functions/routes.js';
+import {
+  functionId,
+  onlyResource,
+  resources,
+  routeFunctionId,
+  synthesize,
+  TEST_AUDIENCE,
+  TEST_ISSUER,
+} from './support/stack.js';
+
+let template: Template;
+let authorizerId: string;
+let apiId: string;
+
+beforeAll(() => {
+  template = synthesize().template;
+  authorizerId = onlyResource(template, 'AWS::ApiGatewayV2::Authorizer')[0];
+  apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api')[0];
+});
+
+describe('the HTTP API', () => {
+  it('verifies tokens with a JWT authorizer for the configured issuer and audience', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      ApiId: { Ref: apiId },
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: { Issuer: TEST_ISSUER, Audience: TEST_AUDIENCE },
+    });
+  });
+
+  it('has exactly one route per entry of ROUTES, plus $default', () => {
+    const keys = resources(template, 'AWS::ApiGatewayV2::Route').map(
+      ([, route]) => route.Properties?.RouteKey,
+    );
+    expect(keys.sort()).toEqual(
+      [...ROUTES.map((route) => `${route.method} ${route.path}`), '$default'].sort(),
+    );
+  });
+
+  it.each(ROUTES.map((route) => [`${route.method} ${route.path}`, route] as const))(
+    '%s is JWT-authorized and invokes its own function',
+    (routeKey, route) => {
+      template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: routeKey,
+        AuthorizationType: 'JWT',
+        AuthorizerId: { Ref: authorizerId },
+        AuthorizationScopes: route.access === 'admin' ? ['roaming/admin'] : Match.absent(),
+      });
+      expect(routeFunctionId(template, routeKey)).toBe(functionId(template, route.name));
+    },
+  );
+
+  it('requires the roaming/admin scope on exactly the admin routes', () => {
+    const scoped = resources(template, 'AWS::ApiGatewayV2::Route')
+      .filter(([, route]) => route.Properties?.AuthorizationScopes !== undefined)
+      .map(([, route]) => route.Properties?.RouteKey);
+    const admin = ROUTES.filter((route) => route.access === 'admin').map((r) => `${r.method} ${r.path}`);
+    expect(admin.length).toBeGreaterThan(0);
+    expect(scoped.sort()).toEqual(admin.sort());
+  });
+
+  it('sends any other request, authorized, to the notFound function', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: '$default',
+      AuthorizationType: 'JWT',
+      AuthorizerId: { Ref: authorizerId },
+      AuthorizationScopes: Match.absent(),
+    });
+    expect(routeFunctionId(template, '$default')).toBe(functionId(template, 'notFound'));
+  });
+
+  it('invokes every function with the version 2.0 payload', () => {
+    const integrations = resources(template, 'AWS::ApiGatewayV2::Integration');
+    expect(integrations).toHaveLength(ROUTES.length + 1);
+    for (const [, integration] of integrations) {
+      expect(integration.Properties).toMatchObject({
+        IntegrationType: 'AWS_PROXY',
+        PayloadFormatVersion: '2.0',
+      });
+    }
+  });
+
+  it('throttles and access-logs the auto-deployed default stage', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      ApiId: { Ref: apiId },
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      AccessLogSettings: {
+        DestinationArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] },
+        Format: Match.anyValue(),
+      },
+    });
+    const [, stage] = onlyResource(template, 'AWS::ApiGatewayV2::Stage');
+    const format = (stage.Properties?.AccessLogSettings as { Format?: string } | undefined)?.Format ?? '';
+    expect(JSON.parse(format)).toMatchObject({ requestId: '$context.requestId', status: '$context.status' });
+  });
+
+  it('has CORS disabled by default', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.absent(),
+    });
+  });
+
+  it('outputs the API URL', () => {
+    template.hasOutput('ApiUrl', { Value: { 'Fn::GetAtt': [apiId, 'ApiEndpoint'] } });
+  });
+});
+
+describe('the HTTP API with options', () => {
+  let custom: Template;
+
+  beforeAll(() => {
+    custom = synthesize({
+      props: {
+        api: {
+          corsAllowedOrigins: ['https://app.example.com'],
+          throttlingRateLimit: 25,
+          throttlingBurstLimit: 50,
+        },
+      },
+    }).template;
+  });
+
+  it('allows the configured origins with the headers and methods the routes use', () => {
+    custom.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['https://app.example.com'],
+        AllowHeaders: Match.arrayWith(['authorization', 'content-type']),
+        AllowMethods: Match.arrayWith(['GET', 'POST', 'PUT', 'DELETE']),
+      },
+    });
+  });
+
+  it('applies the stage throttling limits', () => {
+    custom.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      DefaultRouteSettings: { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 },
+    });
+  });
+});

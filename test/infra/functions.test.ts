@@ -1,0 +1,255 @@
+import { Duration } from 'aws-cdk-lib';
+import type { Template } from 'aws-cdk-lib/assertions';
+import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, TABLE_ACTIONS } from '../../functions/routes.js';
+import {
+  actionsOf,
+  allStatements,
+  functionId,
+  functionIds,
+  functionProps,
+  getAtt,
+  onlyResource,
+  resources,
+  resourcesOf,
+  roleIdOf,
+  roleStatements,
+  type Statement,
+  synthesize,
+} from './support/stack.js';
+
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'notFound', 'sweep'];
+const WRITE_ONLY_ACTIONS = TABLE_ACTIONS.write.filter(
+  (action) => !(TABLE_ACTIONS.read as readonly string[]).includes(action),
+);
+
+let template: Template;
+let tableId: string;
+
+beforeAll(() => {
+  template = synthesize().template;
+  tableId = onlyResource(template, 'AWS::DynamoDB::Table')[0];
+});
+
+function statementsOf(name: string): Statement[] {
+  return roleStatements(template, roleIdOf(template, functionId(template, name)));
+}
+
+function dynamoStatements(statements: Statement[]): Statement[] {
+  return statements.filter((s) => actionsOf(s).some((action) => action.startsWith('dynamodb:')));
+}
+
+describe('the functions', () => {
+  it('are one per route, plus notFound and sweep', () => {
+    expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 2);
+  });
+
+  it.each(ENTRY_NAMES)('%s runs Node.js 22 on arm64 with the table name and source maps', (name) => {
+    expect(functionProps(template, name)).toMatchObject({
+      Runtime: 'nodejs22.x',
+      Architectures: ['arm64'],
+      Handler: 'index.handler',
+      Environment: { Variables: { TABLE_NAME: { Ref: tableId }, NODE_OPTIONS: '--enable-source-maps' } },
+    });
+  });
+
+  it.each(ENTRY_NAMES)('%s logs to its own log group, kept for one month', (name) => {
+    const logGroup = (functionProps(template, name).LoggingConfig as { LogGroup?: { Ref?: string } }).LogGroup
+      ?.Ref;
+    expect(logGroup).toBeDefined();
+    const group = template.findResources('AWS::Logs::LogGroup')[logGroup as string];
+    expect(group?.Properties).toMatchObject({ RetentionInDays: 30 });
+    const others = ENTRY_NAMES.filter((other) => other !== name).map(
+      (other) =>
+        (functionProps(template, other).LoggingConfig as { LogGroup?: { Ref?: string } }).LogGroup?.Ref,
+    );
+    expect(others).not.toContain(logGroup);
+  });
+
+  it('gives route functions 512 MB and 10 s, the sweep 1024 MB and 5 minutes', () => {
+    for (const name of [...ROUTES.map((route) => route.name), 'notFound']) {
+      expect(functionProps(template, name), name).toMatchObject({ MemorySize: 512, Timeout: 10 });
+      expect(functionProps(template, name).ReservedConcurrentExecutions, name).toBeUndefined();
+    }
+    expect(functionProps(template, 'sweep')).toMatchObject({
+      MemorySize: 1024,
+      Timeout: 300,
+      ReservedConcurrentExecutions: 2,
+    });
+  });
+
+  it('sets no tunables unless asked (the runtime defaults apply)', () => {
+    for (const name of ENTRY_NAMES) {
+      const variables = (functionProps(template, name).Environment as { Variables: object }).Variables;
+      expect(
+        Object.keys(variables).filter((key) => key.startsWith('ROAMING_')),
+        name,
+      ).toEqual([]);
+    }
+  });
+
+  it('tells only startSweep the sweep function name', () => {
+    const sweepId = functionId(template, 'sweep');
+    for (const name of ENTRY_NAMES) {
+      const variables = (functionProps(template, name).Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      expect(variables.SWEEP_FUNCTION_NAME, name).toEqual(
+        name === 'startSweep' ? { Ref: sweepId } : undefined,
+      );
+    }
+  });
+});
+
+describe('least privilege', () => {
+  const tableResources = () => [getAtt(tableId), { 'Fn::Join': ['', [getAtt(tableId), '/index/*']] }];
+
+  it.each(ROUTES.map((route) => [route.name, route.table] as const))(
+    '%s may use exactly the %s actions, on the table and its indexes only',
+    (name, access) => {
+      const statements = dynamoStatements(statementsOf(name));
+      expect(statements.length).toBeGreaterThan(0);
+      const actions = statements.flatMap(actionsOf);
+      expect([...new Set(actions)].sort()).toEqual([...TABLE_ACTIONS[access]].sort());
+      for (const statement of statements) {
+        expect(statement.Effect).toBe('Allow');
+        expect(resourcesOf(statement)).toEqual(tableResources());
+      }
+      if (access === 'read') {
+        expect(actions.filter((action) => WRITE_ONLY_ACTIONS.includes(action as never))).toEqual([]);
+      }
+    },
+  );
+
+  it('read routes exist and get only GetItem, BatchGetItem and Query', () => {
+    const readRoutes = ROUTES.filter((route) => route.table === 'read');
+    expect(readRoutes.length).toBeGreaterThan(0);
+    for (const route of readRoutes) {
+      const actions = dynamoStatements(statementsOf(route.name)).flatMap(actionsOf);
+      expect(actions.sort(), route.name).toEqual([
+        'dynamodb:BatchGetItem',
+        'dynamodb:GetItem',
+        'dynamodb:Query',
+      ]);
+    }
+  });
+
+  it('the sweep gets the write actions; notFound gets no table access', () => {
+    const sweepActions = dynamoStatements(statementsOf('sweep')).flatMap(actionsOf);
+    expect(sweepActions.sort()).toEqual([...TABLE_ACTIONS.write].sort());
+    for (const statement of dynamoStatements(statementsOf('sweep'))) {
+      expect(resourcesOf(statement)).toEqual(tableResources());
+    }
+    expect(dynamoStatements(statementsOf('notFound'))).toEqual([]);
+  });
+
+  it('no statement grants dynamodb:* or any action on Resource "*"', () => {
+    const statements = allStatements(template);
+    expect(statements.length).toBeGreaterThan(ENTRY_NAMES.length);
+    for (const statement of statements) {
+      const actions = actionsOf(statement);
+      expect(actions).not.toContain('*');
+      expect(actions).not.toContain('dynamodb:*');
+      expect(resourcesOf(statement)).not.toContain('*');
+    }
+  });
+
+  it.each(ENTRY_NAMES)(
+    '%s has its own role with no managed policies, writing only to its own log group',
+    (name) => {
+      const id = functionId(template, name);
+      const roleId = roleIdOf(template, id);
+      const role = template.findResources('AWS::IAM::Role')[roleId];
+      expect(role?.Properties?.ManagedPolicyArns).toBeUndefined();
+      const logGroup = (functionProps(template, name).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup
+        .Ref;
+      const logStatements = roleStatements(template, roleId).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('logs:')),
+      );
+      expect(logStatements).toEqual([
+        {
+          Effect: 'Allow',
+          Action: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          Resource: getAtt(logGroup),
+        },
+      ]);
+      const otherRoles = ENTRY_NAMES.filter((other) => other !== name).map((other) =>
+        roleIdOf(template, functionId(template, other)),
+      );
+      expect(otherRoles).not.toContain(roleId);
+    },
+  );
+
+  it('only startSweep may invoke a function, and only the sweep function', () => {
+    const sweepArn = getAtt(functionId(template, 'sweep'));
+    for (const name of ENTRY_NAMES) {
+      const invokes = statementsOf(name).filter((s) =>
+        actionsOf(s).some((action) => action.startsWith('lambda:')),
+      );
+      if (name === 'startSweep') {
+        expect(invokes).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: sweepArn }]);
+      } else {
+        expect(invokes, name).toEqual([]);
+      }
+    }
+  });
+
+  it('grants nothing beyond logs, the table, the dead-letter queue (sweep) and the sweep (startSweep)', () => {
+    for (const name of ENTRY_NAMES) {
+      const services = new Set(
+        statementsOf(name)
+          .flatMap(actionsOf)
+          .map((action) => action.split(':')[0]),
+      );
+      const expected = new Set(['logs']);
+      if (name !== 'notFound') expected.add('dynamodb');
+      if (name === 'sweep') expected.add('sqs');
+      if (name === 'startSweep') expected.add('lambda');
+      expect(services, name).toEqual(expected);
+    }
+  });
+
+  it('lets API Gateway invoke each route function from this API only', () => {
+    const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api')[0];
+    const permissions = resources(template, 'AWS::Lambda::Permission');
+    expect(permissions).toHaveLength(ROUTES.length + 1);
+    for (const [, permission] of permissions) {
+      expect(permission.Properties).toMatchObject({
+        Action: 'lambda:InvokeFunction',
+        Principal: 'apigateway.amazonaws.com',
+      });
+      expect(JSON.stringify(permission.Properties?.SourceArn)).toContain(JSON.stringify({ Ref: apiId }));
+    }
+  });
+});
+
+describe('the functions with options', () => {
+  let custom: Template;
+
+  beforeAll(() => {
+    custom = synthesize({
+      props: {
+        api: { memorySize: 1024, timeout: Duration.seconds(20) },
+        sweep: { memorySize: 2048, timeout: Duration.minutes(10), reservedConcurrency: 4 },
+        logRetention: RetentionDays.ONE_WEEK,
+        tuning: { purgeShards: 32, policyCacheMs: 0 },
+      },
+    }).template;
+  });
+
+  it('applies memory, timeout, concurrency, log retention and tuning', () => {
+    const props = (name: string) => functionProps(custom, name);
+    expect(props('sendMessage')).toMatchObject({ MemorySize: 1024, Timeout: 20 });
+    expect(props('notFound')).toMatchObject({ MemorySize: 1024, Timeout: 20 });
+    expect(props('sweep')).toMatchObject({ MemorySize: 2048, Timeout: 600, ReservedConcurrentExecutions: 4 });
+    for (const name of ENTRY_NAMES) {
+      expect(props(name).Environment, name).toMatchObject({
+        Variables: { ROAMING_PURGE_SHARDS: '32', ROAMING_POLICY_CACHE_MS: '0' },
+      });
+    }
+    for (const [, group] of resources(custom, 'AWS::Logs::LogGroup')) {
+      expect(group.Properties).toMatchObject({ RetentionInDays: 7 });
+    }
+  });
+});
