@@ -6,6 +6,7 @@ import { DEV_JWT_SECRET, jwtSecret } from './dev-auth.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamo.js';
 import { createLocalApi } from './http-server.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
+import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
 
 /**
  * `npm start`: the whole service on one machine. Starts DynamoDB Local (data under .data/, or in memory
@@ -29,6 +30,11 @@ async function main(): Promise<void> {
   const client = localDynamoClient(endpoint);
   if (await ensureTable(client, tableName)) console.log(`Created table ${tableName}`);
   const app = buildLocalApp({ client: documentClientOf(client), tableName, config: configFromEnv(env) });
+  // `npm run sweep` finds the store through this file; the timer stands in for the sweep's schedule.
+  writeEndpointFile(endpoint);
+  process.on('exit', () => removeEndpointFile());
+  const sweepEvery = sweepIntervalMs(env);
+  const stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
   const server = createLocalApi({ handlers: app.handlers, jwtSecret: jwtSecret(env) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -36,6 +42,11 @@ async function main(): Promise<void> {
   });
 
   console.log(`Roaming API: http://127.0.0.1:${port}`);
+  console.log(
+    sweepEvery > 0
+      ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`
+      : 'Retention sweep timer off (ROAMING_SWEEP_INTERVAL_MS=0); run one: npm run sweep',
+  );
   console.log('Get a token:  npm run token -- alice        (admin: npm run token -- ops --admin)');
   if (jwtSecret(env) === DEV_JWT_SECRET)
     console.log('Tokens are signed with the development secret (set ROAMING_JWT_SECRET to change it).');
@@ -45,6 +56,7 @@ async function main(): Promise<void> {
     if (stopping) return;
     stopping = true;
     console.log('Stopping...');
+    stopSweeps();
     server.closeAllConnections();
     await new Promise((resolve) => server.close(resolve));
     await embedded?.stop();

@@ -22,6 +22,20 @@ export interface RoamingConfig {
   inlinePurgeBudgetMs: number;
   /** How long a process trusts the retention policy it read. @default 10000 */
   policyCacheMs: number;
+  /** Purge shards one sweep invocation works on at the same time, each under its own lease. @default 4 */
+  sweepWorkers: number;
+  /**
+   * Cap on the message copies one sweep invocation deletes per second (a token bucket), so a sweep
+   * leaves write capacity to live traffic; 0 removes the cap. @default 1000
+   */
+  sweepMaxDeletesPerSecond: number;
+  /**
+   * How long a sweep's lease on a shard lasts without a checkpoint: a crashed holder's shard is free
+   * again after it. @default 60000
+   */
+  sweepLeaseMs: number;
+  /** A sweep invocation checkpoints and stops once less than this is left of its time limit. @default 20000 */
+  sweepStopBeforeTimeoutMs: number;
 }
 
 export const DEFAULT_CONFIG: RoamingConfig = {
@@ -32,6 +46,10 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   inlinePurgeBatches: 4,
   inlinePurgeBudgetMs: 250,
   policyCacheMs: 10_000,
+  sweepWorkers: 4,
+  sweepMaxDeletesPerSecond: 1000,
+  sweepLeaseMs: 60_000,
+  sweepStopBeforeTimeoutMs: 20_000,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -43,6 +61,10 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
   inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',
   policyCacheMs: 'ROAMING_POLICY_CACHE_MS',
+  sweepWorkers: 'ROAMING_SWEEP_WORKERS',
+  sweepMaxDeletesPerSecond: 'ROAMING_SWEEP_MAX_DELETES_PER_SECOND',
+  sweepLeaseMs: 'ROAMING_SWEEP_LEASE_MS',
+  sweepStopBeforeTimeoutMs: 'ROAMING_SWEEP_STOP_BEFORE_TIMEOUT_MS',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */

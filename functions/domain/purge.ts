@@ -1,6 +1,6 @@
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { getConversation, settlePurge } from '../store/conversation-store.js';
+import { type ConversationItem, getConversation, settlePurge } from '../store/conversation-store.js';
 import { copyIdsThrough, deleteCopies } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
@@ -18,23 +18,27 @@ export interface PurgeProgress {
  * Physically deletes the owner's copies at or before `through` (ms), oldest first, in batches of 50,
  * while `mayContinue` allows. Deletes are idempotent, so a batch replayed after a crash is harmless.
  * The one purge used by one-way deletes (inline) and by the retention sweep.
+ *
+ * `beforeDelete` sees each batch's ids (oldest first) after they were read and before they are deleted:
+ * the sweep checkpoints there (write-ahead, so its counts stay exact across a crash) and stops the purge
+ * by throwing, in which case nothing of that batch is deleted.
  */
 export async function purgeThrough(
   deps: Deps,
   ref: ConversationRef,
   through: number,
   mayContinue: (progress: PurgeProgress) => boolean,
-  onBatch?: (deletedInBatch: number) => Promise<void> | void,
+  beforeDelete?: (msgIds: readonly string[]) => Promise<void> | void,
 ): Promise<PurgeProgress> {
   const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
   const highestId = highestIdAt(through);
   while (mayContinue(progress)) {
     const ids = await copyIdsThrough(deps.db, ref, highestId, PURGE_BATCH);
     if (ids.length > 0) {
+      await beforeDelete?.(ids);
       await deleteCopies(deps.db, ref, ids);
       progress.deleted += ids.length;
       progress.batches++;
-      await onBatch?.(ids.length);
     }
     if (ids.length < PURGE_BATCH) {
       progress.finished = true;
@@ -44,20 +48,28 @@ export async function purgeThrough(
   return progress;
 }
 
+/** What settling found: the conversation as it was re-filed, and whether any copy is left. */
+export interface SettledPurge {
+  /** The item the settling write applied to (undefined: no such conversation, or still contended). */
+  conversation: ConversationItem | undefined;
+  copiesLeft: boolean;
+}
+
 /**
  * Once a purge finished: re-file the conversation in the purge index under its oldest remaining copy,
  * or take it out if none is left. Retries when a concurrent send or delete changed the item.
  */
-export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<void> {
+export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<SettledPurge> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const item = await getConversation(deps.db, ref);
-    if (!item) return;
+    if (!item) return { conversation: undefined, copiesLeft: false };
     const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
     const settled = await settlePurge(deps.db, ref, {
       seenChangeSk: item.changeSk,
       oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
     });
-    if (settled) return;
+    if (settled) return { conversation: item, copiesLeft: oldest !== undefined };
   }
   // Still contended: leaving the conversation filed as due is safe, the sweep settles it later.
+  return { conversation: undefined, copiesLeft: true };
 }

@@ -10,7 +10,14 @@ import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
 import { makeListConversationsHandler } from './list-conversations.js';
+import {
+  makeDeleteUserRetentionHandler,
+  makeGetRetentionHandler,
+  makePutRetentionHandler,
+  makePutUserRetentionHandler,
+} from './retention.js';
 import { makeSendMessageHandler } from './send-message.js';
+import { makeListSweepsHandler, makeStartSweepHandler } from './sweeps.js';
 
 export type HttpHandler = (
   event: APIGatewayProxyEventV2WithJWTAuthorizer,
@@ -27,4 +34,11 @@ export const HANDLER_FACTORIES: Partial<Record<RouteName, (deps: Deps) => HttpHa
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,
   removeMember: makeRemoveMemberHandler,
+  getRetention: makeGetRetentionHandler,
+  putRetention: makePutRetentionHandler,
+  putUserRetention: makePutUserRetentionHandler,
+  deleteUserRetention: makeDeleteUserRetentionHandler,
+  listSweeps: makeListSweepsHandler,
+  // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
+  startSweep: (deps) => makeStartSweepHandler(deps),
 };

@@ -11,11 +11,14 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | retention policy | POLICY                      | APP / U#{userId}         |
- * | sweep run        | SWEEPS                      | {runId}                  |
+ * | sweep run        | SWEEPS                      | R#{runId}                |
+ * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
+ * | sweep user seen  | SWEEP#{runId}               | U#{owner}                |
  */
 export const keys = {
   userPk: (owner: string) => `U#${owner}`,
+  conversationSkPrefix: 'C#',
   conversationSk: (chatType: ChatType, convId: string) => `C#${chatType}#${convId}`,
   conversation: (ref: ConversationRef) => ({
     pk: keys.userPk(ref.owner),
@@ -41,14 +44,24 @@ export const keys = {
   userPolicySk: (userId: string) => `U#${userId}`,
 
   sweepRunsPk: 'SWEEPS',
+  /** Run ids are ULIDs, so a descending Query lists the newest runs first. */
+  sweepRunSkPrefix: 'R#',
+  sweepRunSk: (runId: string) => `R#${runId}`,
+  /** The one run in progress: created with a conditional put, so concurrent starts join one run. */
+  sweepActiveSk: 'ACTIVE',
   sweepShardPk: (runId: string) => `SWEEP#${runId}`,
+  sweepShardSkPrefix: 'SHARD#',
   sweepShardSk: (shard: number) => `SHARD#${shard}`,
+  /** Marks a user as counted by a run (the run's `users` count stays exact across resumes). */
+  sweepUserSk: (owner: string) => `U#${owner}`,
 
   purgeShard: (shard: number) => `P#${shard}`,
   /** Zero-padded so string order is time order; then the conversation, so keys are unique. */
   purgeSk: (dueAt: number, ref: ConversationRef) =>
     `${String(dueAt).padStart(15, '0')}#${ref.owner}#${ref.chatType}#${ref.convId}`,
   purgeSkUpperBound: (dueAt: number) => `${String(dueAt).padStart(15, '0')}#~`,
+  /** The due time (ms) a purge key was filed under: 0 for a pending one-way delete. */
+  dueAtOfPurgeSk: (purgeSk: string) => Number(purgeSk.slice(0, 15)),
 };
 
 /** Spreads purge work over shards by owner, so parallel sweeps can lease disjoint parts. */

@@ -1,0 +1,332 @@
+import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import { DAY_MS, ManualClock } from '../functions/core/clock.js';
+import { timeOfId } from '../functions/core/ids.js';
+import type { Message } from '../functions/core/model.js';
+import { DEFAULT_CONFIG, type Deps } from '../functions/domain/deps.js';
+import { setAppRetention } from '../functions/domain/policies.js';
+import { runSweep } from '../functions/domain/sweep.js';
+import { createDeps } from '../functions/runtime.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import type { DocumentSender } from '../functions/store/db.js';
+import { keys, purgeShardOf } from '../functions/store/keys.js';
+import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dynamo.js';
+import { documentClientOf, localDynamoClient } from '../local/local-app.js';
+import { HOUR_MS, NOW, START, seedPairs } from '../test/support/history-seed.js';
+import { countRequests } from '../test/support/request-counter.js';
+
+/**
+ * The retention sweep on DynamoDB Local: `users` users in pairs, `expiredShare` of them with 60 days of
+ * history (one message every 6 hours; a 30-day policy expires half), the rest with one recent message.
+ * Prints the sweep's delete rate next to the store's raw BatchWriteItem delete rate measured in the
+ * same run, and what the run read: requests by command, items and read capacity (ReturnConsumedCapacity).
+ * Run: `npx tsx bench/sweep.ts [users] [expiredShare]`. Figures only; nothing asserts a speed.
+ */
+export async function benchSweep(users = 10_000, expiredShare = 0.01): Promise<void> {
+  const store = await startStore();
+  try {
+    await measure(store, users, expiredShare);
+  } finally {
+    await store.stop();
+  }
+}
+
+interface Store {
+  deps: Deps;
+  clock: ManualClock;
+  client: DocumentSender;
+  tableName: string;
+  usage: Usage;
+  requests: ReturnType<typeof countRequests>;
+  stop(): Promise<void>;
+}
+
+/** Read and write capacity and items read, summed from every response (ReturnConsumedCapacity: TOTAL). */
+interface Usage {
+  readUnits: number;
+  writeUnits: number;
+  itemsRead: number;
+  reset(): void;
+}
+
+const WORKERS = 4;
+
+async function measure(store: Store, users: number, expiredShare: number): Promise<void> {
+  const { deps, clock } = store;
+  const expiredPairs = Math.max(1, Math.round((users * expiredShare) / 2));
+  const idlePairs = Math.floor(users / 2) - expiredPairs;
+  console.log(
+    `Sweep benchmark on DynamoDB Local: ${users} users, ${expiredPairs * 2} (${(expiredShare * 100).toFixed(1)}%) ` +
+      `with expired messages, ${deps.config.purgeShards} shards, ${WORKERS} workers`,
+  );
+
+  let started = performance.now();
+  await seedIdlePairs(store, idlePairs);
+  const pairs = Array.from({ length: expiredPairs }, (_, i) => [`old-${i}-a`, `old-${i}-b`] as const);
+  for (let i = 0; i < pairs.length; i += 10) {
+    await seedPairs(deps, {
+      pairs: pairs.slice(i, i + 10),
+      from: START,
+      to: NOW,
+      stepMs: 6 * HOUR_MS,
+      seed: 11 + i,
+    });
+  }
+  console.log(`  seeded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await setAppRetention(deps, 30);
+  clock.set(NOW);
+
+  const rawBefore = await rawDeleteRate(store, expiredPairs * 2 * 121);
+  store.requests.reset();
+  store.usage.reset();
+  started = performance.now();
+  const summary = await runSweep(deps, { workers: WORKERS });
+  const sweepSeconds = (performance.now() - started) / 1000;
+  const reads = readRequests(store.requests.byCommand);
+  const writes = writeRequests(store.requests.byCommand);
+  const usage = { ...store.usage };
+  const { counts } = summary;
+  const sweepRate = counts.messagesDeleted / sweepSeconds;
+
+  const rawAfter = await rawDeleteRate(store, counts.messagesDeleted);
+  const raw = {
+    parallel: (rawBefore.parallel + rawAfter.parallel) / 2,
+    serial: (rawBefore.serial + rawAfter.serial) / 2,
+  };
+
+  const S = deps.config.purgeShards;
+  const C = counts.conversations;
+  const E = counts.messagesDeleted;
+  // Every expired side holds the same number of expired copies here.
+  const perConversation = C > 0 ? E / C : 0;
+  const keyQueries = C * (Math.floor(perConversation / 50) + 1);
+  const checkpoints = C * Math.ceil(perConversation / 50) + C + S;
+  console.log(
+    `  run: ${summary.outcome}; ${E} copies deleted in ${counts.batches} batches, ${C} conversations, ` +
+      `${counts.users} users, ${counts.retries} retries`,
+  );
+  console.log('');
+  console.log('  delete rate (same DynamoDB Local, same run)');
+  console.log(
+    `    sweep, ${WORKERS} workers, no cap:        ${sweepRate.toFixed(0)} copies/s (${sweepSeconds.toFixed(1)} s; default cap ${DEFAULT_CONFIG.sweepMaxDeletesPerSecond}/s per invocation)`,
+  );
+  console.log(
+    `    raw BatchWriteItem, ${WORKERS} streams of 2x25: ${raw.parallel.toFixed(0)} deletes/s ` +
+      `(before ${rawBefore.parallel.toFixed(0)}, after ${rawAfter.parallel.toFixed(0)}; the sweep's shape without its reads and checkpoints)`,
+  );
+  console.log(
+    `    raw BatchWriteItem, 1 stream of 25:      ${raw.serial.toFixed(0)} deletes/s ` +
+      `(before ${rawBefore.serial.toFixed(0)}, after ${rawAfter.serial.toFixed(0)})`,
+  );
+  console.log(`    sweep / raw (same shape):              ${((sweepRate / raw.parallel) * 100).toFixed(0)}%`);
+  console.log('');
+  console.log(`  DynamoDB reads of the run: ${format(reads)}`);
+  console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
+  console.log(
+    `    model: S index + (S + W + 1) shard listings + 2 (ACTIVE, policies) + Σ(⌊e/50⌋+1) key Queries + 2C settle = ` +
+      `${S + (S + WORKERS + 1) + 2 + keyQueries + 2 * C} (S=${S}, W=${WORKERS}, C=${C}, E=${E}); ` +
+      `reading every user instead: >= ${users} Queries`,
+  );
+  console.log(
+    `  DynamoDB writes of the run: ${format(writes)}; write capacity: ${usage.writeUnits.toFixed(1)} WCU`,
+  );
+  console.log(
+    `    model: E deletes + Σ⌈e/50⌉ + C + S checkpoints + S claims + 5C settle (item + 3 indexes) + U markers + 4 = ` +
+      `${E + checkpoints + S + 5 * C + counts.users + 4} WCU`,
+  );
+}
+
+/** One recent message in each idle pair: copies and conversation items as a send leaves them. */
+async function seedIdlePairs(store: Store, count: number): Promise<void> {
+  const { deps } = store;
+  const items: object[] = [];
+  for (let i = 0; i < count; i++) {
+    const [a, b] = [`idle-${i}-a`, `idle-${i}-b`];
+    const msgId = ulid(NOW - DAY_MS - (i % 1000) * 1000);
+    const message: Message = {
+      msgId,
+      from: a,
+      to: b,
+      chatType: 'single',
+      type: 'text',
+      body: { text: 'hi' },
+      timestamp: timeOfId(msgId),
+    };
+    for (const [owner, convId] of [
+      [a, b],
+      [b, a],
+    ] as const) {
+      const ref = { owner, chatType: 'single', convId } as const;
+      items.push({ pk: keys.historyPk(ref), sk: keys.messageSk(msgId), ...message });
+      items.push({
+        ...keys.conversation(ref),
+        owner,
+        convId,
+        chatType: 'single',
+        lastMsgId: msgId,
+        lastMessage: message,
+        updatedAt: message.timestamp,
+        listSk: keys.listSk(msgId, 'single', convId),
+        changeSk: msgId,
+        unreadCount: owner === a ? 0 : 1,
+        purgeShard: keys.purgeShard(purgeShardOf(owner, deps.config.purgeShards)),
+        purgeSk: keys.purgeSk(message.timestamp, ref),
+      });
+    }
+  }
+  await writeAll(
+    store,
+    items.map((Item) => ({ PutRequest: { Item } })),
+  );
+}
+
+/** Raw BatchWriteItem deletes of as many fresh items as the sweep deleted: the store's own delete rate. */
+async function rawDeleteRate(store: Store, count: number): Promise<{ parallel: number; serial: number }> {
+  const n = Math.max(count, 1000);
+  const keysOf = (prefix: string) =>
+    Array.from({ length: n }, (_, i) => ({
+      pk: `RAW#${prefix}#${i % 100}`,
+      sk: `M#${String(i).padStart(8, '0')}`,
+    }));
+  const rates = { parallel: 0, serial: 0 };
+  for (const [mode, streams, batch] of [
+    ['parallel', WORKERS, 50],
+    ['serial', 1, 25],
+  ] as const) {
+    const items = keysOf(mode);
+    await writeAll(
+      store,
+      items.map((Item) => ({ PutRequest: { Item: { ...Item, body: 'x'.repeat(120) } } })),
+    );
+    const started = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: streams }, async () => {
+        while (next < items.length) {
+          const slice = items.slice(next, next + batch);
+          next += batch;
+          const chunks = [slice.slice(0, 25), slice.slice(25)].filter((chunk) => chunk.length > 0);
+          await Promise.all(
+            chunks.map((chunk) =>
+              store.client.send(
+                new BatchWriteCommand({
+                  RequestItems: { [store.tableName]: chunk.map((Key) => ({ DeleteRequest: { Key } })) },
+                }),
+              ),
+            ),
+          );
+        }
+      }),
+    );
+    rates[mode] = items.length / ((performance.now() - started) / 1000);
+  }
+  return rates;
+}
+
+/** Seeding writes: 8 BatchWriteItem calls of 25 in flight (unprocessed items are re-sent). */
+async function writeAll(store: Store, requests: object[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 8 }, async () => {
+      while (next < requests.length) {
+        let chunk = requests.slice(next, next + 25);
+        next += 25;
+        while (chunk.length > 0) {
+          const result = (await store.client.send(
+            new BatchWriteCommand({ RequestItems: { [store.tableName]: chunk as never } }),
+          )) as { UnprocessedItems?: Record<string, object[]> };
+          chunk = result.UnprocessedItems?.[store.tableName] ?? [];
+        }
+      }
+    }),
+  );
+}
+
+const READS = ['Query', 'GetItem', 'BatchGetItem', 'Scan'];
+const readRequests = (all: Record<string, number>) =>
+  Object.fromEntries(Object.entries(all).filter(([name]) => READS.includes(name)));
+const writeRequests = (all: Record<string, number>) =>
+  Object.fromEntries(Object.entries(all).filter(([name]) => !READS.includes(name)));
+
+function format(byCommand: Record<string, number>): string {
+  const total = Object.values(byCommand).reduce((a, b) => a + b, 0);
+  const parts = Object.entries(byCommand)
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, n]) => `${name} ${n}`);
+  return `${total} requests (${parts.join(', ')})`;
+}
+
+async function startStore(): Promise<Store> {
+  const dynamo: EmbeddedDynamo = await startEmbeddedDynamo();
+  const raw = localDynamoClient(dynamo.endpoint);
+  const tableName = 'roaming_sweep_bench';
+  await ensureTable(raw, tableName);
+  const requests = countRequests(raw);
+  const usage = measureUsage(raw);
+  const client = documentClientOf(raw);
+  const clock = new ManualClock(START);
+  const deps = createDeps({ client, tableName, clock, config: { sweepMaxDeletesPerSecond: 0 } });
+  return {
+    deps,
+    clock,
+    client,
+    tableName,
+    usage,
+    requests,
+    async stop() {
+      raw.destroy();
+      await dynamo.stop();
+    },
+  };
+}
+
+/** Asks every request for its consumed capacity and sums it, with the items reads returned. */
+function measureUsage(client: DynamoDBClient): Usage {
+  const usage: Usage = {
+    readUnits: 0,
+    writeUnits: 0,
+    itemsRead: 0,
+    reset() {
+      usage.readUnits = 0;
+      usage.writeUnits = 0;
+      usage.itemsRead = 0;
+    },
+  };
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const name = String(context.commandName ?? '').replace(/Command$/, '');
+      const input = args.input as Record<string, unknown>;
+      input.ReturnConsumedCapacity = 'TOTAL';
+      const result = await next(args);
+      const output = result.output as {
+        ConsumedCapacity?: { CapacityUnits?: number } | { CapacityUnits?: number }[];
+        Count?: number;
+        Item?: unknown;
+        Responses?: Record<string, unknown[]>;
+      };
+      const consumed = [output.ConsumedCapacity ?? []]
+        .flat()
+        .reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+      if (READS.includes(name)) {
+        usage.readUnits += consumed;
+        usage.itemsRead +=
+          output.Count ??
+          (output.Item ? 1 : 0) +
+            Object.values(output.Responses ?? {}).reduce((sum, items) => sum + items.length, 0);
+      } else {
+        usage.writeUnits += consumed;
+      }
+      return result;
+    },
+    { step: 'initialize', name: 'benchCapacity' },
+  );
+  return usage;
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const [users, share] = process.argv.slice(2).map(Number);
+  await benchSweep(users || undefined, share || undefined);
+}

@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import type { Deps } from '../domain/deps.js';
+import { clearUserRetention, getRetention, setAppRetention, setUserRetention } from '../domain/policies.js';
+import { endpoint } from '../http/endpoint.js';
+import { id } from '../http/schemas.js';
+
+/** Retention in whole days (1 to 100 years), or null to keep history forever. */
+const DAYS_RULE = 'must be a whole number of days from 1 to 36500, or null to keep forever';
+const days = z
+  .number({ error: DAYS_RULE })
+  .int({ error: DAYS_RULE })
+  .min(1, { error: DAYS_RULE })
+  .max(36_500, { error: DAYS_RULE })
+  .nullable();
+const daysBody = z.object({ days });
+const userPath = z.object({ userId: id });
+
+/** GET /v1/admin/retention */
+export const makeGetRetentionHandler = (deps: Deps) =>
+  endpoint({ access: 'admin', input: z.object({}) }, async function getRetentionRoute() {
+    return { body: await getRetention(deps) };
+  });
+
+/** PUT /v1/admin/retention {days} */
+export const makePutRetentionHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'admin', input: z.object({ body: daysBody }) },
+    async function putRetentionRoute({ input }) {
+      await setAppRetention(deps, input.body.days);
+      return { body: { appDays: input.body.days } };
+    },
+  );
+
+/** PUT /v1/admin/retention/users/{userId} {days} */
+export const makePutUserRetentionHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'admin', input: z.object({ path: userPath, body: daysBody }) },
+    async function putUserRetentionRoute({ input }) {
+      await setUserRetention(deps, input.path.userId, input.body.days);
+      return { body: { userId: input.path.userId, days: input.body.days } };
+    },
+  );
+
+/** DELETE /v1/admin/retention/users/{userId}: the user follows the app default again. */
+export const makeDeleteUserRetentionHandler = (deps: Deps) =>
+  endpoint(
+    { access: 'admin', input: z.object({ path: userPath }) },
+    async function deleteUserRetentionRoute({ input }) {
+      const removed = await clearUserRetention(deps, input.path.userId);
+      return { body: { userId: input.path.userId, removed } };
+    },
+  );

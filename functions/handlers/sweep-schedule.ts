@@ -1,0 +1,65 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import type { Deps } from '../domain/deps.js';
+import { runSweep, type SweepSummary } from '../domain/sweep.js';
+import type { SweepStartEvent } from '../sweep-starter.js';
+
+/** The event: from EventBridge Scheduler (anything), or from POST /v1/admin/sweeps (names its run). */
+export type SweepInvocationEvent = Partial<SweepStartEvent> | null | undefined;
+
+export interface SweepTelemetry {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export function defaultTelemetry(): SweepTelemetry {
+  return {
+    logger: new Logger({ serviceName: 'roaming-sweep' }),
+    metrics: new Metrics({ namespace: 'Roaming', serviceName: 'roaming-sweep' }),
+  };
+}
+
+/**
+ * The scheduled sweep function: one invocation joins (or starts) the active run and works shards until
+ * the run is done or the Lambda's remaining time gets short, then stops cleanly; the next invocation
+ * resumes from the checkpoints. Logs progress per shard and a summary; one set of metrics per invocation.
+ */
+export function makeSweepHandler(deps: Deps, telemetry: SweepTelemetry = defaultTelemetry()) {
+  const { logger, metrics } = telemetry;
+  return async function sweepHandler(event: SweepInvocationEvent, context: Context): Promise<SweepSummary> {
+    logger.addContext(context);
+    const runId = typeof event?.runId === 'string' ? event.runId : undefined;
+    try {
+      const summary = await runSweep(deps, {
+        trigger: runId ? 'admin' : 'schedule',
+        runId,
+        invocationId: context.awsRequestId,
+        remainingMs: () => context.getRemainingTimeInMillis(),
+        onEvent: (progress) => logger.info(`sweep ${progress.type}`, { ...progress }),
+      });
+      logger.info('sweep invocation ended', { summary });
+      recordSweepMetrics(metrics, summary);
+      return summary;
+    } catch (error) {
+      logger.error('sweep invocation failed', error as Error);
+      metrics.addMetric('SweepFailures', MetricUnit.Count, 1);
+      throw error;
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
+
+/** One data point per count of this invocation, plus whether it finished its run. */
+export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary): void {
+  const { counts } = summary;
+  metrics.addMetric('MessagesDeleted', MetricUnit.Count, counts.messagesDeleted);
+  metrics.addMetric('ConversationsPurged', MetricUnit.Count, counts.conversations);
+  metrics.addMetric('UsersPurged', MetricUnit.Count, counts.users);
+  metrics.addMetric('DeleteBatches', MetricUnit.Count, counts.batches);
+  metrics.addMetric('StoreRetries', MetricUnit.Count, counts.retries);
+  metrics.addMetric('ShardsCompleted', MetricUnit.Count, summary.shardsCompleted.length);
+  metrics.addMetric('RunsFinished', MetricUnit.Count, summary.closedRun ? 1 : 0);
+  metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
+}

@@ -1,0 +1,213 @@
+import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, isConditionFailure, itemOfConditionFailure, send, sendConditional } from './db.js';
+import { keys } from './keys.js';
+import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
+
+/**
+ * A sweep run's shards: each one's lease, cursors, pending batch and counts, and the per-run markers
+ * of the users already counted (see functions/domain/sweep.ts).
+ */
+
+/** `users` (and `shard`) are DynamoDB reserved words: expressions name the counts through these. */
+const countNames = Object.fromEntries(COUNT_NAMES.map((name) => [`#${name}`, name]));
+
+/** Progress of one shard. A shard item exists once some invocation claimed the shard. */
+export interface ShardItem extends SweepCounts {
+  shard: number;
+  leaseOwner?: string;
+  /** Epoch ms; 0 when released. Free to claim when below the claimer's now (and not done). */
+  leaseUntil: number;
+  done: boolean;
+  /** The purge-index pass is complete; what is left is the per-user pass (users with shorter retention). */
+  indexDone?: boolean;
+  /** Last purge key whose conversation is finished (or skipped): the index pass resumes after it. */
+  indexCursor?: string;
+  /** Last user finished in the per-user pass. */
+  userCursor?: string;
+  /** The batch checkpointed before its delete: on resume its copies are deleted without counting them twice. */
+  pending?: PendingBatch;
+  /** Checkpoints written so far (the user markers refer to them). */
+  checkpoints: number;
+  updatedAt?: number;
+}
+
+export interface PendingBatch {
+  /** owner#chatType#convId */
+  conversation: string;
+  /** Highest id of the batch: copies at or below it in that conversation are already counted. */
+  lastMsgId: string;
+}
+
+/** Every shard item of a run (one Query: at most `shardCount` small items). */
+export async function listShards(db: Db, runId: string): Promise<ShardItem[]> {
+  const items: ShardItem[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await send<{ Items?: ShardItem[]; LastEvaluatedKey?: Record<string, unknown> }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepShardSkPrefix },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
+}
+
+export interface LeaseRequest {
+  owner: string;
+  now: number;
+  leaseUntil: number;
+  expiresAt: number;
+}
+
+/**
+ * Takes the shard's lease if nobody holds a live one and it is not done (conditional update; creates
+ * the shard item on first claim). Returns the shard as claimed, or undefined if someone else has it.
+ */
+export async function claimShard(
+  db: Db,
+  runId: string,
+  shard: number,
+  lease: LeaseRequest,
+): Promise<ShardItem | undefined> {
+  try {
+    const result = await send<{ Attributes?: ShardItem }>(
+      db,
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: { pk: keys.sweepShardPk(runId), sk: keys.sweepShardSk(shard) },
+        UpdateExpression: [
+          'SET #shard = :shard, leaseOwner = :owner, leaseUntil = :until, updatedAt = :now',
+          'done = if_not_exists(done, :false), checkpoints = if_not_exists(checkpoints, :zero)',
+          `${COUNT_NAMES.map((name) => `#${name} = if_not_exists(#${name}, :zero)`).join(', ')}`,
+          'expiresAt = if_not_exists(expiresAt, :expiresAt)',
+        ].join(', '),
+        ConditionExpression: 'attribute_not_exists(pk) OR (done = :false AND leaseUntil < :now)',
+        // `shard` and `users` are DynamoDB reserved words.
+        ExpressionAttributeNames: { '#shard': 'shard', ...countNames },
+        ExpressionAttributeValues: {
+          ':shard': shard,
+          ':owner': lease.owner,
+          ':until': lease.leaseUntil,
+          ':now': lease.now,
+          ':false': false,
+          ':zero': 0,
+          ':expiresAt': lease.expiresAt,
+        },
+        ReturnValues: 'ALL_NEW',
+      }),
+    );
+    return result.Attributes;
+  } catch (error) {
+    if (isConditionFailure(error)) return undefined;
+    throw error;
+  }
+}
+
+export interface ShardCheckpoint {
+  /** Work done since the previous checkpoint: added to the shard's counts. */
+  counts: SweepCounts;
+  now: number;
+  /** 0 releases the lease. */
+  leaseUntil: number;
+  indexCursor?: string;
+  userCursor?: string;
+  indexDone?: boolean;
+  /** Set it, or remove it with null; undefined leaves it as it is. */
+  pending?: PendingBatch | null;
+  done?: boolean;
+}
+
+/**
+ * Saves progress and renews (or releases) the lease in one conditional update: it applies only while
+ * `owner` holds the lease and the shard is not done. False when the lease was lost.
+ */
+export async function checkpointShard(
+  db: Db,
+  runId: string,
+  shard: number,
+  owner: string,
+  checkpoint: ShardCheckpoint,
+): Promise<boolean> {
+  const sets = ['leaseUntil = :until', 'updatedAt = :now'];
+  const removes: string[] = [];
+  const values: Record<string, unknown> = {
+    ':until': checkpoint.leaseUntil,
+    ':now': checkpoint.now,
+    ':owner': owner,
+    ':false': false,
+    ':one': 1,
+  };
+  const optional = {
+    indexCursor: checkpoint.indexCursor,
+    userCursor: checkpoint.userCursor,
+    indexDone: checkpoint.indexDone,
+    done: checkpoint.done,
+  };
+  for (const [name, value] of Object.entries(optional)) {
+    if (value === undefined) continue;
+    sets.push(`${name} = :${name}`);
+    values[`:${name}`] = value;
+  }
+  if (checkpoint.pending === null) removes.push('pending');
+  else if (checkpoint.pending !== undefined) {
+    sets.push('pending = :pending');
+    values[':pending'] = checkpoint.pending;
+  }
+  for (const name of COUNT_NAMES) values[`:${name}`] = checkpoint.counts[name];
+  const adds = ['checkpoints :one', ...COUNT_NAMES.map((name) => `#${name} :${name}`)];
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: { pk: keys.sweepShardPk(runId), sk: keys.sweepShardSk(shard) },
+      UpdateExpression:
+        `SET ${sets.join(', ')} ADD ${adds.join(', ')}` +
+        (removes.length ? ` REMOVE ${removes.join(', ')}` : ''),
+      ConditionExpression: 'leaseOwner = :owner AND done = :false',
+      ExpressionAttributeNames: countNames,
+      ExpressionAttributeValues: values,
+    }),
+  );
+}
+
+/** Whether a run has counted a user yet: by the shard and checkpoint that (will) include it. */
+export interface UserMarker {
+  shard: number;
+  /** The shard checkpoint number whose counts include this user. */
+  countedAt: number;
+}
+
+/**
+ * Records that a run counts `owner` in the given shard checkpoint, unless a marker exists already:
+ * returns undefined when this call created it, else the existing marker.
+ */
+export async function markUserCounted(
+  db: Db,
+  runId: string,
+  owner: string,
+  marker: UserMarker & { expiresAt: number },
+): Promise<UserMarker | undefined> {
+  try {
+    await send(
+      db,
+      new PutCommand({
+        TableName: db.tableName,
+        Item: { pk: keys.sweepShardPk(runId), sk: keys.sweepUserSk(owner), ...marker },
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return undefined;
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    const existing = itemOfConditionFailure(error) as (UserMarker & Record<string, unknown>) | undefined;
+    return { shard: Number(existing?.shard ?? -1), countedAt: Number(existing?.countedAt ?? 0) };
+  }
+}

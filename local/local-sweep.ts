@@ -1,0 +1,66 @@
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import type { Deps } from '../functions/domain/deps.js';
+import { runSweep } from '../functions/domain/sweep.js';
+import { describeSweep } from '../functions/sweep-starter.js';
+
+/**
+ * The laptop stand-in for the sweep's schedule, and the file through which `npm run sweep` finds the
+ * DynamoDB endpoint of a running `npm start`.
+ */
+
+/** Where `npm start` writes its DynamoDB endpoint while it runs (relative to the working directory). */
+export const ENDPOINT_FILE = '.data/endpoint';
+
+export function writeEndpointFile(endpoint: string, file = ENDPOINT_FILE): void {
+  mkdirSync(dirname(resolve(file)), { recursive: true });
+  writeFileSync(file, `${endpoint}\n`);
+}
+
+export function removeEndpointFile(file = ENDPOINT_FILE): void {
+  rmSync(file, { force: true });
+}
+
+/** The endpoint a running `npm start` wrote, if the file exists and the endpoint answers. */
+export async function runningEndpoint(file = ENDPOINT_FILE): Promise<string | undefined> {
+  if (!existsSync(file)) return undefined;
+  const endpoint = readFileSync(file, 'utf8').trim();
+  try {
+    // Any HTTP answer means it is up (DynamoDB rejects this unsigned request with 400).
+    await fetch(endpoint, { method: 'POST', signal: AbortSignal.timeout(1000) });
+    return endpoint;
+  } catch {
+    return undefined; // a stale file from a process that did not exit cleanly
+  }
+}
+
+/** ROAMING_SWEEP_INTERVAL_MS: how often `npm start` sweeps; 0 turns the timer off. @default 1 hour */
+export function sweepIntervalMs(env: NodeJS.ProcessEnv): number {
+  const raw = env.ROAMING_SWEEP_INTERVAL_MS;
+  if (raw === undefined || raw === '') return 3_600_000;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) {
+    throw new Error(`ROAMING_SWEEP_INTERVAL_MS must be a non-negative number, got "${raw}"`);
+  }
+  return value;
+}
+
+/** Runs a sweep every `intervalMs` in this process (never two at once). Returns a function that stops it. */
+export function startSweepTimer(deps: Deps, intervalMs: number, log: (line: string) => void): () => void {
+  if (intervalMs <= 0) return () => undefined;
+  let running = false;
+  const timer = setInterval(function sweepOnSchedule() {
+    if (running) return;
+    running = true;
+    runSweep(deps, { trigger: 'local' })
+      .then((summary) => log(describeSweep(summary)))
+      .catch((error: unknown) =>
+        log(`Sweep failed: ${error instanceof Error ? error.message : String(error)}`),
+      )
+      .finally(() => {
+        running = false;
+      });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

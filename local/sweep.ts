@@ -1,0 +1,128 @@
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
+import type { SweepEvent } from '../functions/domain/sweep-shard.js';
+import { configFromEnv, createDeps } from '../functions/runtime.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import type { SweepCounts } from '../functions/store/sweep-store.js';
+import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamo.js';
+import { documentClientOf, localDynamoClient } from './local-app.js';
+import { runningEndpoint } from './local-sweep.js';
+
+/**
+ * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
+ * The store: DYNAMODB_ENDPOINT if set, else the one a running `npm start` uses, else DynamoDB Local
+ * started here on the same data directory. `-- --batches N` stops cleanly after N batches (a later run
+ * resumes from the checkpoints); `-- --workers N` sets the shards worked at once.
+ */
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { batches: { type: 'string' }, workers: { type: 'string' } } });
+  const env = process.env;
+  const tableName = env.TABLE_NAME ?? 'roaming';
+  const store = await openStore(env);
+  try {
+    const client = localDynamoClient(store.endpoint);
+    await ensureTable(client, tableName);
+    const deps = createDeps({ client: documentClientOf(client), tableName, config: configFromEnv(env) });
+    const started = performance.now();
+    let summary: SweepSummary | undefined;
+    let runId: string | undefined;
+    for (;;) {
+      summary = await runSweep(deps, {
+        trigger: 'cli',
+        runId,
+        maxBatches: wholeNumber('--batches', values.batches),
+        workers: wholeNumber('--workers', values.workers),
+        onEvent: printEvent,
+      });
+      if (summary.outcome !== 'busy') break;
+      // Another sweep holds the remaining shards (a crashed one's leases lapse after sweepLeaseMs).
+      runId = summary.runId ?? undefined;
+      console.log('Waiting for shards leased by another sweep...');
+      await new Promise((done) => setTimeout(done, 2000));
+    }
+    printSummary(summary, performance.now() - started);
+  } finally {
+    await store.embedded?.stop();
+  }
+}
+
+async function openStore(env: NodeJS.ProcessEnv): Promise<{ endpoint: string; embedded?: EmbeddedDynamo }> {
+  if (env.DYNAMODB_ENDPOINT) {
+    console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
+    return { endpoint: env.DYNAMODB_ENDPOINT };
+  }
+  const running = await runningEndpoint();
+  if (running) {
+    console.log(`DynamoDB: ${running} (the running npm start)`);
+    return { endpoint: running };
+  }
+  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+  mkdirSync(dataDir, { recursive: true });
+  const embedded = await startEmbeddedDynamo({ dataDir });
+  console.log(`DynamoDB Local: ${embedded.endpoint} (data in ${dataDir})`);
+  return { endpoint: embedded.endpoint, embedded };
+}
+
+function printEvent(event: SweepEvent): void {
+  switch (event.type) {
+    case 'run':
+      console.log(
+        `${event.joined ? 'Joined' : 'Started'} sweep run ${event.runId}: ${event.shardCount} shards, ` +
+          `cutoffs from ${new Date(event.now).toISOString()}`,
+      );
+      return;
+    case 'shard-claimed':
+      console.log(`  shard ${pad(event.shard)} claimed${event.resumed ? ' (resuming)' : ''}`);
+      return;
+    case 'shard-progress':
+      console.log(`  shard ${pad(event.shard)} ... ${describe(event.counts)}`);
+      return;
+    case 'shard-done':
+      console.log(`  shard ${pad(event.shard)} done: ${describe(event.counts)}`);
+      return;
+    case 'shard-stopped':
+      console.log(`  shard ${pad(event.shard)} stopped (${event.reason}): ${describe(event.counts)}`);
+      return;
+    case 'run-finished':
+      console.log(`Run ${event.runId} finished${event.closedHere ? '' : ' (closed by another sweep)'}`);
+  }
+}
+
+function printSummary(summary: SweepSummary, elapsedMs: number): void {
+  const { counts, runCounts } = summary;
+  const seconds = elapsedMs / 1000;
+  console.log('');
+  console.log(
+    `Summary of run ${summary.runId ?? '-'}: ${summary.outcome}, ${summary.shardsDone}/${summary.shardCount} shards done`,
+  );
+  console.log(`  this sweep:  ${describe(counts)}`);
+  console.log(`  whole run:   ${describe(runCounts)}`);
+  console.log(
+    `  time:        ${seconds.toFixed(1)} s, ${(counts.messagesDeleted / Math.max(seconds, 0.001)).toFixed(0)} copies deleted/s`,
+  );
+  if (summary.outcome === 'stopped') console.log('  Stopped early: run `npm run sweep` again to resume.');
+}
+
+function describe(counts: SweepCounts): string {
+  return (
+    `${counts.messagesDeleted} copies deleted in ${counts.batches} batches, ` +
+    `${counts.conversations} conversations, ${counts.users} users, ${counts.retries} retries`
+  );
+}
+
+const pad = (shard: number) => String(shard).padStart(2);
+
+function wholeNumber(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 1)
+    throw new Error(`${flag} must be a whole number of at least 1`);
+  return number;
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

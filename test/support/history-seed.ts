@@ -1,0 +1,157 @@
+import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
+import { DAY_MS } from '../../functions/core/clock.js';
+import { timeOfId } from '../../functions/core/ids.js';
+import type { ConversationRef, Message } from '../../functions/core/model.js';
+import type { Deps } from '../../functions/domain/deps.js';
+import { applyMessage } from '../../functions/store/conversation-store.js';
+import type { DocumentSender } from '../../functions/store/db.js';
+import { keys, purgeShardOf } from '../../functions/store/keys.js';
+import { putCopies } from '../../functions/store/message-store.js';
+import { T0 } from './harness.js';
+
+/**
+ * Long single-chat histories for retention tests, written as sends would leave them (a copy per side,
+ * each side's conversation filed in the purge index under its oldest copy and pointing at the newest),
+ * without a round trip per message. Message ids come from a seeded generator, so two tables seeded
+ * with the same arguments hold the same items.
+ */
+
+/** Seeded histories start here and a sweep runs at NOW: 60 days of data. */
+export const START = T0;
+export const NOW = T0 + 60 * DAY_MS;
+export const HOUR_MS = 3_600_000;
+
+export interface SeededPair {
+  users: readonly [string, string];
+  messages: Message[];
+}
+
+/** Users `{prefix}00`.. in a ring: each talks to the next, so everyone has two conversations. */
+export function ringOf(prefix: string, count: number): [string, string][] {
+  const users = Array.from({ length: count }, (_, i) => `${prefix}${String(i).padStart(2, '0')}`);
+  return users.map((user, i) => [user, users[(i + 1) % count] as string]);
+}
+
+export function sidesOf(pair: SeededPair): [ConversationRef, ConversationRef] {
+  const [a, b] = pair.users;
+  return [
+    { owner: a, chatType: 'single', convId: b },
+    { owner: b, chatType: 'single', convId: a },
+  ];
+}
+
+/** One message every `stepMs` from `from` through `to` in each pair's conversation, senders alternating. */
+export async function seedPairs(
+  deps: Deps,
+  input: {
+    pairs: readonly (readonly [string, string])[];
+    from: number;
+    to: number;
+    stepMs: number;
+    seed: number;
+  },
+): Promise<SeededPair[]> {
+  const random = mulberry32(input.seed);
+  const seeded = input.pairs.map((users) => {
+    const messages: Message[] = [];
+    for (let time = input.from, i = 0; time <= input.to; time += input.stepMs, i++) {
+      const msgId = ulid(time, random);
+      const [from, to] = i % 2 === 0 ? users : ([users[1], users[0]] as const);
+      messages.push({
+        msgId,
+        from,
+        to,
+        chatType: 'single',
+        type: 'text',
+        body: { text: `m${i}` },
+        timestamp: timeOfId(msgId),
+      });
+    }
+    return { users, messages };
+  });
+  for (let i = 0; i < seeded.length; i += 4) {
+    await Promise.all(seeded.slice(i, i + 4).map((pair) => writePair(deps, pair)));
+  }
+  return seeded;
+}
+
+async function writePair(deps: Deps, pair: SeededPair): Promise<void> {
+  const sides = sidesOf(pair);
+  await putCopies(
+    deps.db,
+    sides.flatMap((ref) => pair.messages.map((message) => ({ ref, message }))),
+  );
+  const first = pair.messages[0] as Message;
+  const last = pair.messages.at(-1) as Message;
+  for (const ref of sides) {
+    for (const message of [first, last]) {
+      await applyMessage(deps.db, ref, {
+        message,
+        unread: message.from === ref.owner ? 'reset' : 'increment',
+        changeSk: deps.newId(),
+        purgeShard: keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards)),
+      });
+    }
+  }
+}
+
+/** The ids of the copies in the table for one side, oldest first (read with the unwrapped client). */
+export async function copiesInTable(client: DocumentSender, tableName: string, ref: ConversationRef) {
+  const ids: string[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = (await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.historyPk(ref) },
+        ExclusiveStartKey: startKey,
+      }),
+    )) as { Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> };
+    ids.push(...(page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk)));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return ids;
+}
+
+/**
+ * The table's data as a comparable list: every message copy and every conversation's keys, latest,
+ * listing, watermark and purge filing; sweep bookkeeping and per-write ids (changeSk) left out.
+ */
+export async function dataOf(client: DocumentSender, tableName: string): Promise<string[]> {
+  const rows: string[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = (await client.send(
+      new ScanCommand({ TableName: tableName, ExclusiveStartKey: startKey }),
+    )) as { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> };
+    for (const item of page.Items ?? []) {
+      const pk = String(item.pk);
+      if (pk.startsWith('SWEEP')) continue;
+      const { pk: _pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount } = item;
+      rows.push(
+        JSON.stringify({ pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount }),
+      );
+    }
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return rows.sort();
+}
+
+/** What a sweep at `now` must leave of one side: the copies after its owner's cutoff. */
+export function survivorsOf(pair: SeededPair, cutoff: number): string[] {
+  return pair.messages.filter((m) => m.timestamp > cutoff).map((m) => m.msgId);
+}
+
+/** A small, fast, seeded PRNG (for ids that are the same in every run). */
+function mulberry32(seed: number): () => number {
+  let state = seed >>> 0;
+  return function next() {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
