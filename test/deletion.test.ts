@@ -3,8 +3,9 @@ import type { ConversationRef } from '../functions/core/model.js';
 import { purgeThrough, settleConversationPurge } from '../functions/domain/purge.js';
 import { sendMessage } from '../functions/domain/send.js';
 import type { DocumentSender } from '../functions/store/db.js';
-import { idsOf, seedSingleChat, sendMany, storedCopyIds, text } from './support/fixtures.js';
+import { idsOf, seedSingleChat, sendMany, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { copiesInTable } from './support/history-seed.js';
 
 /** Runs `hook` once, right after the first command that `matches` completes: to stage races. */
 function raceAfter(
@@ -66,7 +67,11 @@ describe('delete by message ids', () => {
       sent[9]?.msgId,
     );
     expect(
-      await storedCopyIds(h.deps, { owner: 'd1-alice', chatType: 'single', convId: 'd1-bob' }),
+      await copiesInTable(h.documentClient, h.tableName, {
+        owner: 'd1-alice',
+        chatType: 'single',
+        convId: 'd1-bob',
+      }),
     ).toHaveLength(7);
   });
 
@@ -139,14 +144,20 @@ describe('delete at or before a timestamp', () => {
       direction: 'down',
     });
     expect(oldestVisible.messages[0]?.msgId).toBe(keep[0]?.msgId);
-    expect(await storedCopyIds(h.deps, aliceSide)).toHaveLength(5000 - report.purged);
+    expect(await copiesInTable(h.documentClient, h.tableName, aliceSide)).toHaveLength(5000 - report.purged);
     // The purge the sweep runs finishes the job: the copies are really gone, bob's are all there.
     const rest = await purgeThrough(h.deps, aliceSide, cut, () => true);
     await settleConversationPurge(h.deps, aliceSide);
     expect(rest.finished).toBe(true);
-    expect((await storedCopyIds(h.deps, aliceSide)).sort()).toEqual(idsOf(keep).sort());
+    expect((await copiesInTable(h.documentClient, h.tableName, aliceSide)).sort()).toEqual(
+      idsOf(keep).sort(),
+    );
     expect(
-      await storedCopyIds(h.deps, { owner: 't2-bob', chatType: 'single', convId: 't2-alice' }),
+      await copiesInTable(h.documentClient, h.tableName, {
+        owner: 't2-bob',
+        chatType: 'single',
+        convId: 't2-alice',
+      }),
     ).toHaveLength(5000);
     expect(
       (await bob.fetchHistoryMessages('t2-alice', 'single', 50, undefined, { direction: 'down' })).messages[0]
@@ -200,9 +211,13 @@ describe('delete a conversation', () => {
     expect(report).toEqual({ purged: 5, purgePending: false });
     expect((await alice.fetchConversationsFromServer({ limit: 5 })).conversations).toEqual([]);
     expect((await alice.fetchHistoryMessages('c2-bob', 'single')).messages).toEqual([]);
-    expect(await storedCopyIds(h.deps, { owner: 'c2-alice', chatType: 'single', convId: 'c2-bob' })).toEqual(
-      [],
-    );
+    expect(
+      await copiesInTable(h.documentClient, h.tableName, {
+        owner: 'c2-alice',
+        chatType: 'single',
+        convId: 'c2-bob',
+      }),
+    ).toEqual([]);
     expect(idsOf((await bob.fetchHistoryMessages('c2-alice', 'single')).messages)).toEqual(
       idsOf(sent).reverse(),
     );

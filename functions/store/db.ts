@@ -6,7 +6,8 @@ import {
   DynamoDBDocumentClient,
   type GetCommand,
   type PutCommand,
-  type QueryCommand,
+  QueryCommand,
+  type QueryCommandInput,
   type UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -127,6 +128,21 @@ export async function sendConditional(db: Db, command: DocumentCommand): Promise
     if (isConditionFailure(error)) return false;
     throw error;
   }
+}
+
+/** Every item a Query matches, page after page: for small partitions read whole (a group, the policies). */
+export async function queryAll<T>(db: Db, input: Omit<QueryCommandInput, 'ExclusiveStartKey'>): Promise<T[]> {
+  const items: T[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await send<{ Items?: T[]; LastEvaluatedKey?: Record<string, unknown> }>(
+      db,
+      new QueryCommand({ ...input, ExclusiveStartKey: startKey }),
+    );
+    items.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return items;
 }
 
 export type WriteRequest =

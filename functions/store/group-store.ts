@@ -1,6 +1,6 @@
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { Group } from '../core/model.js';
-import { batchWriteAll, type Db, send, sendConditional } from './db.js';
+import { batchWriteAll, type Db, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 
 /** Groups: a META item and one item per member, all in the group's partition (one Query reads all). */
@@ -37,33 +37,20 @@ export async function createGroup(db: Db, group: Group): Promise<boolean> {
 
 /** The group with all its members, or undefined if it does not exist. */
 export async function getGroup(db: Db, groupId: string): Promise<Group | undefined> {
-  let meta: Item | undefined;
-  const members: string[] = [];
-  let startKey: Item | undefined;
-  do {
-    const page = await send<{ Items?: Item[]; LastEvaluatedKey?: Item }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.groupPk(groupId) },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) {
-      if (item.sk === keys.groupMetaSk) meta = item;
-      else members.push(item.userId as string);
-    }
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  const items = await queryAll<Item>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.groupPk(groupId) },
+    ConsistentRead: true,
+  });
+  const meta = items.find((item) => item.sk === keys.groupMetaSk);
   if (!meta) return undefined;
   return {
     groupId,
     name: meta.name as string,
     owner: meta.owner as string,
     createdAt: meta.createdAt as number,
-    members,
+    members: items.filter((item) => item !== meta).map((item) => item.userId as string),
   };
 }
 

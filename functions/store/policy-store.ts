@@ -1,6 +1,6 @@
-import { BatchGetCommand, DeleteCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetentionDays } from '../core/model.js';
-import { type Db, send, sendConditional } from './db.js';
+import { type Db, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 
 /** Retention policy: an app default and per-user overrides, in the POLICY partition. */
@@ -38,21 +38,11 @@ export async function getPoliciesFor(db: Db, userId: string): Promise<RetentionP
 
 /** Every policy item: the sweep loads them once per run. */
 export async function getAllPolicies(db: Db): Promise<RetentionPolicies> {
-  const items: PolicyItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await send<{ Items?: PolicyItem[]; LastEvaluatedKey?: Record<string, unknown> }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.policyPk },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
+  const items = await queryAll<PolicyItem>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.policyPk },
+  });
   return toPolicies(items);
 }
 

@@ -1,5 +1,12 @@
-import { PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, itemOfConditionFailure, send, sendConditional } from './db.js';
+import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  type Db,
+  isConditionFailure,
+  itemOfConditionFailure,
+  queryAll,
+  send,
+  sendConditional,
+} from './db.js';
 import { keys } from './keys.js';
 import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
 
@@ -40,23 +47,12 @@ export interface PendingBatch {
 
 /** Every shard item of a run (one Query: at most `shardCount` small items). */
 export async function listShards(db: Db, runId: string): Promise<ShardItem[]> {
-  const items: ShardItem[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await send<{ Items?: ShardItem[]; LastEvaluatedKey?: Record<string, unknown> }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepShardSkPrefix },
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    items.push(...(page.Items ?? []));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return items;
+  return queryAll<ShardItem>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepShardSkPrefix },
+    ConsistentRead: true,
+  });
 }
 
 export interface LeaseRequest {

@@ -1,12 +1,9 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { RoamingClient } from '../../client/roaming-client.js';
 import type { ManualClock } from '../../functions/core/clock.js';
 import { timeOfId } from '../../functions/core/ids.js';
 import type { ConversationRef, Message } from '../../functions/core/model.js';
 import type { Deps } from '../../functions/domain/deps.js';
-import { applyMessage } from '../../functions/store/conversation-store.js';
-import { keys, purgeShardOf } from '../../functions/store/keys.js';
-import { putCopies } from '../../functions/store/message-store.js';
+import { writeHistory } from './history-seed.js';
 
 export function text(
   to: string,
@@ -85,42 +82,7 @@ export async function seedSingleChat(
     { owner: from, chatType: 'single', convId: to },
     { owner: to, chatType: 'single', convId: from },
   ];
-  for (let i = 0; i < messages.length; i += 500) {
-    const slice = messages.slice(i, i + 500);
-    await putCopies(
-      deps.db,
-      sides.flatMap((ref) => slice.map((message) => ({ ref, message }))),
-    );
-  }
-  const last = messages.at(-1) as Message;
-  for (const ref of sides) {
-    await applyMessage(deps.db, ref, {
-      message: last,
-      unread: ref.owner === from ? 'reset' : 'increment',
-      changeSk: deps.newId(),
-      purgeShard: keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards)),
-    });
-  }
+  await writeHistory(deps, sides, messages);
   clock.advance(1);
   return messages;
-}
-
-/** The msgIds of the copies physically in the table for one side of a conversation. */
-export async function storedCopyIds(deps: Deps, ref: ConversationRef): Promise<string[]> {
-  const ids: string[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = (await deps.db.client.send(
-      new QueryCommand({
-        TableName: deps.db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.historyPk(ref) },
-        ProjectionExpression: 'msgId',
-        ExclusiveStartKey: startKey,
-      }),
-    )) as { Items?: { msgId: string }[]; LastEvaluatedKey?: Record<string, unknown> };
-    ids.push(...(page.Items ?? []).map((item) => item.msgId));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return ids;
 }

@@ -77,13 +77,27 @@ export async function seedPairs(
 }
 
 async function writePair(deps: Deps, pair: SeededPair): Promise<void> {
-  const sides = sidesOf(pair);
-  await putCopies(
-    deps.db,
-    sides.flatMap((ref) => pair.messages.map((message) => ({ ref, message }))),
-  );
-  const first = pair.messages[0] as Message;
-  const last = pair.messages.at(-1) as Message;
+  await writeHistory(deps, sidesOf(pair), pair.messages);
+}
+
+/**
+ * Writes `messages` (oldest first) as sends would leave them: a copy per side, and each side's
+ * conversation filed under its oldest copy (the first send's if_not_exists) and pointing at the newest.
+ */
+export async function writeHistory(
+  deps: Deps,
+  sides: readonly ConversationRef[],
+  messages: readonly Message[],
+) {
+  for (let i = 0; i < messages.length; i += 500) {
+    const slice = messages.slice(i, i + 500);
+    await putCopies(
+      deps.db,
+      sides.flatMap((ref) => slice.map((message) => ({ ref, message }))),
+    );
+  }
+  const first = messages[0] as Message;
+  const last = messages.at(-1) as Message;
   for (const ref of sides) {
     for (const message of [first, last]) {
       await applyMessage(deps.db, ref, {
