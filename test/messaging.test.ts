@@ -246,3 +246,19 @@ describe('the no-paging conversation list', () => {
     ).toBe(true);
   });
 });
+
+describe('message bodies', () => {
+  it('stores and returns any valid JSON exactly, even values DynamoDB itself cannot hold', async () => {
+    const alice = await h.as('j-alice');
+    let deep: Record<string, unknown> = { leaf: true };
+    for (let i = 0; i < 40; i++) deep = { inner: deep };
+    const body = { huge: 1e300, tiny: 5e-324, precise: 0.1 + 0.2, empty: '', list: [null, [], {}], deep };
+    const ext = { 'weird key': 1.7976931348623157e308 };
+    const sent = await alice.sendMessage({ to: 'j-bob', chatType: 'single', type: 'custom', body, ext });
+    expect(sent.body).toEqual(body);
+    const [copy] = (await (await h.as('j-bob')).fetchHistoryMessages('j-alice', 'single')).messages;
+    expect(copy).toEqual(sent);
+    const [listed] = (await alice.fetchConversationsFromServer({ limit: 1 })).conversations;
+    expect(listed?.lastMessage).toEqual(sent);
+  });
+});

@@ -2,6 +2,7 @@ import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChatType, ConversationRef, Message } from '../core/model.js';
 import { type Db, isConditionFailure, itemOfConditionFailure, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
+import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import { CHANGE_INDEX, LIST_INDEX } from './table.js';
 
 /**
@@ -28,12 +29,22 @@ export interface ConversationItem {
 
 type Item = Record<string, unknown>;
 
+/** The item as DynamoDB holds it: its latest message in stored form (see stored-message.ts). */
+type RawConversationItem = Omit<ConversationItem, 'lastMessage'> & { lastMessage?: StoredMessage };
+
+function fromItem(raw: RawConversationItem): ConversationItem;
+function fromItem(raw: RawConversationItem | undefined): ConversationItem | undefined;
+function fromItem(raw: RawConversationItem | undefined): ConversationItem | undefined {
+  if (!raw?.lastMessage) return raw as ConversationItem | undefined;
+  return { ...raw, lastMessage: fromStoredMessage(raw.lastMessage) };
+}
+
 export async function getConversation(db: Db, ref: ConversationRef): Promise<ConversationItem | undefined> {
-  const result = await send<{ Item?: ConversationItem }>(
+  const result = await send<{ Item?: RawConversationItem }>(
     db,
     new GetCommand({ TableName: db.tableName, Key: keys.conversation(ref), ConsistentRead: true }),
   );
-  return result.Item;
+  return fromItem(result.Item);
 }
 
 export interface ApplyMessageInput {
@@ -75,7 +86,7 @@ export async function applyMessage(db: Db, ref: ConversationRef, input: ApplyMes
         ':convId': ref.convId,
         ':chatType': ref.chatType,
         ':msgId': message.msgId,
-        ':message': message,
+        ':message': toStoredMessage(message),
         ':time': message.timestamp,
         ':listSk': keys.listSk(message.msgId, ref.chatType, ref.convId),
         ':changeSk': input.changeSk,
@@ -104,7 +115,7 @@ export async function queryListed(db: Db, owner: string, range: ListRange): Prom
   let startKey: Item | undefined;
   do {
     // The cursor bound is inclusive in BETWEEN, so ask for one more and drop it below.
-    const page = await send<{ Items?: ConversationItem[]; LastEvaluatedKey?: Item }>(
+    const page = await send<{ Items?: RawConversationItem[]; LastEvaluatedKey?: Item }>(
       db,
       new QueryCommand({
         TableName: db.tableName,
@@ -117,7 +128,8 @@ export async function queryListed(db: Db, owner: string, range: ListRange): Prom
       }),
     );
     for (const item of page.Items ?? []) {
-      if (item.listSk !== undefined && item.listSk < highest && items.length < range.limit) items.push(item);
+      if (item.listSk !== undefined && item.listSk < highest && items.length < range.limit)
+        items.push(fromItem(item));
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey && items.length < range.limit);
@@ -131,7 +143,7 @@ export async function queryChangedSince(
   afterChangeSk: string,
   limit: number,
 ): Promise<ConversationItem[]> {
-  const page = await send<{ Items?: ConversationItem[] }>(
+  const page = await send<{ Items?: RawConversationItem[] }>(
     db,
     new QueryCommand({
       TableName: db.tableName,
@@ -141,7 +153,7 @@ export async function queryChangedSince(
       Limit: limit,
     }),
   );
-  return page.Items ?? [];
+  return (page.Items ?? []).map((item) => fromItem(item));
 }
 
 /**
@@ -157,7 +169,7 @@ export async function raiseWatermark(
   purgeShard: string,
 ): Promise<ConversationItem | undefined> {
   try {
-    const result = await send<{ Attributes?: ConversationItem }>(
+    const result = await send<{ Attributes?: RawConversationItem }>(
       db,
       new UpdateCommand({
         TableName: db.tableName,
@@ -176,10 +188,10 @@ export async function raiseWatermark(
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       }),
     );
-    return result.Attributes;
+    return fromItem(result.Attributes);
   } catch (error) {
     if (!isConditionFailure(error)) throw error;
-    return itemOfConditionFailure(error) as ConversationItem | undefined;
+    return fromItem(itemOfConditionFailure(error) as RawConversationItem | undefined);
   }
 }
 
@@ -217,7 +229,7 @@ export async function replaceLatest(
   if (next) {
     update = 'SET changeSk = :changeSk, lastMsgId = :msgId, lastMessage = :message';
     values[':msgId'] = next.msgId;
-    values[':message'] = next;
+    values[':message'] = toStoredMessage(next);
     if (listed) {
       update += ', listSk = :listSk';
       values[':listSk'] = keys.listSk(next.msgId, ref.chatType, ref.convId);

@@ -2,6 +2,7 @@ import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ConversationRef, Message } from '../core/model.js';
 import { batchWriteAll, type Db, send } from './db.js';
 import { keys } from './keys.js';
+import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 
 /** Message copies: one per participant, in the owner's history partition. */
 
@@ -17,15 +18,15 @@ export interface HistoryRange {
   senders?: readonly string[];
 }
 
-type CopyItem = Message & { pk: string; sk: string };
+type CopyItem = StoredMessage & { pk: string; sk: string };
 
 function toItem(owner: ConversationRef, message: Message): CopyItem {
-  return { pk: keys.historyPk(owner), sk: keys.messageSk(message.msgId), ...message };
+  return { pk: keys.historyPk(owner), sk: keys.messageSk(message.msgId), ...toStoredMessage(message) };
 }
 
 function fromItem(item: CopyItem): Message {
-  const { pk: _pk, sk: _sk, ...message } = item;
-  return message;
+  const { pk: _pk, sk: _sk, ...stored } = item;
+  return fromStoredMessage(stored);
 }
 
 export async function putCopies(
