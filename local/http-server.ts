@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   UnauthorizedError,
+  ValidationError,
 } from '../functions/core/errors.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
@@ -75,10 +76,18 @@ async function handle(
   if (!handler) throw new NotFoundError(`No handler for ${route.spec.name}`);
   const body = await readBody(req);
   const pathParameters = Object.fromEntries(
-    route.params.map((name, i) => [name, decodeURIComponent(match[i + 1] ?? '')]),
+    route.params.map((name, i) => [name, decodePathSegment(match[i + 1] ?? '')]),
   );
   const event = toEvent(req, url, route.spec, pathParameters, claims, body);
   return handler(event, lambdaContext(route.spec.name));
+}
+
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new ValidationError(`The path segment "${segment}" is not valid percent-encoding`);
+  }
 }
 
 async function authorize(req: IncomingMessage, secret: string) {

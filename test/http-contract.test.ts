@@ -194,6 +194,13 @@ describe('bad input gets a 4xx naming the problem, never a 500', () => {
       status: 413,
       message: /exceeds/,
     },
+    {
+      name: 'broken percent-encoding in the path',
+      method: 'GET',
+      path: '/v1/conversations/single/%E0%A4%A/messages',
+      status: 400,
+      message: /percent-encoding/,
+    },
     { name: 'unknown route', method: 'GET', path: '/v1/nothing-here', status: 404, message: /No route/ },
     { name: 'wrong method', method: 'PATCH', path: '/v1/messages', status: 405, message: /PATCH/ },
   ];
