@@ -5,7 +5,7 @@ import {
   type DeleteCommand,
   DynamoDBDocumentClient,
   type GetCommand,
-  type PutCommand,
+  PutCommand,
   QueryCommand,
   type QueryCommandInput,
   type UpdateCommand,
@@ -127,6 +127,34 @@ export async function sendConditional(db: Db, command: DocumentCommand): Promise
   } catch (error) {
     if (isConditionFailure(error)) return false;
     throw error;
+  }
+}
+
+/**
+ * Writes `item` unless an item with its key exists (conditional put). Returns undefined when this call
+ * created it, else the item that was already there, read in the same round trip (ALL_OLD on failure).
+ */
+export async function putIfAbsent(
+  db: Db,
+  item: Record<string, unknown>,
+): Promise<Record<string, unknown> | undefined> {
+  try {
+    await send(
+      db,
+      new PutCommand({
+        TableName: db.tableName,
+        Item: item,
+        ConditionExpression: 'attribute_not_exists(pk)',
+        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      }),
+    );
+    return undefined;
+  } catch (error) {
+    if (!isConditionFailure(error)) throw error;
+    const existing = itemOfConditionFailure(error);
+    if (!existing)
+      throw new StoreError('A conditional put failed without returning the existing item', { cause: error });
+    return existing;
   }
 }
 

@@ -1,5 +1,5 @@
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, itemOfConditionFailure, send } from './db.js';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, putIfAbsent, send } from './db.js';
 import { keys } from './keys.js';
 
 /**
@@ -12,8 +12,6 @@ export interface SendReservation {
   /** Hash of the request, so a different message under the same clientMsgId is a conflict. */
   requestHash: string;
   completed: boolean;
-  /** True when this call made the reservation, false when it found an earlier one. */
-  fresh: boolean;
 }
 
 export async function reserveSend(
@@ -22,28 +20,17 @@ export async function reserveSend(
   clientMsgId: string,
   candidate: { msgId: string; requestHash: string; expiresAt: number },
 ): Promise<SendReservation> {
-  try {
-    await send(
-      db,
-      new PutCommand({
-        TableName: db.tableName,
-        Item: { ...keys.idempotency(owner, clientMsgId), ...candidate, completed: false },
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return { msgId: candidate.msgId, requestHash: candidate.requestHash, completed: false, fresh: true };
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    const existing = itemOfConditionFailure(error);
-    if (!existing) throw error;
-    return {
-      msgId: existing.msgId as string,
-      requestHash: existing.requestHash as string,
-      completed: existing.completed === true,
-      fresh: false,
-    };
-  }
+  const existing = await putIfAbsent(db, {
+    ...keys.idempotency(owner, clientMsgId),
+    ...candidate,
+    completed: false,
+  });
+  if (!existing) return { msgId: candidate.msgId, requestHash: candidate.requestHash, completed: false };
+  return {
+    msgId: existing.msgId as string,
+    requestHash: existing.requestHash as string,
+    completed: existing.completed === true,
+  };
 }
 
 export async function markSendCompleted(db: Db, owner: string, clientMsgId: string): Promise<void> {

@@ -1,12 +1,5 @@
-import { PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  type Db,
-  isConditionFailure,
-  itemOfConditionFailure,
-  queryAll,
-  send,
-  sendConditional,
-} from './db.js';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, isConditionFailure, putIfAbsent, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
 
@@ -190,20 +183,10 @@ export async function markUserCounted(
   owner: string,
   marker: UserMarker & { expiresAt: number },
 ): Promise<UserMarker | undefined> {
-  try {
-    await send(
-      db,
-      new PutCommand({
-        TableName: db.tableName,
-        Item: { pk: keys.sweepShardPk(runId), sk: keys.sweepUserSk(owner), ...marker },
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return undefined;
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    const existing = itemOfConditionFailure(error) as (UserMarker & Record<string, unknown>) | undefined;
-    return { shard: Number(existing?.shard ?? -1), countedAt: Number(existing?.countedAt ?? 0) };
-  }
+  const existing = await putIfAbsent(db, {
+    pk: keys.sweepShardPk(runId),
+    sk: keys.sweepUserSk(owner),
+    ...marker,
+  });
+  return existing && { shard: Number(existing.shard), countedAt: Number(existing.countedAt) };
 }

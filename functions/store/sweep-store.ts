@@ -1,5 +1,5 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, itemOfConditionFailure, send, sendConditional } from './db.js';
+import { type Db, putIfAbsent, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 
 /**
@@ -71,23 +71,9 @@ export async function getActiveRun(db: Db): Promise<RunInfo | undefined> {
  * Makes `run` the active run unless one already is (conditional put). Returns the active run: `run`
  * itself, or the one another invocation started first.
  */
-export async function claimActiveRun(db: Db, run: RunInfo): Promise<RunInfo | undefined> {
-  try {
-    await send(
-      db,
-      new PutCommand({
-        TableName: db.tableName,
-        Item: { pk: keys.sweepRunsPk, sk: keys.sweepActiveSk, ...run },
-        ConditionExpression: 'attribute_not_exists(pk)',
-        ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-      }),
-    );
-    return run;
-  } catch (error) {
-    if (!isConditionFailure(error)) throw error;
-    const existing = itemOfConditionFailure(error);
-    return existing ? runInfoOf(existing) : getActiveRun(db);
-  }
+export async function claimActiveRun(db: Db, run: RunInfo): Promise<RunInfo> {
+  const existing = await putIfAbsent(db, { pk: keys.sweepRunsPk, sk: keys.sweepActiveSk, ...run });
+  return existing ? runInfoOf(existing) : run;
 }
 
 /** Clears the active pointer if it still names this run. */
