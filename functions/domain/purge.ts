@@ -1,6 +1,6 @@
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { type ConversationItem, getConversation, settlePurge } from '../store/conversation-store.js';
+import { getConversation, settlePurge } from '../store/conversation-store.js';
 import { copyIdsThrough, deleteCopies } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
@@ -48,28 +48,23 @@ export async function purgeThrough(
   return progress;
 }
 
-/** What settling found: the conversation as it was re-filed, and whether any copy is left. */
-export interface SettledPurge {
-  /** The item the settling write applied to (undefined: no such conversation, or still contended). */
-  conversation: ConversationItem | undefined;
-  copiesLeft: boolean;
-}
-
 /**
  * Once a purge finished: re-file the conversation in the purge index under its oldest remaining copy,
- * or take it out if none is left. Retries when a concurrent send or delete changed the item.
+ * or take it out if none is left, and then off the list too (nothing is left to show, whatever a later
+ * policy says). Retries when a concurrent send or delete changed the item.
  */
-export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<SettledPurge> {
+export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const item = await getConversation(deps.db, ref);
-    if (!item) return { conversation: undefined, copiesLeft: false };
+    if (!item) return;
     const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
+    const emptied = oldest === undefined && item.lastMsgId !== undefined;
     const settled = await settlePurge(deps.db, ref, {
       seenChangeSk: item.changeSk,
       oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
+      unlistAs: emptied ? deps.newId() : undefined,
     });
-    if (settled) return { conversation: item, copiesLeft: oldest !== undefined };
+    if (settled) return;
   }
   // Still contended: leaving the conversation filed as due is safe, the sweep settles it later.
-  return { conversation: undefined, copiesLeft: true };
 }

@@ -1,4 +1,3 @@
-import { replaceLatest } from '../store/conversation-store.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import { type PurgeCandidate, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
 import {
@@ -196,7 +195,7 @@ class ShardSweep {
 
   /**
    * Purges one conversation through max(watermark, its owner's cutoff) if anything there is due, then
-   * re-files it in the index; one left with no copy leaves the list. False when it was not due.
+   * settles it (re-filed in the index; one left with no copy leaves the list). False when it was not due.
    */
   private async process(candidate: PurgeCandidate): Promise<boolean> {
     const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
@@ -225,15 +224,7 @@ class ShardSweep {
       },
     );
     if (!progress.finished) throw new SweepStopped(this.ctx.budget.stopReason() ?? 'aborted');
-    const settled = await settleConversationPurge(this.deps, ref);
-    if (!settled.copiesLeft && settled.conversation?.lastMsgId !== undefined) {
-      // Nothing is left to see: take it off the list for good, not only while its latest is expired.
-      await replaceLatest(this.deps.db, ref, {
-        seen: settled.conversation,
-        next: undefined,
-        changeSk: this.deps.newId(),
-      });
-    }
+    await settleConversationPurge(this.deps, ref);
     this.delta.conversations++;
     return true;
   }

@@ -295,19 +295,23 @@ export async function clearConversation(
 
 /**
  * After a purge: files the conversation in the purge index under its oldest remaining copy's time, or
- * takes it out when no copy is left. Only if nothing changed it since `seenChangeSk` (a send or delete
- * meanwhile would be missed otherwise); returns false then, and the caller re-reads and tries again.
+ * takes it out when no copy is left; with `unlistAs` (a new changeSk) it also leaves the list, as a
+ * conversation with no copy has nothing to show. Only if nothing changed it since `seenChangeSk` (a
+ * send or delete meanwhile would be missed otherwise); returns false then, and the caller re-reads.
  */
 export async function settlePurge(
   db: Db,
   ref: ConversationRef,
-  input: { seenChangeSk: string; oldestRemaining: number | undefined },
+  input: { seenChangeSk: string; oldestRemaining: number | undefined; unlistAs?: string },
 ): Promise<boolean> {
   const values: Item = { ':seen': input.seenChangeSk };
   let update = 'REMOVE purgeShard, purgeSk';
   if (input.oldestRemaining !== undefined) {
     update = 'SET purgeSk = :purgeSk';
     values[':purgeSk'] = keys.purgeSk(input.oldestRemaining, ref);
+  } else if (input.unlistAs !== undefined) {
+    update = 'SET changeSk = :changeSk REMOVE purgeShard, purgeSk, lastMsgId, lastMessage, listSk';
+    values[':changeSk'] = input.unlistAs;
   }
   return sendConditional(
     db,
