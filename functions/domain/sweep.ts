@@ -72,7 +72,7 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  *   read units    ≈ E·(copy size)/8 KB (key Queries, eventually consistent) + C (consistent GetItem)
  *                 + (C + C')·200 B/8 KB (index) + a few for the bookkeeping.
  *   write requests = E/25 BatchWriteItem + (Σ_c ⌈e_c/50⌉ + C + S) checkpoints + S claims + C settles
- *                 + U user markers + one unlist per conversation emptied + ≈ 4 for the run.
+ *                 + U user markers + ≈ 4 for the run (a settle also unlists an emptied conversation).
  *   write units   ≈ E + E/50 + 6C + U + 2S (a settle rewrites the item and its entries in the three
  *                 indexes: ≈ 5 units).
  * bench/sweep.ts (10,000 users, 1% with 121 expired copies each, S = 16, W = 4) measures 539 read
