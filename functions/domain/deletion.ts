@@ -14,7 +14,7 @@ import { isMember } from '../store/group-store.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import { deleteCopies, queryHistory } from '../store/message-store.js';
 import type { Deps } from './deps.js';
-import { purgeThrough, settleConversationPurge } from './purge.js';
+import { purgeThrough, type SettleState, settleConversationPurge } from './purge.js';
 
 /** One-way deletes: each changes only the caller's copies and conversation item. */
 
@@ -57,10 +57,11 @@ async function hideThrough(deps: Deps, ref: ConversationRef, through: number): P
   const conversation = await raiseWatermark(deps.db, ref, through, deps.newId(), purgeShardFor(deps, ref));
   if (!conversation) return { purged: 0, purgePending: false };
   const clearedThrough = conversation.clearedThrough ?? through;
+  let state: SettleState | undefined = conversation;
   if (conversation.lastMessage && conversation.lastMessage.timestamp <= clearedThrough) {
-    await refreshLatest(deps, ref, conversation);
+    state = await refreshLatest(deps, ref, conversation);
   }
-  return purgeInline(deps, ref, clearedThrough);
+  return purgeInline(deps, ref, clearedThrough, state);
 }
 
 /**
@@ -93,13 +94,14 @@ export async function clearHistory(deps: Deps, ref: ConversationRef): Promise<Pu
     return { purged: 0, purgePending: false };
   }
   const through = Math.max(timeOfId(conversation.lastMsgId), conversation.clearedThrough ?? -1);
+  const changeSk = deps.newId();
   const cleared = await clearConversation(deps.db, ref, {
     seenLastMsgId: conversation.lastMsgId,
     through,
-    changeSk: deps.newId(),
+    changeSk,
     purgeShard: purgeShardFor(deps, ref),
   });
-  if (cleared) return purgeInline(deps, ref, through);
+  if (cleared) return purgeInline(deps, ref, through, { changeSk, lastMsgId: undefined });
   // A message arrived after the read: it is newer than what the caller deleted, so it stays visible
   // and keeps the conversation listed; everything up to `through` still goes.
   return hideThrough(deps, ref, through);
@@ -107,9 +109,14 @@ export async function clearHistory(deps: Deps, ref: ConversationRef): Promise<Pu
 
 /**
  * Points the conversation at the newest message the owner can still see, or unlists it when none is
- * left. Conditional on the item not having moved meanwhile; re-reads and retries if it did.
+ * left. Conditional on the item not having moved meanwhile; re-reads and retries if it did. Returns
+ * the item's state as left (undefined if that is not known after the retries).
  */
-async function refreshLatest(deps: Deps, ref: ConversationRef, seen: ConversationItem): Promise<void> {
+async function refreshLatest(
+  deps: Deps,
+  ref: ConversationRef,
+  seen: ConversationItem,
+): Promise<SettleState | undefined> {
   let current: ConversationItem | undefined = seen;
   for (let attempt = 0; attempt < 5 && current; attempt++) {
     const cutoff = await deps.retention.cutoffFor(ref.owner);
@@ -120,13 +127,22 @@ async function refreshLatest(deps: Deps, ref: ConversationRef, seen: Conversatio
       direction: 'up',
       limit: 1,
     });
-    if (newest?.msgId === current.lastMsgId) return;
-    if (await replaceLatest(deps.db, ref, { seen: current, next: newest, changeSk: deps.newId() })) return;
+    if (newest?.msgId === current.lastMsgId) return current;
+    const changeSk = deps.newId();
+    if (await replaceLatest(deps.db, ref, { seen: current, next: newest, changeSk })) {
+      return { changeSk, lastMsgId: newest?.msgId };
+    }
     current = await getConversation(deps.db, ref);
   }
+  return undefined;
 }
 
-async function purgeInline(deps: Deps, ref: ConversationRef, through: number): Promise<PurgeReport> {
+async function purgeInline(
+  deps: Deps,
+  ref: ConversationRef,
+  through: number,
+  state: SettleState | undefined,
+): Promise<PurgeReport> {
   const started = performance.now();
   const progress = await purgeThrough(
     deps,
@@ -136,7 +152,7 @@ async function purgeInline(deps: Deps, ref: ConversationRef, through: number): P
       p.batches < deps.config.inlinePurgeBatches &&
       performance.now() - started < deps.config.inlinePurgeBudgetMs,
   );
-  if (progress.finished) await settleConversationPurge(deps, ref);
+  if (progress.finished) await settleConversationPurge(deps, ref, state);
   return { purged: progress.deleted, purgePending: !progress.finished };
 }
 

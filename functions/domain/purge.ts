@@ -1,6 +1,6 @@
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { getConversation, settlePurge } from '../store/conversation-store.js';
+import { type ConversationItem, getConversation, settlePurge } from '../store/conversation-store.js';
 import { copyIdsThrough, deleteCopies } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
@@ -48,14 +48,23 @@ export async function purgeThrough(
   return progress;
 }
 
+/** What settling needs to know of the conversation item; its changeSk guards the write. */
+export type SettleState = Pick<ConversationItem, 'changeSk' | 'lastMsgId'>;
+
 /**
  * Once a purge finished: re-file the conversation in the purge index under its oldest remaining copy,
  * or take it out if none is left, and then off the list too (nothing is left to show, whatever a later
- * policy says). Retries when a concurrent send or delete changed the item.
+ * policy says). A caller that just wrote the item passes its state and saves a read; when that is stale
+ * (a concurrent send or delete changed the item) it re-reads and tries again.
  */
-export async function settleConversationPurge(deps: Deps, ref: ConversationRef): Promise<void> {
+export async function settleConversationPurge(
+  deps: Deps,
+  ref: ConversationRef,
+  known?: SettleState,
+): Promise<void> {
+  let item: SettleState | undefined = known;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const item = await getConversation(deps.db, ref);
+    if (attempt > 0 || !item) item = await getConversation(deps.db, ref);
     if (!item) return;
     const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
     const emptied = oldest === undefined && item.lastMsgId !== undefined;
