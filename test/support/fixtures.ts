@@ -1,9 +1,8 @@
 import type { RoamingClient } from '../../client/roaming-client.js';
 import type { ManualClock } from '../../functions/core/clock.js';
-import { timeOfId } from '../../functions/core/ids.js';
 import type { ConversationRef, Message } from '../../functions/core/model.js';
 import type { Deps } from '../../functions/domain/deps.js';
-import { writeHistory } from './history-seed.js';
+import { singleChatText, writeHistory } from './history-seed.js';
 
 export function text(
   to: string,
@@ -68,15 +67,7 @@ export async function seedSingleChat(
   for (let i = 0; i < count; i++) {
     clock.advance(stepMs);
     const msgId = deps.newId();
-    messages.push({
-      msgId,
-      from,
-      to,
-      chatType: 'single',
-      type: 'text',
-      body: { text: `seed ${i}` },
-      timestamp: timeOfId(msgId),
-    });
+    messages.push(singleChatText(msgId, from, to, `seed ${i}`));
   }
   const sides: ConversationRef[] = [
     { owner: from, chatType: 'single', convId: to },

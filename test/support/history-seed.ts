@@ -41,6 +41,11 @@ export function sidesOf(pair: SeededPair): [ConversationRef, ConversationRef] {
   ];
 }
 
+/** A single-chat text message as the store keeps it: its timestamp is its id's time. */
+export function singleChatText(msgId: string, from: string, to: string, text: string): Message {
+  return { msgId, from, to, chatType: 'single', type: 'text', body: { text }, timestamp: timeOfId(msgId) };
+}
+
 /** One message every `stepMs` from `from` through `to` in each pair's conversation, senders alternating. */
 export async function seedPairs(
   deps: Deps,
@@ -58,15 +63,7 @@ export async function seedPairs(
     for (let time = input.from, i = 0; time <= input.to; time += input.stepMs, i++) {
       const msgId = ulid(time, random);
       const [from, to] = i % 2 === 0 ? users : ([users[1], users[0]] as const);
-      messages.push({
-        msgId,
-        from,
-        to,
-        chatType: 'single',
-        type: 'text',
-        body: { text: `m${i}` },
-        timestamp: timeOfId(msgId),
-      });
+      messages.push(singleChatText(msgId, from, to, `m${i}`));
     }
     return { users, messages };
   });
