@@ -66,10 +66,11 @@ function pageOf(
 ): Pick<ConversationPage, 'conversations' | 'cursor'> {
   const page = items.slice(0, limit);
   const last = page.at(-1);
+  // Listed items always have a listSk; the check only narrows the type.
   const more = items.length > limit && last?.listSk !== undefined;
   return {
     conversations: page.map(toConversation),
-    cursor: more && last?.listSk ? encodeListCursor(last.listSk) : null,
+    cursor: more ? encodeListCursor(last.listSk as string) : null,
   };
 }
 

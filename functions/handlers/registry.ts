@@ -25,7 +25,7 @@ export type HttpHandler = (
 ) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** Each route's handler factory, by route name: what the local server mounts. */
-export const HANDLER_FACTORIES: Partial<Record<RouteName, (deps: Deps) => HttpHandler>> = {
+export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> = {
   sendMessage: makeSendMessageHandler,
   listConversations: makeListConversationsHandler,
   fetchHistory: makeFetchHistoryHandler,
