@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSweep } from '../functions/domain/sweep.js';
@@ -103,6 +103,38 @@ describe('a sweep stopped midway', () => {
     expect(exact).toEqual(cleanExact); // users, conversations, messages: exact despite the replayed batch
     expect(batches - cleanBatches).toBeGreaterThanOrEqual(0);
     expect(batches - cleanBatches).toBeLessThanOrEqual(1); // at most the one batch the crash split
+  });
+
+  it('by a crash right after a conversation was settled, before its checkpoint, still counts it once', async () => {
+    // Prepare: the process dies as soon as the first purge has been settled (re-filed in the index).
+    let armed = false;
+    let settled = false;
+    const h = await seeded(
+      faulty((command, real) => {
+        if (settled) return Promise.reject(new Error('the process died'));
+        if (!armed || !(command instanceof UpdateCommand)) return undefined;
+        if (command.input.ConditionExpression !== 'changeSk = :seen') return undefined;
+        return real.send(command as never).then((output) => {
+          settled = true;
+          return output;
+        });
+      }),
+    );
+    armed = true;
+    // Act: one worker, so the crash always falls in that window.
+    const crash = await runSweep(h.deps, { workers: 1 }).catch((error: unknown) => error);
+    settled = false;
+    armed = false;
+    h.clock.advance(h.deps.config.sweepLeaseMs + 1);
+    const resumed = await runSweep(h.deps, { workers: 1 });
+    // Assess
+    expect(crash).toBeInstanceOf(Error);
+    expect(resumed).toMatchObject({ outcome: 'finished', closedRun: true });
+    expect(await dataOf(h.documentClient, h.tableName)).toEqual(clean.data);
+    const { batches, ...exact } = resumed.runCounts;
+    const { batches: cleanBatches, ...cleanExact } = clean.counts;
+    expect(exact).toEqual(cleanExact);
+    expect(batches).toBe(cleanBatches);
   });
 
   it('when the Lambda’s remaining time runs short, stops cleanly; the next invocation finishes', async () => {

@@ -1,3 +1,5 @@
+import type { ChatType } from '../core/model.js';
+import { getConversation } from '../store/conversation-store.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import { type PurgeCandidate, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
 import {
@@ -111,6 +113,7 @@ class ShardSweep {
     const { shard } = this;
     this.ctx.emit({ type: 'shard-claimed', shard, resumed: this.checkpoints > 0, counts: this.counts() });
     try {
+      await this.finishPendingConversation();
       if (!this.cursor.indexDone) await this.sweepIndex();
       await this.sweepShorterRetentionUsers();
       await this.checkpoint({ done: true, pending: null });
@@ -142,6 +145,25 @@ class ShardSweep {
     }
     this.ctx.emit({ type: 'shard-stopped', shard: this.shard, reason, counts: this.counts() });
     return 'stopped';
+  }
+
+  /**
+   * The conversation a previous holder was purging when it stopped or crashed (its pending batch names
+   * it): finished and counted first. Its purge may even be settled already (a crash after the settle,
+   * before the checkpoint), which moved it in the index where no pass would meet it again.
+   */
+  private async finishPendingConversation(): Promise<void> {
+    const pending = this.cursor.pending;
+    if (!pending) return;
+    const [owner, chatType, convId] = pending.conversation.split('#') as [string, ChatType, string];
+    const item = await getConversation(this.deps.db, { owner, chatType, convId });
+    if (item) {
+      await this.process(
+        { owner, chatType, convId, clearedThrough: item.clearedThrough, purgeSk: item.purgeSk ?? '' },
+        { evenIfNotDue: true },
+      );
+    }
+    await this.checkpoint({ pending: null });
   }
 
   /** The shard's range of the purge index that is due by the app default's cutoff, oldest first. */
@@ -197,10 +219,13 @@ class ShardSweep {
    * Purges one conversation through max(watermark, its owner's cutoff) if anything there is due, then
    * settles it (re-filed in the index; one left with no copy leaves the list). False when it was not due.
    */
-  private async process(candidate: PurgeCandidate): Promise<boolean> {
-    const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
+  private async process(
+    candidate: PurgeCandidate,
+    options: { evenIfNotDue?: boolean } = {},
+  ): Promise<boolean> {
     const through = Math.max(candidate.clearedThrough ?? NO_CUTOFF, this.ctx.plan.cutoffOf(candidate.owner));
-    if (dueAt !== 0 && dueAt > through) return false;
+    const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
+    if (!options.evenIfNotDue && dueAt !== 0 && dueAt > through) return false;
     this.throwIfStopping();
     const ref = { owner: candidate.owner, chatType: candidate.chatType, convId: candidate.convId };
     await this.countUser(ref.owner);
@@ -225,7 +250,8 @@ class ShardSweep {
     );
     if (!progress.finished) throw new SweepStopped(this.ctx.budget.stopReason() ?? 'aborted');
     await settleConversationPurge(this.deps, ref);
-    this.delta.conversations++;
+    // Counted when copies went: here, or before a stop or crash (the pending batch says so), exactly once.
+    if (progress.deleted > 0 || countedThrough !== undefined) this.delta.conversations++;
     return true;
   }
 

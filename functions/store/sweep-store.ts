@@ -10,6 +10,7 @@ import { keys } from './keys.js';
 export interface SweepCounts {
   /** Users with at least one conversation purged or settled. */
   users: number;
+  /** Conversations that had copies deleted. */
   conversations: number;
   messagesDeleted: number;
   /** 50-copy delete batches (one key Query, two BatchWriteItem calls each). */
