@@ -33,7 +33,10 @@ async function measureAll(store: BenchStore): Promise<void> {
     const started = performance.now();
     await operation();
     const ms = performance.now() - started;
-    console.log(`  ${label.padEnd(52)} ${formatCounts(requests.byCommand).padEnd(60)} ${ms.toFixed(0)} ms`);
+    const units = `WCU ${requests.writeUnits.toFixed(1)}, RCU ${requests.readUnits.toFixed(1)}`;
+    console.log(
+      `  ${label.padEnd(52)} ${formatCounts(requests.byCommand).padEnd(60)} ${units.padEnd(24)} ${ms.toFixed(0)} ms`,
+    );
   };
   const text = (to: string, chatType: 'single' | 'group' = 'single') =>
     ({ to, chatType, type: 'text', body: { text: 'bench' } }) as const;

@@ -43,6 +43,13 @@ export interface HistoryOptions {
   endTime?: number;
 }
 
+export interface ReadPosition {
+  convId: string;
+  chatType: ChatType;
+  readThrough: string | null;
+  unreadCount: number;
+}
+
 export interface PurgeReport {
   purged: number;
   purgePending: boolean;
@@ -109,6 +116,14 @@ export class RoamingClient {
     timestamp: number,
   ): Promise<PurgeReport> {
     return this.request('DELETE', `${conversationPath(chatType, convId)}/messages`, { before: timestamp });
+  }
+
+  /**
+   * Easemob's conversation read ack: the read position moves forward to `msgId` (default: the newest
+   * message); answers where it is now and how many messages are still unread.
+   */
+  sendConversationReadAck(convId: string, chatType: ChatType, msgId?: string): Promise<ReadPosition> {
+    return this.request('PUT', `${conversationPath(chatType, convId)}/read`, {}, msgId ? { msgId } : {});
   }
 
   removeConversationFromServer(

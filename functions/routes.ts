@@ -14,7 +14,8 @@ export interface RouteSpec {
 
 export const ROUTES = [
   { name: 'sendMessage', method: 'POST', path: '/v1/messages', access: 'user', table: 'write' },
-  { name: 'listConversations', method: 'GET', path: '/v1/conversations', access: 'user', table: 'read' },
+  // Write access: a since call starts a new sync epoch (one UpdateItem on the caller's sync head).
+  { name: 'listConversations', method: 'GET', path: '/v1/conversations', access: 'user', table: 'write' },
   {
     name: 'fetchHistory',
     method: 'GET',
@@ -26,6 +27,13 @@ export const ROUTES = [
     name: 'deleteMessages',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/messages',
+    access: 'user',
+    table: 'write',
+  },
+  {
+    name: 'markRead',
+    method: 'PUT',
+    path: '/v1/conversations/{chatType}/{convId}/read',
     access: 'user',
     table: 'write',
   },
@@ -84,5 +92,7 @@ export const TABLE_ACTIONS = {
     'dynamodb:UpdateItem',
     'dynamodb:DeleteItem',
     'dynamodb:BatchWriteItem',
+    // Every conversation write is a transaction (docs/consistency.md); IAM checks the actions inside it.
+    'dynamodb:ConditionCheckItem',
   ],
 } as const;

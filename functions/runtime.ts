@@ -1,5 +1,5 @@
-import { type Clock, systemClock } from './core/clock.js';
-import { createIdGenerator } from './core/ids.js';
+import { type Clock, realTimer, systemClock, type Timer } from './core/clock.js';
+import { createIdGenerator, type RandomSource } from './core/ids.js';
 import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
 import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
@@ -9,6 +9,9 @@ export function createDeps(options: {
   client: DocumentSender;
   tableName: string;
   clock?: Clock;
+  timer?: Timer;
+  /** Seeds ids and retry jitter (simulations); crypto-random ids and Math.random jitter otherwise. */
+  random?: RandomSource;
   config?: Partial<RoamingConfig>;
 }): Deps {
   const clock = options.clock ?? systemClock;
@@ -17,7 +20,9 @@ export function createDeps(options: {
   return {
     db,
     clock,
-    newId: createIdGenerator(clock),
+    timer: options.timer ?? realTimer,
+    ids: createIdGenerator(clock, options.random),
+    random: options.random ?? Math.random,
     config,
     retention: createRetentionReader(db, clock, config.policyCacheMs),
   };

@@ -63,8 +63,9 @@ describe('conversation list', () => {
     // Prepare: 30 conversations, then time passes beyond the sync grace window.
     const peers = Array.from({ length: 30 }, (_, i) => `w-peer-${String(i).padStart(2, '0')}`);
     await conversationsWith('w-me', peers);
-    h.clock.advance(60_000);
     const me = await h.as('w-me');
+    // An earlier sync closed the epoch those 30 arrived in (see the next test for a user who never synced).
+    await me.syncConversations((await me.fetchConversationsFromServer({ limit: 1 })).syncToken as string);
     const changed = new Set<string>();
     // Act: after each page, two conversations get a new message: one already seen, one not yet seen.
     const { seen, syncToken } = await walk(me, 5, async (pageIndex) => {
@@ -88,6 +89,23 @@ describe('conversation list', () => {
     expect(new Set([...seenIds, ...delta.conversations.map((c) => c.convId)]).size).toBe(30);
     // Nothing changed since the delta's own token.
     expect((await me.syncConversations(delta.syncToken as string)).conversations).toEqual([]);
+  });
+
+  it('before a user ever synced, the delta may repeat conversations but never misses one', async () => {
+    const peers = ['n-1', 'n-2', 'n-3'];
+    await conversationsWith('n-me', peers);
+    const me = await h.as('n-me');
+    const { seen, syncToken } = await walk(me, 2);
+    await (await h.as('n-4')).sendMessage(text('n-me', 'after the walk'));
+    // All of it is in epoch 0: the delta repeats the walk's conversations, and has the new one.
+    const delta = await me.syncConversations(syncToken);
+    expect(delta.conversations.map((c) => c.convId).sort()).toEqual(['n-1', 'n-2', 'n-3', 'n-4']);
+    expect(seen.map((c) => c.convId)).toEqual(['n-3', 'n-2', 'n-1']);
+    // That call closed the epoch: the next delta is exact.
+    await (await h.as('n-2')).sendMessage(text('n-me', 'again'));
+    expect(
+      (await me.syncConversations(delta.syncToken as string)).conversations.map((c) => c.convId),
+    ).toEqual(['n-2']);
   });
 
   it('reports deleted conversations in the delta as removed', async () => {

@@ -272,9 +272,17 @@ describe('DynamoDB requests per operation', () => {
     await alice.fetchHistoryMessages('rq-bob', 'single', 20);
     const historyPage = { ...h.requests.byCommand };
 
-    expect(single).toEqual({ BatchWriteItem: 1, UpdateItem: 2 });
-    expect(groupSend).toEqual({ Query: 1, BatchWriteItem: 1, UpdateItem: 10 });
+    h.requests.reset();
+    await alice.fetchHistoryMessages(group.groupId, 'group', 20);
+    const groupHistoryPage = { ...h.requests.byCommand };
+
+    // Single chat: one strongly consistent read of both sides, one transaction for the whole send.
+    expect(single).toEqual({ BatchGetItem: 1, TransactWriteItems: 1 });
+    // Group: the group, the position (one transaction), the members' sides, one transaction per member.
+    expect(groupSend).toEqual({ Query: 1, BatchGetItem: 1, TransactWriteItems: 11 });
     expect(listPage).toEqual({ Query: 1 });
     expect(historyPage).toEqual({ GetItem: 1, Query: 1 });
+    // Membership comes with the caller's own conversation item: no extra read for a group.
+    expect(groupHistoryPage).toEqual({ GetItem: 1, Query: 1 });
   });
 });

@@ -1,7 +1,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb';
-import { BatchWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSweep } from '../functions/domain/sweep.js';
@@ -112,8 +112,7 @@ describe('a sweep stopped midway', () => {
     const h = await seeded(
       faulty((command, real) => {
         if (settled) return Promise.reject(new Error('the process died'));
-        if (!armed || !(command instanceof UpdateCommand)) return undefined;
-        if (command.input.ConditionExpression !== 'changeSk = :seen') return undefined;
+        if (!armed || !isSettleWrite(command)) return undefined;
         return real.send(command as never).then((output) => {
           settled = true;
           return output;
@@ -270,3 +269,18 @@ describe('a throttled sweep', () => {
     expect(summary.counts.retries).toBe(retries);
   });
 });
+
+/** The write that settles a purged conversation (re-files it in the purge index; conditioned on rev). */
+function isSettleWrite(command: unknown): boolean {
+  const updates =
+    command instanceof UpdateCommand
+      ? [command.input]
+      : command instanceof TransactWriteCommand
+        ? (command.input.TransactItems ?? []).flatMap((item) => (item.Update ? [item.Update] : []))
+        : [];
+  return updates.some(
+    (update) =>
+      String(update.UpdateExpression).includes('#purgeSk') &&
+      String(update.ConditionExpression).includes('#rev'),
+  );
+}

@@ -5,11 +5,11 @@ import { deleteMessagesBefore } from '../functions/domain/deletion.js';
 import { cutoffFor } from '../functions/domain/retention.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import type { SweepRunView } from '../functions/domain/sweep-runs.js';
-import { getConversation } from '../functions/store/conversation-store.js';
 import { keys } from '../functions/store/keys.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { type Harness, startHarness } from './support/harness.js';
 import {
+  conversationItem,
   copiesInTable,
   HOUR_MS,
   NOW,
@@ -106,7 +106,7 @@ describe('a retention sweep run', () => {
     // Conversations keep their latest and listing, and are re-filed under their oldest remaining copy.
     for (const pair of pairs) {
       for (const side of sidesOf(pair)) {
-        const item = await getConversation(h.deps.db, side);
+        const item = await conversationItem(h.deps, side);
         const oldest = survivorsOf(pair, cutoffFor(daysOf(side.owner), NOW))[0] as string;
         expect(item?.lastMsgId).toBe(pair.messages.at(-1)?.msgId);
         expect(item?.listSk).toBeDefined();
@@ -188,7 +188,7 @@ describe('a retention sweep run', () => {
       batches: 2,
       retries: 0,
     });
-    expect((await getConversation(h.deps.db, deleter))?.purgeSk).toBe(
+    expect((await conversationItem(h.deps, deleter))?.purgeSk).toBe(
       keys.purgeSk(messages.find((m) => m.timestamp > before)?.timestamp ?? -1, deleter),
     );
   });
@@ -213,7 +213,7 @@ describe('a retention sweep run', () => {
     // Assess: no copies, not listed, out of the purge index; keeping forever afterwards shows nothing.
     for (const side of sidesOf(pair as SeededPair)) {
       expect(await copiesInTable(h.documentClient, h.tableName, side)).toEqual([]);
-      const item = await getConversation(h.deps.db, side);
+      const item = await conversationItem(h.deps, side);
       expect(item).toMatchObject({ owner: side.owner });
       expect(item?.listSk).toBeUndefined();
       expect(item?.lastMsgId).toBeUndefined();

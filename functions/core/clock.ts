@@ -1,5 +1,6 @@
-/** Time and ids are passed in (never read deep in domain code) so tests can drive them. */
+/** Time is passed in (never read deep in domain code) so tests and simulations can drive it. */
 export interface Clock {
+  /** Wall-clock ms: message timestamps, retention cutoffs, record times. */
   now(): number;
 }
 
@@ -18,5 +19,17 @@ export class ManualClock implements Clock {
     this.current = ms;
   }
 }
+
+/** Elapsed time and sleeping, for budgets and backoff: the real ones by default, a fake in tests. */
+export interface Timer {
+  /** Monotonic ms. */
+  now(): number;
+  sleep(ms: number): Promise<void>;
+}
+
+export const realTimer: Timer = {
+  now: () => performance.now(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};
 
 export const DAY_MS = 86_400_000;

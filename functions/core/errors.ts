@@ -42,6 +42,12 @@ export class ConflictError extends RoamingError {
   readonly code = 'conflict';
 }
 
+/** A sync token older than the change records kept: the device must fetch the list afresh. */
+export class ResyncRequiredError extends RoamingError {
+  readonly status = 410;
+  readonly code = 'resync_required';
+}
+
 export class PayloadTooLargeError extends RoamingError {
   readonly status = 413;
   readonly code = 'payload_too_large';

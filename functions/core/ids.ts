@@ -1,10 +1,11 @@
-import { decodeTime, encodeTime, monotonicFactory } from 'ulid';
+import { decodeTime, encodeTime, monotonicFactory, ulid } from 'ulid';
 import type { Clock } from './clock.js';
 
 /**
- * Message ids are ULIDs: 48 bits of milliseconds then 80 random bits, in Crockford base32, so sorting
- * ids sorts by server time. A message's `timestamp` is always read back from its id, which makes every
- * time bound ("at or before T", retention cutoffs) an exact key bound on the sort key.
+ * Ids are ULIDs: 48 bits of milliseconds then 80 random bits, in Crockford base32, so sorting ids sorts
+ * by time. A message's id is made from the timestamp its conversation gave it (see messageIdAt), so
+ * within one conversation id order, position and timestamp agree, and a message's `timestamp` is always
+ * its id's time: every time bound ("at or before T", retention cutoffs) is an exact key bound.
  */
 export const ULID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}$/;
 const LOWEST_RANDOM = '0'.repeat(16);
@@ -12,14 +13,26 @@ const HIGHEST_RANDOM = 'Z'.repeat(16);
 /** The largest time a ULID can encode (year 10889); later times are bad input. */
 export const MAX_ID_TIME = 2 ** 48 - 1;
 
-export type IdGenerator = () => string;
+/** Random numbers in [0, 1): crypto-strength by default, seeded in simulations so runs replay exactly. */
+export type RandomSource = () => number;
 
-/** Ids from one process are strictly increasing, even within one millisecond. */
-export function createIdGenerator(clock: Clock): IdGenerator {
-  const next = monotonicFactory();
-  return function nextId() {
-    return next(clock.now());
-  };
+export interface IdGenerator {
+  /** A new id at the clock's time; ids from one generator strictly increase, even within a millisecond. */
+  next(): string;
+  /** A new id at exactly `time` (ms), with a random tail: message ids, whose time the conversation chose. */
+  at(time: number): string;
+}
+
+export function createIdGenerator(clock: Clock, random?: RandomSource): IdGenerator {
+  const monotonic = monotonicFactory(random);
+  let latest = 0;
+  /** Monotonic from this process whenever time does not go back (so same-millisecond ids keep their order). */
+  function idAt(time: number): string {
+    if (time < latest) return ulid(time, random);
+    latest = time;
+    return monotonic(time);
+  }
+  return { next: () => idAt(clock.now()), at: idAt };
 }
 
 export function timeOfId(id: string): number {
@@ -28,7 +41,7 @@ export function timeOfId(id: string): number {
 
 /** The smallest id that any message at `ms` can have. */
 export function lowestIdAt(ms: number): string {
-  return encodeTime(Math.max(0, ms), 10) + LOWEST_RANDOM;
+  return encodeTime(Math.min(MAX_ID_TIME, Math.max(0, ms)), 10) + LOWEST_RANDOM;
 }
 
 /** The largest id that any message at `ms` can have. */
@@ -60,3 +73,6 @@ function stepId(id: string, step: 1 | -1): string {
   // Stepping past the smallest or largest id: an empty range follows from the clamped bound.
   return step === 1 ? 'Z'.repeat(id.length) : '0'.repeat(id.length);
 }
+
+export const minId = (a: string, b: string): string => (a < b ? a : b);
+export const maxId = (a: string, b: string): string => (a > b ? a : b);

@@ -32,9 +32,15 @@ export interface SendRequest {
 export interface Conversation {
   convId: string;
   chatType: ChatType;
+  /** The newest message this user can still see. */
   lastMessage: Message;
+  /** Messages from others after the read position that this user can still see. */
   unreadCount: number;
   updatedAt: number;
+  /** The read position: messages at or before it are read (moved forward by PUT .../read). */
+  readThrough: string | null;
+  /** The deletion watermark: everything at or before it is gone for this user. */
+  clearedThrough: string | null;
 }
 
 /** Names one conversation of one user: the peer's id (single) or the group id (group). */

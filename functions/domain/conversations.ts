@@ -1,9 +1,20 @@
 import { DAY_MS } from '../core/clock.js';
-import { ValidationError } from '../core/errors.js';
-import { highestIdAt, lowestIdAt, ULID_PATTERN } from '../core/ids.js';
-import type { ChatType, Conversation } from '../core/model.js';
-import { type ConversationItem, queryChangedSince, queryListed } from '../store/conversation-store.js';
+import { ResyncRequiredError, ValidationError } from '../core/errors.js';
+import { highestIdAt, lowestIdAt } from '../core/ids.js';
+import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
+import { conversationKey, stateOf, toConversation } from '../store/conversation.js';
+import { batchGet, keyString } from '../store/db.js';
+import { type ListedPage, queryListed } from '../store/list-index.js';
+import { bumpEpoch, queryChanges } from '../store/sync-store.js';
 import type { Deps } from './deps.js';
+import { NO_CUTOFF } from './retention.js';
+import {
+  decodeListCursor,
+  decodeSince,
+  encodeListCursor,
+  encodeSinceCursor,
+  encodeSyncToken,
+} from './sync-tokens.js';
 
 /** The four forms of GET /v1/conversations. */
 export type ListRequest =
@@ -25,6 +36,8 @@ export interface ConversationPage {
 
 export const RECENT_COUNT = 10;
 export const RECENT_DAYS = 7;
+/** How long a sync token is honoured; change markers are kept longer (sync-store.ts). */
+export const SYNC_TOKEN_DAYS = 7;
 
 export async function listConversations(
   deps: Deps,
@@ -34,91 +47,132 @@ export async function listConversations(
   const now = deps.clock.now();
   const cutoff = await deps.retention.cutoffFor(owner);
   if (request.form === 'since') return changesSince(deps, owner, request, cutoff);
-  // A sync token covers the whole walk that starts here: everything that changes from now on.
-  const syncToken = highestIdAt(now - deps.config.syncGraceMs - 1);
   const lowestListSk = lowestIdAt(cutoff + 1);
+  const token = (page: ListedPage) => encodeSyncToken({ epoch: page.syncEpoch ?? 0, at: now });
 
   if (request.form === 'recent') {
     const recentFloor = lowestIdAt(Math.max(cutoff, now - RECENT_DAYS * DAY_MS) + 1);
-    const items = await queryListed(deps.db, owner, { lowestListSk: recentFloor, limit: RECENT_COUNT });
-    return { conversations: items.map(toConversation), cursor: null, syncToken };
+    const page = await queryListed(deps.db, owner, {
+      lowestListSk: recentFloor,
+      limit: RECENT_COUNT,
+      cutoff,
+    });
+    return { conversations: page.items.map(shown), cursor: null, syncToken: token(page) };
   }
   if (request.form === 'cursor') {
     const belowListSk = request.cursor === undefined ? undefined : decodeListCursor(request.cursor);
-    const items = await queryListed(deps.db, owner, { lowestListSk, belowListSk, limit: request.limit + 1 });
+    const page = await queryListed(deps.db, owner, {
+      lowestListSk,
+      belowListSk,
+      limit: request.limit + 1,
+      cutoff,
+    });
     return {
-      ...pageOf(items, request.limit),
-      ...(request.cursor === undefined ? { syncToken } : {}),
+      ...pageOf(page, request.limit),
+      ...(request.cursor === undefined ? { syncToken: token(page) } : {}),
     };
   }
   // Page numbers: read through to the requested page (cost grows with pageNum; cursors do not).
   const skip = (request.pageNum - 1) * request.pageSize;
-  const items = await queryListed(deps.db, owner, { lowestListSk, limit: skip + request.pageSize + 1 });
+  const page = await queryListed(deps.db, owner, {
+    lowestListSk,
+    limit: skip + request.pageSize + 1,
+    cutoff,
+  });
   return {
-    ...pageOf(items.slice(skip), request.pageSize),
-    ...(request.pageNum === 1 ? { syncToken } : {}),
+    ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize),
+    ...(request.pageNum === 1 ? { syncToken: token(page) } : {}),
   };
 }
 
-function pageOf(
-  items: ConversationItem[],
-  limit: number,
-): Pick<ConversationPage, 'conversations' | 'cursor'> {
-  const page = items.slice(0, limit);
-  const last = page.at(-1);
-  // Listed items always have a listSk; the check only narrows the type.
-  const more = items.length > limit && last?.listSk !== undefined;
+function pageOf(page: ListedPage, limit: number): Pick<ConversationPage, 'conversations' | 'cursor'> {
+  const items = page.items.slice(0, limit);
+  const last = items.at(-1);
+  const more = page.items.length > limit && last !== undefined;
   return {
-    conversations: page.map(toConversation),
-    cursor: more ? encodeListCursor(last.listSk as string) : null,
+    conversations: items.map(shown),
+    cursor: more ? encodeListCursor(last.listSk) : null,
   };
 }
 
+function shown(item: ListedPage['items'][number]): Conversation {
+  return item.conversation;
+}
+
+/**
+ * `?since=`: everything that changed after the token. A first call starts a new sync epoch (so every
+ * later write lands in it or after) and then reads the change markers of the epochs from the token's up
+ * to the new one, which no write can join any more (docs/consistency.md, section 3). Continuation pages
+ * read on in the same closed range. Conversations are reported as they are now; those not listed (or
+ * expired) come under `removed`.
+ */
 async function changesSince(
   deps: Deps,
   owner: string,
   request: Extract<ListRequest, { form: 'since' }>,
   cutoff: number,
 ): Promise<ConversationPage> {
-  if (!ULID_PATTERN.test(request.since))
-    throw new ValidationError('since: not a sync token from this service');
-  const items = await queryChangedSince(deps.db, owner, request.since, request.limit + 1);
-  const page = items.slice(0, request.limit);
+  const now = deps.clock.now();
+  const since = decodeSince(request.since);
+  if (now - since.at > SYNC_TOKEN_DAYS * DAY_MS) {
+    throw new ResyncRequiredError('since: this sync token is too old; fetch the conversation list again');
+  }
+  const below = since.kind === 'cursor' ? since.below : await bumpEpoch(deps.db, owner);
+  const { markers, more } = await queryChanges(deps.db, owner, {
+    from: since.from,
+    below,
+    afterSk: since.kind === 'cursor' ? since.afterSk : undefined,
+    limit: request.limit,
+  });
+  const refs = new Map<string, ConversationRef>();
+  for (const marker of markers) {
+    const ref: ConversationRef = { owner, chatType: marker.chatType, convId: marker.convId };
+    refs.set(keyString(conversationKey(ref)), ref);
+  }
+  const items = await batchGet(deps.db, [...refs.values()].map(conversationKey));
   const conversations: Conversation[] = [];
   const removed: { convId: string; chatType: ChatType }[] = [];
-  for (const item of page) {
-    if (isListed(item, cutoff)) conversations.push(toConversation(item));
-    else removed.push({ convId: item.convId, chatType: item.chatType });
+  for (const [key, ref] of refs) {
+    const conversation = toConversation(stateOf(ref, items.get(key)));
+    if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
+    else removed.push({ convId: ref.convId, chatType: ref.chatType });
   }
-  const last = page.at(-1);
-  const next = last?.changeSk ?? request.since;
-  // Continue with `cursor` while there is more; `syncToken` is where the next sync starts either way.
-  return { conversations, removed, cursor: items.length > request.limit ? next : null, syncToken: next };
-}
-
-function isListed(item: ConversationItem, cutoff: number): boolean {
-  return item.listSk !== undefined && item.lastMessage !== undefined && item.lastMessage.timestamp > cutoff;
-}
-
-export function toConversation(item: ConversationItem): Conversation {
-  if (!item.lastMessage) throw new Error(`listed conversation ${item.sk} has no last message`);
+  if (since.kind === 'token' && cutoff > NO_CUTOFF) {
+    removed.push(...(await expiredSince(deps, owner, since.at, now, cutoff, refs)));
+  }
+  const last = markers.at(-1);
   return {
-    convId: item.convId,
-    chatType: item.chatType,
-    lastMessage: item.lastMessage,
-    unreadCount: item.unreadCount ?? 0,
-    updatedAt: item.updatedAt ?? item.lastMessage.timestamp,
+    conversations,
+    removed,
+    cursor:
+      more && last ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at }) : null,
+    syncToken: encodeSyncToken({ epoch: below, at: now }),
   };
 }
 
-const LIST_SK_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}#(single|group)#[^#]+$/;
+/** How many conversations one since call reports as expired by retention since the token. */
+const EXPIRED_REPORT_LIMIT = 100;
 
-function encodeListCursor(listSk: string): string {
-  return Buffer.from(listSk).toString('base64url');
-}
-
-function decodeListCursor(cursor: string): string {
-  const listSk = Buffer.from(cursor, 'base64url').toString();
-  if (!LIST_SK_PATTERN.test(listSk)) throw new ValidationError('cursor: not a cursor from this service');
-  return listSk;
+/**
+ * Conversations whose last message expired between the token and now (retention hides them at once,
+ * before any write): the list index range between the two cutoffs.
+ */
+async function expiredSince(
+  deps: Deps,
+  owner: string,
+  tokenAt: number,
+  now: number,
+  cutoff: number,
+  alreadyReported: Map<string, ConversationRef>,
+) {
+  const cutoffThen = cutoff - (now - tokenAt);
+  const page = await queryListed(deps.db, owner, {
+    lowestListSk: lowestIdAt(cutoffThen + 1),
+    belowListSk: `${highestIdAt(cutoff)}~`,
+    limit: EXPIRED_REPORT_LIMIT,
+    cutoff: NO_CUTOFF,
+  });
+  return page.items
+    .filter((item) => !alreadyReported.has(keyString(conversationKey(item.ref))))
+    .map((item) => ({ convId: item.ref.convId, chatType: item.ref.chatType }));
 }

@@ -1,22 +1,31 @@
-import { performance } from 'node:perf_hooks';
-import { ForbiddenError } from '../core/errors.js';
-import { highestIdAt, lowestIdAt, timeOfId } from '../core/ids.js';
+import { highestIdAt, minId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import {
-  type ConversationItem,
-  clearConversation,
-  getConversation,
-  raiseWatermark,
-  replaceLatest,
-  unlistConversation,
-} from '../store/conversation-store.js';
-import { isMember } from '../store/group-store.js';
-import { keys, purgeShardOf } from '../store/keys.js';
-import { deleteCopies, queryHistory } from '../store/message-store.js';
+  type ConversationState,
+  clear,
+  hide,
+  removeCopies,
+  unlist,
+  unreadAfter,
+} from '../store/conversation.js';
+import { copyKey, countCopies, deleteCopyAction, newestCopy } from '../store/message-store.js';
+import {
+  changeableState,
+  commit,
+  readForWrite,
+  type Snapshot,
+  TRY_AGAIN,
+  withRetries,
+} from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { purgeThrough, type SettleState, settleConversationPurge } from './purge.js';
+import { purgeInline } from './purge.js';
 
-/** One-way deletes: each changes only the caller's copies and conversation item. */
+/**
+ * One-way deletes (docs/consistency.md, section 4): each changes only the caller's copies and
+ * conversation item, in one transaction decided on a strongly consistent read and conditioned on the
+ * item not having changed since. What a delete covers is fixed by its first read, so a message accepted
+ * while it runs is never hidden by it.
+ */
 
 export interface PurgeReport {
   /** Copies physically deleted during this request. */
@@ -25,144 +34,123 @@ export interface PurgeReport {
   purgePending: boolean;
 }
 
-/** Deletes the caller's copies of these messages. Ids the caller does not have are ignored. */
+/**
+ * Deletes the caller's copies of these messages (ids unique, checked at the edge). Ids the caller does
+ * not have, or cannot see (hidden, or still being delivered), are ignored.
+ */
 export async function deleteMessagesByIds(
   deps: Deps,
   ref: ConversationRef,
   msgIds: readonly string[],
 ): Promise<void> {
-  const [conversation] = await Promise.all([getConversation(deps.db, ref), assertMayChange(deps, ref)]);
-  await deleteCopies(deps.db, ref, msgIds);
-  if (conversation?.lastMsgId !== undefined && msgIds.includes(conversation.lastMsgId)) {
-    await refreshLatest(deps, ref, conversation);
-  }
+  const keys = msgIds.map((msgId) => copyKey(ref, msgId));
+  await withRetries(deps, 'delete', async function attemptDeleteByIds() {
+    const read = await readForWrite(deps, [ref], keys);
+    const state = changeableState(read, ref);
+    if (state.headMsgId === undefined) return true;
+    const visible = msgIds.filter(
+      (id) =>
+        read.item(copyKey(ref, id)) !== undefined &&
+        id <= (state.headMsgId as string) &&
+        (state.clearedThrough === undefined || id > state.clearedThrough),
+    );
+    if (visible.length === 0) return true;
+    const after = unreadAfter(state);
+    const unreadRemoved = visible.filter((id) => after === undefined || id > after).length;
+    const gone = new Set(visible);
+    const latestGone = state.lastMessage !== undefined && gone.has(state.lastMessage.msgId);
+    const latest = latestGone
+      ? ((await newestCopy(deps.db, ref, {
+          above: state.clearedThrough,
+          atOrBelow: state.headMsgId,
+          excluding: gone,
+        })) ?? null)
+      : undefined;
+    const written = removeCopies(read.context(ref.owner), state, { unreadRemoved, latest });
+    return commit(deps, [
+      ...written.actions,
+      ...visible.map((id) => deleteCopyAction(deps.db.tableName, ref, id)),
+    ]);
+  });
 }
 
 /**
- * Hides every message at or before `before` (ms, clamped to now) at once by raising the watermark,
- * which every read uses as a key bound; then purges a few batches inline and leaves the rest to the
- * sweep (the watermark write filed the conversation in the purge index). O(1) in the history's size.
+ * Hides every message at or before `before` (ms): the watermark rises to the newest visible copy at or
+ * before it, one write whatever the history's size; then a few batches are purged inline and the sweep
+ * does the rest. A message accepted after this answered sorts above the watermark, whatever the clocks.
  */
 export async function deleteMessagesBefore(
   deps: Deps,
   ref: ConversationRef,
   before: number,
 ): Promise<PurgeReport> {
-  await assertMayChange(deps, ref);
-  return hideThrough(deps, ref, Math.min(before, deps.clock.now()));
+  let target: string | undefined;
+  const through = await withRetries(deps, 'delete', async function attemptDeleteBefore() {
+    const read = await readForWrite(deps, [ref]);
+    const state = changeableState(read, ref);
+    if (state.headMsgId === undefined) return undefined;
+    // Fixed at the first read: a message applied meanwhile is after it and stays.
+    target ??= (
+      await newestCopy(deps.db, ref, {
+        above: state.clearedThrough,
+        atOrBelow: minId(highestIdAt(before), state.headMsgId),
+      })
+    )?.msgId;
+    if (target === undefined || (state.clearedThrough !== undefined && target <= state.clearedThrough)) {
+      return state.clearedThrough;
+    }
+    const written = await hideThrough(deps, read, state, target);
+    return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : target;
+  });
+  if (through === undefined) return { purged: 0, purgePending: false };
+  return purgeInline(deps, ref, through);
 }
 
-/** Raises the watermark (it only rises), repoints "latest" if it got hidden, then purges inline. */
-async function hideThrough(deps: Deps, ref: ConversationRef, through: number): Promise<PurgeReport> {
-  const conversation = await raiseWatermark(deps.db, ref, through, deps.newId(), purgeShardFor(deps, ref));
-  if (!conversation) return { purged: 0, purgePending: false };
-  const clearedThrough = conversation.clearedThrough ?? through;
-  let state: SettleState | undefined = conversation;
-  if (conversation.lastMessage && conversation.lastMessage.timestamp <= clearedThrough) {
-    state = await refreshLatest(deps, ref, conversation);
-  }
-  return purgeInline(deps, ref, clearedThrough, state);
+/** The write that moves the watermark to `through` (a visible copy at or below the head). */
+async function hideThrough(deps: Deps, read: Snapshot, state: ConversationState, through: string) {
+  const after = unreadAfter(state);
+  const unreadHidden =
+    state.unread > 0 && (after === undefined || through > after)
+      ? await countCopies(deps.db, state.ref, { above: after, atOrBelow: through })
+      : 0;
+  const nothingLeft = state.lastMessage !== undefined && state.lastMessage.msgId <= through;
+  return hide(read.context(state.ref.owner), state, {
+    through,
+    unreadHidden,
+    latest: nothingLeft ? null : undefined,
+  });
 }
 
 /**
- * Takes the conversation off the caller's list. With `deleteMessages` its history goes too (watermark
- * at its latest message, then purge); without, the history stays fetchable. A later message lists it again.
+ * Takes the conversation off the caller's list. With `deleteMessages` everything the caller has goes
+ * too (the watermark rises to their head as first read; a message that arrives meanwhile stays and keeps
+ * the conversation listed); without, the history stays fetchable. A later message lists it again.
  */
 export async function deleteConversation(
   deps: Deps,
   ref: ConversationRef,
   deleteMessages: boolean,
 ): Promise<PurgeReport> {
-  await assertMayChange(deps, ref);
-  if (!deleteMessages) {
-    await unlistConversation(deps.db, ref, deps.newId());
-    return { purged: 0, purgePending: false };
-  }
-  return clearHistory(deps, ref);
-}
-
-/**
- * Clears the whole conversation for its owner, up to the latest message they had seen; also used when
- * a member leaves or is removed from a group.
- */
-export async function clearHistory(deps: Deps, ref: ConversationRef): Promise<PurgeReport> {
-  const conversation = await getConversation(deps.db, ref);
-  if (!conversation) return { purged: 0, purgePending: false };
-  if (conversation.lastMsgId === undefined) {
-    // Nothing visible is left: only the listing (if any) has to go.
-    await unlistConversation(deps.db, ref, deps.newId());
-    return { purged: 0, purgePending: false };
-  }
-  const through = Math.max(timeOfId(conversation.lastMsgId), conversation.clearedThrough ?? -1);
-  const changeSk = deps.newId();
-  const cleared = await clearConversation(deps.db, ref, {
-    seenLastMsgId: conversation.lastMsgId,
-    through,
-    changeSk,
-    purgeShard: purgeShardFor(deps, ref),
-  });
-  if (cleared) return purgeInline(deps, ref, through, { changeSk, lastMsgId: undefined });
-  // A message arrived after the read: it is newer than what the caller deleted, so it stays visible
-  // and keeps the conversation listed; everything up to `through` still goes.
-  return hideThrough(deps, ref, through);
-}
-
-/**
- * Points the conversation at the newest message the owner can still see, or unlists it when none is
- * left. Conditional on the item not having moved meanwhile; re-reads and retries if it did. Returns
- * the item's state as left (undefined if that is not known after the retries).
- */
-async function refreshLatest(
-  deps: Deps,
-  ref: ConversationRef,
-  seen: ConversationItem,
-): Promise<SettleState | undefined> {
-  let current: ConversationItem | undefined = seen;
-  for (let attempt = 0; attempt < 5 && current; attempt++) {
-    const cutoff = await deps.retention.cutoffFor(ref.owner);
-    const visibleAfter = Math.max(cutoff, current.clearedThrough ?? -1);
-    const [newest] = await queryHistory(deps.db, ref, {
-      lowestId: lowestIdAt(visibleAfter + 1),
-      highestId: highestIdAt(Number.MAX_SAFE_INTEGER),
-      direction: 'up',
-      limit: 1,
-    });
-    if (newest?.msgId === current.lastMsgId) return current;
-    const changeSk = deps.newId();
-    if (await replaceLatest(deps.db, ref, { seen: current, next: newest, changeSk })) {
-      return { changeSk, lastMsgId: newest?.msgId };
+  let target: string | undefined;
+  const through = await withRetries(deps, 'delete', async function attemptDeleteConversation() {
+    const read = await readForWrite(deps, [ref]);
+    const state = changeableState(read, ref);
+    if (!state.exists) return undefined;
+    if (!deleteMessages) {
+      if (!state.listed) return undefined;
+      return (await commit(deps, unlist(read.context(ref.owner), state).actions)) === TRY_AGAIN
+        ? TRY_AGAIN
+        : undefined;
     }
-    current = await getConversation(deps.db, ref);
-  }
-  return undefined;
-}
-
-async function purgeInline(
-  deps: Deps,
-  ref: ConversationRef,
-  through: number,
-  state: SettleState | undefined,
-): Promise<PurgeReport> {
-  const started = performance.now();
-  const progress = await purgeThrough(
-    deps,
-    ref,
-    through,
-    (p) =>
-      p.batches < deps.config.inlinePurgeBatches &&
-      performance.now() - started < deps.config.inlinePurgeBudgetMs,
-  );
-  if (progress.finished) await settleConversationPurge(deps, ref, state);
-  return { purged: progress.deleted, purgePending: !progress.finished };
-}
-
-/** In a group, only members may change their copy (the same rule as reading it). */
-async function assertMayChange(deps: Deps, ref: ConversationRef): Promise<void> {
-  if (ref.chatType === 'group' && !(await isMember(deps.db, ref.convId, ref.owner))) {
-    throw new ForbiddenError('You are not a member of this group');
-  }
-}
-
-function purgeShardFor(deps: Deps, ref: ConversationRef): string {
-  return keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards));
+    target ??= state.headMsgId;
+    if (target === undefined) return undefined;
+    if (state.clearedThrough !== undefined && state.clearedThrough >= target && !state.listed) return target;
+    const written =
+      state.headMsgId === target
+        ? clear(read.context(ref.owner), state)
+        : await hideThrough(deps, read, state, target);
+    return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : target;
+  });
+  if (through === undefined) return { purged: 0, purgePending: false };
+  return purgeInline(deps, ref, through);
 }

@@ -1,5 +1,5 @@
-import type { Clock } from '../core/clock.js';
-import type { IdGenerator } from '../core/ids.js';
+import type { Clock, Timer } from '../core/clock.js';
+import type { IdGenerator, RandomSource } from '../core/ids.js';
 import type { Db } from '../store/db.js';
 import type { RetentionReader } from './retention.js';
 
@@ -7,11 +7,6 @@ import type { RetentionReader } from './retention.js';
 export interface RoamingConfig {
   /** Shards of the purge index; the sweep leases them. @default 16 */
   purgeShards: number;
-  /**
-   * A sync token covers changes from this long before the page that handed it out, so a write still
-   * in flight when the page was read is not missed by `?since=`. @default 2000
-   */
-  syncGraceMs: number;
   /** @default 200 */
   maxGroupMembers: number;
   /** How long a clientMsgId is remembered. @default 7 */
@@ -40,7 +35,6 @@ export interface RoamingConfig {
 
 export const DEFAULT_CONFIG: RoamingConfig = {
   purgeShards: 16,
-  syncGraceMs: 2000,
   maxGroupMembers: 200,
   idempotencyDays: 7,
   inlinePurgeBatches: 4,
@@ -55,7 +49,6 @@ export const DEFAULT_CONFIG: RoamingConfig = {
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
 export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   purgeShards: 'ROAMING_PURGE_SHARDS',
-  syncGraceMs: 'ROAMING_SYNC_GRACE_MS',
   maxGroupMembers: 'ROAMING_MAX_GROUP_MEMBERS',
   idempotencyDays: 'ROAMING_IDEMPOTENCY_DAYS',
   inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
@@ -70,8 +63,13 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
 /** What every domain operation receives: built once per process (the composition root). */
 export interface Deps {
   db: Db;
+  /** The instance's wall clock: message timestamps start from it, cutoffs and record times use it. */
   clock: Clock;
-  newId: IdGenerator;
+  /** Monotonic time and sleeping: budgets and retry backoff. */
+  timer: Timer;
+  ids: IdGenerator;
+  /** Jitter for retries (and the random tail of ids): seeded in simulations so runs replay. */
+  random: RandomSource;
   config: RoamingConfig;
   retention: RetentionReader;
 }

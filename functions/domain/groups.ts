@@ -1,8 +1,26 @@
 import { ConflictError, ForbiddenError, ValidationError } from '../core/errors.js';
-import type { Group } from '../core/model.js';
-import * as groups from '../store/group-store.js';
-import { clearHistory } from './deletion.js';
+import type { ConversationRef, Group } from '../core/model.js';
+import { clear, join } from '../store/conversation.js';
+import {
+  createGroupMeta,
+  deleteMemberAction,
+  type GroupView,
+  groupOf,
+  membershipChangeAction,
+  putMemberAction,
+  readGroup,
+} from '../store/group-store.js';
+import type { TransactItem } from '../store/transactions.js';
+import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { purgeInline } from './purge.js';
+
+/**
+ * Groups (docs/consistency.md, section 5). Every membership change is one transaction: the member item,
+ * the member's own conversation item (created at the group's head on joining, cleared and marked `left`
+ * on leaving) and META's `membersVersion` and count (conditioned on META as read, so the cap holds under
+ * concurrency and a send never fans out to a member list that changed after it was read).
+ */
 
 export interface CreateGroupInput {
   groupId?: string;
@@ -10,32 +28,34 @@ export interface CreateGroupInput {
   members?: string[];
 }
 
+/** Members joined per transaction: four actions each (member, conversation, epoch check, marker). */
+const JOINS_PER_TRANSACTION = 24;
+
 /** Creates a group owned by the caller, who is always a member. */
 export async function createGroup(deps: Deps, owner: string, input: CreateGroupInput): Promise<Group> {
   const members = [...new Set([owner, ...(input.members ?? [])])];
   if (members.length > deps.config.maxGroupMembers) {
     throw new ValidationError(`members: a group has at most ${deps.config.maxGroupMembers} members`);
   }
-  const group: Group = {
-    groupId: input.groupId ?? deps.newId(),
+  const group = {
+    groupId: input.groupId ?? deps.ids.next(),
     name: input.name ?? '',
     owner,
-    members,
     createdAt: deps.clock.now(),
   };
-  if (!(await groups.createGroup(deps.db, group))) throw new ConflictError('groupId is already taken');
-  return group;
+  if (!(await createGroupMeta(deps.db, group))) throw new ConflictError('groupId is already taken');
+  for (let i = 0; i < members.length; i += JOINS_PER_TRANSACTION) {
+    await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
+  }
+  return { ...group, members };
 }
 
 /** The owner adds a member. Adding an existing member is a no-op. */
 export async function addMember(deps: Deps, caller: string, groupId: string, userId: string): Promise<Group> {
-  const group = await groupOwnedBy(deps, caller, groupId);
-  if (group.members.includes(userId)) return group;
-  if (group.members.length >= deps.config.maxGroupMembers) {
-    throw new ConflictError(`the group is full (${deps.config.maxGroupMembers} members)`);
-  }
-  await groups.addMember(deps.db, groupId, userId, deps.clock.now());
-  return { ...group, members: [...group.members, userId] };
+  const view = await groupOwnedBy(deps, caller, groupId);
+  if (view.members.includes(userId)) return groupOf(view);
+  const joined = await joinMembers(deps, groupId, [userId]);
+  return groupOf(joined);
 }
 
 /**
@@ -49,21 +69,82 @@ export async function removeMember(
   groupId: string,
   userId: string,
 ): Promise<Group> {
-  const group = await groups.getGroup(deps.db, groupId);
-  if (!group?.members.includes(caller)) throw new ForbiddenError('You are not a member of this group');
-  if (caller !== group.owner && caller !== userId)
-    throw new ForbiddenError('Only the group owner can remove others');
-  if (userId === group.owner) throw new ConflictError('The group owner cannot leave the group');
-  if (await groups.removeMember(deps.db, groupId, userId)) {
-    // A former member keeps nothing of the group: its conversation and copies go (one-way, for them only).
-    await clearHistory(deps, { owner: userId, chatType: 'group', convId: groupId });
-  }
-  return { ...group, members: group.members.filter((m) => m !== userId) };
+  const ref: ConversationRef = { owner: userId, chatType: 'group', convId: groupId };
+  let clearedThrough: string | undefined;
+  const view = await withRetries(deps, 'remove member', async function attemptRemoval() {
+    const current = await readGroup(deps.db, groupId);
+    if (!current?.members.includes(caller)) throw new ForbiddenError('You are not a member of this group');
+    if (caller !== current.meta.owner && caller !== userId) {
+      throw new ForbiddenError('Only the group owner can remove others');
+    }
+    if (userId === current.meta.owner) throw new ConflictError('The group owner cannot leave the group');
+    if (!current.members.includes(userId)) return current;
+    const read = await readForWrite(deps, [ref]);
+    const state = read.state(ref);
+    const actions: TransactItem[] = [
+      membershipChangeAction(deps.db.tableName, current.meta, {
+        added: 0,
+        removed: 1,
+        maxMembers: deps.config.maxGroupMembers,
+      }),
+      deleteMemberAction(deps.db.tableName, groupId, userId),
+      ...(state.exists ? clear(read.context(userId), state, { leave: true }).actions : []),
+    ];
+    if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
+    clearedThrough = state.headMsgId;
+    return { ...current, members: current.members.filter((member) => member !== userId) };
+  });
+  // A former member keeps nothing of the group: their copies go (one-way, for them only).
+  if (clearedThrough !== undefined) await purgeInline(deps, ref, clearedThrough);
+  return groupOf(view);
 }
 
-async function groupOwnedBy(deps: Deps, caller: string, groupId: string): Promise<Group> {
-  const group = await groups.getGroup(deps.db, groupId);
-  if (!group?.members.includes(caller)) throw new ForbiddenError('You are not a member of this group');
-  if (group.owner !== caller) throw new ForbiddenError('Only the group owner can add members');
-  return group;
+/**
+ * Makes `userIds` members at the group's current position (those already members are skipped), in one
+ * transaction. Returns the group as it is after.
+ */
+async function joinMembers(deps: Deps, groupId: string, userIds: readonly string[]): Promise<GroupView> {
+  return withRetries(deps, 'add members', async function attemptJoin() {
+    const view = await readGroup(deps.db, groupId);
+    if (!view) throw new ForbiddenError('You are not a member of this group');
+    const newcomers = userIds.filter((userId) => !view.members.includes(userId));
+    if (newcomers.length === 0) return view;
+    if (view.meta.memberCount + newcomers.length > deps.config.maxGroupMembers) {
+      throw new ConflictError(`the group is full (${deps.config.maxGroupMembers} members)`);
+    }
+    const refs = newcomers.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
+    const read = await readForWrite(deps, refs);
+    const now = deps.clock.now();
+    const { meta } = view;
+    const actions: TransactItem[] = [
+      membershipChangeAction(deps.db.tableName, meta, {
+        added: newcomers.length,
+        removed: 0,
+        maxMembers: deps.config.maxGroupMembers,
+      }),
+    ];
+    for (const ref of refs) {
+      actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
+      actions.push(
+        ...join(read.context(ref.owner), read.state(ref), { seq: meta.seq, headMsgId: meta.headMsgId })
+          .actions,
+      );
+    }
+    if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
+    return {
+      meta: {
+        ...meta,
+        membersVersion: meta.membersVersion + 1,
+        memberCount: meta.memberCount + newcomers.length,
+      },
+      members: [...view.members, ...newcomers],
+    };
+  });
+}
+
+async function groupOwnedBy(deps: Deps, caller: string, groupId: string): Promise<GroupView> {
+  const view = await readGroup(deps.db, groupId);
+  if (!view?.members.includes(caller)) throw new ForbiddenError('You are not a member of this group');
+  if (view.meta.owner !== caller) throw new ForbiddenError('Only the group owner can add members');
+  return view;
 }

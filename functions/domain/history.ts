@@ -1,8 +1,9 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ForbiddenError } from '../core/errors.js';
-import { highestIdAt, lowestIdAt, MAX_ID_TIME, nextId, previousId } from '../core/ids.js';
+import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId } from '../core/ids.js';
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
-import { type ConversationItem, getConversation } from '../store/conversation-store.js';
-import { isMember } from '../store/group-store.js';
+import { type ConversationState, conversationKey, isMemberView, stateOf } from '../store/conversation.js';
+import { send } from '../store/db.js';
 import { queryHistory } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
@@ -26,21 +27,23 @@ export interface HistoryPage {
 }
 
 /**
- * One page of the caller's own copy of a conversation. Everything the caller may not see (deleted
- * below the watermark, or past retention) is outside the Query's key range, so it costs no reads.
+ * One page of the caller's own copy of a conversation: two requests, the conversation item and one
+ * Query. The Query's key range runs from above the watermark (and the retention cutoff) to the owner's
+ * head, so hidden copies cost no reads and a copy whose message is still being applied is not shown.
  */
 export async function fetchHistory(
   deps: Deps,
   ref: ConversationRef,
   request: HistoryRequest,
 ): Promise<HistoryPage> {
-  const [conversation, cutoff] = await Promise.all([
+  const [state, cutoff] = await Promise.all([
     readableConversation(deps, ref),
     deps.retention.cutoffFor(ref.owner),
   ]);
-  const visibleAfter = Math.max(cutoff, conversation?.clearedThrough ?? -1, (request.startTime ?? 0) - 1);
-  let lowestId = lowestIdAt(visibleAfter + 1);
-  let highestId = highestIdAt(Math.min(request.endTime ?? MAX_ID_TIME, MAX_ID_TIME));
+  if (state.headMsgId === undefined) return { messages: [], cursor: null };
+  let lowestId = lowestIdAt(Math.max(cutoff, (request.startTime ?? 0) - 1) + 1);
+  if (state.clearedThrough !== undefined) lowestId = maxId(lowestId, nextId(state.clearedThrough));
+  let highestId = minId(state.headMsgId, highestIdAt(Math.min(request.endTime ?? MAX_ID_TIME, MAX_ID_TIME)));
   if (request.startMsgId !== undefined) {
     if (request.direction === 'up') highestId = minId(highestId, previousId(request.startMsgId));
     else lowestId = maxId(lowestId, nextId(request.startMsgId));
@@ -58,19 +61,19 @@ export async function fetchHistory(
   return { messages, cursor: more ? (messages.at(-1)?.msgId ?? null) : null };
 }
 
-/** The caller's conversation item; for a group, only while the caller is a member. */
-export async function readableConversation(
-  deps: Deps,
-  ref: ConversationRef,
-): Promise<ConversationItem | undefined> {
-  if (ref.chatType === 'single') return getConversation(deps.db, ref);
-  const [conversation, member] = await Promise.all([
-    getConversation(deps.db, ref),
-    isMember(deps.db, ref.convId, ref.owner),
-  ]);
-  if (!member) throw new ForbiddenError('You are not a member of this group');
-  return conversation;
+/**
+ * The caller's side of the conversation (strongly consistent). In a group only a member may read or
+ * change it: their own item says whether they are one (it is created when they join and marked when
+ * they leave, in the same transactions as the membership).
+ */
+export async function readableConversation(deps: Deps, ref: ConversationRef): Promise<ConversationState> {
+  const { Item } = await send<{ Item?: Record<string, unknown> }>(
+    deps.db,
+    new GetCommand({ TableName: deps.db.tableName, Key: conversationKey(ref), ConsistentRead: true }),
+  );
+  const state = stateOf(ref, Item);
+  if (ref.chatType === 'group' && !isMemberView(state)) {
+    throw new ForbiddenError('You are not a member of this group');
+  }
+  return state;
 }
-
-const minId = (a: string, b: string) => (a < b ? a : b);
-const maxId = (a: string, b: string) => (a > b ? a : b);

@@ -1,7 +1,8 @@
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { type ConversationItem, getConversation, settlePurge } from '../store/conversation-store.js';
-import { copyIdsThrough, deleteCopies } from '../store/message-store.js';
+import { settlePurge, unreadAfter } from '../store/conversation.js';
+import { copyIdsThrough, countCopies, deleteCopies } from '../store/message-store.js';
+import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 
 /** Copies deleted per batch: one Query for their keys, then two BatchWriteItem calls of 25. */
@@ -15,9 +16,10 @@ export interface PurgeProgress {
 }
 
 /**
- * Physically deletes the owner's copies at or before `through` (ms), oldest first, in batches of 50,
- * while `mayContinue` allows. Deletes are idempotent, so a batch replayed after a crash is harmless.
- * The one purge used by one-way deletes (inline) and by the retention sweep.
+ * Physically deletes the owner's copies at or before `through` (a msgId: a watermark, or the highest id
+ * of a retention cutoff), oldest first, in batches of 50, while `mayContinue` allows. Those copies are
+ * invisible already. Deletes are idempotent, so a batch replayed after a crash is harmless. The one
+ * purge used by one-way deletes (inline) and by the retention sweep.
  *
  * `beforeDelete` sees each batch's ids (oldest first) after they were read and before they are deleted:
  * the sweep checkpoints there (write-ahead, so its counts stay exact across a crash) and stops the purge
@@ -26,14 +28,13 @@ export interface PurgeProgress {
 export async function purgeThrough(
   deps: Deps,
   ref: ConversationRef,
-  through: number,
+  through: string,
   mayContinue: (progress: PurgeProgress) => boolean,
   beforeDelete?: (msgIds: readonly string[]) => Promise<void> | void,
 ): Promise<PurgeProgress> {
   const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
-  const highestId = highestIdAt(through);
   while (mayContinue(progress)) {
-    const ids = await copyIdsThrough(deps.db, ref, highestId, PURGE_BATCH);
+    const ids = await copyIdsThrough(deps.db, ref, through, PURGE_BATCH);
     if (ids.length > 0) {
       await beforeDelete?.(ids);
       await deleteCopies(deps.db, ref, ids);
@@ -48,32 +49,62 @@ export async function purgeThrough(
   return progress;
 }
 
-/** What settling needs to know of the conversation item; its changeSk guards the write. */
-export type SettleState = Pick<ConversationItem, 'changeSk' | 'lastMsgId'>;
+/**
+ * A delete's purge, inline: a few batches within a small time budget; the sweep finishes the rest (the
+ * delete filed the conversation as due).
+ */
+export async function purgeInline(
+  deps: Deps,
+  ref: ConversationRef,
+  through: string,
+): Promise<{ purged: number; purgePending: boolean }> {
+  const started = deps.timer.now();
+  const progress = await purgeThrough(
+    deps,
+    ref,
+    through,
+    (p) =>
+      p.batches < deps.config.inlinePurgeBatches &&
+      deps.timer.now() - started < deps.config.inlinePurgeBudgetMs,
+  );
+  if (progress.finished) await settleConversationPurge(deps, ref, { purgedThrough: through });
+  return { purged: progress.deleted, purgePending: !progress.finished };
+}
 
 /**
  * Once a purge finished: re-file the conversation in the purge index under its oldest remaining copy,
- * or take it out if none is left, and then off the list too (nothing is left to show, whatever a later
- * policy says). A caller that just wrote the item passes its state and saves a read; when that is stale
- * (a concurrent send or delete changed the item) it re-reads and tries again.
+ * or take it out if none is left. A purge that went past what the owner had hidden (retention) changed
+ * what they see: unread is recounted, and with no copy left the conversation leaves the list.
+ * Contended for long (a busy conversation), it leaves the conversation filed as due: the sweep settles
+ * it later.
  */
 export async function settleConversationPurge(
   deps: Deps,
   ref: ConversationRef,
-  known?: SettleState,
+  options: { purgedThrough?: string } = {},
 ): Promise<void> {
-  let item: SettleState | undefined = known;
-  for (let attempt = 0; attempt < 5; attempt++) {
-    if (attempt > 0 || !item) item = await getConversation(deps.db, ref);
-    if (!item) return;
-    const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
-    const emptied = oldest === undefined && item.lastMsgId !== undefined;
-    const settled = await settlePurge(deps.db, ref, {
-      seenChangeSk: item.changeSk,
-      oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
-      unlistAs: emptied ? deps.newId() : undefined,
+  try {
+    await withRetries(deps, 'settle', async function attemptSettle() {
+      const read = await readForWrite(deps, [ref]);
+      const state = read.state(ref);
+      if (!state.exists) return true;
+      const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
+      const after = unreadAfter(state);
+      const beyondHidden =
+        options.purgedThrough !== undefined && (after === undefined || options.purgedThrough > after);
+      const unread =
+        beyondHidden && state.unread > 0 && state.headMsgId !== undefined
+          ? await countCopies(deps.db, ref, { above: after, atOrBelow: state.headMsgId })
+          : undefined;
+      const written = settlePurge(read.context(ref.owner), state, {
+        oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
+        unread,
+        emptied: oldest === undefined,
+      });
+      if (!written) return true;
+      return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : true;
     });
-    if (settled) return;
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ThrottledError')) throw error;
   }
-  // Still contended: leaving the conversation filed as due is safe, the sweep settles it later.
 }

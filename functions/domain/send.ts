@@ -1,72 +1,119 @@
 import { createHash } from 'node:crypto';
 import { DAY_MS } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
-import { timeOfId } from '../core/ids.js';
+import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
-import { applyMessage } from '../store/conversation-store.js';
-import { getGroup } from '../store/group-store.js';
-import { markSendCompleted, reserveSend } from '../store/idempotency-store.js';
-import { keys, purgeShardOf } from '../store/keys.js';
-import { putCopies } from '../store/message-store.js';
+import { applyMessage } from '../store/conversation.js';
+import { allocateActions, type GroupView, logExpiry, readGroup } from '../store/group-store.js';
+import {
+  idempotencyKey,
+  putSendRecordAction,
+  type SendRecord,
+  sendRecordOf,
+} from '../store/idempotency-store.js';
+import { putCopyAction } from '../store/message-store.js';
+import type { TransactItem } from '../store/transactions.js';
+import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { applyToMembers } from './group-fanout.js';
 
 /**
- * Sends a message: one copy per participant (the inbox model), then every participant's conversation
- * moves to it as latest. With a clientMsgId the send is idempotent: a retry gets the same msgId and
- * finishes a fan-out that an earlier attempt left halfway; once completed, a retry writes nothing.
+ * Sending (docs/consistency.md, section 1). A message takes the next position of its conversation; its
+ * timestamp is max(now, previous + 1) and its id is made from that timestamp, so no instance's clock can
+ * put it before a message accepted earlier.
+ *
+ * - Single chat: everything in one transaction (both sides' conversation items, both copies, the
+ *   idempotency record): all of it or none.
+ * - Group: the position and the message (fan-out log) in one transaction, then every member's side in a
+ *   small transaction of its own, strictly in order. A retry with the same clientMsgId finishes what an
+ *   earlier attempt started; it never rewrites a copy its owner deleted, nor counts unread twice.
  */
 export async function sendMessage(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
-  const participants = await participantsOf(deps, sender, input);
-  let msgId = deps.newId();
-  if (input.clientMsgId !== undefined) {
-    const requestHash = hashRequest(input);
-    const reservation = await reserveSend(deps.db, sender, input.clientMsgId, {
-      msgId,
-      requestHash,
-      expiresAt: Math.floor((deps.clock.now() + deps.config.idempotencyDays * DAY_MS) / 1000),
-    });
-    if (reservation.requestHash !== requestHash) {
-      throw new ConflictError('clientMsgId was already used for a different message');
-    }
-    msgId = reservation.msgId;
-    if (reservation.completed) return buildMessage(sender, input, msgId);
-  }
-  const message = buildMessage(sender, input, msgId);
-  const refs = participants.map((owner) => conversationOf(owner, sender, input));
-  await putCopies(
-    deps.db,
-    refs.map((ref) => ({ ref, message })),
-  );
-  await Promise.all(
-    refs.map((ref) =>
-      applyMessage(deps.db, ref, {
+  if (input.chatType === 'single') return sendSingle(deps, sender, input);
+  return sendToGroup(deps, sender, input);
+}
+
+async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
+  const sides: ConversationRef[] =
+    sender === input.to
+      ? [{ owner: sender, chatType: 'single', convId: sender }]
+      : [
+          { owner: sender, chatType: 'single', convId: input.to },
+          { owner: input.to, chatType: 'single', convId: sender },
+        ];
+  const idempotency = idempotencyOf(sender, input);
+  return withRetries(deps, 'send', async function attemptSingleSend() {
+    const read = await readForWrite(deps, sides, idempotency ? [idempotency.key] : []);
+    const earlier = idempotency && sendRecordOf(read.item(idempotency.key));
+    // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
+    if (earlier) return replayed(sender, input, earlier, idempotency.hash);
+    const states = sides.map((ref) => read.state(ref));
+    const head = states.reduce((a, b) => (b.seq > a.seq ? b : a));
+    const seq = head.seq + 1;
+    const message = newMessage(deps, sender, input, head.headMsgId);
+    const actions: TransactItem[] = [];
+    for (const state of states) {
+      const written = applyMessage(read.context(state.ref.owner), state, {
         message,
-        unread: ref.owner === sender ? 'reset' : 'increment',
-        changeSk: deps.newId(),
-        purgeShard: keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards)),
-      }),
-    ),
-  );
-  if (input.clientMsgId !== undefined) await markSendCompleted(deps.db, sender, input.clientMsgId);
-  return message;
+        seq,
+        own: state.ref.owner === sender,
+      });
+      actions.push(...written.actions, putCopyAction(deps.db.tableName, state.ref, message, seq));
+    }
+    if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : message;
+  });
 }
 
-/** Everyone who gets a copy: both sides of a single chat, every member of a group. */
-async function participantsOf(deps: Deps, sender: string, input: SendRequest): Promise<string[]> {
-  if (input.chatType === 'single') return [...new Set([sender, input.to])];
-  const group = await getGroup(deps.db, input.to);
-  // One answer for "no such group" and "not a member", so group ids cannot be probed.
-  if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
-  return group.members;
+async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
+  const groupId = input.to;
+  const idempotency = idempotencyOf(sender, input);
+  const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
+    const [group, read] = await Promise.all([
+      readGroup(deps.db, groupId),
+      idempotency ? readForWrite(deps, [], [idempotency.key]) : undefined,
+    ]);
+    // One answer for "no such group" and "not a member", so group ids cannot be probed.
+    if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
+    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key));
+    if (earlier) {
+      return { group, seq: earlier.seq, message: replayed(sender, input, earlier, idempotency.hash) };
+    }
+    const seq = group.meta.seq + 1;
+    const message = newMessage(deps, sender, input, group.meta.headMsgId);
+    const actions = allocateActions(deps.db.tableName, group.meta, {
+      message,
+      seq,
+      logExpiresAt: logExpiry(deps.clock.now(), deps.config.idempotencyDays),
+    });
+    if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
+  });
+  await fanOut(deps, accepted.group, accepted.message, accepted.seq);
+  return accepted.message;
 }
 
-/** Each owner's side of the conversation: single chat is named by the peer, group chat by the group. */
-function conversationOf(owner: string, sender: string, input: SendRequest): ConversationRef {
-  if (input.chatType === 'group') return { owner, chatType: 'group', convId: input.to };
-  return { owner, chatType: 'single', convId: owner === sender ? input.to : sender };
+/**
+ * Moves every member's side to message `seq` (and anything before it they are still missing). Members
+ * who joined later are already past it; members who left are skipped by their item's condition.
+ */
+async function fanOut(deps: Deps, group: GroupView, message: Message, seq: number): Promise<void> {
+  await applyToMembers(deps, group.meta.groupId, group.members, { seq, message });
 }
 
-function buildMessage(sender: string, input: SendRequest, msgId: string): Message {
+/** The timestamp: now, unless the conversation's last message is at or after now (another clock). */
+function newMessage(
+  deps: Deps,
+  sender: string,
+  input: SendRequest,
+  previousMsgId: string | undefined,
+): Message {
+  const previous = previousMsgId === undefined ? -1 : timeOfId(previousMsgId);
+  const timestamp = Math.min(MAX_ID_TIME, Math.max(deps.clock.now(), previous + 1));
+  return buildMessage(sender, input, deps.ids.at(timestamp), timestamp);
+}
+
+function buildMessage(sender: string, input: SendRequest, msgId: string, timestamp: number): Message {
   return {
     msgId,
     from: sender,
@@ -75,8 +122,39 @@ function buildMessage(sender: string, input: SendRequest, msgId: string): Messag
     type: input.type,
     body: input.body,
     ...(input.ext !== undefined ? { ext: input.ext } : {}),
-    timestamp: timeOfId(msgId),
+    timestamp,
   };
+}
+
+interface Idempotency {
+  clientMsgId: string;
+  key: ReturnType<typeof idempotencyKey>;
+  hash: string;
+}
+
+function idempotencyOf(sender: string, input: SendRequest): Idempotency | undefined {
+  if (input.clientMsgId === undefined) return undefined;
+  return {
+    clientMsgId: input.clientMsgId,
+    key: idempotencyKey(sender, input.clientMsgId),
+    hash: hashRequest(input),
+  };
+}
+
+function replayed(sender: string, input: SendRequest, record: SendRecord, hash: string): Message {
+  if (record.requestHash !== hash)
+    throw new ConflictError('clientMsgId was already used for a different message');
+  return buildMessage(sender, input, record.msgId, record.timestamp);
+}
+
+function recordAction(deps: Deps, sender: string, idempotency: Idempotency, message: Message, seq: number) {
+  return putSendRecordAction(deps.db.tableName, sender, idempotency.clientMsgId, {
+    msgId: message.msgId,
+    seq,
+    timestamp: message.timestamp,
+    requestHash: idempotency.hash,
+    expiresAt: Math.floor((deps.clock.now() + deps.config.idempotencyDays * DAY_MS) / 1000),
+  });
 }
 
 function hashRequest(input: SendRequest): string {

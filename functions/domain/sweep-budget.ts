@@ -1,21 +1,11 @@
-import { performance } from 'node:perf_hooks';
+import type { Timer } from '../core/clock.js';
 
 /**
  * What bounds one sweep invocation: its time limit (the Lambda context's remaining time), an optional
  * batch limit, and the delete rate. Time is injected so tests can drive it.
  */
 
-/** Elapsed time and sleeping: the real ones by default, a fake in tests. */
-export interface Timer {
-  /** Monotonic ms. */
-  now(): number;
-  sleep(ms: number): Promise<void>;
-}
-
-export const realTimer: Timer = {
-  now: () => performance.now(),
-  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
-};
+export type { Timer };
 
 export interface RateLimiter {
   /** Waits until `count` more deletes fit under the rate. */
@@ -27,11 +17,7 @@ export interface RateLimiter {
  * least `minBurst`, so a whole batch fits). A caller that overdraws sleeps until the debt is repaid,
  * so concurrent callers queue fairly. `perSecond` 0 (or less) means no cap.
  */
-export function createRateLimiter(
-  perSecond: number,
-  minBurst: number,
-  timer: Timer = realTimer,
-): RateLimiter {
+export function createRateLimiter(perSecond: number, minBurst: number, timer: Timer): RateLimiter {
   if (!(perSecond > 0)) return { take: async () => undefined };
   const capacity = Math.max(perSecond, minBurst);
   let tokens = capacity;

@@ -1,5 +1,7 @@
+import { highestIdAt, maxId } from '../core/ids.js';
 import type { ChatType } from '../core/model.js';
-import { getConversation } from '../store/conversation-store.js';
+import { conversationKey, stateOf } from '../store/conversation.js';
+import { batchGet, keyString } from '../store/db.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import { type PurgeCandidate, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
 import {
@@ -156,10 +158,12 @@ class ShardSweep {
     const pending = this.cursor.pending;
     if (!pending) return;
     const [owner, chatType, convId] = pending.conversation.split('#') as [string, ChatType, string];
-    const item = await getConversation(this.deps.db, { owner, chatType, convId });
-    if (item) {
+    const ref = { owner, chatType, convId };
+    const key = conversationKey(ref);
+    const state = stateOf(ref, (await batchGet(this.deps.db, [key])).get(keyString(key)));
+    if (state.exists) {
       await this.process(
-        { owner, chatType, convId, clearedThrough: item.clearedThrough, purgeSk: item.purgeSk ?? '' },
+        { owner, chatType, convId, clearedThrough: state.clearedThrough, purgeSk: state.purgeSk ?? '' },
         { evenIfNotDue: true },
       );
     }
@@ -223,9 +227,18 @@ class ShardSweep {
     candidate: PurgeCandidate,
     options: { evenIfNotDue?: boolean } = {},
   ): Promise<boolean> {
-    const through = Math.max(candidate.clearedThrough ?? NO_CUTOFF, this.ctx.plan.cutoffOf(candidate.owner));
+    const cutoff = this.ctx.plan.cutoffOf(candidate.owner);
     const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
-    if (!options.evenIfNotDue && dueAt !== 0 && dueAt > through) return false;
+    if (!options.evenIfNotDue && dueAt !== 0 && dueAt > cutoff) return false;
+    // Everything hidden by the owner's watermark, and everything at or before their retention cutoff.
+    const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
+    const through =
+      candidate.clearedThrough === undefined
+        ? byRetention
+        : byRetention === undefined
+          ? candidate.clearedThrough
+          : maxId(candidate.clearedThrough, byRetention);
+    if (through === undefined) return false;
     this.throwIfStopping();
     const ref = { owner: candidate.owner, chatType: candidate.chatType, convId: candidate.convId };
     await this.countUser(ref.owner);
@@ -249,7 +262,7 @@ class ShardSweep {
       },
     );
     if (!progress.finished) throw new SweepStopped(this.ctx.budget.stopReason() ?? 'aborted');
-    await settleConversationPurge(this.deps, ref);
+    await settleConversationPurge(this.deps, ref, { purgedThrough: through });
     // Counted when copies went: here, or before a stop or crash (the pending batch says so), exactly once.
     if (progress.deleted > 0 || countedThrough !== undefined) this.delta.conversations++;
     return true;

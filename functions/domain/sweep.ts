@@ -1,3 +1,4 @@
+import type { Timer } from '../core/clock.js';
 import { DAY_MS } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
@@ -19,7 +20,7 @@ import {
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
 import { cutoffFor, daysFor } from './retention.js';
-import { createBudget, createRateLimiter, realTimer, type Timer } from './sweep-budget.js';
+import { createBudget, createRateLimiter } from './sweep-budget.js';
 import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
@@ -134,7 +135,7 @@ const RECORD_TTL_DAYS = 90;
 
 /** Runs the sweep: joins the active run or starts one, works shards until done or told to stop. */
 export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<SweepSummary> {
-  const timer = options.timer ?? realTimer;
+  const timer = options.timer ?? deps.timer;
   const started = timer.now();
   const emit = options.onEvent ?? (() => undefined);
   const joined = await openRun(deps, options.trigger ?? 'schedule', options.runId);
@@ -157,7 +158,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     markedOwners: new Set(),
     emit,
   };
-  const invocationId = options.invocationId ?? deps.newId();
+  const invocationId = options.invocationId ?? deps.ids.next();
   const workerCount = Math.max(1, Math.floor(options.workers ?? deps.config.sweepWorkers));
   const results = await Promise.allSettled(
     Array.from({ length: workerCount }, (_, i) =>
@@ -233,7 +234,7 @@ async function openRun(
     if (onlyRunId !== undefined) return undefined;
     const now = deps.clock.now();
     const proposed: RunInfo = {
-      runId: deps.newId(),
+      runId: deps.ids.next(),
       now,
       startedAt: now,
       shardCount: deps.config.purgeShards,

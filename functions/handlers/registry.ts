@@ -10,6 +10,7 @@ import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
 import { makeListConversationsHandler } from './list-conversations.js';
+import { makeMarkReadHandler } from './mark-read.js';
 import {
   makeDeleteUserRetentionHandler,
   makeGetRetentionHandler,
@@ -30,6 +31,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   listConversations: makeListConversationsHandler,
   fetchHistory: makeFetchHistoryHandler,
   deleteMessages: makeDeleteMessagesHandler,
+  markRead: makeMarkReadHandler,
   deleteConversation: makeDeleteConversationHandler,
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,

@@ -2,9 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { sendMessage } from '../domain/send.js';
 import { endpoint } from '../http/endpoint.js';
-import { chatType, id, messageType } from '../http/schemas.js';
-
-const jsonObject = z.record(z.string(), z.unknown());
+import { chatType, id, jsonObject, messageType } from '../http/schemas.js';
 
 const input = z.object({
   body: z

@@ -7,6 +7,7 @@ import type { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
 import { type Access, type Caller, callerOf } from './caller.js';
 import { errorResponse } from './error-response.js';
+import { checkJsonText } from './exact-json.js';
 import { jsonResponse } from './json-response.js';
 import { describeIssues } from './schemas.js';
 
@@ -92,6 +93,7 @@ function parseJsonBody(): MiddlewareObj<Event, HttpResult> {
             'The request body must be JSON (Content-Type: application/json)',
           );
         }
+        checkJsonText(text);
         try {
           body = JSON.parse(text);
         } catch {

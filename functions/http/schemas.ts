@@ -24,12 +24,39 @@ export const intParam = (min: number, max: number) =>
 /** A server time in ms from a query string: a whole number a message id can encode. */
 export const timeParam = intParam(0, MAX_ID_TIME);
 
-/** A comma-separated list from a query string (API Gateway joins repeated keys with commas too). */
+/**
+ * A comma-separated list from a query string (API Gateway joins repeated keys with commas too): at least
+ * one value, no empty one, no value twice.
+ */
 export const listParam = <T extends z.ZodType<unknown, string>>(item: T, max: number) =>
   z
     .string()
-    .transform((value) => value.split(',').filter((part) => part.length > 0))
-    .pipe(z.array(item).min(1, 'must name at least one value').max(max, `must name at most ${max} values`));
+    .transform((value) => value.split(','))
+    .pipe(
+      z
+        .array(item)
+        .min(1, 'must name at least one value')
+        .max(max, `must name at most ${max} values`)
+        .superRefine((values, ctx) => {
+          const seen = new Set<unknown>();
+          for (const value of values) {
+            if (seen.has(value)) {
+              ctx.addIssue({ code: 'custom', message: `names ${String(value)} twice` });
+              return;
+            }
+            seen.add(value);
+          }
+        }),
+    );
+
+/**
+ * A JSON object, passed through as parsed (not copied): a copy would drop a `__proto__` key, which
+ * JSON.parse keeps as an own property and a message body may carry.
+ */
+export const jsonObject = z.custom<Record<string, unknown>>(
+  (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
+  'must be a JSON object',
+);
 
 export const conversationPath = z.object({ chatType, convId: id });
 

@@ -1,6 +1,6 @@
 import { type AttributeValue, DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import {
-  type BatchGetCommand,
+  BatchGetCommand,
   BatchWriteCommand,
   type DeleteCommand,
   DynamoDBDocumentClient,
@@ -8,6 +8,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  type TransactWriteCommand,
   type UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
@@ -24,6 +25,7 @@ export type DocumentCommand =
   | GetCommand
   | PutCommand
   | QueryCommand
+  | TransactWriteCommand
   | UpdateCommand;
 
 /** The SDK types `send` as overloads per command; one untyped call site keeps the rest typed. */
@@ -75,6 +77,14 @@ export function isThrottling(error: unknown): boolean {
   return error instanceof Error && THROTTLING_ERRORS.has(error.name);
 }
 
+/** A cancelled or still-running transaction: transactions.ts interprets it. */
+function isTransactionOutcome(error: unknown): boolean {
+  return (
+    error instanceof Error &&
+    (error.name === 'TransactionCanceledException' || error.name === 'TransactionInProgressException')
+  );
+}
+
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -105,7 +115,8 @@ export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
     try {
       return (await sendUntyped(db.client, command)) as T;
     } catch (error) {
-      if (isConditionFailure(error) || error instanceof RoamingError) throw error;
+      if (isConditionFailure(error) || isTransactionOutcome(error) || error instanceof RoamingError)
+        throw error;
       if (!isThrottling(error)) throw new StoreError('DynamoDB request failed', { cause: error });
       if (attempt + 1 >= db.retry.maxAttempts) {
         throw new ThrottledError('The store is busy; retry shortly', { cause: error });
@@ -211,4 +222,51 @@ async function writeChunkUntilDone(db: Db, chunk: WriteRequest[]): Promise<numbe
     pending = unprocessed;
     await sleep(backoffDelay(db.retry, attempt));
   }
+}
+
+export type Key = { pk: string; sk: string };
+
+/** BatchGetItem takes at most 100 keys. */
+const BATCH_GET_LIMIT = 100;
+
+/**
+ * Reads items by key, strongly consistent (every read that decides a write is), in BatchGetItem calls of
+ * 100, retrying UnprocessedKeys. Returns the items found, by `pk|sk`; absent keys are absent.
+ */
+export async function batchGet(db: Db, keys: readonly Key[]): Promise<Map<string, Record<string, unknown>>> {
+  const found = new Map<string, Record<string, unknown>>();
+  const unique = [...new Map(keys.map((key) => [keyString(key), key])).values()];
+  const chunks: Key[][] = [];
+  for (let i = 0; i < unique.length; i += BATCH_GET_LIMIT) chunks.push(unique.slice(i, i + BATCH_GET_LIMIT));
+  await Promise.all(
+    chunks.map(async function readChunk(chunk) {
+      let pending: Key[] = chunk;
+      for (let attempt = 0; pending.length > 0; attempt++) {
+        const result = await send<{
+          Responses?: Record<string, Record<string, unknown>[]>;
+          UnprocessedKeys?: Record<string, { Keys?: Key[] }>;
+        }>(
+          db,
+          new BatchGetCommand({
+            RequestItems: { [db.tableName]: { Keys: pending, ConsistentRead: true } },
+          }),
+        );
+        for (const item of result.Responses?.[db.tableName] ?? []) found.set(keyString(item as Key), item);
+        pending = result.UnprocessedKeys?.[db.tableName]?.Keys ?? [];
+        if (pending.length === 0) return;
+        if (attempt + 1 >= db.retry.maxAttempts) {
+          throw new ThrottledError(
+            `${pending.length} reads stayed unprocessed after ${attempt + 1} attempts`,
+          );
+        }
+        db.retryCounter.retries++;
+        await sleep(backoffDelay(db.retry, attempt));
+      }
+    }),
+  );
+  return found;
+}
+
+export function keyString(key: Key): string {
+  return `${key.pk}|${key.sk}`;
 }

@@ -1,42 +1,60 @@
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import type { Group } from '../core/model.js';
-import { batchWriteAll, type Db, queryAll, send, sendConditional } from './db.js';
+import { DAY_MS } from '../core/clock.js';
+import type { Group, Message } from '../core/model.js';
+import { type Db, type Key, putIfAbsent, queryAll } from './db.js';
 import { keys } from './keys.js';
+import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
+import type { TransactItem } from './transactions.js';
+import { UpdateExpression } from './update-expression.js';
 
-/** Groups: a META item and one item per member, all in the group's partition (one Query reads all). */
+/**
+ * Groups: a META item and one item per member, all in the group's partition (one Query reads all), and
+ * the fan-out log in a partition of its own. META holds the group conversation's sequence (`seq`, head
+ * msgId) and `membersVersion`, bumped by every membership change: a send allocates its position only if
+ * the member list it read is still current, so membership and fan-out never disagree.
+ */
+
+export interface GroupMeta {
+  groupId: string;
+  name: string;
+  owner: string;
+  createdAt: number;
+  seq: number;
+  headMsgId?: string;
+  membersVersion: number;
+  memberCount: number;
+}
+
+export interface GroupView {
+  meta: GroupMeta;
+  members: string[];
+}
 
 type Item = Record<string, unknown>;
 
-/** Creates the group with its members; false if the id is taken. */
-export async function createGroup(db: Db, group: Group): Promise<boolean> {
-  const pk = keys.groupPk(group.groupId);
-  const created = await sendConditional(
-    db,
-    new PutCommand({
-      TableName: db.tableName,
-      Item: {
-        pk,
-        sk: keys.groupMetaSk,
-        groupId: group.groupId,
-        name: group.name,
-        owner: group.owner,
-        createdAt: group.createdAt,
-      },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    }),
-  );
-  if (!created) return false;
-  await batchWriteAll(
-    db,
-    group.members.map((userId) => ({
-      PutRequest: { Item: { pk, sk: keys.memberSk(userId), userId, joinedAt: group.createdAt } },
-    })),
-  );
-  return true;
+export function metaKey(groupId: string): Key {
+  return { pk: keys.groupPk(groupId), sk: keys.groupMetaSk };
 }
 
-/** The group with all its members, or undefined if it does not exist. */
-export async function getGroup(db: Db, groupId: string): Promise<Group | undefined> {
+/** Creates the group's META item (no members yet); false if the id is taken. */
+export async function createGroupMeta(
+  db: Db,
+  group: Pick<Group, 'groupId' | 'name' | 'owner' | 'createdAt'>,
+): Promise<boolean> {
+  const existing = await putIfAbsent(db, {
+    ...metaKey(group.groupId),
+    groupId: group.groupId,
+    name: group.name,
+    owner: group.owner,
+    createdAt: group.createdAt,
+    seq: 0,
+    membersVersion: 0,
+    memberCount: 0,
+  });
+  return existing === undefined;
+}
+
+/** The group with all its members (strongly consistent), or undefined if it does not exist. */
+export async function readGroup(db: Db, groupId: string): Promise<GroupView | undefined> {
   const items = await queryAll<Item>(db, {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk',
@@ -46,46 +64,125 @@ export async function getGroup(db: Db, groupId: string): Promise<Group | undefin
   const meta = items.find((item) => item.sk === keys.groupMetaSk);
   if (!meta) return undefined;
   return {
-    groupId,
-    name: meta.name as string,
-    owner: meta.owner as string,
-    createdAt: meta.createdAt as number,
+    meta: {
+      groupId,
+      name: meta.name as string,
+      owner: meta.owner as string,
+      createdAt: meta.createdAt as number,
+      seq: Number(meta.seq ?? 0),
+      headMsgId: meta.headMsgId as string | undefined,
+      membersVersion: Number(meta.membersVersion ?? 0),
+      memberCount: Number(meta.memberCount ?? 0),
+    },
     members: items.filter((item) => item !== meta).map((item) => item.userId as string),
   };
 }
 
-export async function isMember(db: Db, groupId: string, userId: string): Promise<boolean> {
-  const result = await send<{ Item?: Item }>(
-    db,
-    new GetCommand({
-      TableName: db.tableName,
-      Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
-      ConsistentRead: true,
-    }),
-  );
-  return result.Item !== undefined;
+export function groupOf(view: GroupView): Group {
+  const { groupId, name, owner, createdAt } = view.meta;
+  return { groupId, name, owner, createdAt, members: view.members };
 }
 
-/** Adds a member; false if they already were one. */
-export async function addMember(db: Db, groupId: string, userId: string, joinedAt: number): Promise<boolean> {
-  return sendConditional(
-    db,
-    new PutCommand({
-      TableName: db.tableName,
-      Item: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId), userId, joinedAt },
+/**
+ * Takes position `seq` for `message` (condition: nobody took it first and the members are the ones the
+ * sender read) and records the message in the fan-out log, in one transaction with the caller's
+ * idempotency record.
+ */
+export function allocateActions(
+  tableName: string,
+  meta: GroupMeta,
+  input: { message: Message; seq: number; logExpiresAt: number },
+): TransactItem[] {
+  const u = new UpdateExpression();
+  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
+  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  u.set('seq', input.seq).set('headMsgId', input.message.msgId);
+  return [
+    { Update: u.toUpdate(tableName, metaKey(meta.groupId)) },
+    {
+      Put: {
+        TableName: tableName,
+        Item: {
+          pk: keys.groupLogPk(meta.groupId),
+          sk: keys.groupLogSk(input.seq),
+          seq: input.seq,
+          message: toStoredMessage(input.message),
+          expiresAt: input.logExpiresAt,
+        },
+      },
+    },
+  ];
+}
+
+/**
+ * A membership change: bumps `membersVersion` and the member count, only while META is as read (so the
+ * joining members' position is the group's current head and the cap holds under concurrency).
+ */
+export function membershipChangeAction(
+  tableName: string,
+  meta: GroupMeta,
+  change: { added: number; removed: number; maxMembers: number },
+): TransactItem {
+  const u = new UpdateExpression();
+  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
+  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  const count = meta.memberCount + change.added - change.removed;
+  if (change.added > 0) u.require(`${u.name('memberCount')} <= ${u.value(change.maxMembers - change.added)}`);
+  u.set('membersVersion', meta.membersVersion + 1).set('memberCount', count);
+  return { Update: u.toUpdate(tableName, metaKey(meta.groupId)) };
+}
+
+export function putMemberAction(
+  tableName: string,
+  groupId: string,
+  userId: string,
+  joinedSeq: number,
+  joinedAt: number,
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId), userId, joinedSeq, joinedAt },
       ConditionExpression: 'attribute_not_exists(pk)',
-    }),
-  );
+    },
+  };
 }
 
-/** Removes a member; false if they were not one. */
-export async function removeMember(db: Db, groupId: string, userId: string): Promise<boolean> {
-  return sendConditional(
-    db,
-    new DeleteCommand({
-      TableName: db.tableName,
+export function deleteMemberAction(tableName: string, groupId: string, userId: string): TransactItem {
+  return {
+    Delete: {
+      TableName: tableName,
       Key: { pk: keys.groupPk(groupId), sk: keys.memberSk(userId) },
       ConditionExpression: 'attribute_exists(pk)',
-    }),
-  );
+    },
+  };
+}
+
+export interface LogEntry {
+  seq: number;
+  message: Message;
+}
+
+/** Log entries with seq in [from, to] (strongly consistent), oldest first: what a helper applies. */
+export async function readLog(db: Db, groupId: string, from: number, to: number): Promise<LogEntry[]> {
+  if (from > to) return [];
+  const items = await queryAll<Item>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: {
+      ':pk': keys.groupLogPk(groupId),
+      ':from': keys.groupLogSk(from),
+      ':to': keys.groupLogSk(to),
+    },
+    ConsistentRead: true,
+  });
+  return items.map((item) => ({
+    seq: Number(item.seq),
+    message: fromStoredMessage(item.message as StoredMessage),
+  }));
+}
+
+/** When a log entry may go: once every member has applied it (a fan-out finishes within seconds). */
+export function logExpiry(now: number, days: number): number {
+  return Math.floor((now + days * DAY_MS) / 1000);
 }

@@ -1,46 +1,48 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, putIfAbsent, send } from './db.js';
+import type { Key } from './db.js';
 import { keys } from './keys.js';
+import type { TransactItem } from './transactions.js';
 
 /**
- * Idempotency records for sends with a clientMsgId: the first attempt reserves the msgId; a retry finds
- * it (in the same round trip, through ReturnValuesOnConditionCheckFailure) and completes the fan-out
- * unless the record says it was completed. Records expire through DynamoDB TTL.
+ * Idempotency records for sends with a clientMsgId. The record is written in the same transaction that
+ * accepts the message (its position), so it exists exactly when the message does: a retry that finds it
+ * returns that message (finishing a group fan-out first); a retry that does not places the message now.
+ * Records expire through DynamoDB TTL.
  */
-export interface SendReservation {
+export interface SendRecord {
   msgId: string;
+  /** The message's position in its conversation. */
+  seq: number;
+  timestamp: number;
   /** Hash of the request, so a different message under the same clientMsgId is a conflict. */
   requestHash: string;
-  completed: boolean;
 }
 
-export async function reserveSend(
-  db: Db,
-  owner: string,
-  clientMsgId: string,
-  candidate: { msgId: string; requestHash: string; expiresAt: number },
-): Promise<SendReservation> {
-  const existing = await putIfAbsent(db, {
-    ...keys.idempotency(owner, clientMsgId),
-    ...candidate,
-    completed: false,
-  });
-  if (!existing) return { msgId: candidate.msgId, requestHash: candidate.requestHash, completed: false };
+export function idempotencyKey(owner: string, clientMsgId: string): Key {
+  return keys.idempotency(owner, clientMsgId);
+}
+
+export function sendRecordOf(item: Record<string, unknown> | undefined): SendRecord | undefined {
+  if (!item) return undefined;
   return {
-    msgId: existing.msgId as string,
-    requestHash: existing.requestHash as string,
-    completed: existing.completed === true,
+    msgId: item.msgId as string,
+    seq: Number(item.seq),
+    timestamp: Number(item.timestamp),
+    requestHash: item.requestHash as string,
   };
 }
 
-export async function markSendCompleted(db: Db, owner: string, clientMsgId: string): Promise<void> {
-  await send(
-    db,
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: keys.idempotency(owner, clientMsgId),
-      UpdateExpression: 'SET completed = :yes',
-      ExpressionAttributeValues: { ':yes': true },
-    }),
-  );
+/** The record's Put, for the accepting transaction: fails it if another attempt was accepted first. */
+export function putSendRecordAction(
+  tableName: string,
+  owner: string,
+  clientMsgId: string,
+  record: SendRecord & { expiresAt: number },
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { ...idempotencyKey(owner, clientMsgId), ...record },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
 }

@@ -8,8 +8,11 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * |------------------|-----------------------------|--------------------------|
  * | message copy     | U#{owner}#C#{type}#{convId} | M#{msgId}                |
  * | conversation     | U#{owner}                   | C#{type}#{convId}        |
+ * | sync head        | U#{owner}                   | SYNC                     |
+ * | change marker    | U#{owner}#CHG               | E{epoch}#C#{type}#{convId} |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
+ * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
  * | retention policy | POLICY                      | APP / U#{userId}         |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
@@ -24,8 +27,21 @@ export const keys = {
     pk: keys.userPk(ref.owner),
     sk: keys.conversationSk(ref.chatType, ref.convId),
   }),
-  /** Sort key in the list index: unique per owner (msgId, then the conversation) so order is total. */
-  listSk: (lastMsgId: string, chatType: ChatType, convId: string) => `${lastMsgId}#${chatType}#${convId}`,
+  /**
+   * Sort key in the list index: the conversation's head (last arrived) msgId, then the conversation, so
+   * the order is total. Deleting messages never lowers it, so a cursor walk never meets a conversation twice.
+   */
+  listSk: (headMsgId: string, chatType: ChatType, convId: string) => `${headMsgId}#${chatType}#${convId}`,
+
+  /** The user's sync head: its `epoch` stamps every change (docs/consistency.md, section 3). */
+  syncHead: (owner: string) => ({ pk: keys.userPk(owner), sk: 'SYNC' }),
+  /** The sync head sits in the list index above every conversation, so a list page reads it for free. */
+  syncHeadListSk: '~',
+  changePk: (owner: string) => `U#${owner}#CHG`,
+  /** Epochs are zero-padded so string order is epoch order. */
+  changeEpochPrefix: (epoch: number) => `E${String(epoch).padStart(12, '0')}#`,
+  changeSk: (epoch: number, chatType: ChatType, convId: string) =>
+    `${keys.changeEpochPrefix(epoch)}C#${chatType}#${convId}`,
 
   historyPk: (ref: ConversationRef) => `U#${ref.owner}#C#${ref.chatType}#${ref.convId}`,
   messageSkPrefix: 'M#',
@@ -38,6 +54,8 @@ export const keys = {
   groupMetaSk: 'META',
   memberSkPrefix: 'M#',
   memberSk: (userId: string) => `M#${userId}`,
+  groupLogPk: (groupId: string) => `G#${groupId}#LOG`,
+  groupLogSk: (seq: number) => String(seq).padStart(12, '0'),
 
   policyPk: 'POLICY',
   appPolicySk: 'APP',

@@ -1,10 +1,16 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { lowestIdAt, nextId } from '../core/ids.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { batchWriteAll, type Db, send } from './db.js';
+import { batchWriteAll, type Db, type Key, send } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
+import type { TransactItem } from './transactions.js';
 
-/** Message copies: one per participant, in the owner's history partition. */
+/**
+ * Message copies: one per participant, in the owner's history partition, keyed by msgId (which sorts as
+ * the conversation's sequence does). Every read here is strongly consistent: history pages must show
+ * every applied copy (no gap), and the others decide writes.
+ */
 
 export interface HistoryRange {
   /** Lowest msgId that may be returned (inclusive). */
@@ -18,24 +24,46 @@ export interface HistoryRange {
   senders?: readonly string[];
 }
 
-type CopyItem = StoredMessage & { pk: string; sk: string };
+type CopyItem = StoredMessage & { pk: string; sk: string; seq?: number };
 
-function toItem(owner: ConversationRef, message: Message): CopyItem {
-  return { pk: keys.historyPk(owner), sk: keys.messageSk(message.msgId), ...toStoredMessage(message) };
+export function copyKey(ref: ConversationRef, msgId: string): Key {
+  return { pk: keys.historyPk(ref), sk: keys.messageSk(msgId) };
 }
 
-function fromItem(item: CopyItem): Message {
-  const { pk: _pk, sk: _sk, ...stored } = item;
+function toItem(owner: ConversationRef, message: Message, seq: number): CopyItem {
+  return { ...copyKey(owner, message.msgId), ...toStoredMessage(message), seq };
+}
+
+export function messageOfCopy(item: Record<string, unknown>): Message {
+  const { pk: _pk, sk: _sk, seq: _seq, ...stored } = item as CopyItem;
   return fromStoredMessage(stored);
 }
 
+/** The Put action of one copy, for a transaction. */
+export function putCopyAction(
+  tableName: string,
+  ref: ConversationRef,
+  message: Message,
+  seq: number,
+): TransactItem {
+  return { Put: { TableName: tableName, Item: toItem(ref, message, seq) } };
+}
+
+/** The Delete action of one copy, for a transaction: only if it is still there. */
+export function deleteCopyAction(tableName: string, ref: ConversationRef, msgId: string): TransactItem {
+  return {
+    Delete: { TableName: tableName, Key: copyKey(ref, msgId), ConditionExpression: 'attribute_exists(pk)' },
+  };
+}
+
+/** Writes copies outside a transaction (a group's fan-out; rewriting one is harmless, see send.ts). */
 export async function putCopies(
   db: Db,
-  copies: readonly { ref: ConversationRef; message: Message }[],
+  copies: readonly { ref: ConversationRef; message: Message; seq: number }[],
 ): Promise<void> {
   await batchWriteAll(
     db,
-    copies.map(({ ref, message }) => ({ PutRequest: { Item: toItem(ref, message) } })),
+    copies.map(({ ref, message, seq }) => ({ PutRequest: { Item: toItem(ref, message, seq) } })),
   );
 }
 
@@ -78,14 +106,63 @@ export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryR
         ExpressionAttributeNames: filters.length ? names : undefined,
         ExpressionAttributeValues: values,
         ScanIndexForward: range.direction === 'down',
+        ConsistentRead: true,
         Limit: range.limit - messages.length,
         ExclusiveStartKey: startKey,
       }),
     );
-    for (const item of page.Items ?? []) messages.push(fromItem(item));
+    for (const item of page.Items ?? []) messages.push(messageOfCopy(item));
     startKey = page.LastEvaluatedKey;
   } while (startKey && messages.length < range.limit);
   return messages;
+}
+
+/**
+ * The newest copy in (`above`, `atOrBelow`] whose id is not in `excluding`: what the conversation shows
+ * once those go. Reads at most |excluding| + 1 copies.
+ */
+export async function newestCopy(
+  db: Db,
+  ref: ConversationRef,
+  range: { above?: string; atOrBelow: string; excluding?: ReadonlySet<string> },
+): Promise<Message | undefined> {
+  const excluding = range.excluding ?? new Set<string>();
+  const found = await queryHistory(db, ref, {
+    lowestId: lowIdAbove(range.above),
+    highestId: range.atOrBelow,
+    direction: 'up',
+    limit: excluding.size + 1,
+  });
+  return found.find((message) => !excluding.has(message.msgId));
+}
+
+/** How many copies there are in (`above`, `atOrBelow`]: reads their keys only. */
+export async function countCopies(
+  db: Db,
+  ref: ConversationRef,
+  range: { above?: string; atOrBelow: string },
+): Promise<number> {
+  const lowest = keys.messageSk(lowIdAbove(range.above));
+  const highest = keys.messageSk(range.atOrBelow);
+  if (lowest > highest) return 0;
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await send<{ Count?: number; LastEvaluatedKey?: Record<string, unknown> }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+        Select: 'COUNT',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return count;
 }
 
 /** The ids (only) of up to `limit` copies at or below `highestId`, oldest first: what a purge deletes. */
@@ -106,6 +183,7 @@ export async function copyIdsThrough(
         ':hi': keys.messageSk(highestId),
       },
       ProjectionExpression: 'sk',
+      ConsistentRead: true,
       Limit: limit,
     }),
   );
@@ -114,9 +192,13 @@ export async function copyIdsThrough(
 
 /** Deletes copies by id; ids the owner does not have are no-ops (BatchWriteItem deletes are idempotent). */
 export async function deleteCopies(db: Db, ref: ConversationRef, msgIds: readonly string[]): Promise<void> {
-  const pk = keys.historyPk(ref);
   await batchWriteAll(
     db,
-    msgIds.map((msgId) => ({ DeleteRequest: { Key: { pk, sk: keys.messageSk(msgId) } } })),
+    msgIds.map((msgId) => ({ DeleteRequest: { Key: copyKey(ref, msgId) } })),
   );
+}
+
+/** The smallest id strictly above `id` (or the smallest id of all). */
+function lowIdAbove(id: string | undefined): string {
+  return id === undefined ? lowestIdAt(0) : nextId(id);
 }

@@ -9,7 +9,8 @@ export interface PurgeCandidate {
   owner: string;
   chatType: ChatType;
   convId: string;
-  clearedThrough?: number;
+  /** The owner's watermark msgId, if any. */
+  clearedThrough?: string;
   purgeSk: string;
 }
 

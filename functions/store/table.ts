@@ -4,7 +4,7 @@
  */
 export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 
-/** Items with `expiresAt` (epoch seconds) are removed by DynamoDB TTL: idempotency records. */
+/** Items with `expiresAt` (epoch seconds) are removed by DynamoDB TTL: idempotency records, change markers, group log entries. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
 export interface IndexDefinition {
@@ -15,19 +15,14 @@ export interface IndexDefinition {
   readonly projection: 'ALL' | readonly string[];
 }
 
-/** A user's listed conversations, newest latest message first. Sparse: only listed conversations. */
+/**
+ * A user's listed conversations, last arrival first. Sparse: only listed conversations, and the user's
+ * sync head (listSk '~', above them all), so a first page also reads the sync epoch.
+ */
 export const LIST_INDEX: IndexDefinition = {
   indexName: 'byLatest',
   partitionKey: 'pk',
   sortKey: 'listSk',
-  projection: 'ALL',
-};
-
-/** A user's conversations in the order they last changed: the incremental sync (`?since=`). */
-export const CHANGE_INDEX: IndexDefinition = {
-  indexName: 'byChange',
-  partitionKey: 'pk',
-  sortKey: 'changeSk',
   projection: 'ALL',
 };
 
@@ -40,10 +35,10 @@ export const PURGE_INDEX: IndexDefinition = {
   indexName: 'byPurge',
   partitionKey: 'purgeShard',
   sortKey: 'purgeSk',
-  projection: ['owner', 'convId', 'chatType', 'clearedThrough', 'changeSk'],
+  projection: ['owner', 'convId', 'chatType', 'clearedThrough'],
 };
 
-export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, CHANGE_INDEX, PURGE_INDEX];
+export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, PURGE_INDEX];
 
 /** Every key attribute is a string. */
 export const KEY_ATTRIBUTES: readonly string[] = [

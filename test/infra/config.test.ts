@@ -24,7 +24,7 @@ describe('tuning', () => {
 
   it('rejects negative or non-finite values', () => {
     expect(() => tuningEnvironment({ purgeShards: -1 })).toThrow(/purgeShards/);
-    expect(() => tuningEnvironment({ syncGraceMs: Number.NaN })).toThrow(/syncGraceMs/);
+    expect(() => tuningEnvironment({ inlinePurgeBudgetMs: Number.NaN })).toThrow(/inlinePurgeBudgetMs/);
   });
 });
 

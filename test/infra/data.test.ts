@@ -29,8 +29,8 @@ describe('the table', () => {
     expect(new Set(definitions.map((d) => d.AttributeType))).toEqual(new Set(['S']));
   });
 
-  it('has the three indexes of functions/store/table.ts with their keys and projections', () => {
-    expect(TABLE_INDEXES.map((index) => index.indexName)).toEqual(['byLatest', 'byChange', 'byPurge']);
+  it('has the two indexes of functions/store/table.ts with their keys and projections', () => {
+    expect(TABLE_INDEXES.map((index) => index.indexName)).toEqual(['byLatest', 'byPurge']);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
@@ -42,14 +42,6 @@ describe('the table', () => {
           Projection: { ProjectionType: 'ALL' },
         },
         {
-          IndexName: 'byChange',
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'changeSk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-        {
           IndexName: 'byPurge',
           KeySchema: [
             { AttributeName: 'purgeShard', KeyType: 'HASH' },
@@ -57,7 +49,7 @@ describe('the table', () => {
           ],
           Projection: {
             ProjectionType: 'INCLUDE',
-            NonKeyAttributes: ['owner', 'convId', 'chatType', 'clearedThrough', 'changeSk'],
+            NonKeyAttributes: ['owner', 'convId', 'chatType', 'clearedThrough'],
           },
         },
       ],

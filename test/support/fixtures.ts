@@ -66,7 +66,7 @@ export async function seedSingleChat(
   const messages: Message[] = [];
   for (let i = 0; i < count; i++) {
     clock.advance(stepMs);
-    const msgId = deps.newId();
+    const msgId = deps.ids.next();
     messages.push(singleChatText(msgId, from, to, `seed ${i}`));
   }
   const sides: ConversationRef[] = [

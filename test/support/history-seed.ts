@@ -1,12 +1,13 @@
-import { QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ulid } from 'ulid';
 import { DAY_MS } from '../../functions/core/clock.js';
 import { timeOfId } from '../../functions/core/ids.js';
 import type { ConversationRef, Message } from '../../functions/core/model.js';
+import { commit, readForWrite } from '../../functions/domain/conversation-writes.js';
 import type { Deps } from '../../functions/domain/deps.js';
-import { applyMessage } from '../../functions/store/conversation-store.js';
-import type { DocumentSender } from '../../functions/store/db.js';
-import { keys, purgeShardOf } from '../../functions/store/keys.js';
+import { applyMessage, conversationKey } from '../../functions/store/conversation.js';
+import { type DocumentSender, send } from '../../functions/store/db.js';
+import { keys } from '../../functions/store/keys.js';
 import { putCopies } from '../../functions/store/message-store.js';
 import { T0 } from './harness.js';
 
@@ -78,8 +79,10 @@ async function writePair(deps: Deps, pair: SeededPair): Promise<void> {
 }
 
 /**
- * Writes `messages` (oldest first) as sends would leave them: a copy per side, and each side's
- * conversation filed under its oldest copy (the first send's if_not_exists) and pointing at the newest.
+ * Writes `messages` (oldest first, one conversation) as sends would leave them, without a transaction per
+ * message: every copy (at its position), then each side's conversation item through the aggregate (the
+ * first message, filing it for purge under its time, then the last), then the read position and unread
+ * count the sends in between would have left (the owner's own message moves the read position to it).
  */
 export async function writeHistory(
   deps: Deps,
@@ -90,21 +93,55 @@ export async function writeHistory(
     const slice = messages.slice(i, i + 500);
     await putCopies(
       deps.db,
-      sides.flatMap((ref) => slice.map((message) => ({ ref, message }))),
+      sides.flatMap((ref) => slice.map((message, j) => ({ ref, message, seq: i + j + 1 }))),
     );
   }
   const first = messages[0] as Message;
   const last = messages.at(-1) as Message;
   for (const ref of sides) {
-    for (const message of [first, last]) {
-      await applyMessage(deps.db, ref, {
-        message,
-        unread: message.from === ref.owner ? 'reset' : 'increment',
-        changeSk: deps.newId(),
-        purgeShard: keys.purgeShard(purgeShardOf(ref.owner, deps.config.purgeShards)),
+    const read = await readForWrite(deps, [ref]);
+    const context = read.context(ref.owner);
+    const opened = applyMessage(context, read.state(ref), {
+      message: first,
+      seq: 1,
+      own: first.from === ref.owner,
+    });
+    await commit(deps, opened.actions);
+    if (messages.length > 1) {
+      const closed = applyMessage(context, opened.next, {
+        message: last,
+        seq: messages.length,
+        own: last.from === ref.owner,
       });
+      await commit(deps, closed.actions);
     }
+    const lastOwn = messages.findLastIndex((m) => m.from === ref.owner);
+    await send(
+      deps.db,
+      new UpdateCommand({
+        TableName: deps.db.tableName,
+        Key: conversationKey(ref),
+        UpdateExpression:
+          lastOwn >= 0 ? 'SET unreadCount = :unread, readThrough = :read' : 'SET unreadCount = :unread',
+        ExpressionAttributeValues: {
+          ':unread': messages.length - 1 - lastOwn,
+          ...(lastOwn >= 0 ? { ':read': messages[lastOwn]?.msgId } : {}),
+        },
+      }),
+    );
   }
+}
+
+/** One side's conversation item as stored (strongly consistent), for tests that look at its attributes. */
+export async function conversationItem(
+  deps: Deps,
+  ref: ConversationRef,
+): Promise<Record<string, unknown> | undefined> {
+  const result = await send<{ Item?: Record<string, unknown> }>(
+    deps.db,
+    new GetCommand({ TableName: deps.db.tableName, Key: conversationKey(ref), ConsistentRead: true }),
+  );
+  return result.Item;
 }
 
 /** The ids of the copies in the table for one side, oldest first (read with the unwrapped client). */
@@ -128,7 +165,7 @@ export async function copiesInTable(client: DocumentSender, tableName: string, r
 
 /**
  * The table's data as a comparable list: every message copy and every conversation's keys, latest,
- * listing, watermark and purge filing; sweep bookkeeping and per-write ids (changeSk) left out.
+ * listing, watermark and purge filing; sweep bookkeeping and sync stamps (rev, changeEpoch) left out.
  */
 export async function dataOf(client: DocumentSender, tableName: string): Promise<string[]> {
   const rows: string[] = [];

@@ -1,0 +1,97 @@
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { ForbiddenError, ThrottledError } from '../core/errors.js';
+import type { ConversationRef } from '../core/model.js';
+import {
+  type ConversationState,
+  conversationKey,
+  isMemberView,
+  stateOf,
+  type WriteContext,
+} from '../store/conversation.js';
+import { batchGet, type Key, keyString, sendConditional } from '../store/db.js';
+import { keys } from '../store/keys.js';
+import { type SyncState, syncStateOf } from '../store/sync-store.js';
+import { type TransactItem, transactWrite } from '../store/transactions.js';
+import type { Deps } from './deps.js';
+
+/**
+ * The one way conversation items are written: read what the write depends on (strongly consistent, one
+ * BatchGetItem), decide, commit one transaction whose conditions re-check what was decided on, and when
+ * a condition no longer holds (a concurrent write, a since call moving the epoch) read again and decide
+ * again, a bounded number of times with jittered backoff.
+ */
+
+export interface Snapshot {
+  state(ref: ConversationRef): ConversationState;
+  sync(owner: string): SyncState;
+  /** Any other item read along (copies, an idempotency record), or undefined if absent. */
+  item(key: Key): Record<string, unknown> | undefined;
+  /** What the conversation aggregate needs to write for `owner`. */
+  context(owner: string): WriteContext;
+}
+
+export async function readForWrite(
+  deps: Deps,
+  refs: readonly ConversationRef[],
+  extra: readonly Key[] = [],
+): Promise<Snapshot> {
+  const owners = [...new Set(refs.map((ref) => ref.owner))];
+  const items = await batchGet(deps.db, [
+    ...refs.map(conversationKey),
+    ...owners.map((owner) => keys.syncHead(owner)),
+    ...extra,
+  ]);
+  const now = deps.clock.now();
+  const sync = (owner: string) => syncStateOf(owner, items.get(keyString(keys.syncHead(owner))));
+  return {
+    state: (ref) => stateOf(ref, items.get(keyString(conversationKey(ref)))),
+    sync,
+    item: (key) => items.get(keyString(key)),
+    context: (owner) => ({
+      tableName: deps.db.tableName,
+      sync: sync(owner),
+      now,
+      purgeShards: deps.config.purgeShards,
+    }),
+  };
+}
+
+/** Returned by an attempt whose transaction's conditions failed: read and decide again. */
+export const TRY_AGAIN = Symbol('try again');
+
+const MAX_ATTEMPTS = 10;
+
+export async function withRetries<T>(
+  deps: Deps,
+  what: string,
+  attempt: (attemptNumber: number) => Promise<T | typeof TRY_AGAIN>,
+): Promise<T> {
+  for (let n = 0; n < MAX_ATTEMPTS; n++) {
+    const result = await attempt(n);
+    if (result !== TRY_AGAIN) return result as T;
+    await deps.timer.sleep(deps.random() * Math.min(200, 5 * 2 ** n));
+  }
+  throw new ThrottledError(`${what}: the conversation kept changing; retry shortly`);
+}
+
+/**
+ * Commits `actions`; TRY_AGAIN when a condition failed. A lone update (bookkeeping that needs no sync
+ * stamp) goes as a plain conditional UpdateItem: a transaction would cost twice the write units.
+ */
+export async function commit(deps: Deps, actions: readonly TransactItem[]): Promise<true | typeof TRY_AGAIN> {
+  const [only] = actions;
+  if (actions.length === 1 && only?.Update) {
+    return (await sendConditional(deps.db, new UpdateCommand(only.Update))) ? true : TRY_AGAIN;
+  }
+  const outcome = await transactWrite(deps.db, actions);
+  return outcome.committed ? true : TRY_AGAIN;
+}
+
+/** The caller's side, which they may change: in a group only while a member (the same rule as reading). */
+export function changeableState(read: Snapshot, ref: ConversationRef): ConversationState {
+  const state = read.state(ref);
+  if (ref.chatType === 'group' && !isMemberView(state)) {
+    throw new ForbiddenError('You are not a member of this group');
+  }
+  return state;
+}
