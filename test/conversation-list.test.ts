@@ -47,7 +47,11 @@ describe('conversation list', () => {
   });
 
   it('gives the same order by page number as by cursor', async () => {
-    const me = await h.as('o-me');
+    await conversationsWith(
+      'p-me',
+      Array.from({ length: 9 }, (_, i) => `p-peer-${i}`),
+    );
+    const me = await h.as('p-me');
     const byCursor = (await walk(me, 50)).seen.map((c) => c.convId);
     const byPage: string[] = [];
     for (let pageNum = 1; ; pageNum++) {
@@ -55,6 +59,7 @@ describe('conversation list', () => {
       byPage.push(...page.conversations.map((c) => c.convId));
       if (page.conversations.length < 2) break;
     }
+    expect(byCursor).toHaveLength(9);
     expect(byPage).toEqual(byCursor);
     expect((await me.fetchConversationsFromServerWithPage(20, 9)).conversations).toEqual([]);
   });

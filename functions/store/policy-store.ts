@@ -29,6 +29,7 @@ export async function getPoliciesFor(db: Db, userId: string): Promise<RetentionP
             { pk: keys.policyPk, sk: keys.appPolicySk },
             { pk: keys.policyPk, sk: keys.userPolicySk(userId) },
           ],
+          ConsistentRead: true,
         },
       },
     }),
@@ -42,6 +43,8 @@ export async function getAllPolicies(db: Db): Promise<RetentionPolicies> {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': keys.policyPk },
+    // The sweep decides what to delete from these: never from a stale copy.
+    ConsistentRead: true,
   });
   return toPolicies(items);
 }

@@ -65,6 +65,7 @@ export async function queryUserCandidates(db: Db, owner: string, startKey?: Key)
       ProjectionExpression: '#owner, chatType, convId, clearedThrough, purgeSk',
       ExpressionAttributeNames: { '#owner': 'owner' },
       ExpressionAttributeValues: { ':pk': keys.userPk(owner), ':prefix': keys.conversationSkPrefix },
+      ConsistentRead: true,
       ExclusiveStartKey: startKey,
     }),
   );

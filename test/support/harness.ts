@@ -1,7 +1,8 @@
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
 import { RoamingClient } from '../../client/roaming-client.js';
-import { DAY_MS, ManualClock } from '../../functions/core/clock.js';
+import { type Clock, DAY_MS, ManualClock } from '../../functions/core/clock.js';
 import type { Deps, RoamingConfig } from '../../functions/domain/deps.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
@@ -22,6 +23,13 @@ export interface RawResponse {
   body: { error?: { code: string; message: string }; [key: string]: unknown };
 }
 
+/** Another server instance over the same table, with a clock of its own (seconds off, say). */
+export interface Instance {
+  baseUrl: string;
+  deps: Deps;
+  as(userId: string, options?: { admin?: boolean }): Promise<RoamingClient>;
+}
+
 export interface Harness {
   baseUrl: string;
   deps: Deps;
@@ -33,6 +41,8 @@ export interface Harness {
   documentClient: DocumentSender;
   as(userId: string, options?: { admin?: boolean }): Promise<RoamingClient>;
   token(userId: string, options?: { admin?: boolean }): Promise<string>;
+  /** A second instance whose clock reads the harness clock plus `clockOffsetMs`. */
+  instance(options: { clockOffsetMs: number }): Promise<Instance>;
   /** A raw HTTP request, for bad-input tests that the typed client would not send. */
   raw(
     method: string,
@@ -60,25 +70,31 @@ export async function startHarness(
   const client = options.wrapClient ? options.wrapClient(documentClient) : documentClient;
   // Inline purges stop at their batch cap, not at the wall-clock budget, so request counts are exact.
   const config = { inlinePurgeBudgetMs: 60_000, ...options.config };
-  const app = buildLocalApp({ client, tableName, clock, config });
-  const server = createLocalApi({ handlers: app.handlers, jwtSecret: TEST_SECRET });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  requests.reset();
-
+  const servers: Server[] = [];
   const token = (userId: string, o: { admin?: boolean } = {}) =>
     signDevToken(userId, { admin: o.admin, secret: TEST_SECRET });
+  async function serve(instanceClock: Clock): Promise<Instance> {
+    const app = buildLocalApp({ client, tableName, clock: instanceClock, config });
+    const server = createLocalApi({ handlers: app.handlers, jwtSecret: TEST_SECRET });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    servers.push(server);
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    return { baseUrl: url, deps: app.deps, as: async (userId, o) => new RoamingClient(url, await token(userId, o)) };
+  }
+  const main = await serve(clock);
+  const baseUrl = main.baseUrl;
+  requests.reset();
+
   return {
     baseUrl,
-    deps: app.deps,
+    deps: main.deps,
     clock,
     tableName,
     requests,
     documentClient,
     token,
-    async as(userId, o) {
-      return new RoamingClient(baseUrl, await token(userId, o));
-    },
+    as: main.as,
+    instance: ({ clockOffsetMs }) => serve({ now: () => clock.now() + clockOffsetMs }),
     async raw(method, path, init = {}) {
       const response = await fetch(new URL(path, baseUrl), {
         method,
@@ -95,8 +111,10 @@ export async function startHarness(
       return { status: response.status, body };
     },
     async close() {
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
+      for (const server of servers) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
       raw.destroy();
     },
   };
