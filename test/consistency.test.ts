@@ -48,9 +48,10 @@ const failsWith = async (status: number, call: Promise<unknown>) => {
   expect(error).toBeInstanceOf(RoamingApiError);
   expect((error as RoamingApiError).status).toBe(status);
 };
-const throttling = () => Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
-  name: 'ProvisionedThroughputExceededException',
-});
+const throttling = () =>
+  Object.assign(new Error('Rate of requests exceeds the allowed throughput'), {
+    name: 'ProvisionedThroughputExceededException',
+  });
 
 describe('finding 1: a conversation delete hides exactly what the caller had', () => {
   it('keeps a message that arrives in the same millisecond while the delete runs', async () => {
@@ -117,7 +118,10 @@ describe('finding 3: a retry of an attempt that placed nothing places the messag
     const retried = await alice.sendMessage(text('f3-bob', 'retried', { clientMsgId: 'f3-once' }));
     expect(retried.timestamp).toBe(h.clock.now());
     expect(await historyIds('f3-bob', 'f3-alice')).toEqual([retried.msgId]);
-    expect(await conversationOf('f3-bob', 'f3-alice')).toMatchObject({ lastMessage: retried, unreadCount: 1 });
+    expect(await conversationOf('f3-bob', 'f3-alice')).toMatchObject({
+      lastMessage: retried,
+      unreadCount: 1,
+    });
   });
 });
 
@@ -174,7 +178,11 @@ describe('finding 5: membership and fan-out never disagree', () => {
     await failsWith(403, carol.fetchHistoryMessages(groupId, 'group'));
     await failsWith(403, carol.removeConversationFromServer(groupId, 'group', true));
     expect(
-      await copiesInTable(h.documentClient, h.tableName, { owner: 'f5-carol', chatType: 'group', convId: groupId }),
+      await copiesInTable(h.documentClient, h.tableName, {
+        owner: 'f5-carol',
+        chatType: 'group',
+        convId: groupId,
+      }),
     ).toEqual([]);
   });
 
@@ -187,7 +195,11 @@ describe('finding 5: membership and fan-out never disagree', () => {
     const message = await alice.sendMessage(group(groupId, 'after the removal'));
     expect(await historyIds('f5b-bob', groupId, 'group')).toEqual([message.msgId]);
     expect(
-      await copiesInTable(h.documentClient, h.tableName, { owner: 'f5b-carol', chatType: 'group', convId: groupId }),
+      await copiesInTable(h.documentClient, h.tableName, {
+        owner: 'f5b-carol',
+        chatType: 'group',
+        convId: groupId,
+      }),
     ).toEqual([]);
     // Rejoining shows what is sent from then on, nothing from before.
     await alice.addGroupMember(groupId, 'f5b-carol');
@@ -245,7 +257,11 @@ describe('finding 7: latest is always the newest message the owner can see', () 
     gate.before(writes('seq', { pk: 'U#f7-bob', sk: `C#group#${groupId}` }), async () => {
       // Bob names every id he might have, including the one in flight (he cannot see it yet).
       const inFlight = (
-        await copiesInTable(h.documentClient, h.tableName, { owner: 'f7-bob', chatType: 'group', convId: groupId })
+        await copiesInTable(h.documentClient, h.tableName, {
+          owner: 'f7-bob',
+          chatType: 'group',
+          convId: groupId,
+        })
       ).filter((id) => id !== before.msgId);
       await bob.removeMessagesFromServerWithMsgIds(groupId, 'group', [before.msgId, ...inFlight]);
       attempted = true;
@@ -289,7 +305,9 @@ describe('finding 7: latest is always the newest message the owner can see', () 
     await alice.removeGroupMember(groupId, 'f7c-carol');
     await bob.syncConversations(token);
     await bob.fetchHistoryMessages('f7c-alice', 'single');
-    const reads = sent.filter((c) => ['GetCommand', 'QueryCommand', 'BatchGetCommand'].includes(c.constructor.name));
+    const reads = sent.filter((c) =>
+      ['GetCommand', 'QueryCommand', 'BatchGetCommand'].includes(c.constructor.name),
+    );
     const eventual = reads.filter((c) => {
       if (c.input.IndexName !== undefined) return false;
       if (c.constructor.name !== 'BatchGetCommand') return c.input.ConsistentRead !== true;
@@ -355,7 +373,10 @@ describe('finding 8: unread means something', () => {
     const sent = await sendMany(await h.as('f8d-bob'), 'f8d-alice', 4);
     const alice = await h.as('f8d-alice');
     await alice.sendConversationReadAck('f8d-bob', 'single', sent[1]?.msgId);
-    await alice.removeMessagesFromServerWithMsgIds('f8d-bob', 'single', [sent[0]?.msgId as string, sent[3]?.msgId as string]);
+    await alice.removeMessagesFromServerWithMsgIds('f8d-bob', 'single', [
+      sent[0]?.msgId as string,
+      sent[3]?.msgId as string,
+    ]);
     expect((await conversationOf('f8d-alice', 'f8d-bob'))?.unreadCount).toBe(1);
   });
 
@@ -425,7 +446,11 @@ describe('finding 10: the smaller promises', () => {
     seen.push(...page.conversations.map((c) => c.convId));
     // The owner deletes the latest message of a conversation already seen, then of one not yet seen.
     await me.removeMessagesFromServerWithMsgIds('f10-e', 'single', [latest.get('f10-e')?.msgId as string]);
-    await me.removeMessagesFromServerWithTimestamp('f10-b', 'single', latest.get('f10-b')?.timestamp as number);
+    await me.removeMessagesFromServerWithTimestamp(
+      'f10-b',
+      'single',
+      latest.get('f10-b')?.timestamp as number,
+    );
     while (page.cursor) {
       page = await me.fetchConversationsFromServer({ limit: 2, cursor: page.cursor });
       seen.push(...page.conversations.map((c) => c.convId));

@@ -79,7 +79,11 @@ export async function startHarness(
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.push(server);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    return { baseUrl: url, deps: app.deps, as: async (userId, o) => new RoamingClient(url, await token(userId, o)) };
+    return {
+      baseUrl: url,
+      deps: app.deps,
+      as: async (userId, o) => new RoamingClient(url, await token(userId, o)),
+    };
   }
   const main = await serve(clock);
   const baseUrl = main.baseUrl;

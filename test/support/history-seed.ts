@@ -10,6 +10,7 @@ import { type DocumentSender, send } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { putCopies } from '../../functions/store/message-store.js';
 import { T0 } from './harness.js';
+import { mulberry32 } from './prng.js';
 
 /**
  * Long single-chat histories for retention tests, written as sends would leave them (a copy per side,
@@ -190,16 +191,4 @@ export async function dataOf(client: DocumentSender, tableName: string): Promise
 /** What a sweep at `now` must leave of one side: the copies after its owner's cutoff. */
 export function survivorsOf(pair: SeededPair, cutoff: number): string[] {
   return pair.messages.filter((m) => m.timestamp > cutoff).map((m) => m.msgId);
-}
-
-/** A small, fast, seeded PRNG (for ids that are the same in every run). */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return function next() {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }

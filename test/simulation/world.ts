@@ -1,0 +1,87 @@
+import { type Clock, ManualClock, type Timer } from '../../functions/core/clock.js';
+import type { Deps } from '../../functions/domain/deps.js';
+import { createGroup } from '../../functions/domain/groups.js';
+import { createDeps } from '../../functions/runtime.js';
+import type { DocumentSender } from '../../functions/store/db.js';
+import { Dice } from '../support/prng.js';
+import { Scheduler } from './scheduler.js';
+
+/**
+ * The simulated deployment for one seed: K server instances over one table, each with a clock seconds
+ * off the true time (up to ±5 s) and its own seeded randomness, all behind one deterministic scheduler;
+ * three users (the first owns a group the second is in) with two devices each. `direct` is an instance
+ * outside the scheduler, on the true clock, for setup and for the oracle's reads.
+ */
+export interface SimInstance {
+  name: string;
+  clockOffsetMs: number;
+  deps: Deps;
+}
+
+export interface World {
+  seed: number;
+  /** True time; every instance's clock is this plus its offset. */
+  clock: ManualClock;
+  scheduler: Scheduler;
+  instances: SimInstance[];
+  direct: Deps;
+  users: string[];
+  groupId: string;
+  groupOwner: string;
+  dice: Dice;
+}
+
+export const START_TIME = Date.UTC(2026, 5, 1);
+const INSTANCES = 3;
+const MAX_SKEW_MS = 5_000;
+
+/** Sleeping never waits in a simulation (retries back off in scheduler steps, not in time). */
+function simulatedTimer(clock: Clock): Timer {
+  return { now: () => clock.now(), sleep: () => Promise.resolve() };
+}
+
+export async function createWorld(seed: number, client: DocumentSender, tableName: string): Promise<World> {
+  const dice = Dice.seeded(seed);
+  const clock = new ManualClock(START_TIME + dice.int(1_000_000));
+  const scheduler = new Scheduler(Dice.seeded(dice.fork()).next);
+  // Inline purges stop at their batch cap, not at a time budget.
+  const config = { inlinePurgeBudgetMs: 60_000 };
+  const instances: SimInstance[] = Array.from({ length: INSTANCES }, (_, i) => {
+    const clockOffsetMs = dice.between(-MAX_SKEW_MS, MAX_SKEW_MS);
+    const instanceClock = { now: () => clock.now() + clockOffsetMs };
+    return {
+      name: `instance-${i}`,
+      clockOffsetMs,
+      deps: createDeps({
+        client: scheduler.wrap(client),
+        tableName,
+        clock: instanceClock,
+        timer: simulatedTimer(instanceClock),
+        random: Dice.seeded(dice.fork()).next,
+        config,
+      }),
+    };
+  });
+  const direct = createDeps({
+    client,
+    tableName,
+    clock,
+    timer: simulatedTimer(clock),
+    random: Dice.seeded(dice.fork()).next,
+    config,
+  });
+  const users = [0, 1, 2].map((i) => `s${seed}-u${i}`);
+  const [owner, member] = users as [string, string, string];
+  const group = await createGroup(direct, owner, { groupId: `s${seed}-g`, name: 'sim', members: [member] });
+  return {
+    seed,
+    clock,
+    scheduler,
+    instances,
+    direct,
+    users,
+    groupId: group.groupId,
+    groupOwner: owner,
+    dice,
+  };
+}
