@@ -8,6 +8,7 @@ import {
 } from '../functions/domain/deletion.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { fetchHistory } from '../functions/domain/history.js';
+import { markConversationRead } from '../functions/domain/read-position.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { seedSingleChat } from '../test/support/fixtures.js';
 import { type BenchStore, formatCounts, startBenchStore } from './setup.js';
@@ -28,15 +29,16 @@ export async function benchRequests(): Promise<void> {
 
 async function measureAll(store: BenchStore): Promise<void> {
   const { deps, clock, requests } = store;
-  const measure = async (label: string, operation: () => Promise<unknown>) => {
+  const measure = async <T>(label: string, operation: () => Promise<T>): Promise<T> => {
     requests.reset();
     const started = performance.now();
-    await operation();
+    const result = await operation();
     const ms = performance.now() - started;
     const units = `WCU ${requests.writeUnits.toFixed(1)}, RCU ${requests.readUnits.toFixed(1)}`;
     console.log(
       `  ${label.padEnd(52)} ${formatCounts(requests.byCommand).padEnd(60)} ${units.padEnd(24)} ${ms.toFixed(0)} ms`,
     );
+    return result;
   };
   const text = (to: string, chatType: 'single' | 'group' = 'single') =>
     ({ to, chatType, type: 'text', body: { text: 'bench' } }) as const;
@@ -53,8 +55,21 @@ async function measureAll(store: BenchStore): Promise<void> {
   });
   await measure('send, group of 10 members', () => sendMessage(deps, 'alice', text(group.groupId, 'group')));
   for (let i = 0; i < 30; i++) await sendMessage(deps, 'alice', text(`peer-${i}`));
-  await measure('conversation list page (limit 20)', () =>
+  const firstPage = await measure('conversation list page (limit 20)', () =>
     listConversations(deps, 'alice', { form: 'cursor', limit: 20 }),
+  );
+  // A first sync closes the epoch the 30 conversations were created in; then three change.
+  const synced = await listConversations(deps, 'alice', {
+    form: 'since',
+    since: firstPage.syncToken as string,
+    limit: 50,
+  });
+  for (let i = 0; i < 3; i++) await sendMessage(deps, `peer-${i}`, text('alice'));
+  await measure('incremental sync (?since=), 3 conversations changed', () =>
+    listConversations(deps, 'alice', { form: 'since', since: synced.syncToken as string, limit: 50 }),
+  );
+  await measure('read ack (PUT .../read), 1 unread', () =>
+    markConversationRead(deps, { owner: 'alice', chatType: 'single', convId: 'peer-0' }),
   );
   await measure('history page (pageSize 20), single chat', () =>
     fetchHistory(

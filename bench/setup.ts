@@ -19,7 +19,9 @@ export async function startBenchStore(config: Partial<RoamingConfig> = {}): Prom
   const raw = localDynamoClient(dynamo.endpoint);
   const tableName = 'roaming_bench';
   await ensureTable(raw, tableName);
-  const requests = countRequests(raw);
+  // A second client outside the count: the request counter models transaction units with it.
+  const shadow = localDynamoClient(dynamo.endpoint);
+  const requests = countRequests(raw, { shadow });
   const clock = new ManualClock(Date.UTC(2026, 0, 1) + 30 * DAY_MS);
   const deps = createDeps({ client: documentClientOf(raw), tableName, clock, config });
   return {
@@ -28,6 +30,7 @@ export async function startBenchStore(config: Partial<RoamingConfig> = {}): Prom
     requests,
     async stop() {
       raw.destroy();
+      shadow.destroy();
       await dynamo.stop();
     },
   };

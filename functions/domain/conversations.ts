@@ -1,5 +1,5 @@
 import { DAY_MS } from '../core/clock.js';
-import { ResyncRequiredError, ValidationError } from '../core/errors.js';
+import { ResyncRequiredError } from '../core/errors.js';
 import { highestIdAt, lowestIdAt } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
 import { conversationKey, stateOf, toConversation } from '../store/conversation.js';

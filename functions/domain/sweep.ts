@@ -308,7 +308,7 @@ async function claimNextShard(deps: Deps, ctx: SweepContext, owner: string): Pro
       if (!item || (!item.done && item.leaseUntil < now)) free.push(n);
     }
     if (free.length === 0) return undefined;
-    const pick = free[Math.floor(Math.random() * free.length)] as number;
+    const pick = free[Math.floor(deps.random() * free.length)] as number;
     const claimed = await claimShard(deps.db, run.runId, pick, {
       owner,
       now,

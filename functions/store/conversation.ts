@@ -1,3 +1,4 @@
+import { maxId } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef, Message } from '../core/model.js';
 import type { Key } from './db.js';
 import { keys, purgeShardOf } from './keys.js';
@@ -102,7 +103,7 @@ export function unreadAfter(state: ConversationState): string | undefined {
   const { readThrough, clearedThrough } = state;
   if (readThrough === undefined) return clearedThrough;
   if (clearedThrough === undefined) return readThrough;
-  return readThrough > clearedThrough ? readThrough : clearedThrough;
+  return maxId(readThrough, clearedThrough);
 }
 
 /** A group conversation the owner may read and change: they are a member (their item says so). */

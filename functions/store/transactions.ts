@@ -44,7 +44,7 @@ export async function transactWrite(db: Db, items: readonly TransactItem[]): Pro
       const reasons = cancellationReasons(error);
       const transient =
         (error as Error).name === 'TransactionInProgressException' ||
-        (reasons !== undefined && reasons.some((r) => TRANSIENT_CODES.has(r.code)));
+        reasons?.some((r) => TRANSIENT_CODES.has(r.code));
       if (reasons && !transient) return { committed: false, reasons };
       if (!transient) throw error;
       if (attempt + 1 >= db.retry.maxAttempts) {
