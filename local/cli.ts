@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import { RetryableError } from '../functions/core/errors.js';
 
 /**
@@ -25,9 +26,10 @@ export interface Lifetime {
 
 /**
  * Runs a command. Its `main` returning does not end the process (a server goes on serving); `end` does.
- * On SIGINT (Ctrl-C) or SIGTERM, `onSignal` says the exit code (and may print why). Without these
- * handlers Node would exit at once without running 'exit' handlers, leaving DynamoDB Local (its own
- * process group) running.
+ * On SIGINT (Ctrl-C), SIGTERM or SIGHUP (terminal closed), `onSignal` says the exit code (and may print
+ * why). Without these handlers Node would exit at once without running 'exit' handlers, leaving
+ * DynamoDB Local (its own process group) running. The same happens when the process that started this
+ * one is gone: npm runs a script as `sh -c '...'`, and a SIGTERM to npm ends that shell, not us.
  */
 export function runCommand(
   main: (lifetime: Lifetime) => Promise<void>,
@@ -57,13 +59,27 @@ export function runCommand(
     // A second Ctrl-C while stopping changes nothing: stopping is bounded (SIGKILL after 5 s).
     if (!ending) void lifetime.end(options.onSignal(signal));
   };
-  process.on('SIGINT', stopOn);
-  process.on('SIGTERM', stopOn);
+  for (const signal of STOP_SIGNALS) process.on(signal, stopOn);
+  whenParentIsGone(() => stopOn('SIGHUP'));
   main(lifetime).catch(function reportFailure(error: unknown) {
     if (ending) return;
     console.error(oneLineOrStack(error));
     void lifetime.end(1);
   });
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Polls the parent pid: once the parent exits, this process is re-parented and the pid changes. */
+function whenParentIsGone(gone: () => void): void {
+  const parent = process.ppid;
+  const timer = setInterval(function checkParent() {
+    if (process.ppid !== parent) {
+      clearInterval(timer);
+      gone();
+    }
+  }, 500);
+  timer.unref();
 }
 
 /** A StartupError, or a store that cannot be reached, is one line; a bug keeps its stack. */
@@ -76,7 +92,7 @@ function oneLineOrStack(error: unknown): unknown {
   return error;
 }
 
-/** The conventional exit code of a process ended by `signal` (130 for SIGINT, 143 for SIGTERM). */
+/** The conventional exit code of a process ended by `signal`: 128 + its number (SIGINT 130, SIGTERM 143). */
 export function exitCodeOf(signal: NodeJS.Signals): number {
-  return signal === 'SIGINT' ? 130 : 143;
+  return 128 + (constants.signals[signal] ?? 15);
 }
