@@ -89,9 +89,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   await createTableOrExplain(client, tableName, endpoint, Boolean(external));
   const app = buildLocalApp({ client: documentClientOf(client), tableName, config });
   Object.assign(handlers, app.handlers);
-  // `npm run sweep` finds the store through this file; the timer stands in for the sweep's schedule.
-  writeEndpointFile(endpoint);
-  endpointFileWritten = true;
+  // `npm run sweep` finds the store through the data folder's lock, or without one through this file.
+  if (!dataDir) {
+    writeEndpointFile(endpoint);
+    endpointFileWritten = true;
+  }
+  // The timer stands in for the sweep's schedule.
   stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
   phase = 'ready';
 
@@ -110,8 +113,9 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
       dataDir,
       command: COMMAND,
       onSpawn(pid) {
-        console.log(`Starting DynamoDB Local (pid ${pid})...`);
+        // Recorded before it is printed: whoever reads the line finds the pid in the lock too.
         lock?.update({ javaPid: pid });
+        console.log(`Starting DynamoDB Local (pid ${pid})...`);
       },
     });
     lock?.update({ endpoint: store.endpoint });

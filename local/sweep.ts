@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
@@ -7,11 +7,11 @@ import { configFromEnv, createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
-import { lockDataDir } from './data-dir-lock.js';
+import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
 import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
 import { requireJava } from './java-check.js';
 import { documentClientOf, localDynamoClient } from './local-app.js';
-import { runningEndpoint } from './local-sweep.js';
+import { answers, runningEndpoint } from './local-sweep.js';
 
 /**
  * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
@@ -68,12 +68,17 @@ async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<st
     console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
     return env.DYNAMODB_ENDPOINT;
   }
+  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+  const owner = readLock(join(dataDir, LOCK_FILE_NAME));
+  if (owner?.endpoint && isAlive(owner.pid) && (await answers(owner.endpoint))) {
+    console.log(`DynamoDB: ${owner.endpoint} (the running ${owner.command}, pid ${owner.pid})`);
+    return owner.endpoint;
+  }
   const running = await runningEndpoint();
   if (running) {
     console.log(`DynamoDB: ${running} (the running npm start)`);
     return running;
   }
-  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
   mkdirSync(dataDir, { recursive: true });
   requireJava(COMMAND);
   const lock = await lockDataDir(dataDir, COMMAND);
