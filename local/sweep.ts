@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
@@ -79,7 +78,6 @@ async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<st
     console.log(`DynamoDB: ${running} (the running npm start)`);
     return running;
   }
-  mkdirSync(dataDir, { recursive: true });
   requireJava(COMMAND);
   const lock = await lockDataDir(dataDir, COMMAND);
   lifetime.onEnd(() => lock.release());
