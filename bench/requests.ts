@@ -11,7 +11,7 @@ import { fetchHistory } from '../functions/domain/history.js';
 import { markConversationRead } from '../functions/domain/read-position.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { seedSingleChat } from '../test/support/fixtures.js';
-import { type BenchStore, formatCounts, startBenchStore } from './setup.js';
+import { type BenchStore, formatCounts, runBenchmarks, startBenchStore } from './setup.js';
 
 /**
  * DynamoDB requests per API operation, counted by an SDK middleware on the real client against
@@ -121,4 +121,4 @@ async function measureAll(store: BenchStore): Promise<void> {
   );
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) await benchRequests();
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runBenchmarks(benchRequests);

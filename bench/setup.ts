@@ -2,7 +2,12 @@ import { DAY_MS, ManualClock } from '../functions/core/clock.js';
 import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
 import { createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
-import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dynamo.js';
+import { exitCodeOf, runCommand } from '../local/cli.js';
+import {
+  type EmbeddedDynamo,
+  startEmbeddedDynamo,
+  stopAllEmbeddedDynamos,
+} from '../local/embedded-dynamo.js';
 import { documentClientOf, localDynamoClient } from '../local/local-app.js';
 import { countRequests, type RequestCounts } from '../test/support/request-counter.js';
 
@@ -42,4 +47,24 @@ export function formatCounts(byCommand: Record<string, number>): string {
     .sort(([a], [b]) => a.localeCompare(b))
     .map(([name, n]) => `${name} ${n}`);
   return `${total} (${parts.join(', ')})`;
+}
+
+/**
+ * Runs benchmarks as a command: whatever ends it (done, a failure, Ctrl-C), the DynamoDB Local
+ * processes they started stop with it.
+ */
+export function runBenchmarks(run: () => Promise<void>): void {
+  runCommand(
+    async function benchmarks(lifetime) {
+      lifetime.onEnd(stopAllEmbeddedDynamos);
+      await run();
+      await lifetime.end(0);
+    },
+    {
+      onSignal(signal) {
+        console.log('Benchmarks interrupted.');
+        return exitCodeOf(signal);
+      },
+    },
+  );
 }

@@ -17,6 +17,7 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dyna
 import { documentClientOf, localDynamoClient } from '../local/local-app.js';
 import { HOUR_MS, NOW, START, seedPairs } from '../test/support/history-seed.js';
 import { countRequests } from '../test/support/request-counter.js';
+import { runBenchmarks } from './setup.js';
 
 /**
  * The retention sweep on DynamoDB Local: `users` users in pairs, `expiredShare` of them with 60 days of
@@ -328,5 +329,5 @@ function measureUsage(client: DynamoDBClient): Usage {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [users, share] = process.argv.slice(2).map(Number);
-  await benchSweep(users || undefined, share || undefined);
+  runBenchmarks(() => benchSweep(users || undefined, share || undefined));
 }

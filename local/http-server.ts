@@ -9,6 +9,7 @@ import {
   MethodNotAllowedError,
   NotFoundError,
   PayloadTooLargeError,
+  type RetryableError,
   UnauthorizedError,
   ValidationError,
 } from '../functions/core/errors.js';
@@ -26,6 +27,11 @@ import { verifyDevToken } from './dev-auth.js';
 export interface LocalApiOptions {
   handlers: Partial<Record<RouteName, HttpHandler>>;
   jwtSecret: string;
+  /**
+   * Asked before every request: an error while the whole service cannot answer (still starting, or its
+   * store is gone), which the request gets instead (503 with Retry-After).
+   */
+  unavailable?: () => RetryableError | undefined;
 }
 
 interface CompiledRoute {
@@ -47,7 +53,8 @@ const COMPILED = ROUTES.map(compile);
 
 export function createLocalApi(options: LocalApiOptions): Server {
   return createServer(function serveRequest(req, res) {
-    handle(options, req)
+    const unavailable = options.unavailable?.();
+    (unavailable ? Promise.reject(unavailable) : handle(options, req))
       .catch((error: unknown) => errorResponse(error))
       .then((result) => writeResult(res, result));
   });

@@ -7,12 +7,19 @@ import type { RouteName } from '../functions/routes.js';
 import { createDeps } from '../functions/runtime.js';
 import type { DocumentSender } from '../functions/store/db.js';
 
-/** A DynamoDB client for a local endpoint (DynamoDB Local accepts any credentials and region). */
+/**
+ * A DynamoDB client for a local endpoint (DynamoDB Local accepts any credentials and region). A dead
+ * local store must turn into a 503 within a couple of seconds, not after the SDK's long default
+ * waits: connecting to 127.0.0.1 takes microseconds, so a connection that is not up in 600 ms never
+ * will be, and 3 attempts (the SDK retries refused and reset connections) take ~2 s at most.
+ */
 export function localDynamoClient(endpoint: string): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'local',
     credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 3,
+    requestHandler: { connectionTimeout: 600 },
   });
 }
 

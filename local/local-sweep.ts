@@ -5,11 +5,12 @@ import { runSweep } from '../functions/domain/sweep.js';
 import { describeSweep } from '../functions/sweep-starter.js';
 
 /**
- * The laptop stand-in for the sweep's schedule, and the file through which `npm run sweep` finds the
- * DynamoDB endpoint of a running `npm start`.
+ * The laptop stand-in for the sweep's schedule, and how `npm run sweep` finds the DynamoDB endpoint of
+ * a running `npm start`: on a data folder, from the folder's lock (data-dir-lock.ts); in memory or
+ * with DYNAMODB_ENDPOINT, from the endpoint file.
  */
 
-/** Where `npm start` writes its DynamoDB endpoint while it runs (relative to the working directory). */
+/** Where `npm start` without a data folder writes its DynamoDB endpoint (relative to the working directory). */
 export const ENDPOINT_FILE = '.data/endpoint';
 
 export function writeEndpointFile(endpoint: string, file = ENDPOINT_FILE): void {
@@ -25,12 +26,17 @@ export function removeEndpointFile(file = ENDPOINT_FILE): void {
 export async function runningEndpoint(file = ENDPOINT_FILE): Promise<string | undefined> {
   if (!existsSync(file)) return undefined;
   const endpoint = readFileSync(file, 'utf8').trim();
+  // If it does not answer, the file is stale: from a process that did not exit cleanly.
+  return (await answers(endpoint)) ? endpoint : undefined;
+}
+
+/** True if a DynamoDB endpoint answers HTTP at all (it rejects this unsigned request with 400). */
+export async function answers(endpoint: string): Promise<boolean> {
   try {
-    // Any HTTP answer means it is up (DynamoDB rejects this unsigned request with 400).
     await fetch(endpoint, { method: 'POST', signal: AbortSignal.timeout(1000) });
-    return endpoint;
+    return true;
   } catch {
-    return undefined; // a stale file from a process that did not exit cleanly
+    return false;
   }
 }
 

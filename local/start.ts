@@ -1,47 +1,102 @@
-import { mkdirSync } from 'node:fs';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ServiceUnavailableError } from '../functions/core/errors.js';
+import type { HttpHandler } from '../functions/handlers/registry.js';
+import type { RouteName } from '../functions/routes.js';
 import { configFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
+import { isStoreUnreachable } from '../functions/store/db.js';
+import { type Lifetime, runCommand, StartupError } from './cli.js';
+import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
 import { DEV_JWT_SECRET, jwtSecret } from './dev-auth.js';
-import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamo.js';
+import {
+  describeExit,
+  type EmbeddedDynamo,
+  startEmbeddedDynamo,
+  stopAllEmbeddedDynamos,
+} from './embedded-dynamo.js';
 import { createLocalApi } from './http-server.js';
+import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
 import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
 
 /**
  * `npm start`: the whole service on one machine. Starts DynamoDB Local (data under .data/, or in memory
  * with ROAMING_IN_MEMORY=1; DYNAMODB_ENDPOINT uses an existing endpoint instead), creates the table if
- * missing and serves the Lambda handlers on 127.0.0.1:PORT. Ctrl-C stops everything it started.
+ * missing and serves the Lambda handlers on 127.0.0.1:PORT.
+ *
+ * Preflight before anything starts: the API port is bound first (so it cannot be taken meanwhile; it
+ * answers 503 until ready), then Java is checked, then the data folder is locked. Each failure is one
+ * line on stderr and exit code 1. If DynamoDB Local exits on its own, `npm start` says so and exits 1
+ * (no restart: a store that died once, e.g. out of memory, would likely die again, and a silent restart
+ * hides it); requests meanwhile get 503 with Retry-After. Ctrl-C or SIGTERM stop everything, exit 0.
  */
-async function main(): Promise<void> {
+const COMMAND = 'npm start';
+
+runCommand(startRoaming, {
+  onSignal() {
+    console.log('Stopping...');
+    return 0;
+  },
+});
+
+type Phase = 'starting' | 'ready' | 'store-gone' | 'stopping';
+
+async function startRoaming(lifetime: Lifetime): Promise<void> {
   const env = process.env;
-  const port = Number(env.PORT ?? 3000);
+  const port = portFrom(env.PORT);
   const tableName = env.TABLE_NAME ?? 'roaming';
-  let embedded: EmbeddedDynamo | undefined;
-  let endpoint = env.DYNAMODB_ENDPOINT;
-  if (!endpoint) {
-    const dataDir =
-      env.ROAMING_IN_MEMORY === '1' ? undefined : resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
-    if (dataDir) mkdirSync(dataDir, { recursive: true });
-    embedded = await startEmbeddedDynamo({ dataDir });
-    endpoint = embedded.endpoint;
-    console.log(`DynamoDB Local: ${endpoint} (${dataDir ? `data in ${dataDir}` : 'in memory'})`);
-  }
-  const client = localDynamoClient(endpoint);
-  if (await ensureTable(client, tableName)) console.log(`Created table ${tableName}`);
-  const app = buildLocalApp({ client: documentClientOf(client), tableName, config: configFromEnv(env) });
-  // `npm run sweep` finds the store through this file; the timer stands in for the sweep's schedule.
-  writeEndpointFile(endpoint);
-  process.on('exit', () => removeEndpointFile());
-  const sweepEvery = sweepIntervalMs(env);
-  const stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
-  const server = createLocalApi({ handlers: app.handlers, jwtSecret: jwtSecret(env) });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
+  const config = readConfig(() => configFromEnv(env));
+  const sweepEvery = readConfig(() => sweepIntervalMs(env));
+  const external = env.DYNAMODB_ENDPOINT;
+  const dataDir =
+    external || env.ROAMING_IN_MEMORY === '1' ? undefined : resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+
+  let phase: Phase = 'starting';
+  let lock: DataDirLock | undefined;
+  let client: DynamoDBClient | undefined;
+  let stopSweeps = () => {};
+  let endpointFileWritten = false;
+  // Filled in once the store is ready; until then every request gets 503.
+  const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  const server = createLocalApi({
+    handlers,
+    jwtSecret: jwtSecret(env),
+    unavailable: () => unavailableWhile(phase),
+  });
+  lifetime.onEnd(async function stopEverything() {
+    phase = 'stopping';
+    stopSweeps();
+    await closeServer(server);
+    // Also a DynamoDB Local still starting; the data folder is free only once it is gone.
+    await stopAllEmbeddedDynamos();
+    lock?.release();
+    client?.destroy();
+    if (endpointFileWritten) removeEndpointFile();
   });
 
-  console.log(`Roaming API: http://127.0.0.1:${port}`);
+  const actualPort = await listenOrExplain(server, port);
+  if (!external) requireJava(COMMAND);
+  if (dataDir) {
+    lock = await lockDataDir(dataDir, COMMAND);
+  }
+  const endpoint = external ?? (await startStore()).endpoint;
+  client = localDynamoClient(endpoint);
+  await createTableOrExplain(client, tableName, endpoint, { external: Boolean(external), dataDir });
+  const app = buildLocalApp({ client: documentClientOf(client), tableName, config });
+  Object.assign(handlers, app.handlers);
+  // `npm run sweep` finds the store through the data folder's lock, or without one through this file.
+  if (!dataDir) {
+    writeEndpointFile(endpoint);
+    endpointFileWritten = true;
+  }
+  // The timer stands in for the sweep's schedule.
+  stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
+  phase = 'ready';
+
+  console.log(`Roaming API: http://127.0.0.1:${actualPort}`);
   console.log(
     sweepEvery > 0
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`
@@ -51,22 +106,117 @@ async function main(): Promise<void> {
   if (jwtSecret(env) === DEV_JWT_SECRET)
     console.log('Tokens are signed with the development secret (set ROAMING_JWT_SECRET to change it).');
 
-  let stopping = false;
-  async function stop(): Promise<void> {
-    if (stopping) return;
-    stopping = true;
-    console.log('Stopping...');
-    stopSweeps();
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-    await embedded?.stop();
-    process.exit(0);
+  async function startStore(): Promise<EmbeddedDynamo> {
+    const store = await startEmbeddedDynamo({
+      dataDir,
+      command: COMMAND,
+      onSpawn(pid) {
+        // Recorded before it is printed: whoever reads the line finds the pid in the lock too.
+        lock?.update({ javaPid: pid });
+        console.log(`Starting DynamoDB Local (pid ${pid})...`);
+      },
+    });
+    lock?.update({ endpoint: store.endpoint });
+    console.log(
+      `DynamoDB Local: ${store.endpoint} (pid ${store.pid}, ${dataDir ? `data in ${dataDir}` : 'in memory'})`,
+    );
+    store.exited.then(function storeStoppedOnItsOwn(exit) {
+      if (lifetime.ending) return;
+      phase = 'store-gone';
+      const kept = dataDir ? ` The data in ${dataDir} is kept.` : '';
+      console.error(
+        `DynamoDB Local (pid ${store.pid}) stopped unexpectedly (${describeExit(exit)}), so Roaming stops too.` +
+          `${kept} Start again: ${COMMAND}`,
+      );
+      void lifetime.end(1);
+    });
+    return store;
   }
-  process.on('SIGINT', stop);
-  process.on('SIGTERM', stop);
 }
 
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});
+function unavailableWhile(phase: Phase): ServiceUnavailableError | undefined {
+  if (phase === 'ready') return undefined;
+  if (phase === 'starting') {
+    return new ServiceUnavailableError('Roaming is starting; retry shortly', { retryAfterSeconds: 2 });
+  }
+  return new ServiceUnavailableError('The store is unavailable; retry shortly', { retryAfterSeconds: 5 });
+}
+
+function portFrom(raw: string | undefined): number {
+  if (raw === undefined || raw === '') return 3000;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new StartupError(`PORT must be a port number (0-65535), got "${raw}": e.g. PORT=3001 ${COMMAND}`);
+  }
+  return port;
+}
+
+/** Reads settings from the environment; a bad value is a one-line failure like every other. */
+function readConfig<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+}
+
+/** Binds the API port: this is the port check, and holding it means nothing can take it meanwhile. */
+async function listenOrExplain(server: Server, port: number): Promise<number> {
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') {
+      throw new StartupError(
+        `Port ${port} is already in use. Stop what uses it or choose another: PORT=${port + 1} ${COMMAND}`,
+      );
+    }
+    if (code === 'EACCES') {
+      throw new StartupError(`Port ${port} needs privileges this user does not have: PORT=3000 ${COMMAND}`);
+    }
+    throw error;
+  }
+  return (server.address() as AddressInfo).port;
+}
+
+/** The table is the first thing the store is asked for: its failure is the store's, told in one line. */
+async function createTableOrExplain(
+  client: DynamoDBClient,
+  tableName: string,
+  endpoint: string,
+  store: { external: boolean; dataDir?: string },
+): Promise<void> {
+  try {
+    if (await ensureTable(client, tableName)) console.log(`Created table ${tableName}`);
+  } catch (error) {
+    const { name, message } = error as Error;
+    if (isStoreUnreachable(error)) {
+      throw new StartupError(
+        `DynamoDB at ${endpoint} does not answer (${message})` +
+          (store.external ? '. Start it, or unset DYNAMODB_ENDPOINT to use the embedded DynamoDB Local' : ''),
+      );
+    }
+    throw new StartupError(
+      `DynamoDB at ${endpoint} could not open or create the table ${tableName} (${name}: ${message})` +
+        (store.dataDir
+          ? `. Is ${store.dataDir} a DynamoDB Local data folder? Or use another: ROAMING_DATA_DIR=... ${COMMAND}`
+          : ''),
+    );
+  }
+}
+
+/** Stops accepting connections, lets requests in flight finish (2 s at most), then closes the rest. */
+async function closeServer(server: Server): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise((resolve) => server.close(resolve));
+  server.closeIdleConnections();
+  const force = setTimeout(() => server.closeAllConnections(), 2000);
+  await closed;
+  clearTimeout(force);
+}

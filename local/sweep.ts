@@ -1,68 +1,104 @@
-import { mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
 import { configFromEnv, createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
-import { type EmbeddedDynamo, startEmbeddedDynamo } from './embedded-dynamo.js';
+import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
+import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
+import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
+import { requireJava } from './java-check.js';
 import { documentClientOf, localDynamoClient } from './local-app.js';
-import { runningEndpoint } from './local-sweep.js';
+import { answers, runningEndpoint } from './local-sweep.js';
 
 /**
  * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
  * The store: DYNAMODB_ENDPOINT if set, else the one a running `npm start` uses, else DynamoDB Local
- * started here on the same data directory. `-- --batches N` stops cleanly after N batches (a later run
- * resumes from the checkpoints); `-- --workers N` sets the shards worked at once.
+ * started here on the same data directory (locked like `npm start` does). `-- --batches N` stops cleanly
+ * after N batches (a later run resumes from the checkpoints); `-- --workers N` sets the shards worked at
+ * once. Whatever ends it (done, a failure, Ctrl-C), the DynamoDB Local it started stops with it; if that
+ * store dies mid-run, it says so and exits 1 (the next run resumes).
  */
-async function main(): Promise<void> {
+const COMMAND = 'npm run sweep';
+
+runCommand(sweepNow, {
+  onSignal(signal) {
+    console.log('Sweep interrupted: run `npm run sweep` again to resume.');
+    return exitCodeOf(signal);
+  },
+});
+
+async function sweepNow(lifetime: Lifetime): Promise<void> {
   const { values } = parseArgs({ options: { batches: { type: 'string' }, workers: { type: 'string' } } });
+  const maxBatches = wholeNumber('--batches', values.batches);
+  const workers = wholeNumber('--workers', values.workers);
   const env = process.env;
   const tableName = env.TABLE_NAME ?? 'roaming';
-  const store = await openStore(env);
+  let config: ReturnType<typeof configFromEnv>;
   try {
-    const client = localDynamoClient(store.endpoint);
-    await ensureTable(client, tableName);
-    const deps = createDeps({ client: documentClientOf(client), tableName, config: configFromEnv(env) });
-    const started = performance.now();
-    let summary: SweepSummary | undefined;
-    let runId: string | undefined;
-    for (;;) {
-      summary = await runSweep(deps, {
-        trigger: 'cli',
-        runId,
-        maxBatches: wholeNumber('--batches', values.batches),
-        workers: wholeNumber('--workers', values.workers),
-        onEvent: printEvent,
-      });
-      if (summary.outcome !== 'busy') break;
-      // Another sweep holds the remaining shards (a crashed one's leases lapse after sweepLeaseMs).
-      runId = summary.runId ?? undefined;
-      console.log('Waiting for shards leased by another sweep...');
-      await new Promise((done) => setTimeout(done, 2000));
-    }
-    printSummary(summary, performance.now() - started);
-  } finally {
-    await store.embedded?.stop();
+    config = configFromEnv(env);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
   }
+  const endpoint = await openStore(env, lifetime);
+  const client = localDynamoClient(endpoint);
+  await ensureTable(client, tableName);
+  const deps = createDeps({ client: documentClientOf(client), tableName, config });
+  const started = performance.now();
+  let summary: SweepSummary | undefined;
+  let runId: string | undefined;
+  for (;;) {
+    summary = await runSweep(deps, { trigger: 'cli', runId, maxBatches, workers, onEvent: printEvent });
+    if (summary.outcome !== 'busy') break;
+    // Another sweep holds the remaining shards (a crashed one's leases lapse after sweepLeaseMs).
+    runId = summary.runId ?? undefined;
+    console.log('Waiting for shards leased by another sweep...');
+    await new Promise((done) => setTimeout(done, 2000));
+  }
+  printSummary(summary, performance.now() - started);
+  client.destroy();
+  await lifetime.end(0);
 }
 
-async function openStore(env: NodeJS.ProcessEnv): Promise<{ endpoint: string; embedded?: EmbeddedDynamo }> {
+/** The endpoint to sweep; a DynamoDB Local started here is stopped (and its folder unlocked) at the end. */
+async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<string> {
   if (env.DYNAMODB_ENDPOINT) {
     console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
-    return { endpoint: env.DYNAMODB_ENDPOINT };
+    return env.DYNAMODB_ENDPOINT;
+  }
+  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+  const owner = readLock(join(dataDir, LOCK_FILE_NAME));
+  if (owner?.endpoint && isAlive(owner.pid) && (await answers(owner.endpoint))) {
+    console.log(`DynamoDB: ${owner.endpoint} (the running ${owner.command}, pid ${owner.pid})`);
+    return owner.endpoint;
   }
   const running = await runningEndpoint();
   if (running) {
     console.log(`DynamoDB: ${running} (the running npm start)`);
-    return { endpoint: running };
+    return running;
   }
-  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
-  mkdirSync(dataDir, { recursive: true });
-  const embedded = await startEmbeddedDynamo({ dataDir });
-  console.log(`DynamoDB Local: ${embedded.endpoint} (data in ${dataDir})`);
-  return { endpoint: embedded.endpoint, embedded };
+  requireJava(COMMAND);
+  const lock = await lockDataDir(dataDir, COMMAND);
+  lifetime.onEnd(() => lock.release());
+  // Registered after the lock, so it runs first: the folder is free only once the store is gone.
+  lifetime.onEnd(stopAllEmbeddedDynamos);
+  const store = await startEmbeddedDynamo({
+    dataDir,
+    command: COMMAND,
+    onSpawn: (pid) => lock.update({ javaPid: pid }),
+  });
+  lock.update({ endpoint: store.endpoint });
+  console.log(`DynamoDB Local: ${store.endpoint} (pid ${store.pid}, data in ${dataDir})`);
+  store.exited.then(function storeStoppedOnItsOwn(exit) {
+    if (lifetime.ending) return;
+    console.error(
+      `DynamoDB Local (pid ${store.pid}) stopped unexpectedly (${describeExit(exit)}), so the sweep stops. ` +
+        `Run it again to resume: ${COMMAND}`,
+    );
+    void lifetime.end(1);
+  });
+  return store.endpoint;
 }
 
 function printEvent(event: SweepEvent): void {
@@ -118,11 +154,6 @@ function wholeNumber(flag: string, value: string | undefined): number | undefine
   if (value === undefined) return undefined;
   const number = Number(value);
   if (!Number.isInteger(number) || number < 1)
-    throw new Error(`${flag} must be a whole number of at least 1`);
+    throw new StartupError(`${flag} must be a whole number of at least 1, got "${value}"`);
   return number;
 }
-
-main().catch((error: unknown) => {
-  console.error(error);
-  process.exit(1);
-});

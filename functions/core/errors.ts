@@ -58,10 +58,31 @@ export class UnsupportedMediaTypeError extends RoamingError {
   readonly code = 'unsupported_media_type';
 }
 
+/**
+ * An error after which the caller may simply try again: the HTTP answer carries `Retry-After` with
+ * `retryAfterSeconds`.
+ */
+export abstract class RetryableError extends RoamingError {
+  readonly retryAfterSeconds: number;
+  constructor(message: string, options?: ErrorOptions & { retryAfterSeconds?: number }) {
+    super(message, options);
+    this.retryAfterSeconds = options?.retryAfterSeconds ?? 1;
+  }
+}
+
 /** The store kept throttling after every retry: the caller may try again later. */
-export class ThrottledError extends RoamingError {
+export class ThrottledError extends RetryableError {
   readonly status = 429;
   readonly code = 'throttled';
+}
+
+/**
+ * The store cannot be reached (stopped, restarting, connection refused or reset): nothing the caller
+ * sent is wrong, so it is a 503 with `Retry-After`, never a 500. The message is shown to the caller.
+ */
+export class ServiceUnavailableError extends RetryableError {
+  readonly status = 503;
+  readonly code = 'unavailable';
 }
 
 /** Something on our side failed; the message is logged, never shown. */

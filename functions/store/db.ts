@@ -12,7 +12,7 @@ import {
   type UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { RoamingError, StoreError, ThrottledError } from '../core/errors.js';
+import { RoamingError, ServiceUnavailableError, StoreError, ThrottledError } from '../core/errors.js';
 
 /** The one method of the document client the store uses; fault-injection tests wrap it. */
 export type DocumentSender = Pick<DynamoDBDocumentClient, 'send'>;
@@ -85,6 +85,32 @@ function isTransactionOutcome(error: unknown): boolean {
   );
 }
 
+/** Connection-level failures: the request never got an answer from the store. */
+const UNREACHABLE_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ECONNABORTED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EAI_AGAIN',
+]);
+
+/**
+ * True when the store could not be reached at all (stopped, restarting, network down), as opposed to a
+ * store that answered with an error. The SDK (v3, Node HTTP handler) surfaces these as the Node socket
+ * error with its `code` (ECONNREFUSED...), or as `TimeoutError` (connection or request timeout; a
+ * "socket hang up" also arrives as TimeoutError with code ECONNRESET), sometimes wrapped in `cause`.
+ */
+export function isStoreUnreachable(error: unknown, depth = 0): boolean {
+  if (!(error instanceof Error) || depth > 3) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  if (error.name === 'TimeoutError' || error.message === 'socket hang up') return true;
+  return isStoreUnreachable(error.cause, depth + 1);
+}
+
 export function isConditionFailure(error: unknown): boolean {
   return error instanceof Error && error.name === 'ConditionalCheckFailedException';
 }
@@ -107,7 +133,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
  * Sends one command, retrying throttling with exponential backoff and jitter. SDK errors become domain
- * errors here, at the adapter: handlers never see AWS error types. A failed condition is rethrown as is
+ * errors here, at the adapter: handlers never see AWS error types. An unreachable store is not retried
+ * here (the SDK already retried the connection): it becomes a 503 at once. A failed condition is rethrown as is
  * for the caller to interpret (it means something different for every write).
  */
 export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
@@ -117,6 +144,9 @@ export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
     } catch (error) {
       if (isConditionFailure(error) || isTransactionOutcome(error) || error instanceof RoamingError)
         throw error;
+      if (isStoreUnreachable(error)) {
+        throw new ServiceUnavailableError('The store is unavailable; retry shortly', { cause: error });
+      }
       if (!isThrottling(error)) throw new StoreError('DynamoDB request failed', { cause: error });
       if (attempt + 1 >= db.retry.maxAttempts) {
         throw new ThrottledError('The store is busy; retry shortly', { cause: error });
