@@ -8,6 +8,7 @@ import {
 } from '../functions/domain/deletion.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { fetchHistory } from '../functions/domain/history.js';
+import { setMarked, setPinned } from '../functions/domain/pins-and-marks.js';
 import { markConversationRead } from '../functions/domain/read-position.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { seedSingleChat } from '../test/support/fixtures.js';
@@ -70,6 +71,22 @@ async function measureAll(store: BenchStore): Promise<void> {
   );
   await measure('read ack (PUT .../read), 1 unread', () =>
     markConversationRead(deps, { owner: 'alice', chatType: 'single', convId: 'peer-0' }),
+  );
+  const peer = (i: number) => ({ owner: 'alice', chatType: 'single' as const, convId: `peer-${i}` });
+  await measure('pin', () => setPinned(deps, peer(1), true));
+  await measure('mark', () => setMarked(deps, peer(1), 4, true));
+  for (let i = 2; i < 12; i++) {
+    await setPinned(deps, peer(i), true);
+    await setMarked(deps, peer(i), 4, true);
+  }
+  await measure('a new message in a pinned conversation with 1 mark', () =>
+    sendMessage(deps, 'peer-1', text('alice')),
+  );
+  await measure('pinned list page (limit 20)', () =>
+    listConversations(deps, 'alice', { form: 'pinned', limit: 20 }),
+  );
+  await measure('mark list page (limit 20)', () =>
+    listConversations(deps, 'alice', { form: 'mark', mark: 4, limit: 20 }),
   );
   await measure('history page (pageSize 20), single chat', () =>
     fetchHistory(

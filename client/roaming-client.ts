@@ -23,11 +23,31 @@ export class RoamingApiError extends Error {
   }
 }
 
+/** Names a conversation of the caller: the peer (single) or the group. */
+export interface ConversationKey {
+  convId: string;
+  chatType: ChatType;
+}
+
 export interface ConversationPage {
   conversations: Conversation[];
   cursor: string | null;
   syncToken?: string;
-  removed?: { convId: string; chatType: ChatType }[];
+  removed?: RemovedConversation[];
+  messagesDeleted?: (ConversationKey & { msgIds: string[] })[];
+}
+
+/** Left the list; cached messages at or before `clearedThrough` are gone (deleted with the conversation). */
+export interface RemovedConversation extends ConversationKey {
+  clearedThrough: string | null;
+}
+
+/** Everything that changed since a sync token, every page merged, and the token for next time. */
+export interface SyncResult {
+  conversations: Conversation[];
+  removed: RemovedConversation[];
+  messagesDeleted: (ConversationKey & { msgIds: string[] })[];
+  syncToken: string;
 }
 
 export interface MessagePage {
@@ -77,9 +97,68 @@ export class RoamingClient {
     return this.request('GET', '/v1/conversations', options);
   }
 
-  /** Everything that changed since a syncToken from an earlier page. */
-  syncConversations(since: string, limit?: number): Promise<ConversationPage> {
+  /**
+   * Everything that changed since a syncToken (from a first list page or an earlier sync), all pages:
+   * conversations to show (new, or with a new message, pin, mark, read position or watermark), those to
+   * remove, and message ids deleted on any device (to drop from a local cache).
+   */
+  async syncConversations(since: string): Promise<SyncResult> {
+    const result: SyncResult = { conversations: [], removed: [], messagesDeleted: [], syncToken: since };
+    let token = since;
+    for (;;) {
+      const page = await this.syncConversationsPage(token);
+      result.conversations.push(...page.conversations);
+      result.removed.push(...(page.removed ?? []));
+      result.messagesDeleted.push(...(page.messagesDeleted ?? []));
+      if (page.cursor === null) return { ...result, syncToken: page.syncToken as string };
+      token = page.cursor;
+    }
+  }
+
+  /** One page of a sync: pass `cursor` back as `since` while it is not null. */
+  syncConversationsPage(since: string, limit?: number): Promise<ConversationPage> {
     return this.request('GET', '/v1/conversations', { since, limit });
+  }
+
+  /** Pins (or unpins) a conversation: pinning again keeps the first pin time; at most 50 pinned. */
+  async pinConversation(convId: string, chatType: ChatType, isPinned: boolean): Promise<Conversation> {
+    const path = `${conversationPath(chatType, convId)}/pin`;
+    return (await this.request<{ conversation: Conversation }>(isPinned ? 'PUT' : 'DELETE', path))
+      .conversation;
+  }
+
+  /** Pinned conversations, most recently pinned first (pageSize 1..50). */
+  fetchPinnedConversationsFromServerWithCursor(
+    cursor?: string,
+    pageSize?: number,
+  ): Promise<ConversationPage> {
+    return this.request('GET', '/v1/conversations', { pinned: true, cursor, limit: pageSize });
+  }
+
+  /** Adds mark 0..19 to each conversation (Easemob names conversations by id; here with their chat type). */
+  async addRemoteAndLocalConversationsMark(conversations: ConversationKey[], mark: number): Promise<void> {
+    for (const c of conversations)
+      await this.request('PUT', `${conversationPath(c.chatType, c.convId)}/marks/${mark}`);
+  }
+
+  async deleteRemoteAndLocalConversationsMark(conversations: ConversationKey[], mark: number): Promise<void> {
+    for (const c of conversations)
+      await this.request('DELETE', `${conversationPath(c.chatType, c.convId)}/marks/${mark}`);
+  }
+
+  /** The list by options: all (list order), only pinned (pin order), or with a mark (list order). */
+  fetchConversationsByOptions(options: {
+    cursor?: string;
+    pageSize?: number;
+    pinned?: boolean;
+    mark?: number;
+  }): Promise<ConversationPage> {
+    return this.request('GET', '/v1/conversations', {
+      cursor: options.cursor,
+      limit: options.pageSize,
+      pinned: options.pinned ? true : undefined,
+      mark: options.mark,
+    });
   }
 
   fetchHistoryMessages(

@@ -466,10 +466,14 @@ describe('finding 10: the smaller promises', () => {
     const token = (await me.fetchConversationsFromServer({ limit: 5 })).syncToken as string;
     h.clock.advance(2 * DAY_MS);
     const expired = await me.syncConversations(token);
-    expect(expired.removed).toContainEqual({ convId: 'f10r-peer', chatType: 'single' });
+    expect(expired.removed).toContainEqual(
+      expect.objectContaining({ convId: 'f10r-peer', chatType: 'single' }),
+    );
     await runSweep(h.deps);
     const swept = await me.syncConversations(expired.syncToken as string);
-    expect(swept.removed).toContainEqual({ convId: 'f10r-peer', chatType: 'single' });
+    expect(swept.removed).toContainEqual(
+      expect.objectContaining({ convId: 'f10r-peer', chatType: 'single' }),
+    );
     expect((await me.fetchConversationsFromServer({ limit: 5 })).conversations).toEqual([]);
     await admin.clearUserRetention('f10r-me');
   });

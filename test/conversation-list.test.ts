@@ -89,7 +89,6 @@ describe('conversation list', () => {
     expect(delta.conversations.map((c) => c.convId).sort()).toEqual([...changed].sort());
     expect(delta.conversations.every((c) => c.lastMessage.body.text === 'new')).toBe(true);
     expect(delta.removed).toEqual([]);
-    expect(delta.cursor).toBeNull();
     // Walk plus delta covers every conversation.
     expect(new Set([...seenIds, ...delta.conversations.map((c) => c.convId)]).size).toBe(30);
     // Nothing changed since the delta's own token.
@@ -122,7 +121,8 @@ describe('conversation list', () => {
     await me.removeConversationFromServer('x-peer', 'single', false);
     const delta = await me.syncConversations(first.syncToken as string);
     expect(delta.conversations).toEqual([]);
-    expect(delta.removed).toEqual([{ convId: 'x-peer', chatType: 'single' }]);
+    // Deleted without its messages: no watermark, so a device keeps its cached history.
+    expect(delta.removed).toEqual([{ convId: 'x-peer', chatType: 'single', clearedThrough: null }]);
   });
 
   it('pages the delta when more changed than one page holds', async () => {
@@ -130,10 +130,12 @@ describe('conversation list', () => {
     const token = (await me.fetchConversationsFromServer({ limit: 1 })).syncToken as string;
     h.clock.advance(60_000);
     await conversationsWith('y-me', ['y-1', 'y-2', 'y-3']);
-    const page1 = await me.syncConversations(token, 2);
+    const page1 = await me.syncConversationsPage(token, 2);
     expect(page1.conversations.map((c) => c.convId)).toEqual(['y-1', 'y-2']);
-    const page2 = await me.syncConversations(page1.cursor as string, 2);
+    const page2 = await me.syncConversationsPage(page1.cursor as string, 2);
     expect(page2.conversations.map((c) => c.convId)).toEqual(['y-3']);
     expect(page2.cursor).toBeNull();
+    // Every page hands out the same next token: where the next sync starts, whichever page ended it.
+    expect(page2.syncToken).toBe(page1.syncToken);
   });
 });

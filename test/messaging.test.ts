@@ -45,6 +45,8 @@ describe('sending a single-chat message', () => {
         updatedAt: sent.timestamp,
         readThrough: sent.msgId,
         clearedThrough: null,
+        pinnedAt: null,
+        marks: [],
       },
     ]);
     expect(bobList.conversations).toEqual([
@@ -56,6 +58,8 @@ describe('sending a single-chat message', () => {
         updatedAt: sent.timestamp,
         readThrough: null,
         clearedThrough: null,
+        pinnedAt: null,
+        marks: [],
       },
     ]);
 

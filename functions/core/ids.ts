@@ -76,3 +76,26 @@ function stepId(id: string, step: 1 | -1): string {
 
 export const minId = (a: string, b: string): string => (a < b ? a : b);
 export const maxId = (a: string, b: string): string => (a > b ? a : b);
+
+/** A ULID as its 16 bytes (26 base32 digits carry 130 bits, the first digit at most 7): compact storage. */
+export function idToBytes(id: string): Uint8Array {
+  let value = 0n;
+  for (const digit of id) value = (value << 5n) | BigInt(CROCKFORD_BASE32.indexOf(digit));
+  const bytes = new Uint8Array(16);
+  for (let i = 15; i >= 0; i--) {
+    bytes[i] = Number(value & 0xffn);
+    value >>= 8n;
+  }
+  return bytes;
+}
+
+export function bytesToId(bytes: Uint8Array): string {
+  let value = 0n;
+  for (const byte of bytes) value = (value << 8n) | BigInt(byte);
+  let id = '';
+  for (let i = 0; i < 26; i++) {
+    id = (CROCKFORD_BASE32[Number(value & 31n)] as string) + id;
+    value >>= 5n;
+  }
+  return id;
+}

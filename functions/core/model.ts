@@ -41,6 +41,10 @@ export interface Conversation {
   readThrough: string | null;
   /** The deletion watermark: everything at or before it is gone for this user. */
   clearedThrough: string | null;
+  /** When this user pinned it (ms), or null. */
+  pinnedAt: number | null;
+  /** This user's marks (0..19), sorted. */
+  marks: number[];
 }
 
 /** Names one conversation of one user: the peer's id (single) or the group id (group). */

@@ -4,14 +4,15 @@ import { highestIdAt, lowestIdAt } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
 import { conversationKey, stateOf, toConversation } from '../store/conversation.js';
 import { batchGet, keyString } from '../store/db.js';
-import { type ListedPage, queryListed } from '../store/list-index.js';
+import { type ListedPage, queryListed, queryMarked, queryPinned } from '../store/list-index.js';
 import { bumpEpoch, queryChanges } from '../store/sync-store.js';
 import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 import {
-  decodeListCursor,
+  type CursorKind,
+  decodeCursor,
   decodeSince,
-  encodeListCursor,
+  encodeCursor,
   encodeSinceCursor,
   encodeSyncToken,
 } from './sync-tokens.js';
@@ -22,6 +23,10 @@ export type ListRequest =
   | { form: 'recent' }
   | { form: 'cursor'; limit: number; cursor?: string }
   | { form: 'page'; pageSize: number; pageNum: number }
+  /** Pinned conversations, most recently pinned first. */
+  | { form: 'pinned'; limit: number; cursor?: string }
+  /** Conversations with a mark (0..19), in list order. */
+  | { form: 'mark'; mark: number; limit: number; cursor?: string }
   /** Incremental sync: what changed since a sync token. */
   | { form: 'since'; since: string; limit: number };
 
@@ -31,7 +36,19 @@ export interface ConversationPage {
   /** On a first page: pass as `?since=` later to get everything changed after this page was read. */
   syncToken?: string;
   /** In the `since` form: conversations that left the list (deleted, emptied or expired). */
-  removed?: { convId: string; chatType: ChatType }[];
+  removed?: RemovedConversation[];
+  /** In the `since` form: messages this user deleted by id (on any device), to drop from caches. */
+  messagesDeleted?: { convId: string; chatType: ChatType; msgIds: string[] }[];
+}
+
+/**
+ * A conversation that left the list, with its watermark: a device drops its cached messages at or
+ * before `clearedThrough` (deleted with its messages), and keeps them otherwise (deleted without).
+ */
+export interface RemovedConversation {
+  convId: string;
+  chatType: ChatType;
+  clearedThrough: string | null;
 }
 
 export const RECENT_COUNT = 10;
@@ -57,10 +74,29 @@ export async function listConversations(
       limit: RECENT_COUNT,
       cutoff,
     });
-    return { conversations: page.items.map(shown), cursor: null, syncToken: token(page) };
+    return {
+      conversations: page.items.map((item) => item.conversation),
+      cursor: null,
+      syncToken: token(page),
+    };
+  }
+  if (request.form === 'pinned') {
+    const belowPinSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'pinned');
+    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff });
+    return pageOf(page, request.limit, 'pinned');
+  }
+  if (request.form === 'mark') {
+    const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
+    const page = await queryMarked(deps.db, owner, request.mark, {
+      lowestListSk,
+      belowListSk,
+      limit: request.limit + 1,
+      cutoff,
+    });
+    return pageOf(page, request.limit, 'list');
   }
   if (request.form === 'cursor') {
-    const belowListSk = request.cursor === undefined ? undefined : decodeListCursor(request.cursor);
+    const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
     const page = await queryListed(deps.db, owner, {
       lowestListSk,
       belowListSk,
@@ -68,7 +104,7 @@ export async function listConversations(
       cutoff,
     });
     return {
-      ...pageOf(page, request.limit),
+      ...pageOf(page, request.limit, 'list'),
       ...(request.cursor === undefined ? { syncToken: token(page) } : {}),
     };
   }
@@ -80,23 +116,23 @@ export async function listConversations(
     cutoff,
   });
   return {
-    ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize),
+    ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize, 'list'),
     ...(request.pageNum === 1 ? { syncToken: token(page) } : {}),
   };
 }
 
-function pageOf(page: ListedPage, limit: number): Pick<ConversationPage, 'conversations' | 'cursor'> {
+function pageOf(
+  page: ListedPage,
+  limit: number,
+  kind: CursorKind,
+): Pick<ConversationPage, 'conversations' | 'cursor'> {
   const items = page.items.slice(0, limit);
   const last = items.at(-1);
   const more = page.items.length > limit && last !== undefined;
   return {
-    conversations: items.map(shown),
-    cursor: more ? encodeListCursor(last.listSk) : null,
+    conversations: items.map((item) => item.conversation),
+    cursor: more ? encodeCursor(last.sortKey, kind) : null,
   };
-}
-
-function shown(item: ListedPage['items'][number]): Conversation {
-  return item.conversation;
 }
 
 /**
@@ -125,17 +161,33 @@ async function changesSince(
     limit: request.limit,
   });
   const refs = new Map<string, ConversationRef>();
+  const deleted = new Map<string, { convId: string; chatType: ChatType; msgIds: Set<string> }>();
   for (const marker of markers) {
     const ref: ConversationRef = { owner, chatType: marker.chatType, convId: marker.convId };
-    refs.set(keyString(conversationKey(ref)), ref);
+    const key = keyString(conversationKey(ref));
+    refs.set(key, ref);
+    if (marker.deleted.length === 0) continue;
+    const entry = deleted.get(key) ?? {
+      convId: ref.convId,
+      chatType: ref.chatType,
+      msgIds: new Set<string>(),
+    };
+    for (const msgId of marker.deleted) entry.msgIds.add(msgId);
+    deleted.set(key, entry);
   }
   const items = await batchGet(deps.db, [...refs.values()].map(conversationKey));
   const conversations: Conversation[] = [];
-  const removed: { convId: string; chatType: ChatType }[] = [];
+  const removed: RemovedConversation[] = [];
   for (const [key, ref] of refs) {
-    const conversation = toConversation(stateOf(ref, items.get(key)));
+    const state = stateOf(ref, items.get(key));
+    const conversation = toConversation(state);
     if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
-    else removed.push({ convId: ref.convId, chatType: ref.chatType });
+    else
+      removed.push({
+        convId: ref.convId,
+        chatType: ref.chatType,
+        clearedThrough: state.clearedThrough ?? null,
+      });
   }
   if (since.kind === 'token' && cutoff > NO_CUTOFF) {
     removed.push(...(await expiredSince(deps, owner, since.at, now, cutoff, refs)));
@@ -144,6 +196,7 @@ async function changesSince(
   return {
     conversations,
     removed,
+    messagesDeleted: [...deleted.values()].map((d) => ({ ...d, msgIds: [...d.msgIds].sort() })),
     cursor:
       more && last ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at }) : null,
     syncToken: encodeSyncToken({ epoch: below, at: now }),
@@ -174,5 +227,9 @@ async function expiredSince(
   });
   return page.items
     .filter((item) => !alreadyReported.has(keyString(conversationKey(item.ref))))
-    .map((item) => ({ convId: item.ref.convId, chatType: item.ref.chatType }));
+    .map((item) => ({
+      convId: item.ref.convId,
+      chatType: item.ref.chatType,
+      clearedThrough: item.conversation.clearedThrough,
+    }));
 }

@@ -4,6 +4,7 @@ import {
   type ConversationState,
   clear,
   hide,
+  isListed,
   removeCopies,
   unlist,
   unreadAfter,
@@ -66,7 +67,7 @@ export async function deleteMessagesByIds(
           excluding: gone,
         })) ?? null)
       : undefined;
-    const written = removeCopies(read.context(ref.owner), state, { unreadRemoved, latest });
+    const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadRemoved, latest });
     return commit(deps, [
       ...written.actions,
       ...visible.map((id) => deleteCopyAction(deps.db.tableName, ref, id)),
@@ -137,14 +138,15 @@ export async function deleteConversation(
     const state = changeableState(read, ref);
     if (!state.exists) return undefined;
     if (!deleteMessages) {
-      if (!state.listed) return undefined;
+      if (!isListed(state)) return undefined;
       return (await commit(deps, unlist(read.context(ref.owner), state).actions)) === TRY_AGAIN
         ? TRY_AGAIN
         : undefined;
     }
     target ??= state.headMsgId;
     if (target === undefined) return undefined;
-    if (state.clearedThrough !== undefined && state.clearedThrough >= target && !state.listed) return target;
+    if (state.clearedThrough !== undefined && state.clearedThrough >= target && !isListed(state))
+      return target;
     const written =
       state.headMsgId === target
         ? clear(read.context(ref.owner), state)

@@ -49,16 +49,28 @@ export function decodeSince(value: string): DecodedSince {
   throw new ValidationError('since: not a sync token from this service');
 }
 
-const LIST_SK_PATTERN = /^[0-9A-HJKMNP-TV-Z]{26}#(single|group)#[^#]+$/;
+/** A list cursor names the last item's position: a list key (full and mark lists) or a pin key. */
+export type CursorKind = 'list' | 'pinned';
 
-export function encodeListCursor(listSk: string): string {
-  return encode(listSk);
+const CURSOR_PATTERNS: Record<CursorKind, RegExp> = {
+  list: /^[0-9A-HJKMNP-TV-Z]{26}#(single|group)#[^#]+$/,
+  pinned: /^\d{15}#(single|group)#[^#]+$/,
+};
+
+export function encodeCursor(sortKey: string, kind: CursorKind): string {
+  return encode(`${kind === 'pinned' ? 'p' : 'l'}.${sortKey}`);
 }
 
-export function decodeListCursor(cursor: string): string {
-  const listSk = decode(cursor);
-  if (!LIST_SK_PATTERN.test(listSk)) throw new ValidationError('cursor: not a cursor from this service');
-  return listSk;
+export function decodeCursor(cursor: string, kind: CursorKind): string {
+  const text = decode(cursor);
+  const prefix = `${kind === 'pinned' ? 'p' : 'l'}.`;
+  const sortKey = text.slice(prefix.length);
+  if (!text.startsWith(prefix) || !CURSOR_PATTERNS[kind].test(sortKey)) {
+    throw new ValidationError(
+      `cursor: not a cursor of this list (${kind === 'pinned' ? 'pinned' : 'conversations'})`,
+    );
+  }
+  return sortKey;
 }
 
 function encode(text: string): string {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { type ListRequest, listConversations } from '../domain/conversations.js';
 import type { Deps } from '../domain/deps.js';
+import { MAX_MARK } from '../domain/pins-and-marks.js';
 import { endpoint } from '../http/endpoint.js';
 import { intParam } from '../http/schemas.js';
 
@@ -10,7 +11,9 @@ const query = z
     pageNum: intParam(1, 100_000).optional(),
     limit: intParam(1, 50).optional(),
     cursor: z.string().min(1).max(512).optional(),
-    since: z.string().min(1).max(64).optional(),
+    since: z.string().min(1).max(512).optional(),
+    pinned: z.literal('true', { error: 'must be true (leave it out for every conversation)' }).optional(),
+    mark: intParam(0, MAX_MARK).optional(),
   })
   .refine(
     (q) =>
@@ -18,16 +21,25 @@ const query = z
         (q.pageSize !== undefined || q.pageNum !== undefined) &&
         (q.cursor !== undefined || q.limit !== undefined || q.since !== undefined)
       ),
-    {
-      message: 'use either pageSize/pageNum or limit/cursor/since, not both',
-    },
+    { message: 'use either pageSize/pageNum or limit/cursor/since, not both' },
   )
   .refine((q) => !(q.cursor !== undefined && q.since !== undefined), {
     message: 'use either cursor or since, not both',
-  });
+  })
+  .refine(
+    (q) =>
+      (q.pinned === undefined && q.mark === undefined) ||
+      ((q.pinned === undefined) !== (q.mark === undefined) &&
+        q.since === undefined &&
+        q.pageSize === undefined &&
+        q.pageNum === undefined),
+    { message: 'pinned and mark each go with limit and cursor only, one at a time' },
+  );
 
-/** Which of the four forms the query asks for (see ListRequest). */
+/** Which form the query asks for (see ListRequest). */
 function toListRequest(q: z.output<typeof query>): ListRequest {
+  if (q.pinned !== undefined) return { form: 'pinned', limit: q.limit ?? 20, cursor: q.cursor };
+  if (q.mark !== undefined) return { form: 'mark', mark: q.mark, limit: q.limit ?? 20, cursor: q.cursor };
   if (q.since !== undefined) return { form: 'since', since: q.since, limit: q.limit ?? 50 };
   if (q.pageSize !== undefined || q.pageNum !== undefined) {
     return { form: 'page', pageSize: q.pageSize ?? 20, pageNum: q.pageNum ?? 1 };

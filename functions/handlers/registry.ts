@@ -12,6 +12,12 @@ import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler }
 import { makeListConversationsHandler } from './list-conversations.js';
 import { makeMarkReadHandler } from './mark-read.js';
 import {
+  makeMarkConversationHandler,
+  makePinConversationHandler,
+  makeUnmarkConversationHandler,
+  makeUnpinConversationHandler,
+} from './pins-and-marks.js';
+import {
   makeDeleteUserRetentionHandler,
   makeGetRetentionHandler,
   makePutRetentionHandler,
@@ -32,6 +38,10 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   fetchHistory: makeFetchHistoryHandler,
   deleteMessages: makeDeleteMessagesHandler,
   markRead: makeMarkReadHandler,
+  pinConversation: makePinConversationHandler,
+  unpinConversation: makeUnpinConversationHandler,
+  markConversation: makeMarkConversationHandler,
+  unmarkConversation: makeUnmarkConversationHandler,
   deleteConversation: makeDeleteConversationHandler,
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,

@@ -10,6 +10,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | conversation     | U#{owner}                   | C#{type}#{convId}        |
  * | sync head        | U#{owner}                   | SYNC                     |
  * | change marker    | U#{owner}#CHG               | E{epoch}#C#{type}#{convId} |
+ * | mark entry       | U#{owner}#MARK#{n}          | {listSk}                 |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
@@ -32,6 +33,12 @@ export const keys = {
    * the order is total. Deleting messages never lowers it, so a cursor walk never meets a conversation twice.
    */
   listSk: (headMsgId: string, chatType: ChatType, convId: string) => `${headMsgId}#${chatType}#${convId}`,
+
+  /** Sort key in the pinned index: most recently pinned first (zero-padded ms), then the conversation. */
+  pinSk: (pinnedAt: number, chatType: ChatType, convId: string) =>
+    `${String(pinnedAt).padStart(15, '0')}#${chatType}#${convId}`,
+  /** A marked, listed conversation's entry in the list of its mark, at its list position. */
+  markPk: (owner: string, mark: number) => `U#${owner}#MARK#${mark}`,
 
   /** The user's sync head: its `epoch` stamps every change (docs/consistency.md, section 3). */
   syncHead: (owner: string) => ({ pk: keys.userPk(owner), sk: 'SYNC' }),

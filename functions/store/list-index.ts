@@ -1,33 +1,51 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Conversation, ConversationRef } from '../core/model.js';
-import { refOfItem, stateOf, toConversation } from './conversation.js';
+import { refOfItem, stateOf, toConversation } from './conversation-state.js';
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
-import { LIST_INDEX } from './table.js';
+import { LIST_INDEX, PINNED_INDEX } from './table.js';
 
-/** The list index (table.ts): a user's listed conversations, last arrival first, and their sync head. */
+/**
+ * The three ways to list a user's conversations, each one Query per page:
+ * - all of them, last arrival first: the list index (with the user's sync head at its top);
+ * - the pinned ones, most recently pinned first: the sparse pinned index;
+ * - those with a mark, in list order: the mark's entries in the base table (conversation-stamp.ts).
+ */
 
-export interface ListRange {
-  /** Lowest list key that may be returned (inclusive): bounds out expired conversations. */
-  lowestListSk: string;
-  /** Only keys strictly below this (the cursor), if given; else from the top, sync head included. */
-  belowListSk?: string;
+export interface ListedItem {
+  ref: ConversationRef;
+  /** The item's sort key in the list it came from: the next page's cursor. */
+  sortKey: string;
+  conversation: Conversation;
+}
+
+export interface ListedPage {
+  items: ListedItem[];
+  /** The sync epoch as this Query saw it (first pages of the full list only). */
+  syncEpoch?: number;
+}
+
+interface PageQuery {
+  indexName?: string;
+  pk: string;
+  /** The sort key attribute of the index (or `sk` for the base table). */
+  sortKey: string;
+  /** Inclusive lower bound. */
+  lowest: string;
+  /** Exclusive upper bound (a cursor), or undefined for the top. */
+  below?: string;
   limit: number;
   /** A conversation whose visible latest message is at or before this (ms) is not shown. */
   cutoff: number;
 }
 
-export interface ListedPage {
-  items: { ref: ConversationRef; listSk: string; conversation: Conversation }[];
-  /** The sync epoch as this Query saw it (first pages only). */
-  syncEpoch?: number;
-}
+/** The top of every list: above any key a conversation can have (the sync head's `~` included). */
+const TOP = '~~';
 
-/** Listed conversations, newest first: one Query per page (more only when many are filtered out). */
-export async function queryListed(db: Db, owner: string, range: ListRange): Promise<ListedPage> {
-  const highest = range.belowListSk ?? keys.syncHeadListSk;
+async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
+  const highest = query.below ?? TOP;
   const result: ListedPage = { items: [] };
-  if (range.lowestListSk >= highest && range.belowListSk !== undefined) return result;
+  if (query.lowest >= highest) return result;
   let startKey: Record<string, unknown> | undefined;
   do {
     // BETWEEN is inclusive: one more is asked for (the cursor's own item, or the sync head).
@@ -38,28 +56,87 @@ export async function queryListed(db: Db, owner: string, range: ListRange): Prom
       db,
       new QueryCommand({
         TableName: db.tableName,
-        IndexName: LIST_INDEX.indexName,
-        KeyConditionExpression: 'pk = :pk AND listSk BETWEEN :lo AND :hi',
-        ExpressionAttributeValues: { ':pk': keys.userPk(owner), ':lo': range.lowestListSk, ':hi': highest },
+        IndexName: query.indexName,
+        KeyConditionExpression: '#pk = :pk AND #sk BETWEEN :lo AND :hi',
+        ExpressionAttributeNames: { '#pk': 'pk', '#sk': query.sortKey },
+        ExpressionAttributeValues: { ':pk': query.pk, ':lo': query.lowest, ':hi': highest },
         ScanIndexForward: false,
-        Limit: range.limit - result.items.length + 1,
+        // Only the base table can be read strongly consistent (the mark lists are there).
+        ConsistentRead: query.indexName === undefined ? true : undefined,
+        Limit: query.limit - result.items.length + 1,
         ExclusiveStartKey: startKey,
       }),
     );
     for (const item of page.Items ?? []) {
-      const listSk = item.listSk as string;
-      if (listSk === keys.syncHeadListSk) {
+      const sortKey = item[query.sortKey] as string;
+      if (sortKey === keys.syncHeadListSk) {
         result.syncEpoch = Number(item.epoch ?? 0);
         continue;
       }
-      if (listSk >= highest || result.items.length >= range.limit) continue;
+      if (sortKey >= highest || result.items.length >= query.limit) continue;
       const ref = refOfItem(item);
       const conversation = toConversation(stateOf(ref, item));
-      if (conversation && conversation.lastMessage.timestamp > range.cutoff) {
-        result.items.push({ ref, listSk, conversation });
+      if (conversation && conversation.lastMessage.timestamp > query.cutoff) {
+        result.items.push({ ref, sortKey, conversation });
       }
     }
     startKey = page.LastEvaluatedKey;
-  } while (startKey && result.items.length < range.limit);
+  } while (startKey && result.items.length < query.limit);
   return result;
+}
+
+export interface ListRange {
+  /** Lowest list key that may be returned (inclusive): bounds out expired conversations. */
+  lowestListSk: string;
+  /** Only keys strictly below this (the cursor), if given; else from the top, sync head included. */
+  belowListSk?: string;
+  limit: number;
+  cutoff: number;
+}
+
+/** Listed conversations, newest first. */
+export function queryListed(db: Db, owner: string, range: ListRange): Promise<ListedPage> {
+  return queryPage(db, {
+    indexName: LIST_INDEX.indexName,
+    pk: keys.userPk(owner),
+    sortKey: LIST_INDEX.sortKey,
+    lowest: range.lowestListSk,
+    below: range.belowListSk,
+    limit: range.limit,
+    cutoff: range.cutoff,
+  });
+}
+
+/** Pinned conversations, most recently pinned first. */
+export function queryPinned(
+  db: Db,
+  owner: string,
+  range: { belowPinSk?: string; limit: number; cutoff: number },
+): Promise<ListedPage> {
+  return queryPage(db, {
+    indexName: PINNED_INDEX.indexName,
+    pk: keys.userPk(owner),
+    sortKey: PINNED_INDEX.sortKey,
+    lowest: '0',
+    below: range.belowPinSk,
+    limit: range.limit,
+    cutoff: range.cutoff,
+  });
+}
+
+/** Conversations with `mark`, in list order. */
+export function queryMarked(
+  db: Db,
+  owner: string,
+  mark: number,
+  range: { lowestListSk: string; belowListSk?: string; limit: number; cutoff: number },
+): Promise<ListedPage> {
+  return queryPage(db, {
+    pk: keys.markPk(owner, mark),
+    sortKey: 'sk',
+    lowest: range.lowestListSk,
+    below: range.belowListSk,
+    limit: range.limit,
+    cutoff: range.cutoff,
+  });
 }

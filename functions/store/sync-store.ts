@@ -1,5 +1,6 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { DAY_MS } from '../core/clock.js';
+import { bytesToId, idToBytes } from '../core/ids.js';
 import type { ChatType } from '../core/model.js';
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
@@ -17,13 +18,23 @@ export const CHANGE_MARKER_DAYS = 8;
 
 export interface SyncState {
   owner: string;
-  /** False until the user's first sync: the epoch is 0 then. */
+  /** False until the user's first sync or pin: the epoch is 0 then. */
   exists: boolean;
   epoch: number;
+  /** Conversations the user has pinned (the cap is checked against it, in the same transaction). */
+  pinCount: number;
 }
 
+/** Most conversations one user may pin (Easemob and Tencent IM allow 50). */
+export const MAX_PINNED = 50;
+
 export function syncStateOf(owner: string, item: Record<string, unknown> | undefined): SyncState {
-  return { owner, exists: item !== undefined, epoch: Number(item?.epoch ?? 0) };
+  return {
+    owner,
+    exists: item !== undefined,
+    epoch: Number(item?.epoch ?? 0),
+    pinCount: Number(item?.pinCount ?? 0),
+  };
 }
 
 /** The transaction action that fails the write if a since call moved the epoch after `sync` was read. */
@@ -43,22 +54,58 @@ export function epochCheck(tableName: string, sync: SyncState): TransactItem {
   };
 }
 
-/** The marker saying "this conversation changed in this epoch" (idempotent: one key per pair). */
+/**
+ * A write that also counts pins: checks the epoch like epochCheck and moves `pinCount` by `delta`, never
+ * past MAX_PINNED (the same item cannot be in one transaction twice, so this replaces the check).
+ */
+export function pinCountUpdate(tableName: string, sync: SyncState, delta: 1 | -1): TransactItem {
+  const condition = sync.exists ? '#epoch = :epoch' : 'attribute_not_exists(pk)';
+  return {
+    Update: {
+      TableName: tableName,
+      Key: keys.syncHead(sync.owner),
+      UpdateExpression: 'SET listSk = :listSk, #epoch = if_not_exists(#epoch, :zero) ADD pinCount :delta',
+      ConditionExpression:
+        delta > 0 ? `${condition} AND (attribute_not_exists(pinCount) OR pinCount < :max)` : condition,
+      ExpressionAttributeNames: { '#epoch': 'epoch' },
+      ExpressionAttributeValues: {
+        ':listSk': keys.syncHeadListSk,
+        ':zero': 0,
+        ':delta': delta,
+        ...(sync.exists ? { ':epoch': sync.epoch } : {}),
+        ...(delta > 0 ? { ':max': MAX_PINNED } : {}),
+      },
+    },
+  };
+}
+
+/**
+ * The marker saying "this conversation changed in this epoch" (one key per pair: writing it twice is
+ * harmless). `deletedIds` are message ids the owner deleted, added to the marker's set, 16 bytes each,
+ * so other devices learn which cached messages to drop without a record per message.
+ */
 export function changeMarker(
   tableName: string,
   sync: SyncState,
   conversation: { chatType: ChatType; convId: string },
   now: number,
+  deletedIds: readonly string[] = [],
 ): TransactItem {
   return {
-    Put: {
+    Update: {
       TableName: tableName,
-      Item: {
+      Key: {
         pk: keys.changePk(sync.owner),
         sk: keys.changeSk(sync.epoch, conversation.chatType, conversation.convId),
-        chatType: conversation.chatType,
-        convId: conversation.convId,
-        expiresAt: Math.floor((now + CHANGE_MARKER_DAYS * DAY_MS) / 1000),
+      },
+      UpdateExpression:
+        'SET chatType = :chatType, convId = :convId, expiresAt = :expiresAt' +
+        (deletedIds.length ? ' ADD deleted :deleted' : ''),
+      ExpressionAttributeValues: {
+        ':chatType': conversation.chatType,
+        ':convId': conversation.convId,
+        ':expiresAt': Math.floor((now + CHANGE_MARKER_DAYS * DAY_MS) / 1000),
+        ...(deletedIds.length ? { ':deleted': new Set(deletedIds.map(idToBytes)) } : {}),
       },
     },
   };
@@ -84,6 +131,8 @@ export interface ChangeMarker {
   sk: string;
   chatType: ChatType;
   convId: string;
+  /** Message ids the owner deleted in this epoch, if any. */
+  deleted: string[];
 }
 
 /**
@@ -99,18 +148,20 @@ export async function queryChanges(
   const low = range.afterSk ?? keys.changeEpochPrefix(range.from);
   const high = keys.changeEpochPrefix(range.below);
   if (low >= high) return { markers: [], more: false };
-  const page = await send<{ Items?: ChangeMarker[] }>(
+  const page = await send<{ Items?: (Omit<ChangeMarker, 'deleted'> & { deleted?: Set<Uint8Array> })[] }>(
     db,
     new QueryCommand({
       TableName: db.tableName,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': keys.changePk(owner), ':low': low, ':high': high },
-      ProjectionExpression: 'sk, chatType, convId',
+      ProjectionExpression: 'sk, chatType, convId, deleted',
       ConsistentRead: true,
       // One more than asked, to know whether there is more; `afterSk` itself is excluded below.
       Limit: range.limit + 2,
     }),
   );
-  const markers = (page.Items ?? []).filter((m) => m.sk !== range.afterSk && m.sk < high);
+  const markers = (page.Items ?? [])
+    .filter((m) => m.sk !== range.afterSk && m.sk < high)
+    .map((m) => ({ ...m, deleted: [...(m.deleted ?? [])].map(bytesToId).sort() }));
   return { markers: markers.slice(0, range.limit), more: markers.length > range.limit };
 }

@@ -26,6 +26,14 @@ export const LIST_INDEX: IndexDefinition = {
   projection: 'ALL',
 };
 
+/** A user's pinned conversations, most recently pinned first. Sparse: only pinned conversations have `pinSk`. */
+export const PINNED_INDEX: IndexDefinition = {
+  indexName: 'byPinned',
+  partitionKey: 'pk',
+  sortKey: 'pinSk',
+  projection: 'ALL',
+};
+
 /**
  * Conversations that may have message copies to delete, sharded, ordered by when they become due
  * (0 for a user's pending delete, else the oldest message's time). The sweep reads only this index,
@@ -38,7 +46,7 @@ export const PURGE_INDEX: IndexDefinition = {
   projection: ['owner', 'convId', 'chatType', 'clearedThrough'],
 };
 
-export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, PURGE_INDEX];
+export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, PINNED_INDEX, PURGE_INDEX];
 
 /** Every key attribute is a string. */
 export const KEY_ATTRIBUTES: readonly string[] = [

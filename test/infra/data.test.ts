@@ -29,8 +29,8 @@ describe('the table', () => {
     expect(new Set(definitions.map((d) => d.AttributeType))).toEqual(new Set(['S']));
   });
 
-  it('has the two indexes of functions/store/table.ts with their keys and projections', () => {
-    expect(TABLE_INDEXES.map((index) => index.indexName)).toEqual(['byLatest', 'byPurge']);
+  it('has the three indexes of functions/store/table.ts with their keys and projections', () => {
+    expect(TABLE_INDEXES.map((index) => index.indexName)).toEqual(['byLatest', 'byPinned', 'byPurge']);
     template.hasResourceProperties('AWS::DynamoDB::Table', {
       GlobalSecondaryIndexes: [
         {
@@ -38,6 +38,14 @@ describe('the table', () => {
           KeySchema: [
             { AttributeName: 'pk', KeyType: 'HASH' },
             { AttributeName: 'listSk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+        {
+          IndexName: 'byPinned',
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'pinSk', KeyType: 'RANGE' },
           ],
           Projection: { ProjectionType: 'ALL' },
         },

@@ -27,7 +27,10 @@ import type { World } from './world.js';
  * 5. a listed conversation's latest is its newest visible message, and an unlisted one with visible
  *    history was taken off the list by its owner;
  * 6. unread equals the visible messages after the read position, all from others;
- * 7. a device that replays `?since=` from its first token ends with exactly the server's list.
+ * 7. a device that replays `?since=` from its first token ends with exactly the server's list, pins and
+ *    marks included;
+ * 8. the pinned list is the pinned conversations, most recently pinned first, and each mark's list is
+ *    the conversations with that mark, in list order.
  */
 export async function check(world: World, log: SimulationLog): Promise<string[]> {
   const failures: string[] = [...log.errors.map((e) => `unexpected error: ${e}`)];
@@ -64,11 +67,55 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
     }
     for (const [key, conversation] of server) {
       const local = device.conversations.get(key);
-      const summary = (c?: Conversation) => `${c?.lastMessage.msgId}/${c?.unreadCount}/${c?.readThrough}`;
+      const summary = (c?: Conversation) =>
+        `${c?.lastMessage.msgId}/${c?.unreadCount}/${c?.readThrough}/${c?.pinnedAt}/${c?.marks.join('+')}`;
       if (summary(local) !== summary(conversation)) {
         failures.push(
           `device ${device.name} has ${key} as ${summary(local)}, the server as ${summary(conversation)}`,
         );
+      }
+    }
+  }
+  for (const owner of world.users)
+    failures.push(...(await checkPinsAndMarks(deps, owner, lists.get(owner) ?? new Map())));
+  return failures;
+}
+
+/** The pinned and mark lists agree with the full list. */
+async function checkPinsAndMarks(
+  deps: Deps,
+  owner: string,
+  list: Map<string, Conversation>,
+): Promise<string[]> {
+  const failures: string[] = [];
+  const all = [...list.values()].sort((a, b) => (a.lastMessage.msgId < b.lastMessage.msgId ? 1 : -1));
+  const pinned = (await listConversations(deps, owner, { form: 'pinned', limit: 50 })).conversations.map(
+    conversationKey,
+  );
+  // Most recently pinned first; the same time is ordered by the conversation, as the index key does.
+  const expectedPinned = all
+    .filter((c) => c.pinnedAt !== null)
+    .sort(
+      (a, b) => (b.pinnedAt ?? 0) - (a.pinnedAt ?? 0) || (conversationKey(a) < conversationKey(b) ? 1 : -1),
+    )
+    .map(conversationKey);
+  if (JSON.stringify(pinned) !== JSON.stringify(expectedPinned)) {
+    failures.push(
+      `${owner}: pinned list ${pinned.join(',')} but pinned in the list: ${expectedPinned.join(',')}`,
+    );
+  }
+  for (const mark of [0, 1, 2]) {
+    const marked = (await listConversations(deps, owner, { form: 'mark', mark, limit: 50 })).conversations;
+    const expected = all.filter((c) => c.marks.includes(mark)).map(conversationKey);
+    if (JSON.stringify(marked.map(conversationKey)) !== JSON.stringify(expected)) {
+      failures.push(
+        `${owner}: mark ${mark} lists ${marked.map(conversationKey).join(',')}, expected ${expected.join(',')}`,
+      );
+    }
+    for (const entry of marked) {
+      const inList = list.get(conversationKey(entry));
+      if (JSON.stringify(entry) !== JSON.stringify(inList)) {
+        failures.push(`${owner}: mark ${mark} shows ${conversationKey(entry)} unlike the list`);
       }
     }
   }

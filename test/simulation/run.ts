@@ -26,8 +26,9 @@ export async function runSeed(
   seed: number,
   client: DocumentSender,
   tableName: string,
+  namespace = '',
 ): Promise<SimulationResult> {
-  const world = await createWorld(seed, client, tableName);
+  const world = await createWorld(seed, client, tableName, namespace);
   const log = newLog(world);
   for (let i = 0; i < ACTORS; i++) {
     const dice = Dice.seeded(world.dice.fork());
@@ -70,14 +71,14 @@ export async function runSeeds(
   seeds: readonly number[],
   client: DocumentSender,
   tableName: string,
-  options: { concurrency?: number; onResult?: (result: SimulationResult) => void } = {},
+  options: { concurrency?: number; namespace?: string; onResult?: (result: SimulationResult) => void } = {},
 ): Promise<SimulationResult[]> {
   const results: SimulationResult[] = [];
   let next = 0;
   async function worker() {
     while (next < seeds.length) {
       const seed = seeds[next++] as number;
-      const result = await runSeed(seed, client, tableName);
+      const result = await runSeed(seed, client, tableName, options.namespace);
       results.push(result);
       options.onResult?.(result);
     }

@@ -8,6 +8,7 @@ import {
 import type { Deps } from '../../functions/domain/deps.js';
 import { addMember, removeMember } from '../../functions/domain/groups.js';
 import { fetchHistory } from '../../functions/domain/history.js';
+import { setMarked, setPinned } from '../../functions/domain/pins-and-marks.js';
 import { markConversationRead } from '../../functions/domain/read-position.js';
 import { sendMessage } from '../../functions/domain/send.js';
 import type { Dice } from '../support/prng.js';
@@ -43,7 +44,7 @@ export interface SendRecord {
 }
 
 export interface ChangeRecord {
-  kind: 'ids' | 'before' | 'conversation' | 'read' | 'join' | 'leave';
+  kind: 'ids' | 'before' | 'conversation' | 'read' | 'join' | 'leave' | 'pin' | 'mark';
   owner: string;
   chatType: ChatType;
   convId: string;
@@ -148,8 +149,8 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
   const roll = dice.int(100);
   if (roll < 15) return send(world, log, dice, deps, owner, dice.pick(world.users), 'single');
   if (roll < 35) return send(world, log, dice, deps, owner, world.groupId, 'group');
-  if (roll < 50) return readHistory(world, log, dice, deps, ref);
-  if (roll < 60) {
+  if (roll < 48) return readHistory(world, log, dice, deps, ref);
+  if (roll < 57) {
     // A device deletes what it has seen: acknowledged messages, and any it read in a history page.
     const seen = [...(log.seen.get(sideKey(ref))?.keys() ?? [])];
     const known = [
@@ -159,7 +160,7 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
     const msgIds = dice.some(known, 3);
     return change(world, log, { kind: 'ids', ...ref, msgIds }, () => deleteMessagesByIds(deps, ref, msgIds));
   }
-  if (roll < 67) {
+  if (roll < 63) {
     const known = messagesIn(log, ref);
     const now = deps.clock.now();
     const before =
@@ -170,20 +171,27 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
       deleteMessagesBefore(deps, ref, before),
     );
   }
-  if (roll < 72) {
+  if (roll < 67) {
     const withMessages = dice.chance(0.6);
     return change(world, log, { kind: 'conversation', ...ref, withMessages }, () =>
       deleteConversation(deps, ref, withMessages),
     );
   }
-  if (roll < 80) {
+  if (roll < 75) {
     const known = messagesIn(log, ref);
     const msgId = known.length > 0 && dice.chance(0.5) ? dice.pick(known).msgId : undefined;
     return change(world, log, { kind: 'read', ...ref, ...(msgId ? { msgIds: [msgId] } : {}) }, () =>
       markConversationRead(deps, ref, msgId),
     );
   }
-  if (roll < 85) return membership(world, log, dice, deps);
+  if (roll < 80) return membership(world, log, dice, deps);
+  if (roll < 87) {
+    // Pins and marks (a 404 for a conversation the owner does not have is expected).
+    const on = dice.chance(0.6);
+    if (dice.chance(0.5)) return change(world, log, { kind: 'pin', ...ref }, () => setPinned(deps, ref, on));
+    const mark = dice.int(3);
+    return change(world, log, { kind: 'mark', ...ref }, () => setMarked(deps, ref, mark, on));
+  }
   return sync(world, log, deps, dice.pick(log.devices));
 }
 

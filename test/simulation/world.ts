@@ -40,7 +40,16 @@ function simulatedTimer(clock: Clock): Timer {
   return { now: () => clock.now(), sleep: () => Promise.resolve() };
 }
 
-export async function createWorld(seed: number, client: DocumentSender, tableName: string): Promise<World> {
+/**
+ * `namespace` prefixes the run's user and group ids, so one seed can run twice on one table (its choices
+ * depend on the seed alone).
+ */
+export async function createWorld(
+  seed: number,
+  client: DocumentSender,
+  tableName: string,
+  namespace = '',
+): Promise<World> {
   const dice = Dice.seeded(seed);
   const clock = new ManualClock(START_TIME + dice.int(1_000_000));
   const scheduler = new Scheduler(Dice.seeded(dice.fork()).next);
@@ -70,9 +79,13 @@ export async function createWorld(seed: number, client: DocumentSender, tableNam
     random: Dice.seeded(dice.fork()).next,
     config,
   });
-  const users = [0, 1, 2].map((i) => `s${seed}-u${i}`);
+  const users = [0, 1, 2].map((i) => `${namespace}s${seed}-u${i}`);
   const [owner, member] = users as [string, string, string];
-  const group = await createGroup(direct, owner, { groupId: `s${seed}-g`, name: 'sim', members: [member] });
+  const group = await createGroup(direct, owner, {
+    groupId: `${namespace}s${seed}-g`,
+    name: 'sim',
+    members: [member],
+  });
   return {
     seed,
     clock,

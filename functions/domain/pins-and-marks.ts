@@ -1,0 +1,73 @@
+import { ConflictError, NotFoundError } from '../core/errors.js';
+import type { Conversation, ConversationRef } from '../core/model.js';
+import {
+  type ConversationState,
+  isListed,
+  pin,
+  setMarks,
+  toConversation,
+  unpin,
+} from '../store/conversation.js';
+import { MAX_PINNED } from '../store/sync-store.js';
+import {
+  changeableState,
+  commit,
+  readForWrite,
+  type Snapshot,
+  TRY_AGAIN,
+  withRetries,
+} from './conversation-writes.js';
+import type { Deps } from './deps.js';
+
+/**
+ * Pins and marks (DESIGN.md section 5): one conditional transaction each, idempotent, on a conversation
+ * the caller has (listed; 404 otherwise). Other devices learn them through `?since=`.
+ */
+
+/** Marks are 0..19 (Easemob's Type0..Type19). */
+export const MAX_MARK = 19;
+
+/** Pins or unpins; pinning again keeps the first pin time. At most MAX_PINNED pinned: the next is a 409. */
+export function setPinned(deps: Deps, ref: ConversationRef, pinned: boolean): Promise<Conversation> {
+  return changeHeld(deps, ref, 'pin', (read, state) => {
+    if (pinned === (state.pinnedAt !== undefined)) return undefined;
+    if (!pinned) return unpin(read.context(ref.owner), state);
+    if (read.sync(ref.owner).pinCount >= MAX_PINNED) {
+      throw new ConflictError(`At most ${MAX_PINNED} conversations can be pinned; unpin one first`);
+    }
+    return pin(read.context(ref.owner), state, deps.clock.now());
+  });
+}
+
+/** Adds or removes one mark. */
+export function setMarked(
+  deps: Deps,
+  ref: ConversationRef,
+  mark: number,
+  marked: boolean,
+): Promise<Conversation> {
+  return changeHeld(deps, ref, 'mark', (read, state) => {
+    if (marked === state.marks.includes(mark)) return undefined;
+    const marks = marked ? [...state.marks, mark] : state.marks.filter((m) => m !== mark);
+    return setMarks(read.context(ref.owner), state, marks);
+  });
+}
+
+/** Reads the caller's conversation, decides (undefined: nothing to change), commits; retries on a race. */
+function changeHeld(
+  deps: Deps,
+  ref: ConversationRef,
+  what: string,
+  decide: (read: Snapshot, state: ConversationState) => ReturnType<typeof pin> | undefined,
+): Promise<Conversation> {
+  return withRetries(deps, what, async function attemptChange() {
+    const read = await readForWrite(deps, [ref]);
+    const state = changeableState(read, ref);
+    const shown = toConversation(state);
+    if (!isListed(state) || !shown) throw new NotFoundError('You have no such conversation');
+    const written = decide(read, state);
+    if (!written) return shown;
+    if ((await commit(deps, written.actions)) === TRY_AGAIN) return TRY_AGAIN;
+    return toConversation(written.next) as Conversation;
+  });
+}

@@ -1,0 +1,4 @@
+import { makeUnmarkConversationHandler } from '../handlers/pins-and-marks.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeUnmarkConversationHandler(depsFromEnv());

@@ -1,0 +1,129 @@
+import { maxId } from '../core/ids.js';
+import type { ChatType, Conversation, ConversationRef, Message } from '../core/model.js';
+import type { Key } from './db.js';
+import { keys } from './keys.js';
+import { fromStoredMessage, type StoredMessage } from './stored-message.js';
+import type { SyncState } from './sync-store.js';
+import type { TransactItem } from './transactions.js';
+
+/**
+ * The conversation aggregate's state: one owner's side of one conversation, as read from its item (or
+ * from a mark entry, which holds a copy). docs/consistency.md, section 2, says what each attribute means
+ * and which invariants they keep; conversation.ts is the only code that writes them.
+ */
+export interface ConversationState {
+  ref: ConversationRef;
+  /** False when the owner has no item for this conversation yet. */
+  exists: boolean;
+  /** Bumped by every write that changes what the owner sees: user operations condition on it. */
+  rev: number;
+  /** The owner's applied position: messages 1..seq (or joinedAt+1..seq in a group) are applied. */
+  seq: number;
+  /** The msgId at `seq`; undefined before the first message. */
+  headMsgId?: string;
+  /** The newest message the owner can still see. */
+  lastMessage?: Message;
+  /** The list index key while listed (`{head msgId}#{type}#{convId}`), else undefined. */
+  listSk?: string;
+  readThrough?: string;
+  clearedThrough?: string;
+  /** Copies in (max(readThrough, clearedThrough), head]: all from others (see applyMessage). */
+  unread: number;
+  /** When the owner pinned it (ms), if pinned. */
+  pinnedAt?: number;
+  /** The owner's marks (0..19), sorted. */
+  marks: number[];
+  /** Sync epoch of the last visible change (a marker exists for it); -1 before any. */
+  changeEpoch: number;
+  /** A former group member: nothing applies any more. */
+  left: boolean;
+  /** Filed in the purge index (purgeSk), if at all. */
+  purgeSk?: string;
+}
+
+/** What every write needs besides the state: the table, the owner's sync head as read, and the time. */
+export interface WriteContext {
+  tableName: string;
+  sync: SyncState;
+  /** Wall-clock ms of the serving instance (marker expiry, pin time; never an order of messages). */
+  now: number;
+  purgeShards: number;
+}
+
+/** A conversation write: the transaction actions to commit it, and the state once committed. */
+export interface ConversationWrite {
+  actions: TransactItem[];
+  next: ConversationState;
+}
+
+type Item = Record<string, unknown>;
+
+export function conversationKey(ref: ConversationRef): Key {
+  return keys.conversation(ref);
+}
+
+export function stateOf(ref: ConversationRef, item: Item | undefined): ConversationState {
+  if (!item) {
+    return { ref, exists: false, rev: 0, seq: 0, unread: 0, marks: [], changeEpoch: -1, left: false };
+  }
+  return {
+    ref,
+    exists: true,
+    rev: Number(item.rev ?? 0),
+    seq: Number(item.seq ?? 0),
+    headMsgId: item.headMsgId as string | undefined,
+    lastMessage: item.lastMessage ? fromStoredMessage(item.lastMessage as StoredMessage) : undefined,
+    listSk: item.listSk as string | undefined,
+    readThrough: item.readThrough as string | undefined,
+    clearedThrough: item.clearedThrough as string | undefined,
+    unread: Number(item.unreadCount ?? 0),
+    pinnedAt: item.pinnedAt === undefined ? undefined : Number(item.pinnedAt),
+    marks: marksOf(item.marks),
+    changeEpoch: item.changeEpoch === undefined ? -1 : Number(item.changeEpoch),
+    left: item.left === true,
+    purgeSk: item.purgeSk as string | undefined,
+  };
+}
+
+function marksOf(value: unknown): number[] {
+  if (!Array.isArray(value)) return [];
+  return value.map(Number).sort((a, b) => a - b);
+}
+
+export function isListed(state: ConversationState): boolean {
+  return state.listSk !== undefined;
+}
+
+/** The conversation as the API shows it; undefined when it is not listed. */
+export function toConversation(state: ConversationState): Conversation | undefined {
+  if (!isListed(state) || !state.lastMessage) return undefined;
+  return {
+    convId: state.ref.convId,
+    chatType: state.ref.chatType,
+    lastMessage: state.lastMessage,
+    unreadCount: state.unread,
+    updatedAt: state.lastMessage.timestamp,
+    readThrough: state.readThrough ?? null,
+    clearedThrough: state.clearedThrough ?? null,
+    pinnedAt: state.pinnedAt ?? null,
+    marks: state.marks,
+  };
+}
+
+/** Where unread messages start: after the later of the read position and the watermark. */
+export function unreadAfter(state: ConversationState): string | undefined {
+  const { readThrough, clearedThrough } = state;
+  if (readThrough === undefined) return clearedThrough;
+  if (clearedThrough === undefined) return readThrough;
+  return maxId(readThrough, clearedThrough);
+}
+
+/** A group conversation the owner may read and change: they are a member (their item says so). */
+export function isMemberView(state: ConversationState): boolean {
+  return state.exists && !state.left;
+}
+
+/** The ref of a conversation item (or mark entry) read from the table. */
+export function refOfItem(item: Item): ConversationRef {
+  return { owner: item.owner as string, chatType: item.chatType as ChatType, convId: item.convId as string };
+}
