@@ -55,6 +55,21 @@ async function measureAll(store: BenchStore): Promise<void> {
     members: Array.from({ length: 9 }, (_, i) => `member-${i}`),
   });
   await measure('send, group of 10 members', () => sendMessage(deps, 'alice', text(group.groupId, 'group')));
+  // Large messages: the conversation items (and their index copies) hold a bounded preview, not the body.
+  const longText = (to: string, chatType: 'single' | 'group' = 'single') =>
+    ({ to, chatType, type: 'text', body: { text: 'x'.repeat(5_000) } }) as const;
+  const bigCustom = (to: string, chatType: 'single' | 'group' = 'single') =>
+    ({ to, chatType, type: 'custom', body: { blob: 'y'.repeat(12_000) } }) as const;
+  await measure('send, single chat, 5,000-character text', () => sendMessage(deps, 'alice', longText('bob')));
+  await measure('send, single chat, 12 KB custom message', () =>
+    sendMessage(deps, 'alice', bigCustom('bob')),
+  );
+  await measure('send, group of 10, 5,000-character text', () =>
+    sendMessage(deps, 'alice', longText(group.groupId, 'group')),
+  );
+  await measure('send, group of 10, 12 KB custom message', () =>
+    sendMessage(deps, 'alice', bigCustom(group.groupId, 'group')),
+  );
   for (let i = 0; i < 30; i++) await sendMessage(deps, 'alice', text(`peer-${i}`));
   const firstPage = await measure('conversation list page (limit 20)', () =>
     listConversations(deps, 'alice', { form: 'cursor', limit: 20 }),

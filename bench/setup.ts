@@ -28,7 +28,13 @@ export async function startBenchStore(config: Partial<RoamingConfig> = {}): Prom
   const shadow = localDynamoClient(dynamo.endpoint);
   const requests = countRequests(raw, { shadow });
   const clock = new ManualClock(Date.UTC(2026, 0, 1) + 30 * DAY_MS);
-  const deps = createDeps({ client: documentClientOf(raw), tableName, clock, config });
+  // Rate limits off: the benchmarks send as fast as the store takes it, on a clock that stands still.
+  const deps = createDeps({
+    client: documentClientOf(raw),
+    tableName,
+    clock,
+    config: { sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0, ...config },
+  });
   return {
     deps,
     clock,

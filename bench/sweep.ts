@@ -77,7 +77,7 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
     });
   }
   console.log(`  seeded in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  await setAppRetention(deps, 30);
+  await setAppRetention(deps, 'bench', 30);
   clock.set(NOW);
 
   const rawBefore = await rawDeleteRate(store, expiredPairs * 2 * 121);

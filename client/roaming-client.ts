@@ -213,7 +213,8 @@ export class RoamingClient {
     return this.request('DELETE', conversationPath(chatType, convId), { deleteMessages: isDeleteMessage });
   }
 
-  async createGroup(input: { groupId?: string; name?: string; members?: string[] }): Promise<Group> {
+  /** Creates a group the caller owns; the server makes its id (`group.groupId`). */
+  async createGroup(input: { name?: string; members?: string[] }): Promise<Group> {
     return (await this.request<{ group: Group }>('POST', '/v1/groups', {}, input)).group;
   }
 

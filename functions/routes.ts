@@ -104,6 +104,7 @@ export const ROUTES = [
     table: 'write',
   },
   { name: 'listSweeps', method: 'GET', path: '/v1/admin/sweeps', access: 'admin', table: 'read' },
+  { name: 'listAudit', method: 'GET', path: '/v1/admin/audit', access: 'admin', table: 'read' },
   { name: 'startSweep', method: 'POST', path: '/v1/admin/sweeps', access: 'admin', table: 'write' },
 ] as const satisfies readonly RouteSpec[];
 

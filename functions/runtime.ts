@@ -13,6 +13,8 @@ export function createDeps(options: {
   /** Seeds ids and retry jitter (simulations); crypto-random ids and Math.random jitter otherwise. */
   random?: RandomSource;
   config?: Partial<RoamingConfig>;
+  /** @default a development key (tests, benchmarks); Lambda and `npm start` pass their own */
+  idempotencyKey?: string;
 }): Deps {
   const clock = options.clock ?? systemClock;
   const config = { ...DEFAULT_CONFIG, ...options.config };
@@ -25,7 +27,19 @@ export function createDeps(options: {
     random: options.random ?? Math.random,
     config,
     retention: createRetentionReader(db, clock, config.policyCacheMs),
+    idempotencyKey: options.idempotencyKey ?? DEVELOPMENT_IDEMPOTENCY_KEY,
   };
+}
+
+/** For tests and benchmarks only: Lambda must be given ROAMING_IDEMPOTENCY_KEY, `npm start` makes its own. */
+export const DEVELOPMENT_IDEMPOTENCY_KEY = 'development-only-idempotency-key';
+
+/** The idempotency key a Lambda needs (a secret of the stack); a function without it stops at cold start. */
+export function idempotencyKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+  const key = env.ROAMING_IDEMPOTENCY_KEY;
+  if (!key || key.length < 32)
+    throw new Error('ROAMING_IDEMPOTENCY_KEY must be set (at least 32 characters)');
+  return key;
 }
 
 /** Reads the Lambda environment; fails at cold start, not on the first request, if it is incomplete. */

@@ -69,6 +69,13 @@ export class RoamingStack extends Stack {
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
+    // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
+    this.api
+      .routeFunction('sendMessage')
+      .function.addEnvironment(
+        'ROAMING_IDEMPOTENCY_KEY',
+        this.data.idempotencyKey.secretValue.unsafeUnwrap(),
+      );
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the HTTP API',

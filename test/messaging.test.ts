@@ -241,10 +241,27 @@ describe('groups', () => {
     });
   });
 
-  it('refuses a group id that is taken (409)', async () => {
+  it('makes group ids itself: a client-chosen id is refused (400), so existing ids cannot be probed', async () => {
     const owner = await h.as('g3-owner');
-    await owner.createGroup({ groupId: 'g3-fixed' });
-    expect(await owner.createGroup({ groupId: 'g3-fixed' }).catch((e) => e)).toMatchObject({ status: 409 });
+    const made = await owner.createGroup({ name: 'one' });
+    expect(made.groupId).toMatch(/^[0-9A-HJKMNP-TV-Z]{26}$/);
+    const chosen = await h.raw('POST', '/v1/groups', {
+      token: await h.token('g3-owner'),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ groupId: made.groupId }),
+    });
+    expect(chosen.status).toBe(400);
+    expect(chosen.body.error?.message).toMatch(/groupId/);
+    // An unknown group and a group one is not in answer alike.
+    const stranger = await h.as('g3-stranger');
+    for (const groupId of [made.groupId, '01KT000000000000000000000Z']) {
+      expect(
+        await stranger.sendMessage(text(groupId, 'x', { chatType: 'group' })).catch((e) => e),
+      ).toMatchObject({
+        status: 403,
+        message: 'You are not a member of this group',
+      });
+    }
   });
 });
 

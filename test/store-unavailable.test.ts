@@ -140,7 +140,7 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     markConversation: { path: '/v1/conversations/single/bob/marks/3' },
     unmarkConversation: { path: '/v1/conversations/single/bob/marks/3' },
     deleteConversation: { path: '/v1/conversations/single/bob?deleteMessages=true' },
-    createGroup: { path: '/v1/groups', body: { groupId: 'team', members: ['bob'] } },
+    createGroup: { path: '/v1/groups', body: { name: 'team', members: ['bob'] } },
     addMember: { path: '/v1/groups/team/members/carol' },
     removeMember: { path: '/v1/groups/team/members/carol' },
     getRetention: { path: '/v1/admin/retention' },
@@ -148,6 +148,7 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     putUserRetention: { path: '/v1/admin/retention/users/bob', body: { days: 7 } },
     deleteUserRetention: { path: '/v1/admin/retention/users/bob' },
     listSweeps: { path: '/v1/admin/sweeps' },
+    listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },
   };
 

@@ -70,6 +70,12 @@ export abstract class RetryableError extends RoamingError {
   }
 }
 
+/** The caller went over one of their limits (sends per second, groups per day, member adds per minute). */
+export class RateLimitedError extends RetryableError {
+  readonly status = 429;
+  readonly code = 'rate_limited';
+}
+
 /** The store kept throttling after every retry: the caller may try again later. */
 export class ThrottledError extends RetryableError {
   readonly status = 429;

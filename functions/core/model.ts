@@ -32,8 +32,8 @@ export interface SendRequest {
 export interface Conversation {
   convId: string;
   chatType: ChatType;
-  /** The newest message this user can still see. */
-  lastMessage: Message;
+  /** The newest message this user can still see, as a preview (at most ~1 KB; `truncated` when cut). */
+  lastMessage: Message & { truncated?: true };
   /** Messages from others after the read position that this user can still see. */
   unreadCount: number;
   updatedAt: number;

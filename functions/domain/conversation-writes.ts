@@ -95,3 +95,8 @@ export function changeableState(read: Snapshot, ref: ConversationRef): Conversat
   }
   return state;
 }
+
+/** The keys that are there: optional items to read along (an idempotency record, a rate limit). */
+export function present(...keys: (Key | undefined)[]): Key[] {
+  return keys.filter((key): key is Key => key !== undefined);
+}

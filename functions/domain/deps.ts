@@ -31,6 +31,14 @@ export interface RoamingConfig {
   sweepLeaseMs: number;
   /** A sweep invocation checkpoints and stops once less than this is left of its time limit. @default 20000 */
   sweepStopBeforeTimeoutMs: number;
+  /** Messages one user may send per second, on average (a token bucket); 0: no limit. @default 10 */
+  sendsPerSecond: number;
+  /** Messages one user may send in a burst (the bucket's size). @default 20 */
+  sendBurst: number;
+  /** Groups one user may create per day; 0: no limit. @default 20 */
+  groupsPerDay: number;
+  /** Members one user may add per minute, creating groups included; 0: no limit. @default 200 */
+  memberAddsPerMinute: number;
 }
 
 export const DEFAULT_CONFIG: RoamingConfig = {
@@ -44,6 +52,10 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   sweepMaxDeletesPerSecond: 1000,
   sweepLeaseMs: 60_000,
   sweepStopBeforeTimeoutMs: 20_000,
+  sendsPerSecond: 10,
+  sendBurst: 20,
+  groupsPerDay: 20,
+  memberAddsPerMinute: 200,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -58,6 +70,10 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   sweepMaxDeletesPerSecond: 'ROAMING_SWEEP_MAX_DELETES_PER_SECOND',
   sweepLeaseMs: 'ROAMING_SWEEP_LEASE_MS',
   sweepStopBeforeTimeoutMs: 'ROAMING_SWEEP_STOP_BEFORE_TIMEOUT_MS',
+  sendsPerSecond: 'ROAMING_SENDS_PER_SECOND',
+  sendBurst: 'ROAMING_SEND_BURST',
+  groupsPerDay: 'ROAMING_GROUPS_PER_DAY',
+  memberAddsPerMinute: 'ROAMING_MEMBER_ADDS_PER_MINUTE',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */
@@ -72,4 +88,9 @@ export interface Deps {
   random: RandomSource;
   config: RoamingConfig;
   retention: RetentionReader;
+  /**
+   * The deployment's secret for idempotency records: they keep an HMAC of the request under it, so
+   * nothing about a message can be confirmed from a record (a plain hash of a short message could be).
+   */
+  idempotencyKey: string;
 }

@@ -2,7 +2,7 @@ import { ConflictError, ForbiddenError, ValidationError } from '../core/errors.j
 import type { ConversationRef, Group } from '../core/model.js';
 import { clear, join } from '../store/conversation.js';
 import {
-  createGroupMeta,
+  createGroupMetaAction,
   deleteMemberAction,
   type GroupView,
   groupOf,
@@ -11,9 +11,10 @@ import {
   readGroup,
 } from '../store/group-store.js';
 import type { TransactItem } from '../store/transactions.js';
-import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
+import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { purgeInline } from './purge.js';
+import { limitKey, spend } from './rate-limits.js';
 
 /**
  * Groups (docs/consistency.md, section 5). Every membership change is one transaction: the member item,
@@ -23,7 +24,6 @@ import { purgeInline } from './purge.js';
  */
 
 export interface CreateGroupInput {
-  groupId?: string;
   name?: string;
   members?: string[];
 }
@@ -38,12 +38,26 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
     throw new ValidationError(`members: a group has at most ${deps.config.maxGroupMembers} members`);
   }
   const group = {
-    groupId: input.groupId ?? deps.ids.next(),
+    groupId: deps.ids.next(),
     name: input.name ?? '',
     owner,
     createdAt: deps.clock.now(),
   };
-  if (!(await createGroupMeta(deps.db, group))) throw new ConflictError('groupId is already taken');
+  // The group and the limits it spends (one group, its members but the owner) in one transaction.
+  const limits = present(limitKey(deps, owner, 'createGroup'), limitKey(deps, owner, 'addMembers'));
+  await withRetries(deps, 'create group', async function attemptCreate() {
+    const read = limits.length ? await readForWrite(deps, [], limits) : undefined;
+    const limitItem = (name: 'createGroup' | 'addMembers') => {
+      const key = limitKey(deps, owner, name);
+      return key && read?.item(key);
+    };
+    const actions = [
+      createGroupMetaAction(deps.db.tableName, group),
+      spend(deps, owner, 'createGroup', limitItem('createGroup')),
+      spend(deps, owner, 'addMembers', limitItem('addMembers'), members.length - 1),
+    ].filter((action): action is TransactItem => action !== undefined);
+    return commit(deps, actions);
+  });
   for (let i = 0; i < members.length; i += JOINS_PER_TRANSACTION) {
     await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
   }
@@ -54,7 +68,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
 export async function addMember(deps: Deps, caller: string, groupId: string, userId: string): Promise<Group> {
   const view = await groupOwnedBy(deps, caller, groupId);
   if (view.members.includes(userId)) return groupOf(view);
-  const joined = await joinMembers(deps, groupId, [userId]);
+  const joined = await joinMembers(deps, groupId, [userId], caller);
   return groupOf(joined);
 }
 
@@ -103,7 +117,14 @@ export async function removeMember(
  * Makes `userIds` members at the group's current position (those already members are skipped), in one
  * transaction. Returns the group as it is after.
  */
-async function joinMembers(deps: Deps, groupId: string, userIds: readonly string[]): Promise<GroupView> {
+async function joinMembers(
+  deps: Deps,
+  groupId: string,
+  userIds: readonly string[],
+  /** Whose member-add limit the newcomers count against (group creation has counted them already). */
+  chargedTo?: string,
+): Promise<GroupView> {
+  const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
   return withRetries(deps, 'add members', async function attemptJoin() {
     const view = await readGroup(deps.db, groupId);
     if (!view) throw new ForbiddenError('You are not a member of this group');
@@ -113,7 +134,7 @@ async function joinMembers(deps: Deps, groupId: string, userIds: readonly string
       throw new ConflictError(`the group is full (${deps.config.maxGroupMembers} members)`);
     }
     const refs = newcomers.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
-    const read = await readForWrite(deps, refs);
+    const read = await readForWrite(deps, refs, present(limit));
     const now = deps.clock.now();
     const { meta } = view;
     const actions: TransactItem[] = [
@@ -123,6 +144,9 @@ async function joinMembers(deps: Deps, groupId: string, userIds: readonly string
         maxMembers: deps.config.maxGroupMembers,
       }),
     ];
+    const spent =
+      limit && chargedTo && spend(deps, chargedTo, 'addMembers', read.item(limit), newcomers.length);
+    if (spent) actions.push(spent);
     for (const ref of refs) {
       actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
       actions.push(

@@ -4,7 +4,7 @@ import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId 
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
 import { type ConversationState, conversationKey, isMemberView, stateOf } from '../store/conversation.js';
 import { send } from '../store/db.js';
-import { queryHistory } from '../store/message-store.js';
+import { readHistory } from '../store/message-store.js';
 import type { Deps } from './deps.js';
 
 export interface HistoryRequest {
@@ -22,9 +22,15 @@ export interface HistoryRequest {
 
 export interface HistoryPage {
   messages: Message[];
-  /** Pass as `startMsgId` for the next page in the same direction; null when there is no more. */
+  /**
+   * Pass as `startMsgId` for the next page in the same direction; null when there is no more. With
+   * filters a page may be short (even empty) with a cursor: the page read its budget; keep going.
+   */
   cursor: string | null;
 }
+
+/** A page reads at most this many items per item asked for (matching or not): filters cannot make it scan on. */
+export const HISTORY_SCAN_FACTOR = 10;
 
 /**
  * One page of the caller's own copy of a conversation: two requests, the conversation item and one
@@ -48,17 +54,18 @@ export async function fetchHistory(
     if (request.direction === 'up') highestId = minId(highestId, previousId(request.startMsgId));
     else lowestId = maxId(lowestId, nextId(request.startMsgId));
   }
-  const found = await queryHistory(deps.db, ref, {
+  const { messages: found, resumeAfter } = await readHistory(deps.db, ref, {
     lowestId,
     highestId,
     direction: request.direction,
     limit: request.pageSize + 1,
     types: request.types,
     senders: request.from,
+    budget: HISTORY_SCAN_FACTOR * (request.pageSize + 1),
   });
   const messages = found.slice(0, request.pageSize);
-  const more = found.length > request.pageSize;
-  return { messages, cursor: more ? (messages.at(-1)?.msgId ?? null) : null };
+  if (found.length > request.pageSize) return { messages, cursor: messages.at(-1)?.msgId ?? null };
+  return { messages, cursor: resumeAfter ?? null };
 }
 
 /**

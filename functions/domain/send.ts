@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHmac } from 'node:crypto';
 import { DAY_MS } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
@@ -13,9 +13,11 @@ import {
 } from '../store/idempotency-store.js';
 import { putCopyAction } from '../store/message-store.js';
 import type { TransactItem } from '../store/transactions.js';
-import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
+import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
+import { checkMessageSize } from './message-limits.js';
+import { limitKey, spend } from './rate-limits.js';
 
 /**
  * Sending (docs/consistency.md, section 1). A message takes the next position of its conversation; its
@@ -29,6 +31,7 @@ import { applyToMembers } from './group-fanout.js';
  *   earlier attempt started; it never rewrites a copy its owner deleted, nor counts unread twice.
  */
 export async function sendMessage(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
+  checkMessageSize(input);
   if (input.chatType === 'single') return sendSingle(deps, sender, input);
   return sendToGroup(deps, sender, input);
 }
@@ -41,12 +44,14 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
           { owner: sender, chatType: 'single', convId: input.to },
           { owner: input.to, chatType: 'single', convId: sender },
         ];
-  const idempotency = idempotencyOf(sender, input);
+  const idempotency = idempotencyOf(deps, sender, input);
+  const limit = limitKey(deps, sender, 'send');
   return withRetries(deps, 'send', async function attemptSingleSend() {
-    const read = await readForWrite(deps, sides, idempotency ? [idempotency.key] : []);
+    const read = await readForWrite(deps, sides, present(idempotency?.key, limit));
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key));
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) return replayed(sender, input, earlier, idempotency.hash);
+    const spent = limit && spend(deps, sender, 'send', read.item(limit));
     const states = sides.map((ref) => read.state(ref));
     const head = states.reduce((a, b) => (b.seq > a.seq ? b : a));
     const seq = head.seq + 1;
@@ -61,17 +66,20 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
       actions.push(...written.actions, putCopyAction(deps.db.tableName, state.ref, message, seq));
     }
     if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : message;
   });
 }
 
 async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   const groupId = input.to;
-  const idempotency = idempotencyOf(sender, input);
+  const idempotency = idempotencyOf(deps, sender, input);
+  const limit = limitKey(deps, sender, 'send');
+  const extra = present(idempotency?.key, limit);
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
     const [group, read] = await Promise.all([
       readGroup(deps.db, groupId),
-      idempotency ? readForWrite(deps, [], [idempotency.key]) : undefined,
+      extra.length ? readForWrite(deps, [], extra) : undefined,
     ]);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
@@ -79,6 +87,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     if (earlier) {
       return { group, seq: earlier.seq, message: replayed(sender, input, earlier, idempotency.hash) };
     }
+    const spent = limit && spend(deps, sender, 'send', read?.item(limit));
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
     const actions = allocateActions(deps.db.tableName, group.meta, {
@@ -87,6 +96,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
       logExpiresAt: logExpiry(deps.clock.now(), deps.config.idempotencyDays),
     });
     if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
   });
   await fanOut(deps, accepted.group, accepted.message, accepted.seq);
@@ -132,12 +142,12 @@ interface Idempotency {
   hash: string;
 }
 
-function idempotencyOf(sender: string, input: SendRequest): Idempotency | undefined {
+function idempotencyOf(deps: Deps, sender: string, input: SendRequest): Idempotency | undefined {
   if (input.clientMsgId === undefined) return undefined;
   return {
     clientMsgId: input.clientMsgId,
     key: idempotencyKey(sender, input.clientMsgId),
-    hash: hashRequest(input),
+    hash: hashRequest(input, deps.idempotencyKey),
   };
 }
 
@@ -157,7 +167,10 @@ function recordAction(deps: Deps, sender: string, idempotency: Idempotency, mess
   });
 }
 
-function hashRequest(input: SendRequest): string {
+/** An HMAC under the deployment's key: tells a retry from a different message, and says nothing else. */
+function hashRequest(input: SendRequest, key: string): string {
   const { to, chatType, type, body, ext } = input;
-  return createHash('sha256').update(JSON.stringify({ to, chatType, type, body, ext })).digest('base64url');
+  return createHmac('sha256', key)
+    .update(JSON.stringify({ to, chatType, type, body, ext }))
+    .digest('base64url');
 }

@@ -4,12 +4,18 @@ import { addMember, createGroup, removeMember } from '../domain/groups.js';
 import { endpoint } from '../http/endpoint.js';
 import { id } from '../http/schemas.js';
 
+/**
+ * The server makes group ids (ULIDs): a client cannot choose one, so nobody can probe which ids exist.
+ * `members` may name at most maxGroupMembers - 1 others (the domain checks; this bounds the parse).
+ */
 const createInput = z.object({
-  body: z.object({
-    groupId: id.optional(),
-    name: z.string().max(200).optional(),
-    members: z.array(id).max(1000).optional(),
-  }),
+  body: z
+    .object({
+      groupId: z.never({ error: 'the server makes group ids: leave groupId out' }).optional(),
+      name: z.string().max(200).optional(),
+      members: z.array(id).max(1000).optional(),
+    })
+    .strict(),
 });
 
 const memberPath = z.object({ path: z.object({ groupId: id, userId: id }) });

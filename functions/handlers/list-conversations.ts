@@ -5,6 +5,12 @@ import { MAX_MARK } from '../domain/pins-and-marks.js';
 import { endpoint } from '../http/endpoint.js';
 import { intParam } from '../http/schemas.js';
 
+/**
+ * Page numbers read through every earlier page, so they stop at the first 1,000 conversations (the
+ * field keeps a few hundred per user on the server); the cursor form goes on at constant cost.
+ */
+export const MAX_PAGED_CONVERSATIONS = 1000;
+
 const query = z
   .object({
     pageSize: intParam(1, 20).optional(),
@@ -25,6 +31,9 @@ const query = z
   )
   .refine((q) => !(q.cursor !== undefined && q.since !== undefined), {
     message: 'use either cursor or since, not both',
+  })
+  .refine((q) => (q.pageNum ?? 1) * (q.pageSize ?? 20) <= MAX_PAGED_CONVERSATIONS, {
+    message: `pageNum: page numbers reach the first ${MAX_PAGED_CONVERSATIONS} conversations; use limit and cursor to go further`,
   })
   .refine(
     (q) =>

@@ -5,6 +5,7 @@ import type {
 } from 'aws-lambda';
 import type { Deps } from '../domain/deps.js';
 import type { RouteName } from '../routes.js';
+import { makeListAuditHandler } from './audit.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
@@ -51,6 +52,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   putUserRetention: makePutUserRetentionHandler,
   deleteUserRetention: makeDeleteUserRetentionHandler,
   listSweeps: makeListSweepsHandler,
+  listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
   startSweep: (deps) => makeStartSweepHandler(deps),
 };

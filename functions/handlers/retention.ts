@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { clearUserRetention, getRetention, setAppRetention, setUserRetention } from '../domain/policies.js';
+import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
 import { id } from '../http/schemas.js';
 
@@ -25,8 +26,8 @@ export const makeGetRetentionHandler = (deps: Deps) =>
 export const makePutRetentionHandler = (deps: Deps) =>
   endpoint(
     { access: 'admin', input: z.object({ body: daysBody }) },
-    async function putRetentionRoute({ input }) {
-      await setAppRetention(deps, input.body.days);
+    async function putRetentionRoute({ caller, input }) {
+      logAdminAction(await setAppRetention(deps, caller.userId, input.body.days));
       return { body: { appDays: input.body.days } };
     },
   );
@@ -35,8 +36,8 @@ export const makePutRetentionHandler = (deps: Deps) =>
 export const makePutUserRetentionHandler = (deps: Deps) =>
   endpoint(
     { access: 'admin', input: z.object({ path: userPath, body: daysBody }) },
-    async function putUserRetentionRoute({ input }) {
-      await setUserRetention(deps, input.path.userId, input.body.days);
+    async function putUserRetentionRoute({ caller, input }) {
+      logAdminAction(await setUserRetention(deps, caller.userId, input.path.userId, input.body.days));
       return { body: { userId: input.path.userId, days: input.body.days } };
     },
   );
@@ -45,8 +46,9 @@ export const makePutUserRetentionHandler = (deps: Deps) =>
 export const makeDeleteUserRetentionHandler = (deps: Deps) =>
   endpoint(
     { access: 'admin', input: z.object({ path: userPath }) },
-    async function deleteUserRetentionRoute({ input }) {
-      const removed = await clearUserRetention(deps, input.path.userId);
-      return { body: { userId: input.path.userId, removed } };
+    async function deleteUserRetentionRoute({ caller, input }) {
+      const record = await clearUserRetention(deps, caller.userId, input.path.userId);
+      if (record) logAdminAction(record);
+      return { body: { userId: input.path.userId, removed: record !== undefined } };
     },
   );

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
+import { recordAdminAction } from '../domain/policies.js';
 import { startSweepRun } from '../domain/sweep.js';
 import { listSweepRuns } from '../domain/sweep-runs.js';
+import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
 import { intParam } from '../http/schemas.js';
 import { inProcessSweepStarter, type SweepStarter } from '../sweep-starter.js';
@@ -20,8 +22,17 @@ export const makeListSweepsHandler = (deps: Deps) =>
  * once; `starter` gets it worked on (the Lambda entry passes one that invokes the sweep function).
  */
 export const makeStartSweepHandler = (deps: Deps, starter: SweepStarter = inProcessSweepStarter(deps)) =>
-  endpoint({ access: 'admin', input: z.object({}) }, async function startSweepRoute() {
+  endpoint({ access: 'admin', input: z.object({}) }, async function startSweepRoute({ caller }) {
     const started = await startSweepRun(deps, 'admin');
+    logAdminAction(
+      await recordAdminAction(deps, {
+        actor: caller.userId,
+        action: 'sweep.start',
+        target: started.run.runId,
+        before: null,
+        after: { joined: started.joined, now: started.run.now },
+      }),
+    );
     await starter.start(started.run.runId);
     const { runId, startedAt, now } = started.run;
     return { status: 202, body: { runId, status: 'running', joined: started.joined, startedAt, now } };

@@ -1,4 +1,4 @@
 import { makeSendMessageHandler } from '../handlers/send-message.js';
-import { depsFromEnv } from '../runtime.js';
+import { depsFromEnv, idempotencyKeyFromEnv } from '../runtime.js';
 
-export const handler = makeSendMessageHandler(depsFromEnv());
+export const handler = makeSendMessageHandler({ ...depsFromEnv(), idempotencyKey: idempotencyKeyFromEnv() });

@@ -1,3 +1,4 @@
+import { previewOf } from '../core/message-preview.js';
 import type { Message } from '../core/model.js';
 import { stamped } from './conversation-stamp.js';
 import {
@@ -48,7 +49,9 @@ export function applyMessage(
   const listSk = keys.listSk(message.msgId, ref.chatType, ref.convId);
   u.set('owner', ref.owner).set('convId', ref.convId).set('chatType', ref.chatType);
   u.set('seq', seq).set('headMsgId', message.msgId).set('lastMsgId', message.msgId);
-  u.set('lastMessage', toStoredMessage(message)).set('updatedAt', message.timestamp).set('listSk', listSk);
+  u.set('lastMessage', toStoredMessage(previewOf(message)))
+    .set('updatedAt', message.timestamp)
+    .set('listSk', listSk);
   u.setIfAbsent('purgeShard', purgeShardKey(ctx, state)).setIfAbsent(
     'purgeSk',
     keys.purgeSk(message.timestamp, ref),
@@ -59,7 +62,7 @@ export function applyMessage(
     ...state,
     seq,
     headMsgId: message.msgId,
-    lastMessage: message,
+    lastMessage: previewOf(message),
     listSk,
     ...(own ? { readThrough: message.msgId, unread: 0 } : { unread: state.unread + 1 }),
     purgeSk: state.purgeSk ?? keys.purgeSk(message.timestamp, ref),

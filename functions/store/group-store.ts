@@ -1,6 +1,6 @@
 import { DAY_MS } from '../core/clock.js';
 import type { Group, Message } from '../core/model.js';
-import { type Db, type Key, putIfAbsent, queryAll } from './db.js';
+import { type Db, type Key, queryAll } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -35,22 +35,27 @@ export function metaKey(groupId: string): Key {
   return { pk: keys.groupPk(groupId), sk: keys.groupMetaSk };
 }
 
-/** Creates the group's META item (no members yet); false if the id is taken. */
-export async function createGroupMeta(
-  db: Db,
+/** Creates the group's META item (no members yet), for a transaction: fails it if the id is taken. */
+export function createGroupMetaAction(
+  tableName: string,
   group: Pick<Group, 'groupId' | 'name' | 'owner' | 'createdAt'>,
-): Promise<boolean> {
-  const existing = await putIfAbsent(db, {
-    ...metaKey(group.groupId),
-    groupId: group.groupId,
-    name: group.name,
-    owner: group.owner,
-    createdAt: group.createdAt,
-    seq: 0,
-    membersVersion: 0,
-    memberCount: 0,
-  });
-  return existing === undefined;
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: {
+        ...metaKey(group.groupId),
+        groupId: group.groupId,
+        name: group.name,
+        owner: group.owner,
+        createdAt: group.createdAt,
+        seq: 0,
+        membersVersion: 0,
+        memberCount: 0,
+      },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
 }
 
 /** The group with all its members (strongly consistent), or undefined if it does not exist. */

@@ -22,6 +22,17 @@ export interface HistoryRange {
   limit: number;
   types?: readonly string[];
   senders?: readonly string[];
+  /**
+   * Most items the Queries may read, matching or not (DynamoDB's Limit counts items before the filter):
+   * bounds the work of a filtered page. @default no bound but `limit`
+   */
+  budget?: number;
+}
+
+export interface HistoryRead {
+  messages: Message[];
+  /** Set when the budget ran out before the range did: the id to continue after. */
+  resumeAfter?: string;
 }
 
 type CopyItem = StoredMessage & { pk: string; sk: string; seq?: number };
@@ -69,10 +80,15 @@ export async function putCopies(
 
 /**
  * Reads up to `limit` messages in the range, in walk order. The range is a key range, so messages
- * below a watermark or retention cutoff cost no reads; type/sender filters may need several Queries.
+ * below a watermark or retention cutoff cost no reads; type/sender filters may need several Queries,
+ * never more items than `budget` in all.
  */
 export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryRange): Promise<Message[]> {
-  if (range.lowestId > range.highestId) return [];
+  return (await readHistory(db, ref, range)).messages;
+}
+
+export async function readHistory(db: Db, ref: ConversationRef, range: HistoryRange): Promise<HistoryRead> {
+  if (range.lowestId > range.highestId) return { messages: [] };
   const filters: string[] = [];
   const values: Record<string, unknown> = {
     ':pk': keys.historyPk(ref),
@@ -95,9 +111,14 @@ export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryR
     });
   }
   const messages: Message[] = [];
+  let budget = range.budget ?? Number.POSITIVE_INFINITY;
   let startKey: Record<string, unknown> | undefined;
   do {
-    const page = await send<{ Items?: CopyItem[]; LastEvaluatedKey?: Record<string, unknown> }>(
+    const page = await send<{
+      Items?: CopyItem[];
+      ScannedCount?: number;
+      LastEvaluatedKey?: Record<string, unknown>;
+    }>(
       db,
       new QueryCommand({
         TableName: db.tableName,
@@ -107,14 +128,20 @@ export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryR
         ExpressionAttributeValues: values,
         ScanIndexForward: range.direction === 'down',
         ConsistentRead: true,
-        Limit: range.limit - messages.length,
+        // Filtered, a Query reads up to the budget at once (its matches may be few); unfiltered, just enough.
+        Limit: filters.length ? budget : Math.min(range.limit - messages.length, budget),
         ExclusiveStartKey: startKey,
       }),
     );
     for (const item of page.Items ?? []) messages.push(messageOfCopy(item));
+    budget -= page.ScannedCount ?? 0;
     startKey = page.LastEvaluatedKey;
-  } while (startKey && messages.length < range.limit);
-  return messages;
+  } while (startKey && messages.length < range.limit && budget > 0);
+  const stoppedEarly = startKey !== undefined && messages.length < range.limit;
+  return {
+    messages: messages.slice(0, range.limit),
+    ...(stoppedEarly ? { resumeAfter: keys.msgIdOfSk(startKey?.sk as string) } : {}),
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
-import { BatchGetCommand, DeleteCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetentionDays } from '../core/model.js';
-import { type Db, queryAll, send, sendConditional } from './db.js';
+import { type Db, queryAll, send } from './db.js';
 import { keys } from './keys.js';
+import type { TransactItem } from './transactions.js';
 
 /** Retention policy: an app default and per-user overrides, in the POLICY partition. */
 
@@ -58,39 +59,50 @@ function toPolicies(items: readonly PolicyItem[]): RetentionPolicies {
   return policies;
 }
 
-export async function putAppPolicy(db: Db, retentionDays: RetentionDays, now: number): Promise<void> {
-  await send(
+/** One policy item as stored (for a change that records what it replaced), or undefined. */
+export async function getPolicyItem(db: Db, userId: string | undefined): Promise<PolicyRecord | undefined> {
+  const result = await send<{ Item?: PolicyItem }>(
     db,
-    new PutCommand({
-      TableName: db.tableName,
-      Item: { pk: keys.policyPk, sk: keys.appPolicySk, retentionDays, updatedAt: now },
-    }),
+    new GetCommand({ TableName: db.tableName, Key: policyKey(userId), ConsistentRead: true }),
   );
+  return result.Item && { retentionDays: result.Item.retentionDays, updatedAt: result.Item.updatedAt };
 }
 
-export async function putUserPolicy(
-  db: Db,
-  userId: string,
+export interface PolicyRecord {
+  retentionDays: RetentionDays;
+  updatedAt: number;
+}
+
+/** The app default (no user) or a user's override. */
+function policyKey(userId: string | undefined) {
+  return { pk: keys.policyPk, sk: userId === undefined ? keys.appPolicySk : keys.userPolicySk(userId) };
+}
+
+/** The condition that the policy is still as read (so an audit record's "before" is exact). */
+function asRead(seen: PolicyRecord | undefined) {
+  return seen
+    ? { ConditionExpression: 'updatedAt = :seenAt', ExpressionAttributeValues: { ':seenAt': seen.updatedAt } }
+    : { ConditionExpression: 'attribute_not_exists(pk)' };
+}
+
+/** Sets the app default (no user) or a user's override, if it is still as `seen`: for a transaction. */
+export function putPolicyAction(
+  tableName: string,
+  userId: string | undefined,
+  seen: PolicyRecord | undefined,
   retentionDays: RetentionDays,
   now: number,
-): Promise<void> {
-  await send(
-    db,
-    new PutCommand({
-      TableName: db.tableName,
-      Item: { pk: keys.policyPk, sk: keys.userPolicySk(userId), retentionDays, updatedAt: now },
-    }),
-  );
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { ...policyKey(userId), retentionDays, updatedAt: now },
+      ...asRead(seen),
+    },
+  };
 }
 
-/** Removes a user's override; false if there was none. */
-export async function deleteUserPolicy(db: Db, userId: string): Promise<boolean> {
-  return sendConditional(
-    db,
-    new DeleteCommand({
-      TableName: db.tableName,
-      Key: { pk: keys.policyPk, sk: keys.userPolicySk(userId) },
-      ConditionExpression: 'attribute_exists(pk)',
-    }),
-  );
+/** Removes a user's override, if it is still as `seen` (which must exist): for a transaction. */
+export function deletePolicyAction(tableName: string, userId: string, seen: PolicyRecord): TransactItem {
+  return { Delete: { TableName: tableName, Key: policyKey(userId), ...asRead(seen) } };
 }

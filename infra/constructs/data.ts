@@ -1,5 +1,6 @@
 import { RemovalPolicy } from 'aws-cdk-lib';
 import { AttributeType, BillingMode, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import {
   type IndexDefinition,
@@ -14,6 +15,11 @@ import {
  */
 export class Data extends Construct {
   readonly table: Table;
+  /**
+   * The key of the idempotency records' HMAC (they must not let anyone confirm a message from its hash).
+   * Kept when the stack is deleted: a new key would make a retry of an earlier send look different.
+   */
+  readonly idempotencyKey: Secret;
 
   constructor(scope: Construct, id: string) {
     super(scope, id);
@@ -27,6 +33,11 @@ export class Data extends Construct {
       removalPolicy: RemovalPolicy.RETAIN,
     });
     for (const index of TABLE_INDEXES) this.table.addGlobalSecondaryIndex(indexProps(index));
+    this.idempotencyKey = new Secret(this, 'IdempotencyKey', {
+      description: 'Roaming: HMAC key of the idempotency records of sends',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
   }
 }
 

@@ -66,6 +66,7 @@ describe('bundling with the local esbuild', () => {
         env: {
           PATH: process.env.PATH,
           TABLE_NAME: 'roaming-test',
+          ROAMING_IDEMPOTENCY_KEY: 'bundle-load-test-key-of-at-least-32-chars',
           SWEEP_FUNCTION_NAME: 'roaming-test-sweep',
           AWS_REGION: 'eu-west-1',
         },

@@ -88,3 +88,32 @@ describe('the table', () => {
     template.hasOutput('TableName', { Value: { Ref: tableId } });
   });
 });
+
+describe('the idempotency key', () => {
+  it('is a generated secret, kept when the stack goes, resolved into the send function only at deploy time', () => {
+    const [secretId, secret] = onlyResource(template, 'AWS::SecretsManager::Secret');
+    expect(secret.Properties?.GenerateSecretString).toMatchObject({
+      PasswordLength: 64,
+      ExcludePunctuation: true,
+    });
+    expect((secret as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    const functions = template.findResources('AWS::Lambda::Function');
+    const withKey = Object.entries(functions).filter(
+      ([, fn]) => fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY !== undefined,
+    );
+    expect(withKey).toHaveLength(1);
+    const [, send] = withKey[0] as [string, { Properties: Record<string, unknown> }];
+    expect(String(send.Properties.Description)).toMatch(/^sendMessage /);
+    // A dynamic reference to the secret: the key itself is never in the template.
+    expect(
+      JSON.stringify(
+        (send.Properties.Environment as { Variables: Record<string, unknown> }).Variables
+          .ROAMING_IDEMPOTENCY_KEY,
+      ),
+    ).toMatch(
+      new RegExp(
+        `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
+      ),
+    );
+  });
+});

@@ -80,13 +80,13 @@ describe('the functions', () => {
     });
   });
 
-  it('sets no tunables unless asked (the runtime defaults apply)', () => {
+  it('sets no tunables unless asked (the runtime defaults apply); only sendMessage gets the idempotency key', () => {
     for (const name of ENTRY_NAMES) {
       const variables = (functionProps(template, name).Environment as { Variables: object }).Variables;
       expect(
         Object.keys(variables).filter((key) => key.startsWith('ROAMING_')),
         name,
-      ).toEqual([]);
+      ).toEqual(name === 'sendMessage' ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
     }
   });
 

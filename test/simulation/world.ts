@@ -53,8 +53,8 @@ export async function createWorld(
   const dice = Dice.seeded(seed);
   const clock = new ManualClock(START_TIME + dice.int(1_000_000));
   const scheduler = new Scheduler(Dice.seeded(dice.fork()).next);
-  // Inline purges stop at their batch cap, not at a time budget.
-  const config = { inlinePurgeBudgetMs: 60_000 };
+  // Inline purges stop at their batch cap, not at a time budget; per-user rate limits are not what these runs test.
+  const config = { inlinePurgeBudgetMs: 60_000, sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0 };
   const instances: SimInstance[] = Array.from({ length: INSTANCES }, (_, i) => {
     const clockOffsetMs = dice.between(-MAX_SKEW_MS, MAX_SKEW_MS);
     const instanceClock = { now: () => clock.now() + clockOffsetMs };
@@ -71,21 +71,20 @@ export async function createWorld(
       }),
     };
   });
+  // The namespace also seeds the setup instance's ids (the group's id), so a replay on the same table gets
+  // its own group; nothing the run decides depends on it.
+  const namespaceSeed = [...namespace].reduce((hash, c) => (hash * 31 + c.charCodeAt(0)) >>> 0, 0);
   const direct = createDeps({
     client,
     tableName,
     clock,
     timer: simulatedTimer(clock),
-    random: Dice.seeded(dice.fork()).next,
+    random: Dice.seeded((dice.fork() ^ namespaceSeed) >>> 0).next,
     config,
   });
   const users = [0, 1, 2].map((i) => `${namespace}s${seed}-u${i}`);
   const [owner, member] = users as [string, string, string];
-  const group = await createGroup(direct, owner, {
-    groupId: `${namespace}s${seed}-g`,
-    name: 'sim',
-    members: [member],
-  });
+  const group = await createGroup(direct, owner, { name: `${namespace}s${seed}`, members: [member] });
   return {
     seed,
     clock,

@@ -69,7 +69,14 @@ export async function startHarness(
   const clock = new ManualClock(T0 + 30 * DAY_MS);
   const client = options.wrapClient ? options.wrapClient(documentClient) : documentClient;
   // Inline purges stop at their batch cap, not at the wall-clock budget, so request counts are exact.
-  const config = { inlinePurgeBudgetMs: 60_000, ...options.config };
+  // Per-user rate limits are off (the clock stands still in tests); the limit tests turn them on.
+  const config = {
+    inlinePurgeBudgetMs: 60_000,
+    sendsPerSecond: 0,
+    groupsPerDay: 0,
+    memberAddsPerMinute: 0,
+    ...options.config,
+  };
   const servers: Server[] = [];
   const token = (userId: string, o: { admin?: boolean } = {}) =>
     signDevToken(userId, { admin: o.admin, secret: TEST_SECRET });

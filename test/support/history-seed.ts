@@ -177,7 +177,8 @@ export async function dataOf(client: DocumentSender, tableName: string): Promise
     )) as { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> };
     for (const item of page.Items ?? []) {
       const pk = String(item.pk);
-      if (pk.startsWith('SWEEP')) continue;
+      // Bookkeeping whose ids differ from run to run: the sweep's, and the admin audit trail.
+      if (pk.startsWith('SWEEP') || pk === 'AUDIT') continue;
       const { pk: _pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount } = item;
       rows.push(
         JSON.stringify({ pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount }),

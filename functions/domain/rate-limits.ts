@@ -1,0 +1,81 @@
+import { DAY_MS } from '../core/clock.js';
+import { RateLimitedError } from '../core/errors.js';
+import type { Key } from '../store/db.js';
+import { type BucketState, bucketKey, bucketStateOf, spendAction } from '../store/rate-limit-store.js';
+import type { TransactItem } from '../store/transactions.js';
+import type { Deps } from './deps.js';
+
+/**
+ * Per-user limits, so one user cannot make the service slow or expensive for everyone: token buckets
+ * that refill continuously. An operation reads its buckets with its other items and spends in its own
+ * transaction (no extra request); over a limit it is refused with 429 and `Retry-After` (when one token
+ * will be back) before anything is written.
+ */
+export type LimitName = 'send' | 'createGroup' | 'addMembers';
+
+interface Rule {
+  /** Tokens added per ms. */
+  perMs: number;
+  capacity: number;
+  what: string;
+}
+
+function ruleOf(deps: Deps, name: LimitName): Rule | undefined {
+  const c = deps.config;
+  if (name === 'send' && c.sendsPerSecond > 0) {
+    return {
+      perMs: c.sendsPerSecond / 1000,
+      capacity: Math.max(1, c.sendBurst),
+      what: `${c.sendsPerSecond} messages a second`,
+    };
+  }
+  if (name === 'createGroup' && c.groupsPerDay > 0) {
+    return {
+      perMs: c.groupsPerDay / DAY_MS,
+      capacity: c.groupsPerDay,
+      what: `${c.groupsPerDay} new groups a day`,
+    };
+  }
+  if (name === 'addMembers' && c.memberAddsPerMinute > 0) {
+    return {
+      perMs: c.memberAddsPerMinute / 60_000,
+      capacity: c.memberAddsPerMinute,
+      what: `${c.memberAddsPerMinute} members added a minute`,
+    };
+  }
+  return undefined;
+}
+
+/** The bucket to read for a limit that is on; undefined when it is off. */
+export function limitKey(deps: Deps, owner: string, name: LimitName): Key | undefined {
+  return ruleOf(deps, name) ? bucketKey(owner, name) : undefined;
+}
+
+/**
+ * Spends `count` tokens of the bucket read as `item`: the transaction action to add, or undefined when
+ * the limit is off. Throws RateLimitedError when there are not enough. Time from another instance's
+ * clock never runs the bucket backwards (a refill is never negative).
+ */
+export function spend(
+  deps: Deps,
+  owner: string,
+  name: LimitName,
+  item: Record<string, unknown> | undefined,
+  count = 1,
+): TransactItem | undefined {
+  const rule = ruleOf(deps, name);
+  if (!rule || count === 0) return undefined;
+  const state: BucketState = bucketStateOf(owner, name, item);
+  const now = deps.clock.now();
+  const elapsed = state.exists ? Math.max(0, now - state.at) : 0;
+  const available = state.exists
+    ? Math.min(rule.capacity, state.tokens + elapsed * rule.perMs)
+    : rule.capacity;
+  if (available < count) {
+    const retryAfterSeconds = Math.max(1, Math.ceil((count - available) / rule.perMs / 1000));
+    throw new RateLimitedError(`Too many requests: at most ${rule.what}; retry in ${retryAfterSeconds} s`, {
+      retryAfterSeconds,
+    });
+  }
+  return spendAction(deps.db.tableName, state, { tokens: available - count, at: Math.max(now, state.at) });
+}
