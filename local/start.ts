@@ -1,3 +1,4 @@
+import './quiet-warnings.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -21,6 +22,7 @@ import { createLocalApi } from './http-server.js';
 import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
 import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
+import { useTerminalLogsOnTerminal } from './local-telemetry.js';
 
 /**
  * `npm start`: the whole service on one machine. Starts DynamoDB Local (data under .data/, or in memory
@@ -61,10 +63,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   let endpointFileWritten = false;
   // Filled in once the store is ready; until then every request gets 503.
   const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  useTerminalLogsOnTerminal();
   const server = createLocalApi({
     handlers,
     jwtSecret: jwtSecret(env),
     unavailable: () => unavailableWhile(phase),
+    apiDocs: true,
   });
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';
@@ -97,6 +101,9 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   phase = 'ready';
 
   console.log(`Roaming API: http://127.0.0.1:${actualPort}`);
+  console.log(
+    `API reference: http://127.0.0.1:${actualPort}/docs (OpenAPI: http://127.0.0.1:${actualPort}/openapi.json)`,
+  );
   console.log(
     sweepEvery > 0
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`

@@ -1,3 +1,4 @@
+import './quiet-warnings.js';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
