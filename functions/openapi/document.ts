@@ -183,13 +183,17 @@ function parametersOf(
   const properties = (parsed.properties ?? {}) as Record<string, JsonSchema>;
   return Object.entries(properties).map(([name, schema]) => {
     const { description, ...rest } = schema;
+    const isRequired = location === 'path' || required.has(name);
+    const example = exampleOf(schema, collector);
+    // An optional parameter's example goes in its schema: Swagger UI would put a parameter-level example
+    // into "Try it out", and a request with every optional parameter set is not a valid one.
     const parameter: Record<string, unknown> = {
       name,
       in: location,
-      required: location === 'path' || required.has(name),
+      required: isRequired,
       description: description ?? PARAMETER_DOCS[name],
-      schema: rest,
-      example: exampleOf(schema, collector),
+      schema: isRequired ? rest : { ...rest, examples: [example] },
+      ...(isRequired ? { example } : {}),
     };
     if (rest.type === 'array') Object.assign(parameter, { style: 'form', explode: false });
     if (!parameter.description) delete parameter.description;
