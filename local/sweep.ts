@@ -1,5 +1,4 @@
 import './quiet-warnings.js';
-import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
@@ -7,11 +6,8 @@ import { configFromEnv, createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
-import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
-import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
-import { requireJava } from './java-check.js';
 import { documentClientOf, localDynamoClient } from './local-app.js';
-import { answers, runningEndpoint } from './local-sweep.js';
+import { openStore } from './open-store.js';
 
 /**
  * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
@@ -42,7 +38,11 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   } catch (error) {
     throw new StartupError((error as Error).message);
   }
-  const endpoint = await openStore(env, lifetime);
+  const endpoint = await openStore(env, lifetime, {
+    command: COMMAND,
+    what: 'the sweep',
+    again: 'Run it again to resume',
+  });
   const client = localDynamoClient(endpoint);
   await ensureTable(client, tableName);
   const deps = createDeps({ client: documentClientOf(client), tableName, config });
@@ -60,46 +60,6 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   printSummary(summary, performance.now() - started);
   client.destroy();
   await lifetime.end(0);
-}
-
-/** The endpoint to sweep; a DynamoDB Local started here is stopped (and its folder unlocked) at the end. */
-async function openStore(env: NodeJS.ProcessEnv, lifetime: Lifetime): Promise<string> {
-  if (env.DYNAMODB_ENDPOINT) {
-    console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
-    return env.DYNAMODB_ENDPOINT;
-  }
-  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
-  const owner = readLock(join(dataDir, LOCK_FILE_NAME));
-  if (owner?.endpoint && isAlive(owner.pid) && (await answers(owner.endpoint))) {
-    console.log(`DynamoDB: ${owner.endpoint} (the running ${owner.command}, pid ${owner.pid})`);
-    return owner.endpoint;
-  }
-  const running = await runningEndpoint();
-  if (running) {
-    console.log(`DynamoDB: ${running} (the running npm start)`);
-    return running;
-  }
-  requireJava(COMMAND);
-  const lock = await lockDataDir(dataDir, COMMAND);
-  lifetime.onEnd(() => lock.release());
-  // Registered after the lock, so it runs first: the folder is free only once the store is gone.
-  lifetime.onEnd(stopAllEmbeddedDynamos);
-  const store = await startEmbeddedDynamo({
-    dataDir,
-    command: COMMAND,
-    onSpawn: (pid) => lock.update({ javaPid: pid }),
-  });
-  lock.update({ endpoint: store.endpoint });
-  console.log(`DynamoDB Local: ${store.endpoint} (pid ${store.pid}, data in ${dataDir})`);
-  store.exited.then(function storeStoppedOnItsOwn(exit) {
-    if (lifetime.ending) return;
-    console.error(
-      `DynamoDB Local (pid ${store.pid}) stopped unexpectedly (${describeExit(exit)}), so the sweep stops. ` +
-        `Run it again to resume: ${COMMAND}`,
-    );
-    void lifetime.end(1);
-  });
-  return store.endpoint;
 }
 
 function printEvent(event: SweepEvent): void {
