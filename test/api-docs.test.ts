@@ -87,6 +87,11 @@ describe('npm start: OpenAPI document and reference page', () => {
       }),
     });
     const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
     await page.goto(`${api}/docs`);
     await authorize(page, token);
 
@@ -96,7 +101,10 @@ describe('npm start: OpenAPI document and reference page', () => {
     await operation.locator('button.execute').click();
     const status = operation.locator('.live-responses-table .response .response-col_status');
     await status.waitFor();
-    expect((await status.textContent())?.trim()).toBe('200');
+    const shown = await operation.locator('.live-responses-table').textContent();
+    expect((await status.textContent())?.trim(), `the page shows: ${shown}; browser: ${problems}`).toBe(
+      '200',
+    );
     const body = await operation
       .locator('.live-responses-table .response-col_description pre')
       .first()
