@@ -70,6 +70,9 @@ export function createLocalApi(options: LocalApiOptions): Server {
       })
       .then((result) => writeResult(res, result));
   });
+  // Browsers keep idle connections open far longer than Node's 5 s default: a request sent on one the
+  // server is closing at that moment fails in the page ("Failed to fetch"). Outlast them instead.
+  server.keepAliveTimeout = 75_000;
   return server;
 }
 

@@ -55,6 +55,7 @@ describe('npm start: OpenAPI document and reference page', () => {
   });
 
   it('/docs loads offline from node_modules and lists every route', async () => {
+    // A page of its own browser context: no cookies, storage or pooled connections from another test.
     const page = await browser.newPage();
     const offsite: string[] = [];
     page.on('request', (request) => {
