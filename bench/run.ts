@@ -1,3 +1,4 @@
+import '../local/quiet-warnings.js';
 import { benchRequests } from './requests.js';
 import { runBenchmarks } from './setup.js';
 import { benchSweep } from './sweep.js';

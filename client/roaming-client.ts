@@ -1,12 +1,43 @@
 import type {
-  ChatType,
   Conversation,
+  ConversationPage,
+  DeletedMessages,
   Group,
+  HistoryPage,
   Message,
-  MessageType,
+  Operations,
+  PurgeReport,
+  ReadPosition,
+  RemovedConversation,
   RetentionDays,
-  SendRequest,
-} from '../functions/core/model.js';
+  RetentionPolicy,
+  StartedSweep,
+  SweepRun,
+} from './api-types.js';
+
+/** The wire types, all generated from the OpenAPI document (api-types.ts): none is declared here twice. */
+export type {
+  Conversation,
+  ConversationPage,
+  DeletedMessages,
+  Group,
+  HistoryPage,
+  Message,
+  Operations,
+  PurgeReport,
+  ReadPosition,
+  RemovedConversation,
+  RetentionDays,
+  RetentionPolicy,
+  StartedSweep,
+  SweepRun,
+};
+export type ChatType = Message['chatType'];
+export type MessageType = Message['type'];
+/** The body of POST /v1/messages. */
+export type SendRequest = Operations['sendMessage']['body'];
+export type MessagePage = HistoryPage;
+export type GroupInput = Operations['createGroup']['body'];
 
 /**
  * A typed client for the Roaming HTTP API, with the SDK's method names (the seed document's calls) so
@@ -24,56 +55,21 @@ export class RoamingApiError extends Error {
 }
 
 /** Names a conversation of the caller: the peer (single) or the group. */
-export interface ConversationKey {
-  convId: string;
-  chatType: ChatType;
-}
-
-export interface ConversationPage {
-  conversations: Conversation[];
-  cursor: string | null;
-  syncToken?: string;
-  removed?: RemovedConversation[];
-  messagesDeleted?: (ConversationKey & { msgIds: string[] })[];
-}
-
-/** Left the list; cached messages at or before `clearedThrough` are gone (deleted with the conversation). */
-export interface RemovedConversation extends ConversationKey {
-  clearedThrough: string | null;
-}
+export type ConversationKey = Pick<Conversation, 'convId' | 'chatType'>;
 
 /** Everything that changed since a sync token, every page merged, and the token for next time. */
 export interface SyncResult {
   conversations: Conversation[];
   removed: RemovedConversation[];
-  messagesDeleted: (ConversationKey & { msgIds: string[] })[];
+  messagesDeleted: DeletedMessages[];
   syncToken: string;
 }
 
-export interface MessagePage {
-  messages: Message[];
-  cursor: string | null;
-}
-
-export interface HistoryOptions {
-  direction?: 'up' | 'down';
-  types?: MessageType[];
-  from?: string[];
-  startTime?: number;
-  endTime?: number;
-}
-
-export interface ReadPosition {
-  convId: string;
-  chatType: ChatType;
-  readThrough: string | null;
-  unreadCount: number;
-}
-
-export interface PurgeReport {
-  purged: number;
-  purgePending: boolean;
-}
+/** The filters of a history page (lists are sent comma-separated). */
+export type HistoryOptions = Pick<
+  Operations['fetchHistory']['query'],
+  'direction' | 'types' | 'from' | 'startTime' | 'endTime'
+>;
 
 type Query = Record<string, string | number | boolean | undefined>;
 
@@ -214,7 +210,7 @@ export class RoamingClient {
   }
 
   /** Creates a group the caller owns; the server makes its id (`group.groupId`). */
-  async createGroup(input: { name?: string; members?: string[] }): Promise<Group> {
+  async createGroup(input: GroupInput): Promise<Group> {
     return (await this.request<{ group: Group }>('POST', '/v1/groups', {}, input)).group;
   }
 
@@ -227,7 +223,7 @@ export class RoamingClient {
   }
 
   /** Admin (scope roaming/admin): the app default and every per-user override. */
-  getRetention(): Promise<{ appDays: RetentionDays; users: { userId: string; days: RetentionDays }[] }> {
+  getRetention(): Promise<RetentionPolicy> {
     return this.request('GET', '/v1/admin/retention');
   }
 
@@ -243,11 +239,12 @@ export class RoamingClient {
     await this.request('DELETE', `/v1/admin/retention/users/${encodeURIComponent(userId)}`);
   }
 
-  listSweeps<T = unknown>(): Promise<{ runs: T[] }> {
+  /** Recent runs (the type parameter is for callers that read a part of a run). */
+  listSweeps<T = SweepRun>(): Promise<{ runs: T[] }> {
     return this.request('GET', '/v1/admin/sweeps');
   }
 
-  startSweep<T = unknown>(): Promise<T> {
+  startSweep<T = StartedSweep>(): Promise<T> {
     return this.request('POST', '/v1/admin/sweeps', {}, {});
   }
 

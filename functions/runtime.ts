@@ -3,6 +3,7 @@ import { createIdGenerator, type RandomSource } from './core/ids.js';
 import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
 import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
+import { countStoreUsage } from './telemetry/store-usage.js';
 
 /** Builds the dependencies of every handler: the composition root, run once per process. */
 export function createDeps(options: {
@@ -46,8 +47,11 @@ export function idempotencyKeyFromEnv(env: NodeJS.ProcessEnv = process.env): str
 export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
   const tableName = env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME must be set');
+  const client = createDocumentClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {});
+  // Each request's log line and metrics tell how many DynamoDB requests it made.
+  countStoreUsage(client);
   return createDeps({
-    client: createDocumentClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {}),
+    client,
     tableName,
     config: configFromEnv(env),
   });

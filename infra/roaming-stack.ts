@@ -3,6 +3,7 @@ import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { Api, type ApiOptions } from './constructs/api.js';
+import { OperationsDashboard } from './constructs/dashboard.js';
 import { Data } from './constructs/data.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Retention, type SweepOptions } from './constructs/retention.js';
@@ -45,6 +46,7 @@ export class RoamingStack extends Stack {
   readonly data: Data;
   readonly api: Api;
   readonly retention: Retention;
+  readonly dashboard: OperationsDashboard;
 
   constructor(scope: Construct, id: string, props: RoamingStackProps) {
     super(scope, id, props);
@@ -76,6 +78,11 @@ export class RoamingStack extends Stack {
         'ROAMING_IDEMPOTENCY_KEY',
         this.data.idempotencyKey.secretValue.unsafeUnwrap(),
       );
+    this.dashboard = new OperationsDashboard(this, 'Operations', {
+      api: this.api,
+      retention: this.retention,
+      table: this.data.table,
+    });
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the HTTP API',

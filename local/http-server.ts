@@ -10,6 +10,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   type RetryableError,
+  RoamingError,
   UnauthorizedError,
   ValidationError,
 } from '../functions/core/errors.js';
@@ -18,6 +19,8 @@ import { ADMIN_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
 import { ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
+import { apiTelemetry, recordRequest } from '../functions/telemetry/api-telemetry.js';
+import { serveApiDocs } from './api-docs.js';
 import { verifyDevToken } from './dev-auth.js';
 
 /**
@@ -32,6 +35,8 @@ export interface LocalApiOptions {
    * store is gone), which the request gets instead (503 with Retry-After).
    */
   unavailable?: () => RetryableError | undefined;
+  /** Also serve /openapi.json and the reference page /docs (npm start does; tests that need them too). */
+  apiDocs?: boolean;
 }
 
 interface CompiledRoute {
@@ -52,12 +57,47 @@ function compile(spec: RouteSpec): CompiledRoute {
 const COMPILED = ROUTES.map(compile);
 
 export function createLocalApi(options: LocalApiOptions): Server {
-  return createServer(function serveRequest(req, res) {
+  const server = createServer(function serveRequest(req, res) {
+    if (options.apiDocs && serveApiDocs(req, res, originOf(server))) return;
+    const started = performance.now();
     const unavailable = options.unavailable?.();
     (unavailable ? Promise.reject(unavailable) : handle(options, req))
-      .catch((error: unknown) => errorResponse(error))
+      .catch(function answerBeforeAnyHandler(error: unknown) {
+        // What API Gateway itself answers on AWS (no route, no token, still starting): logged here.
+        const result = errorResponse(error);
+        logUnhandledRequest(req, result.statusCode ?? 500, performance.now() - started, error);
+        return result;
+      })
       .then((result) => writeResult(res, result));
   });
+  // Browsers keep idle connections open far longer than Node's 5 s default: a request sent on one the
+  // server is closing at that moment fails in the page ("Failed to fetch"). Outlast them instead.
+  server.keepAliveTimeout = 75_000;
+  return server;
+}
+
+function originOf(server: Server): string {
+  const address = server.address();
+  return typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : 'http://127.0.0.1';
+}
+
+function logUnhandledRequest(req: IncomingMessage, status: number, latencyMs: number, error: unknown): void {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const method = (req.method ?? 'GET').toUpperCase();
+  const route = COMPILED.find((r) => r.spec.method === method && r.pattern.test(url.pathname))?.spec.name;
+  recordRequest(
+    apiTelemetry(),
+    {
+      route: route ?? 'none',
+      method,
+      path: url.pathname,
+      status,
+      latencyMs,
+      requestId: crypto.randomUUID(),
+      errorCode: error instanceof RoamingError ? error.code : 'internal',
+    },
+    error,
+  );
 }
 
 async function handle(

@@ -6,6 +6,7 @@ import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/regis
 import type { RouteName } from '../functions/routes.js';
 import { createDeps } from '../functions/runtime.js';
 import type { DocumentSender } from '../functions/store/db.js';
+import { countStoreUsage, hasMiddlewareStack } from '../functions/telemetry/store-usage.js';
 import { LOCAL_CREDENTIALS, type StoreCredentials } from './local-secrets.js';
 
 /**
@@ -39,6 +40,8 @@ export function buildLocalApp(options: {
   config?: Partial<RoamingConfig>;
   idempotencyKey?: string;
 }): { deps: Deps; handlers: Partial<Record<RouteName, HttpHandler>> } {
+  // As on Lambda: each request's log line counts its DynamoDB requests (a test's wrapper may hide the client).
+  if (hasMiddlewareStack(options.client)) countStoreUsage(options.client);
   const deps = createDeps(options);
   const handlers: Partial<Record<RouteName, HttpHandler>> = {};
   for (const [name, make] of Object.entries(HANDLER_FACTORIES) as [

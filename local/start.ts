@@ -1,3 +1,4 @@
+import './quiet-warnings.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
@@ -22,6 +23,7 @@ import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
 import { LOCAL_CREDENTIALS, secretOf, storeCredentialsOf } from './local-secrets.js';
 import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
+import { useTerminalLogsOnTerminal } from './local-telemetry.js';
 
 /**
  * `npm start`: the whole service on one machine. Starts DynamoDB Local (data under .data/, or in memory
@@ -62,10 +64,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   let endpointFileWritten = false;
   // Filled in once the store is ready; until then every request gets 503.
   const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  useTerminalLogsOnTerminal();
   const server = createLocalApi({
     handlers,
     jwtSecret: jwtSecret(env),
     unavailable: () => unavailableWhile(phase),
+    apiDocs: true,
   });
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';
@@ -106,6 +110,9 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   phase = 'ready';
 
   console.log(`Roaming API: http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`);
+  console.log(
+    `API reference: http://127.0.0.1:${actualPort}/docs (OpenAPI: http://127.0.0.1:${actualPort}/openapi.json)`,
+  );
   console.log(
     sweepEvery > 0
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`

@@ -1,4 +1,4 @@
-import { join, resolve } from 'node:path';
+import './quiet-warnings.js';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
@@ -6,12 +6,8 @@ import { configFromEnv, createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
-import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
-import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
-import { requireJava } from './java-check.js';
 import { documentClientOf, localDynamoClient } from './local-app.js';
-import { LOCAL_CREDENTIALS, type StoreCredentials, storeCredentialsOf } from './local-secrets.js';
-import { answers, runningEndpoint } from './local-sweep.js';
+import { openStore } from './open-store.js';
 
 /**
  * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
@@ -42,7 +38,11 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   } catch (error) {
     throw new StartupError((error as Error).message);
   }
-  const { endpoint, credentials } = await openStore(env, lifetime);
+  const { endpoint, credentials } = await openStore(env, lifetime, {
+    command: COMMAND,
+    what: 'the sweep',
+    again: 'Run it again to resume',
+  });
   const client = localDynamoClient(endpoint, credentials);
   await ensureTable(client, tableName);
   const deps = createDeps({ client: documentClientOf(client), tableName, config });
@@ -60,55 +60,6 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   printSummary(summary, performance.now() - started);
   client.destroy();
   await lifetime.end(0);
-}
-
-/**
- * The store to sweep, with the access key its data answers to (local-secrets.ts); a DynamoDB Local
- * started here is stopped (and its folder unlocked) at the end.
- */
-async function openStore(
-  env: NodeJS.ProcessEnv,
-  lifetime: Lifetime,
-): Promise<{ endpoint: string; credentials: StoreCredentials }> {
-  if (env.DYNAMODB_ENDPOINT) {
-    console.log(`DynamoDB: ${env.DYNAMODB_ENDPOINT} (DYNAMODB_ENDPOINT)`);
-    return { endpoint: env.DYNAMODB_ENDPOINT, credentials: LOCAL_CREDENTIALS };
-  }
-  const dataDir = resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
-  const owner = readLock(join(dataDir, LOCK_FILE_NAME));
-  if (owner?.endpoint && isAlive(owner.pid) && (await answers(owner.endpoint))) {
-    console.log(`DynamoDB: ${owner.endpoint} (the running ${owner.command}, pid ${owner.pid})`);
-    return { endpoint: owner.endpoint, credentials: storeCredentialsOf(dataDir) };
-  }
-  const running = await runningEndpoint();
-  if (running) {
-    console.log(`DynamoDB: ${running.endpoint} (the running npm start)`);
-    return {
-      endpoint: running.endpoint,
-      credentials: { accessKeyId: running.accessKeyId, secretAccessKey: 'local' },
-    };
-  }
-  requireJava(COMMAND);
-  const lock = await lockDataDir(dataDir, COMMAND);
-  lifetime.onEnd(() => lock.release());
-  // Registered after the lock, so it runs first: the folder is free only once the store is gone.
-  lifetime.onEnd(stopAllEmbeddedDynamos);
-  const store = await startEmbeddedDynamo({
-    dataDir,
-    command: COMMAND,
-    onSpawn: (pid) => lock.update({ javaPid: pid }),
-  });
-  lock.update({ endpoint: store.endpoint });
-  console.log(`DynamoDB Local: ${store.endpoint} (pid ${store.pid}, data in ${dataDir})`);
-  store.exited.then(function storeStoppedOnItsOwn(exit) {
-    if (lifetime.ending) return;
-    console.error(
-      `DynamoDB Local (pid ${store.pid}) stopped unexpectedly (${describeExit(exit)}), so the sweep stops. ` +
-        `Run it again to resume: ${COMMAND}`,
-    );
-    void lifetime.end(1);
-  });
-  return { endpoint: store.endpoint, credentials: storeCredentialsOf(dataDir) };
 }
 
 function printEvent(event: SweepEvent): void {

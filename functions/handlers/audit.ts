@@ -3,6 +3,7 @@ import { ULID_PATTERN } from '../core/ids.js';
 import type { Deps } from '../domain/deps.js';
 import { listAudit } from '../domain/policies.js';
 import { endpoint } from '../http/endpoint.js';
+import { auditPageSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
 
 const query = z.object({
@@ -12,6 +13,9 @@ const query = z.object({
 
 /** GET /v1/admin/audit?limit=&cursor=: admin actions, newest first (who, what, before, after, when). */
 export const makeListAuditHandler = (deps: Deps) =>
-  endpoint({ access: 'admin', input: z.object({ query }) }, async function listAuditRoute({ input }) {
-    return { body: await listAudit(deps, input.query) };
-  });
+  endpoint(
+    { access: 'admin', input: z.object({ query }), responses: { 200: auditPageSchema } },
+    async function listAuditRoute({ input }) {
+      return { body: await listAudit(deps, input.query) };
+    },
+  );

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { deleteConversation } from '../domain/deletion.js';
 import type { Deps } from '../domain/deps.js';
 import { endpoint } from '../http/endpoint.js';
+import { purgeReportSchema } from '../http/responses.js';
 import { conversationPath } from '../http/schemas.js';
 
 const query = z.object({
@@ -12,7 +13,11 @@ const query = z.object({
 /** DELETE /v1/conversations/{chatType}/{convId}?deleteMessages=true|false */
 export const makeDeleteConversationHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ path: conversationPath, query }) },
+    {
+      access: 'user',
+      input: z.object({ path: conversationPath, query }),
+      responses: { 200: purgeReportSchema },
+    },
     async function deleteConversationRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };
       return { body: await deleteConversation(deps, ref, input.query.deleteMessages === 'true') };

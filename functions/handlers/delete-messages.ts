@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { deleteMessagesBefore, deleteMessagesByIds } from '../domain/deletion.js';
 import type { Deps } from '../domain/deps.js';
 import { endpoint } from '../http/endpoint.js';
+import { purgeReportSchema } from '../http/responses.js';
 import { conversationPath, listParam, msgId, timeParam } from '../http/schemas.js';
 
 /** Exactly one of: msgIds (1..50, the SDK's removeMessagesFromServerWithMsgIds) or before (a ms timestamp). */
@@ -11,10 +12,13 @@ const query = z
     message: 'give either msgIds (1 to 50 message ids) or before (a timestamp in ms), exactly one',
   });
 
+/** By ids: how many ids were given; before a timestamp: what was purged now and what the sweep finishes. */
+const deleted = z.union([z.object({ deleted: z.number().int().min(1) }), purgeReportSchema]);
+
 /** DELETE /v1/conversations/{chatType}/{convId}/messages?msgIds=a,b or ?before=<ms> */
 export const makeDeleteMessagesHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ path: conversationPath, query }) },
+    { access: 'user', input: z.object({ path: conversationPath, query }), responses: { 200: deleted } },
     async function deleteMessagesRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };
       if (input.query.msgIds) {

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { fetchHistory } from '../domain/history.js';
 import { endpoint } from '../http/endpoint.js';
+import { historyPageSchema } from '../http/responses.js';
 import { conversationPath, id, intParam, listParam, messageType, msgId, timeParam } from '../http/schemas.js';
 
 const query = z
@@ -21,7 +22,11 @@ const query = z
 /** GET /v1/conversations/{chatType}/{convId}/messages */
 export const makeFetchHistoryHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ path: conversationPath, query }) },
+    {
+      access: 'user',
+      input: z.object({ path: conversationPath, query }),
+      responses: { 200: historyPageSchema },
+    },
     async function fetchHistoryRoute({ caller, input }) {
       const { chatType, convId } = input.path;
       return { body: await fetchHistory(deps, { owner: caller.userId, chatType, convId }, input.query) };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { addMember, createGroup, removeMember } from '../domain/groups.js';
 import { endpoint } from '../http/endpoint.js';
+import { groupSchema } from '../http/responses.js';
 import { id } from '../http/schemas.js';
 
 /**
@@ -20,22 +21,33 @@ const createInput = z.object({
 
 const memberPath = z.object({ path: z.object({ groupId: id, userId: id }) });
 
+const groupReply = z.object({ group: groupSchema });
+
 /** POST /v1/groups */
 export const makeCreateGroupHandler = (deps: Deps) =>
-  endpoint({ access: 'user', input: createInput }, async function createGroupRoute({ caller, input }) {
-    return { status: 201, body: { group: await createGroup(deps, caller.userId, input.body) } };
-  });
+  endpoint(
+    { access: 'user', input: createInput, responses: { 201: groupReply } },
+    async function createGroupRoute({ caller, input }) {
+      return { status: 201 as const, body: { group: await createGroup(deps, caller.userId, input.body) } };
+    },
+  );
 
 /** PUT /v1/groups/{groupId}/members/{userId} */
 export const makeAddMemberHandler = (deps: Deps) =>
-  endpoint({ access: 'user', input: memberPath }, async function addMemberRoute({ caller, input }) {
-    return { body: { group: await addMember(deps, caller.userId, input.path.groupId, input.path.userId) } };
-  });
+  endpoint(
+    { access: 'user', input: memberPath, responses: { 200: groupReply } },
+    async function addMemberRoute({ caller, input }) {
+      return { body: { group: await addMember(deps, caller.userId, input.path.groupId, input.path.userId) } };
+    },
+  );
 
 /** DELETE /v1/groups/{groupId}/members/{userId} */
 export const makeRemoveMemberHandler = (deps: Deps) =>
-  endpoint({ access: 'user', input: memberPath }, async function removeMemberRoute({ caller, input }) {
-    return {
-      body: { group: await removeMember(deps, caller.userId, input.path.groupId, input.path.userId) },
-    };
-  });
+  endpoint(
+    { access: 'user', input: memberPath, responses: { 200: groupReply } },
+    async function removeMemberRoute({ caller, input }) {
+      return {
+        body: { group: await removeMember(deps, caller.userId, input.path.groupId, input.path.userId) },
+      };
+    },
+  );

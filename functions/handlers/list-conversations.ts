@@ -3,6 +3,7 @@ import { type ListRequest, listConversations } from '../domain/conversations.js'
 import type { Deps } from '../domain/deps.js';
 import { MAX_MARK } from '../domain/pins-and-marks.js';
 import { endpoint } from '../http/endpoint.js';
+import { conversationPageSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
 
 /**
@@ -61,7 +62,7 @@ function toListRequest(q: z.output<typeof query>): ListRequest {
 /** GET /v1/conversations */
 export const makeListConversationsHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ query }) },
+    { access: 'user', input: z.object({ query }), responses: { 200: conversationPageSchema } },
     async function listConversationsRoute({ caller, input }) {
       return { body: await listConversations(deps, caller.userId, toListRequest(input.query)) };
     },

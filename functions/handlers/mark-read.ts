@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { markConversationRead } from '../domain/read-position.js';
 import { endpoint } from '../http/endpoint.js';
+import { readPositionSchema } from '../http/responses.js';
 import { conversationPath, msgId } from '../http/schemas.js';
 
 /** The body is optional: without `msgId` the caller has read everything they have. */
@@ -10,7 +11,11 @@ const body = z.object({ msgId: msgId.optional() }).strict().optional();
 /** PUT /v1/conversations/{chatType}/{convId}/read {msgId?} */
 export const makeMarkReadHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ path: conversationPath, body }) },
+    {
+      access: 'user',
+      input: z.object({ path: conversationPath, body }),
+      responses: { 200: readPositionSchema },
+    },
     async function markReadRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };
       return { body: await markConversationRead(deps, ref, input.body?.msgId) };

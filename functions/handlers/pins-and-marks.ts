@@ -2,19 +2,22 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { MAX_MARK, setMarked, setPinned } from '../domain/pins-and-marks.js';
 import { endpoint } from '../http/endpoint.js';
+import { conversationSchema } from '../http/responses.js';
 import { conversationPath, intParam } from '../http/schemas.js';
 
 const pinInput = z.object({ path: conversationPath });
 const markInput = z.object({ path: conversationPath.extend({ mark: intParam(0, MAX_MARK) }) });
 
+const responses = { 200: z.object({ conversation: conversationSchema }) };
+
 const pinned = (deps: Deps, isPinned: boolean) =>
-  endpoint({ access: 'user', input: pinInput }, async function pinRoute({ caller, input }) {
+  endpoint({ access: 'user', input: pinInput, responses }, async function pinRoute({ caller, input }) {
     const ref = { owner: caller.userId, ...input.path };
     return { body: { conversation: await setPinned(deps, ref, isPinned) } };
   });
 
 const marked = (deps: Deps, isMarked: boolean) =>
-  endpoint({ access: 'user', input: markInput }, async function markRoute({ caller, input }) {
+  endpoint({ access: 'user', input: markInput, responses }, async function markRoute({ caller, input }) {
     const { mark, ...conversation } = input.path;
     const ref = { owner: caller.userId, ...conversation };
     return { body: { conversation: await setMarked(deps, ref, mark, isMarked) } };

@@ -3,6 +3,7 @@ import type { Deps } from '../domain/deps.js';
 import { clearUserRetention, getRetention, setAppRetention, setUserRetention } from '../domain/policies.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
+import { retentionDaysSchema, retentionViewSchema } from '../http/responses.js';
 import { id } from '../http/schemas.js';
 
 /** Retention in whole days (1 to 100 years), or null to keep history forever. */
@@ -18,14 +19,21 @@ const userPath = z.object({ userId: id });
 
 /** GET /v1/admin/retention */
 export const makeGetRetentionHandler = (deps: Deps) =>
-  endpoint({ access: 'admin', input: z.object({}) }, async function getRetentionRoute() {
-    return { body: await getRetention(deps) };
-  });
+  endpoint(
+    { access: 'admin', input: z.object({}), responses: { 200: retentionViewSchema } },
+    async function getRetentionRoute() {
+      return { body: await getRetention(deps) };
+    },
+  );
 
 /** PUT /v1/admin/retention {days} */
 export const makePutRetentionHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: z.object({ body: daysBody }) },
+    {
+      access: 'admin',
+      input: z.object({ body: daysBody }),
+      responses: { 200: z.object({ appDays: retentionDaysSchema }) },
+    },
     async function putRetentionRoute({ caller, input }) {
       logAdminAction(await setAppRetention(deps, caller.userId, input.body.days));
       return { body: { appDays: input.body.days } };
@@ -35,7 +43,11 @@ export const makePutRetentionHandler = (deps: Deps) =>
 /** PUT /v1/admin/retention/users/{userId} {days} */
 export const makePutUserRetentionHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: z.object({ path: userPath, body: daysBody }) },
+    {
+      access: 'admin',
+      input: z.object({ path: userPath, body: daysBody }),
+      responses: { 200: z.object({ userId: id, days: retentionDaysSchema }) },
+    },
     async function putUserRetentionRoute({ caller, input }) {
       logAdminAction(await setUserRetention(deps, caller.userId, input.path.userId, input.body.days));
       return { body: { userId: input.path.userId, days: input.body.days } };
@@ -45,7 +57,11 @@ export const makePutUserRetentionHandler = (deps: Deps) =>
 /** DELETE /v1/admin/retention/users/{userId}: the user follows the app default again. */
 export const makeDeleteUserRetentionHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: z.object({ path: userPath }) },
+    {
+      access: 'admin',
+      input: z.object({ path: userPath }),
+      responses: { 200: z.object({ userId: id, removed: z.boolean() }) },
+    },
     async function deleteUserRetentionRoute({ caller, input }) {
       const record = await clearUserRetention(deps, caller.userId, input.path.userId);
       if (record) logAdminAction(record);

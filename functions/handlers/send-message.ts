@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { Deps } from '../domain/deps.js';
 import { sendMessage } from '../domain/send.js';
 import { endpoint } from '../http/endpoint.js';
+import { messageSchema } from '../http/responses.js';
 import { chatType, id, jsonObject, messageType } from '../http/schemas.js';
 
 const input = z.object({
@@ -20,9 +21,11 @@ const input = z.object({
     }),
 });
 
+const responses = { 201: z.object({ message: messageSchema }) };
+
 /** POST /v1/messages */
 export const makeSendMessageHandler = (deps: Deps) =>
-  endpoint({ access: 'user', input }, async function sendMessageRoute({ caller, input }) {
+  endpoint({ access: 'user', input, responses }, async function sendMessageRoute({ caller, input }) {
     const message = await sendMessage(deps, caller.userId, input.body);
-    return { status: 201, body: { message } };
+    return { status: 201 as const, body: { message } };
   });

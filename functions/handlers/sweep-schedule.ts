@@ -4,6 +4,8 @@ import type { Context } from 'aws-lambda';
 import type { Deps } from '../domain/deps.js';
 import { runSweep, type SweepSummary } from '../domain/sweep.js';
 import type { SweepStartEvent } from '../sweep-starter.js';
+import { METRICS_NAMESPACE, SWEEP_SERVICE } from '../telemetry/api-telemetry.js';
+import { measureStoreUsage, newStoreUsage, type StoreUsage } from '../telemetry/store-usage.js';
 
 /** The event: from EventBridge Scheduler (anything), or from POST /v1/admin/sweeps (names its run). */
 export type SweepInvocationEvent = Partial<SweepStartEvent> | null | undefined;
@@ -15,8 +17,8 @@ export interface SweepTelemetry {
 
 export function defaultTelemetry(): SweepTelemetry {
   return {
-    logger: new Logger({ serviceName: 'roaming-sweep' }),
-    metrics: new Metrics({ namespace: 'Roaming', serviceName: 'roaming-sweep' }),
+    logger: new Logger({ serviceName: SWEEP_SERVICE }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SWEEP_SERVICE }),
   };
 }
 
@@ -30,19 +32,22 @@ export function makeSweepHandler(deps: Deps, telemetry: SweepTelemetry = default
   return async function sweepHandler(event: SweepInvocationEvent, context: Context): Promise<SweepSummary> {
     logger.addContext(context);
     const runId = typeof event?.runId === 'string' ? event.runId : undefined;
+    const store = newStoreUsage();
     try {
-      const summary = await runSweep(deps, {
-        trigger: runId ? 'admin' : 'schedule',
-        runId,
-        invocationId: context.awsRequestId,
-        remainingMs: () => context.getRemainingTimeInMillis(),
-        onEvent: (progress) => logger.info(`sweep ${progress.type}`, { ...progress }),
-      });
-      logger.info('sweep invocation ended', { summary });
-      recordSweepMetrics(metrics, summary);
+      const summary = await measureStoreUsage(store, () =>
+        runSweep(deps, {
+          trigger: runId ? 'admin' : 'schedule',
+          runId,
+          invocationId: context.awsRequestId,
+          remainingMs: () => context.getRemainingTimeInMillis(),
+          onEvent: (progress) => logger.info(`sweep ${progress.type}`, { ...progress }),
+        }),
+      );
+      logger.info('sweep invocation ended', { summary, dynamodb: store });
+      recordSweepMetrics(metrics, summary, store);
       return summary;
     } catch (error) {
-      logger.error('sweep invocation failed', error as Error);
+      logger.error('sweep invocation failed', { error: error as Error, dynamodb: store });
       metrics.addMetric('SweepFailures', MetricUnit.Count, 1);
       throw error;
     } finally {
@@ -51,8 +56,11 @@ export function makeSweepHandler(deps: Deps, telemetry: SweepTelemetry = default
   };
 }
 
-/** One data point per count of this invocation, plus whether it finished its run. */
-export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary): void {
+/**
+ * One data point per count of this invocation, whether it finished its run, and the run's progress
+ * (shards done of the shard count, after this invocation).
+ */
+export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary, store?: StoreUsage): void {
   const { counts } = summary;
   metrics.addMetric('MessagesDeleted', MetricUnit.Count, counts.messagesDeleted);
   metrics.addMetric('ConversationsPurged', MetricUnit.Count, counts.conversations);
@@ -62,4 +70,8 @@ export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary): voi
   metrics.addMetric('ShardsCompleted', MetricUnit.Count, summary.shardsCompleted.length);
   metrics.addMetric('RunsFinished', MetricUnit.Count, summary.closedRun ? 1 : 0);
   metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
+  metrics.addMetric('RunShardsDone', MetricUnit.Count, summary.shardsDone);
+  metrics.addMetric('RunShardCount', MetricUnit.Count, summary.shardCount);
+  metrics.addMetric('RunMessagesDeleted', MetricUnit.Count, summary.runCounts.messagesDeleted);
+  if (store) metrics.addMetric('DynamoDBRequests', MetricUnit.Count, store.requests);
 }

@@ -5,13 +5,18 @@ import { startSweepRun } from '../domain/sweep.js';
 import { listSweepRuns } from '../domain/sweep-runs.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
+import { startedSweepSchema, sweepRunSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
 import { inProcessSweepStarter, type SweepStarter } from '../sweep-starter.js';
 
 /** GET /v1/admin/sweeps?limit=: recent runs, newest first, with progress. */
 export const makeListSweepsHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: z.object({ query: z.object({ limit: intParam(1, 100).default(20) }) }) },
+    {
+      access: 'admin',
+      input: z.object({ query: z.object({ limit: intParam(1, 100).default(20) }) }),
+      responses: { 200: z.object({ runs: z.array(sweepRunSchema) }) },
+    },
     async function listSweepsRoute({ input }) {
       return { body: { runs: await listSweepRuns(deps, input.query.limit) } };
     },
@@ -22,18 +27,24 @@ export const makeListSweepsHandler = (deps: Deps) =>
  * once; `starter` gets it worked on (the Lambda entry passes one that invokes the sweep function).
  */
 export const makeStartSweepHandler = (deps: Deps, starter: SweepStarter = inProcessSweepStarter(deps)) =>
-  endpoint({ access: 'admin', input: z.object({}) }, async function startSweepRoute({ caller }) {
-    const started = await startSweepRun(deps, 'admin');
-    logAdminAction(
-      await recordAdminAction(deps, {
-        actor: caller.userId,
-        action: 'sweep.start',
-        target: started.run.runId,
-        before: null,
-        after: { joined: started.joined, now: started.run.now },
-      }),
-    );
-    await starter.start(started.run.runId);
-    const { runId, startedAt, now } = started.run;
-    return { status: 202, body: { runId, status: 'running', joined: started.joined, startedAt, now } };
-  });
+  endpoint(
+    { access: 'admin', input: z.object({}), responses: { 202: startedSweepSchema } },
+    async function startSweepRoute({ caller }) {
+      const started = await startSweepRun(deps, 'admin');
+      logAdminAction(
+        await recordAdminAction(deps, {
+          actor: caller.userId,
+          action: 'sweep.start',
+          target: started.run.runId,
+          before: null,
+          after: { joined: started.joined, now: started.run.now },
+        }),
+      );
+      await starter.start(started.run.runId);
+      const { runId, startedAt, now } = started.run;
+      return {
+        status: 202 as const,
+        body: { runId, status: 'running' as const, joined: started.joined, startedAt, now },
+      };
+    },
+  );

@@ -1,6 +1,7 @@
 import type { AuditRecord } from '../store/audit-store.js';
+import { apiTelemetry } from '../telemetry/api-telemetry.js';
 
-/** Every admin action is logged as well as recorded (GET /v1/admin/audit): one JSON line. */
+/** Every admin action is logged as well as recorded (GET /v1/admin/audit): one structured line. */
 export function logAdminAction(record: AuditRecord): void {
-  console.log(JSON.stringify({ level: 'INFO', message: 'admin action', ...record }));
+  apiTelemetry().logger.info('admin action', { audit: record });
 }

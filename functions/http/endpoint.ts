@@ -1,14 +1,17 @@
 import middy, { type MiddlewareObj } from '@middy/core';
 import type {
+  Context,
   APIGatewayProxyEventV2WithJWTAuthorizer as HttpEvent,
   APIGatewayProxyStructuredResultV2 as HttpResult,
 } from 'aws-lambda';
 import type { z } from 'zod';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
+import { measureStoreUsage, newStoreUsage } from '../telemetry/store-usage.js';
 import { type Access, type Caller, callerOf } from './caller.js';
 import { errorResponse } from './error-response.js';
 import { checkJsonText } from './exact-json.js';
 import { jsonResponse } from './json-response.js';
+import { observe } from './observe.js';
 import { describeIssues } from './schemas.js';
 
 /** Requests larger than this are refused with 413 before parsing. */
@@ -21,9 +24,29 @@ export interface RawInput {
   body: unknown;
 }
 
-export interface Reply {
-  status?: number;
-  body: unknown;
+/** A route's success answers by status: the zod schema of each body (they make the OpenAPI document). */
+export type Responses = { [status: number]: z.ZodType };
+
+/** A route that declares no responses (yet) may answer anything. */
+type AnyResponses = { [status: number]: z.ZodUnknown };
+
+/** What a route's function returns: a status it declared (200 if left out) and a body of that status. */
+export type Reply<R extends Responses = AnyResponses> = {
+  [S in keyof R & number]: { status?: S; body: z.input<R[S]> };
+}[keyof R & number];
+
+/** What endpoint() knows of its route: read by the OpenAPI generator (contractOf), never at run time. */
+export interface EndpointContract {
+  access: Access;
+  input: z.ZodType;
+  responses: Responses;
+}
+
+const CONTRACT = Symbol.for('roaming.endpointContract');
+
+/** The contract of a handler endpoint() built, if it is one. */
+export function contractOf(handler: unknown): EndpointContract | undefined {
+  return (handler as { [CONTRACT]?: EndpointContract } | undefined)?.[CONTRACT];
 }
 
 export interface EndpointRequest<I> {
@@ -40,15 +63,17 @@ interface State {
 type Event = HttpEvent & { roaming?: State };
 
 /**
- * Builds a Lambda handler for one route: authenticate, parse JSON, validate with zod (middleware
- * first), then the route's function, which receives a typed value and returns a reply. Every error
- * goes through errorResponse, so all routes answer `{error: {code, message}}` the same way.
+ * Builds a Lambda handler for one route: observe (one log line and metrics per request), authenticate,
+ * parse JSON, validate with zod (middleware first), then the route's function, which receives a typed
+ * value and returns a reply typed by its declared `responses`. Every error goes through errorResponse,
+ * so all routes answer `{error: {code, message}}` the same way.
  */
-export function endpoint<S extends z.ZodType>(
-  options: { access: Access; input: S },
-  run: (request: EndpointRequest<z.output<S>>) => Promise<Reply>,
+export function endpoint<S extends z.ZodType, R extends Responses = AnyResponses>(
+  options: { access: Access; input: S; responses?: R },
+  run: (request: EndpointRequest<z.output<S>>) => Promise<NoInfer<Reply<R>>>,
 ) {
-  return middy<Event, HttpResult>()
+  const chain = middy<Event, HttpResult>()
+    .use(observe())
     .use(errorResponder())
     .use(authenticate(options.access))
     .use(parseJsonBody())
@@ -58,6 +83,14 @@ export function endpoint<S extends z.ZodType>(
       const reply = await run({ caller: state.caller, input: state.input as z.output<S> });
       return jsonResponse(reply.status ?? 200, reply.body);
     });
+  const contract: EndpointContract = { ...options, responses: options.responses ?? {} };
+  return Object.assign(
+    // Each request counts its own DynamoDB requests, also when the process serves several at once.
+    function handleRequest(event: Event, context: Context) {
+      return measureStoreUsage(newStoreUsage(), () => chain(event, context));
+    },
+    { [CONTRACT]: contract },
+  );
 }
 
 function errorResponder(): MiddlewareObj<Event, HttpResult> {

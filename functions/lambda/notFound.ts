@@ -1,12 +1,26 @@
-import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { jsonResponse } from '../http/json-response.js';
+import { apiTelemetry, recordRequest } from '../telemetry/api-telemetry.js';
 
-/** API Gateway's `$default` route: any path or method we do not serve gets our JSON 404. */
-export async function handler(event: APIGatewayProxyEventV2): Promise<APIGatewayProxyStructuredResultV2> {
-  return jsonResponse(404, {
-    error: {
-      code: 'not_found',
-      message: `No route for ${event.requestContext.http.method} ${event.rawPath}`,
-    },
+/** API Gateway's `$default` route: any path or method we do not serve gets our JSON 404 (and a log line). */
+export async function handler(
+  event: APIGatewayProxyEventV2,
+  context?: Context,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  const started = performance.now();
+  const { method } = event.requestContext.http;
+  const response = jsonResponse(404, {
+    error: { code: 'not_found', message: `No route for ${method} ${event.rawPath}` },
   });
+  recordRequest(apiTelemetry(), {
+    route: 'notFound',
+    method,
+    path: event.rawPath,
+    status: 404,
+    latencyMs: performance.now() - started,
+    requestId: event.requestContext.requestId ?? context?.awsRequestId ?? '',
+    functionRequestId: context?.awsRequestId,
+    errorCode: 'not_found',
+  });
+  return response;
 }

@@ -69,6 +69,9 @@ describe('bundling with the local esbuild', () => {
           ROAMING_IDEMPOTENCY_KEY: 'bundle-load-test-key-of-at-least-32-chars',
           SWEEP_FUNCTION_NAME: 'roaming-test-sweep',
           AWS_REGION: 'eu-west-1',
+          // The notFound handler logs its request (Powertools); this script's stdout is its JSON answer only.
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          POWERTOOLS_METRICS_DISABLED: 'true',
         },
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],

@@ -1,0 +1,117 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { StoreUsage } from './store-usage.js';
+
+/**
+ * The API's logger and metrics: Powertools, JSON on stdout (CloudWatch Logs; EMF metrics in namespace
+ * `Roaming`, service `roaming-api`, one `route` dimension). Built on first use; `npm start` replaces the
+ * logger with one that prints a line a person reads when stdout is a terminal.
+ */
+export interface ApiTelemetry {
+  logger: Logger;
+  metrics: Metrics;
+}
+
+export const METRICS_NAMESPACE = 'Roaming';
+export const API_SERVICE = 'roaming-api';
+export const SWEEP_SERVICE = 'roaming-sweep';
+
+/** The EMF metric names per route (the dashboard graphs them). */
+export const ROUTE_METRICS = {
+  requests: 'Requests',
+  latency: 'Latency',
+  clientErrors: 'ClientErrors',
+  serverErrors: 'ServerErrors',
+  storeRequests: 'DynamoDBRequests',
+  capacityUnits: 'DynamoDBCapacityUnits',
+} as const;
+
+let configured: ApiTelemetry | undefined;
+
+export function apiTelemetry(): ApiTelemetry {
+  configured ??= {
+    logger: new Logger({ serviceName: API_SERVICE }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: API_SERVICE }),
+  };
+  return configured;
+}
+
+/** Replaces the API's telemetry in this process (npm start's terminal logger). */
+export function useApiTelemetry(telemetry: ApiTelemetry): void {
+  configured = telemetry;
+}
+
+/** What one request did, as its log line and metrics tell it. */
+export interface RequestRecord {
+  /** The route's name (functions/routes.ts), or the route key API Gateway matched. */
+  route: string;
+  method: string;
+  path: string;
+  /** The caller's user id (the token's subject), never the token. */
+  caller?: string;
+  status: number;
+  latencyMs: number;
+  requestId: string;
+  functionRequestId?: string;
+  errorCode?: string;
+  store?: StoreUsage;
+}
+
+let coldStart = true;
+
+/**
+ * One log line per request (4xx at info, 5xx at error with the error and its stack) and one set of
+ * metrics. Everything here is synchronous, so requests served concurrently never mix their keys.
+ */
+export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, error?: unknown): void {
+  const { logger, metrics } = telemetry;
+  logger.setCorrelationId(record.requestId);
+  const fields = {
+    route: record.route,
+    method: record.method,
+    path: record.path,
+    caller: record.caller,
+    status: record.status,
+    latencyMs: Math.round(record.latencyMs * 10) / 10,
+    errorCode: record.errorCode,
+    dynamodb: record.store && {
+      requests: record.store.requests,
+      capacityUnits: record.store.capacityUnits,
+      byCommand: record.store.byCommand,
+    },
+    function_request_id: record.functionRequestId,
+  };
+  if (record.status >= 500) logger.error('request failed', { ...fields, error: describeError(error) });
+  else logger.info('request', fields);
+
+  if (coldStart) {
+    coldStart = false;
+    metrics.captureColdStartMetric();
+  }
+  metrics.addDimension('route', record.route);
+  metrics.addMetric(ROUTE_METRICS.requests, MetricUnit.Count, 1);
+  metrics.addMetric(ROUTE_METRICS.latency, MetricUnit.Milliseconds, record.latencyMs);
+  metrics.addMetric(
+    ROUTE_METRICS.clientErrors,
+    MetricUnit.Count,
+    record.status >= 400 && record.status < 500 ? 1 : 0,
+  );
+  metrics.addMetric(ROUTE_METRICS.serverErrors, MetricUnit.Count, record.status >= 500 ? 1 : 0);
+  if (record.store) {
+    metrics.addMetric(ROUTE_METRICS.storeRequests, MetricUnit.Count, record.store.requests);
+    metrics.addMetric(ROUTE_METRICS.capacityUnits, MetricUnit.Count, record.store.capacityUnits);
+  }
+  metrics.publishStoredMetrics();
+}
+
+/** An error for a log line: name, message, stack and its causes. */
+export function describeError(error: unknown, depth = 0): unknown {
+  if (error === undefined) return undefined;
+  if (!(error instanceof Error) || depth > 3) return String(error);
+  return {
+    name: error.name,
+    message: error.message,
+    stack: error.stack,
+    cause: describeError(error.cause, depth + 1),
+  };
+}

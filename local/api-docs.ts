@@ -1,0 +1,78 @@
+import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { buildOpenApiDocument } from '../functions/openapi/document.js';
+
+/**
+ * The API's documentation on `npm start`: `/openapi.json` (the generated OpenAPI document, with this
+ * server as its first server, so "Try it out" reaches it from the page's own origin) and `/docs`, an
+ * interactive reference (Swagger UI from the installed swagger-ui-dist package: no CDN, works offline).
+ * Neither needs a token.
+ */
+const SWAGGER_UI_DIR = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+
+/** The files of swagger-ui-dist the page loads, by the name it asks for under /docs/. */
+const ASSETS: Record<string, string> = {
+  'swagger-ui.css': 'text/css; charset=utf-8',
+  'swagger-ui-bundle.js': 'text/javascript; charset=utf-8',
+  'favicon-32x32.png': 'image/png',
+  'favicon-16x16.png': 'image/png',
+};
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+  <meta charset="utf-8">
+  <title>Roaming API reference</title>
+  <link rel="icon" type="image/png" href="/docs/favicon-32x32.png">
+  <link rel="stylesheet" href="/docs/swagger-ui.css">
+</head>
+<body>
+  <div id="swagger-ui"></div>
+  <script src="/docs/swagger-ui-bundle.js"></script>
+  <script src="/docs/init.js"></script>
+</body>
+</html>
+`;
+
+/** Starts Swagger UI on the served document; a token entered under "Authorize" is kept across reloads. */
+const INIT = `window.ui = SwaggerUIBundle({
+  url: '/openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  persistAuthorization: true,
+  displayOperationId: true,
+});
+`;
+
+/** Answers the documentation paths; false for any other request (the API's). */
+export function serveApiDocs(req: IncomingMessage, res: ServerResponse, fallbackOrigin: string): boolean {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const path = new URL(req.url ?? '/', 'http://localhost').pathname;
+  if (path === '/openapi.json') {
+    const document = buildOpenApiDocument({ serverUrl: originOf(req, fallbackOrigin) });
+    send(res, 'application/json; charset=utf-8', JSON.stringify(document, null, 2));
+  } else if (path === '/docs' || path === '/docs/') {
+    send(res, 'text/html; charset=utf-8', PAGE);
+  } else if (path === '/docs/init.js') {
+    send(res, 'text/javascript; charset=utf-8', INIT);
+  } else if (path.startsWith('/docs/') && ASSETS[path.slice(6)]) {
+    const name = path.slice(6);
+    send(res, ASSETS[name] as string, readFileSync(join(SWAGGER_UI_DIR, name)));
+  } else {
+    return false;
+  }
+  return true;
+}
+
+/** The origin the page was loaded from (the Host header, if it is a plain host[:port]), else this server's. */
+function originOf(req: IncomingMessage, fallback: string): string {
+  const host = req.headers.host ?? '';
+  return /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? `http://${host}` : fallback;
+}
+
+function send(res: ServerResponse, contentType: string, body: string | Buffer): void {
+  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+  res.end(body);
+}

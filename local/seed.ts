@@ -1,0 +1,233 @@
+import './quiet-warnings.js';
+import { parseArgs } from 'node:util';
+import type { Clock } from '../functions/core/clock.js';
+import type { Deps } from '../functions/domain/deps.js';
+import { createGroup } from '../functions/domain/groups.js';
+import { sendMessage } from '../functions/domain/send.js';
+import { configFromEnv, createDeps } from '../functions/runtime.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import { type Lifetime, runCommand, StartupError } from './cli.js';
+import { documentClientOf, localDynamoClient } from './local-app.js';
+import { openStore } from './open-store.js';
+import { type PlannedGroup, type PlannedMessage, planSeed, type SeedPlan } from './seed-plan.js';
+
+/**
+ * `npm run seed -- --users N --messages M --days D --groups G [--seed S] [--concurrency C]`: a realistic
+ * dataset (seed-plan.ts) written through the service's own write path (the domain's createGroup and
+ * sendMessage, as the API calls them), into the running `npm start`'s store (or DYNAMODB_ENDPOINT, or a
+ * DynamoDB Local started here on the data folder). The service stamps each message with its clock,
+ * max(now, previous + 1): each writer's clock is set to the planned time of its next message, so the
+ * timestamps walk forward over the D days up to now. Conversations are split among C writers (one
+ * conversation, one writer: its messages stay in order); a progress bar, then messages/s.
+ */
+const COMMAND = 'npm run seed';
+
+runCommand(seed, {
+  onSignal() {
+    console.log('\nSeed interrupted: what was written stays.');
+    return 130;
+  },
+});
+
+interface SeedArgs {
+  users: number;
+  messages: number;
+  days: number;
+  groups: number;
+  seed: number;
+  concurrency: number;
+}
+
+async function seed(lifetime: Lifetime): Promise<void> {
+  const args = readArgs();
+  const env = process.env;
+  const tableName = env.TABLE_NAME ?? 'roaming';
+  let config: ReturnType<typeof configFromEnv>;
+  try {
+    config = configFromEnv(env);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  const { endpoint, credentials } = await openStore(env, lifetime, {
+    command: COMMAND,
+    what: 'the seed',
+    again: 'Run it again',
+  });
+  const client = localDynamoClient(endpoint, credentials);
+  await ensureTable(client, tableName);
+  const documentClient = documentClientOf(client);
+  // An operator's tool writing as fast as it can: the per-user rate limits are not for it.
+  const unlimited = { ...config, sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0 };
+  const writer = (clock: Clock): Deps =>
+    createDeps({ client: documentClient, tableName, clock, config: unlimited });
+
+  const plan = planSeed({ ...args, end: Date.now() });
+  console.log(
+    `Seeding ${count(args.messages)} messages for ${count(args.users)} users, ${args.groups} groups, ` +
+      `over ${args.days} days into table ${tableName}`,
+  );
+  const started = performance.now();
+  const groupIds = await createGroups(plan, writer);
+  const progress = progressBar(args.messages);
+  await Promise.all(
+    split(plan, args.concurrency).map((messages) =>
+      writeMessages(messages, plan, groupIds, writer, progress.tick),
+    ),
+  );
+  progress.done();
+  const seconds = (performance.now() - started) / 1000;
+  printSummary(plan, groupIds, args, seconds);
+  client.destroy();
+  await lifetime.end(0);
+}
+
+/** Groups are created a minute before the first message, so every member sees the whole group history. */
+async function createGroups(plan: SeedPlan, writer: (clock: Clock) => Deps): Promise<string[]> {
+  const deps = writer({ now: () => plan.start - 60_000 });
+  const ids: string[] = [];
+  for (const group of plan.groups) {
+    const created = await createGroup(deps, group.owner, { name: group.name, members: group.members });
+    ids.push(created.groupId);
+  }
+  return ids;
+}
+
+/** Conversation k goes to writer k mod C; each writer sends its messages in time order. */
+function split(plan: SeedPlan, writers: number): PlannedMessage[][] {
+  const shares: PlannedMessage[][] = Array.from({ length: writers }, () => []);
+  for (const message of plan.messages) shares[message.conversation % writers]?.push(message);
+  return shares.filter((share) => share.length > 0);
+}
+
+async function writeMessages(
+  messages: PlannedMessage[],
+  plan: SeedPlan,
+  groupIds: string[],
+  writer: (clock: Clock) => Deps,
+  sent: () => void,
+): Promise<void> {
+  let now = plan.start;
+  const deps = writer({ now: () => now });
+  for (const message of messages) {
+    now = message.at;
+    const conversation = plan.conversations[message.conversation];
+    if (!conversation) continue;
+    const to =
+      conversation.chatType === 'group'
+        ? (groupIds[conversation.group as number] as string)
+        : (conversation.users?.find((user) => user !== message.from) ?? message.from);
+    await sendMessage(deps, message.from, {
+      to,
+      chatType: conversation.chatType,
+      type: message.type,
+      body: message.body,
+    });
+    sent();
+  }
+}
+
+/** A bar on a terminal (redrawn at most 10 times a second), else a line every 10%. */
+function progressBar(total: number): { tick: () => void; done: () => void } {
+  const started = performance.now();
+  const terminal = Boolean(process.stdout.isTTY);
+  let sent = 0;
+  let drawnAt = 0;
+  let lastTenth = 0;
+  const rate = () => Math.round(sent / Math.max(0.001, (performance.now() - started) / 1000));
+  const draw = () => {
+    const width = 30;
+    const filled = Math.round((sent / total) * width);
+    const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    process.stdout.write(`\r[${bar}] ${count(sent)}/${count(total)} messages  ${count(rate())} msg/s `);
+  };
+  return {
+    tick() {
+      sent++;
+      if (terminal) {
+        const now = performance.now();
+        if (now - drawnAt > 100 || sent === total) {
+          drawnAt = now;
+          draw();
+        }
+        return;
+      }
+      const tenth = Math.floor((sent / total) * 10);
+      if (tenth > lastTenth) {
+        lastTenth = tenth;
+        const width = 30;
+        const filled = tenth * 3;
+        console.log(
+          `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${count(sent)}/${count(total)} messages  ${count(rate())} msg/s`,
+        );
+      }
+    },
+    done() {
+      if (terminal) {
+        draw();
+        process.stdout.write('\n');
+      }
+    },
+  };
+}
+
+function printSummary(plan: SeedPlan, groupIds: string[], args: SeedArgs, seconds: number): void {
+  const perConversation = new Map<number, number>();
+  for (const message of plan.messages) {
+    perConversation.set(message.conversation, (perConversation.get(message.conversation) ?? 0) + 1);
+  }
+  const lengths = [...perConversation.values()].sort((a, b) => a - b);
+  const singles = [...perConversation.keys()].filter(
+    (k) => plan.conversations[k]?.chatType === 'single',
+  ).length;
+  const sizes = plan.groups.map((group: PlannedGroup) => group.members.length);
+  const first = plan.messages[0]?.at ?? plan.start;
+  const last = plan.messages.at(-1)?.at ?? plan.start;
+  console.log(
+    `Seeded ${count(args.messages)} messages in ${seconds.toFixed(1)} s: ${count(Math.round(args.messages / seconds))} messages/s`,
+  );
+  console.log(
+    `  users: ${count(args.users)}; groups: ${groupIds.length}` +
+      (sizes.length ? ` (${Math.min(...sizes)} to ${Math.max(...sizes)} members)` : ''),
+  );
+  console.log(
+    `  conversations with messages: ${count(lengths.length)} (${count(singles)} single, ${count(lengths.length - singles)} group); ` +
+      `messages per conversation: ${lengths[0] ?? 0} to ${count(lengths.at(-1) ?? 0)}, median ${lengths[Math.floor(lengths.length / 2)] ?? 0}`,
+  );
+  console.log(`  timestamps: ${new Date(first).toISOString()} to ${new Date(last).toISOString()}`);
+  console.log(`  try: npm run token -- ${plan.users[0]}   (then GET /v1/conversations with it)`);
+}
+
+function readArgs(): SeedArgs {
+  const { values } = parseArgs({
+    options: {
+      users: { type: 'string', default: '100' },
+      messages: { type: 'string', default: '10000' },
+      days: { type: 'string', default: '30' },
+      groups: { type: 'string', default: '10' },
+      seed: { type: 'string', default: '1' },
+      concurrency: { type: 'string', default: '16' },
+    },
+  });
+  const args = {
+    users: whole('--users', values.users, 1),
+    messages: whole('--messages', values.messages, 1),
+    days: whole('--days', values.days, 1),
+    groups: whole('--groups', values.groups, 0),
+    seed: whole('--seed', values.seed, 0),
+    concurrency: whole('--concurrency', values.concurrency, 1),
+  };
+  if (args.groups > 0 && args.users < 3) throw new StartupError('--groups needs at least 3 --users');
+  return args;
+}
+
+function whole(flag: string, value: string | undefined, min: number): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) {
+    throw new StartupError(`${flag} must be a whole number of at least ${min}, got "${value}"`);
+  }
+  return number;
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}

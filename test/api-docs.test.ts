@@ -1,0 +1,144 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { ROUTES } from '../functions/routes.js';
+import { signDevToken } from '../local/dev-auth.js';
+import { launchBrowser } from './support/browser.js';
+import { type LocalProcess, removeDir, runLocal, tempDir } from './support/local-process.js';
+
+/**
+ * The API reference as an app developer meets it: `npm start` (on the tests' DynamoDB Local, so no Java
+ * of its own), its /docs page in a real headless Chromium, every route listed, and a "Try it out" with a
+ * dev token that reaches the local API (its request log line says so).
+ */
+const ROOT = join(import.meta.dirname, '..');
+const READY = /Roaming API: (http:\/\/127\.0\.0\.1:\d+)/;
+
+let cwd: string;
+let local: LocalProcess;
+let api: string;
+let browser: Browser;
+
+beforeAll(async () => {
+  cwd = tempDir('docs');
+  local = runLocal('local/start.ts', {
+    cwd,
+    env: {
+      DYNAMODB_ENDPOINT: inject('dynamoEndpoint'),
+      TABLE_NAME: `roaming_docs_${process.pid}`,
+      PORT: '0',
+      POWERTOOLS_LOG_LEVEL: 'INFO',
+      ROAMING_JWT_SECRET: '',
+    },
+  });
+  api = (await local.waitFor(READY))[1] as string;
+  browser = await launchBrowser();
+}, 120_000);
+
+afterAll(async () => {
+  await browser?.close();
+  local?.child.kill('SIGTERM');
+  await local?.exited();
+  removeDir(cwd);
+});
+
+describe('npm start: OpenAPI document and reference page', () => {
+  it('serves the committed document at /openapi.json, with itself as the first server', async () => {
+    const served = (await (await fetch(`${api}/openapi.json`)).json()) as { servers: { url: string }[] };
+    const committed = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as typeof served;
+    expect(served.servers[0]?.url).toBe(api);
+    expect({ ...served, servers: served.servers.slice(1) }).toEqual({
+      ...committed,
+      servers: committed.servers.slice(1),
+    });
+  });
+
+  it('/docs loads offline from node_modules and lists every route', async () => {
+    // A page of its own browser context: no cookies, storage or pooled connections from another test.
+    const page = await browser.newPage();
+    const offsite: string[] = [];
+    page.on('request', (request) => {
+      if (!request.url().startsWith(api) && !request.url().startsWith('data:')) offsite.push(request.url());
+    });
+    await page.goto(`${api}/docs`);
+    await page.locator('.opblock').first().waitFor();
+    const listed = await page.$$eval('.opblock', (blocks) =>
+      blocks.map((block) => {
+        const method = block.querySelector('.opblock-summary-method')?.textContent ?? '';
+        const path = block.querySelector('.opblock-summary-path')?.getAttribute('data-path') ?? '';
+        return `${method.trim().toUpperCase()} ${path}`;
+      }),
+    );
+    expect(listed.sort()).toEqual(ROUTES.map((route) => `${route.method} ${route.path}`).sort());
+    expect(offsite).toEqual([]);
+    await page.close();
+  });
+
+  it('"Try it out" with a dev token reaches the local API and shows its answer', async () => {
+    const token = await signDevToken('docs-alice');
+    await fetch(`${api}/v1/messages`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        to: 'docs-bob',
+        chatType: 'single',
+        type: 'text',
+        body: { text: 'hi from the docs test' },
+      }),
+    });
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('console', (message) => {
+      if (message.type() === 'error') problems.push(message.text());
+    });
+    page.on('requestfailed', (request) => problems.push(`${request.url()}: ${request.failure()?.errorText}`));
+    await page.goto(`${api}/docs`);
+    await authorize(page, token);
+
+    const operation = page.locator('#operations-Conversations-listConversations');
+    await operation.locator('.opblock-summary-control').click();
+    await operation.locator('.try-out__btn').click();
+    await operation.locator('button.execute').click();
+    const status = operation.locator('.live-responses-table .response .response-col_status');
+    await status.waitFor();
+    const shown = await operation.locator('.live-responses-table').textContent();
+    expect((await status.textContent())?.trim(), `the page shows: ${shown}; browser: ${problems}`).toBe(
+      '200',
+    );
+    const body = await operation
+      .locator('.live-responses-table .response-col_description pre')
+      .first()
+      .textContent();
+    const answer = JSON.parse(body ?? '{}') as { conversations: { convId: string }[] };
+    expect(answer.conversations.map((c) => c.convId)).toEqual(['docs-bob']);
+    await page.close();
+
+    // The request reached npm start: its log line names the route and the caller (never the token).
+    const [line] = await local.waitFor(
+      /\{[^\n]*"route":"listConversations"[^\n]*"caller":"docs-alice"[^\n]*\}/,
+    );
+    const logged = JSON.parse(line) as Record<string, unknown>;
+    expect(logged).toMatchObject({
+      level: 'INFO',
+      message: 'request',
+      service: 'roaming-api',
+      method: 'GET',
+      path: '/v1/conversations',
+      status: 200,
+      correlation_id: expect.any(String),
+      dynamodb: { requests: expect.any(Number), capacityUnits: expect.any(Number) },
+    });
+    expect((logged.dynamodb as { requests: number }).requests).toBeGreaterThan(0);
+    expect(line).not.toContain(token);
+  });
+});
+
+/** Swagger UI's "Authorize" dialog: the bearer token, then close. */
+async function authorize(page: Page, token: string): Promise<void> {
+  await page.locator('button.authorize').first().click();
+  const dialog = page.locator('.dialog-ux .modal-ux');
+  await dialog.locator('input').first().fill(token);
+  await dialog.locator('button.modal-btn.authorize').click();
+  await dialog.locator('button.btn-done').click();
+}

@@ -1,0 +1,151 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../functions/routes.js';
+import { functionIds, onlyResource, synthesize } from './support/stack.js';
+
+/**
+ * The operations dashboard: its body is JSON with CloudFormation references spliced in (Fn::Join), so
+ * the tests read it back with each reference as a readable placeholder, and check the widgets one by one.
+ */
+interface Widget {
+  type: string;
+  properties: {
+    title?: string;
+    markdown?: string;
+    metrics?: unknown[][];
+    query?: string;
+    alarms?: unknown[];
+  };
+}
+
+let template: Template;
+let widgets: Widget[];
+
+beforeAll(() => {
+  template = synthesize().template;
+  widgets = dashboardWidgets(template);
+});
+
+function dashboardWidgets(source: Template): Widget[] {
+  const [, dashboard] = onlyResource(source, 'AWS::CloudWatch::Dashboard');
+  const body = dashboard.Properties?.DashboardBody as { 'Fn::Join': [string, unknown[]] };
+  const text = body['Fn::Join'][1]
+    .map((part) => (typeof part === 'string' ? part : `<${referenceOf(part)}>`))
+    .join('');
+  return (JSON.parse(text) as { widgets: Widget[] }).widgets;
+}
+
+/** `{Ref: X}` → `X`, `{Fn::GetAtt: [X, A]}` → `X.A`, `{Ref: AWS::Region}` → `AWS::Region`. */
+function referenceOf(part: unknown): string {
+  const ref = (part as { Ref?: string }).Ref;
+  if (ref) return ref;
+  const getAtt = (part as { 'Fn::GetAtt'?: [string, string] })['Fn::GetAtt'];
+  return getAtt ? `${getAtt[0]}.${getAtt[1]}` : JSON.stringify(part);
+}
+
+function widget(title: string): Widget {
+  const found = widgets.find((w) => w.properties.title === title);
+  if (!found)
+    throw new Error(`No widget "${title}"; titles: ${widgets.map((w) => w.properties.title).join(' | ')}`);
+  return found;
+}
+
+/** Each metric line as [namespace, name, ...dimension pairs], without its rendering options. */
+function metricLines(w: Widget): string[][] {
+  return (w.properties.metrics ?? []).map(
+    (line) => line.filter((part) => typeof part === 'string') as string[],
+  );
+}
+
+function statOf(w: Widget): unknown[] {
+  return (w.properties.metrics ?? []).map((line) => (line.at(-1) as { stat?: string }).stat);
+}
+
+describe('operations dashboard', () => {
+  it('is one dashboard whose body lists the widgets in order', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Dashboard', {
+      DashboardBody: {
+        'Fn::Join': ['', Match.arrayWith([Match.stringLikeRegexp('"title":"Latency p99 per route')])],
+      },
+    });
+    expect(widgets.map((w) => w.properties.title ?? w.type)).toEqual([
+      'text',
+      'API requests per route',
+      'API Gateway: requests, 4xx, 5xx (also those refused before a function ran)',
+      'Latency p50 per route (ms)',
+      'Latency p99 per route (ms)',
+      '4xx per route',
+      '5xx per route',
+      'DynamoDB requests per route',
+      'Lambda cold starts: count and init duration (ms) per function',
+      'Lambda throttles per function',
+      'DynamoDB consumed capacity (units)',
+      'DynamoDB throttled requests',
+      'Sweep: copies deleted per run',
+      'Sweep progress: shards done of the run',
+      'Sweep: retries and invocation duration (ms)',
+      'Sweep dead-letter queue depth',
+      'Sweep alarms',
+      'Recent sweep invocations',
+    ]);
+  });
+
+  it('graphs every route: requests, latency p50 and p99, 4xx and 5xx from the route EMF metrics', () => {
+    const perRoute = (metric: string) =>
+      ROUTES.map((route) => ['Roaming', metric, 'route', route.name, 'service', 'roaming-api']);
+    expect(metricLines(widget('API requests per route'))).toEqual(perRoute('Requests'));
+    expect(metricLines(widget('Latency p50 per route (ms)'))).toEqual(perRoute('Latency'));
+    expect(new Set(statOf(widget('Latency p50 per route (ms)')))).toEqual(new Set(['p50']));
+    expect(new Set(statOf(widget('Latency p99 per route (ms)')))).toEqual(new Set(['p99']));
+    expect(metricLines(widget('4xx per route'))).toEqual(perRoute('ClientErrors'));
+    expect(metricLines(widget('5xx per route'))).toEqual(perRoute('ServerErrors'));
+    expect(metricLines(widget('DynamoDB requests per route'))).toEqual(perRoute('DynamoDBRequests'));
+  });
+
+  it('shows cold starts from every function log group and throttles of every function', () => {
+    const coldStarts = widget('Lambda cold starts: count and init duration (ms) per function');
+    expect(coldStarts.type).toBe('log');
+    expect(coldStarts.properties.query).toContain('@initDuration');
+    const functionCount = functionIds(template).size;
+    expect(functionCount).toBe(ROUTES.length + 2);
+    expect(coldStarts.properties.query?.match(/SOURCE '/g)).toHaveLength(functionCount);
+    const throttles = metricLines(widget('Lambda throttles per function'));
+    expect(throttles).toHaveLength(functionCount);
+    expect(throttles.every((line) => line[0] === 'AWS/Lambda' && line[1] === 'Throttles')).toBe(true);
+  });
+
+  it('shows the table consumed capacity and throttled requests', () => {
+    const [tableId] = onlyResource(template, 'AWS::DynamoDB::Table');
+    expect(metricLines(widget('DynamoDB consumed capacity (units)'))).toEqual([
+      ['AWS/DynamoDB', 'ConsumedReadCapacityUnits', 'TableName', `<${tableId}>`],
+      ['AWS/DynamoDB', 'ConsumedWriteCapacityUnits', 'TableName', `<${tableId}>`],
+    ]);
+    const throttled = JSON.stringify(widget('DynamoDB throttled requests').properties.metrics);
+    expect(throttled).toContain('ThrottledRequests');
+    expect(throttled).toContain('TransactWriteItems');
+  });
+
+  it('shows the sweep: copies deleted per run, progress, retries, duration, dead letters and alarms', () => {
+    const sweep = (name: string) => ['Roaming', name, 'service', 'roaming-sweep'];
+    expect(metricLines(widget('Sweep: copies deleted per run'))).toEqual([
+      sweep('MessagesDeleted'),
+      sweep('DeleteBatches'),
+    ]);
+    expect(metricLines(widget('Sweep progress: shards done of the run'))).toEqual([
+      sweep('RunShardsDone'),
+      sweep('RunShardCount'),
+      sweep('RunsFinished'),
+    ]);
+    expect(metricLines(widget('Sweep: retries and invocation duration (ms)'))).toEqual([
+      sweep('StoreRetries'),
+      sweep('SweepFailures'),
+      sweep('SweepDuration'),
+    ]);
+    const [queueId] = onlyResource(template, 'AWS::SQS::Queue');
+    expect(metricLines(widget('Sweep dead-letter queue depth'))).toEqual([
+      ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', `<${queueId}.QueueName>`],
+    ]);
+    expect(widget('Sweep alarms').properties.alarms).toHaveLength(2);
+    expect(widget('Recent sweep invocations').properties.query).toContain('sweep invocation ended');
+  });
+});

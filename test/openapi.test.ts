@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import type { z } from 'zod';
+import { HANDLER_FACTORIES } from '../functions/handlers/registry.js';
+import { contractOf } from '../functions/http/endpoint.js';
+import { errorSchema } from '../functions/http/responses.js';
+import { buildOpenApiDocument } from '../functions/openapi/document.js';
+import { ROUTES, type RouteName } from '../functions/routes.js';
+import { staleGeneratedFiles } from '../local/openapi.js';
+import { type RawResponse, startHarness } from './support/harness.js';
+
+type Operation = {
+  operationId: string;
+  parameters?: { name: string; in: string; example?: unknown; schema: { examples?: unknown[] } }[];
+  requestBody?: { content: { 'application/json': { example?: unknown } } };
+  responses: Record<string, { $ref?: string; content?: { 'application/json': { example?: unknown } } }>;
+};
+
+describe('OpenAPI document', () => {
+  it('openapi.json and client/api-types.ts are what `npm run openapi` generates now', () => {
+    expect(staleGeneratedFiles(), 'stale: run npm run openapi').toEqual([]);
+  });
+
+  it('has every route with its parameters, examples, a success answer and its errors', () => {
+    const document = buildOpenApiDocument() as { paths: Record<string, Record<string, Operation>> };
+    for (const route of ROUTES) {
+      const operation = document.paths[route.path]?.[route.method.toLowerCase()];
+      expect(operation?.operationId, `${route.method} ${route.path}`).toBe(route.name);
+      if (!operation) continue;
+      const pathNames = [...route.path.matchAll(/\{(\w+)\}/g)].map((m) => m[1]);
+      const inPath = (operation.parameters ?? []).filter((p) => p.in === 'path').map((p) => p.name);
+      expect(inPath, route.name).toEqual(pathNames);
+      for (const parameter of operation.parameters ?? []) {
+        expect(
+          parameter.example ?? parameter.schema.examples?.[0],
+          `${route.name} ${parameter.name}`,
+        ).toBeDefined();
+      }
+      const statuses = Object.keys(operation.responses);
+      const success = statuses.filter((status) => status.startsWith('2'));
+      expect(success.length, route.name).toBeGreaterThan(0);
+      for (const status of success) {
+        expect(operation.responses[status]?.content?.['application/json'].example, route.name).toBeDefined();
+      }
+      expect(statuses, route.name).toEqual(expect.arrayContaining(['400', '401', '429', '500', '503']));
+      if (route.access === 'admin') expect(statuses, route.name).toContain('403');
+      if (operation.requestBody) {
+        expect(operation.requestBody.content['application/json'].example, route.name).toBeDefined();
+        expect(statuses, route.name).toEqual(expect.arrayContaining(['413', '415']));
+      }
+    }
+  });
+});
+
+describe('the handlers answer what the document says', () => {
+  it('every answer of a session over all routes parses with its declared schema, unchanged', async () => {
+    const harness = await startHarness();
+    try {
+      const deps = harness.deps;
+      const schemaOf = (route: RouteName, status: number): z.ZodType | undefined =>
+        status >= 400 ? errorSchema : contractOf(HANDLER_FACTORIES[route](deps))?.responses[status];
+      const alice = await harness.token('oa-alice');
+      const bob = await harness.token('oa-bob');
+      const admin = await harness.token('oa-ops', { admin: true });
+      const json = (body: unknown) => ({
+        body: JSON.stringify(body),
+        headers: { 'content-type': 'application/json' },
+      });
+      const seen = new Set<RouteName>();
+      async function call(route: RouteName, method: string, path: string, token: string, init = {}) {
+        const response: RawResponse = await harness.raw(method, path, { token, ...init });
+        const schema = schemaOf(route, response.status);
+        expect(schema, `${route} answered ${response.status}, which it does not declare`).toBeDefined();
+        // Parsing strips what a schema does not name: equal means nothing undeclared was answered.
+        expect(schema?.parse(response.body), `${route} ${response.status}`).toEqual(response.body);
+        seen.add(route);
+        return response;
+      }
+      const conv = '/v1/conversations/single/oa-bob';
+      const sent = await call(
+        'sendMessage',
+        'POST',
+        '/v1/messages',
+        alice,
+        json({ to: 'oa-bob', chatType: 'single', type: 'text', body: { text: 'hi' }, ext: { k: 1 } }),
+      );
+      const msgId = (sent.body.message as { msgId: string }).msgId;
+      await call(
+        'sendMessage',
+        'POST',
+        '/v1/messages',
+        alice,
+        json({ to: 'oa-bob', chatType: 'single', type: 'text', body: { text: 'again' } }),
+      );
+      const first = await call('listConversations', 'GET', '/v1/conversations?limit=5', alice);
+      await call('listConversations', 'GET', `/v1/conversations?since=${first.body.syncToken}`, alice);
+      await call('listConversations', 'GET', '/v1/conversations?pageSize=5&pageNum=1', alice);
+      await call('fetchHistory', 'GET', `${conv}/messages?pageSize=1`, alice);
+      await call('markRead', 'PUT', `${conv}/read`, alice);
+      await call('pinConversation', 'PUT', `${conv}/pin`, alice);
+      await call('unpinConversation', 'DELETE', `${conv}/pin`, alice);
+      await call('markConversation', 'PUT', `${conv}/marks/3`, alice);
+      await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, alice);
+      await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${msgId}`, alice);
+      await call('deleteMessages', 'DELETE', `${conv}/messages?before=${harness.clock.now()}`, alice);
+      await call('listConversations', 'GET', `/v1/conversations?since=${first.body.syncToken}`, alice);
+      await call(
+        'deleteConversation',
+        'DELETE',
+        '/v1/conversations/single/oa-alice?deleteMessages=true',
+        bob,
+      );
+      const created = await call(
+        'createGroup',
+        'POST',
+        '/v1/groups',
+        alice,
+        json({ name: 'Team', members: ['oa-bob'] }),
+      );
+      const team = (created.body.group as { groupId: string }).groupId;
+      await call('addMember', 'PUT', `/v1/groups/${team}/members/oa-carol`, alice);
+      await call('removeMember', 'DELETE', `/v1/groups/${team}/members/oa-carol`, alice);
+      await call('putRetention', 'PUT', '/v1/admin/retention', admin, json({ days: 30 }));
+      await call('putUserRetention', 'PUT', '/v1/admin/retention/users/oa-bob', admin, json({ days: null }));
+      await call('getRetention', 'GET', '/v1/admin/retention', admin);
+      await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/oa-bob', admin);
+      await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
+      await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
+      await call('listAudit', 'GET', '/v1/admin/audit?limit=5', admin);
+      // Errors too: bad input, a missing scope, an unknown conversation.
+      await call('fetchHistory', 'GET', `${conv}/messages?pageSize=0`, alice);
+      await call('getRetention', 'GET', '/v1/admin/retention', alice);
+      await call('pinConversation', 'PUT', '/v1/conversations/single/nobody/pin', alice);
+      expect([...seen].sort()).toEqual(ROUTES.map((route) => route.name).sort());
+    } finally {
+      await harness.close();
+    }
+  });
+});
