@@ -28,13 +28,15 @@ export async function signDevToken(
     .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
 }
 
-/** The verified claims, or undefined for a missing, forged or expired token. */
+/** The verified claims, or undefined for a missing, forged, expired or never-expiring token. */
 export async function verifyDevToken(token: string, secret: string): Promise<JWTPayload | undefined> {
   try {
     const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
       algorithms: ['HS256'],
       issuer: DEV_ISSUER,
       audience: DEV_AUDIENCE,
+      // jose checks exp only when present; a token without one would never expire.
+      requiredClaims: ['exp'],
     });
     return payload;
   } catch {
