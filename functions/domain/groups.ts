@@ -37,17 +37,32 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   if (members.length > deps.config.maxGroupMembers) {
     throw new ValidationError(`members: a group has at most ${deps.config.maxGroupMembers} members`);
   }
-  const group = {
+  const proposed = {
     groupId: input.groupId ?? deps.ids.next(),
     name: input.name ?? '',
     owner,
     createdAt: deps.clock.now(),
   };
-  if (!(await createGroupMeta(deps.db, group))) throw new ConflictError('groupId is already taken');
+  const group = (await createGroupMeta(deps.db, proposed))
+    ? proposed
+    : await unfinishedCreation(deps, owner, proposed.groupId);
+  if (!group) throw new ConflictError('groupId is already taken');
   for (let i = 0; i < members.length; i += JOINS_PER_TRANSACTION) {
     await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
   }
   return { ...group, members };
+}
+
+/**
+ * A group of `owner` that nobody has joined: its creation stopped after META was written (throttled,
+ * the store gone). The owner joins in the creation's first transaction, so no finished group is ever
+ * without members. The owner's retry finishes it instead of finding the id taken forever.
+ */
+async function unfinishedCreation(deps: Deps, owner: string, groupId: string) {
+  const view = await readGroup(deps.db, groupId);
+  if (!view || view.meta.owner !== owner || view.members.length > 0) return undefined;
+  const { name, createdAt } = view.meta;
+  return { groupId, name, owner, createdAt };
 }
 
 /** The owner adds a member. Adding an existing member is a no-op. */
