@@ -28,12 +28,6 @@ import { buildVictimWorld, leakedSecrets, type VictimWorld } from './support/vic
  */
 
 let h: Harness;
-beforeAll(async () => {
-  h = await startHarness();
-});
-afterAll(async () => {
-  await h.close();
-});
 
 type IdentityCaseName = 'another user' | 'group non-member' | 'removed member';
 const IDENTITY_CASES: readonly IdentityCaseName[] = ['another user', 'group non-member', 'removed member'];
@@ -120,8 +114,13 @@ const cellCount = { total: 0 };
 for (const route of ROUTES) {
   describe(`${route.method} ${route.path}`, () => {
     let world: VictimWorld;
+    // A table per route: each cell scans it whole, twice.
     beforeAll(async () => {
+      h = await startHarness();
       world = await buildVictimWorld(h, route.name);
+    });
+    afterAll(async () => {
+      await h.close();
     });
 
     for (const name of TOKEN_CASES) {
@@ -174,6 +173,13 @@ for (const route of ROUTES) {
 }
 
 describe('the matrix', () => {
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await h.close();
+  });
+
   it('would see a leak: the victims own answers carry the canaries it looks for (control)', async () => {
     const world = await buildVictimWorld(h, 'control');
     const as = async (user: string) => ({ authorization: `Bearer ${await h.token(user)}` });
