@@ -51,8 +51,14 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   markRead: (t) => ({ body: t.msgIds.length ? { msgId: t.msgIds.at(-1) } : {} }),
   deleteConversation: () => ({ query: { deleteMessages: 'true' } }),
   createGroup: (t) => ({ body: { name: 'probe', members: [t.userId] } }),
+  // The path says it all.
+  addMember: () => ({}),
+  removeMember: () => ({}),
+  getRetention: () => ({}),
   putRetention: () => ({ body: { days: 30 } }),
   putUserRetention: () => ({ body: { days: 7 } }),
+  deleteUserRetention: () => ({}),
+  listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),
 };
 
