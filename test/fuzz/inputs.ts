@@ -139,10 +139,36 @@ export const fuzzNumber: fc.Arbitrary<number> = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }),
 );
 
-/** Query values: numbers as text in every spelling, and strings. */
+const digits = fc.oneof(
+  fc.constantFrom('0', '1', '999999999999', '9999999999999', '000000000001'),
+  fc.nat().map(String),
+);
+
+/**
+ * Sync tokens, since cursors and list cursors in the shapes the service issues (base64url of
+ * `t.{epoch}.{at}`, `c.{from}.{below}.{at}.{marker key}`, `{msgId}#{type}#{convId}`), with fuzzed parts:
+ * they pass the first checks and reach the store.
+ */
+const forgedToken = fc
+  .oneof(
+    fc.tuple(digits, digits).map(([epoch, at]) => `t.${epoch}.${at}`),
+    fc
+      .tuple(digits, digits, digits, fc.integer({ min: 0, max: 10 ** 12 - 1 }), fuzzString)
+      .map(
+        ([from, below, at, epoch, conv]) =>
+          `c.${from}.${below}.${at}.E${String(epoch).padStart(12, '0')}#C#single#${conv}`,
+      ),
+    fc
+      .tuple(ulidLike, fc.constantFrom('single', 'group', 'x'), fuzzString)
+      .map(([id, type, conv]) => `${id}#${type}#${conv}`),
+  )
+  .map((text) => Buffer.from(text).toString('base64url'));
+
+/** Query values: numbers as text in every spelling, forged tokens, and strings. */
 export const fuzzQueryValue: fc.Arbitrary<string> = fc.oneof(
   fc.constantFrom(' 5', '5 ', '+5', '0x10', '00020', '1e3', '1.0', '9'.repeat(400), '-0', '1,2', ''),
   fuzzNumber.map(String),
+  forgedToken,
   fuzzString,
 );
 
