@@ -41,6 +41,7 @@ export async function verifyDevToken(token: string, secret: string): Promise<JWT
       algorithms: ['HS256'],
       issuer: DEV_ISSUER,
       audience: DEV_AUDIENCE,
+      // jose checks exp only when present; a token without one would never expire.
       requiredClaims: ['exp'],
     });
     const issuedAt = payload.iat ?? Math.floor(Date.now() / 1000);

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type {
   APIGatewayProxyEventV2WithJWTAuthorizer,
   APIGatewayProxyStructuredResultV2,
@@ -73,6 +74,7 @@ export function createLocalApi(options: LocalApiOptions): Server {
   // Browsers keep idle connections open far longer than Node's 5 s default: a request sent on one the
   // server is closing at that moment fails in the page ("Failed to fetch"). Outlast them instead.
   server.keepAliveTimeout = 75_000;
+  server.on('clientError', answerUnparsableRequest);
   return server;
 }
 
@@ -97,6 +99,27 @@ function logUnhandledRequest(req: IncomingMessage, status: number, latencyMs: nu
       errorCode: error instanceof RoamingError ? error.code : 'internal',
     },
     error,
+  );
+}
+
+/**
+ * A request Node cannot parse never reaches a handler; by default Node answers it with a bare status
+ * line. It gets the same JSON error as everything else: 431 for a request line and headers over Node's
+ * limit (16 KiB: a very long URL), 400 for anything else that is not HTTP.
+ */
+function answerUnparsableRequest(error: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const [status, reason, code, message] = tooLarge
+    ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers exceed 16 KiB']
+    : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
 

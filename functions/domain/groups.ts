@@ -28,10 +28,18 @@ export interface CreateGroupInput {
   members?: string[];
 }
 
-/** Members joined per transaction: four actions each (member, conversation, epoch check, marker). */
+/**
+ * Members joined per transaction: four actions each (member, conversation, epoch check, marker), under
+ * DynamoDB's 100 with room for META and two limit spends.
+ */
 const JOINS_PER_TRANSACTION = 24;
 
-/** Creates a group owned by the caller, who is always a member. */
+/**
+ * Creates a group owned by the caller, who is always a member. META, the limits it spends and the first
+ * members (the owner first) are one transaction: a creation stopped at any point leaves either nothing
+ * or a group its owner belongs to. Members beyond the first transaction join in further ones (a group
+ * of more than JOINS_PER_TRANSACTION - 1 invitees interrupted there keeps those who joined).
+ */
 export async function createGroup(deps: Deps, owner: string, input: CreateGroupInput): Promise<Group> {
   const members = [...new Set([owner, ...(input.members ?? [])])];
   if (members.length > deps.config.maxGroupMembers) {
@@ -43,22 +51,29 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
     owner,
     createdAt: deps.clock.now(),
   };
-  // The group and the limits it spends (one group, its members but the owner) in one transaction.
+  const founders = members.slice(0, JOINS_PER_TRANSACTION);
+  const refs = founders.map(
+    (userId): ConversationRef => ({ owner: userId, chatType: 'group', convId: group.groupId }),
+  );
   const limits = present(limitKey(deps, owner, 'createGroup'), limitKey(deps, owner, 'addMembers'));
   await withRetries(deps, 'create group', async function attemptCreate() {
-    const read = limits.length ? await readForWrite(deps, [], limits) : undefined;
+    const read = await readForWrite(deps, refs, limits);
     const limitItem = (name: 'createGroup' | 'addMembers') => {
       const key = limitKey(deps, owner, name);
-      return key && read?.item(key);
+      return key && read.item(key);
     };
     const actions = [
-      createGroupMetaAction(deps.db.tableName, group),
+      createGroupMetaAction(deps.db.tableName, group, founders.length),
       spend(deps, owner, 'createGroup', limitItem('createGroup')),
       spend(deps, owner, 'addMembers', limitItem('addMembers'), members.length - 1),
     ].filter((action): action is TransactItem => action !== undefined);
+    for (const ref of refs) {
+      actions.push(putMemberAction(deps.db.tableName, group.groupId, ref.owner, 0, group.createdAt));
+      actions.push(...join(read.context(ref.owner), read.state(ref), { seq: 0 }).actions);
+    }
     return commit(deps, actions);
   });
-  for (let i = 0; i < members.length; i += JOINS_PER_TRANSACTION) {
+  for (let i = founders.length; i < members.length; i += JOINS_PER_TRANSACTION) {
     await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
   }
   return { ...group, members };

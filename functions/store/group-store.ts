@@ -39,6 +39,8 @@ export function metaKey(groupId: string): Key {
 export function createGroupMetaAction(
   tableName: string,
   group: Pick<Group, 'groupId' | 'name' | 'owner' | 'createdAt'>,
+  /** Members joining in the same transaction (each with its member item and conversation). */
+  foundingMembers: number,
 ): TransactItem {
   return {
     Put: {
@@ -50,8 +52,8 @@ export function createGroupMetaAction(
         owner: group.owner,
         createdAt: group.createdAt,
         seq: 0,
-        membersVersion: 0,
-        memberCount: 0,
+        membersVersion: foundingMembers > 0 ? 1 : 0,
+        memberCount: foundingMembers,
       },
       ConditionExpression: 'attribute_not_exists(pk)',
     },

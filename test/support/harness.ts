@@ -11,7 +11,8 @@ import { createLocalApi } from '../../local/http-server.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from '../../local/local-app.js';
 import { countRequests, type RequestCounts } from './request-counter.js';
 
-const TEST_SECRET = 'test-secret';
+/** The HS256 secret the harness's servers verify tokens with (tests forge tokens against it). */
+export const TEST_SECRET = 'test-secret';
 /** Tests start on a fixed day so times and ids are predictable; the clock moves only when told. */
 export const T0 = Date.UTC(2026, 0, 1);
 
