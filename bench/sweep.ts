@@ -9,6 +9,7 @@ import type { Message } from '../functions/core/model.js';
 import { DEFAULT_CONFIG, type Deps } from '../functions/domain/deps.js';
 import { setAppRetention } from '../functions/domain/policies.js';
 import { runSweep } from '../functions/domain/sweep.js';
+import { ROUND_COPIES } from '../functions/domain/sweep-round.js';
 import { createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { DocumentSender } from '../functions/store/db.js';
@@ -26,10 +27,32 @@ import { runBenchmarks } from './setup.js';
  * same run, and what the run read: requests by command, items and read capacity (ReturnConsumedCapacity).
  * Run: `npx tsx bench/sweep.ts [users] [expiredShare]`. Figures only; nothing asserts a speed.
  */
-export async function benchSweep(users = 10_000, expiredShare = 0.01): Promise<void> {
+export interface SweepFigures {
+  users: number;
+  expiredUsers: number;
+  shards: number;
+  workers: number;
+  copiesDeleted: number;
+  conversations: number;
+  seconds: number;
+  /** Copies deleted per second by the sweep, uncapped. */
+  sweepRate: number;
+  /** Raw BatchWriteItem deletes per second in the sweep's shape (mean of before and after the sweep). */
+  rawRate: number;
+  rawRateBefore: number;
+  rawRateAfter: number;
+  /** One stream of 25 at a time. */
+  rawSerialRate: number;
+  /** sweepRate / rawRate. */
+  ratio: number;
+  reads: Record<string, number>;
+  writes: Record<string, number>;
+}
+
+export async function benchSweep(users = 10_000, expiredShare = 0.01): Promise<SweepFigures> {
   const store = await startStore();
   try {
-    await measure(store, users, expiredShare);
+    return await measure(store, users, expiredShare);
   } finally {
     await store.stop();
   }
@@ -55,7 +78,7 @@ interface Usage {
 
 const WORKERS = 4;
 
-async function measure(store: Store, users: number, expiredShare: number): Promise<void> {
+async function measure(store: Store, users: number, expiredShare: number): Promise<SweepFigures> {
   const { deps, clock } = store;
   const expiredPairs = Math.max(1, Math.round((users * expiredShare) / 2));
   const idlePairs = Math.floor(users / 2) - expiredPairs;
@@ -103,8 +126,10 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   const E = counts.messagesDeleted;
   // Every expired side holds the same number of expired copies here.
   const perConversation = C > 0 ? E / C : 0;
-  const keyQueries = C * (Math.floor(perConversation / 50) + 1);
-  const checkpoints = C * Math.ceil(perConversation / 50) + C + S;
+  const keyQueries = C * Math.ceil((perConversation + 1) / ROUND_COPIES);
+  // Rounds: one BatchGetItem each (functions/domain/sweep.ts, "Cost of a run").
+  const R = reads.BatchGetItem ?? 0;
+  const U = counts.users;
   console.log(
     `  run: ${summary.outcome}; ${E} copies deleted in ${counts.batches} batches, ${C} conversations, ` +
       `${counts.users} users, ${counts.retries} retries`,
@@ -127,17 +152,35 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   console.log(`  DynamoDB reads of the run: ${format(reads)}`);
   console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
   console.log(
-    `    model: S index + (S + W + 1) shard listings + 2 (ACTIVE, policies) + Σ(⌊e/50⌋+1) key Queries + 2C settle = ` +
-      `${S + (S + WORKERS + 1) + 2 + keyQueries + 2 * C} (S=${S}, W=${WORKERS}, C=${C}, E=${E}); ` +
+    `    model: S index + Σ⌈(e+1)/250⌉ key Queries + R round reads + ≈ W + 5 listings and run items = ` +
+      `≈ ${S + keyQueries + R + WORKERS + 5} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
       `reading every user instead: >= ${users} Queries`,
   );
   console.log(
     `  DynamoDB writes of the run: ${format(writes)}; write capacity: ${usage.writeUnits.toFixed(1)} WCU`,
   );
   console.log(
-    `    model: E deletes + Σ⌈e/50⌉ + C + S checkpoints + S claims + 5C settle (item + 3 indexes) + U markers + 4 = ` +
-      `${E + checkpoints + S + 5 * C + counts.users + 4} WCU`,
+    `    model: ⌈(E + U)/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4 = ` +
+      `≈ ${Math.ceil((E + U) / 25) + R + 2 * S + C + 4} requests; ` +
+      `units E + U + R + 2S + 5C (a settle: item + 3 indexes) = ≈ ${E + U + R + 2 * S + 5 * C} WCU`,
   );
+  return {
+    users,
+    expiredUsers: expiredPairs * 2,
+    shards: S,
+    workers: WORKERS,
+    copiesDeleted: E,
+    conversations: C,
+    seconds: sweepSeconds,
+    sweepRate,
+    rawRate: raw.parallel,
+    rawRateBefore: rawBefore.parallel,
+    rawRateAfter: rawAfter.parallel,
+    rawSerialRate: raw.serial,
+    ratio: sweepRate / raw.parallel,
+    reads,
+    writes,
+  };
 }
 
 /** One recent message in each idle pair: copies and conversation items as a send leaves them. */
@@ -329,5 +372,7 @@ function measureUsage(client: DynamoDBClient): Usage {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const [users, share] = process.argv.slice(2).map(Number);
-  runBenchmarks(() => benchSweep(users || undefined, share || undefined));
+  runBenchmarks(async () => {
+    await benchSweep(users || undefined, share || undefined);
+  });
 }

@@ -1,7 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { lowestIdAt, nextId } from '../core/ids.js';
+import { highestIdAt, lowestIdAt, MAX_ID_TIME, nextId } from '../core/ids.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { batchWriteAll, type Db, type Key, send } from './db.js';
+import { batchWriteAll, type Db, type Key, send, type WriteRequest } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -249,11 +249,51 @@ export async function copyIdsThrough(
   return (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
 }
 
+/**
+ * The sweep's key read of one conversation, one Query: the ids (only) of up to `limit` copies at or
+ * below `highestId`, oldest first, whether more of them are there, and else the oldest copy left above
+ * it (where the purge leaves the conversation's oldest copy). It reads one copy past the limit for that;
+ * a Query also stops at 1 MB whatever its limit, which then reads as "more".
+ */
+export async function dueCopyIds(
+  db: Db,
+  ref: ConversationRef,
+  highestId: string,
+  limit: number,
+): Promise<{ ids: string[]; more: boolean; oldestRemaining: string | undefined }> {
+  const page = await send<{ Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.historyPk(ref),
+        ':lo': keys.messageSkPrefix,
+        ':hi': keys.messageSk(highestIdAt(MAX_ID_TIME)),
+      },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+      Limit: limit + 1,
+    }),
+  );
+  const read = (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
+  const due = read.filter((id) => id <= highestId);
+  const oldestRemaining = read.find((id) => id > highestId);
+  // A copy above the bound was reached, so every due one was read (at most `limit` of them).
+  const more = oldestRemaining === undefined && (due.length > limit || page.LastEvaluatedKey !== undefined);
+  return { ids: due.slice(0, limit), more, oldestRemaining };
+}
+
+/** The delete request of one copy, for a BatchWriteItem (idempotent: an absent copy is a no-op). */
+export function deleteCopyRequest(ref: ConversationRef, msgId: string): WriteRequest {
+  return { DeleteRequest: { Key: copyKey(ref, msgId) } };
+}
+
 /** Deletes copies by id; ids the owner does not have are no-ops (BatchWriteItem deletes are idempotent). */
 export async function deleteCopies(db: Db, ref: ConversationRef, msgIds: readonly string[]): Promise<void> {
   await batchWriteAll(
     db,
-    msgIds.map((msgId) => ({ DeleteRequest: { Key: copyKey(ref, msgId) } })),
+    msgIds.map((msgId) => deleteCopyRequest(ref, msgId)),
   );
 }
 
