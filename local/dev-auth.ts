@@ -36,7 +36,10 @@ export async function signDevToken(
 const keys = new Map<string, KeyObject>();
 function verificationKey(secret: string): KeyObject {
   let key = keys.get(secret);
-  if (!key) keys.set(secret, (key = createSecretKey(Buffer.from(secret, 'utf8'))));
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    keys.set(secret, key);
+  }
   return key;
 }
 

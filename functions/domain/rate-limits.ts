@@ -93,7 +93,10 @@ const KNOWN_EMPTY_MAX = 10_000;
 
 function rememberEmpty(deps: Deps, owner: string, name: LimitName, tokenBackAt: number): void {
   let buckets = knownEmpty.get(deps);
-  if (!buckets) knownEmpty.set(deps, (buckets = new Map()));
+  if (!buckets) {
+    buckets = new Map();
+    knownEmpty.set(deps, buckets);
+  }
   if (buckets.size >= KNOWN_EMPTY_MAX) buckets.clear();
   buckets.set(`${name}|${owner}`, tokenBackAt);
 }

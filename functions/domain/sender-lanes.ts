@@ -24,7 +24,10 @@ const lanesOf = new WeakMap<Deps, Map<string, Lane>>();
 
 export async function inSenderLane<T>(deps: Deps, sender: string, send: () => Promise<T>): Promise<T> {
   let lanes = lanesOf.get(deps);
-  if (!lanes) lanesOf.set(deps, (lanes = new Map()));
+  if (!lanes) {
+    lanes = new Map();
+    lanesOf.set(deps, lanes);
+  }
   const lane = lanes.get(sender) ?? { tail: Promise.resolve(), waiting: 0 };
   if (lane.waiting >= MAX_WAITING) {
     throw new RateLimitedError(`Too many sends in flight: at most ${MAX_WAITING} at once per user`);
