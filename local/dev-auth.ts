@@ -1,3 +1,4 @@
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
 
@@ -28,6 +29,29 @@ export async function signDevToken(
     .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
 }
 
+/**
+ * The secret as a key object, made once per secret: from raw bytes jose imports a key on every
+ * verification, which was the largest cost of a refused request (a client ignoring Retry-After).
+ */
+const keys = new Map<string, KeyObject>();
+function verificationKey(secret: string): KeyObject {
+  let key = keys.get(secret);
+  if (!key) {
+    key = createSecretKey(Buffer.from(secret, 'utf8'));
+    keys.set(secret, key);
+  }
+  return key;
+}
+
+/**
+ * Tokens verified already, until they expire: an app sends the same token with every request, and
+ * verifying its signature again each time was most of what a refused request cost. Only the expiry
+ * changes with time (issuer, audience, algorithm, signature and lifetime do not), so it is checked on
+ * every use. Bounded: forgotten wholesale when full.
+ */
+const verifiedTokens = new Map<string, { secret: string; payload: JWTPayload }>();
+const VERIFIED_TOKENS_MAX = 10_000;
+
 /** A local token lives at most this long: one without `exp`, or with a later one, is refused. */
 export const MAX_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
 
@@ -36,8 +60,12 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
  * (no `exp`) or lives longer than 30 days from when it was issued (or from now, without `iat`).
  */
 export async function verifyDevToken(token: string, secret: string): Promise<JWTPayload | undefined> {
+  const known = verifiedTokens.get(token);
+  if (known && known.secret === secret && (known.payload.exp as number) > Date.now() / 1000) {
+    return known.payload;
+  }
   try {
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    const { payload } = await jwtVerify(token, verificationKey(secret), {
       algorithms: ['HS256'],
       issuer: DEV_ISSUER,
       audience: DEV_AUDIENCE,
@@ -46,6 +74,8 @@ export async function verifyDevToken(token: string, secret: string): Promise<JWT
     });
     const issuedAt = payload.iat ?? Math.floor(Date.now() / 1000);
     if ((payload.exp as number) - issuedAt > MAX_TOKEN_LIFETIME_SECONDS) return undefined;
+    if (verifiedTokens.size >= VERIFIED_TOKENS_MAX) verifiedTokens.clear();
+    verifiedTokens.set(token, { secret, payload });
     return payload;
   } catch {
     return undefined;

@@ -335,9 +335,11 @@ describe('finding 8: unread means something', () => {
   it('two group messages whose member updates would land out of order count as two', async () => {
     const alice = await h.as('f8g-alice');
     const { groupId } = await alice.createGroup({ members: ['f8g-bob'] });
+    // Alice's other device, served by another instance (one instance runs a user's sends in turn).
+    const aliceElsewhere = await (await h.instance({ clockOffsetMs: 0 })).as('f8g-alice');
     let second: Message | undefined;
     gate.before(writes('seq', { pk: 'U#f8g-bob', sk: `C#group#${groupId}` }), async () => {
-      second = await alice.sendMessage(group(groupId, 'second, overtaking'));
+      second = await aliceElsewhere.sendMessage(group(groupId, 'second, overtaking'));
     });
     const first = await alice.sendMessage(group(groupId, 'first'));
     expect(await conversationOf('f8g-bob', groupId)).toMatchObject({ unreadCount: 2, lastMessage: second });

@@ -9,8 +9,10 @@ import { MAX_CONTENT_BYTES, MAX_TEXT_CHARACTERS } from '../functions/domain/mess
 import { DEVELOPMENT_IDEMPOTENCY_KEY } from '../functions/runtime.js';
 import { keys } from '../functions/store/keys.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../local/dev-auth.js';
+import { runAbuser } from './load/abuser.js';
 import { idsOf, seedSingleChat, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { type StoreFaults, storeFaults } from './support/store-faults.js';
 
 /**
  * Issue "Bound every request's work and every user's cost; attribute every admin action".
@@ -18,9 +20,12 @@ import { type Harness, startHarness } from './support/harness.js';
  */
 let h: Harness;
 let limited: Harness;
+/** Counts the commands `limited` sends (no faults armed). */
+const limitedStore: StoreFaults = storeFaults();
 beforeAll(async () => {
   h = await startHarness({ config: { maxGroupMembers: 3 } });
   limited = await startHarness({
+    wrapClient: limitedStore.wrap,
     config: { sendsPerSecond: 2, sendBurst: 3, groupsPerDay: 2, memberAddsPerMinute: 5 },
   });
 });
@@ -193,6 +198,52 @@ describe('per-user limits', () => {
     ).toHaveLength(4);
   });
 
+  it('a sender seen over the limit is refused without a store read until a token is back', async () => {
+    const sender = await limited.as('r-flat-out');
+    for (let i = 0; i < 3; i++) await sender.sendMessage(text('r-peer', `burst ${i}`));
+    // The first refusal reads the bucket (and finds it empty)...
+    await expect(sender.sendMessage(text('r-peer', 'refused after a read'))).rejects.toMatchObject({
+      status: 429,
+      code: 'rate_limited',
+    });
+    // ...the next ones are answered from what this instance learned: no command reaches the store.
+    limitedStore.clear();
+    for (let i = 0; i < 5; i++) {
+      await expect(sender.sendMessage(text('r-peer', `ignored Retry-After ${i}`))).rejects.toMatchObject({
+        status: 429,
+        code: 'rate_limited',
+      });
+    }
+    expect(limitedStore.commands).toBe(0);
+    // Another user is not affected, and once a token is back the sender is served again.
+    await (await limited.as('r-bystander')).sendMessage(text('r-peer', 'fine'));
+    limited.clock.advance(500);
+    expect((await sender.sendMessage(text('r-peer', 'served again'))).msgId).toBeDefined();
+  });
+
+  it('a client sending flat out and ignoring Retry-After gets its burst and nothing more while time stands still', async () => {
+    const victims = ['r-v1', 'r-v2', 'r-v3'];
+    const outcome = await runAbuser({
+      baseUrl: limited.baseUrl,
+      user: 'r-spammer',
+      token: await limited.token('r-spammer'),
+      victims,
+      deadline: performance.timeOrigin + performance.now() + 1_000,
+      concurrency: 8,
+    });
+    // The test clock does not move: the bucket never refills past its burst of 3.
+    expect(outcome.accepted).toHaveLength(3);
+    expect(outcome.rateLimited).toBe(outcome.tried - 3);
+    expect(outcome.tried).toBeGreaterThan(20);
+    expect([...outcome.other]).toEqual([]);
+    const copies = [];
+    for (const victim of victims) {
+      const page = await (await limited.as(victim)).fetchHistoryMessages('r-spammer', 'single', 50);
+      copies.push(...page.messages.map((m) => m.msgId));
+    }
+    expect(copies.sort()).toEqual(outcome.accepted.map((m) => m.msgId).sort());
+  });
+
   it('groups per day and members added per minute', async () => {
     const owner = await limited.as('r-owner');
     const first = await owner.createGroup({ members: ['r-m1', 'r-m2'] });
@@ -243,6 +294,16 @@ describe('local tokens', () => {
     expect(await status(await sign({ iat: now, exp: now + 31 * 86_400 }))).toBe(401);
     expect(await status(await sign({ exp: now + 31 * 86_400 }))).toBe(401);
     expect(await status(await sign({ iat: now, exp: now + 30 * 86_400 }))).toBe(200);
+  });
+
+  it('stop working at their expiry, however often they were accepted before', async () => {
+    const status = async (token: string) => (await h.raw('GET', '/v1/conversations', { token })).status;
+    // Expires at the start of the next second but one: accepted now, refused once that has passed.
+    const exp = Math.floor(Date.now() / 1000) + 2;
+    const token = await sign({ iat: exp - 60, exp });
+    for (let i = 0; i < 3; i++) expect(await status(token)).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, exp * 1000 - Date.now() + 50));
+    expect(await status(token)).toBe(401);
   });
 });
 

@@ -72,10 +72,50 @@ export function spend(
     ? Math.min(rule.capacity, state.tokens + elapsed * rule.perMs)
     : rule.capacity;
   if (available < count) {
+    if (available < 1) rememberEmpty(deps, owner, name, now + (1 - available) / rule.perMs);
     const retryAfterSeconds = Math.max(1, Math.ceil((count - available) / rule.perMs / 1000));
     throw new RateLimitedError(`Too many requests: at most ${rule.what}; retry in ${retryAfterSeconds} s`, {
       retryAfterSeconds,
     });
   }
   return spendAction(deps.db.tableName, state, { tokens: available - count, at: Math.max(now, state.at) });
+}
+
+/**
+ * Buckets this instance has read empty, and when (by its clock) the first token is back. Until then a
+ * request is refused before it reads anything, so a client that ignores Retry-After costs the store
+ * nothing. Sound: only time adds tokens, and other instances can only spend them (an instance whose
+ * clock runs ahead may refill a little early; refusing here until this clock says so is the stricter
+ * answer for a fraction of a second). Per instance, bounded, forgotten when it is cold.
+ */
+const knownEmpty = new WeakMap<Deps, Map<string, number>>();
+const KNOWN_EMPTY_MAX = 10_000;
+
+function rememberEmpty(deps: Deps, owner: string, name: LimitName, tokenBackAt: number): void {
+  let buckets = knownEmpty.get(deps);
+  if (!buckets) {
+    buckets = new Map();
+    knownEmpty.set(deps, buckets);
+  }
+  if (buckets.size >= KNOWN_EMPTY_MAX) buckets.clear();
+  buckets.set(`${name}|${owner}`, tokenBackAt);
+}
+
+/** Refuses at once (429) when this instance read the bucket empty and no token is back yet. */
+export function refuseIfKnownEmpty(deps: Deps, owner: string, name: LimitName): void {
+  const rule = ruleOf(deps, name);
+  const buckets = knownEmpty.get(deps);
+  if (!rule || !buckets) return;
+  const key = `${name}|${owner}`;
+  const tokenBackAt = buckets.get(key);
+  if (tokenBackAt === undefined) return;
+  const now = deps.clock.now();
+  if (now >= tokenBackAt) {
+    buckets.delete(key);
+    return;
+  }
+  const retryAfterSeconds = Math.max(1, Math.ceil((tokenBackAt - now) / 1000));
+  throw new RateLimitedError(`Too many requests: at most ${rule.what}; retry in ${retryAfterSeconds} s`, {
+    retryAfterSeconds,
+  });
 }

@@ -17,7 +17,8 @@ import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './convers
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
 import { checkMessageSize } from './message-limits.js';
-import { limitKey, spend } from './rate-limits.js';
+import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
+import { inSenderLane } from './sender-lanes.js';
 
 /**
  * Sending (docs/consistency.md, section 1). A message takes the next position of its conversation; its
@@ -32,8 +33,12 @@ import { limitKey, spend } from './rate-limits.js';
  */
 export async function sendMessage(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   checkMessageSize(input);
-  if (input.chatType === 'single') return sendSingle(deps, sender, input);
-  return sendToGroup(deps, sender, input);
+  refuseIfKnownEmpty(deps, sender, 'send');
+  return inSenderLane(deps, sender, function sendInTurn() {
+    // Re-checked in turn: the sends ahead in the lane may have emptied the bucket.
+    refuseIfKnownEmpty(deps, sender, 'send');
+    return input.chatType === 'single' ? sendSingle(deps, sender, input) : sendToGroup(deps, sender, input);
+  });
 }
 
 async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promise<Message> {

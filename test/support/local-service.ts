@@ -28,6 +28,10 @@ export async function startLocalService(
   lifetime: Lifetime,
   options: { command: string; config?: Partial<RoamingConfig> },
 ): Promise<LocalService> {
+  // The tools print their own report: a request line and metrics per request would drown it (and cost
+  // the load test CPU). Telemetry is built on first use, so this is in time; set them to see it.
+  process.env.POWERTOOLS_LOG_LEVEL ??= 'SILENT';
+  process.env.POWERTOOLS_METRICS_DISABLED ??= 'true';
   lifetime.onEnd(stopAllEmbeddedDynamos);
   const dynamo = await startEmbeddedDynamo({ command: options.command });
   const raw = localDynamoClient(dynamo.endpoint);
