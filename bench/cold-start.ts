@@ -8,6 +8,7 @@ import { ROUTES } from '../functions/routes.js';
 import { esbuildOptionsOf } from '../infra/bundling.js';
 import { lambdaEntry, PROJECT_ROOT } from '../infra/paths.js';
 import { functionIds, synthesize } from '../test/infra/support/stack.js';
+import { runBenchmarks } from './setup.js';
 import { formatSpread, type Spread, spreadOf } from './stats.js';
 
 /**
@@ -18,6 +19,7 @@ import { formatSpread, type Spread, spreadOf } from './stats.js';
  * the median over rounds of its import time divided by the floor's right before it. Every process gets
  * the environment the stack gives that function (read from the synthesized template) plus what Lambda
  * itself sets. Also measures what --enable-source-maps costs, on import and on an error's first log line.
+ * Run alone: `npx tsx bench/cold-start.ts [rounds]` (at least 9; 11 by default).
  */
 export const BARE_CLIENT = 'bare DynamoDB document client';
 
@@ -301,4 +303,11 @@ export function printColdStart(figures: ColdStartFigures, log: (line: string) =>
     `    first 500 with its stack logged: ${formatSpread(s.firstErrorMsWith, 1)} vs ${formatSpread(s.firstErrorMsWithout, 1)} ms; ` +
       `a later one: ${formatSpread(s.laterErrorMsWith, 1)} vs ${formatSpread(s.laterErrorMsWithout, 1)} ms`,
   );
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const rounds = Number(process.argv[2]);
+  runBenchmarks(async () => {
+    await benchColdStart(Number.isFinite(rounds) && rounds > 0 ? { rounds } : {});
+  });
 }

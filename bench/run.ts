@@ -77,9 +77,11 @@ function summarize(
 ): SummaryRow[] {
   const rows: SummaryRow[] = [
     {
-      figure: 'sweep / raw BatchWriteItem',
+      figure: 'sweep / raw BatchWriteItem of the same copies',
       value: `${sweep.ratio.toFixed(2)}×`,
-      against: `${sweep.sweepRate.toFixed(0)} against ${sweep.rawRate.toFixed(0)} deletes/s (${sweep.copiesDeleted} copies, ${sweep.workers} workers)`,
+      against:
+        `${sweep.sweepRate.toFixed(0)} against ${sweep.rawRate.toFixed(0)} deletes/s (${sweep.copiesDeleted} copies, ${sweep.workers} workers); ` +
+        `against fresh small items ${sweep.freshItemsRatio.toFixed(2)}×`,
     },
   ];
   for (const name of SUMMARY_OPERATIONS) {

@@ -1,7 +1,7 @@
 import { mapLimited } from '../core/concurrency.js';
 import type { ConversationRef } from '../core/model.js';
 import type { WriteRequest } from '../store/db.js';
-import { deleteCopyRequest, dueCopyIds } from '../store/message-store.js';
+import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import type { PendingBatch } from '../store/sweep-shard-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import { readForWrite } from './conversation-writes.js';
@@ -10,8 +10,8 @@ import { PURGE_BATCH, settleReadPurge } from './purge.js';
 
 /**
  * One round of a shard's sweep: a few due conversations purged together (see sweep.ts for the design).
- * Their reads go out at once (each conversation's due copy ids with the oldest copy above its bound, in one
- * Query, and one BatchGetItem of all their items for the settle); the shard checkpoints the round before its
+ * Their reads go out at once (each conversation's due copy ids and, alongside, the oldest copy above its
+ * bound, and one BatchGetItem of all their items for the settle); the shard checkpoints the round before its
  * deletes; the deletes go in BatchWriteItem calls of 25 mixed across conversations through the
  * invocation's write pipe (the user markers ride along); each finished conversation is then settled,
  * mostly by one conditional write.
@@ -62,9 +62,12 @@ export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
       deps,
       entries.map((entry) => entry.ref),
     ),
-    mapLimited(entries, READS_IN_FLIGHT, async function readEntry(entry): Promise<ReadEntry> {
-      const due = await dueCopyIds(deps.db, entry.ref, entry.through, ROUND_COPIES);
-      return { ...entry, ids: due.ids, more: due.more, oldestRemaining: due.oldestRemaining };
+    mapLimited(entries, READS_IN_FLIGHT / 2, async function readEntry(entry): Promise<ReadEntry> {
+      const [due, oldestRemaining] = await Promise.all([
+        dueCopyIds(deps.db, entry.ref, entry.through, ROUND_COPIES),
+        oldestCopyAbove(deps.db, entry.ref, entry.through),
+      ]);
+      return { ...entry, ids: due.ids, more: due.more, oldestRemaining };
     }),
   ]);
   return { snapshot, entries: read };

@@ -42,8 +42,9 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * also leaves the conversation list (read-time expiry hid it already).
  *
  * Rounds (sweep-round.ts). A shard's pass gathers due conversations into rounds of up to 8. A round's
- * reads go out together: per conversation one key Query (the ids of up to 250 due copies, and the
- * oldest copy above the bound, projected to the key), and one BatchGetItem of the 8 conversation items.
+ * reads go out together: per conversation two key Queries projected to the key (the ids of up to 250
+ * due copies; the oldest copy above the bound, limit 1: one Query reading on past the bound would read
+ * every copy that stays up to its limit), and one BatchGetItem of the 8 conversation items.
  * The round is checkpointed, then its deletes go in BatchWriteItem calls of 25 mixed across its
  * conversations through the invocation's write pipe (2 calls in flight per worker; store/write-pipe.ts)
  * while the pass reads the next round. Each finished conversation is settled on the round's read
@@ -81,7 +82,7 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * all), R rounds (about C/8 plus one per shard), C' index candidates read but skipped (owners with a
  * longer override), U users purged, O users with a shorter override:
  *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
- *                 + Σ_c ⌈(e_c + 1)/250⌉        key Queries (≈ C + E/250)
+ *                 + Σ_c (⌈(e_c + 1)/250⌉ + 1)  key Queries and the oldest copy left (≈ 2C + E/250)
  *                 + R                           BatchGetItem of each round's items
  *                 + O                           one Query of each shorter-override user's partition
  *                 + ≈ W + 5                     shard listings, ACTIVE, run record, policies, marker count

@@ -250,17 +250,17 @@ export async function copyIdsThrough(
 }
 
 /**
- * The sweep's key read of one conversation, one Query: the ids (only) of up to `limit` copies at or
- * below `highestId`, oldest first, whether more of them are there, and else the oldest copy left above
- * it (where the purge leaves the conversation's oldest copy). It reads one copy past the limit for that;
- * a Query also stops at 1 MB whatever its limit, which then reads as "more".
+ * The ids (only) of up to `limit` copies at or below `highestId`, oldest first, and whether more are
+ * there (a Query stops at 1 MB whatever its limit): the sweep's key read of one conversation. Its range
+ * ends at the bound: a Query's limit counts every item it reads, so reading on to find the first copy
+ * above would read up to `limit` copies that stay (oldestCopyAbove reads one, at the same time).
  */
 export async function dueCopyIds(
   db: Db,
   ref: ConversationRef,
   highestId: string,
   limit: number,
-): Promise<{ ids: string[]; more: boolean; oldestRemaining: string | undefined }> {
+): Promise<{ ids: string[]; more: boolean }> {
   const page = await send<{ Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> }>(
     db,
     new QueryCommand({
@@ -269,19 +269,36 @@ export async function dueCopyIds(
       ExpressionAttributeValues: {
         ':pk': keys.historyPk(ref),
         ':lo': keys.messageSkPrefix,
+        ':hi': keys.messageSk(highestId),
+      },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+      Limit: limit,
+    }),
+  );
+  const ids = (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
+  return { ids, more: page.LastEvaluatedKey !== undefined };
+}
+
+/** The id of the oldest copy above `id`, if any: where a conversation's purge leaves its oldest copy. */
+export async function oldestCopyAbove(db: Db, ref: ConversationRef, id: string): Promise<string | undefined> {
+  const page = await send<{ Items?: { sk: string }[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.historyPk(ref),
+        ':lo': keys.messageSk(nextId(id)),
         ':hi': keys.messageSk(highestIdAt(MAX_ID_TIME)),
       },
       ProjectionExpression: 'sk',
       ConsistentRead: true,
-      Limit: limit + 1,
+      Limit: 1,
     }),
   );
-  const read = (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
-  const due = read.filter((id) => id <= highestId);
-  const oldestRemaining = read.find((id) => id > highestId);
-  // A copy above the bound was reached, so every due one was read (at most `limit` of them).
-  const more = oldestRemaining === undefined && (due.length > limit || page.LastEvaluatedKey !== undefined);
-  return { ids: due.slice(0, limit), more, oldestRemaining };
+  const [first] = page.Items ?? [];
+  return first && keys.msgIdOfSk(first.sk);
 }
 
 /** The delete request of one copy, for a BatchWriteItem (idempotent: an absent copy is a no-op). */
