@@ -12,33 +12,63 @@ import { setMarked, setPinned } from '../functions/domain/pins-and-marks.js';
 import { markConversationRead } from '../functions/domain/read-position.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { seedSingleChat } from '../test/support/fixtures.js';
+import { roundTripCounter } from '../test/support/round-trips.js';
 import { type BenchStore, formatCounts, runBenchmarks, startBenchStore } from './setup.js';
 
 /**
  * DynamoDB requests per API operation, counted by an SDK middleware on the real client against
- * DynamoDB Local. Operations run through the domain functions the handlers call (the HTTP layer adds
- * no requests). Prints one line per operation.
+ * DynamoDB Local, and the sequential round trips the operation waits for (requests sent together are
+ * one; test/support/round-trips.ts). Operations run through the domain functions the handlers call
+ * (the HTTP layer adds no requests). Prints one line per operation and returns the figures.
  */
-export async function benchRequests(): Promise<void> {
-  const store = await startBenchStore();
+export interface OperationFigure {
+  operation: string;
+  requests: number;
+  byCommand: Record<string, number>;
+  roundTrips: number;
+  writeUnits: number;
+  readUnits: number;
+  ms: number;
+}
+
+export async function benchRequests(): Promise<OperationFigure[]> {
+  const trips = roundTripCounter();
+  const store = await startBenchStore({}, (client) => trips.wrap(client));
   try {
-    await measureAll(store);
+    return await measureAll(store, trips);
   } finally {
     await store.stop();
   }
 }
 
-async function measureAll(store: BenchStore): Promise<void> {
+async function measureAll(
+  store: BenchStore,
+  trips: ReturnType<typeof roundTripCounter>,
+): Promise<OperationFigure[]> {
   const { deps, clock, requests } = store;
+  const figures: OperationFigure[] = [];
+  console.log(
+    `  ${'operation'.padEnd(52)} ${'round trips'.padEnd(12)} ${'requests'.padEnd(60)} ${'capacity'.padEnd(24)} time`,
+  );
   const measure = async <T>(label: string, operation: () => Promise<T>): Promise<T> => {
     requests.reset();
+    trips.reset();
     const started = performance.now();
     const result = await operation();
     const ms = performance.now() - started;
     const units = `WCU ${requests.writeUnits.toFixed(1)}, RCU ${requests.readUnits.toFixed(1)}`;
     console.log(
-      `  ${label.padEnd(52)} ${formatCounts(requests.byCommand).padEnd(60)} ${units.padEnd(24)} ${ms.toFixed(0)} ms`,
+      `  ${label.padEnd(52)} ${String(trips.roundTrips).padEnd(12)} ${formatCounts(requests.byCommand).padEnd(60)} ${units.padEnd(24)} ${ms.toFixed(0)} ms`,
     );
+    figures.push({
+      operation: label,
+      requests: requests.total(),
+      byCommand: { ...requests.byCommand },
+      roundTrips: trips.roundTrips,
+      writeUnits: requests.writeUnits,
+      readUnits: requests.readUnits,
+      ms,
+    });
     return result;
   };
   const text = (to: string, chatType: 'single' | 'group' = 'single') =>
@@ -151,6 +181,10 @@ async function measureAll(store: BenchStore): Promise<void> {
   await measure('delete conversation with its 10 messages', () =>
     deleteConversation(deps, { owner: 'erin', chatType: 'single', convId: 'frank' }, true),
   );
+  return figures;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) runBenchmarks(benchRequests);
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href)
+  runBenchmarks(async () => {
+    await benchRequests();
+  });

@@ -1,10 +1,113 @@
 import '../local/quiet-warnings.js';
-import { benchRequests } from './requests.js';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../infra/paths.js';
+import { benchColdStart, type ColdStartFigures } from './cold-start.js';
+import { benchRequests, type OperationFigure } from './requests.js';
 import { runBenchmarks } from './setup.js';
-import { benchSweep } from './sweep.js';
+import { formatSpread, rounded } from './stats.js';
+import { benchSweep, type SweepFigures } from './sweep.js';
 
-/** `npm run bench`: every benchmark in turn. Figures only; nothing here asserts a speed. */
+/**
+ * `npm run bench`: every benchmark in turn, then a summary (ratios first, each next to the floor it was
+ * measured against in the same run), written to bench/results/latest.json. Figures only; nothing here
+ * asserts a speed. bench/README.md explains each figure.
+ */
+export interface BenchResults {
+  date: string;
+  machine: { node: string; cpus: number; cpuModel: string; memoryGiB: number };
+  summary: SummaryRow[];
+  requests: OperationFigure[];
+  coldStart: ColdStartFigures;
+  sweep: SweepFigures;
+}
+
+/** One line of the summary: a figure, what it is measured against, and the ratio or the count. */
+export interface SummaryRow {
+  figure: string;
+  value: string;
+  against: string;
+}
+
+/** The operations the summary shows, by the label bench/requests.ts gives them. */
+const SUMMARY_OPERATIONS = [
+  'history page (pageSize 20), single chat',
+  'history page (pageSize 20), group',
+  'conversation list page (limit 20)',
+  'incremental sync (?since=), 3 conversations changed',
+  'send, single chat',
+];
+
 runBenchmarks(async function everyBenchmark() {
-  await benchRequests();
-  await benchSweep();
+  console.log('== DynamoDB requests per operation');
+  const requests = await benchRequests();
+  console.log('\n== Cold start');
+  const coldStart = await benchColdStart();
+  console.log('\n== Retention sweep');
+  const sweep = await benchSweep();
+  const results: BenchResults = rounded({
+    date: new Date().toISOString(),
+    machine: {
+      node: process.version,
+      cpus: cpus().length,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      memoryGiB: Math.round(totalmem() / 2 ** 30),
+    },
+    summary: summarize(requests, coldStart, sweep),
+    requests,
+    coldStart,
+    sweep,
+  });
+  console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
+  const width = Math.max(...results.summary.map((row) => row.figure.length));
+  for (const row of results.summary) {
+    console.log(`  ${row.figure.padEnd(width)}  ${row.value.padEnd(26)}  ${row.against}`);
+  }
+  const dir = join(PROJECT_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'latest.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log('\nWritten to bench/results/latest.json');
 });
+
+function summarize(
+  requests: readonly OperationFigure[],
+  coldStart: ColdStartFigures,
+  sweep: SweepFigures,
+): SummaryRow[] {
+  const rows: SummaryRow[] = [
+    {
+      figure: 'sweep / raw BatchWriteItem of the same copies',
+      value: `${sweep.ratio.toFixed(2)}×`,
+      against:
+        `${sweep.sweepRate.toFixed(0)} against ${sweep.rawRate.toFixed(0)} deletes/s (${sweep.copiesDeleted} copies, ${sweep.workers} workers); ` +
+        `against fresh small items ${sweep.freshItemsRatio.toFixed(2)}×`,
+    },
+  ];
+  for (const name of SUMMARY_OPERATIONS) {
+    const figure = requests.find((operation) => operation.operation === name);
+    if (!figure) continue;
+    rows.push({
+      figure: name,
+      value: `${figure.roundTrips} round trip${figure.roundTrips === 1 ? '' : 's'}, ${figure.requests} request${figure.requests === 1 ? '' : 's'}`,
+      against: Object.entries(figure.byCommand)
+        .map(([command, n]) => `${command} ${n}`)
+        .join(', '),
+    });
+  }
+  const worst = [...coldStart.bundles].sort((a, b) => b.ratio.median - a.ratio.median);
+  for (const bundle of worst) {
+    rows.push({
+      figure: `cold start ${bundle.name}`,
+      value: `${formatSpread(bundle.ratio)}×`,
+      against: `${bundle.importMs.median.toFixed(1)} against ${coldStart.floor.importMs.median.toFixed(1)} ms (bare client), ${(bundle.bytes / 1024).toFixed(0)} KB`,
+    });
+  }
+  const maps = coldStart.sourceMaps;
+  rows.push({
+    figure: 'cold start with --enable-source-maps',
+    value: `${formatSpread(maps.importRatio)}×`,
+    against: `first 500: ${maps.firstErrorMsWith.median.toFixed(1)} against ${maps.firstErrorMsWithout.median.toFixed(1)} ms without (not enabled)`,
+  });
+  return rows;
+}

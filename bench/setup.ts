@@ -2,6 +2,7 @@ import { DAY_MS, ManualClock } from '../functions/core/clock.js';
 import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
 import { createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
+import type { DocumentSender } from '../functions/store/db.js';
 import { exitCodeOf, runCommand } from '../local/cli.js';
 import {
   type EmbeddedDynamo,
@@ -19,7 +20,11 @@ export interface BenchStore {
   stop(): Promise<void>;
 }
 
-export async function startBenchStore(config: Partial<RoamingConfig> = {}): Promise<BenchStore> {
+export async function startBenchStore(
+  config: Partial<RoamingConfig> = {},
+  /** Wraps the document client the service uses (a round-trip counter, say). */
+  wrapClient: (client: DocumentSender) => DocumentSender = (client) => client,
+): Promise<BenchStore> {
   const dynamo: EmbeddedDynamo = await startEmbeddedDynamo();
   const raw = localDynamoClient(dynamo.endpoint);
   const tableName = 'roaming_bench';
@@ -30,7 +35,7 @@ export async function startBenchStore(config: Partial<RoamingConfig> = {}): Prom
   const clock = new ManualClock(Date.UTC(2026, 0, 1) + 30 * DAY_MS);
   // Rate limits off: the benchmarks send as fast as the store takes it, on a clock that stands still.
   const deps = createDeps({
-    client: documentClientOf(raw),
+    client: wrapClient(documentClientOf(raw)),
     tableName,
     clock,
     config: { sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0, ...config },

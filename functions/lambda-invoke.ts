@@ -1,4 +1,4 @@
-import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { StoreError } from './core/errors.js';
 
 /** Starts a Lambda function asynchronously with `payload` as its event. */
@@ -6,14 +6,23 @@ export type AsyncInvoke = (functionName: string, payload: unknown) => Promise<vo
 
 /**
  * Lambda's Invoke with InvocationType Event: Lambda queues the event and answers 202 at once. The
- * caller needs lambda:InvokeFunction on that function. The client is built once (composition root).
+ * caller needs lambda:InvokeFunction on that function. The client is built once, on the first invoke:
+ * the Lambda client module is loaded only then (a dynamic import), so the function that starts sweeps
+ * does not load or build it during its cold start, and no other function bundles it.
  */
-export function createAsyncInvoke(client: LambdaClient = new LambdaClient({})): AsyncInvoke {
+export function createAsyncInvoke(client?: LambdaClient): AsyncInvoke {
+  let ready: Promise<{ client: LambdaClient; module: typeof import('@aws-sdk/client-lambda') }> | undefined;
+  const lambda = () =>
+    (ready ??= import('@aws-sdk/client-lambda').then((module) => ({
+      client: client ?? new module.LambdaClient({}),
+      module,
+    })));
   return async function invokeAsync(functionName, payload) {
     let statusCode: number | undefined;
     try {
-      const output = await client.send(
-        new InvokeCommand({
+      const { client: lambdaClient, module } = await lambda();
+      const output = await lambdaClient.send(
+        new module.InvokeCommand({
           FunctionName: functionName,
           InvocationType: 'Event',
           Payload: new TextEncoder().encode(JSON.stringify(payload)),

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { HANDLER_FACTORIES } from '../functions/handlers/registry.js';
 import { contractOf } from '../functions/http/endpoint.js';
 import { errorSchema } from '../functions/http/responses.js';
@@ -56,8 +56,8 @@ describe('the handlers answer what the document says', () => {
     const harness = await startHarness();
     try {
       const deps = harness.deps;
-      const schemaOf = (route: RouteName, status: number): z.ZodType | undefined =>
-        status >= 400 ? errorSchema : contractOf(HANDLER_FACTORIES[route](deps))?.responses[status];
+      const schemaOf = (route: RouteName, status: number): z.ZodMiniType | undefined =>
+        status >= 400 ? errorSchema() : contractOf(HANDLER_FACTORIES[route](deps))?.responses[status];
       const alice = await harness.token('oa-alice');
       const bob = await harness.token('oa-bob');
       const admin = await harness.token('oa-ops', { admin: true });

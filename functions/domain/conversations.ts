@@ -62,18 +62,17 @@ export async function listConversations(
   request: ListRequest,
 ): Promise<ConversationPage> {
   const now = deps.clock.now();
-  const cutoff = await deps.retention.cutoffFor(owner);
-  if (request.form === 'since') return changesSince(deps, owner, request, cutoff);
-  const lowestListSk = lowestIdAt(cutoff + 1);
+  if (request.form === 'since') return changesSince(deps, owner, request);
   const token = (page: ListedPage) => encodeSyncToken({ epoch: page.syncEpoch ?? 0, at: now });
 
   if (request.form === 'recent') {
-    const recentFloor = lowestIdAt(Math.max(cutoff, now - RECENT_DAYS * DAY_MS) + 1);
-    const page = await queryListed(deps.db, owner, {
-      lowestListSk: recentFloor,
-      limit: RECENT_COUNT,
-      cutoff,
-    });
+    const page = await readWithCutoff(deps, owner, (cutoff) =>
+      queryListed(deps.db, owner, {
+        lowestListSk: lowestIdAt(Math.max(cutoff, now - RECENT_DAYS * DAY_MS) + 1),
+        limit: RECENT_COUNT,
+        cutoff,
+      }),
+    );
     return {
       conversations: page.items.map((item) => item.conversation),
       cursor: null,
@@ -82,27 +81,33 @@ export async function listConversations(
   }
   if (request.form === 'pinned') {
     const belowPinSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'pinned');
-    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff });
+    const page = await readWithCutoff(deps, owner, (cutoff) =>
+      queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff }),
+    );
     return pageOf(page, request.limit, 'pinned');
   }
   if (request.form === 'mark') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const page = await queryMarked(deps.db, owner, request.mark, {
-      lowestListSk,
-      belowListSk,
-      limit: request.limit + 1,
-      cutoff,
-    });
+    const page = await readWithCutoff(deps, owner, (cutoff) =>
+      queryMarked(deps.db, owner, request.mark, {
+        lowestListSk: lowestIdAt(cutoff + 1),
+        belowListSk,
+        limit: request.limit + 1,
+        cutoff,
+      }),
+    );
     return pageOf(page, request.limit, 'list');
   }
   if (request.form === 'cursor') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const page = await queryListed(deps.db, owner, {
-      lowestListSk,
-      belowListSk,
-      limit: request.limit + 1,
-      cutoff,
-    });
+    const page = await readWithCutoff(deps, owner, (cutoff) =>
+      queryListed(deps.db, owner, {
+        lowestListSk: lowestIdAt(cutoff + 1),
+        belowListSk,
+        limit: request.limit + 1,
+        cutoff,
+      }),
+    );
     return {
       ...pageOf(page, request.limit, 'list'),
       ...(request.cursor === undefined ? { syncToken: token(page) } : {}),
@@ -110,15 +115,35 @@ export async function listConversations(
   }
   // Page numbers: read through to the requested page (cost grows with pageNum; cursors do not).
   const skip = (request.pageNum - 1) * request.pageSize;
-  const page = await queryListed(deps.db, owner, {
-    lowestListSk,
-    limit: skip + request.pageSize + 1,
-    cutoff,
-  });
+  const page = await readWithCutoff(deps, owner, (cutoff) =>
+    queryListed(deps.db, owner, {
+      lowestListSk: lowestIdAt(cutoff + 1),
+      limit: skip + request.pageSize + 1,
+      cutoff,
+    }),
+  );
   return {
     ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize, 'list'),
     ...(request.pageNum === 1 ? { syncToken: token(page) } : {}),
   };
+}
+
+/**
+ * Reads a list page bounded by the owner's retention cutoff, in one round trip: with the cutoff this
+ * process knows (its policy cache), or, when it does not, the page's Query goes out together with the
+ * policy lookup and without the bound. Rarely, that read shows a conversation that expired by the policy
+ * (retention set and nothing swept yet): then it is read again with the cutoff, one more round trip.
+ */
+async function readWithCutoff(
+  deps: Deps,
+  owner: string,
+  read: (cutoff: number) => Promise<ListedPage>,
+): Promise<ListedPage> {
+  const known = deps.retention.knownCutoff(owner);
+  if (known !== undefined) return read(known);
+  const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(NO_CUTOFF)]);
+  const expired = page.items.some((item) => item.conversation.lastMessage.timestamp <= cutoff);
+  return expired ? read(cutoff) : page;
 }
 
 function pageOf(
@@ -146,14 +171,17 @@ async function changesSince(
   deps: Deps,
   owner: string,
   request: Extract<ListRequest, { form: 'since' }>,
-  cutoff: number,
 ): Promise<ConversationPage> {
   const now = deps.clock.now();
   const since = decodeSince(request.since);
   if (now - since.at > SYNC_TOKEN_DAYS * DAY_MS) {
     throw new ResyncRequiredError('since: this sync token is too old; fetch the conversation list again');
   }
-  const below = since.kind === 'cursor' ? since.below : await bumpEpoch(deps.db, owner);
+  // The policy lookup (when this process does not know it) goes out with the epoch's bump.
+  const [cutoff, below] = await Promise.all([
+    deps.retention.cutoffFor(owner),
+    since.kind === 'cursor' ? since.below : bumpEpoch(deps.db, owner),
+  ]);
   const { markers, more } = await queryChanges(deps.db, owner, {
     from: since.from,
     below,
@@ -175,7 +203,13 @@ async function changesSince(
     for (const msgId of marker.deleted) entry.msgIds.add(msgId);
     deleted.set(key, entry);
   }
-  const items = await batchGet(deps.db, [...refs.values()].map(conversationKey));
+  // The conversations' current state and those that expired since the token are read together.
+  const [items, expired] = await Promise.all([
+    batchGet(deps.db, [...refs.values()].map(conversationKey)),
+    since.kind === 'token' && cutoff > NO_CUTOFF
+      ? expiredSince(deps, owner, since.at, now, cutoff, refs)
+      : [],
+  ]);
   const conversations: Conversation[] = [];
   const removed: RemovedConversation[] = [];
   for (const [key, ref] of refs) {
@@ -189,9 +223,7 @@ async function changesSince(
         clearedThrough: state.clearedThrough ?? null,
       });
   }
-  if (since.kind === 'token' && cutoff > NO_CUTOFF) {
-    removed.push(...(await expiredSince(deps, owner, since.at, now, cutoff, refs)));
-  }
+  removed.push(...expired);
   const last = markers.at(-1);
   return {
     conversations,

@@ -4,8 +4,9 @@ import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId 
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
 import { type ConversationState, conversationKey, isMemberView, stateOf } from '../store/conversation.js';
 import { send } from '../store/db.js';
-import { readHistory } from '../store/message-store.js';
+import { readHistory, readHistoryPage } from '../store/message-store.js';
 import type { Deps } from './deps.js';
+import { NO_CUTOFF } from './retention.js';
 
 export interface HistoryRequest {
   pageSize: number;
@@ -32,40 +33,108 @@ export interface HistoryPage {
 /** A page reads at most this many items per item asked for (matching or not): filters cannot make it scan on. */
 export const HISTORY_SCAN_FACTOR = 10;
 
+/** An inclusive range of message ids. */
+interface IdRange {
+  lowestId: string;
+  highestId: string;
+}
+
 /**
- * One page of the caller's own copy of a conversation: two requests, the conversation item and one
- * Query. The Query's key range runs from above the watermark (and the retention cutoff) to the owner's
- * head, so hidden copies cost no reads and a copy whose message is still being applied is not shown.
+ * One page of the caller's own copy of a conversation, in one round trip: the conversation item (its
+ * watermark, head and, in a group, membership), the caller's retention policy (unless this process knows
+ * it) and the page's Query are sent together. The Query reads the range the request names (and the
+ * retention cutoff when known); what the conversation item then says is not visible (at or below the
+ * watermark, above the head: a copy whose message is still being applied) is dropped. Only when that
+ * cut the page short and more is there is a second Query sent, on the exact range: paging up past
+ * copies still being applied, or down from below the watermark while the purge of a delete is pending.
  */
 export async function fetchHistory(
   deps: Deps,
   ref: ConversationRef,
   request: HistoryRequest,
 ): Promise<HistoryPage> {
-  const [state, cutoff] = await Promise.all([
+  const wanted = request.pageSize + 1;
+  const budget = HISTORY_SCAN_FACTOR * wanted;
+  const filters = { types: request.types, senders: request.from };
+  const asked = requestedRange(request, deps.retention.knownCutoff(ref.owner) ?? NO_CUTOFF);
+  const [state, cutoff, first] = await Promise.all([
     readableConversation(deps, ref),
     deps.retention.cutoffFor(ref.owner),
+    readHistoryPage(deps.db, ref, {
+      ...asked,
+      direction: request.direction,
+      limit: wanted,
+      budget,
+      ...filters,
+    }),
   ]);
   if (state.headMsgId === undefined) return { messages: [], cursor: null };
-  let lowestId = lowestIdAt(Math.max(cutoff, (request.startTime ?? 0) - 1) + 1);
-  if (state.clearedThrough !== undefined) lowestId = maxId(lowestId, nextId(state.clearedThrough));
-  let highestId = minId(state.headMsgId, highestIdAt(Math.min(request.endTime ?? MAX_ID_TIME, MAX_ID_TIME)));
+  const visible = visibleRange(asked, state, cutoff);
+  if (visible.lowestId > visible.highestId) return { messages: [], cursor: null };
+
+  const found = first.messages.filter((m) => m.msgId >= visible.lowestId && m.msgId <= visible.highestId);
+  let resumeAfter: string | undefined;
+  const stoppedAt = first.lastReadId;
+  if (
+    found.length < wanted &&
+    stoppedAt !== undefined &&
+    !pastTheEnd(stoppedAt, visible, request.direction)
+  ) {
+    // The first Query stopped inside the visible range, or before it (it began among hidden copies).
+    const before = beforeTheStart(stoppedAt, visible, request.direction);
+    const left = before ? budget : budget - first.scanned;
+    if (left > 0) {
+      const rest = await readHistory(deps.db, ref, {
+        ...(before ? visible : narrowedAfter(visible, stoppedAt, request.direction)),
+        direction: request.direction,
+        limit: wanted - found.length,
+        budget: left,
+        ...filters,
+      });
+      found.push(...rest.messages);
+      resumeAfter = rest.resumeAfter;
+    } else {
+      resumeAfter = stoppedAt;
+    }
+  }
+  const messages = found.slice(0, request.pageSize);
+  if (found.length > request.pageSize) return { messages, cursor: messages.at(-1)?.msgId ?? null };
+  return { messages, cursor: resumeAfter ?? null };
+}
+
+/** The ids the request asks for, before the conversation is read: its cursor and times, and a known cutoff. */
+function requestedRange(request: HistoryRequest, knownCutoff: number): IdRange {
+  let lowestId = lowestIdAt(Math.max(knownCutoff, (request.startTime ?? 0) - 1) + 1);
+  let highestId = highestIdAt(Math.min(request.endTime ?? MAX_ID_TIME, MAX_ID_TIME));
   if (request.startMsgId !== undefined) {
     if (request.direction === 'up') highestId = minId(highestId, previousId(request.startMsgId));
     else lowestId = maxId(lowestId, nextId(request.startMsgId));
   }
-  const { messages: found, resumeAfter } = await readHistory(deps.db, ref, {
-    lowestId,
-    highestId,
-    direction: request.direction,
-    limit: request.pageSize + 1,
-    types: request.types,
-    senders: request.from,
-    budget: HISTORY_SCAN_FACTOR * (request.pageSize + 1),
-  });
-  const messages = found.slice(0, request.pageSize);
-  if (found.length > request.pageSize) return { messages, cursor: messages.at(-1)?.msgId ?? null };
-  return { messages, cursor: resumeAfter ?? null };
+  return { lowestId, highestId };
+}
+
+/** What of `asked` the owner can see: above the watermark and the retention cutoff, at most the head. */
+function visibleRange(asked: IdRange, state: ConversationState, cutoff: number): IdRange {
+  let lowestId = maxId(asked.lowestId, lowestIdAt(cutoff + 1));
+  if (state.clearedThrough !== undefined) lowestId = maxId(lowestId, nextId(state.clearedThrough));
+  return { lowestId, highestId: minId(asked.highestId, state.headMsgId as string) };
+}
+
+/** The Query stopped at `id`, beyond the far end of the visible range: nothing more is visible. */
+function pastTheEnd(id: string, visible: IdRange, direction: 'up' | 'down'): boolean {
+  return direction === 'up' ? id < visible.lowestId : id > visible.highestId;
+}
+
+/** The Query stopped at `id` before reaching the visible range (everything it read was hidden). */
+function beforeTheStart(id: string, visible: IdRange, direction: 'up' | 'down'): boolean {
+  return direction === 'up' ? id > visible.highestId : id < visible.lowestId;
+}
+
+/** The visible range still to read after the Query stopped at `id` inside it. */
+function narrowedAfter(visible: IdRange, id: string, direction: 'up' | 'down'): IdRange {
+  return direction === 'up'
+    ? { ...visible, highestId: previousId(id) }
+    : { ...visible, lowestId: nextId(id) };
 }
 
 /**

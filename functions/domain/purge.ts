@@ -2,7 +2,7 @@ import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { settlePurge, unreadAfter } from '../store/conversation.js';
 import { copyIdsThrough, countCopies, deleteCopies } from '../store/message-store.js';
-import { commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
+import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 
 /** Copies deleted per batch: one Query for their keys, then two BatchWriteItem calls of 25. */
@@ -69,6 +69,39 @@ export async function purgeInline(
   );
   if (progress.finished) await settleConversationPurge(deps, ref, { purgedThrough: through });
   return { purged: progress.deleted, purgePending: !progress.finished };
+}
+
+/**
+ * Settles a finished purge on a state read before it (the sweep reads a whole round's conversations
+ * in one request) and the oldest copy left above the bound, read alongside: when the purge changed
+ * nothing the owner sees, that is one conditional write (on `rev`, as read) with no read of its own.
+ * Whatever else (no copy left, unread copies purged by retention, a write since the read) settles the
+ * careful way: read again, then decide.
+ */
+export async function settleReadPurge(
+  deps: Deps,
+  read: Snapshot,
+  ref: ConversationRef,
+  purge: { purgedThrough: string; oldestRemaining: string | undefined },
+): Promise<void> {
+  const state = read.state(ref);
+  const after = unreadAfter(state);
+  const unreadPurged = state.unread > 0 && (after === undefined || purge.purgedThrough > after);
+  if (!state.exists || purge.oldestRemaining === undefined || unreadPurged) {
+    return settleConversationPurge(deps, ref, { purgedThrough: purge.purgedThrough });
+  }
+  const written = settlePurge(read.context(ref.owner), state, {
+    oldestRemaining: timeOfId(purge.oldestRemaining),
+    emptied: false,
+  });
+  if (!written) return;
+  try {
+    if ((await commit(deps, written.actions)) === TRY_AGAIN) {
+      await settleConversationPurge(deps, ref, { purgedThrough: purge.purgedThrough });
+    }
+  } catch (error) {
+    if (!(error instanceof Error && error.name === 'ThrottledError')) throw error;
+  }
 }
 
 /**

@@ -23,6 +23,11 @@ export function daysFor(policies: RetentionPolicies, userId: string): RetentionD
  */
 export interface RetentionReader {
   cutoffFor(userId: string): Promise<number>;
+  /**
+   * The cutoff now if this process knows the user's policy (cached and fresh), else undefined, without
+   * a request: a read can bound its key range by it before the policy lookup (if any) has answered.
+   */
+  knownCutoff(userId: string): number | undefined;
   invalidate(): void;
 }
 
@@ -30,15 +35,24 @@ const MAX_CACHED_USERS = 10_000;
 
 export function createRetentionReader(db: Db, clock: Clock, cacheMs: number): RetentionReader {
   const cache = new Map<string, { days: RetentionDays; readAt: number }>();
+  const fresh = (userId: string, now: number) => {
+    const cached = cache.get(userId);
+    return cached && now - cached.readAt < cacheMs && now >= cached.readAt ? cached : undefined;
+  };
   return {
     async cutoffFor(userId) {
       const now = clock.now();
-      const cached = cache.get(userId);
-      if (cached && now - cached.readAt < cacheMs && now >= cached.readAt) return cutoffFor(cached.days, now);
+      const cached = fresh(userId, now);
+      if (cached) return cutoffFor(cached.days, now);
       const days = daysFor(await getPoliciesFor(db, userId), userId);
       if (cache.size >= MAX_CACHED_USERS) cache.clear();
       cache.set(userId, { days, readAt: now });
       return cutoffFor(days, now);
+    },
+    knownCutoff(userId) {
+      const now = clock.now();
+      const cached = fresh(userId, now);
+      return cached ? cutoffFor(cached.days, now) : undefined;
     },
     invalidate() {
       cache.clear();

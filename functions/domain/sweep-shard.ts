@@ -1,22 +1,36 @@
 import { highestIdAt, maxId } from '../core/ids.js';
-import type { ChatType } from '../core/model.js';
-import { conversationKey, stateOf } from '../store/conversation.js';
-import { batchGet, keyString } from '../store/db.js';
+import type { ConversationRef } from '../core/model.js';
+import type { WriteRequest } from '../store/db.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import { type PurgeCandidate, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
 import {
   checkpointShard,
-  markUserCounted,
   type PendingBatch,
+  pendingOf,
   type ShardItem,
+  userMarkerPut,
 } from '../store/sweep-shard-store.js';
 import { addCounts, type RunInfo, type SweepCounts, zeroCounts } from '../store/sweep-store.js';
+import type { WritePipe } from '../store/write-pipe.js';
+import { readForWrite } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { purgeThrough, settleConversationPurge } from './purge.js';
+import { PURGE_BATCH } from './purge.js';
 import { NO_CUTOFF } from './retention.js';
-import type { Budget, RateLimiter, StopReason, Timer } from './sweep-budget.js';
+import type { Budget, StopReason, Timer } from './sweep-budget.js';
+import {
+  conversationName,
+  deleteRound,
+  freshIds,
+  pendingEntry,
+  type ReadEntry,
+  ROUND_CONVERSATIONS,
+  type RoundEntry,
+  readRound,
+  refOfConversation,
+  settleRound,
+} from './sweep-round.js';
 
-/** One shard's share of a sweep run, under a lease (see sweep.ts for the whole design). */
+/** One shard's share of a sweep run, under a lease, in rounds (see sweep.ts for the whole design). */
 
 /** Each user's cutoff at the run's `now`, from the policies the invocation read. */
 export interface RetentionPlan {
@@ -40,11 +54,12 @@ export interface SweepContext {
   run: RunInfo;
   plan: RetentionPlan;
   budget: Budget;
-  limiter: RateLimiter;
+  /** The invocation's BatchWriteItem streams (2 per worker), behind its delete-rate limit. */
+  deletes: WritePipe;
   timer: Timer;
   /** TTL (epoch s) of the run's shard and marker items. */
   expiresAt: number;
-  /** Users this invocation has already marked as counted (saves repeating the marker write). */
+  /** Users this invocation has marked as purged (their marker is written once per invocation). */
   markedOwners: Set<string>;
   emit(event: SweepEvent): void;
 }
@@ -77,6 +92,8 @@ class LeaseLostError extends Error {
   }
 }
 
+type Position = RoundEntry['position'];
+
 /** Works a claimed shard until it is done, the invocation must stop, or the lease is lost. */
 export function sweepShard(deps: Deps, ctx: SweepContext, claimed: ShardItem, worker: ShardWorker) {
   return new ShardSweep(deps, ctx, claimed, worker).run();
@@ -84,7 +101,20 @@ export function sweepShard(deps: Deps, ctx: SweepContext, claimed: ShardItem, wo
 
 class ShardSweep {
   private readonly shard: number;
-  private readonly cursor: Pick<ShardItem, 'indexCursor' | 'userCursor' | 'indexDone' | 'pending'>;
+  /** The pass's position: everything before it is finished (saved at the next checkpoint). */
+  private readonly cursor: Pick<ShardItem, 'indexCursor' | 'userCursor' | 'indexDone'>;
+  /** The position of the last candidate met: the cursor once the round in the making is finished. */
+  private seen: Position = {};
+  /** Due conversations for the next round, in pass order. */
+  private waiting: RoundEntry[] = [];
+  /** Conversations purged in part and counted so far (pending in the shard item): they go first. */
+  private carried: RoundEntry[] = [];
+  private readonly resumedPending: PendingBatch[];
+  /**
+   * The last round's deletes and settles, running while the next round is read. It moves the cursor
+   * when it finishes; a round's checkpoint waits for it, so at most one round is unfinished.
+   */
+  private tail: Promise<void> | undefined;
   private checkpoints: number;
   /** Work since the last checkpoint. */
   private delta = zeroCounts();
@@ -103,8 +133,8 @@ class ShardSweep {
       indexCursor: claimed.indexCursor,
       userCursor: claimed.userCursor,
       indexDone: claimed.indexDone,
-      pending: claimed.pending,
     };
+    this.resumedPending = pendingOf(claimed);
     this.checkpoints = claimed.checkpoints;
     this.shardCounts = addCounts(zeroCounts(), claimed);
     this.lastCheckpointAt = deps.clock.now();
@@ -115,13 +145,14 @@ class ShardSweep {
     const { shard } = this;
     this.ctx.emit({ type: 'shard-claimed', shard, resumed: this.checkpoints > 0, counts: this.counts() });
     try {
-      await this.finishPendingConversation();
+      await this.finishPendingRound();
       if (!this.cursor.indexDone) await this.sweepIndex();
       await this.sweepShorterRetentionUsers();
       await this.checkpoint({ done: true, pending: null });
       this.ctx.emit({ type: 'shard-done', shard, counts: this.counts() });
       return 'done';
     } catch (error) {
+      if (!(error instanceof SweepStopped)) await this.tail?.catch(() => undefined);
       if (error instanceof SweepStopped) return this.stop(error.reason);
       if (error instanceof LeaseLostError) {
         this.ctx.emit({ type: 'shard-stopped', shard, reason: 'lease-lost', counts: this.counts() });
@@ -131,10 +162,11 @@ class ShardSweep {
     }
   }
 
-  /** A clean stop: save the cursor and release the lease, so the next invocation resumes at once. */
+  /** A clean stop: save the cursor and what is pending, and release the lease: the next invocation resumes. */
   private async stop(reason: StopReason): Promise<ShardOutcome> {
+    await this.finishTail();
     try {
-      await this.checkpoint({ release: true });
+      await this.checkpoint({ release: true, pending: this.carried.map(asPending) });
     } catch (error) {
       if (!(error instanceof LeaseLostError)) throw error;
       this.ctx.emit({
@@ -150,24 +182,29 @@ class ShardSweep {
   }
 
   /**
-   * The conversation a previous holder was purging when it stopped or crashed (its pending batch names
-   * it): finished and counted first. Its purge may even be settled already (a crash after the settle,
-   * before the checkpoint), which moved it in the index where no pass would meet it again.
+   * The round a previous holder checkpointed and did not see through (it stopped or crashed): its
+   * conversations are finished first, without counting again what it counted. Some may be settled
+   * already, and moved in the index where no pass would meet them again.
    */
-  private async finishPendingConversation(): Promise<void> {
-    const pending = this.cursor.pending;
-    if (!pending) return;
-    const [owner, chatType, convId] = pending.conversation.split('#') as [string, ChatType, string];
-    const ref = { owner, chatType, convId };
-    const key = conversationKey(ref);
-    const state = stateOf(ref, (await batchGet(this.deps.db, [key])).get(keyString(key)));
-    if (state.exists) {
-      await this.process(
-        { owner, chatType, convId, clearedThrough: state.clearedThrough, purgeSk: state.purgeSk ?? '' },
-        { evenIfNotDue: true },
-      );
-    }
-    await this.checkpoint({ pending: null });
+  private async finishPendingRound(): Promise<void> {
+    if (this.resumedPending.length === 0) return;
+    const refs = this.resumedPending.map((p) => refOfConversation(p.conversation));
+    const read = await readForWrite(this.deps, refs);
+    this.resumedPending.forEach((pending, i) => {
+      const ref = refs[i] as ConversationRef;
+      const state = read.state(ref);
+      if (!state.exists) return;
+      const through = this.throughOf(ref.owner, state.clearedThrough);
+      if (through === undefined) return;
+      this.carried.push({
+        ref,
+        conversation: pending.conversation,
+        through,
+        countedThrough: pending.lastMsgId,
+        position: {},
+      });
+    });
+    await this.flushAll();
   }
 
   /** The shard's range of the purge index that is due by the app default's cutoff, oldest first. */
@@ -185,13 +222,11 @@ class ShardSweep {
       });
       for (const candidate of page.items) {
         if (candidate.purgeSk === from) continue; // the cursor itself is finished
-        const processed = await this.process(candidate);
-        this.cursor.indexCursor = candidate.purgeSk;
-        if (processed) await this.checkpoint({ pending: null });
-        else await this.renewLeaseIfDue();
+        await this.meet(candidate, { indexCursor: candidate.purgeSk });
       }
       startKey = page.nextKey;
     } while (startKey);
+    await this.flushAll();
     this.cursor.indexDone = true;
   }
 
@@ -209,80 +244,145 @@ class ShardSweep {
       do {
         this.throwIfStopping();
         const page = await queryUserCandidates(this.deps.db, owner, startKey);
-        for (const candidate of page.items) {
-          if (await this.process(candidate)) await this.checkpoint({ pending: null });
-        }
+        for (const candidate of page.items) await this.meet(candidate, {});
         startKey = page.nextKey;
       } while (startKey);
-      this.cursor.userCursor = owner;
+      this.seen = { ...this.seen, userCursor: owner };
+    }
+    await this.flushAll();
+  }
+
+  /** A candidate of the pass: queued for the next round if it is due; the round goes when full. */
+  private async meet(candidate: PurgeCandidate, position: Position): Promise<void> {
+    const entry = this.entryOf(candidate, position);
+    this.seen = { ...this.seen, ...position };
+    if (entry) this.waiting.push(entry);
+    if (this.waiting.length + this.carried.length >= ROUND_CONVERSATIONS) await this.flushRound();
+    else if (this.waiting.length === 0 && this.carried.length === 0) {
+      // Skipping candidates writes nothing, but the lease must not lapse during a long stretch of them.
+      if (this.tail === undefined) Object.assign(this.cursor, this.seen);
       await this.renewLeaseIfDue();
     }
   }
 
-  /**
-   * Purges one conversation through max(watermark, its owner's cutoff) if anything there is due, then
-   * settles it (re-filed in the index; one left with no copy leaves the list). False when it was not due.
-   */
-  private async process(
-    candidate: PurgeCandidate,
-    options: { evenIfNotDue?: boolean } = {},
-  ): Promise<boolean> {
+  /** The round entry of a candidate that is due by its owner's cutoff, else undefined. */
+  private entryOf(candidate: PurgeCandidate, position: Position): RoundEntry | undefined {
     const cutoff = this.ctx.plan.cutoffOf(candidate.owner);
     const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
-    if (!options.evenIfNotDue && dueAt !== 0 && dueAt > cutoff) return false;
-    // Everything hidden by the owner's watermark, and everything at or before their retention cutoff.
-    const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
-    const through =
-      candidate.clearedThrough === undefined
-        ? byRetention
-        : byRetention === undefined
-          ? candidate.clearedThrough
-          : maxId(candidate.clearedThrough, byRetention);
-    if (through === undefined) return false;
-    this.throwIfStopping();
+    if (dueAt !== 0 && dueAt > cutoff) return undefined;
+    const through = this.throughOf(candidate.owner, candidate.clearedThrough);
+    if (through === undefined) return undefined;
     const ref = { owner: candidate.owner, chatType: candidate.chatType, convId: candidate.convId };
-    await this.countUser(ref.owner);
-    const conversation = `${ref.owner}#${ref.chatType}#${ref.convId}`;
-    const pending = this.cursor.pending;
-    const countedThrough = pending?.conversation === conversation ? pending.lastMsgId : undefined;
-    const progress = await purgeThrough(
-      this.deps,
-      ref,
-      through,
-      () => this.ctx.budget.stopReason() === undefined,
-      async (msgIds) => {
-        if (!this.ctx.budget.takeBatch()) throw new SweepStopped(this.ctx.budget.stopReason() ?? 'aborted');
-        await this.ctx.limiter.take(msgIds.length);
-        // Copies at or below a batch counted before a crash are being deleted again, not counted again.
-        const fresh =
-          countedThrough === undefined ? msgIds.length : msgIds.filter((id) => id > countedThrough).length;
-        this.delta.messagesDeleted += fresh;
-        if (fresh > 0) this.delta.batches++;
-        await this.checkpoint({ pending: { conversation, lastMsgId: msgIds[msgIds.length - 1] as string } });
-      },
-    );
-    if (!progress.finished) throw new SweepStopped(this.ctx.budget.stopReason() ?? 'aborted');
-    await settleConversationPurge(this.deps, ref, { purgedThrough: through });
-    // Counted when copies went: here, or before a stop or crash (the pending batch says so), exactly once.
-    if (progress.deleted > 0 || countedThrough !== undefined) this.delta.conversations++;
-    return true;
+    return { ref, conversation: conversationName(ref), through, position };
+  }
+
+  /** Everything hidden by the owner's watermark, and everything at or before their retention cutoff. */
+  private throughOf(owner: string, clearedThrough: string | undefined): string | undefined {
+    const cutoff = this.ctx.plan.cutoffOf(owner);
+    const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
+    if (clearedThrough === undefined) return byRetention;
+    return byRetention === undefined ? clearedThrough : maxId(clearedThrough, byRetention);
+  }
+
+  private async flushAll(): Promise<void> {
+    while (this.waiting.length > 0 || this.carried.length > 0) await this.flushRound();
+    await this.finishTail();
+    Object.assign(this.cursor, this.seen);
+  }
+
+  /** Waits for the last round to be deleted and settled (and fails with it). */
+  private async finishTail(): Promise<void> {
+    const tail = this.tail;
+    if (tail === undefined) return;
+    await tail;
+    if (this.tail === tail) this.tail = undefined;
   }
 
   /**
-   * Counts a user once per run: a marker names the shard checkpoint that includes them. A marker from an
-   * earlier attempt whose checkpoint never got written (a crash in between) is counted now.
+   * Purges the round in the making: reads it, counts it and checkpoints it (write-ahead: a crash
+   * replays the round without counting it again), deletes, settles what is finished. Conversations with
+   * more due copies than a round takes go on in the next one. The delete budget is taken per batch of
+   * 50; when it runs out the round is cut there and the shard stops after it.
    */
-  private async countUser(owner: string): Promise<void> {
-    if (this.ctx.markedOwners.has(owner)) return;
-    const existing = await markUserCounted(this.deps.db, this.ctx.run.runId, owner, {
-      shard: this.shard,
-      countedAt: this.checkpoints + 1,
-      expiresAt: this.ctx.expiresAt,
-    });
-    if (existing === undefined || (existing.shard === this.shard && existing.countedAt > this.checkpoints)) {
-      this.delta.users++;
+  private async flushRound(): Promise<void> {
+    this.throwIfStopping();
+    // A conversation going on from the last round is read once that round has deleted its part.
+    if (this.carried.length > 0) await this.finishTail();
+    const round = [...this.carried, ...this.waiting];
+    const seen = this.seen;
+    this.waiting = [];
+    this.carried = [];
+    const { snapshot, entries } = await readRound(this.deps, round);
+    await this.finishTail();
+    const { taken, stop } = this.takeBudget(entries);
+    const { markers, newOwners } = this.count(taken);
+    if (taken.some((entry) => entry.ids.length > 0)) {
+      await this.checkpoint({ pending: taken.filter(isPending).map(pendingEntry) });
     }
-    this.ctx.markedOwners.add(owner);
+    this.carried = [
+      ...taken.filter((entry) => entry.more).map(continued),
+      // Cut off by the budget, not started: a resumed purge stays pending; others are met again.
+      ...entries.slice(taken.length).filter((entry) => entry.countedThrough !== undefined),
+    ];
+    const finished = async () => {
+      try {
+        await deleteRound(this.deps, this.ctx.deletes, taken, markers);
+      } catch (error) {
+        // Their markers may not be written: whoever replays the round writes them.
+        for (const owner of newOwners) this.ctx.markedOwners.delete(owner);
+        throw error;
+      }
+      await settleRound(this.deps, snapshot, taken);
+      if (stop === undefined) Object.assign(this.cursor, seen);
+      else for (const entry of taken) Object.assign(this.cursor, entry.position);
+    };
+    if (stop !== undefined) {
+      await finished();
+      throw new SweepStopped(stop);
+    }
+    // Runs while the pass reads on and the next round is read; a failure surfaces when it is awaited.
+    const tail = finished();
+    tail.catch(() => undefined);
+    this.tail = tail;
+    await this.renewLeaseIfDue();
+  }
+
+  /** The prefix of the round the budget allows, batch by batch; why it stops after, if it must. */
+  private takeBudget(entries: readonly ReadEntry[]): { taken: ReadEntry[]; stop?: StopReason } {
+    const taken: ReadEntry[] = [];
+    for (const entry of entries) {
+      let allowed = 0;
+      while (allowed < entry.ids.length && this.ctx.budget.takeBatch()) allowed += PURGE_BATCH;
+      if (allowed >= entry.ids.length) {
+        taken.push(entry);
+        continue;
+      }
+      if (allowed > 0) taken.push({ ...entry, ids: entry.ids.slice(0, allowed), more: true });
+      return { taken, stop: this.ctx.budget.stopReason() ?? 'aborted' };
+    }
+    return { taken };
+  }
+
+  /** Counts what the round deletes for the first time; the markers of users new to this invocation. */
+  private count(taken: readonly ReadEntry[]): { markers: WriteRequest[]; newOwners: string[] } {
+    const markers: WriteRequest[] = [];
+    const newOwners: string[] = [];
+    for (const entry of taken) {
+      const fresh = new Set(freshIds(entry));
+      this.delta.messagesDeleted += fresh.size;
+      for (let i = 0; i < entry.ids.length; i += PURGE_BATCH) {
+        if (entry.ids.slice(i, i + PURGE_BATCH).some((id) => fresh.has(id))) this.delta.batches++;
+      }
+      if (fresh.size > 0 && entry.countedThrough === undefined) this.delta.conversations++;
+      const { owner } = entry.ref;
+      if (!this.ctx.markedOwners.has(owner)) {
+        this.ctx.markedOwners.add(owner);
+        this.delta.users++;
+        newOwners.push(owner);
+        markers.push(userMarkerPut(this.ctx.run.runId, owner, this.ctx.expiresAt));
+      }
+    }
+    return { markers, newOwners };
   }
 
   private throwIfStopping(): void {
@@ -290,15 +390,17 @@ class ShardSweep {
     if (reason !== undefined) throw new SweepStopped(reason);
   }
 
-  /** Skipping candidates writes nothing, but the lease must not lapse during a long stretch of them. */
   private async renewLeaseIfDue(): Promise<void> {
     if (this.deps.clock.now() - this.lastCheckpointAt >= this.deps.config.sweepLeaseMs / 3) {
       await this.checkpoint({});
     }
   }
 
-  /** Saves cursor, counts and the pending batch and renews the lease, all conditional on holding it. */
-  private async checkpoint(change: { pending?: PendingBatch | null; done?: boolean; release?: boolean }) {
+  /**
+   * Saves the cursor, counts and the pending round and renews the lease, all conditional on holding
+   * it: before every round's deletes, so a worker that lost its lease never deletes again.
+   */
+  private async checkpoint(change: { pending?: PendingBatch[] | null; done?: boolean; release?: boolean }) {
     const now = this.deps.clock.now();
     const retries = this.deps.db.retryCounter.retries - this.worker.retryMark.taken;
     const counts = { ...this.delta, retries };
@@ -325,7 +427,6 @@ class ShardSweep {
     this.delta = zeroCounts();
     this.checkpoints++;
     this.lastCheckpointAt = now;
-    if (change.pending !== undefined) this.cursor.pending = change.pending ?? undefined;
     if (this.ctx.timer.now() - this.lastProgressAt >= PROGRESS_EVERY_MS && !change.done) {
       this.lastProgressAt = this.ctx.timer.now();
       this.ctx.emit({ type: 'shard-progress', shard: this.shard, counts: this.counts() });
@@ -335,4 +436,19 @@ class ShardSweep {
   private counts(): SweepCounts {
     return { ...this.shardCounts };
   }
+}
+
+/** An entry the shard item must name as pending: it deletes copies, or a resumed purge is in it. */
+function isPending(entry: ReadEntry): boolean {
+  return entry.ids.length > 0 || entry.countedThrough !== undefined;
+}
+
+/** A conversation purged in part goes on in the next round, counted through this round's last id. */
+function continued(entry: ReadEntry): RoundEntry {
+  const { ids: _ids, more: _more, oldestRemaining: _oldest, ...rest } = entry;
+  return { ...rest, countedThrough: pendingEntry(entry).lastMsgId, position: {} };
+}
+
+function asPending(entry: RoundEntry): PendingBatch {
+  return { conversation: entry.conversation, lastMsgId: entry.countedThrough as string };
 }

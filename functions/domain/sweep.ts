@@ -3,7 +3,7 @@ import { DAY_MS } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
-import { claimShard, listShards, type ShardItem } from '../store/sweep-shard-store.js';
+import { claimShard, countUserMarkers, listShards, type ShardItem } from '../store/sweep-shard-store.js';
 import {
   addCounts,
   claimActiveRun,
@@ -17,18 +17,19 @@ import {
   updateRunCounts,
   zeroCounts,
 } from '../store/sweep-store.js';
+import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
 import { cutoffFor, daysFor } from './retention.js';
 import { createBudget, createRateLimiter } from './sweep-budget.js';
+import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
  * The retention sweep: physically deletes every message copy at or before max(watermark, retention
- * cutoff), per user and conversation, with the same purge as the API's one-way deletes (purge.ts: one
- * key Query of up to 50 copies, two BatchWriteItem calls of 25, oldest first, idempotent). It thereby
- * also finishes the purges that one-way deletes left pending. Reads never depended on it: every read
- * bounds its key range by the watermark and the caller's cutoff, so expiry is exact at read time.
+ * cutoff), per user and conversation. It thereby also finishes the purges that one-way deletes left
+ * pending. Reads never depended on it: every read bounds its key range by the watermark and the
+ * caller's cutoff, so expiry is exact at read time.
  *
  * Finding the work (cost follows the work, not the number of users). Every conversation item with
  * copies is in the sharded purge index (byPurge: partition P#{n}, sort key {dueAt}#{owner}#{type}#{conv}),
@@ -37,47 +38,61 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * whose owner has a longer override is skipped. Users with a SHORTER override are read from their own
  * partition in a second pass (one Query each): the index range would otherwise have to reach everyone's
  * conversations. Keep-forever users only have pending-delete work (dueAt 0). After its purge, a
- * conversation is re-filed under its oldest remaining copy (settleConversationPurge) or leaves the
- * index; one with no copy left also leaves the conversation list (read-time expiry hid it already).
+ * conversation is re-filed under its oldest remaining copy or leaves the index; one with no copy left
+ * also leaves the conversation list (read-time expiry hid it already).
+ *
+ * Rounds (sweep-round.ts). A shard's pass gathers due conversations into rounds of up to 8. A round's
+ * reads go out together: per conversation two key Queries projected to the key (the ids of up to 250
+ * due copies; the oldest copy above the bound, limit 1: one Query reading on past the bound would read
+ * every copy that stays up to its limit), and one BatchGetItem of the 8 conversation items.
+ * The round is checkpointed, then its deletes go in BatchWriteItem calls of 25 mixed across its
+ * conversations through the invocation's write pipe (2 calls in flight per worker; store/write-pipe.ts)
+ * while the pass reads the next round. Each finished conversation is settled on the round's read
+ * (purge.ts, settleReadPurge): one write conditional on the item's `rev`, or the careful path (read
+ * again, then decide) when the item changed, no copy is left, or unread copies were purged. A
+ * conversation with more than 250 due copies goes on in the next round, first.
  *
  * Runs, shards and leases (keys: store/keys.ts; items: store/sweep-store.ts, sweep-shard-store.ts):
  * - SWEEPS/ACTIVE names the run in progress {runId, now, shardCount}. It is created by a conditional
  *   put, so invocations started together join one run, and every invocation of the run uses its fixed
  *   `now` for the cutoffs. SWEEPS/R#{runId} is the run record listed by GET /v1/admin/sweeps.
- * - SWEEP#{runId}/SHARD#{n}: lease owner and expiry, index cursor (last finished purge key), user cursor,
- *   pending batch, counts, done. Claimed by a conditional update (absent, or not done and the lease
- *   lapsed). Every checkpoint renews the lease and applies only while the lease is still ours, so two
+ * - SWEEP#{runId}/SHARD#{n}: lease owner and expiry, index cursor, user cursor, pending round, counts,
+ *   done. Claimed by a conditional update (absent, or not done and the lease lapsed); a worker claims
+ *   from its last listing of the shards and lists them again only when that shows none free or a claim
+ *   fails. Every checkpoint renews the lease and applies only while the lease is still ours, so two
  *   invocations never work a shard at once: one whose lease lapsed finds out at its next checkpoint,
- *   which comes before its next delete.
- * - Checkpoints are write-ahead: before a batch is deleted, the shard item counts it and records it as
- *   pending; after a conversation, the cursor moves past it. A crash replays at most that batch; its
- *   deletes are idempotent and copies at or below the pending batch's last id are not counted again, so
- *   the counts stay exact. SWEEP#{runId}/U#{owner} marks a user as counted (by which shard checkpoint),
- *   so `users` is exact across resumes too (never counted twice; a crash in the one round trip between a
- *   marker and its checkpoint can, rarely, leave one user uncounted).
+ *   which comes before its next round's deletes.
+ * - Checkpoints are write-ahead, one per round: before a round's deletes, the shard item counts them
+ *   and records the round as pending (each conversation with the highest id counted). The cursor moves
+ *   past a round once it is deleted and settled, and is saved with the next checkpoint, so at most one
+ *   round is unfinished. A crash replays that round first on resume; its deletes are idempotent and
+ *   copies at or below a pending entry's id are not counted again, so copies, batches and
+ *   conversations are counted exactly once. The user markers SWEEP#{runId}/U#{owner} ride along with
+ *   the deletes (idempotent puts, once per user per invocation); the run's `users` is the number of
+ *   markers, counted when the run finishes (while it runs, a shard's `users` can count a user twice
+ *   across invocations).
  * - A clean stop (less than sweepStopBeforeTimeoutMs of the Lambda's time left, or a batch limit)
- *   releases the lease; a crash leaves it to lapse after sweepLeaseMs. Whoever finds every shard done
- *   marks the run finished (conditional: once) with the sum of the shards' counts and clears ACTIVE.
+ *   finishes the round in flight, saves what goes on as pending and releases the lease; a crash leaves
+ *   it to lapse after sweepLeaseMs. Whoever finds every shard done marks the run finished
+ *   (conditional: once) with the sum of the shards' counts and clears ACTIVE.
  * - Deletes go through a token bucket (sweepMaxDeletesPerSecond per invocation); throttling and
  *   UnprocessedItems are retried with backoff and jitter in store/db.ts, counted per worker.
  *
- * Cost of a run. S shards, W workers per invocation, I invocations, C conversations purged (e_c copies
- * each, E in all), C' index candidates read but skipped (owners with a longer override), U users purged,
- * O users with a shorter override:
- *   read requests = S + (C + C')/200        purge-index Queries (one per shard, 200 candidates a page)
- *                 + Σ_c (⌊e_c/50⌋ + 1)       key Queries (≈ E/50 + C)
- *                 + 2C                        settle: GetItem + Query (limit 1)
- *                 + O                         one Query of each shorter-override user's partition
- *                 + S + I·(W + 3)             ACTIVE, run record, policies, a shard listing per claim
- *                 ≈ 2S + 3C + E/50 + O + I·(W + 3): nothing for a user with nothing due.
- *   read units    ≈ E·(copy size)/8 KB (key Queries, eventually consistent) + C (consistent GetItem)
- *                 + (C + C')·200 B/8 KB (index) + a few for the bookkeeping.
- *   write requests = E/25 BatchWriteItem + (Σ_c ⌈e_c/50⌉ + C + S) checkpoints + S claims + C settles
- *                 + U user markers + ≈ 4 for the run (a settle also unlists an emptied conversation).
- *   write units   ≈ E + E/50 + 6C + U + 2S (a settle rewrites the item and its entries in the three
- *                 indexes: ≈ 5 units).
- * bench/sweep.ts (10,000 users, 1% with 121 expired copies each, S = 16, W = 4) measures 539 read
- * requests (438 Query, 101 GetItem), 512 RCU, and 13,136 WCU for 12,100 deletes, as the model predicts.
+ * Cost of a run. S shards, W workers per invocation, C conversations purged (e_c copies each, E in
+ * all), R rounds (about C/8 plus one per shard), C' index candidates read but skipped (owners with a
+ * longer override), U users purged, O users with a shorter override:
+ *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
+ *                 + Σ_c (⌈(e_c + 1)/250⌉ + 1)  key Queries and the oldest copy left (≈ 2C + E/250)
+ *                 + R                           BatchGetItem of each round's items
+ *                 + O                           one Query of each shorter-override user's partition
+ *                 + ≈ W + 5                     shard listings, ACTIVE, run record, policies, marker count
+ *                 (and a GetItem and a Query for each settle that takes the careful path)
+ *   write requests = ⌈(E + U)/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles
+ *                 + ≈ 4 for the run (a settle also unlists an emptied conversation).
+ *   write units   ≈ E + U + R + 2S + 5C (a settle rewrites the item and its entries in three indexes).
+ * `npm run bench` (bench/sweep.ts: 10,000 users, 1% with 121 expired copies each, S = 16, W = 4)
+ * prints the requests of a run next to this model, and the sweep's delete rate next to the raw
+ * BatchWriteItem rate of the same engine (bench/README.md).
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -148,18 +163,21 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     stopBeforeTimeoutMs: deps.config.sweepStopBeforeTimeoutMs,
     maxBatches: options.maxBatches ?? Number.POSITIVE_INFINITY,
   });
+  const workerCount = Math.max(1, Math.floor(options.workers ?? deps.config.sweepWorkers));
+  const limiter = createRateLimiter(deps.config.sweepMaxDeletesPerSecond, PURGE_BATCH, timer);
   const ctx: SweepContext = {
     run,
     plan: planRetention(await getAllPolicies(deps.db), run.now),
     budget,
-    limiter: createRateLimiter(deps.config.sweepMaxDeletesPerSecond, PURGE_BATCH, timer),
+    deletes: createWritePipe(workerCount * DELETE_STREAMS_PER_WORKER, (chunk) =>
+      limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
+    ),
     timer,
     expiresAt: Math.floor((run.now + PROGRESS_TTL_DAYS * DAY_MS) / 1000),
     markedOwners: new Set(),
     emit,
   };
   const invocationId = options.invocationId ?? deps.ids.next();
-  const workerCount = Math.max(1, Math.floor(options.workers ?? deps.config.sweepWorkers));
   const results = await Promise.allSettled(
     Array.from({ length: workerCount }, (_, i) =>
       runWorker(deps, ctx, `${invocationId}/${i}`).catch((error: unknown) => {
@@ -178,6 +196,8 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const finished = shardsDone === run.shardCount;
   let closedRun = false;
   if (finished) {
+    // Exact whatever crashed and resumed: one marker per user purged in the run.
+    runCounts.users = await countUserMarkers(deps.db, run.runId);
     closedRun = await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now());
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });
@@ -280,15 +300,21 @@ async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string): Pro
   const workerDeps: Deps = { ...deps, db: createDb(deps.db.client, deps.db.tableName, deps.db.retry) };
   const result: WorkerResult = { counts: zeroCounts(), completed: [], stopped: false };
   const worker = { leaseOwner, totals: result.counts, retryMark: { taken: 0 } };
+  const view: ShardView = { shards: undefined };
   for (;;) {
     if (ctx.budget.stopReason() !== undefined) {
       result.stopped = true;
       return result;
     }
-    const shard = await claimNextShard(workerDeps, ctx, leaseOwner);
+    const shard = await claimNextShard(workerDeps, ctx, leaseOwner, view);
     if (!shard) return result;
     const outcome = await sweepShard(workerDeps, ctx, shard, worker);
     if (outcome === 'done') result.completed.push(shard.shard);
+    view.shards?.set(shard.shard, {
+      ...shard,
+      done: outcome === 'done',
+      leaseUntil: Number.POSITIVE_INFINITY,
+    });
     if (outcome === 'stopped') {
       result.stopped = true;
       return result;
@@ -296,16 +322,28 @@ async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string): Pro
   }
 }
 
-/** Lists the run's shards and claims a free one (random, so concurrent workers rarely collide). */
-async function claimNextShard(deps: Deps, ctx: SweepContext, owner: string): Promise<ShardItem | undefined> {
+/** A worker's last listing of the run's shards (listed again when it no longer shows a free one). */
+interface ShardView {
+  shards: Map<number, ShardItem> | undefined;
+}
+
+/**
+ * Claims a free shard (random, so concurrent workers rarely collide), from the worker's last listing of
+ * the run's shards; the listing is read again when it shows none free or a claim fails.
+ */
+async function claimNextShard(
+  deps: Deps,
+  ctx: SweepContext,
+  owner: string,
+  view: ShardView,
+): Promise<ShardItem | undefined> {
   const { run } = ctx;
   for (let attempt = 0; attempt < run.shardCount; attempt++) {
     const now = deps.clock.now();
-    const shards = new Map((await listShards(deps.db, run.runId)).map((item) => [item.shard, item]));
-    const free: number[] = [];
-    for (let n = 0; n < run.shardCount; n++) {
-      const item = shards.get(n);
-      if (!item || (!item.done && item.leaseUntil < now)) free.push(n);
+    let free = view.shards && freeShards(view.shards, run.shardCount, now);
+    if (!free?.length) {
+      view.shards = new Map((await listShards(deps.db, run.runId)).map((item) => [item.shard, item]));
+      free = freeShards(view.shards, run.shardCount, now);
     }
     if (free.length === 0) return undefined;
     const pick = free[Math.floor(deps.random() * free.length)] as number;
@@ -316,8 +354,18 @@ async function claimNextShard(deps: Deps, ctx: SweepContext, owner: string): Pro
       expiresAt: ctx.expiresAt,
     });
     if (claimed) return claimed;
+    view.shards = undefined;
   }
   return undefined;
+}
+
+function freeShards(shards: Map<number, ShardItem>, shardCount: number, now: number): number[] {
+  const free: number[] = [];
+  for (let n = 0; n < shardCount; n++) {
+    const item = shards.get(n);
+    if (!item || (!item.done && item.leaseUntil < now)) free.push(n);
+  }
+  return free;
 }
 
 function recordExpiry(run: RunInfo): number {

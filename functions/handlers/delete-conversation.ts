@@ -1,22 +1,23 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { deleteConversation } from '../domain/deletion.js';
 import type { Deps } from '../domain/deps.js';
 import { endpoint } from '../http/endpoint.js';
 import { purgeReportSchema } from '../http/responses.js';
 import { conversationPath } from '../http/schemas.js';
 
-const query = z.object({
-  // Absent means false: the destructive variant must be asked for.
-  deleteMessages: z.enum(['true', 'false']).default('false'),
-});
+const query = () =>
+  z.object({
+    // Absent means false: the destructive variant must be asked for.
+    deleteMessages: z._default(z.enum(['true', 'false']), 'false'),
+  });
 
 /** DELETE /v1/conversations/{chatType}/{convId}?deleteMessages=true|false */
 export const makeDeleteConversationHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
-      input: z.object({ path: conversationPath, query }),
-      responses: { 200: purgeReportSchema },
+      input: () => z.object({ path: conversationPath(), query: query() }),
+      responses: () => ({ 200: purgeReportSchema() }),
     },
     async function deleteConversationRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };

@@ -1,24 +1,29 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { deleteMessagesBefore, deleteMessagesByIds } from '../domain/deletion.js';
 import type { Deps } from '../domain/deps.js';
 import { endpoint } from '../http/endpoint.js';
 import { purgeReportSchema } from '../http/responses.js';
-import { conversationPath, listParam, msgId, timeParam } from '../http/schemas.js';
+import { conversationPath, integer, listParam, msgId, timeParam } from '../http/schemas.js';
 
 /** Exactly one of: msgIds (1..50, the SDK's removeMessagesFromServerWithMsgIds) or before (a ms timestamp). */
-const query = z
-  .object({ msgIds: listParam(msgId, 50).optional(), before: timeParam.optional() })
-  .refine((q) => (q.msgIds === undefined) !== (q.before === undefined), {
-    message: 'give either msgIds (1 to 50 message ids) or before (a timestamp in ms), exactly one',
-  });
+const query = () =>
+  z.object({ msgIds: z.optional(listParam(msgId(), 50)), before: z.optional(timeParam()) }).check(
+    z.refine((q) => (q.msgIds === undefined) !== (q.before === undefined), {
+      message: 'give either msgIds (1 to 50 message ids) or before (a timestamp in ms), exactly one',
+    }),
+  );
 
 /** By ids: how many ids were given; before a timestamp: what was purged now and what the sweep finishes. */
-const deleted = z.union([z.object({ deleted: z.number().int().min(1) }), purgeReportSchema]);
+const deleted = () => z.union([z.object({ deleted: integer(z.minimum(1)) }), purgeReportSchema()]);
 
 /** DELETE /v1/conversations/{chatType}/{convId}/messages?msgIds=a,b or ?before=<ms> */
 export const makeDeleteMessagesHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ path: conversationPath, query }), responses: { 200: deleted } },
+    {
+      access: 'user',
+      input: () => z.object({ path: conversationPath(), query: query() }),
+      responses: () => ({ 200: deleted() }),
+    },
     async function deleteMessagesRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };
       if (input.query.msgIds) {

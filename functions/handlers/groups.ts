@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { addMember, createGroup, removeMember } from '../domain/groups.js';
 import { endpoint } from '../http/endpoint.js';
@@ -9,24 +10,24 @@ import { id } from '../http/schemas.js';
  * The server makes group ids (ULIDs): a client cannot choose one, so nobody can probe which ids exist.
  * `members` may name at most maxGroupMembers - 1 others (the domain checks; this bounds the parse).
  */
-const createInput = z.object({
-  body: z
-    .object({
-      groupId: z.never({ error: 'the server makes group ids: leave groupId out' }).optional(),
-      name: z.string().max(200).optional(),
-      members: z.array(id).max(1000).optional(),
-    })
-    .strict(),
-});
+const createInput = lazy(() =>
+  z.object({
+    body: z.strictObject({
+      groupId: z.optional(z.never({ error: 'the server makes group ids: leave groupId out' })),
+      name: z.optional(z.string().check(z.maxLength(200))),
+      members: z.optional(z.array(id()).check(z.maxLength(1000))),
+    }),
+  }),
+);
 
-const memberPath = z.object({ path: z.object({ groupId: id, userId: id }) });
+const memberPath = lazy(() => z.object({ path: z.object({ groupId: id(), userId: id() }) }));
 
-const groupReply = z.object({ group: groupSchema });
+const groupReply = lazy(() => z.object({ group: groupSchema() }));
 
 /** POST /v1/groups */
 export const makeCreateGroupHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: createInput, responses: { 201: groupReply } },
+    { access: 'user', input: createInput, responses: () => ({ 201: groupReply() }) },
     async function createGroupRoute({ caller, input }) {
       return { status: 201 as const, body: { group: await createGroup(deps, caller.userId, input.body) } };
     },
@@ -35,7 +36,7 @@ export const makeCreateGroupHandler = (deps: Deps) =>
 /** PUT /v1/groups/{groupId}/members/{userId} */
 export const makeAddMemberHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: memberPath, responses: { 200: groupReply } },
+    { access: 'user', input: memberPath, responses: () => ({ 200: groupReply() }) },
     async function addMemberRoute({ caller, input }) {
       return { body: { group: await addMember(deps, caller.userId, input.path.groupId, input.path.userId) } };
     },
@@ -44,7 +45,7 @@ export const makeAddMemberHandler = (deps: Deps) =>
 /** DELETE /v1/groups/{groupId}/members/{userId} */
 export const makeRemoveMemberHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: memberPath, responses: { 200: groupReply } },
+    { access: 'user', input: memberPath, responses: () => ({ 200: groupReply() }) },
     async function removeMemberRoute({ caller, input }) {
       return {
         body: { group: await removeMember(deps, caller.userId, input.path.groupId, input.path.userId) },

@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { lazy } from '../core/lazy.js';
 import { type ListRequest, listConversations } from '../domain/conversations.js';
 import type { Deps } from '../domain/deps.js';
 import { MAX_MARK } from '../domain/pins-and-marks.js';
@@ -12,42 +13,46 @@ import { intParam } from '../http/schemas.js';
  */
 export const MAX_PAGED_CONVERSATIONS = 1000;
 
-const query = z
-  .object({
-    pageSize: intParam(1, 20).optional(),
-    pageNum: intParam(1, 100_000).optional(),
-    limit: intParam(1, 50).optional(),
-    cursor: z.string().min(1).max(512).optional(),
-    since: z.string().min(1).max(512).optional(),
-    pinned: z.literal('true', { error: 'must be true (leave it out for every conversation)' }).optional(),
-    mark: intParam(0, MAX_MARK).optional(),
-  })
-  .refine(
-    (q) =>
-      !(
-        (q.pageSize !== undefined || q.pageNum !== undefined) &&
-        (q.cursor !== undefined || q.limit !== undefined || q.since !== undefined)
+const query = lazy(() =>
+  z
+    .object({
+      pageSize: z.optional(intParam(1, 20)),
+      pageNum: z.optional(intParam(1, 100_000)),
+      limit: z.optional(intParam(1, 50)),
+      cursor: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),
+      since: z.optional(z.string().check(z.minLength(1), z.maxLength(512))),
+      pinned: z.optional(z.literal('true', { error: 'must be true (leave it out for every conversation)' })),
+      mark: z.optional(intParam(0, MAX_MARK)),
+    })
+    .check(
+      z.refine(
+        (q) =>
+          !(
+            (q.pageSize !== undefined || q.pageNum !== undefined) &&
+            (q.cursor !== undefined || q.limit !== undefined || q.since !== undefined)
+          ),
+        { message: 'use either pageSize/pageNum or limit/cursor/since, not both' },
       ),
-    { message: 'use either pageSize/pageNum or limit/cursor/since, not both' },
-  )
-  .refine((q) => !(q.cursor !== undefined && q.since !== undefined), {
-    message: 'use either cursor or since, not both',
-  })
-  .refine((q) => (q.pageNum ?? 1) * (q.pageSize ?? 20) <= MAX_PAGED_CONVERSATIONS, {
-    message: `pageNum: page numbers reach the first ${MAX_PAGED_CONVERSATIONS} conversations; use limit and cursor to go further`,
-  })
-  .refine(
-    (q) =>
-      (q.pinned === undefined && q.mark === undefined) ||
-      ((q.pinned === undefined) !== (q.mark === undefined) &&
-        q.since === undefined &&
-        q.pageSize === undefined &&
-        q.pageNum === undefined),
-    { message: 'pinned and mark each go with limit and cursor only, one at a time' },
-  );
+      z.refine((q) => !(q.cursor !== undefined && q.since !== undefined), {
+        message: 'use either cursor or since, not both',
+      }),
+      z.refine((q) => (q.pageNum ?? 1) * (q.pageSize ?? 20) <= MAX_PAGED_CONVERSATIONS, {
+        message: `pageNum: page numbers reach the first ${MAX_PAGED_CONVERSATIONS} conversations; use limit and cursor to go further`,
+      }),
+      z.refine(
+        (q) =>
+          (q.pinned === undefined && q.mark === undefined) ||
+          ((q.pinned === undefined) !== (q.mark === undefined) &&
+            q.since === undefined &&
+            q.pageSize === undefined &&
+            q.pageNum === undefined),
+        { message: 'pinned and mark each go with limit and cursor only, one at a time' },
+      ),
+    ),
+);
 
 /** Which form the query asks for (see ListRequest). */
-function toListRequest(q: z.output<typeof query>): ListRequest {
+function toListRequest(q: z.output<ReturnType<typeof query>>): ListRequest {
   if (q.pinned !== undefined) return { form: 'pinned', limit: q.limit ?? 20, cursor: q.cursor };
   if (q.mark !== undefined) return { form: 'mark', mark: q.mark, limit: q.limit ?? 20, cursor: q.cursor };
   if (q.since !== undefined) return { form: 'since', since: q.since, limit: q.limit ?? 50 };
@@ -62,7 +67,11 @@ function toListRequest(q: z.output<typeof query>): ListRequest {
 /** GET /v1/conversations */
 export const makeListConversationsHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: z.object({ query }), responses: { 200: conversationPageSchema } },
+    {
+      access: 'user',
+      input: () => z.object({ query: query() }),
+      responses: () => ({ 200: conversationPageSchema() }),
+    },
     async function listConversationsRoute({ caller, input }) {
       return { body: await listConversations(deps, caller.userId, toListRequest(input.query)) };
     },

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { markConversationRead } from '../domain/read-position.js';
 import { endpoint } from '../http/endpoint.js';
@@ -6,15 +6,15 @@ import { readPositionSchema } from '../http/responses.js';
 import { conversationPath, msgId } from '../http/schemas.js';
 
 /** The body is optional: without `msgId` the caller has read everything they have. */
-const body = z.object({ msgId: msgId.optional() }).strict().optional();
+const body = () => z.optional(z.strictObject({ msgId: z.optional(msgId()) }));
 
 /** PUT /v1/conversations/{chatType}/{convId}/read {msgId?} */
 export const makeMarkReadHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
-      input: z.object({ path: conversationPath, body }),
-      responses: { 200: readPositionSchema },
+      input: () => z.object({ path: conversationPath(), body: body() }),
+      responses: () => ({ 200: readPositionSchema() }),
     },
     async function markReadRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };

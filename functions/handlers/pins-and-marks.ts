@@ -1,14 +1,18 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { MAX_MARK, setMarked, setPinned } from '../domain/pins-and-marks.js';
 import { endpoint } from '../http/endpoint.js';
 import { conversationSchema } from '../http/responses.js';
 import { conversationPath, intParam } from '../http/schemas.js';
 
-const pinInput = z.object({ path: conversationPath });
-const markInput = z.object({ path: conversationPath.extend({ mark: intParam(0, MAX_MARK) }) });
+const pinInput = lazy(() => z.object({ path: conversationPath() }));
+const markInput = lazy(() =>
+  z.object({ path: z.extend(conversationPath(), { mark: intParam(0, MAX_MARK) }) }),
+);
 
-const responses = { 200: z.object({ conversation: conversationSchema }) };
+const conversationReply = lazy(() => z.object({ conversation: conversationSchema() }));
+const responses = () => ({ 200: conversationReply() });
 
 const pinned = (deps: Deps, isPinned: boolean) =>
   endpoint({ access: 'user', input: pinInput, responses }, async function pinRoute({ caller, input }) {

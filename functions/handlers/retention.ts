@@ -1,4 +1,5 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { clearUserRetention, getRetention, setAppRetention, setUserRetention } from '../domain/policies.js';
 import { logAdminAction } from '../http/admin-log.js';
@@ -8,19 +9,25 @@ import { id } from '../http/schemas.js';
 
 /** Retention in whole days (1 to 100 years), or null to keep history forever. */
 const DAYS_RULE = 'must be a whole number of days from 1 to 36500, or null to keep forever';
-const days = z
-  .number({ error: DAYS_RULE })
-  .int({ error: DAYS_RULE })
-  .min(1, { error: DAYS_RULE })
-  .max(36_500, { error: DAYS_RULE })
-  .nullable();
-const daysBody = z.object({ days });
-const userPath = z.object({ userId: id });
+const daysBody = lazy(() =>
+  z.object({
+    days: z.nullable(
+      z
+        .number({ error: DAYS_RULE })
+        .check(
+          z.int({ error: DAYS_RULE }),
+          z.minimum(1, { error: DAYS_RULE }),
+          z.maximum(36_500, { error: DAYS_RULE }),
+        ),
+    ),
+  }),
+);
+const userPath = lazy(() => z.object({ userId: id() }));
 
 /** GET /v1/admin/retention */
 export const makeGetRetentionHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: z.object({}), responses: { 200: retentionViewSchema } },
+    { access: 'admin', input: () => z.object({}), responses: () => ({ 200: retentionViewSchema() }) },
     async function getRetentionRoute() {
       return { body: await getRetention(deps) };
     },
@@ -31,8 +38,8 @@ export const makePutRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
-      input: z.object({ body: daysBody }),
-      responses: { 200: z.object({ appDays: retentionDaysSchema }) },
+      input: () => z.object({ body: daysBody() }),
+      responses: () => ({ 200: z.object({ appDays: retentionDaysSchema() }) }),
     },
     async function putRetentionRoute({ caller, input }) {
       logAdminAction(await setAppRetention(deps, caller.userId, input.body.days));
@@ -45,8 +52,8 @@ export const makePutUserRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
-      input: z.object({ path: userPath, body: daysBody }),
-      responses: { 200: z.object({ userId: id, days: retentionDaysSchema }) },
+      input: () => z.object({ path: userPath(), body: daysBody() }),
+      responses: () => ({ 200: z.object({ userId: id(), days: retentionDaysSchema() }) }),
     },
     async function putUserRetentionRoute({ caller, input }) {
       logAdminAction(await setUserRetention(deps, caller.userId, input.path.userId, input.body.days));
@@ -59,8 +66,8 @@ export const makeDeleteUserRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
-      input: z.object({ path: userPath }),
-      responses: { 200: z.object({ userId: id, removed: z.boolean() }) },
+      input: () => z.object({ path: userPath() }),
+      responses: () => ({ 200: z.object({ userId: id(), removed: z.boolean() }) }),
     },
     async function deleteUserRetentionRoute({ caller, input }) {
       const record = await clearUserRetention(deps, caller.userId, input.path.userId);

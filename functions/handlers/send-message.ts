@@ -1,27 +1,32 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { sendMessage } from '../domain/send.js';
 import { endpoint } from '../http/endpoint.js';
 import { messageSchema } from '../http/responses.js';
 import { chatType, id, jsonObject, messageType } from '../http/schemas.js';
 
-const input = z.object({
-  body: z
-    .object({
-      to: id,
-      chatType,
-      type: messageType,
-      body: jsonObject,
-      ext: jsonObject.optional(),
-      clientMsgId: id.optional(),
-    })
-    .refine((m) => m.type !== 'text' || (typeof m.body.text === 'string' && m.body.text.length > 0), {
-      message: 'a text message needs body.text, a non-empty string',
-      path: ['body'],
-    }),
-});
+const input = lazy(() =>
+  z.object({
+    body: z
+      .object({
+        to: id(),
+        chatType: chatType(),
+        type: messageType(),
+        body: jsonObject(),
+        ext: z.optional(jsonObject()),
+        clientMsgId: z.optional(id()),
+      })
+      .check(
+        z.refine((m) => m.type !== 'text' || (typeof m.body.text === 'string' && m.body.text.length > 0), {
+          message: 'a text message needs body.text, a non-empty string',
+          path: ['body'],
+        }),
+      ),
+  }),
+);
 
-const responses = { 201: z.object({ message: messageSchema }) };
+const responses = () => ({ 201: z.object({ message: messageSchema() }) });
 
 /** POST /v1/messages */
 export const makeSendMessageHandler = (deps: Deps) =>

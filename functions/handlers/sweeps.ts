@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { recordAdminAction } from '../domain/policies.js';
 import { startSweepRun } from '../domain/sweep.js';
@@ -14,8 +14,8 @@ export const makeListSweepsHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
-      input: z.object({ query: z.object({ limit: intParam(1, 100).default(20) }) }),
-      responses: { 200: z.object({ runs: z.array(sweepRunSchema) }) },
+      input: () => z.object({ query: z.object({ limit: z._default(intParam(1, 100), 20) }) }),
+      responses: () => ({ 200: z.object({ runs: z.array(sweepRunSchema()) }) }),
     },
     async function listSweepsRoute({ input }) {
       return { body: { runs: await listSweepRuns(deps, input.query.limit) } };
@@ -28,7 +28,7 @@ export const makeListSweepsHandler = (deps: Deps) =>
  */
 export const makeStartSweepHandler = (deps: Deps, starter: SweepStarter = inProcessSweepStarter(deps)) =>
   endpoint(
-    { access: 'admin', input: z.object({}), responses: { 202: startedSweepSchema } },
+    { access: 'admin', input: () => z.object({}), responses: () => ({ 202: startedSweepSchema() }) },
     async function startSweepRoute({ caller }) {
       const started = await startSweepRun(deps, 'admin');
       logAdminAction(

@@ -4,8 +4,9 @@ import type {
   APIGatewayProxyEventV2WithJWTAuthorizer as HttpEvent,
   APIGatewayProxyStructuredResultV2 as HttpResult,
 } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod/mini';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
+import { lazy } from '../core/lazy.js';
 import { measureStoreUsage, newStoreUsage } from '../telemetry/store-usage.js';
 import { type Access, type Caller, callerOf } from './caller.js';
 import { errorResponse } from './error-response.js';
@@ -25,21 +26,24 @@ export interface RawInput {
 }
 
 /** A route's success answers by status: the zod schema of each body (they make the OpenAPI document). */
-export type Responses = { [status: number]: z.ZodType };
+export type Responses = { [status: number]: z.ZodMiniType };
 
 /** A route that declares no responses (yet) may answer anything. */
-type AnyResponses = { [status: number]: z.ZodUnknown };
+type AnyResponses = { [status: number]: z.ZodMiniUnknown };
 
 /** What a route's function returns: a status it declared (200 if left out) and a body of that status. */
 export type Reply<R extends Responses = AnyResponses> = {
   [S in keyof R & number]: { status?: S; body: z.input<R[S]> };
 }[keyof R & number];
 
-/** What endpoint() knows of its route: read by the OpenAPI generator (contractOf), never at run time. */
+/**
+ * What endpoint() knows of its route: read by the OpenAPI generator (contractOf), never at run time.
+ * Reading `input` or `responses` builds those schemas (they are built on first use).
+ */
 export interface EndpointContract {
   access: Access;
-  input: z.ZodType;
-  responses: Responses;
+  readonly input: z.ZodMiniType;
+  readonly responses: Responses;
 }
 
 const CONTRACT = Symbol.for('roaming.endpointContract');
@@ -67,23 +71,37 @@ type Event = HttpEvent & { roaming?: State };
  * parse JSON, validate with zod (middleware first), then the route's function, which receives a typed
  * value and returns a reply typed by its declared `responses`. Every error goes through errorResponse,
  * so all routes answer `{error: {code, message}}` the same way.
+ *
+ * `input` and `responses` are functions that build the schemas (core/lazy.ts): the input schema is
+ * built by the first request that needs it, the answer schemas only by the OpenAPI generator and tests,
+ * so a cold start builds none.
  */
-export function endpoint<S extends z.ZodType, R extends Responses = AnyResponses>(
-  options: { access: Access; input: S; responses?: R },
+export function endpoint<S extends z.ZodMiniType, R extends Responses = AnyResponses>(
+  options: { access: Access; input: () => S; responses?: () => R },
   run: (request: EndpointRequest<z.output<S>>) => Promise<NoInfer<Reply<R>>>,
 ) {
+  const input = lazy(options.input);
+  const responses = lazy(() => options.responses?.() ?? {});
   const chain = middy<Event, HttpResult>()
     .use(observe())
     .use(errorResponder())
     .use(authenticate(options.access))
     .use(parseJsonBody())
-    .use(validateInput(options.input))
+    .use(validateInput(input))
     .handler(async function handleRoute(event) {
       const state = event.roaming as Required<State>;
       const reply = await run({ caller: state.caller, input: state.input as z.output<S> });
       return jsonResponse(reply.status ?? 200, reply.body);
     });
-  const contract: EndpointContract = { ...options, responses: options.responses ?? {} };
+  const contract: EndpointContract = {
+    access: options.access,
+    get input() {
+      return input();
+    },
+    get responses() {
+      return responses();
+    },
+  };
   return Object.assign(
     // Each request counts its own DynamoDB requests, also when the process serves several at once.
     function handleRequest(event: Event, context: Context) {
@@ -138,11 +156,11 @@ function parseJsonBody(): MiddlewareObj<Event, HttpResult> {
   };
 }
 
-function validateInput(schema: z.ZodType): MiddlewareObj<Event, HttpResult> {
+function validateInput(schema: () => z.ZodMiniType): MiddlewareObj<Event, HttpResult> {
   return {
     before: async function validate(request) {
       const state = request.event.roaming as State;
-      const parsed = schema.safeParse(state.raw);
+      const parsed = schema().safeParse(state.raw);
       if (!parsed.success) throw new ValidationError(describeIssues(parsed.error));
       state.input = parsed.data;
     },

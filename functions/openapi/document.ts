@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
 import { ADMIN_SCOPE } from '../http/caller.js';
@@ -52,7 +52,7 @@ export interface OpenApiOptions {
 
 export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<string, unknown> {
   const collector = new SchemaCollector();
-  collector.schemaOf(errorSchema, 'output');
+  collector.schemaOf(errorSchema(), 'output');
   const deps = contractDeps();
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES as readonly RouteSpec[]) {
@@ -127,7 +127,7 @@ function operationOf(
   }
   const responses: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(contract?.responses ?? { 200: z.unknown() })) {
-    const body = collector.schemaOf(schema as z.ZodType, 'output');
+    const body = collector.schemaOf(schema as z.ZodMiniType, 'output');
     responses[status] = {
       description: status === '201' ? 'Created' : status === '202' ? 'Accepted' : 'OK',
       content: { 'application/json': { schema: body, example: exampleOf(body, collector) } },
@@ -153,16 +153,16 @@ function operationOf(
 }
 
 interface InputParts {
-  path?: z.ZodType;
-  query?: z.ZodType;
-  body?: z.ZodType;
+  path?: z.ZodMiniType;
+  query?: z.ZodMiniType;
+  body?: z.ZodMiniType;
 }
 
 /** A route's input schema is `z.object({ path?, query?, body? })` (see RawInput in endpoint.ts). */
 function inputParts(contract: EndpointContract | undefined): InputParts {
   const input = contract?.input;
-  if (!(input instanceof z.ZodObject)) return {};
-  const shape = input.shape as Record<string, z.ZodType>;
+  if (!(input instanceof z.ZodMiniObject)) return {};
+  const shape = input.shape as Record<string, z.ZodMiniType>;
   return { path: shape.path, query: shape.query, body: shape.body };
 }
 
@@ -172,7 +172,7 @@ function inputParts(contract: EndpointContract | undefined): InputParts {
  * required comes from the input side (a default makes it optional).
  */
 function parametersOf(
-  part: z.ZodType | undefined,
+  part: z.ZodMiniType | undefined,
   location: 'path' | 'query',
   collector: SchemaCollector,
 ): Record<string, unknown>[] {
@@ -201,7 +201,11 @@ function parametersOf(
   });
 }
 
-function requestBodyOf(body: z.ZodType, doc: RouteDoc, collector: SchemaCollector): Record<string, unknown> {
+function requestBodyOf(
+  body: z.ZodMiniType,
+  doc: RouteDoc,
+  collector: SchemaCollector,
+): Record<string, unknown> {
   const schema = collector.schemaOf(body, 'input');
   return {
     required: !body.safeParse(undefined).success,

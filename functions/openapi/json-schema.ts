@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
 import { jsonObject } from '../http/schemas.js';
 
 /**
@@ -14,7 +14,7 @@ export class SchemaCollector {
   readonly components: Record<string, JsonSchema> = {};
 
   /** The schema of `schema` on one side; a named schema becomes a `$ref` to its component. */
-  schemaOf(schema: z.ZodType, side: Side): JsonSchema {
+  schemaOf(schema: z.ZodMiniType, side: Side): JsonSchema {
     const converted = z.toJSONSchema(schema, {
       target: 'draft-2020-12',
       io: side,
@@ -39,7 +39,7 @@ export class SchemaCollector {
 
 /** zod cannot describe a custom check; the one the routes use is "a JSON object". */
 function describeCustomSchemas(context: { zodSchema: unknown; jsonSchema: JsonSchema }): void {
-  if (context.zodSchema === jsonObject) {
+  if (context.zodSchema === jsonObject()) {
     context.jsonSchema.type = 'object';
     context.jsonSchema.description ??= 'A JSON object';
   }

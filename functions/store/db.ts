@@ -234,7 +234,8 @@ export async function batchWriteAll(db: Db, requests: readonly WriteRequest[]): 
   return calls.reduce((a, b) => a + b, 0);
 }
 
-async function writeChunkUntilDone(db: Db, chunk: WriteRequest[]): Promise<number> {
+/** One BatchWriteItem call of at most 25, re-sending UnprocessedItems with backoff; the calls it took. */
+export async function writeChunkUntilDone(db: Db, chunk: WriteRequest[]): Promise<number> {
   let pending = chunk;
   for (let attempt = 0; ; attempt++) {
     const result = await send<{ UnprocessedItems?: Record<string, WriteRequest[]> }>(

@@ -1,7 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
-import { lowestIdAt, nextId } from '../core/ids.js';
+import { highestIdAt, lowestIdAt, MAX_ID_TIME, nextId } from '../core/ids.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { batchWriteAll, type Db, type Key, send } from './db.js';
+import { batchWriteAll, type Db, type Key, send, type WriteRequest } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -89,6 +89,44 @@ export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryR
 
 export async function readHistory(db: Db, ref: ConversationRef, range: HistoryRange): Promise<HistoryRead> {
   if (range.lowestId > range.highestId) return { messages: [] };
+  const messages: Message[] = [];
+  let budget = range.budget ?? Number.POSITIVE_INFINITY;
+  let resumeAfter: string | undefined;
+  do {
+    const page = await readHistoryPage(db, ref, {
+      ...range,
+      limit: range.limit - messages.length,
+      budget,
+      afterId: resumeAfter,
+    });
+    messages.push(...page.messages);
+    budget -= page.scanned;
+    resumeAfter = page.lastReadId;
+  } while (resumeAfter !== undefined && messages.length < range.limit && budget > 0);
+  const stoppedEarly = resumeAfter !== undefined && messages.length < range.limit;
+  return { messages: messages.slice(0, range.limit), ...(stoppedEarly ? { resumeAfter } : {}) };
+}
+
+/** One Query of a history range: what it returned, how many items it read, and where it stopped. */
+export interface HistoryPageRead {
+  /** The matching copies read, in walk order. */
+  messages: Message[];
+  /** Items read, matching or not (DynamoDB's ScannedCount). */
+  scanned: number;
+  /** The id of the last item read when the Query stopped before the end of its range, else undefined. */
+  lastReadId?: string;
+}
+
+/**
+ * One Query of `range` (at most `limit` matches, `budget` items read), continuing after `afterId` in
+ * walk order if given. Strongly consistent.
+ */
+export async function readHistoryPage(
+  db: Db,
+  ref: ConversationRef,
+  range: HistoryRange & { afterId?: string },
+): Promise<HistoryPageRead> {
+  if (range.lowestId > range.highestId) return { messages: [], scanned: 0 };
   const filters: string[] = [];
   const values: Record<string, unknown> = {
     ':pk': keys.historyPk(ref),
@@ -110,37 +148,31 @@ export async function readHistory(db: Db, ref: ConversationRef, range: HistoryRa
       values[`:from${i}`] = s;
     });
   }
-  const messages: Message[] = [];
-  let budget = range.budget ?? Number.POSITIVE_INFINITY;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await send<{
-      Items?: CopyItem[];
-      ScannedCount?: number;
-      LastEvaluatedKey?: Record<string, unknown>;
-    }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        FilterExpression: filters.length ? filters.join(' AND ') : undefined,
-        ExpressionAttributeNames: filters.length ? names : undefined,
-        ExpressionAttributeValues: values,
-        ScanIndexForward: range.direction === 'down',
-        ConsistentRead: true,
-        // Filtered, a Query reads up to the budget at once (its matches may be few); unfiltered, just enough.
-        Limit: filters.length ? budget : Math.min(range.limit - messages.length, budget),
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const item of page.Items ?? []) messages.push(messageOfCopy(item));
-    budget -= page.ScannedCount ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey && messages.length < range.limit && budget > 0);
-  const stoppedEarly = startKey !== undefined && messages.length < range.limit;
+  const budget = range.budget ?? Number.POSITIVE_INFINITY;
+  const page = await send<{
+    Items?: CopyItem[];
+    ScannedCount?: number;
+    LastEvaluatedKey?: Record<string, unknown>;
+  }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      FilterExpression: filters.length ? filters.join(' AND ') : undefined,
+      ExpressionAttributeNames: filters.length ? names : undefined,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: range.direction === 'down',
+      ConsistentRead: true,
+      // Filtered, a Query reads up to the budget at once (its matches may be few); unfiltered, just enough.
+      Limit: filters.length ? budget : Math.min(range.limit, budget),
+      ExclusiveStartKey: range.afterId === undefined ? undefined : copyKey(ref, range.afterId),
+    }),
+  );
+  const lastKey = page.LastEvaluatedKey?.sk;
   return {
-    messages: messages.slice(0, range.limit),
-    ...(stoppedEarly ? { resumeAfter: keys.msgIdOfSk(startKey?.sk as string) } : {}),
+    messages: (page.Items ?? []).map(messageOfCopy),
+    scanned: page.ScannedCount ?? 0,
+    ...(typeof lastKey === 'string' ? { lastReadId: keys.msgIdOfSk(lastKey) } : {}),
   };
 }
 
@@ -217,11 +249,68 @@ export async function copyIdsThrough(
   return (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
 }
 
+/**
+ * The ids (only) of up to `limit` copies at or below `highestId`, oldest first, and whether more are
+ * there (a Query stops at 1 MB whatever its limit): the sweep's key read of one conversation. Its range
+ * ends at the bound: a Query's limit counts every item it reads, so reading on to find the first copy
+ * above would read up to `limit` copies that stay (oldestCopyAbove reads one, at the same time).
+ */
+export async function dueCopyIds(
+  db: Db,
+  ref: ConversationRef,
+  highestId: string,
+  limit: number,
+): Promise<{ ids: string[]; more: boolean }> {
+  const page = await send<{ Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.historyPk(ref),
+        ':lo': keys.messageSkPrefix,
+        ':hi': keys.messageSk(highestId),
+      },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+      Limit: limit,
+    }),
+  );
+  const ids = (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
+  return { ids, more: page.LastEvaluatedKey !== undefined };
+}
+
+/** The id of the oldest copy above `id`, if any: where a conversation's purge leaves its oldest copy. */
+export async function oldestCopyAbove(db: Db, ref: ConversationRef, id: string): Promise<string | undefined> {
+  const page = await send<{ Items?: { sk: string }[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: {
+        ':pk': keys.historyPk(ref),
+        ':lo': keys.messageSk(nextId(id)),
+        ':hi': keys.messageSk(highestIdAt(MAX_ID_TIME)),
+      },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+      Limit: 1,
+    }),
+  );
+  const [first] = page.Items ?? [];
+  return first && keys.msgIdOfSk(first.sk);
+}
+
+/** The delete request of one copy, for a BatchWriteItem (idempotent: an absent copy is a no-op). */
+export function deleteCopyRequest(ref: ConversationRef, msgId: string): WriteRequest {
+  return { DeleteRequest: { Key: copyKey(ref, msgId) } };
+}
+
 /** Deletes copies by id; ids the owner does not have are no-ops (BatchWriteItem deletes are idempotent). */
 export async function deleteCopies(db: Db, ref: ConversationRef, msgIds: readonly string[]): Promise<void> {
   await batchWriteAll(
     db,
-    msgIds.map((msgId) => ({ DeleteRequest: { Key: copyKey(ref, msgId) } })),
+    msgIds.map((msgId) => deleteCopyRequest(ref, msgId)),
   );
 }
 

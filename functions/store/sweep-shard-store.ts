@@ -1,11 +1,11 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, putIfAbsent, queryAll, send, sendConditional } from './db.js';
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { type Db, isConditionFailure, queryAll, send, sendConditional, type WriteRequest } from './db.js';
 import { keys } from './keys.js';
 import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
 
 /**
- * A sweep run's shards: each one's lease, cursors, pending batch and counts, and the per-run markers
- * of the users already counted (see functions/domain/sweep.ts).
+ * A sweep run's shards: each one's lease, cursors, pending round and counts, and the per-run markers
+ * of the users it purged (see functions/domain/sweep.ts).
  */
 
 /** `users` (and `shard`) are DynamoDB reserved words: expressions name the counts through these. */
@@ -24,18 +24,29 @@ export interface ShardItem extends SweepCounts {
   indexCursor?: string;
   /** Last user finished in the per-user pass. */
   userCursor?: string;
-  /** The batch checkpointed before its delete: on resume its copies are deleted without counting them twice. */
-  pending?: PendingBatch;
+  /**
+   * The round checkpointed before its deletes: on resume its conversations are finished first, and
+   * their copies deleted without counting them twice. (A single entry in items written before rounds.)
+   */
+  pending?: PendingBatch[] | PendingBatch;
   /** Checkpoints written so far (the user markers refer to them). */
   checkpoints: number;
   updatedAt?: number;
 }
 
+/** One conversation of a round: what of it is counted already. */
 export interface PendingBatch {
   /** owner#chatType#convId */
   conversation: string;
-  /** Highest id of the batch: copies at or below it in that conversation are already counted. */
+  /** Highest id counted: copies at or below it in that conversation are counted already. */
   lastMsgId: string;
+}
+
+/** A shard's pending round as a list, whichever way it was stored. */
+export function pendingOf(shard: Pick<ShardItem, 'pending'>): PendingBatch[] {
+  const { pending } = shard;
+  if (pending === undefined) return [];
+  return Array.isArray(pending) ? pending : [pending];
 }
 
 /** Every shard item of a run (one Query: at most `shardCount` small items). */
@@ -108,8 +119,8 @@ export interface ShardCheckpoint {
   indexCursor?: string;
   userCursor?: string;
   indexDone?: boolean;
-  /** Set it, or remove it with null; undefined leaves it as it is. */
-  pending?: PendingBatch | null;
+  /** Set it, or remove it with null (or an empty round); undefined leaves it as it is. */
+  pending?: PendingBatch[] | null;
   done?: boolean;
 }
 
@@ -144,7 +155,7 @@ export async function checkpointShard(
     sets.push(`${name} = :${name}`);
     values[`:${name}`] = value;
   }
-  if (checkpoint.pending === null) removes.push('pending');
+  if (checkpoint.pending === null || checkpoint.pending?.length === 0) removes.push('pending');
   else if (checkpoint.pending !== undefined) {
     sets.push('pending = :pending');
     values[':pending'] = checkpoint.pending;
@@ -166,27 +177,32 @@ export async function checkpointShard(
   );
 }
 
-/** Whether a run has counted a user yet: by the shard and checkpoint that (will) include it. */
-export interface UserMarker {
-  shard: number;
-  /** The shard checkpoint number whose counts include this user. */
-  countedAt: number;
+/**
+ * The put of the marker that `owner` was purged in this run, for a BatchWriteItem (it rides along with
+ * the deletes; writing it again is harmless). The run's user count is the number of markers.
+ */
+export function userMarkerPut(runId: string, owner: string, expiresAt: number): WriteRequest {
+  return { PutRequest: { Item: { pk: keys.sweepShardPk(runId), sk: keys.sweepUserSk(owner), expiresAt } } };
 }
 
-/**
- * Records that a run counts `owner` in the given shard checkpoint, unless a marker exists already:
- * returns undefined when this call created it, else the existing marker.
- */
-export async function markUserCounted(
-  db: Db,
-  runId: string,
-  owner: string,
-  marker: UserMarker & { expiresAt: number },
-): Promise<UserMarker | undefined> {
-  const existing = await putIfAbsent(db, {
-    pk: keys.sweepShardPk(runId),
-    sk: keys.sweepUserSk(owner),
-    ...marker,
-  });
-  return existing && { shard: Number(existing.shard), countedAt: Number(existing.countedAt) };
+/** How many users the run purged: its markers, counted (Select COUNT, one request per 1 MB of them). */
+export async function countUserMarkers(db: Db, runId: string): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await send<{ Count?: number; LastEvaluatedKey?: Record<string, unknown> }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepUserSk('') },
+        Select: 'COUNT',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return count;
 }

@@ -11,6 +11,7 @@ import {
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { TABLE_ACTIONS } from '../../functions/routes.js';
+import { LAMBDA_BUNDLE } from '../bundling.js';
 import { LOCK_FILE, lambdaEntry, PROJECT_ROOT } from '../paths.js';
 import { type Tuning, tuningEnvironment } from '../tuning.js';
 
@@ -61,14 +62,11 @@ export interface HandlerFunctionProps {
   >;
 }
 
-/** `require` for the CommonJS dependencies bundled into the ESM output. */
-const ESM_REQUIRE_BANNER =
-  "import { createRequire as __roamingCreateRequire } from 'node:module'; const require = __roamingCreateRequire(import.meta.url);";
-
 /**
  * One Lambda function of the stack, built the same way for every entry: Node.js 22 on arm64, bundled with the
- * project's esbuild (never Docker) into minified ESM with source maps and our pinned AWS SDK, its own log group
- * with retention, and its own role that may write only to that log group until access is granted explicitly.
+ * project's esbuild (never Docker) into minified ESM with our pinned AWS SDK (infra/bundling.ts: the options
+ * `npm run bench` builds with too), its own log group with retention, and its own role that may write only to
+ * that log group until access is granted explicitly.
  */
 export class HandlerFunction extends Construct {
   readonly function: NodejsFunction;
@@ -101,20 +99,20 @@ export class HandlerFunction extends Construct {
       logGroup: this.logGroup,
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: LOCK_FILE,
+      // No NODE_OPTIONS=--enable-source-maps: it slows every cold start and the first error (bench/README.md).
       environment: {
         TABLE_NAME: defaults.table.tableName,
-        NODE_OPTIONS: '--enable-source-maps',
         ...tuningEnvironment(defaults.tuning),
       },
       bundling: {
         forceDockerBundling: false,
         format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        banner: ESM_REQUIRE_BANNER,
-        minify: true,
-        sourceMap: true,
-        sourcesContent: false,
+        target: LAMBDA_BUNDLE.target,
+        mainFields: [...LAMBDA_BUNDLE.mainFields],
+        banner: LAMBDA_BUNDLE.banner,
+        minify: LAMBDA_BUNDLE.minify,
+        sourceMap: LAMBDA_BUNDLE.sourceMap,
+        sourcesContent: LAMBDA_BUNDLE.sourcesContent,
         bundleAwsSDK: true,
         logLevel: LogLevel.WARNING,
       },

@@ -1,0 +1,12 @@
+/**
+ * A value built on its first use, then kept. A Lambda's cold start pays only for what its first request
+ * needs: a route's zod schemas are built when it validates its first request, and the answer schemas
+ * (read by the OpenAPI generator and the types only) are never built in a Lambda at all.
+ */
+export function lazy<T>(build: () => T): () => T {
+  let built: { value: T } | undefined;
+  return function lazyValue() {
+    built ??= { value: build() };
+    return built.value;
+  };
+}

@@ -1,0 +1,149 @@
+import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DAY_MS } from '../functions/core/clock.js';
+import { runSweep } from '../functions/domain/sweep.js';
+import { ROUND_COPIES } from '../functions/domain/sweep-round.js';
+import type { DocumentCommand, DocumentSender } from '../functions/store/db.js';
+import type { SweepCounts } from '../functions/store/sweep-store.js';
+import { type Harness, startHarness } from './support/harness.js';
+import {
+  copiesInTable,
+  dataOf,
+  HOUR_MS,
+  NOW,
+  ringOf,
+  type SeededPair,
+  START,
+  seedPairs,
+  sidesOf,
+  survivorsOf,
+} from './support/history-seed.js';
+
+/**
+ * The sweep works in rounds (functions/domain/sweep-round.ts): a conversation with more due copies
+ * than a round takes goes on in the next ones, counted through the last id of each. Here every
+ * conversation has about three rounds' worth of expired copies (one message an hour for 60 days, a
+ * 30-day policy), and the sweep is cut at many points, by a crash and by a clean stop; each run must
+ * end as the clean run ends, with exact counts.
+ */
+const CONFIG = { sweepMaxDeletesPerSecond: 0 };
+const PAIRS = ringOf('r', 3);
+
+const harnesses: Harness[] = [];
+async function seeded(
+  wrapClient?: (client: DocumentSender) => DocumentSender,
+): Promise<{ h: Harness; pairs: SeededPair[] }> {
+  const h = await startHarness({ config: CONFIG, wrapClient });
+  harnesses.push(h);
+  // One pair at a time: a pair's copies go out in 40 BatchWriteItem calls at once already.
+  const pairs: SeededPair[] = [];
+  for (const [i, pair] of PAIRS.entries()) {
+    pairs.push(
+      ...(await seedPairs(h.deps, { pairs: [pair], from: START, to: NOW, stepMs: HOUR_MS, seed: 23 + i })),
+    );
+  }
+  const admin = await h.as('ops', { admin: true });
+  await admin.setAppRetention(30);
+  await admin.setUserRetention('r00', 10);
+  h.clock.set(NOW);
+  return { h, pairs };
+}
+
+let clean: { data: string[]; counts: SweepCounts };
+beforeAll(async () => {
+  const { h } = await seeded();
+  const summary = await runSweep(h.deps);
+  expect(summary.outcome).toBe('finished');
+  clean = { data: await dataOf(h.documentClient, h.tableName), counts: summary.runCounts };
+});
+afterEach(async () => {
+  await Promise.all(harnesses.splice(0).map((h) => h.close()));
+});
+
+/** Batches, conversations, users and copies, without batches (a replayed round may split one more). */
+function exactCounts(counts: SweepCounts) {
+  const { batches: _batches, retries: _retries, ...exact } = counts;
+  return exact;
+}
+
+/** Fails every request from the `n`th BatchWriteItem on, as if the process died there. */
+function diesAtBatchWrite(n: number) {
+  const state = { armed: false, batchWrites: 0, dead: false };
+  const wrap = (real: DocumentSender): DocumentSender => ({
+    send: ((command: DocumentCommand) => {
+      if (state.armed && command instanceof BatchWriteCommand && ++state.batchWrites === n) state.dead = true;
+      return state.dead ? Promise.reject(new Error('the process died')) : real.send(command as never);
+    }) as DocumentSender['send'],
+  });
+  return { state, wrap };
+}
+
+describe('a sweep of conversations longer than a round', () => {
+  it('deletes exactly what is due, over several rounds per conversation', async () => {
+    // Prepare
+    const { h, pairs } = await seeded();
+    // Act
+    const summary = await runSweep(h.deps);
+    // Assess
+    expect(summary.outcome).toBe('finished');
+    for (const pair of pairs) {
+      for (const ref of sidesOf(pair)) {
+        const days = ref.owner === 'r00' ? 10 : 30;
+        const copies = await copiesInTable(h.documentClient, h.tableName, ref);
+        expect(copies).toEqual(survivorsOf(pair, NOW - days * DAY_MS));
+      }
+    }
+    const deleted = pairs.flatMap((pair) =>
+      sidesOf(pair).map(
+        (ref) =>
+          pair.messages.length - survivorsOf(pair, NOW - (ref.owner === 'r00' ? 10 : 30) * DAY_MS).length,
+      ),
+    );
+    expect(Math.min(...deleted)).toBeGreaterThan(2 * ROUND_COPIES); // every conversation spans 3+ rounds
+    expect(summary.runCounts).toMatchObject({
+      messagesDeleted: deleted.reduce((a, b) => a + b, 0),
+      conversations: 6,
+      users: 3,
+    });
+  });
+
+  it.each([1, 4, 9, 17, 30])(
+    'killed at its BatchWriteItem number %i, resumes once the lease lapses and ends as the clean run',
+    async (n) => {
+      // Prepare
+      const death = diesAtBatchWrite(n);
+      const { h } = await seeded(death.wrap);
+      death.state.armed = true;
+      // Act
+      const crash = await runSweep(h.deps).catch((error: unknown) => error);
+      death.state.dead = false;
+      death.state.armed = false;
+      h.clock.advance(h.deps.config.sweepLeaseMs + 1);
+      const resumed = await runSweep(h.deps);
+      // Assess
+      expect(crash).toBeInstanceOf(Error);
+      expect(resumed).toMatchObject({ outcome: 'finished', closedRun: true });
+      expect(await dataOf(h.documentClient, h.tableName)).toEqual(clean.data);
+      expect(exactCounts(resumed.runCounts)).toEqual(exactCounts(clean.counts));
+      expect(resumed.runCounts.batches).toBeGreaterThanOrEqual(clean.counts.batches);
+    },
+  );
+
+  it.each([1, 3, 7, 12])(
+    'stopped after %i batches, finishes on the next run with the clean run’s counts',
+    async (maxBatches) => {
+      // Prepare
+      const { h } = await seeded();
+      // Act
+      const first = await runSweep(h.deps, { maxBatches });
+      const second = await runSweep(h.deps);
+      // Assess
+      expect(first.outcome).toBe('stopped');
+      expect(first.counts.batches).toBe(maxBatches);
+      expect(second).toMatchObject({ runId: first.runId, outcome: 'finished', closedRun: true });
+      expect(await dataOf(h.documentClient, h.tableName)).toEqual(clean.data);
+      expect(second.runCounts).toEqual(clean.counts);
+      expect(first.counts.messagesDeleted + second.counts.messagesDeleted).toBe(clean.counts.messagesDeleted);
+    },
+  );
+});
