@@ -12,6 +12,7 @@ import {
   type UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { mapLimited } from '../core/concurrency.js';
 import { RoamingError, ServiceUnavailableError, StoreError, ThrottledError } from '../core/errors.js';
 
 /** The one method of the document client the store uses; fault-injection tests wrap it. */
@@ -214,12 +215,36 @@ export async function queryAll<T>(db: Db, input: Omit<QueryCommandInput, 'Exclus
   return items;
 }
 
+/** How many items a Query matches (Select COUNT: one request per 1 MB of them, no items returned). */
+export async function countAll(
+  db: Db,
+  input: Omit<QueryCommandInput, 'ExclusiveStartKey' | 'Select' | 'ProjectionExpression'>,
+): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await send<{ Count?: number; LastEvaluatedKey?: Record<string, unknown> }>(
+      db,
+      new QueryCommand({ ...input, Select: 'COUNT', ExclusiveStartKey: startKey }),
+    );
+    count += page.Count ?? 0;
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return count;
+}
+
 export type WriteRequest =
   | { PutRequest: { Item: object } }
   | { DeleteRequest: { Key: Record<string, string> } };
 
 /** BatchWriteItem takes at most 25 requests. */
 export const BATCH_WRITE_LIMIT = 25;
+
+/**
+ * A large write sends at most this many calls at once: all of them at once opened a connection each,
+ * and on a loaded machine such a burst of connects outlasted the client's connect timeout.
+ */
+const BATCH_WRITES_IN_FLIGHT = 8;
 
 /**
  * Writes all requests in BatchWriteItem calls of 25, retrying UnprocessedItems with backoff until done.
@@ -230,7 +255,7 @@ export async function batchWriteAll(db: Db, requests: readonly WriteRequest[]): 
   for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
     chunks.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
   }
-  const calls = await Promise.all(chunks.map((chunk) => writeChunkUntilDone(db, chunk)));
+  const calls = await mapLimited(chunks, BATCH_WRITES_IN_FLIGHT, (chunk) => writeChunkUntilDone(db, chunk));
   return calls.reduce((a, b) => a + b, 0);
 }
 

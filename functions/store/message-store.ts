@@ -1,7 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { highestIdAt, lowestIdAt, MAX_ID_TIME, nextId } from '../core/ids.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { batchWriteAll, type Db, type Key, send, type WriteRequest } from './db.js';
+import { batchWriteAll, countAll, type Db, type Key, send, type WriteRequest } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -204,24 +204,12 @@ export async function countCopies(
   const lowest = keys.messageSk(lowIdAbove(range.above));
   const highest = keys.messageSk(range.atOrBelow);
   if (lowest > highest) return 0;
-  let count = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await send<{ Count?: number; LastEvaluatedKey?: Record<string, unknown> }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
-        Select: 'COUNT',
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    count += page.Count ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return count;
+  return countAll(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+    ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+    ConsistentRead: true,
+  });
 }
 
 /** The ids (only) of up to `limit` copies at or below `highestId`, oldest first: what a purge deletes. */
@@ -231,22 +219,7 @@ export async function copyIdsThrough(
   highestId: string,
   limit: number,
 ): Promise<string[]> {
-  const page = await send<{ Items?: { sk: string }[] }>(
-    db,
-    new QueryCommand({
-      TableName: db.tableName,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: {
-        ':pk': keys.historyPk(ref),
-        ':lo': keys.messageSkPrefix,
-        ':hi': keys.messageSk(highestId),
-      },
-      ProjectionExpression: 'sk',
-      ConsistentRead: true,
-      Limit: limit,
-    }),
-  );
-  return (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
+  return (await dueCopyIds(db, ref, highestId, limit)).ids;
 }
 
 /**

@@ -1,5 +1,13 @@
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { type Db, isConditionFailure, queryAll, send, sendConditional, type WriteRequest } from './db.js';
+import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  countAll,
+  type Db,
+  isConditionFailure,
+  queryAll,
+  send,
+  sendConditional,
+  type WriteRequest,
+} from './db.js';
 import { keys } from './keys.js';
 import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
 
@@ -187,22 +195,10 @@ export function userMarkerPut(runId: string, owner: string, expiresAt: number): 
 
 /** How many users the run purged: its markers, counted (Select COUNT, one request per 1 MB of them). */
 export async function countUserMarkers(db: Db, runId: string): Promise<number> {
-  let count = 0;
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = await send<{ Count?: number; LastEvaluatedKey?: Record<string, unknown> }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepUserSk('') },
-        Select: 'COUNT',
-        ConsistentRead: true,
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    count += page.Count ?? 0;
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  return count;
+  return countAll(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+    ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepUserSk('') },
+    ConsistentRead: true,
+  });
 }
