@@ -1,8 +1,14 @@
 import { join, resolve } from 'node:path';
-import type { Lifetime } from './cli.js';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { RoamingConfig } from '../functions/domain/deps.js';
+import { configFromEnv } from '../functions/runtime.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import { type Lifetime, StartupError } from './cli.js';
 import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
 import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
 import { requireJava } from './java-check.js';
+import { documentClientOf, localDynamoClient } from './local-app.js';
 import { LOCAL_CREDENTIALS, type StoreCredentials, storeCredentialsOf } from './local-secrets.js';
 import { answers, runningEndpoint } from './local-sweep.js';
 
@@ -72,4 +78,32 @@ export async function openStore(
     void lifetime.end(1);
   });
   return { endpoint: store.endpoint, credentials: storeCredentialsOf(dataDir) };
+}
+
+/** What a local tool (`npm run seed`, `npm run sweep`) works with: the table, ready, and its config. */
+export interface OpenedTable {
+  tableName: string;
+  /** The service's configuration from the environment (a bad value stops the tool before it starts). */
+  config: Partial<RoamingConfig>;
+  client: DynamoDBClient;
+  documentClient: DynamoDBDocumentClient;
+}
+
+/** The environment's config, the store (openStore) and the table (created if missing), for a local tool. */
+export async function openTable(
+  env: NodeJS.ProcessEnv,
+  lifetime: Lifetime,
+  user: StoreUser,
+): Promise<OpenedTable> {
+  const tableName = env.TABLE_NAME ?? 'roaming';
+  let config: Partial<RoamingConfig>;
+  try {
+    config = configFromEnv(env);
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+  const { endpoint, credentials } = await openStore(env, lifetime, user);
+  const client = localDynamoClient(endpoint, credentials);
+  await ensureTable(client, tableName);
+  return { tableName, config, client, documentClient: documentClientOf(client) };
 }

@@ -4,11 +4,9 @@ import type { Clock } from '../functions/core/clock.js';
 import type { Deps } from '../functions/domain/deps.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { sendMessage } from '../functions/domain/send.js';
-import { configFromEnv, createDeps } from '../functions/runtime.js';
-import { ensureTable } from '../functions/store/create-table.js';
+import { createDeps } from '../functions/runtime.js';
 import { type Lifetime, runCommand, StartupError } from './cli.js';
-import { documentClientOf, localDynamoClient } from './local-app.js';
-import { openStore } from './open-store.js';
+import { openTable } from './open-store.js';
 import { type PlannedGroup, type PlannedMessage, planSeed, type SeedPlan } from './seed-plan.js';
 
 /**
@@ -40,22 +38,11 @@ interface SeedArgs {
 
 async function seed(lifetime: Lifetime): Promise<void> {
   const args = readArgs();
-  const env = process.env;
-  const tableName = env.TABLE_NAME ?? 'roaming';
-  let config: ReturnType<typeof configFromEnv>;
-  try {
-    config = configFromEnv(env);
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
-  const { endpoint, credentials } = await openStore(env, lifetime, {
+  const { tableName, config, client, documentClient } = await openTable(process.env, lifetime, {
     command: COMMAND,
     what: 'the seed',
     again: 'Run it again',
   });
-  const client = localDynamoClient(endpoint, credentials);
-  await ensureTable(client, tableName);
-  const documentClient = documentClientOf(client);
   // An operator's tool writing as fast as it can: the per-user rate limits are not for it.
   const unlimited = { ...config, sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0 };
   const writer = (clock: Clock): Deps =>

@@ -2,12 +2,10 @@ import './quiet-warnings.js';
 import { parseArgs } from 'node:util';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
-import { configFromEnv, createDeps } from '../functions/runtime.js';
-import { ensureTable } from '../functions/store/create-table.js';
+import { createDeps } from '../functions/runtime.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
-import { documentClientOf, localDynamoClient } from './local-app.js';
-import { openStore } from './open-store.js';
+import { openTable } from './open-store.js';
 
 /**
  * `npm run sweep`: one retention sweep run now, to completion, printing progress per shard and a summary.
@@ -30,22 +28,12 @@ async function sweepNow(lifetime: Lifetime): Promise<void> {
   const { values } = parseArgs({ options: { batches: { type: 'string' }, workers: { type: 'string' } } });
   const maxBatches = wholeNumber('--batches', values.batches);
   const workers = wholeNumber('--workers', values.workers);
-  const env = process.env;
-  const tableName = env.TABLE_NAME ?? 'roaming';
-  let config: ReturnType<typeof configFromEnv>;
-  try {
-    config = configFromEnv(env);
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
-  const { endpoint, credentials } = await openStore(env, lifetime, {
+  const { tableName, config, client, documentClient } = await openTable(process.env, lifetime, {
     command: COMMAND,
     what: 'the sweep',
     again: 'Run it again to resume',
   });
-  const client = localDynamoClient(endpoint, credentials);
-  await ensureTable(client, tableName);
-  const deps = createDeps({ client: documentClientOf(client), tableName, config });
+  const deps = createDeps({ client: documentClient, tableName, config });
   const started = performance.now();
   let summary: SweepSummary | undefined;
   let runId: string | undefined;

@@ -1,7 +1,7 @@
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { settlePurge, unreadAfter } from '../store/conversation.js';
-import { copyIdsThrough, countCopies, deleteCopies } from '../store/message-store.js';
+import { countCopies, deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 
@@ -34,7 +34,7 @@ export async function purgeThrough(
 ): Promise<PurgeProgress> {
   const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
   while (mayContinue(progress)) {
-    const ids = await copyIdsThrough(deps.db, ref, through, PURGE_BATCH);
+    const { ids } = await dueCopyIds(deps.db, ref, through, PURGE_BATCH);
     if (ids.length > 0) {
       await beforeDelete?.(ids);
       await deleteCopies(deps.db, ref, ids);
@@ -121,7 +121,7 @@ export async function settleConversationPurge(
       const read = await readForWrite(deps, [ref]);
       const state = read.state(ref);
       if (!state.exists) return true;
-      const [oldest] = await copyIdsThrough(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1);
+      const oldest = (await dueCopyIds(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1)).ids[0];
       const after = unreadAfter(state);
       const beyondHidden =
         options.purgedThrough !== undefined && (after === undefined || options.purgedThrough > after);

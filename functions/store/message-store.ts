@@ -212,66 +212,50 @@ export async function countCopies(
   });
 }
 
-/** The ids (only) of up to `limit` copies at or below `highestId`, oldest first: what a purge deletes. */
-export async function copyIdsThrough(
-  db: Db,
-  ref: ConversationRef,
-  highestId: string,
-  limit: number,
-): Promise<string[]> {
-  return (await dueCopyIds(db, ref, highestId, limit)).ids;
-}
-
 /**
  * The ids (only) of up to `limit` copies at or below `highestId`, oldest first, and whether more are
- * there (a Query stops at 1 MB whatever its limit): the sweep's key read of one conversation. Its range
- * ends at the bound: a Query's limit counts every item it reads, so reading on to find the first copy
- * above would read up to `limit` copies that stay (oldestCopyAbove reads one, at the same time).
+ * there (a Query stops at 1 MB whatever its limit): a purge's and the sweep's key read of one
+ * conversation. Its range ends at the bound: a Query's limit counts every item it reads, so reading on
+ * to find the first copy above would read up to `limit` copies that stay (oldestCopyAbove reads one).
  */
-export async function dueCopyIds(
+export function dueCopyIds(
   db: Db,
   ref: ConversationRef,
   highestId: string,
   limit: number,
+): Promise<{ ids: string[]; more: boolean }> {
+  return copyIdsIn(db, ref, { lowSk: keys.messageSkPrefix, highSk: keys.messageSk(highestId), limit });
+}
+
+/** The id of the oldest copy above `id`, if any: where a conversation's purge leaves its oldest copy. */
+export async function oldestCopyAbove(db: Db, ref: ConversationRef, id: string): Promise<string | undefined> {
+  const { ids } = await copyIdsIn(db, ref, {
+    lowSk: keys.messageSk(nextId(id)),
+    highSk: keys.messageSk(highestIdAt(MAX_ID_TIME)),
+    limit: 1,
+  });
+  return ids[0];
+}
+
+/** One strongly consistent Query of copy keys in [lowSk, highSk], oldest first. */
+async function copyIdsIn(
+  db: Db,
+  ref: ConversationRef,
+  range: { lowSk: string; highSk: string; limit: number },
 ): Promise<{ ids: string[]; more: boolean }> {
   const page = await send<{ Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> }>(
     db,
     new QueryCommand({
       TableName: db.tableName,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: {
-        ':pk': keys.historyPk(ref),
-        ':lo': keys.messageSkPrefix,
-        ':hi': keys.messageSk(highestId),
-      },
+      ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': range.lowSk, ':hi': range.highSk },
       ProjectionExpression: 'sk',
       ConsistentRead: true,
-      Limit: limit,
+      Limit: range.limit,
     }),
   );
   const ids = (page.Items ?? []).map((item) => keys.msgIdOfSk(item.sk));
   return { ids, more: page.LastEvaluatedKey !== undefined };
-}
-
-/** The id of the oldest copy above `id`, if any: where a conversation's purge leaves its oldest copy. */
-export async function oldestCopyAbove(db: Db, ref: ConversationRef, id: string): Promise<string | undefined> {
-  const page = await send<{ Items?: { sk: string }[] }>(
-    db,
-    new QueryCommand({
-      TableName: db.tableName,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: {
-        ':pk': keys.historyPk(ref),
-        ':lo': keys.messageSk(nextId(id)),
-        ':hi': keys.messageSk(highestIdAt(MAX_ID_TIME)),
-      },
-      ProjectionExpression: 'sk',
-      ConsistentRead: true,
-      Limit: 1,
-    }),
-  );
-  const [first] = page.Items ?? [];
-  return first && keys.msgIdOfSk(first.sk);
 }
 
 /** The delete request of one copy, for a BatchWriteItem (idempotent: an absent copy is a no-op). */
