@@ -1,12 +1,18 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../functions/core/clock.js';
+import { fetchHistory } from '../functions/domain/history.js';
+import { sendMessage } from '../functions/domain/send.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import { ROUND_COPIES } from '../functions/domain/sweep-round.js';
+import { conversationKey } from '../functions/store/conversation.js';
 import type { DocumentCommand, DocumentSender } from '../functions/store/db.js';
+import { keys } from '../functions/store/keys.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
+import { commandGate, writes } from './support/command-gate.js';
 import { type Harness, startHarness } from './support/harness.js';
 import {
+  conversationItem,
   copiesInTable,
   dataOf,
   HOUR_MS,
@@ -146,4 +152,42 @@ describe('a sweep of conversations longer than a round', () => {
       expect(first.counts.messagesDeleted + second.counts.messagesDeleted).toBe(clean.counts.messagesDeleted);
     },
   );
+});
+
+describe('a sweep round that meets a write', () => {
+  it('keeps a message sent between the round’s read and its settle: it is the latest, unread, and the conversation is filed under its oldest copy left', async () => {
+    // Prepare: the settle of r01's conversation with r00 (the write that re-files it in the purge index, decided
+    // on the round's read) waits until r00 has sent r01 a message: that read is then stale. (r01 keeps the
+    // app's 30 days, so no second pass over its conversations would mend a lost settle.)
+    const gate = commandGate();
+    const { h, pairs } = await seeded((client) => gate.wrap(client));
+    const pair = pairs[0] as SeededPair;
+    const [, side] = sidesOf(pair);
+    const ref = side as NonNullable<typeof side>;
+    expect(ref).toMatchObject({ owner: 'r01', convId: 'r00' });
+    const unreadBefore = Number((await conversationItem(h.deps, ref))?.unreadCount ?? 0);
+    let sentDuringRound: { msgId: string } | undefined;
+    gate.before(writes('purgeSk', conversationKey(ref)), async () => {
+      sentDuringRound = await sendMessage(h.deps, ref.convId, {
+        to: ref.owner,
+        chatType: 'single',
+        type: 'text',
+        body: { text: 'sent while the round is deleted' },
+      });
+    });
+    // Act
+    const summary = await runSweep(h.deps, { workers: 1 });
+    // Assess
+    expect(summary.outcome).toBe('finished');
+    const sent = sentDuringRound as { msgId: string };
+    expect(sent).toBeDefined();
+    const survivors = survivorsOf(pair, NOW - 30 * DAY_MS);
+    expect(await copiesInTable(h.documentClient, h.tableName, ref)).toEqual([...survivors, sent.msgId]);
+    const item = await conversationItem(h.deps, ref);
+    expect(item).toMatchObject({ lastMsgId: sent.msgId, unreadCount: unreadBefore + 1 });
+    const oldestLeft = pair.messages.find((m) => m.msgId === survivors[0]);
+    expect(item?.purgeSk).toBe(keys.purgeSk(oldestLeft?.timestamp as number, ref));
+    const page = await fetchHistory(h.deps, ref, { pageSize: 1, direction: 'up' });
+    expect(page.messages.map((m) => m.msgId)).toEqual([sent.msgId]);
+  });
 });
