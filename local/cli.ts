@@ -15,6 +15,25 @@ export class StartupError extends Error {
   override readonly name = 'StartupError';
 }
 
+/** Reads settings from the environment; a bad value is a one-line failure like every other. */
+export function readConfig<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    throw new StartupError((error as Error).message);
+  }
+}
+
+/** A command-line number that must be whole and at least `min`; undefined when the flag was not given. */
+export function wholeNumberArg(flag: string, value: string | undefined, min = 1): number | undefined {
+  if (value === undefined) return undefined;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < min) {
+    throw new StartupError(`${flag} must be a whole number of at least ${min}, got "${value}"`);
+  }
+  return number;
+}
+
 export interface Lifetime {
   /** Runs when the command ends, whatever ends it; the last registered runs first. */
   onEnd(cleanup: () => Promise<void> | void): void;

@@ -137,11 +137,13 @@ async function takeOverStaleLock(
     return;
   }
   rmSync(moved, { force: true });
-  if (stale?.javaPid && isDynamoDbLocal(stale.javaPid)) {
-    await stopOrphan(stale.javaPid);
+  // The lock we moved, not the one read before: a taker in between may have left a store of its own.
+  const orphaned = owner ?? stale;
+  if (orphaned?.javaPid && isDynamoDbLocal(orphaned.javaPid)) {
+    await stopOrphan(orphaned.javaPid);
     log(
-      `Stopped DynamoDB Local (pid ${stale.javaPid}) that an earlier ${stale.command || 'run'} ` +
-        `(pid ${stale.pid}) left running on this data folder`,
+      `Stopped DynamoDB Local (pid ${orphaned.javaPid}) that an earlier ${orphaned.command || 'run'} ` +
+        `(pid ${orphaned.pid}) left running on this data folder`,
     );
   }
 }

@@ -15,8 +15,19 @@ export function requireJava(command?: string): void {
   if (found !== undefined && found < MIN_JAVA) throw new StartupError(javaNeeded(command, found));
 }
 
-/** The major version of `java` on the PATH, 'missing' if there is none, undefined if unreadable. */
-export function javaVersion(): number | 'missing' | undefined {
+type JavaVersion = number | 'missing' | undefined;
+let checked: { version: JavaVersion } | undefined;
+
+/**
+ * The major version of `java` on the PATH, 'missing' if there is none, undefined if unreadable. Asked
+ * once per process: each check starts a JVM, and a start checks before it locks and again as it spawns.
+ */
+export function javaVersion(): JavaVersion {
+  checked ??= { version: askJava() };
+  return checked.version;
+}
+
+function askJava(): JavaVersion {
   const result = spawnSync('java', ['-version'], { encoding: 'utf8', timeout: 15_000 });
   if ((result.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return 'missing';
   if (result.error || result.status !== 0) return 'missing';

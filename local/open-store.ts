@@ -4,7 +4,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RoamingConfig } from '../functions/domain/deps.js';
 import { configFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
-import { type Lifetime, StartupError } from './cli.js';
+import { type Lifetime, readConfig } from './cli.js';
 import { isAlive, LOCK_FILE_NAME, lockDataDir, readLock } from './data-dir-lock.js';
 import { describeExit, startEmbeddedDynamo, stopAllEmbeddedDynamos } from './embedded-dynamo.js';
 import { requireJava } from './java-check.js';
@@ -96,12 +96,7 @@ export async function openTable(
   user: StoreUser,
 ): Promise<OpenedTable> {
   const tableName = env.TABLE_NAME ?? 'roaming';
-  let config: Partial<RoamingConfig>;
-  try {
-    config = configFromEnv(env);
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
+  const config = readConfig(() => configFromEnv(env));
   const { endpoint, credentials } = await openStore(env, lifetime, user);
   const client = localDynamoClient(endpoint, credentials);
   await ensureTable(client, tableName);

@@ -5,7 +5,7 @@ import type { Deps } from '../functions/domain/deps.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { createDeps } from '../functions/runtime.js';
-import { type Lifetime, runCommand, StartupError } from './cli.js';
+import { type Lifetime, runCommand, StartupError, wholeNumberArg } from './cli.js';
 import { openTable } from './open-store.js';
 import { type PlannedGroup, type PlannedMessage, planSeed, type SeedPlan } from './seed-plan.js';
 
@@ -207,12 +207,9 @@ function readArgs(): SeedArgs {
   return args;
 }
 
+/** Every seed flag has a default, so a value is always there. */
 function whole(flag: string, value: string | undefined, min: number): number {
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < min) {
-    throw new StartupError(`${flag} must be a whole number of at least ${min}, got "${value}"`);
-  }
-  return number;
+  return wholeNumberArg(flag, value ?? '', min) as number;
 }
 
 function count(n: number): string {

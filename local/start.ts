@@ -9,7 +9,7 @@ import type { RouteName } from '../functions/routes.js';
 import { configFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import { isStoreUnreachable } from '../functions/store/db.js';
-import { type Lifetime, runCommand, StartupError } from './cli.js';
+import { type Lifetime, readConfig, runCommand, StartupError } from './cli.js';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
 import { DEV_JWT_SECRET, jwtSecret } from './dev-auth.js';
 import {
@@ -171,15 +171,6 @@ function portFrom(raw: string | undefined): number {
     throw new StartupError(`PORT must be a port number (0-65535), got "${raw}": e.g. PORT=3001 ${COMMAND}`);
   }
   return port;
-}
-
-/** Reads settings from the environment; a bad value is a one-line failure like every other. */
-function readConfig<T>(read: () => T): T {
-  try {
-    return read();
-  } catch (error) {
-    throw new StartupError((error as Error).message);
-  }
 }
 
 /** Binds the API port: this is the port check, and holding it means nothing can take it meanwhile. */

@@ -4,7 +4,7 @@ import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
 import { createDeps } from '../functions/runtime.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
-import { exitCodeOf, type Lifetime, runCommand, StartupError } from './cli.js';
+import { exitCodeOf, type Lifetime, runCommand, wholeNumberArg } from './cli.js';
 import { openTable } from './open-store.js';
 
 /**
@@ -26,8 +26,8 @@ runCommand(sweepNow, {
 
 async function sweepNow(lifetime: Lifetime): Promise<void> {
   const { values } = parseArgs({ options: { batches: { type: 'string' }, workers: { type: 'string' } } });
-  const maxBatches = wholeNumber('--batches', values.batches);
-  const workers = wholeNumber('--workers', values.workers);
+  const maxBatches = wholeNumberArg('--batches', values.batches);
+  const workers = wholeNumberArg('--workers', values.workers);
   const { tableName, config, client, documentClient } = await openTable(process.env, lifetime, {
     command: COMMAND,
     what: 'the sweep',
@@ -98,11 +98,3 @@ function describe(counts: SweepCounts): string {
 }
 
 const pad = (shard: number) => String(shard).padStart(2);
-
-function wholeNumber(flag: string, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const number = Number(value);
-  if (!Number.isInteger(number) || number < 1)
-    throw new StartupError(`${flag} must be a whole number of at least 1, got "${value}"`);
-  return number;
-}
