@@ -4,56 +4,66 @@
  * are shown to the caller, so they name the problem without leaking other users' data.
  */
 export abstract class RoamingError extends Error {
+  /** Spelled out in each class: the Lambda bundles are minified, which renames classes (new.target.name). */
+  abstract override readonly name: string;
   abstract readonly status: number;
   abstract readonly code: string;
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
-    this.name = new.target.name;
   }
 }
 
 export class ValidationError extends RoamingError {
+  override readonly name = 'ValidationError';
   readonly status = 400;
   readonly code = 'bad_request';
 }
 
 export class UnauthorizedError extends RoamingError {
+  override readonly name = 'UnauthorizedError';
   readonly status = 401;
   readonly code = 'unauthorized';
 }
 
 export class ForbiddenError extends RoamingError {
+  override readonly name = 'ForbiddenError';
   readonly status = 403;
   readonly code = 'forbidden';
 }
 
 export class NotFoundError extends RoamingError {
+  override readonly name = 'NotFoundError';
   readonly status = 404;
   readonly code = 'not_found';
 }
 
 export class MethodNotAllowedError extends RoamingError {
+  override readonly name = 'MethodNotAllowedError';
   readonly status = 405;
   readonly code = 'method_not_allowed';
 }
 
 export class ConflictError extends RoamingError {
+  override readonly name = 'ConflictError';
   readonly status = 409;
   readonly code = 'conflict';
 }
 
 /** A sync token older than the change records kept: the device must fetch the list afresh. */
 export class ResyncRequiredError extends RoamingError {
+  override readonly name = 'ResyncRequiredError';
   readonly status = 410;
   readonly code = 'resync_required';
 }
 
 export class PayloadTooLargeError extends RoamingError {
+  override readonly name = 'PayloadTooLargeError';
   readonly status = 413;
   readonly code = 'payload_too_large';
 }
 
 export class UnsupportedMediaTypeError extends RoamingError {
+  override readonly name = 'UnsupportedMediaTypeError';
   readonly status = 415;
   readonly code = 'unsupported_media_type';
 }
@@ -72,12 +82,14 @@ export abstract class RetryableError extends RoamingError {
 
 /** The caller went over one of their limits (sends per second, groups per day, member adds per minute). */
 export class RateLimitedError extends RetryableError {
+  override readonly name = 'RateLimitedError';
   readonly status = 429;
   readonly code = 'rate_limited';
 }
 
 /** The store kept throttling after every retry: the caller may try again later. */
 export class ThrottledError extends RetryableError {
+  override readonly name = 'ThrottledError';
   readonly status = 429;
   readonly code = 'throttled';
 }
@@ -87,12 +99,14 @@ export class ThrottledError extends RetryableError {
  * sent is wrong, so it is a 503 with `Retry-After`, never a 500. The message is shown to the caller.
  */
 export class ServiceUnavailableError extends RetryableError {
+  override readonly name = 'ServiceUnavailableError';
   readonly status = 503;
   readonly code = 'unavailable';
 }
 
 /** Something on our side failed; the message is logged, never shown. */
 export class StoreError extends RoamingError {
+  override readonly name = 'StoreError';
   readonly status = 500;
   readonly code = 'internal';
 }

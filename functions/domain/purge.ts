@@ -1,3 +1,4 @@
+import { ThrottledError } from '../core/errors.js';
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { settlePurge, unreadAfter } from '../store/conversation.js';
@@ -100,7 +101,7 @@ export async function settleReadPurge(
       await settleConversationPurge(deps, ref, { purgedThrough: purge.purgedThrough });
     }
   } catch (error) {
-    if (!(error instanceof Error && error.name === 'ThrottledError')) throw error;
+    if (!(error instanceof ThrottledError)) throw error;
   }
 }
 
@@ -138,6 +139,6 @@ export async function settleConversationPurge(
       return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : true;
     });
   } catch (error) {
-    if (!(error instanceof Error && error.name === 'ThrottledError')) throw error;
+    if (!(error instanceof ThrottledError)) throw error;
   }
 }

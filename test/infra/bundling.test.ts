@@ -1,9 +1,12 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
+import { esbuildOptionsOf } from '../../infra/bundling.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
 import { functionIds, type Synthesized, synthesize } from './support/stack.js';
 
@@ -90,5 +93,34 @@ describe('bundling with the local esbuild', () => {
   it('writes no path of this checkout into the template', () => {
     const json = JSON.stringify(synthesized.template.toJSON());
     expect(json).not.toContain(PROJECT_ROOT.replace(/\/$/, ''));
+  });
+});
+
+describe('minified bundles', () => {
+  it('keep the names of our error classes (logs print them; minifying renames classes)', async () => {
+    // Prepare: the error module bundled exactly as the functions are.
+    const dir = mkdtempSync(join(tmpdir(), 'roaming-errors-'));
+    try {
+      const outfile = join(dir, 'errors.mjs');
+      await build({
+        ...esbuildOptionsOf('unused', outfile),
+        entryPoints: undefined,
+        stdin: { contents: "export * from './functions/core/errors.ts';", resolveDir: PROJECT_ROOT },
+      });
+      // Act
+      const bundled = (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;
+      const names: Record<string, string> = {};
+      for (const [exported, value] of Object.entries(bundled)) {
+        if (typeof value !== 'function' || !exported.endsWith('Error')) continue;
+        const instance = new (value as new (m: string) => Error & { status?: number })('x');
+        // The abstract bases (RoamingError, RetryableError) carry no status: never thrown as such.
+        if (instance.status !== undefined) names[exported] = instance.name;
+      }
+      // Assess
+      expect(Object.keys(names)).toContain('ThrottledError');
+      for (const [exported, name] of Object.entries(names)) expect(name, exported).toBe(exported);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
