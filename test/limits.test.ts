@@ -166,6 +166,24 @@ describe('message sizes', () => {
     const [full] = (await (await h.as('v-bob')).fetchHistoryMessages('v-alice', 'single')).messages;
     expect(full).toEqual(long);
   });
+
+  it('keeps the preview bounded when deleting the newest makes a long message the latest again', async () => {
+    // Prepare: a long message, then a short one after it.
+    const alice = await h.as('w-alice');
+    const long = await alice.sendMessage(text('w-bob', 'é'.repeat(3_000)));
+    const short = await alice.sendMessage(text('w-bob', 'short'));
+    const bob = await h.as('w-bob');
+    // Act: bob deletes the newest; the long one is his latest again.
+    await bob.removeMessagesFromServerWithMsgIds('w-alice', 'single', [short.msgId]);
+    // Assess
+    const [listed] = (await bob.fetchConversationsFromServer({ limit: 5 })).conversations;
+    expect(listed?.lastMessage).toMatchObject({
+      msgId: long.msgId,
+      truncated: true,
+      body: { text: 'é'.repeat(200) },
+    });
+    expect(JSON.stringify(listed?.lastMessage).length).toBeLessThan(1024);
+  });
 });
 
 describe('per-user limits', () => {

@@ -24,15 +24,18 @@ export interface IdGenerator {
 }
 
 export function createIdGenerator(clock: Clock, random?: RandomSource): IdGenerator {
-  const monotonic = monotonicFactory(random);
-  let latest = 0;
+  // Separate state for the two: a message id at a millisecond ahead of the clock (a conversation taking
+  // more than one message a millisecond) must not leave the next() ids after it unordered.
+  const nextMonotonic = monotonicFactory(random);
+  const atMonotonic = monotonicFactory(random);
+  let latestAt = 0;
   /** Monotonic from this process whenever time does not go back (so same-millisecond ids keep their order). */
   function idAt(time: number): string {
-    if (time < latest) return ulid(time, random);
-    latest = time;
-    return monotonic(time);
+    if (time < latestAt) return ulid(time, random);
+    latestAt = time;
+    return atMonotonic(time);
   }
-  return { next: () => idAt(clock.now()), at: idAt };
+  return { next: () => nextMonotonic(clock.now()), at: idAt };
 }
 
 export function timeOfId(id: string): number {

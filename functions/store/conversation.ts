@@ -49,7 +49,8 @@ export function applyMessage(
   const listSk = keys.listSk(message.msgId, ref.chatType, ref.convId);
   u.set('owner', ref.owner).set('convId', ref.convId).set('chatType', ref.chatType);
   u.set('seq', seq).set('headMsgId', message.msgId).set('lastMsgId', message.msgId);
-  u.set('lastMessage', toStoredMessage(previewOf(message)))
+  const preview = previewOf(message);
+  u.set('lastMessage', toStoredMessage(preview))
     .set('updatedAt', message.timestamp)
     .set('listSk', listSk);
   u.setIfAbsent('purgeShard', purgeShardKey(ctx, state)).setIfAbsent(
@@ -62,7 +63,7 @@ export function applyMessage(
     ...state,
     seq,
     headMsgId: message.msgId,
-    lastMessage: previewOf(message),
+    lastMessage: preview,
     listSk,
     ...(own ? { readThrough: message.msgId, unread: 0 } : { unread: state.unread + 1 }),
     purgeSk: state.purgeSk ?? keys.purgeSk(message.timestamp, ref),
@@ -313,10 +314,12 @@ function showLatest(u: UpdateExpression, next: ConversationState, latest: Messag
     u.remove('lastMessage', 'lastMsgId', 'listSk');
     return { ...next, lastMessage: undefined, listSk: undefined };
   }
-  u.set('lastMessage', toStoredMessage(latest))
+  // The list shows a bounded preview, whichever way a message became the latest.
+  const preview = previewOf(latest);
+  u.set('lastMessage', toStoredMessage(preview))
     .set('lastMsgId', latest.msgId)
     .set('updatedAt', latest.timestamp);
-  return { ...next, lastMessage: latest };
+  return { ...next, lastMessage: preview };
 }
 
 function fileDueNow(ctx: WriteContext, state: ConversationState, u: UpdateExpression): void {
