@@ -152,6 +152,34 @@ describe('pinned conversations', () => {
     expect(back).toMatchObject({ convId: 'p2-a', pinnedAt: null, marks: [] });
   });
 
+  it('drops a pin and marks when deleting every message takes the conversation off the list, and gives the pin back', async () => {
+    // Prepare: p5-me has 50 pins (the cap), two of them on conversations it is about to empty, both marked.
+    const peers = Array.from({ length: 51 }, (_, i) => `p5-${i}`);
+    await conversationsWith('p5-me', peers);
+    const me = await h.as('p5-me');
+    for (const peer of peers.slice(0, 50)) await me.pinConversation(peer, 'single', true);
+    const emptied = [
+      { convId: 'p5-0', chatType: 'single' as const },
+      { convId: 'p5-1', chatType: 'single' as const },
+    ];
+    await me.addRemoteAndLocalConversationsMark(emptied, 7);
+    await failsWith(409, me.pinConversation('p5-50', 'single', true), 'conflict');
+    // Act: every message of p5-0 deleted by id, of p5-1 by time.
+    const [only] = (await me.fetchHistoryMessages('p5-0', 'single')).messages;
+    await me.removeMessagesFromServerWithMsgIds('p5-0', 'single', [only?.msgId as string]);
+    await me.removeMessagesFromServerWithTimestamp('p5-1', 'single', h.clock.now());
+    // Assess: both are off the pinned and marked lists, two pins are free again.
+    const pinned = await walk((cursor) => me.fetchPinnedConversationsFromServerWithCursor(cursor, 50));
+    expect(pinned).toHaveLength(48);
+    expect(pinned).not.toContain('p5-0');
+    expect(idsIn(await me.fetchConversationsByOptions({ mark: 7, pageSize: 10 }))).toEqual([]);
+    await me.pinConversation('p5-50', 'single', true);
+    // A new message lists p5-0 again, unpinned and unmarked.
+    await (await h.as('p5-0')).sendMessage(text('p5-me', 'back'));
+    const [back] = (await me.fetchConversationsFromServer({ limit: 1 })).conversations;
+    expect(back).toMatchObject({ convId: 'p5-0', pinnedAt: null, marks: [] });
+  });
+
   it('allows at most 50: the 51st is a 409, and an unpin makes room', async () => {
     const peers = Array.from({ length: 51 }, (_, i) => `p3-${i}`);
     await conversationsWith('p3-me', peers);

@@ -19,6 +19,7 @@ import type { UpdateExpression } from './update-expression.js';
  * - the entries of the owner's marks: a copy of the conversation in `U#{owner}#MARK#{n}` at its list
  *   position, so the list of a mark is one Query. They follow the conversation: moved when it moves,
  *   rewritten when it changes, removed when it leaves the list or loses the mark.
+ * A conversation that leaves the list loses its pin and marks here, whichever write took it off.
  */
 export interface StampOptions {
   /** The owner pinned (+1) or unpinned (-1) it. */
@@ -34,6 +35,13 @@ export function stamped(
   next: ConversationState,
   options: StampOptions = {},
 ): { actions: TransactItem[]; next: ConversationState } {
+  // Whatever takes a conversation off the list (a delete of all the owner sees, retention) drops its
+  // pin and marks, and gives the pin back: a new message lists it again, unpinned and unmarked.
+  if (isListed(state) && !isListed(next) && (next.pinnedAt !== undefined || next.marks.length > 0)) {
+    u.remove('pinnedAt', 'pinSk', 'marks');
+    if (next.pinnedAt !== undefined) options = { ...options, pinDelta: -1 };
+    next = { ...next, pinnedAt: undefined, marks: [] };
+  }
   u.increment('rev', 1).set('changeEpoch', ctx.sync.epoch);
   const stampedNext: ConversationState = {
     ...next,
