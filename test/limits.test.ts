@@ -342,6 +342,27 @@ describe('idempotency records', () => {
 });
 
 describe('the audit trail', () => {
+  it('chains before and after across two retention changes made at once, on a clock that stands still', async () => {
+    // Prepare: a table of its own (the trail is the table's), the app default at 30 days.
+    const own = await startHarness();
+    try {
+      const admin = await own.as('c-ops', { admin: true });
+      await admin.setAppRetention(30);
+      // Act: two changes race, both read 30 and write in the same millisecond.
+      await Promise.all([admin.setAppRetention(7), admin.setAppRetention(14)]);
+      // Assess: the second to land saw the first's value, not 30.
+      const { records } = (
+        await own.raw('GET', '/v1/admin/audit?limit=10', { token: await own.token('c-ops', { admin: true }) })
+      ).body as { records: { before: unknown; after: unknown }[] };
+      const [last, first, initial] = records;
+      expect(initial).toMatchObject({ before: 'unset', after: 30 });
+      expect(first?.before).toBe(30);
+      expect(last?.before).toBe(first?.after);
+    } finally {
+      await own.close();
+    }
+  });
+
   it('records every admin action with who, what, before and after; lists it newest first to admins only', async () => {
     const admin = await h.as('a-ops', { admin: true });
     await admin.setAppRetention(30);

@@ -50,9 +50,7 @@ export function applyMessage(
   u.set('owner', ref.owner).set('convId', ref.convId).set('chatType', ref.chatType);
   u.set('seq', seq).set('headMsgId', message.msgId).set('lastMsgId', message.msgId);
   const preview = previewOf(message);
-  u.set('lastMessage', toStoredMessage(preview))
-    .set('updatedAt', message.timestamp)
-    .set('listSk', listSk);
+  u.set('lastMessage', toStoredMessage(preview)).set('updatedAt', message.timestamp).set('listSk', listSk);
   u.setIfAbsent('purgeShard', purgeShardKey(ctx, state)).setIfAbsent(
     'purgeSk',
     keys.purgeSk(message.timestamp, ref),

@@ -96,7 +96,9 @@ export function putPolicyAction(
   return {
     Put: {
       TableName: tableName,
-      Item: { ...policyKey(userId), retentionDays, updatedAt: now },
+      // Always past what was read, even on a clock that stands still or runs behind the last writer's:
+      // the condition below (`updatedAt` as read) then tells every write after the read apart.
+      Item: { ...policyKey(userId), retentionDays, updatedAt: Math.max(now, (seen?.updatedAt ?? 0) + 1) },
       ...asRead(seen),
     },
   };
