@@ -1,5 +1,5 @@
 import { DAY_MS, ManualClock } from '../functions/core/clock.js';
-import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import { type Deps, NO_RATE_LIMITS, type RoamingConfig } from '../functions/domain/deps.js';
 import { createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { DocumentSender } from '../functions/store/db.js';
@@ -38,7 +38,7 @@ export async function startBenchStore(
     client: wrapClient(documentClientOf(raw)),
     tableName,
     clock,
-    config: { sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0, ...config },
+    config: { ...NO_RATE_LIMITS, ...config },
   });
   return {
     deps,

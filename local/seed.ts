@@ -1,7 +1,7 @@
 import './quiet-warnings.js';
 import { parseArgs } from 'node:util';
 import type { Clock } from '../functions/core/clock.js';
-import type { Deps } from '../functions/domain/deps.js';
+import { type Deps, NO_RATE_LIMITS } from '../functions/domain/deps.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { createDeps } from '../functions/runtime.js';
@@ -44,7 +44,7 @@ async function seed(lifetime: Lifetime): Promise<void> {
     again: 'Run it again',
   });
   // An operator's tool writing as fast as it can: the per-user rate limits are not for it.
-  const unlimited = { ...config, sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0 };
+  const unlimited = { ...config, ...NO_RATE_LIMITS };
   const writer = (clock: Clock): Deps =>
     createDeps({ client: documentClient, tableName, clock, config: unlimited });
 

@@ -4,14 +4,7 @@ export async function forEachLimited<T>(
   limit: number,
   work: (item: T) => Promise<void>,
 ): Promise<void> {
-  let next = 0;
-  async function worker(): Promise<void> {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await work(item);
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  await mapLimited(items, limit, work);
 }
 
 /** Maps every item with at most `limit` calls in flight, keeping the order; rejects with the first failure. */

@@ -41,6 +41,13 @@ export interface RoamingConfig {
   memberAddsPerMinute: number;
 }
 
+/** The per-user limits turned off: tests on a clock that stands still, benchmarks, the seeding tool. */
+export const NO_RATE_LIMITS = {
+  sendsPerSecond: 0,
+  groupsPerDay: 0,
+  memberAddsPerMinute: 0,
+} as const satisfies Partial<RoamingConfig>;
+
 export const DEFAULT_CONFIG: RoamingConfig = {
   purgeShards: 16,
   maxGroupMembers: 200,

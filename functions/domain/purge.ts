@@ -1,7 +1,7 @@
 import { ThrottledError } from '../core/errors.js';
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { settlePurge, unreadAfter } from '../store/conversation.js';
+import { type ConversationState, settlePurge, unreadAfter } from '../store/conversation.js';
 import { countCopies, deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -86,8 +86,7 @@ export async function settleReadPurge(
   purge: { purgedThrough: string; oldestRemaining: string | undefined },
 ): Promise<void> {
   const state = read.state(ref);
-  const after = unreadAfter(state);
-  const unreadPurged = state.unread > 0 && (after === undefined || purge.purgedThrough > after);
+  const unreadPurged = state.unread > 0 && purgedPastRead(state, purge.purgedThrough);
   if (!state.exists || purge.oldestRemaining === undefined || unreadPurged) {
     return settleConversationPurge(deps, ref, { purgedThrough: purge.purgedThrough });
   }
@@ -125,7 +124,7 @@ export async function settleConversationPurge(
       const oldest = (await dueCopyIds(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1)).ids[0];
       const after = unreadAfter(state);
       const beyondHidden =
-        options.purgedThrough !== undefined && (after === undefined || options.purgedThrough > after);
+        options.purgedThrough !== undefined && purgedPastRead(state, options.purgedThrough);
       const unread =
         beyondHidden && state.unread > 0 && state.headMsgId !== undefined
           ? await countCopies(deps.db, ref, { above: after, atOrBelow: state.headMsgId })
@@ -141,4 +140,10 @@ export async function settleConversationPurge(
   } catch (error) {
     if (!(error instanceof ThrottledError)) throw error;
   }
+}
+
+/** The purge went past what the owner had hidden or read: retention took copies that counted as unread. */
+function purgedPastRead(state: ConversationState, purgedThrough: string): boolean {
+  const after = unreadAfter(state);
+  return after === undefined || purgedThrough > after;
 }

@@ -57,6 +57,10 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of ROUTES as readonly RouteSpec[]) {
     const contract = contractOf(HANDLER_FACTORIES[route.name as RouteName](deps));
+    // The route table (API Gateway's authorizer scopes) and the handler's own check must agree.
+    if (contract && contract.access !== route.access) {
+      throw new Error(`${route.name}: the route says ${route.access} access, its handler ${contract.access}`);
+    }
     paths[route.path] = {
       ...paths[route.path],
       [route.method.toLowerCase()]: operationOf(route, contract, collector),

@@ -251,12 +251,18 @@ const BATCH_WRITES_IN_FLIGHT = 8;
  * Nothing is dropped silently: if the store keeps refusing, ThrottledError says so.
  */
 export async function batchWriteAll(db: Db, requests: readonly WriteRequest[]): Promise<number> {
+  const chunks = batchWriteChunks(requests);
+  const calls = await mapLimited(chunks, BATCH_WRITES_IN_FLIGHT, (chunk) => writeChunkUntilDone(db, chunk));
+  return calls.reduce((a, b) => a + b, 0);
+}
+
+/** The requests cut into BatchWriteItem calls of at most 25, in order. */
+export function batchWriteChunks(requests: readonly WriteRequest[]): WriteRequest[][] {
   const chunks: WriteRequest[][] = [];
   for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
     chunks.push(requests.slice(i, i + BATCH_WRITE_LIMIT));
   }
-  const calls = await mapLimited(chunks, BATCH_WRITES_IN_FLIGHT, (chunk) => writeChunkUntilDone(db, chunk));
-  return calls.reduce((a, b) => a + b, 0);
+  return chunks;
 }
 
 /** One BatchWriteItem call of at most 25, re-sending UnprocessedItems with backoff; the calls it took. */

@@ -1,4 +1,4 @@
-import { BATCH_WRITE_LIMIT, type Db, type WriteRequest, writeChunkUntilDone } from './db.js';
+import { batchWriteChunks, type Db, type WriteRequest, writeChunkUntilDone } from './db.js';
 
 /**
  * A fixed number of BatchWriteItem streams shared by whoever writes through it (the workers of one sweep
@@ -46,11 +46,9 @@ export function createWritePipe(
   }
   return {
     async write(db, requests) {
-      const calls: Promise<void>[] = [];
-      for (let i = 0; i < requests.length; i += BATCH_WRITE_LIMIT) {
-        const chunk = requests.slice(i, i + BATCH_WRITE_LIMIT);
-        calls.push(new Promise((done, failed) => queue.push({ db, chunk, done, failed })));
-      }
+      const calls = batchWriteChunks(requests).map(
+        (chunk) => new Promise<void>((done, failed) => queue.push({ db, chunk, done, failed })),
+      );
       pump();
       await Promise.all(calls);
     },

@@ -1,5 +1,5 @@
 import { type Clock, ManualClock, type Timer } from '../../functions/core/clock.js';
-import type { Deps } from '../../functions/domain/deps.js';
+import { type Deps, NO_RATE_LIMITS } from '../../functions/domain/deps.js';
 import { createGroup } from '../../functions/domain/groups.js';
 import { createDeps } from '../../functions/runtime.js';
 import type { DocumentSender } from '../../functions/store/db.js';
@@ -54,7 +54,7 @@ export async function createWorld(
   const clock = new ManualClock(START_TIME + dice.int(1_000_000));
   const scheduler = new Scheduler(Dice.seeded(dice.fork()).next);
   // Inline purges stop at their batch cap, not at a time budget; per-user rate limits are not what these runs test.
-  const config = { inlinePurgeBudgetMs: 60_000, sendsPerSecond: 0, groupsPerDay: 0, memberAddsPerMinute: 0 };
+  const config = { inlinePurgeBudgetMs: 60_000, ...NO_RATE_LIMITS };
   const instances: SimInstance[] = Array.from({ length: INSTANCES }, (_, i) => {
     const clockOffsetMs = dice.between(-MAX_SKEW_MS, MAX_SKEW_MS);
     const instanceClock = { now: () => clock.now() + clockOffsetMs };

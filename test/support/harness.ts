@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { inject } from 'vitest';
 import { RoamingClient } from '../../client/roaming-client.js';
 import { type Clock, DAY_MS, ManualClock } from '../../functions/core/clock.js';
-import type { Deps, RoamingConfig } from '../../functions/domain/deps.js';
+import { type Deps, NO_RATE_LIMITS, type RoamingConfig } from '../../functions/domain/deps.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { signDevToken } from '../../local/dev-auth.js';
@@ -73,9 +73,7 @@ export async function startHarness(
   // Per-user rate limits are off (the clock stands still in tests); the limit tests turn them on.
   const config = {
     inlinePurgeBudgetMs: 60_000,
-    sendsPerSecond: 0,
-    groupsPerDay: 0,
-    memberAddsPerMinute: 0,
+    ...NO_RATE_LIMITS,
     ...options.config,
   };
   const servers: Server[] = [];
