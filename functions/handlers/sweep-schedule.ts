@@ -4,7 +4,7 @@ import type { Context } from 'aws-lambda';
 import type { Deps } from '../domain/deps.js';
 import { runSweep, type SweepSummary } from '../domain/sweep.js';
 import type { SweepStartEvent } from '../sweep-starter.js';
-import { METRICS_NAMESPACE, SWEEP_SERVICE } from '../telemetry/api-telemetry.js';
+import { METRICS_NAMESPACE, SWEEP_METRICS, SWEEP_SERVICE } from '../telemetry/api-telemetry.js';
 import { measureStoreUsage, newStoreUsage, type StoreUsage } from '../telemetry/store-usage.js';
 
 /** The event: from EventBridge Scheduler (anything), or from POST /v1/admin/sweeps (names its run). */
@@ -48,7 +48,7 @@ export function makeSweepHandler(deps: Deps, telemetry: SweepTelemetry = default
       return summary;
     } catch (error) {
       logger.error('sweep invocation failed', { error: error as Error, dynamodb: store });
-      metrics.addMetric('SweepFailures', MetricUnit.Count, 1);
+      metrics.addMetric(SWEEP_METRICS.failures, MetricUnit.Count, 1);
       throw error;
     } finally {
       metrics.publishStoredMetrics();
@@ -62,16 +62,16 @@ export function makeSweepHandler(deps: Deps, telemetry: SweepTelemetry = default
  */
 export function recordSweepMetrics(metrics: Metrics, summary: SweepSummary, store?: StoreUsage): void {
   const { counts } = summary;
-  metrics.addMetric('MessagesDeleted', MetricUnit.Count, counts.messagesDeleted);
-  metrics.addMetric('ConversationsPurged', MetricUnit.Count, counts.conversations);
-  metrics.addMetric('UsersPurged', MetricUnit.Count, counts.users);
-  metrics.addMetric('DeleteBatches', MetricUnit.Count, counts.batches);
-  metrics.addMetric('StoreRetries', MetricUnit.Count, counts.retries);
-  metrics.addMetric('ShardsCompleted', MetricUnit.Count, summary.shardsCompleted.length);
-  metrics.addMetric('RunsFinished', MetricUnit.Count, summary.closedRun ? 1 : 0);
-  metrics.addMetric('SweepDuration', MetricUnit.Milliseconds, summary.durationMs);
-  metrics.addMetric('RunShardsDone', MetricUnit.Count, summary.shardsDone);
-  metrics.addMetric('RunShardCount', MetricUnit.Count, summary.shardCount);
-  metrics.addMetric('RunMessagesDeleted', MetricUnit.Count, summary.runCounts.messagesDeleted);
-  if (store) metrics.addMetric('DynamoDBRequests', MetricUnit.Count, store.requests);
+  metrics.addMetric(SWEEP_METRICS.messagesDeleted, MetricUnit.Count, counts.messagesDeleted);
+  metrics.addMetric(SWEEP_METRICS.conversationsPurged, MetricUnit.Count, counts.conversations);
+  metrics.addMetric(SWEEP_METRICS.usersPurged, MetricUnit.Count, counts.users);
+  metrics.addMetric(SWEEP_METRICS.deleteBatches, MetricUnit.Count, counts.batches);
+  metrics.addMetric(SWEEP_METRICS.storeRetries, MetricUnit.Count, counts.retries);
+  metrics.addMetric(SWEEP_METRICS.shardsCompleted, MetricUnit.Count, summary.shardsCompleted.length);
+  metrics.addMetric(SWEEP_METRICS.runsFinished, MetricUnit.Count, summary.closedRun ? 1 : 0);
+  metrics.addMetric(SWEEP_METRICS.duration, MetricUnit.Milliseconds, summary.durationMs);
+  metrics.addMetric(SWEEP_METRICS.runShardsDone, MetricUnit.Count, summary.shardsDone);
+  metrics.addMetric(SWEEP_METRICS.runShardCount, MetricUnit.Count, summary.shardCount);
+  metrics.addMetric(SWEEP_METRICS.runMessagesDeleted, MetricUnit.Count, summary.runCounts.messagesDeleted);
+  if (store) metrics.addMetric(SWEEP_METRICS.storeRequests, MetricUnit.Count, store.requests);
 }

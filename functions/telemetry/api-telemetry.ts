@@ -26,6 +26,23 @@ export const ROUTE_METRICS = {
   capacityUnits: 'DynamoDBCapacityUnits',
 } as const;
 
+/** The sweep's EMF metric names (service `roaming-sweep`; the dashboard graphs them). */
+export const SWEEP_METRICS = {
+  messagesDeleted: 'MessagesDeleted',
+  conversationsPurged: 'ConversationsPurged',
+  usersPurged: 'UsersPurged',
+  deleteBatches: 'DeleteBatches',
+  storeRetries: 'StoreRetries',
+  shardsCompleted: 'ShardsCompleted',
+  runsFinished: 'RunsFinished',
+  duration: 'SweepDuration',
+  runShardsDone: 'RunShardsDone',
+  runShardCount: 'RunShardCount',
+  runMessagesDeleted: 'RunMessagesDeleted',
+  failures: 'SweepFailures',
+  storeRequests: ROUTE_METRICS.storeRequests,
+} as const;
+
 let configured: ApiTelemetry | undefined;
 
 export function apiTelemetry(): ApiTelemetry {

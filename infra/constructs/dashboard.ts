@@ -16,6 +16,7 @@ import {
   API_SERVICE,
   METRICS_NAMESPACE,
   ROUTE_METRICS,
+  SWEEP_METRICS,
   SWEEP_SERVICE,
 } from '../../functions/telemetry/api-telemetry.js';
 import type { Api } from './api.js';
@@ -146,28 +147,28 @@ export class OperationsDashboard extends Construct {
         [
           new GraphWidget({
             title: 'Sweep: copies deleted per run',
-            left: [sweepMetric('MessagesDeleted', 'Sum', 'copies deleted')],
-            right: [sweepMetric('DeleteBatches', 'Sum', 'batches')],
+            left: [sweepMetric(SWEEP_METRICS.messagesDeleted, 'Sum', 'copies deleted')],
+            right: [sweepMetric(SWEEP_METRICS.deleteBatches, 'Sum', 'batches')],
             width: THIRD,
             height: HEIGHT,
           }),
           new GraphWidget({
             title: 'Sweep progress: shards done of the run',
             left: [
-              sweepMetric('RunShardsDone', 'Maximum', 'shards done'),
-              sweepMetric('RunShardCount', 'Maximum', 'shards'),
+              sweepMetric(SWEEP_METRICS.runShardsDone, 'Maximum', 'shards done'),
+              sweepMetric(SWEEP_METRICS.runShardCount, 'Maximum', 'shards'),
             ],
-            right: [sweepMetric('RunsFinished', 'Sum', 'runs finished')],
+            right: [sweepMetric(SWEEP_METRICS.runsFinished, 'Sum', 'runs finished')],
             width: THIRD,
             height: HEIGHT,
           }),
           new GraphWidget({
             title: 'Sweep: retries and invocation duration (ms)',
             left: [
-              sweepMetric('StoreRetries', 'Sum', 'retries'),
-              sweepMetric('SweepFailures', 'Sum', 'failures'),
+              sweepMetric(SWEEP_METRICS.storeRetries, 'Sum', 'retries'),
+              sweepMetric(SWEEP_METRICS.failures, 'Sum', 'failures'),
             ],
-            right: [sweepMetric('SweepDuration', 'Maximum', 'duration')],
+            right: [sweepMetric(SWEEP_METRICS.duration, 'Maximum', 'duration')],
             width: THIRD,
             height: HEIGHT,
           }),
