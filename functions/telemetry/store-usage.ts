@@ -16,7 +16,7 @@ export interface StoreUsage {
 const scope = new AsyncLocalStorage<StoreUsage>();
 
 /** Commands that accept ReturnConsumedCapacity (those the store sends). */
-const CAPACITY_COMMANDS = new Set([
+export const CAPACITY_COMMANDS = new Set([
   'GetItem',
   'BatchGetItem',
   'Query',
@@ -42,6 +42,17 @@ interface Capacity {
   CapacityUnits?: number;
 }
 
+/** The DynamoDB operation a middleware sees (`QueryCommand` → `Query`). */
+export function operationNameOf(context: { commandName?: string }): string {
+  return String(context.commandName ?? 'unknown').replace(/Command$/, '');
+}
+
+/** The capacity units an answer reports (one entry, or one per table and index). */
+export function consumedUnitsOf(output: unknown): number {
+  const consumed = (output as { ConsumedCapacity?: Capacity | Capacity[] }).ConsumedCapacity;
+  return [consumed ?? []].flat().reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+}
+
 type Handler = (args: { input: object }) => Promise<{ output: unknown }>;
 type Middleware = (next: Handler, context: { commandName?: string }) => Handler;
 
@@ -58,7 +69,7 @@ export function countStoreUsage(client: MiddlewareClient): void {
     async function countRequest(args) {
       const usage = scope.getStore();
       if (!usage) return next(args);
-      const name = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      const name = operationNameOf(context);
       usage.requests++;
       usage.byCommand[name] = (usage.byCommand[name] ?? 0) + 1;
       const input = args.input as { ReturnConsumedCapacity?: string };
@@ -66,8 +77,7 @@ export function countStoreUsage(client: MiddlewareClient): void {
         input.ReturnConsumedCapacity = 'TOTAL';
       }
       const result = await next(args);
-      const consumed = (result.output as { ConsumedCapacity?: Capacity | Capacity[] }).ConsumedCapacity;
-      usage.capacityUnits += [consumed ?? []].flat().reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+      usage.capacityUnits += consumedUnitsOf(result.output);
       return result;
     };
   client.middlewareStack.add(count as never, {

@@ -1,5 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall } from '@aws-sdk/util-dynamodb';
+import {
+  CAPACITY_COMMANDS,
+  consumedUnitsOf,
+  operationNameOf,
+} from '../../functions/telemetry/store-usage.js';
 import { itemsOf, transactionUnits } from './transaction-capacity.js';
 
 /**
@@ -25,18 +30,6 @@ const WRITE_COMMANDS = new Set([
   'BatchWriteItem',
   'TransactWriteItems',
 ]);
-const CAPACITY_COMMANDS = new Set([
-  ...WRITE_COMMANDS,
-  'GetItem',
-  'BatchGetItem',
-  'Query',
-  'Scan',
-  'TransactGetItems',
-]);
-
-interface Capacity {
-  CapacityUnits?: number;
-}
 
 export function countRequests(
   client: DynamoDBClient,
@@ -55,7 +48,7 @@ export function countRequests(
   };
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      const name = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      const name = operationNameOf(context);
       counts.byCommand[name] = (counts.byCommand[name] ?? 0) + 1;
       const input = args.input as Record<string, unknown>;
       if (CAPACITY_COMMANDS.has(name) && input.ReturnConsumedCapacity === undefined) {
@@ -70,10 +63,7 @@ export function countRequests(
         counts.readUnits += modelled.readUnits;
         return result;
       }
-      const output = result.output as { ConsumedCapacity?: Capacity | Capacity[] };
-      const consumed = [output.ConsumedCapacity ?? []]
-        .flat()
-        .reduce((sum, c) => sum + (c.CapacityUnits ?? 0), 0);
+      const consumed = consumedUnitsOf(result.output);
       if (WRITE_COMMANDS.has(name)) counts.writeUnits += consumed;
       else counts.readUnits += consumed;
       return result;
