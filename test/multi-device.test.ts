@@ -1,7 +1,9 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RoamingApiError, type RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import type { Conversation } from '../functions/core/model.js';
+import { keys } from '../functions/store/keys.js';
 import { commandGate, writes } from './support/command-gate.js';
 import { Device } from './support/device.js';
 import { idsOf, sendMany, text } from './support/fixtures.js';
@@ -320,5 +322,46 @@ describe('sync tokens and bad input', () => {
     expect(await counted(() => me.fetchConversationsByOptions({ mark: 4, pageSize: 20 }))).toEqual({
       Query: 1,
     });
+  });
+});
+
+describe('deleted ids in a sync', () => {
+  it('keeps each delete’s ids in a record of its own: the epoch’s marker does not grow, a sync gets them all', async () => {
+    // Prepare: 120 messages, and a second device that synced before the deletes.
+    const me = await h.as('dd-me');
+    const sent = await sendMany(await h.as('dd-peer'), 'dd-me', 120);
+    const token = (await me.fetchConversationsFromServer({ limit: 5 })).syncToken as string;
+    // The deletes land in the epoch this sync opens.
+    const epochToken = (await me.syncConversations(token)).syncToken as string;
+    // Act: three deletes of 40 ids in one epoch.
+    for (let i = 0; i < 3; i++) {
+      await me.removeMessagesFromServerWithMsgIds(
+        'dd-peer',
+        'single',
+        idsOf(sent.slice(i * 40, i * 40 + 40)),
+      );
+    }
+    // Assess: the marker carries no ids; three records of 40 follow it.
+    const pk = keys.changePk('dd-me');
+    const items =
+      (
+        (await h.documentClient.send(
+          new QueryCommand({
+            TableName: h.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': pk },
+          }),
+        )) as { Items?: { sk: string; deleted?: Set<unknown> }[] }
+      ).Items ?? [];
+    const forPeer = items.filter((item) => item.sk.includes('#C#single#dd-peer'));
+    const marker = forPeer.find((item) => item.sk.endsWith('#C#single#dd-peer'));
+    expect(marker).toBeDefined();
+    expect(marker?.deleted).toBeUndefined();
+    const records = forPeer.filter((item) => item.sk.includes('#D#'));
+    expect(records.map((record) => record.deleted?.size)).toEqual([40, 40, 40]);
+    const delta = await me.syncConversations(epochToken);
+    expect(delta.messagesDeleted).toEqual([
+      { convId: 'dd-peer', chatType: 'single', msgIds: idsOf(sent).sort() },
+    ]);
   });
 });

@@ -6,7 +6,7 @@ import {
 } from './conversation-state.js';
 import { keys } from './keys.js';
 import { toStoredMessage } from './stored-message.js';
-import { changeMarker, epochCheck, pinCountUpdate } from './sync-store.js';
+import { changeMarker, deletedIdsRecord, epochCheck, pinCountUpdate } from './sync-store.js';
 import type { TransactItem } from './transactions.js';
 import type { UpdateExpression } from './update-expression.js';
 
@@ -15,7 +15,7 @@ import type { UpdateExpression } from './update-expression.js';
  * same transaction (docs/consistency.md, section 3):
  * - the sync head, checked to still be at the epoch the writer read (or, for a pin or unpin, updated:
  *   its pin count moves, never past the cap);
- * - the change marker of that epoch (once per epoch, or again to add deleted message ids);
+ * - the change marker of that epoch (once per epoch), and for a delete by ids a record of those ids;
  * - the entries of the owner's marks: a copy of the conversation in `U#{owner}#MARK#{n}` at its list
  *   position, so the list of a mark is one Query. They follow the conversation: moved when it moves,
  *   rewritten when it changes, removed when it leaves the list or loses the mark.
@@ -55,8 +55,19 @@ export function stamped(
       : epochCheck(ctx.tableName, ctx.sync),
     { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
   ];
-  if (state.changeEpoch < ctx.sync.epoch || options.deletedIds?.length) {
-    actions.push(changeMarker(ctx.tableName, ctx.sync, state.ref, ctx.now, options.deletedIds));
+  if (state.changeEpoch < ctx.sync.epoch) {
+    actions.push(changeMarker(ctx.tableName, ctx.sync, state.ref, ctx.now));
+  }
+  if (options.deletedIds?.length) {
+    actions.push(
+      deletedIdsRecord(
+        ctx.tableName,
+        ctx.sync,
+        state.ref,
+        { rev: stampedNext.rev, now: ctx.now },
+        options.deletedIds,
+      ),
+    );
   }
   actions.push(...markEntryActions(ctx, state, stampedNext));
   return { actions, next: stampedNext };

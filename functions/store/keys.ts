@@ -49,6 +49,9 @@ export const keys = {
   changeEpochPrefix: (epoch: number) => `E${String(epoch).padStart(12, '0')}#`,
   changeSk: (epoch: number, chatType: ChatType, convId: string) =>
     `${keys.changeEpochPrefix(epoch)}C#${chatType}#${convId}`,
+  /** Sorts right after its conversation's marker (`#` before any id character), in write order. */
+  deletedIdsSk: (epoch: number, chatType: ChatType, convId: string, rev: number) =>
+    `${keys.changeSk(epoch, chatType, convId)}#D#${String(rev).padStart(12, '0')}`,
 
   historyPk: (ref: ConversationRef) => `U#${ref.owner}#C#${ref.chatType}#${ref.convId}`,
   messageSkPrefix: 'M#',

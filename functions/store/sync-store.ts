@@ -81,15 +81,13 @@ export function pinCountUpdate(tableName: string, sync: SyncState, delta: 1 | -1
 
 /**
  * The marker saying "this conversation changed in this epoch" (one key per pair: writing it twice is
- * harmless). `deletedIds` are message ids the owner deleted, added to the marker's set, 16 bytes each,
- * so other devices learn which cached messages to drop without a record per message.
+ * harmless).
  */
 export function changeMarker(
   tableName: string,
   sync: SyncState,
   conversation: { chatType: ChatType; convId: string },
   now: number,
-  deletedIds: readonly string[] = [],
 ): TransactItem {
   return {
     Update: {
@@ -98,17 +96,46 @@ export function changeMarker(
         pk: keys.changePk(sync.owner),
         sk: keys.changeSk(sync.epoch, conversation.chatType, conversation.convId),
       },
-      UpdateExpression:
-        'SET chatType = :chatType, convId = :convId, expiresAt = :expiresAt' +
-        (deletedIds.length ? ' ADD deleted :deleted' : ''),
+      UpdateExpression: 'SET chatType = :chatType, convId = :convId, expiresAt = :expiresAt',
       ExpressionAttributeValues: {
         ':chatType': conversation.chatType,
         ':convId': conversation.convId,
-        ':expiresAt': Math.floor((now + CHANGE_MARKER_DAYS * DAY_MS) / 1000),
-        ...(deletedIds.length ? { ':deleted': new Set(deletedIds.map(idToBytes)) } : {}),
+        ':expiresAt': markerExpiry(now),
       },
     },
   };
+}
+
+/**
+ * The message ids one delete took from the owner (16 bytes each), so other devices learn which cached
+ * messages to drop without a record per message. A record of its own per delete, keyed by the write's
+ * `rev` right after the epoch's marker: the marker would otherwise grow with every delete of an epoch
+ * (an epoch lasts until the next sync, forever for a user who never syncs) up to the item size limit.
+ */
+export function deletedIdsRecord(
+  tableName: string,
+  sync: SyncState,
+  conversation: { chatType: ChatType; convId: string },
+  write: { rev: number; now: number },
+  deletedIds: readonly string[],
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: {
+        pk: keys.changePk(sync.owner),
+        sk: keys.deletedIdsSk(sync.epoch, conversation.chatType, conversation.convId, write.rev),
+        chatType: conversation.chatType,
+        convId: conversation.convId,
+        deleted: new Set(deletedIds.map(idToBytes)),
+        expiresAt: markerExpiry(write.now),
+      },
+    },
+  };
+}
+
+function markerExpiry(now: number): number {
+  return Math.floor((now + CHANGE_MARKER_DAYS * DAY_MS) / 1000);
 }
 
 /** Starts a new epoch and returns it: writes from now on carry it or a later one. */
