@@ -30,7 +30,9 @@ export function encodeSinceCursor(cursor: SinceCursor): string {
 }
 
 const TOKEN_PATTERN = /^t\.(\d{1,12})\.(\d{1,15})$/;
-const CURSOR_PATTERN = /^c\.(\d{1,12})\.(\d{1,12})\.(\d{1,15})\.(E\d{12}#C#(?:single|group)#[^#]+)$/;
+// afterSk is a change marker's key, or a deleted-ids record's right after it (keys.deletedIdsSk).
+const CURSOR_PATTERN =
+  /^c\.(\d{1,12})\.(\d{1,12})\.(\d{1,15})\.(E\d{12}#C#(?:single|group)#[^#]+(?:#D#\d{12})?)$/;
 
 export function decodeSince(value: string): DecodedSince {
   const text = decode(value);
