@@ -51,19 +51,40 @@ export function serveApiDocs(req: IncomingMessage, res: ServerResponse, fallback
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   if (path === '/openapi.json') {
-    const document = buildOpenApiDocument({ serverUrl: originOf(req, fallbackOrigin) });
-    send(res, 'application/json; charset=utf-8', JSON.stringify(document, null, 2));
+    send(res, 'application/json; charset=utf-8', documentFor(originOf(req, fallbackOrigin)));
   } else if (path === '/docs' || path === '/docs/') {
     send(res, 'text/html; charset=utf-8', PAGE);
   } else if (path === '/docs/init.js') {
     send(res, 'text/javascript; charset=utf-8', INIT);
   } else if (path.startsWith('/docs/') && ASSETS[path.slice(6)]) {
     const name = path.slice(6);
-    send(res, ASSETS[name] as string, readFileSync(join(SWAGGER_UI_DIR, name)));
+    send(res, ASSETS[name] as string, assetBytes(name));
   } else {
     return false;
   }
   return true;
+}
+
+/** Built once per origin and process: the document depends only on the code and the server's URL. */
+const documents = new Map<string, string>();
+function documentFor(origin: string): string {
+  let text = documents.get(origin);
+  if (text === undefined) {
+    text = JSON.stringify(buildOpenApiDocument({ serverUrl: origin }), null, 2);
+    if (documents.size < 16) documents.set(origin, text);
+  }
+  return text;
+}
+
+/** Swagger UI's files, read once (the bundle is 1.7 MB). */
+const assets = new Map<string, Buffer>();
+function assetBytes(name: string): Buffer {
+  let bytes = assets.get(name);
+  if (bytes === undefined) {
+    bytes = readFileSync(join(SWAGGER_UI_DIR, name));
+    assets.set(name, bytes);
+  }
+  return bytes;
 }
 
 /** The origin the page was loaded from (the Host header, if it is a plain host[:port]), else this server's. */

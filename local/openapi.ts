@@ -11,9 +11,16 @@ import { typescriptOf } from '../functions/openapi/typescript.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 export const GENERATED_FILES = {
-  'openapi.json': () => `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`,
-  'client/api-types.ts': () => typescriptOf(buildOpenApiDocument()),
+  'openapi.json': () => `${JSON.stringify(theDocument(), null, 2)}\n`,
+  'client/api-types.ts': () => typescriptOf(theDocument()),
 };
+
+/** Both files come from one build of the document. */
+let built: Record<string, unknown> | undefined;
+function theDocument(): Record<string, unknown> {
+  built ??= buildOpenApiDocument();
+  return built;
+}
 
 /** The generated files whose committed text differs from what the schemas give now. */
 export function staleGeneratedFiles(root = ROOT): string[] {

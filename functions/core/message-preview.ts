@@ -13,7 +13,19 @@ const PREVIEW_EXT_BYTES = 256;
 /** A message as a list shows it: `truncated` is set when its body or ext was cut. */
 export type MessagePreview = Message & { truncated?: true };
 
+/** Previews by message: a group send applies one message to every member (messages are never mutated). */
+const previews = new WeakMap<Message, MessagePreview>();
+
 export function previewOf(message: Message): MessagePreview {
+  let preview = previews.get(message);
+  if (preview === undefined) {
+    preview = buildPreview(message);
+    previews.set(message, preview);
+  }
+  return preview;
+}
+
+function buildPreview(message: Message): MessagePreview {
   const { body, ext, ...rest } = message;
   let truncated = false;
   let previewBody: Record<string, unknown>;
