@@ -8,7 +8,8 @@ export type AsyncInvoke = (functionName: string, payload: unknown) => Promise<vo
  * Lambda's Invoke with InvocationType Event: Lambda queues the event and answers 202 at once. The
  * caller needs lambda:InvokeFunction on that function. The client is built once, on the first invoke:
  * the Lambda client module is loaded only then (a dynamic import), so the function that starts sweeps
- * does not load or build it during its cold start, and no other function bundles it.
+ * neither parses nor builds it during its cold start. On AWS it comes from the Lambda runtime's own
+ * AWS SDK v3 (the bundles leave it out: infra/bundling.ts); locally and in tests, from node_modules.
  */
 export function createAsyncInvoke(client?: LambdaClient): AsyncInvoke {
   let ready: Promise<{ client: LambdaClient; module: typeof import('@aws-sdk/client-lambda') }> | undefined;

@@ -7,7 +7,7 @@ import { endpoint } from '../http/endpoint.js';
 import { auditPageSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
 
-const query = lazy(() =>
+const query = /* @__PURE__ */ lazy(() =>
   z.object({
     limit: z._default(intParam(1, 100), 50),
     cursor: z.optional(z.string().check(z.regex(ULID_PATTERN, 'must be a cursor from an earlier page'))),

@@ -6,7 +6,7 @@ import { endpoint } from '../http/endpoint.js';
 import { historyPageSchema } from '../http/responses.js';
 import { conversationPath, id, intParam, listParam, messageType, msgId, timeParam } from '../http/schemas.js';
 
-const query = lazy(() =>
+const query = /* @__PURE__ */ lazy(() =>
   z
     .object({
       pageSize: z._default(intParam(1, 50), 20),

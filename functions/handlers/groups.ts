@@ -10,7 +10,7 @@ import { id } from '../http/schemas.js';
  * The server makes group ids (ULIDs): a client cannot choose one, so nobody can probe which ids exist.
  * `members` may name at most maxGroupMembers - 1 others (the domain checks; this bounds the parse).
  */
-const createInput = lazy(() =>
+const createInput = /* @__PURE__ */ lazy(() =>
   z.object({
     body: z.strictObject({
       groupId: z.optional(z.never({ error: 'the server makes group ids: leave groupId out' })),
@@ -20,9 +20,9 @@ const createInput = lazy(() =>
   }),
 );
 
-const memberPath = lazy(() => z.object({ path: z.object({ groupId: id(), userId: id() }) }));
+const memberPath = /* @__PURE__ */ lazy(() => z.object({ path: z.object({ groupId: id(), userId: id() }) }));
 
-const groupReply = lazy(() => z.object({ group: groupSchema() }));
+const groupReply = /* @__PURE__ */ lazy(() => z.object({ group: groupSchema() }));
 
 /** POST /v1/groups */
 export const makeCreateGroupHandler = (deps: Deps) =>

@@ -13,7 +13,7 @@ import { intParam } from '../http/schemas.js';
  */
 export const MAX_PAGED_CONVERSATIONS = 1000;
 
-const query = lazy(() =>
+const query = /* @__PURE__ */ lazy(() =>
   z
     .object({
       pageSize: z.optional(intParam(1, 20)),

@@ -6,12 +6,12 @@ import { endpoint } from '../http/endpoint.js';
 import { conversationSchema } from '../http/responses.js';
 import { conversationPath, intParam } from '../http/schemas.js';
 
-const pinInput = lazy(() => z.object({ path: conversationPath() }));
-const markInput = lazy(() =>
+const pinInput = /* @__PURE__ */ lazy(() => z.object({ path: conversationPath() }));
+const markInput = /* @__PURE__ */ lazy(() =>
   z.object({ path: z.extend(conversationPath(), { mark: intParam(0, MAX_MARK) }) }),
 );
 
-const conversationReply = lazy(() => z.object({ conversation: conversationSchema() }));
+const conversationReply = /* @__PURE__ */ lazy(() => z.object({ conversation: conversationSchema() }));
 const responses = () => ({ 200: conversationReply() });
 
 const pinned = (deps: Deps, isPinned: boolean) =>

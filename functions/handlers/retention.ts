@@ -9,7 +9,7 @@ import { id } from '../http/schemas.js';
 
 /** Retention in whole days (1 to 100 years), or null to keep history forever. */
 const DAYS_RULE = 'must be a whole number of days from 1 to 36500, or null to keep forever';
-const daysBody = lazy(() =>
+const daysBody = /* @__PURE__ */ lazy(() =>
   z.object({
     days: z.nullable(
       z
@@ -22,7 +22,7 @@ const daysBody = lazy(() =>
     ),
   }),
 );
-const userPath = lazy(() => z.object({ userId: id() }));
+const userPath = /* @__PURE__ */ lazy(() => z.object({ userId: id() }));
 
 /** GET /v1/admin/retention */
 export const makeGetRetentionHandler = (deps: Deps) =>

@@ -6,7 +6,7 @@ import { endpoint } from '../http/endpoint.js';
 import { messageSchema } from '../http/responses.js';
 import { chatType, id, jsonObject, messageType } from '../http/schemas.js';
 
-const input = lazy(() =>
+const input = /* @__PURE__ */ lazy(() =>
   z.object({
     body: z
       .object({

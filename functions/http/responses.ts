@@ -20,9 +20,9 @@ import { chatType, described, id, integer, messageType, msgId, named } from './s
 const EXAMPLE_TIME = 1767225600000;
 const EXAMPLE_MSG_ID = '01KDX8S4G0R8Q1Z6V3B2N9M7TA';
 
-const nullableMsgId = lazy(() => z.nullable(msgId()));
+const nullableMsgId = /* @__PURE__ */ lazy(() => z.nullable(msgId()));
 
-export const messageSchema = lazy(() =>
+export const messageSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       msgId: msgId(),
@@ -53,7 +53,7 @@ export const messageSchema = lazy(() =>
 );
 
 /** A conversation's latest message: a preview of at most ~1 KB (history has the whole message). */
-export const messagePreviewSchema = lazy(() =>
+export const messagePreviewSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.extend(messageSchema(), {
       truncated: described(
@@ -69,7 +69,7 @@ export const messagePreviewSchema = lazy(() =>
   ),
 );
 
-export const conversationSchema = lazy(() =>
+export const conversationSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       convId: described(id(), 'The peer (single chat) or the group id (group chat)'),
@@ -94,7 +94,7 @@ export const conversationSchema = lazy(() =>
 
 const conversationKey = () => ({ convId: id(), chatType: chatType() });
 
-export const removedConversationSchema = lazy(() =>
+export const removedConversationSchema = /* @__PURE__ */ lazy(() =>
   named(z.object({ ...conversationKey(), clearedThrough: nullableMsgId() }), {
     id: 'RemovedConversation',
     description:
@@ -102,14 +102,14 @@ export const removedConversationSchema = lazy(() =>
   }),
 );
 
-export const deletedMessagesSchema = lazy(() =>
+export const deletedMessagesSchema = /* @__PURE__ */ lazy(() =>
   named(z.object({ ...conversationKey(), msgIds: z.array(msgId()) }), {
     id: 'DeletedMessages',
     description: 'Messages the user deleted by id, on any device.',
   }),
 );
 
-export const conversationPageSchema = lazy(() =>
+export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       conversations: z.array(conversationSchema()),
@@ -128,7 +128,7 @@ export const conversationPageSchema = lazy(() =>
   ),
 );
 
-export const historyPageSchema = lazy(() =>
+export const historyPageSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       messages: z.array(messageSchema()),
@@ -141,7 +141,7 @@ export const historyPageSchema = lazy(() =>
   ),
 );
 
-export const purgeReportSchema = lazy(() =>
+export const purgeReportSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       purged: described(integer(z.minimum(0)), 'Copies physically deleted during this request'),
@@ -154,14 +154,14 @@ export const purgeReportSchema = lazy(() =>
   ),
 );
 
-export const readPositionSchema = lazy(() =>
+export const readPositionSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({ ...conversationKey(), readThrough: nullableMsgId(), unreadCount: integer(z.minimum(0)) }),
     { id: 'ReadPosition' },
   ),
 );
 
-export const groupSchema = lazy(() =>
+export const groupSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       groupId: id(),
@@ -179,14 +179,14 @@ export const groupSchema = lazy(() =>
   ),
 );
 
-export const retentionDaysSchema = lazy(() =>
+export const retentionDaysSchema = /* @__PURE__ */ lazy(() =>
   named(z.nullable(integer(z.minimum(1), z.maximum(36_500))), {
     id: 'RetentionDays',
     description: 'Retention in whole days; null keeps history forever.',
   }),
 );
 
-export const retentionViewSchema = lazy(() =>
+export const retentionViewSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       appDays: retentionDaysSchema(),
@@ -196,7 +196,7 @@ export const retentionViewSchema = lazy(() =>
   ),
 );
 
-export const sweepCountsSchema = lazy(() =>
+export const sweepCountsSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       users: integer(z.minimum(0)),
@@ -209,7 +209,7 @@ export const sweepCountsSchema = lazy(() =>
   ),
 );
 
-export const sweepRunSchema = lazy(() =>
+export const sweepRunSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       runId: z.string(),
@@ -226,7 +226,7 @@ export const sweepRunSchema = lazy(() =>
   ),
 );
 
-export const startedSweepSchema = lazy(() =>
+export const startedSweepSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       runId: z.string(),
@@ -239,7 +239,7 @@ export const startedSweepSchema = lazy(() =>
   ),
 );
 
-export const auditRecordSchema = lazy(() =>
+export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
       auditId: described(msgId(), 'A ULID: records sort by it, newest first'),
@@ -257,14 +257,14 @@ export const auditRecordSchema = lazy(() =>
   ),
 );
 
-export const auditPageSchema = lazy(() =>
+export const auditPageSchema = /* @__PURE__ */ lazy(() =>
   named(z.object({ records: z.array(auditRecordSchema()), cursor: z.nullable(msgId()) }), {
     id: 'AuditPage',
   }),
 );
 
 /** Every error answer: `code` is stable (see the OpenAPI document's error responses), `message` is for people. */
-export const errorSchema = lazy(() =>
+export const errorSchema = /* @__PURE__ */ lazy(() =>
   named(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), {
     id: 'Error',
     examples: [{ error: { code: 'bad_request', message: 'pageSize: must be a whole number' } }],

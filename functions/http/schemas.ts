@@ -16,14 +16,14 @@ z.config(en());
 
 export const ID_PATTERN = /^[A-Za-z0-9_.@:|+=-]{1,128}$/;
 
-export const id = lazy(() =>
+export const id = /* @__PURE__ */ lazy(() =>
   z.string().check(z.regex(ID_PATTERN, 'must be 1-128 characters of A-Z a-z 0-9 _ . @ : | + = -')),
 );
-export const msgId = lazy(() =>
+export const msgId = /* @__PURE__ */ lazy(() =>
   z.string().check(z.regex(ULID_PATTERN, 'must be a message id (26-character ULID)')),
 );
-export const chatType = lazy(() => z.enum(CHAT_TYPES));
-export const messageType = lazy(() => z.enum(MESSAGE_TYPES));
+export const chatType = /* @__PURE__ */ lazy(() => z.enum(CHAT_TYPES));
+export const messageType = /* @__PURE__ */ lazy(() => z.enum(MESSAGE_TYPES));
 
 /**
  * A copy of `schema` with a description. A copy, so a shared piece keeps none of its own; registered on
@@ -54,7 +54,7 @@ export const intParam = (min: number, max: number) =>
   );
 
 /** A server time in ms from a query string: a whole number a message id can encode. */
-export const timeParam = lazy(() => intParam(0, MAX_ID_TIME));
+export const timeParam = /* @__PURE__ */ lazy(() => intParam(0, MAX_ID_TIME));
 
 /**
  * A comma-separated list from a query string (API Gateway joins repeated keys with commas too): at least
@@ -86,14 +86,14 @@ export const listParam = <T extends z.ZodMiniType<unknown, string>>(item: T, max
  * A JSON object, passed through as parsed (not copied): a copy would drop a `__proto__` key, which
  * JSON.parse keeps as an own property and a message body may carry.
  */
-export const jsonObject = lazy(() =>
+export const jsonObject = /* @__PURE__ */ lazy(() =>
   z.custom<Record<string, unknown>>(
     (value) => typeof value === 'object' && value !== null && !Array.isArray(value),
     'must be a JSON object',
   ),
 );
 
-export const conversationPath = lazy(() => z.object({ chatType: chatType(), convId: id() }));
+export const conversationPath = /* @__PURE__ */ lazy(() => z.object({ chatType: chatType(), convId: id() }));
 
 /** Zod's issues as one readable sentence naming each field. */
 export function describeIssues(error: z.core.$ZodError): string {

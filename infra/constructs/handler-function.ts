@@ -111,6 +111,7 @@ export class HandlerFunction extends Construct {
         mainFields: [...LAMBDA_BUNDLE.mainFields],
         banner: LAMBDA_BUNDLE.banner,
         minify: LAMBDA_BUNDLE.minify,
+        externalModules: [...LAMBDA_BUNDLE.externalModules],
         sourceMap: LAMBDA_BUNDLE.sourceMap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
         bundleAwsSDK: true,

@@ -1,8 +1,11 @@
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
@@ -123,4 +126,84 @@ describe('minified bundles', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('what a bundle leaves out', () => {
+  it('the answer schemas of other routes (each one is marked pure where it is defined)', () => {
+    const carries = (name: string, schemaId: string) =>
+      readFileSync(join(bundles.get(name) as string, 'index.mjs'), 'utf8').includes(`"${schemaId}"`);
+    expect(carries('listAudit', 'AuditPage')).toBe(true);
+    expect(carries('fetchHistory', 'HistoryPage')).toBe(true);
+    for (const name of bundles.keys()) {
+      if (name !== 'listAudit') expect(carries(name, 'AuditPage'), name).toBe(false);
+      if (name !== 'fetchHistory') expect(carries(name, 'HistoryPage'), name).toBe(false);
+    }
+  });
+});
+
+describe('the Lambda client', () => {
+  it('is in no bundle: startSweep imports it from the Lambda runtime on its first invoke', () => {
+    for (const [name, dir] of bundles) {
+      const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      // The Invoke operation's path, which the bundled client would carry.
+      expect(code.includes('/2015-03-31/functions/'), name).toBe(false);
+      expect(code.includes('import("@aws-sdk/client-lambda")'), name).toBe(name === 'startSweep');
+    }
+  });
+
+  it('loads from outside the bundle and invokes, signed for the lambda service', async () => {
+    // Prepare: the invoke module bundled as the functions are, next to a node_modules that has the client
+    // (on AWS: the runtime's SDK), and a stand-in for the Lambda API.
+    const dir = mkdtempSync(join(PROJECT_ROOT, 'node_modules', '.roaming-invoke-'));
+    const received: { url?: string; type?: string | string[]; auth?: string; body: string }[] = [];
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => {
+        body += chunk.toString();
+      });
+      req.on('end', () => {
+        received.push({
+          url: req.url,
+          type: req.headers['x-amz-invocation-type'],
+          auth: req.headers.authorization,
+          body,
+        });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const outfile = join(dir, 'invoke.mjs');
+      await build({
+        ...esbuildOptionsOf('unused', outfile),
+        entryPoints: undefined,
+        stdin: { contents: "export * from './functions/lambda-invoke.ts';", resolveDir: PROJECT_ROOT },
+      });
+      expect(readFileSync(outfile, 'utf8')).not.toContain('/2015-03-31/functions/');
+      const script = `const { createAsyncInvoke } = await import(${JSON.stringify(pathToFileURL(outfile).href)});
+        await createAsyncInvoke()('roaming-sweep', { runId: 'R1' });`;
+      // Act (asynchronously: the stand-in answers from this process)
+      await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+        env: {
+          PATH: process.env.PATH,
+          AWS_REGION: 'eu-west-1',
+          AWS_ACCESS_KEY_ID: 'AKIDTEST',
+          AWS_SECRET_ACCESS_KEY: 'secret',
+          AWS_ENDPOINT_URL_LAMBDA: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+        },
+        timeout: 30_000,
+      });
+      // Assess
+      expect(received).toHaveLength(1);
+      expect(received[0]).toMatchObject({
+        url: '/2015-03-31/functions/roaming-sweep/invocations',
+        type: 'Event',
+        body: '{"runId":"R1"}',
+      });
+      expect(received[0]?.auth).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/lambda\//);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
