@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { decodeJwt, type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
 
 /**
@@ -14,19 +14,30 @@ export function jwtSecret(env: NodeJS.ProcessEnv = process.env): string {
   return env.ROAMING_JWT_SECRET || DEV_JWT_SECRET;
 }
 
+/**
+ * A token the local server accepts. `expiresIn` is jose's time span ('24h', '7d'); one longer than the
+ * server accepts (MAX_TOKEN_LIFETIME_SECONDS) is refused here with a RangeError, rather than printed and
+ * then refused on every request.
+ */
 export async function signDevToken(
   userId: string,
   options: { admin?: boolean; secret?: string; expiresIn?: string } = {},
 ): Promise<string> {
   const scope = options.admin ? `roaming/user ${ADMIN_SCOPE}` : 'roaming/user';
-  return new SignJWT({ scope })
+  const issuedAt = Math.floor(Date.now() / 1000);
+  const token = await new SignJWT({ scope })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(DEV_ISSUER)
     .setAudience(DEV_AUDIENCE)
-    .setIssuedAt()
+    .setIssuedAt(issuedAt)
     .setExpirationTime(options.expiresIn ?? '24h')
     .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
+  const { exp } = decodeJwt(token);
+  if (exp === undefined || exp - issuedAt > MAX_TOKEN_LIFETIME_SECONDS || exp <= issuedAt) {
+    throw new RangeError(`expires must be a time span of at most 30 days, got "${options.expiresIn}"`);
+  }
+  return token;
 }
 
 /**
@@ -57,7 +68,8 @@ export const MAX_TOKEN_LIFETIME_SECONDS = 30 * 24 * 3600;
 
 /**
  * The verified claims, or undefined for a missing, forged or expired token, or one that never expires
- * (no `exp`) or lives longer than 30 days from when it was issued (or from now, without `iat`).
+ * (no `exp`) or lives longer than 30 days from when it was issued or from now, whichever is earlier (an
+ * `iat` in the future cannot stretch its life).
  */
 export async function verifyDevToken(token: string, secret: string): Promise<JWTPayload | undefined> {
   const known = verifiedTokens.get(token);
@@ -72,7 +84,8 @@ export async function verifyDevToken(token: string, secret: string): Promise<JWT
       // jose checks exp only when present; a token without one would never expire.
       requiredClaims: ['exp'],
     });
-    const issuedAt = payload.iat ?? Math.floor(Date.now() / 1000);
+    const now = Math.floor(Date.now() / 1000);
+    const issuedAt = Math.min(payload.iat ?? now, now);
     if ((payload.exp as number) - issuedAt > MAX_TOKEN_LIFETIME_SECONDS) return undefined;
     if (verifiedTokens.size >= VERIFIED_TOKENS_MAX) verifiedTokens.clear();
     verifiedTokens.set(token, { secret, payload });

@@ -14,6 +14,12 @@ if (!user || !ID_PATTERN.test(user)) {
   );
   process.exit(2);
 }
-console.log(
-  await signDevToken(user, { admin: values.admin, secret: jwtSecret(), expiresIn: values.expires }),
-);
+try {
+  console.log(
+    await signDevToken(user, { admin: values.admin, secret: jwtSecret(), expiresIn: values.expires }),
+  );
+} catch (error) {
+  // jose's own message for a span it cannot read, or ours for one the server would refuse.
+  console.error(`--expires: ${error instanceof Error ? error.message : String(error)}`);
+  process.exit(2);
+}

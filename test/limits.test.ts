@@ -8,7 +8,7 @@ import { HISTORY_SCAN_FACTOR } from '../functions/domain/history.js';
 import { MAX_CONTENT_BYTES, MAX_TEXT_CHARACTERS } from '../functions/domain/message-limits.js';
 import { DEVELOPMENT_IDEMPOTENCY_KEY } from '../functions/runtime.js';
 import { keys } from '../functions/store/keys.js';
-import { DEV_AUDIENCE, DEV_ISSUER } from '../local/dev-auth.js';
+import { DEV_AUDIENCE, DEV_ISSUER, signDevToken } from '../local/dev-auth.js';
 import { runAbuser } from './load/abuser.js';
 import { idsOf, seedSingleChat, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -312,6 +312,21 @@ describe('local tokens', () => {
     expect(await status(await sign({ iat: now, exp: now + 31 * 86_400 }))).toBe(401);
     expect(await status(await sign({ exp: now + 31 * 86_400 }))).toBe(401);
     expect(await status(await sign({ iat: now, exp: now + 30 * 86_400 }))).toBe(200);
+  });
+
+  it('cannot stretch their life with an issue time in the future', async () => {
+    const now = Math.floor(Date.now() / 1000);
+    const status = async (token: string) => (await h.raw('GET', '/v1/conversations', { token })).status;
+    // 30 days from its claimed issue a day ahead: 31 days from now.
+    expect(await status(await sign({ iat: now + 86_400, exp: now + 31 * 86_400 }))).toBe(401);
+    expect(await status(await sign({ iat: now + 60, exp: now + 86_400 }))).toBe(200);
+  });
+
+  it('are not printed by npm run token when the server would refuse them', async () => {
+    await expect(signDevToken('t-user', { expiresIn: '31d' })).rejects.toThrow(/at most 30 days/);
+    await expect(signDevToken('t-user', { expiresIn: '60d' })).rejects.toThrow(/at most 30 days/);
+    const token = await signDevToken('t-user', { expiresIn: '30d', secret: 'test-secret' });
+    expect((await h.raw('GET', '/v1/conversations', { token })).status).toBe(200);
   });
 
   it('stop working at their expiry, however often they were accepted before', async () => {
