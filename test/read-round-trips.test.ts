@@ -9,7 +9,8 @@ import { roundTripCounter } from './support/round-trips.js';
  * Issue 12: a history page and a conversation list page wait for one round trip to the store, not
  * two: the reads they need go out together. The real client is wrapped twice: a gate that can hold one
  * command until another has been sent (so a test proves two requests were in flight at once), and a
- * counter of sequential round trips (a request sent after another's answer is one more).
+ * counter of sequential round trips (a request sent after another's answer is one more). Adding a group
+ * member reads the group once, not twice.
  */
 const gate = commandGate();
 const trips = roundTripCounter();
@@ -192,5 +193,38 @@ describe('a conversation list page', () => {
     // Assess: read again with the policy (one more round trip), never shown.
     expect(page.result.conversations.map((c) => c.convId)).toEqual(['rt7-new']);
     expect(page.roundTrips).toBe(2);
+  });
+});
+
+describe('adding a group member', () => {
+  it('reads the group once: its Query, the newcomer’s items, then the transaction', async () => {
+    // Prepare
+    const owner = await h.as('rt8-owner');
+    const { groupId } = await owner.createGroup({ members: ['rt8-bob'] });
+    // Act
+    const added = await measured(() => owner.addGroupMember(groupId, 'rt8-carol'));
+    // Assess
+    expect([...added.result.members].sort()).toEqual(['rt8-bob', 'rt8-carol', 'rt8-owner']);
+    expect(added.byCommand).toEqual({ Query: 1, BatchGetItem: 1, TransactWriteItems: 1 });
+    expect(added.roundTrips).toBe(3);
+  });
+
+  it('reads the group again when it changed between its read and the transaction', async () => {
+    // Prepare: another member joins while the first add is between its read and its transaction.
+    const owner = await h.as('rt9-owner');
+    const { groupId } = await owner.createGroup({ members: ['rt9-bob'] });
+    let raced: Promise<unknown> | undefined;
+    gate.before(isCommand('BatchGetCommand'), async () => {
+      gate.reset();
+      raced = owner.addGroupMember(groupId, 'rt9-dave');
+      await raced;
+    });
+    // Act
+    const added = await owner.addGroupMember(groupId, 'rt9-carol');
+    await raced;
+    // Assess: nobody was lost to the stale read.
+    expect([...added.members].sort()).toEqual(['rt9-bob', 'rt9-carol', 'rt9-dave', 'rt9-owner']);
+    const group = await owner.addGroupMember(groupId, 'rt9-bob');
+    expect(group.members).toHaveLength(4);
   });
 });

@@ -83,7 +83,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
 export async function addMember(deps: Deps, caller: string, groupId: string, userId: string): Promise<Group> {
   const view = await groupOwnedBy(deps, caller, groupId);
   if (view.members.includes(userId)) return groupOf(view);
-  const joined = await joinMembers(deps, groupId, [userId], caller);
+  const joined = await joinMembers(deps, groupId, [userId], caller, view);
   return groupOf(joined);
 }
 
@@ -138,10 +138,17 @@ async function joinMembers(
   userIds: readonly string[],
   /** Whose member-add limit the newcomers count against (group creation has counted them already). */
   chargedTo?: string,
+  /**
+   * The group as the caller just read it (strongly consistent), for the first attempt: the transaction
+   * is conditional on its membership version, so a change since fails it and the retry reads again.
+   */
+  justRead?: GroupView,
 ): Promise<GroupView> {
   const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
+  let known = justRead;
   return withRetries(deps, 'add members', async function attemptJoin() {
-    const view = await readGroup(deps.db, groupId);
+    const view = known ?? (await readGroup(deps.db, groupId));
+    known = undefined;
     if (!view) throw new ForbiddenError('You are not a member of this group');
     const newcomers = userIds.filter((userId) => !view.members.includes(userId));
     if (newcomers.length === 0) return view;
