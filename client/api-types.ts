@@ -348,6 +348,8 @@ export interface Operations {
       groupId?: unknown;
       name?: string;
       members?: string[];
+      /** Makes the request safe to retry: within ROAMING_IDEMPOTENCY_DAYS (7), the same id answers with the group it made; with a different name or member list, 409 */
+      clientRequestId?: string;
     };
     responses: {
       201: {

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../core/clock.js';
 import { ConflictError, ForbiddenError, ValidationError } from '../core/errors.js';
 import type { ConversationRef, Group } from '../core/model.js';
 import { clear, join } from '../store/conversation.js';
@@ -10,6 +11,12 @@ import {
   putMemberAction,
   readGroup,
 } from '../store/group-store.js';
+import {
+  groupCreationKey,
+  groupCreationRecordOf,
+  putGroupCreationRecordAction,
+  requestHash,
+} from '../store/idempotency-store.js';
 import type { TransactItem } from '../store/transactions.js';
 import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -26,6 +33,12 @@ import { limitKey, spend } from './rate-limits.js';
 export interface CreateGroupInput {
   name?: string;
   members?: string[];
+  /**
+   * Makes the creation safe to retry: for idempotencyDays, a creation with the same id answers with the
+   * group the first one made, spends no limit again and finishes joining its members; the same id with
+   * a different name or member list is a conflict.
+   */
+  clientRequestId?: string;
 }
 
 /**
@@ -35,17 +48,18 @@ export interface CreateGroupInput {
 const JOINS_PER_TRANSACTION = 24;
 
 /**
- * Creates a group owned by the caller, who is always a member. META, the limits it spends and the first
- * members (the owner first) are one transaction: a creation stopped at any point leaves either nothing
- * or a group its owner belongs to. Members beyond the first transaction join in further ones (a group
- * of more than JOINS_PER_TRANSACTION - 1 invitees interrupted there keeps those who joined).
+ * Creates a group owned by the caller, who is always a member. META, the limits it spends, the first
+ * members (the owner first) and the clientRequestId's record are one transaction: a creation stopped at
+ * any point leaves either nothing or a group its owner belongs to. Members beyond the first transaction
+ * join in further ones; a creation interrupted there keeps those who joined, and its retry with the same
+ * clientRequestId finds the group by the record and joins the rest.
  */
 export async function createGroup(deps: Deps, owner: string, input: CreateGroupInput): Promise<Group> {
   const members = [...new Set([owner, ...(input.members ?? [])])];
   if (members.length > deps.config.maxGroupMembers) {
     throw new ValidationError(`members: a group has at most ${deps.config.maxGroupMembers} members`);
   }
-  const group = {
+  let group = {
     groupId: deps.ids.next(),
     name: input.name ?? '',
     owner,
@@ -55,9 +69,22 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   const refs = founders.map(
     (userId): ConversationRef => ({ owner: userId, chatType: 'group', convId: group.groupId }),
   );
-  const limits = present(limitKey(deps, owner, 'createGroup'), limitKey(deps, owner, 'addMembers'));
+  const idempotency = creationIdempotency(deps, owner, input.clientRequestId, group.name, members);
+  const reads = present(
+    limitKey(deps, owner, 'createGroup'),
+    limitKey(deps, owner, 'addMembers'),
+    idempotency?.key,
+  );
   await withRetries(deps, 'create group', async function attemptCreate() {
-    const read = await readForWrite(deps, refs, limits);
+    const read = await readForWrite(deps, refs, reads);
+    const earlier = idempotency && groupCreationRecordOf(read.item(idempotency.key));
+    if (earlier) {
+      if (earlier.requestHash !== idempotency.hash) {
+        throw new ConflictError('clientRequestId was already used for a different group');
+      }
+      group = { ...group, groupId: earlier.groupId, createdAt: earlier.createdAt };
+      return true;
+    }
     const limitItem = (name: 'createGroup' | 'addMembers') => {
       const key = limitKey(deps, owner, name);
       return key && read.item(key);
@@ -71,12 +98,39 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
       actions.push(putMemberAction(deps.db.tableName, group.groupId, ref.owner, 0, group.createdAt));
       actions.push(...join(read.context(ref.owner), read.state(ref), { seq: 0 }).actions);
     }
+    if (idempotency) {
+      const record = { groupId: group.groupId, createdAt: group.createdAt, requestHash: idempotency.hash };
+      const expiresAt = Math.floor((deps.clock.now() + deps.config.idempotencyDays * DAY_MS) / 1000);
+      actions.push(
+        putGroupCreationRecordAction(deps.db.tableName, owner, idempotency.clientRequestId, {
+          ...record,
+          expiresAt,
+        }),
+      );
+    }
     return commit(deps, actions);
   });
+  // Joining skips members already in: a retry joins only those an interrupted creation did not.
   for (let i = founders.length; i < members.length; i += JOINS_PER_TRANSACTION) {
     await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
   }
   return { ...group, members };
+}
+
+/** The record key and request hash of a creation with a clientRequestId. */
+function creationIdempotency(
+  deps: Deps,
+  owner: string,
+  clientRequestId: string | undefined,
+  name: string,
+  members: readonly string[],
+): { clientRequestId: string; key: ReturnType<typeof groupCreationKey>; hash: string } | undefined {
+  if (clientRequestId === undefined) return undefined;
+  return {
+    clientRequestId,
+    key: groupCreationKey(owner, clientRequestId),
+    hash: requestHash({ name, members }, deps.idempotencyKey),
+  };
 }
 
 /** The owner adds a member. Adding an existing member is a no-op. */

@@ -1,4 +1,3 @@
-import { createHmac } from 'node:crypto';
 import { DAY_MS } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
@@ -8,6 +7,7 @@ import { allocateActions, type GroupView, logExpiry, readGroup } from '../store/
 import {
   idempotencyKey,
   putSendRecordAction,
+  requestHash,
   type SendRecord,
   sendRecordOf,
 } from '../store/idempotency-store.js';
@@ -172,10 +172,8 @@ function recordAction(deps: Deps, sender: string, idempotency: Idempotency, mess
   });
 }
 
-/** An HMAC under the deployment's key: tells a retry from a different message, and says nothing else. */
+/** The fields that make a message: a retry sends the same ones. */
 function hashRequest(input: SendRequest, key: string): string {
   const { to, chatType, type, body, ext } = input;
-  return createHmac('sha256', key)
-    .update(JSON.stringify({ to, chatType, type, body, ext }))
-    .digest('base64url');
+  return requestHash({ to, chatType, type, body, ext }, key);
 }

@@ -4,7 +4,7 @@ import type { Deps } from '../domain/deps.js';
 import { addMember, createGroup, removeMember } from '../domain/groups.js';
 import { endpoint } from '../http/endpoint.js';
 import { groupSchema } from '../http/responses.js';
-import { id } from '../http/schemas.js';
+import { described, id } from '../http/schemas.js';
 
 /**
  * The server makes group ids (ULIDs): a client cannot choose one, so nobody can probe which ids exist.
@@ -16,6 +16,12 @@ const createInput = /* @__PURE__ */ lazy(() =>
       groupId: z.optional(z.never({ error: 'the server makes group ids: leave groupId out' })),
       name: z.optional(z.string().check(z.maxLength(200))),
       members: z.optional(z.array(id()).check(z.maxLength(1000))),
+      clientRequestId: z.optional(
+        described(
+          id(),
+          'Makes the request safe to retry: within ROAMING_IDEMPOTENCY_DAYS (7), the same id answers with the group it made; with a different name or member list, 409',
+        ),
+      ),
     }),
   }),
 );

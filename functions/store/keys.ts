@@ -12,6 +12,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | change marker    | U#{owner}#CHG               | E{epoch}#C#{type}#{convId} |
  * | mark entry       | U#{owner}#MARK#{n}          | {listSk}                 |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
+ * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
  * | retention policy | POLICY                      | APP / U#{userId}         |
@@ -59,6 +60,11 @@ export const keys = {
   msgIdOfSk: (sk: string) => sk.slice(2),
 
   idempotency: (owner: string, clientMsgId: string) => ({ pk: `U#${owner}#IDEM`, sk: clientMsgId }),
+  /** '#' is not allowed in a clientMsgId, so these never meet a send's record. */
+  groupCreation: (owner: string, clientRequestId: string) => ({
+    pk: `U#${owner}#IDEM`,
+    sk: `G#${clientRequestId}`,
+  }),
 
   groupPk: (groupId: string) => `G#${groupId}`,
   groupMetaSk: 'META',

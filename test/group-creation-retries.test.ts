@@ -1,0 +1,108 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { commandGate, isCommand } from './support/command-gate.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+/**
+ * Creating a group with a clientRequestId is safe to retry, as a send with a clientMsgId is: the record
+ * is written in the creating transaction, so a retry finds the group the first attempt made, whatever
+ * happened to its answer. One group a day per user here, so a second group would show.
+ */
+const gate = commandGate();
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ config: { groupsPerDay: 1 }, wrapClient: (client) => gate.wrap(client) });
+});
+afterEach(() => gate.reset());
+afterAll(async () => {
+  await h.close();
+});
+
+/** The groups `owner` owns, as stored (META items). */
+async function groupsOwnedBy(owner: string): Promise<string[]> {
+  const { Items = [] } = (await h.documentClient.send(
+    new ScanCommand({
+      TableName: h.tableName,
+      FilterExpression: 'sk = :meta AND #owner = :owner',
+      ExpressionAttributeNames: { '#owner': 'owner' },
+      ExpressionAttributeValues: { ':meta': 'META', ':owner': owner },
+      ConsistentRead: true,
+    }),
+  )) as { Items?: { groupId: string }[] };
+  return Items.map((item) => item.groupId);
+}
+
+describe('creating a group with a clientRequestId', () => {
+  it('answers a retry with the group the first request made, and spends the day’s limit once', async () => {
+    // Prepare
+    const owner = await h.as('gr1-owner');
+    const request = { name: 'Team', members: ['gr1-bob'], clientRequestId: 'create-1' };
+    const first = await owner.createGroup(request);
+    // Act
+    const retried = await owner.createGroup(request);
+    // Assess
+    expect(retried).toEqual(first);
+    expect(await groupsOwnedBy('gr1-owner')).toEqual([first.groupId]);
+    const another = await h.raw('POST', '/v1/groups', {
+      token: await h.token('gr1-owner'),
+      body: JSON.stringify({ name: 'Other' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(another.status).toBe(429);
+  });
+
+  it('refuses the same clientRequestId for a different group with 409, and creates nothing', async () => {
+    // Prepare
+    const owner = await h.as('gr2-owner');
+    await owner.createGroup({ name: 'Team', members: ['gr2-bob'], clientRequestId: 'create-2' });
+    // Act
+    const reused = await h.raw('POST', '/v1/groups', {
+      token: await h.token('gr2-owner'),
+      body: JSON.stringify({ name: 'Team', members: ['gr2-carol'], clientRequestId: 'create-2' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    // Assess
+    expect(reused.status).toBe(409);
+    expect(reused.body.error?.message).toMatch(/clientRequestId was already used/);
+    expect(await groupsOwnedBy('gr2-owner')).toHaveLength(1);
+  });
+
+  it('makes one group when the first answer was lost after the group was created', async () => {
+    // Prepare: the creating transaction commits, then its answer is lost.
+    const owner = await h.as('gr3-owner');
+    const request = { name: 'Team', members: ['gr3-bob'], clientRequestId: 'create-3' };
+    gate.after(isCommand('TransactWriteCommand'), () => {
+      throw new Error('connection reset after the commit');
+    });
+    await expect(owner.createGroup(request)).rejects.toMatchObject({ status: 500 });
+    const made = await groupsOwnedBy('gr3-owner');
+    expect(made).toHaveLength(1);
+    // Act
+    const retried = await owner.createGroup(request);
+    // Assess
+    expect(retried.groupId).toBe(made[0]);
+    expect(await groupsOwnedBy('gr3-owner')).toEqual(made);
+  });
+
+  it('finishes joining the members of a large group whose creation stopped after its first transaction', async () => {
+    // Prepare: 30 invitees (the first transaction takes the owner and 23); the second join fails.
+    const owner = await h.as('gr4-owner');
+    const invitees = Array.from({ length: 30 }, (_, i) => `gr4-m${String(i).padStart(2, '0')}`);
+    const request = { name: 'Big', members: invitees, clientRequestId: 'create-4' };
+    let transactions = 0;
+    gate.before(isCommand('TransactWriteCommand'), () => {
+      transactions++;
+    });
+    gate.before(isCommand('TransactWriteCommand'), () => {
+      throw new Error('the second transaction never got there');
+    });
+    await expect(owner.createGroup(request)).rejects.toMatchObject({ status: 500 });
+    expect(transactions).toBe(1);
+    // Act
+    const retried = await owner.createGroup(request);
+    // Assess: one group, with everyone in it.
+    expect(await groupsOwnedBy('gr4-owner')).toEqual([retried.groupId]);
+    const group = await owner.addGroupMember(retried.groupId, 'gr4-m00');
+    expect([...group.members].sort()).toEqual(['gr4-owner', ...invitees].sort());
+  });
+});
