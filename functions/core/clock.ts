@@ -33,3 +33,8 @@ export const realTimer: Timer = {
 };
 
 export const DAY_MS = 86_400_000;
+
+/** A DynamoDB TTL attribute (epoch seconds): `days` after `now` (ms). */
+export function ttlAfter(now: number, days: number): number {
+  return Math.floor((now + days * DAY_MS) / 1000);
+}

@@ -1,4 +1,4 @@
-import { DAY_MS } from '../core/clock.js';
+import { ttlAfter } from '../core/clock.js';
 import { ConflictError, ForbiddenError, ValidationError } from '../core/errors.js';
 import type { ConversationRef, Group } from '../core/model.js';
 import { clear, join } from '../store/conversation.js';
@@ -12,11 +12,12 @@ import {
   readGroup,
 } from '../store/group-store.js';
 import {
-  groupCreationKey,
   groupCreationRecordOf,
-  putGroupCreationRecordAction,
-  requestHash,
+  putRecordAction,
+  type RetryableRequest,
+  retryableRequest,
 } from '../store/idempotency-store.js';
+import { keys } from '../store/keys.js';
 import type { TransactItem } from '../store/transactions.js';
 import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -99,12 +100,11 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
       actions.push(...join(read.context(ref.owner), read.state(ref), { seq: 0 }).actions);
     }
     if (idempotency) {
-      const record = { groupId: group.groupId, createdAt: group.createdAt, requestHash: idempotency.hash };
-      const expiresAt = Math.floor((deps.clock.now() + deps.config.idempotencyDays * DAY_MS) / 1000);
       actions.push(
-        putGroupCreationRecordAction(deps.db.tableName, owner, idempotency.clientRequestId, {
-          ...record,
-          expiresAt,
+        putRecordAction(deps.db.tableName, idempotency, {
+          groupId: group.groupId,
+          createdAt: group.createdAt,
+          expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
         }),
       );
     }
@@ -117,20 +117,16 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   return { ...group, members };
 }
 
-/** The record key and request hash of a creation with a clientRequestId. */
+/** A creation with a clientRequestId; its hash covers what makes the group. */
 function creationIdempotency(
   deps: Deps,
   owner: string,
   clientRequestId: string | undefined,
   name: string,
   members: readonly string[],
-): { clientRequestId: string; key: ReturnType<typeof groupCreationKey>; hash: string } | undefined {
+): RetryableRequest | undefined {
   if (clientRequestId === undefined) return undefined;
-  return {
-    clientRequestId,
-    key: groupCreationKey(owner, clientRequestId),
-    hash: requestHash({ name, members }, deps.idempotencyKey),
-  };
+  return retryableRequest(keys.groupCreation(owner, clientRequestId), { name, members }, deps.idempotencyKey);
 }
 
 /** The owner adds a member. Adding an existing member is a no-op. */

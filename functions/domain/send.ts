@@ -1,16 +1,17 @@
-import { DAY_MS } from '../core/clock.js';
+import { ttlAfter } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage } from '../store/conversation.js';
-import { allocateActions, type GroupView, logExpiry, readGroup } from '../store/group-store.js';
+import { allocateActions, type GroupView, readGroup } from '../store/group-store.js';
 import {
-  idempotencyKey,
-  putSendRecordAction,
-  requestHash,
+  putRecordAction,
+  type RetryableRequest,
+  retryableRequest,
   type SendRecord,
   sendRecordOf,
 } from '../store/idempotency-store.js';
+import { keys } from '../store/keys.js';
 import { putCopyAction } from '../store/message-store.js';
 import type { TransactItem } from '../store/transactions.js';
 import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
@@ -70,7 +71,7 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
       });
       actions.push(...written.actions, putCopyAction(deps.db.tableName, state.ref, message, seq));
     }
-    if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
     if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : message;
   });
@@ -98,9 +99,9 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     const actions = allocateActions(deps.db.tableName, group.meta, {
       message,
       seq,
-      logExpiresAt: logExpiry(deps.clock.now(), deps.config.idempotencyDays),
+      logExpiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
     });
-    if (idempotency) actions.push(recordAction(deps, sender, idempotency, message, seq));
+    if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
     if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
   });
@@ -141,19 +142,15 @@ function buildMessage(sender: string, input: SendRequest, msgId: string, timesta
   };
 }
 
-interface Idempotency {
-  clientMsgId: string;
-  key: ReturnType<typeof idempotencyKey>;
-  hash: string;
-}
-
-function idempotencyOf(deps: Deps, sender: string, input: SendRequest): Idempotency | undefined {
+/** A send with a clientMsgId; its hash covers the fields that make the message. */
+function idempotencyOf(deps: Deps, sender: string, input: SendRequest): RetryableRequest | undefined {
   if (input.clientMsgId === undefined) return undefined;
-  return {
-    clientMsgId: input.clientMsgId,
-    key: idempotencyKey(sender, input.clientMsgId),
-    hash: hashRequest(input, deps.idempotencyKey),
-  };
+  const { to, chatType, type, body, ext } = input;
+  return retryableRequest(
+    keys.idempotency(sender, input.clientMsgId),
+    { to, chatType, type, body, ext },
+    deps.idempotencyKey,
+  );
 }
 
 function replayed(sender: string, input: SendRequest, record: SendRecord, hash: string): Message {
@@ -162,18 +159,11 @@ function replayed(sender: string, input: SendRequest, record: SendRecord, hash: 
   return buildMessage(sender, input, record.msgId, record.timestamp);
 }
 
-function recordAction(deps: Deps, sender: string, idempotency: Idempotency, message: Message, seq: number) {
-  return putSendRecordAction(deps.db.tableName, sender, idempotency.clientMsgId, {
+function recordAction(deps: Deps, idempotency: RetryableRequest, message: Message, seq: number) {
+  return putRecordAction(deps.db.tableName, idempotency, {
     msgId: message.msgId,
     seq,
     timestamp: message.timestamp,
-    requestHash: idempotency.hash,
-    expiresAt: Math.floor((deps.clock.now() + deps.config.idempotencyDays * DAY_MS) / 1000),
+    expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
   });
-}
-
-/** The fields that make a message: a retry sends the same ones. */
-function hashRequest(input: SendRequest, key: string): string {
-  const { to, chatType, type, body, ext } = input;
-  return requestHash({ to, chatType, type, body, ext }, key);
 }

@@ -1,5 +1,5 @@
 import type { Timer } from '../core/clock.js';
-import { DAY_MS } from '../core/clock.js';
+import { ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
@@ -173,7 +173,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
       limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
     ),
     timer,
-    expiresAt: Math.floor((run.now + PROGRESS_TTL_DAYS * DAY_MS) / 1000),
+    expiresAt: ttlAfter(run.now, PROGRESS_TTL_DAYS),
     markedOwners: new Set(),
     emit,
   };
@@ -369,7 +369,7 @@ function freeShards(shards: Map<number, ShardItem>, shardCount: number, now: num
 }
 
 function recordExpiry(run: RunInfo): number {
-  return Math.floor((run.now + RECORD_TTL_DAYS * DAY_MS) / 1000);
+  return ttlAfter(run.now, RECORD_TTL_DAYS);
 }
 
 function idleSummary(runId: string | undefined, durationMs: number): SweepSummary {

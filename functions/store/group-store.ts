@@ -1,4 +1,3 @@
-import { DAY_MS } from '../core/clock.js';
 import type { Group, Message } from '../core/model.js';
 import { type Db, type Key, queryAll } from './db.js';
 import { keys } from './keys.js';
@@ -187,9 +186,4 @@ export async function readLog(db: Db, groupId: string, from: number, to: number)
     seq: Number(item.seq),
     message: fromStoredMessage(item.message as StoredMessage),
   }));
-}
-
-/** When a log entry may go: once every member has applied it (a fan-out finishes within seconds). */
-export function logExpiry(now: number, days: number): number {
-  return Math.floor((now + days * DAY_MS) / 1000);
 }

@@ -1,25 +1,53 @@
 import { createHmac } from 'node:crypto';
 import type { Key } from './db.js';
-import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
 /**
- * Idempotency records for sends with a clientMsgId, and for group creations with a clientRequestId. The record is written in the same transaction that
- * accepts the message (its position), so it exists exactly when the message does: a retry that finds it
- * returns that message (finishing a group fan-out first); a retry that does not places the message now.
- * Records expire through DynamoDB TTL.
+ * Idempotency records: a send with a clientMsgId, a group creation with a clientRequestId. A record is
+ * written in the same transaction that does what it records (accepts the message at its position,
+ * creates the group), so it exists exactly when that happened: a retry that finds it answers as the
+ * first attempt did (finishing what that attempt left to later steps); a retry that does not, does it
+ * now. The record keeps an HMAC of the request, so the same client id for a different request is a
+ * conflict. Records expire through DynamoDB TTL.
  */
+
+/** A request a client made safe to retry: where its record lives, and its hash. */
+export interface RetryableRequest {
+  key: Key;
+  hash: string;
+}
+
+/**
+ * `request` (the fields a retry repeats) hashed with an HMAC under the deployment's key: it tells a retry
+ * from a different request under the same client id, and says nothing else of the request to whoever
+ * reads the record.
+ */
+export function retryableRequest(key: Key, request: unknown, secret: string): RetryableRequest {
+  return { key, hash: createHmac('sha256', secret).update(JSON.stringify(request)).digest('base64url') };
+}
+
+/** A record's Put, for the transaction that does what it records: fails it if another attempt did first. */
+export function putRecordAction(
+  tableName: string,
+  request: RetryableRequest,
+  record: Record<string, unknown> & { expiresAt: number },
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { ...request.key, ...record, requestHash: request.hash },
+      ConditionExpression: 'attribute_not_exists(pk)',
+    },
+  };
+}
+
+/** What a send's record keeps. */
 export interface SendRecord {
   msgId: string;
   /** The message's position in its conversation. */
   seq: number;
   timestamp: number;
-  /** Hash of the request, so a different message under the same clientMsgId is a conflict. */
   requestHash: string;
-}
-
-export function idempotencyKey(owner: string, clientMsgId: string): Key {
-  return keys.idempotency(owner, clientMsgId);
 }
 
 export function sendRecordOf(item: Record<string, unknown> | undefined): SendRecord | undefined {
@@ -32,39 +60,11 @@ export function sendRecordOf(item: Record<string, unknown> | undefined): SendRec
   };
 }
 
-/** The record's Put, for the accepting transaction: fails it if another attempt was accepted first. */
-export function putSendRecordAction(
-  tableName: string,
-  owner: string,
-  clientMsgId: string,
-  record: SendRecord & { expiresAt: number },
-): TransactItem {
-  return {
-    Put: {
-      TableName: tableName,
-      Item: { ...idempotencyKey(owner, clientMsgId), ...record },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    },
-  };
-}
-
-/**
- * An HMAC of a request under the deployment's key: tells a retry from a different request under the same
- * client id, and says nothing else of the request to whoever reads the record.
- */
-export function requestHash(request: unknown, key: string): string {
-  return createHmac('sha256', key).update(JSON.stringify(request)).digest('base64url');
-}
-
-/** The group a creation with a clientRequestId made, written in its first transaction. */
+/** What a group creation's record keeps: the group it made. */
 export interface GroupCreationRecord {
   groupId: string;
   createdAt: number;
   requestHash: string;
-}
-
-export function groupCreationKey(owner: string, clientRequestId: string): Key {
-  return keys.groupCreation(owner, clientRequestId);
 }
 
 export function groupCreationRecordOf(
@@ -75,21 +75,5 @@ export function groupCreationRecordOf(
     groupId: item.groupId as string,
     createdAt: Number(item.createdAt),
     requestHash: item.requestHash as string,
-  };
-}
-
-/** The record's Put, for the creating transaction: fails it if another attempt created the group first. */
-export function putGroupCreationRecordAction(
-  tableName: string,
-  owner: string,
-  clientRequestId: string,
-  record: GroupCreationRecord & { expiresAt: number },
-): TransactItem {
-  return {
-    Put: {
-      TableName: tableName,
-      Item: { ...groupCreationKey(owner, clientRequestId), ...record },
-      ConditionExpression: 'attribute_not_exists(pk)',
-    },
   };
 }

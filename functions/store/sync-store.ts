@@ -1,5 +1,5 @@
 import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import { DAY_MS } from '../core/clock.js';
+import { ttlAfter } from '../core/clock.js';
 import { bytesToId, idToBytes } from '../core/ids.js';
 import type { ChatType } from '../core/model.js';
 import { type Db, send } from './db.js';
@@ -135,7 +135,7 @@ export function deletedIdsRecord(
 }
 
 function markerExpiry(now: number): number {
-  return Math.floor((now + CHANGE_MARKER_DAYS * DAY_MS) / 1000);
+  return ttlAfter(now, CHANGE_MARKER_DAYS);
 }
 
 /** Starts a new epoch and returns it: writes from now on carry it or a later one. */
