@@ -99,17 +99,22 @@ describe('bundling with the local esbuild', () => {
   });
 });
 
+/** One module of ours, bundled with the functions' esbuild options, re-exporting all it exports. */
+async function bundleAsTheFunctionsAre(modulePath: string, outfile: string): Promise<void> {
+  await build({
+    ...esbuildOptionsOf('unused', outfile),
+    entryPoints: undefined,
+    stdin: { contents: `export * from '${modulePath}';`, resolveDir: PROJECT_ROOT },
+  });
+}
+
 describe('minified bundles', () => {
   it('keep the names of our error classes (logs print them; minifying renames classes)', async () => {
     // Prepare: the error module bundled exactly as the functions are.
     const dir = mkdtempSync(join(tmpdir(), 'roaming-errors-'));
     try {
       const outfile = join(dir, 'errors.mjs');
-      await build({
-        ...esbuildOptionsOf('unused', outfile),
-        entryPoints: undefined,
-        stdin: { contents: "export * from './functions/core/errors.ts';", resolveDir: PROJECT_ROOT },
-      });
+      await bundleAsTheFunctionsAre('./functions/core/errors.ts', outfile);
       // Act
       const bundled = (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;
       const names: Record<string, string> = {};
@@ -174,11 +179,7 @@ describe('the Lambda client', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const outfile = join(dir, 'invoke.mjs');
-      await build({
-        ...esbuildOptionsOf('unused', outfile),
-        entryPoints: undefined,
-        stdin: { contents: "export * from './functions/lambda-invoke.ts';", resolveDir: PROJECT_ROOT },
-      });
+      await bundleAsTheFunctionsAre('./functions/lambda-invoke.ts', outfile);
       expect(readFileSync(outfile, 'utf8')).not.toContain('/2015-03-31/functions/');
       const script = `const { createAsyncInvoke } = await import(${JSON.stringify(pathToFileURL(outfile).href)});
         await createAsyncInvoke()('roaming-sweep', { runId: 'R1' });`;
