@@ -51,6 +51,23 @@ describe('creating a group with a clientRequestId', () => {
     expect(another.status).toBe(429);
   });
 
+  it('makes one group when two requests with the same clientRequestId race', async () => {
+    // Prepare: both read "no record" before either writes (the first read is held until both sent theirs).
+    const owner = await h.as('gr5-owner');
+    const request = { name: 'Team', members: ['gr5-bob'], clientRequestId: 'create-5' };
+    let release: () => void = () => undefined;
+    const bothRead = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    gate.before(isCommand('BatchGetCommand'), () => bothRead);
+    gate.after(isCommand('BatchGetCommand'), () => release());
+    // Act
+    const [a, b] = await Promise.all([owner.createGroup(request), owner.createGroup(request)]);
+    // Assess: the loser's transaction failed on the record and its retry found the winner's group.
+    expect(b).toEqual(a);
+    expect(await groupsOwnedBy('gr5-owner')).toEqual([a.groupId]);
+  });
+
   it('refuses the same clientRequestId for a different group with 409, and creates nothing', async () => {
     // Prepare
     const owner = await h.as('gr2-owner');
