@@ -10,19 +10,23 @@ import { type Harness, startHarness } from './support/harness.js';
  */
 const gate = commandGate();
 let h: Harness;
+/** The same service with no rate limits. */
+let open: Harness;
 beforeAll(async () => {
   h = await startHarness({ config: { groupsPerDay: 1 }, wrapClient: (client) => gate.wrap(client) });
+  open = await startHarness({ wrapClient: (client) => gate.wrap(client) });
 });
 afterEach(() => gate.reset());
 afterAll(async () => {
   await h.close();
+  await open.close();
 });
 
 /** The groups `owner` owns, as stored (META items). */
-async function groupsOwnedBy(owner: string): Promise<string[]> {
-  const { Items = [] } = (await h.documentClient.send(
+async function groupsOwnedBy(owner: string, on: Harness = h): Promise<string[]> {
+  const { Items = [] } = (await on.documentClient.send(
     new ScanCommand({
-      TableName: h.tableName,
+      TableName: on.tableName,
       FilterExpression: 'sk = :meta AND #owner = :owner',
       ExpressionAttributeNames: { '#owner': 'owner' },
       ExpressionAttributeValues: { ':meta': 'META', ':owner': owner },
@@ -53,7 +57,8 @@ describe('creating a group with a clientRequestId', () => {
 
   it('makes one group when two requests with the same clientRequestId race', async () => {
     // Prepare: both read "no record" before either writes (the first read is held until both sent theirs).
-    const owner = await h.as('gr5-owner');
+    // Without limits, so only the record's condition can stop the second group.
+    const owner = await open.as('gr5-owner');
     const request = { name: 'Team', members: ['gr5-bob'], clientRequestId: 'create-5' };
     let release: () => void = () => undefined;
     const bothRead = new Promise<void>((resolve) => {
@@ -65,7 +70,7 @@ describe('creating a group with a clientRequestId', () => {
     const [a, b] = await Promise.all([owner.createGroup(request), owner.createGroup(request)]);
     // Assess: the loser's transaction failed on the record and its retry found the winner's group.
     expect(b).toEqual(a);
-    expect(await groupsOwnedBy('gr5-owner')).toEqual([a.groupId]);
+    expect(await groupsOwnedBy('gr5-owner', open)).toEqual([a.groupId]);
   });
 
   it('refuses the same clientRequestId for a different group with 409, and creates nothing', async () => {
