@@ -216,6 +216,20 @@ describe('per-user limits', () => {
     ).toHaveLength(4);
   });
 
+  it('a retry of an accepted send is answered from its record, even while the sender is refused', async () => {
+    const sender = await limited.as('r-retrier');
+    const first = await sender.sendMessage(text('r-peer', 'accepted', { clientMsgId: 'r-retry-1' }));
+    for (let i = 0; i < 2; i++) await sender.sendMessage(text('r-peer', `burst ${i}`));
+    // The bucket is empty, and this instance knows it.
+    await expect(sender.sendMessage(text('r-peer', 'refused'))).rejects.toMatchObject({ status: 429 });
+    const retried = await sender.sendMessage(text('r-peer', 'accepted', { clientMsgId: 'r-retry-1' }));
+    expect(retried.msgId).toBe(first.msgId);
+    // A new message with a clientMsgId is still refused, after reading its (absent) record.
+    await expect(
+      sender.sendMessage(text('r-peer', 'new', { clientMsgId: 'r-retry-2' })),
+    ).rejects.toMatchObject({ status: 429 });
+  });
+
   it('a sender seen over the limit is refused without a store read until a token is back', async () => {
     const sender = await limited.as('r-flat-out');
     for (let i = 0; i < 3; i++) await sender.sendMessage(text('r-peer', `burst ${i}`));

@@ -34,10 +34,13 @@ import { inSenderLane } from './sender-lanes.js';
  */
 export async function sendMessage(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   checkMessageSize(input);
-  refuseIfKnownEmpty(deps, sender, 'send');
+  // A send with a clientMsgId may be the retry of one accepted already, which costs no token: only the
+  // read of its record can tell, so it is never refused unread.
+  const refuseUnread = () => input.clientMsgId === undefined && refuseIfKnownEmpty(deps, sender, 'send');
+  refuseUnread();
   return inSenderLane(deps, sender, function sendInTurn() {
     // Re-checked in turn: the sends ahead in the lane may have emptied the bucket.
-    refuseIfKnownEmpty(deps, sender, 'send');
+    refuseUnread();
     return input.chatType === 'single' ? sendSingle(deps, sender, input) : sendToGroup(deps, sender, input);
   });
 }
