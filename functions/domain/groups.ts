@@ -12,6 +12,7 @@ import {
   readGroup,
 } from '../store/group-store.js';
 import {
+  groupCreationProgressAction,
   groupCreationRecordOf,
   putRecordAction,
   type RetryableRequest,
@@ -44,7 +45,7 @@ export interface CreateGroupInput {
 
 /**
  * Members joined per transaction: four actions each (member, conversation, epoch check, marker), under
- * DynamoDB's 100 with room for META and two limit spends.
+ * DynamoDB's 100 with room for META and two limit spends and a creation's record (or its progress).
  */
 const JOINS_PER_TRANSACTION = 24;
 
@@ -76,7 +77,9 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
     limitKey(deps, owner, 'addMembers'),
     idempotency?.key,
   );
-  await withRetries(deps, 'create group', async function attemptCreate() {
+  // Where the members still to join start: after the founders, or where an earlier attempt got to.
+  let joinedThrough = founders.length;
+  const replayed = await withRetries(deps, 'create group', async function attemptCreate() {
     const read = await readForWrite(deps, refs, reads);
     const earlier = idempotency && groupCreationRecordOf(read.item(idempotency.key));
     if (earlier) {
@@ -84,6 +87,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
         throw new ConflictError('clientRequestId was already used for a different group');
       }
       group = { ...group, groupId: earlier.groupId, createdAt: earlier.createdAt };
+      joinedThrough = earlier.joinedThrough;
       return true;
     }
     const limitItem = (name: 'createGroup' | 'addMembers') => {
@@ -104,17 +108,26 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
         putRecordAction(deps.db.tableName, idempotency, {
           groupId: group.groupId,
           createdAt: group.createdAt,
+          joinedThrough,
           expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
         }),
       );
     }
-    return commit(deps, actions);
+    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : false;
   });
-  // Joining skips members already in: a retry joins only those an interrupted creation did not.
-  for (let i = founders.length; i < members.length; i += JOINS_PER_TRANSACTION) {
-    await joinMembers(deps, group.groupId, members.slice(i, i + JOINS_PER_TRANSACTION));
+  // A retry joins only those an interrupted creation did not (not one who has left since).
+  let latest: GroupView | undefined;
+  for (let i = joinedThrough; i < members.length; i += JOINS_PER_TRANSACTION) {
+    const batch = members.slice(i, i + JOINS_PER_TRANSACTION);
+    latest = await joinMembers(deps, group.groupId, batch, {
+      alsoWrite: idempotency && groupCreationProgressAction(deps.db.tableName, idempotency, i + batch.length),
+    });
   }
-  return { ...group, members };
+  if (!replayed) return { ...group, members };
+  // A retry answers with the group as it is now (members may have left since it was made).
+  const current = latest ?? (await readGroup(deps.db, group.groupId));
+  if (!current) throw new ForbiddenError('You are not a member of this group');
+  return groupOf(current);
 }
 
 /** A creation with a clientRequestId; its hash covers what makes the group. */
@@ -133,7 +146,7 @@ function creationIdempotency(
 export async function addMember(deps: Deps, caller: string, groupId: string, userId: string): Promise<Group> {
   const view = await groupOwnedBy(deps, caller, groupId);
   if (view.members.includes(userId)) return groupOf(view);
-  const joined = await joinMembers(deps, groupId, [userId], caller, view);
+  const joined = await joinMembers(deps, groupId, [userId], { chargedTo: caller, justRead: view });
   return groupOf(joined);
 }
 
@@ -186,14 +199,19 @@ async function joinMembers(
   deps: Deps,
   groupId: string,
   userIds: readonly string[],
-  /** Whose member-add limit the newcomers count against (group creation has counted them already). */
-  chargedTo?: string,
-  /**
-   * The group as the caller just read it (strongly consistent), for the first attempt: the transaction
-   * is conditional on its membership version, so a change since fails it and the retry reads again.
-   */
-  justRead?: GroupView,
+  options: {
+    /** Whose member-add limit the newcomers count against (group creation has counted them already). */
+    chargedTo?: string;
+    /**
+     * The group as the caller just read it (strongly consistent), for the first attempt: the transaction
+     * is conditional on its membership version, so a change since fails it and the retry reads again.
+     */
+    justRead?: GroupView;
+    /** One more action for the joining transaction (a creation's progress). */
+    alsoWrite?: TransactItem;
+  } = {},
 ): Promise<GroupView> {
+  const { chargedTo, justRead, alsoWrite } = options;
   const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
   let known = justRead;
   return withRetries(deps, 'add members', async function attemptJoin() {
@@ -219,6 +237,7 @@ async function joinMembers(
     const spent =
       limit && chargedTo && spend(deps, chargedTo, 'addMembers', read.item(limit), newcomers.length);
     if (spent) actions.push(spent);
+    if (alsoWrite) actions.push(alsoWrite);
     for (const ref of refs) {
       actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
       actions.push(

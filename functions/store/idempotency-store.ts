@@ -60,10 +60,12 @@ export function sendRecordOf(item: Record<string, unknown> | undefined): SendRec
   };
 }
 
-/** What a group creation's record keeps: the group it made. */
+/** What a group creation's record keeps: the group it made, and how many members have joined. */
 export interface GroupCreationRecord {
   groupId: string;
   createdAt: number;
+  /** The request's members (owner first) before this index have joined; a retry joins the rest. */
+  joinedThrough: number;
   requestHash: string;
 }
 
@@ -74,6 +76,27 @@ export function groupCreationRecordOf(
   return {
     groupId: item.groupId as string,
     createdAt: Number(item.createdAt),
+    joinedThrough: Number(item.joinedThrough),
     requestHash: item.requestHash as string,
+  };
+}
+
+/**
+ * Moves a creation's joinedThrough on to `to`, in the transaction that joins those members (forward
+ * only: a retry that joined them first makes this one fail and read again).
+ */
+export function groupCreationProgressAction(
+  tableName: string,
+  request: RetryableRequest,
+  to: number,
+): TransactItem {
+  return {
+    Update: {
+      TableName: tableName,
+      Key: request.key,
+      UpdateExpression: 'SET joinedThrough = :to',
+      ConditionExpression: 'joinedThrough < :to',
+      ExpressionAttributeValues: { ':to': to },
+    },
   };
 }
