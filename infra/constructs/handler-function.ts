@@ -64,8 +64,8 @@ export interface HandlerFunctionProps {
 
 /**
  * One Lambda function of the stack, built the same way for every entry: Node.js 22 on arm64, bundled with the
- * project's esbuild (never Docker) into minified ESM with our pinned AWS SDK (infra/bundling.ts: the options
- * `npm run bench` builds with too), its own log group with retention, and its own role that may write only to
+ * project's esbuild (never Docker) into minified ESM with our pinned AWS SDK, all of it but the Lambda client,
+ * which the runtime provides (infra/bundling.ts: the options `npm run bench` builds with too), its own log group with retention, and its own role that may write only to
  * that log group until access is granted explicitly.
  */
 export class HandlerFunction extends Construct {
@@ -111,10 +111,10 @@ export class HandlerFunction extends Construct {
         mainFields: [...LAMBDA_BUNDLE.mainFields],
         banner: LAMBDA_BUNDLE.banner,
         minify: LAMBDA_BUNDLE.minify,
+        // Exactly these are left out (CDK's default would leave out every @aws-sdk package).
         externalModules: [...LAMBDA_BUNDLE.externalModules],
         sourceMap: LAMBDA_BUNDLE.sourceMap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
-        bundleAwsSDK: true,
         logLevel: LogLevel.WARNING,
       },
       ...props.options,

@@ -118,9 +118,10 @@ export async function runAbuserInProcess(options: AbuserOptions): Promise<Abuser
   child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
     output += chunk;
   });
+  // 'close', not 'exit': only then has all of its stdout (the whole outcome, tens of KB) been read.
   const code = await new Promise<number | null>((resolve, reject) => {
     child.once('error', reject);
-    child.once('exit', resolve);
+    child.once('close', resolve);
   });
   if (code !== 0) throw new Error(`the abuser's process ended with exit code ${code}`);
   const parsed = JSON.parse(output) as Omit<AbuserOutcome, 'other'> & { other: [string, number][] };
