@@ -1,5 +1,5 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { decodeJwt, type JWTPayload, jwtVerify, SignJWT } from 'jose';
+import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
 
 /**
@@ -15,29 +15,39 @@ export function jwtSecret(env: NodeJS.ProcessEnv = process.env): string {
 }
 
 /**
- * A token the local server accepts. `expiresIn` is jose's time span ('24h', '7d'); one longer than the
- * server accepts (MAX_TOKEN_LIFETIME_SECONDS) is refused here with a RangeError, rather than printed and
- * then refused on every request.
+ * A token the local server accepts. `expiresIn` is a span: a whole number followed by s, m, h, d or w
+ * ('24h', '7d'); one longer than the server accepts (MAX_TOKEN_LIFETIME_SECONDS) is refused here with a
+ * RangeError, rather than printed and then refused on every request. Issue and expiry come from one
+ * reading of the clock, so '30d' is exactly 30 days.
  */
 export async function signDevToken(
   userId: string,
   options: { admin?: boolean; secret?: string; expiresIn?: string } = {},
 ): Promise<string> {
   const scope = options.admin ? `roaming/user ${ADMIN_SCOPE}` : 'roaming/user';
+  const lifetime = spanSeconds(options.expiresIn ?? '24h');
   const issuedAt = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({ scope })
+  return new SignJWT({ scope })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(userId)
     .setIssuer(DEV_ISSUER)
     .setAudience(DEV_AUDIENCE)
     .setIssuedAt(issuedAt)
-    .setExpirationTime(options.expiresIn ?? '24h')
+    .setExpirationTime(issuedAt + lifetime)
     .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
-  const { exp } = decodeJwt(token);
-  if (exp === undefined || exp - issuedAt > MAX_TOKEN_LIFETIME_SECONDS || exp <= issuedAt) {
-    throw new RangeError(`expires must be a time span of at most 30 days, got "${options.expiresIn}"`);
+}
+
+const SPAN_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };
+
+function spanSeconds(span: string): number {
+  const match = /^(\d+)([smhdw])$/.exec(span);
+  const seconds = match ? Number(match[1]) * (SPAN_UNITS[match[2] as string] as number) : Number.NaN;
+  if (!(seconds > 0 && seconds <= MAX_TOKEN_LIFETIME_SECONDS)) {
+    throw new RangeError(
+      `expires must be a time span of at most 30 days (a whole number and s, m, h, d or w), got "${span}"`,
+    );
   }
-  return token;
+  return seconds;
 }
 
 /**

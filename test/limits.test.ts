@@ -336,7 +336,7 @@ describe('local tokens', () => {
     expect(await status(await sign({ iat: now + 60, exp: now + 86_400 }))).toBe(200);
   });
 
-  it('are not printed by npm run token when the server would refuse them', async () => {
+  it('are not signed (npm run token) when the server would refuse them', async () => {
     await expect(signDevToken('t-user', { expiresIn: '31d' })).rejects.toThrow(/at most 30 days/);
     await expect(signDevToken('t-user', { expiresIn: '60d' })).rejects.toThrow(/at most 30 days/);
     const token = await signDevToken('t-user', { expiresIn: '30d', secret: 'test-secret' });
