@@ -99,22 +99,13 @@ describe('bundling with the local esbuild', () => {
   });
 });
 
-/** One module of ours, bundled with the functions' esbuild options, re-exporting all it exports. */
-async function bundleAsTheFunctionsAre(modulePath: string, outfile: string): Promise<void> {
-  await build({
-    ...esbuildOptionsOf('unused', outfile),
-    entryPoints: undefined,
-    stdin: { contents: `export * from '${modulePath}';`, resolveDir: PROJECT_ROOT },
-  });
-}
-
 describe('minified bundles', () => {
   it('keep the names of our error classes (logs print them; minifying renames classes)', async () => {
     // Prepare: the error module bundled exactly as the functions are.
     const dir = mkdtempSync(join(tmpdir(), 'roaming-errors-'));
     try {
       const outfile = join(dir, 'errors.mjs');
-      await bundleAsTheFunctionsAre('./functions/core/errors.ts', outfile);
+      await build(esbuildOptionsOf(join(PROJECT_ROOT, 'functions/core/errors.ts'), outfile));
       // Act
       const bundled = (await import(pathToFileURL(outfile).href)) as Record<string, unknown>;
       const names: Record<string, string> = {};
@@ -176,10 +167,10 @@ describe('the Lambda client', () => {
         res.writeHead(202).end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       const outfile = join(dir, 'invoke.mjs');
-      await bundleAsTheFunctionsAre('./functions/lambda-invoke.ts', outfile);
+      await build(esbuildOptionsOf(join(PROJECT_ROOT, 'functions/lambda-invoke.ts'), outfile));
       expect(readFileSync(outfile, 'utf8')).not.toContain('/2015-03-31/functions/');
       const script = `const { createAsyncInvoke } = await import(${JSON.stringify(pathToFileURL(outfile).href)});
         await createAsyncInvoke()('roaming-sweep', { runId: 'R1' });`;
@@ -203,7 +194,7 @@ describe('the Lambda client', () => {
       });
       expect(received[0]?.auth).toMatch(/^AWS4-HMAC-SHA256 Credential=AKIDTEST\/\d{8}\/eu-west-1\/lambda\//);
     } finally {
-      await new Promise((resolve) => server.close(resolve));
+      server.close();
       rmSync(dir, { recursive: true, force: true });
     }
   }, 60_000);
