@@ -257,12 +257,17 @@ class ShardSweep {
     const entry = this.entryOf(candidate, position);
     this.seen = { ...this.seen, ...position };
     if (entry) this.waiting.push(entry);
-    if (this.waiting.length + this.carried.length >= ROUND_CONVERSATIONS) await this.flushRound();
-    else if (this.waiting.length === 0 && this.carried.length === 0) {
-      // Skipping candidates writes nothing, but the lease must not lapse during a long stretch of them.
-      if (this.tail === undefined) Object.assign(this.cursor, this.seen);
-      await this.renewLeaseIfDue();
+    if (this.waiting.length + this.carried.length >= ROUND_CONVERSATIONS) {
+      await this.flushRound();
+      return;
     }
+    // Nothing waiting and no round in flight: the pass is finished up to here.
+    if (this.waiting.length === 0 && this.carried.length === 0 && this.tail === undefined) {
+      Object.assign(this.cursor, this.seen);
+    }
+    // Skipping candidates writes nothing, but the lease must not lapse during a long stretch of them,
+    // also while a round is gathering (its entries are met again after a crash: the cursor is before them).
+    await this.renewLeaseIfDue();
   }
 
   /** The round entry of a candidate that is due by its owner's cutoff, else undefined. */
@@ -335,6 +340,9 @@ class ShardSweep {
       await settleRound(this.deps, snapshot, taken);
       if (stop === undefined) Object.assign(this.cursor, seen);
       else for (const entry of taken) Object.assign(this.cursor, entry.position);
+      // Finished: skipped candidates met from now on move the cursor again (at most one round is in
+      // flight, so this tail is the current one). A failed tail stays, for finishTail to surface.
+      this.tail = undefined;
     };
     if (stop !== undefined) {
       await finished();
