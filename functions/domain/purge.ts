@@ -19,25 +19,19 @@ export interface PurgeProgress {
 /**
  * Physically deletes the owner's copies at or before `through` (a msgId: a watermark, or the highest id
  * of a retention cutoff), oldest first, in batches of 50, while `mayContinue` allows. Those copies are
- * invisible already. Deletes are idempotent, so a batch replayed after a crash is harmless. The one
- * purge used by one-way deletes (inline) and by the retention sweep.
- *
- * `beforeDelete` sees each batch's ids (oldest first) after they were read and before they are deleted:
- * the sweep checkpoints there (write-ahead, so its counts stay exact across a crash) and stops the purge
- * by throwing, in which case nothing of that batch is deleted.
+ * invisible already. Deletes are idempotent, so a batch replayed after a crash is harmless. One-way
+ * deletes purge this way inline; the retention sweep purges in rounds (sweep-round.ts).
  */
 export async function purgeThrough(
   deps: Deps,
   ref: ConversationRef,
   through: string,
   mayContinue: (progress: PurgeProgress) => boolean,
-  beforeDelete?: (msgIds: readonly string[]) => Promise<void> | void,
 ): Promise<PurgeProgress> {
   const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
   while (mayContinue(progress)) {
     const { ids } = await dueCopyIds(deps.db, ref, through, PURGE_BATCH);
     if (ids.length > 0) {
-      await beforeDelete?.(ids);
       await deleteCopies(deps.db, ref, ids);
       progress.deleted += ids.length;
       progress.batches++;
