@@ -144,7 +144,8 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   const E = counts.messagesDeleted;
   // Every expired side holds the same number of expired copies here.
   const perConversation = C > 0 ? E / C : 0;
-  const keyQueries = C * (Math.ceil((perConversation + 1) / ROUND_COPIES) + 1);
+  // A round reads each of its conversations' due keys and, alongside, the oldest copy left.
+  const keyQueries = C * 2 * Math.ceil((perConversation + 1) / ROUND_COPIES);
   // Rounds: one BatchGetItem each (functions/domain/sweep.ts, "Cost of a run").
   const R = reads.BatchGetItem ?? 0;
   const U = counts.users;
@@ -179,7 +180,7 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   console.log(`  DynamoDB reads of the run: ${format(reads)}`);
   console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
   console.log(
-    `    model: S index + Σ(⌈(e+1)/250⌉ + 1) key Queries + R round reads + ≈ W + 5 listings and run items = ` +
+    `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + R round reads + ≈ W + 5 listings and run items = ` +
       `≈ ${S + keyQueries + R + WORKERS + 5} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
       `reading every user instead: >= ${users} Queries`,
   );

@@ -82,7 +82,7 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * all), R rounds (about C/8 plus one per shard), C' index candidates read but skipped (owners with a
  * longer override), U users purged, O users with a shorter override:
  *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
- *                 + Σ_c (⌈(e_c + 1)/250⌉ + 1)  key Queries and the oldest copy left (≈ 2C + E/250)
+ *                 + Σ_c 2⌈(e_c + 1)/250⌉      key Queries and the oldest copy left, per round (≈ 2C + 2E/250)
  *                 + R                           BatchGetItem of each round's items
  *                 + O                           one Query of each shorter-override user's partition
  *                 + ≈ W + 5                     shard listings, ACTIVE, run record, policies, marker count
