@@ -21,7 +21,7 @@ import { formatSpread, type Spread, spreadOf } from './stats.js';
  * itself sets. Also measures what --enable-source-maps costs, on import and on an error's first log line.
  * Run alone: `npx tsx bench/cold-start.ts [rounds]` (at least 9; 21 by default).
  */
-export const BARE_CLIENT = 'bare DynamoDB document client';
+const BARE_CLIENT = 'bare DynamoDB document client';
 
 export interface BundleFigure {
   name: string;
@@ -283,7 +283,7 @@ function measureSourceMaps(built: Built, env: Record<string, string>, rounds: nu
   };
 }
 
-export function printColdStart(figures: ColdStartFigures, log: (line: string) => void): void {
+function printColdStart(figures: ColdStartFigures, log: (line: string) => void): void {
   const kb = (bytes: number) => `${(bytes / 1024).toFixed(0)} KB`;
   log(
     `  floor (${figures.floor.name}): ${kb(figures.floor.bytes)}, import ${formatSpread(figures.floor.importMs, 1, ' ms')}`,

@@ -19,6 +19,7 @@ import { documentClientOf, localDynamoClient } from '../local/local-app.js';
 import { HOUR_MS, NOW, START, seedPairs, sidesOf, survivorsOf } from '../test/support/history-seed.js';
 import { cpuSample, cpuSpent } from './cpu.js';
 import { runBenchmarks } from './setup.js';
+import { spreadOf } from './stats.js';
 
 /**
  * What each kind of request the sweep sends costs DynamoDB Local in CPU, on the sweep benchmark's data
@@ -28,7 +29,7 @@ import { runBenchmarks } from './setup.js';
  * delete rate any sweep that reads each conversation's keys can come on this engine.
  * Run: `npx tsx bench/engine-costs.ts`. Figures only; nothing asserts a speed.
  */
-export interface EngineCosts {
+interface EngineCosts {
   /** Engine CPU per request (ms), median of the repetitions, by request kind. */
   perRequest: Record<RequestKind, number>;
   dueCopiesPerConversation: number;
@@ -56,7 +57,7 @@ const PAIRS_PER_SET = 50;
 const SETS = 3;
 const IN_FLIGHT = 8;
 
-export async function benchEngineCosts(): Promise<EngineCosts> {
+async function benchEngineCosts(): Promise<EngineCosts> {
   const dynamo = await startEmbeddedDynamo();
   const raw = localDynamoClient(dynamo.endpoint);
   try {
@@ -166,7 +167,7 @@ export async function benchEngineCosts(): Promise<EngineCosts> {
     }
 
     const perRequest = Object.fromEntries(
-      Object.entries(samples).map(([kind, values]) => [kind, median(values)]),
+      Object.entries(samples).map(([kind, values]) => [kind, spreadOf(values).median]),
     ) as Record<RequestKind, number>;
     const dueCopies = (sets[0]?.due.length ?? 0) / (sets[0]?.refs.length ?? 1);
     const deletes = (dueCopies / 25) * perRequest.deleteBatch;
@@ -217,11 +218,6 @@ function chunks<T>(items: readonly T[], size: number): T[][] {
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
-}
-
-function median(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
