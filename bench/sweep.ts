@@ -112,7 +112,7 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   clock.set(NOW);
 
   const twinBefore = await deleteExpiredCopies(twins[0] as Twin);
-  const rawBefore = await rawDeleteRate(store, expiredPairs * 2 * 121);
+  const rawBefore = await rawDeleteRate(store, (twins[0] as Twin).expired.length);
   store.requests.reset();
   store.usage.reset();
   started = performance.now();

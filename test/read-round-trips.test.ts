@@ -209,7 +209,7 @@ describe('adding a group member', () => {
     expect(added.roundTrips).toBe(3);
   });
 
-  it('reads the group again when it changed between its read and the transaction', async () => {
+  it('loses nobody when the group changed between its read and the transaction (the retry reads again)', async () => {
     // Prepare: another member joins while the first add is between its read and its transaction.
     const owner = await h.as('rt9-owner');
     const { groupId } = await owner.createGroup({ members: ['rt9-bob'] });
