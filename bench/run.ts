@@ -78,8 +78,9 @@ function summarize(
   const rows: SummaryRow[] = [
     {
       figure: 'sweep / raw BatchWriteItem of the same copies',
-      value: `${sweep.ratio.toFixed(2)}×`,
+      value: `${formatSpread(sweep.ratioSpread)}×`,
       against:
+        `median of ${sweep.rounds.length} rounds (${sweep.rounds.map((round) => round.ratio.toFixed(2)).join(', ')}): ` +
         `${sweep.sweepRate.toFixed(0)} against ${sweep.rawRate.toFixed(0)} deletes/s (${sweep.copiesDeleted} copies, ${sweep.workers} workers); ` +
         `against fresh small items ${sweep.freshItemsRatio.toFixed(2)}×`,
     },
@@ -100,7 +101,9 @@ function summarize(
     rows.push({
       figure: `cold start ${bundle.name}`,
       value: `${formatSpread(bundle.ratio)}×`,
-      against: `${bundle.importMs.median.toFixed(1)} against ${coldStart.floor.importMs.median.toFixed(1)} ms (bare client), ${(bundle.bytes / 1024).toFixed(0)} KB`,
+      against:
+        `${bundle.importMs.median.toFixed(1)} against ${coldStart.floor.importMs.median.toFixed(1)} ms (bare client), ${(bundle.bytes / 1024).toFixed(0)} KB; ` +
+        `${formatSpread(bundle.ratioToEnvOnlyFloor)}× the bare client with environment credentials only`,
     });
   }
   const maps = coldStart.sourceMaps;

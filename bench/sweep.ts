@@ -9,18 +9,20 @@ import { timeOfId } from '../functions/core/ids.js';
 import type { Message } from '../functions/core/model.js';
 import { DEFAULT_CONFIG, type Deps } from '../functions/domain/deps.js';
 import { setAppRetention } from '../functions/domain/policies.js';
-import { runSweep } from '../functions/domain/sweep.js';
-import { ROUND_COPIES } from '../functions/domain/sweep-round.js';
+import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
+import { DELETE_STREAMS_PER_WORKER, ROUND_COPIES } from '../functions/domain/sweep-round.js';
 import { createDeps } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
-import type { DocumentSender } from '../functions/store/db.js';
+import type { Db, DocumentSender } from '../functions/store/db.js';
 import { keys, purgeShardOf } from '../functions/store/keys.js';
+import { createWritePipe } from '../functions/store/write-pipe.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dynamo.js';
 import { documentClientOf, localDynamoClient } from '../local/local-app.js';
 import { HOUR_MS, NOW, START, seedPairs, sidesOf, survivorsOf } from '../test/support/history-seed.js';
 import { countRequests } from '../test/support/request-counter.js';
-import { type CpuSample, cpuSample, cpuSpent } from './cpu.js';
+import { type CpuSample, cpuSample, cpuSpent, type EngineThreads } from './cpu.js';
 import { runBenchmarks } from './setup.js';
+import { formatSpread, type Spread, spreadOf } from './stats.js';
 
 /**
  * The retention sweep on DynamoDB Local: `users` users in pairs, `expiredShare` of them with 60 days of
@@ -36,26 +38,38 @@ export interface SweepFigures {
   workers: number;
   copiesDeleted: number;
   conversations: number;
-  seconds: number;
-  /** Copies deleted per second by the sweep, uncapped. */
+  /** Copies deleted per second by the sweep, uncapped: the median over the rounds. */
   sweepRate: number;
   /**
    * Raw BatchWriteItem deletes per second of the same copies (twin tables seeded alike, keys known) in
-   * the sweep's shape: mean of one before and one after the sweep.
+   * the sweep's shape: the median over the rounds.
    */
   rawRate: number;
-  rawRateBefore: number;
-  rawRateAfter: number;
+  /** Each round: the raw deletes of a twin, then the sweep of its table. */
+  rounds: { sweepRate: number; rawRate: number; ratio: number; seconds: number }[];
   /** Raw deletes of small items written just before (the floor as first measured), same shape. */
   freshItemsRawRate: number;
   /** One stream of 25 at a time, fresh items. */
   rawSerialRate: number;
-  /** sweepRate / rawRate. */
+  /** Median over the rounds of each sweep's rate over the raw rate measured right before it. */
   ratio: number;
+  ratioSpread: Spread;
   /** sweepRate / freshItemsRawRate. */
   freshItemsRatio: number;
-  /** CPU per deleted copy (ms), engine and this process, with the wall time per copy. */
+  /** CPU per deleted copy (ms), engine (by thread kind too) and this process, with the wall time per copy. */
   cpuPerCopy: { sweep: CpuSample; raw: CpuSample; freshItemsRaw: CpuSample };
+  /** Share of the wall time the engine's one SQLite thread was busy: its limit is 1. */
+  sqliteBusy: { sweep: number | undefined; raw: number | undefined };
+  /** The engine's JIT compiler CPU (ms) in each warm-up sweep, then in each round's sweep and raw deletes. */
+  jitMs: {
+    warmUps: (number | undefined)[];
+    sweeps: (number | undefined)[];
+    raw: (number | undefined)[];
+  };
+  /** Copies per second of each warm-up sweep (a fresh engine's first sweep is the slow one). */
+  warmUpRates: number[];
+  /** What the measured sweep read and wrote, from ReturnConsumedCapacity. */
+  usage: { itemsRead: number; readUnits: number; writeUnits: number };
   reads: Record<string, number>;
   writes: Record<string, number>;
 }
@@ -91,6 +105,10 @@ interface Usage {
 }
 
 const WORKERS = 4;
+/** Rounds of raw deletes then a sweep, each on tables of its own: the ratio is their median. */
+const ROUNDS = 5;
+/** BatchWriteItem calls the sweep's invocation keeps in flight: the raw floors use as many. */
+const SWEEP_STREAMS = WORKERS * DELETE_STREAMS_PER_WORKER;
 const RETENTION_DAYS = 30;
 
 async function measure(store: Store, users: number, expiredShare: number): Promise<SweepFigures> {
@@ -102,41 +120,84 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
       `with expired messages, ${deps.config.purgeShards} shards, ${WORKERS} workers`,
   );
 
-  let started = performance.now();
-  // Twin tables in the same engine, seeded alike: the raw deletes of the very copies the sweep deletes.
-  const twins = [await twinTable(store, 'before'), await twinTable(store, 'after')];
-  for (const twin of twins) await seedBenchData(twin, idlePairs, expiredPairs);
-  await seedBenchData(store, idlePairs, expiredPairs);
-  console.log(`  seeded in ${((performance.now() - started) / 1000).toFixed(1)} s (and two twin tables)`);
-  await setAppRetention(deps, 'bench', RETENTION_DAYS);
+  const started = performance.now();
+  // Per round, a sweep table and its twin, seeded alike: the twin's raw deletes are of the very copies
+  // the sweep deletes. Round 1 sweeps the store's own table, whose requests are counted.
+  const rounds: { table: Target; twin: Twin }[] = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    const twin = await twinTable(store, `raw_${round}`);
+    const table = round === 1 ? store : await twinTable(store, `sweep_${round}`);
+    for (const target of [twin, table]) await seedBenchData(target, idlePairs, expiredPairs);
+    rounds.push({ table, twin });
+  }
+  // Seeded before any of them runs: writes after a warm-up sweep would undo some of what it warmed.
+  const warmUpTables: Target[] = [];
+  for (let i = 1; i <= WARM_UPS; i++) {
+    const table = await twinTable(store, `warm_up_${i}`);
+    // The last one as dense as the measured tables: their Queries read longer runs of items.
+    await seedBenchData(table, 0, expiredPairs, i === WARM_UPS ? undefined : SPARSE_WARM_UP_STEP_MS);
+    warmUpTables.push(table);
+  }
+  console.log(
+    `  seeded ${ROUNDS} sweep tables, their twins and ${WARM_UPS} warm-up tables in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   clock.set(NOW);
+  const warmUp = await warmUpEngine(store, warmUpTables);
 
-  const twinBefore = await deleteExpiredCopies(twins[0] as Twin);
-  const rawBefore = await rawDeleteRate(store, (twins[0] as Twin).expired.length);
-  store.requests.reset();
-  store.usage.reset();
-  started = performance.now();
-  const cpuBefore = cpuSample(store.enginePid);
-  const summary = await runSweep(deps, { workers: WORKERS });
-  const sweepSeconds = (performance.now() - started) / 1000;
-  const sweepCpu = cpuSpent(cpuBefore, cpuSample(store.enginePid));
-  const reads = readRequests(store.requests.byCommand);
-  const writes = writeRequests(store.requests.byCommand);
-  const usage = { ...store.usage };
+  const rawBefore = await rawDeleteRate(store, (rounds[0] as { twin: Twin }).twin.expired.length);
+  const measured: RoundFigures[] = [];
+  let first:
+    | { summary: SweepSummary; reads: Record<string, number>; writes: Record<string, number>; usage: Usage }
+    | undefined;
+  for (const [i, { table, twin }] of rounds.entries()) {
+    const raw = await deleteExpiredCopies(twin);
+    await setAppRetention(table.deps, 'bench', RETENTION_DAYS);
+    store.requests.reset();
+    store.usage.reset();
+    const before = cpuSample(store.enginePid);
+    const summary = await runSweep(table.deps, { workers: WORKERS });
+    const spent = cpuSpent(before, cpuSample(store.enginePid));
+    if (i === 0) {
+      const { byCommand } = store.requests;
+      first = {
+        summary,
+        reads: readRequests(byCommand),
+        writes: writeRequests(byCommand),
+        usage: { ...store.usage },
+      };
+    }
+    const copies = summary.counts.messagesDeleted;
+    const sweepRate = copies / (spent.wallMs / 1000);
+    measured.push({
+      sweepRate,
+      rawRate: raw.rate,
+      ratio: sweepRate / raw.rate,
+      seconds: spent.wallMs / 1000,
+      copies,
+      sweepCpu: spent,
+      rawCpu: raw.spent,
+      rawCopies: twin.expired.length,
+    });
+  }
+  const rawAfter = await rawDeleteRate(store, (rounds[0] as { twin: Twin }).twin.expired.length);
+  const { summary, reads, writes, usage } = first as NonNullable<typeof first>;
   const { counts } = summary;
-  const sweepRate = counts.messagesDeleted / sweepSeconds;
-
-  const rawAfter = await rawDeleteRate(store, counts.messagesDeleted);
-  const twinAfter = await deleteExpiredCopies(twins[1] as Twin);
-  const twin = {
-    rate: (twinBefore.rate + twinAfter.rate) / 2,
-    perCopy: twinAfter.perCopy,
-  };
+  const ratio = spreadOf(measured.map((round) => round.ratio));
+  const sweepRate = spreadOf(measured.map((round) => round.sweepRate)).median;
+  const rawRate = spreadOf(measured.map((round) => round.rawRate)).median;
   const raw = {
     parallel: (rawBefore.parallel + rawAfter.parallel) / 2,
     serial: (rawBefore.serial + rawAfter.serial) / 2,
   };
-  const sweepPerCopy = perItem(sweepCpu, summary.counts.messagesDeleted);
+  // CPU over every round: the sweeps' against the raw deletes'.
+  const sweepPerCopy = perItem(
+    sumSpent(measured.map((round) => round.sweepCpu)),
+    measured.reduce((sum, round) => sum + round.copies, 0),
+  );
+  const twinPerCopy = perItem(
+    sumSpent(measured.map((round) => round.rawCpu)),
+    measured.reduce((sum, round) => sum + round.rawCopies, 0),
+  );
   const rawPerCopy = rawAfter.parallelCpu;
 
   const S = deps.config.purgeShards;
@@ -156,11 +217,12 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   console.log('');
   console.log('  delete rate (same DynamoDB Local, same run)');
   console.log(
-    `    sweep, ${WORKERS} workers, no cap:          ${sweepRate.toFixed(0)} copies/s (${sweepSeconds.toFixed(1)} s; default cap ${DEFAULT_CONFIG.sweepMaxDeletesPerSecond}/s per invocation)`,
+    `    sweep, ${WORKERS} workers, no cap:          ${sweepRate.toFixed(0)} copies/s, median of ${ROUNDS} rounds ` +
+      `(${measured.map((round) => round.sweepRate.toFixed(0)).join(', ')}; default cap ${DEFAULT_CONFIG.sweepMaxDeletesPerSecond}/s per invocation)`,
   );
   console.log(
-    `    raw BatchWriteItem of the same copies:  ${twin.rate.toFixed(0)} deletes/s (before ${twinBefore.rate.toFixed(0)}, ` +
-      `after ${twinAfter.rate.toFixed(0)}; twin tables seeded alike, keys known, ${WORKERS} streams of 2x25: the sweep without its reads)`,
+    `    raw BatchWriteItem of the same copies:  ${rawRate.toFixed(0)} deletes/s, median (${measured.map((round) => round.rawRate.toFixed(0)).join(', ')}; ` +
+      `twin tables seeded alike, keys known, ${SWEEP_STREAMS} calls of 25 in flight as the sweep's write pipe: the sweep without its reads)`,
   );
   console.log(
     `    raw BatchWriteItem of fresh items:      ${raw.parallel.toFixed(0)} deletes/s (before ${rawBefore.parallel.toFixed(0)}, ` +
@@ -170,14 +232,27 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
     `    raw BatchWriteItem, 1 stream of 25:     ${raw.serial.toFixed(0)} deletes/s (fresh items; before ${rawBefore.serial.toFixed(0)}, after ${rawAfter.serial.toFixed(0)})`,
   );
   console.log(
-    `    sweep / raw, same copies:               ${(sweepRate / twin.rate).toFixed(2)}× (against fresh items: ${(sweepRate / raw.parallel).toFixed(2)}×)`,
+    `    sweep / raw, same copies:               ${formatSpread(ratio, 2, '×')}, each round's sweep against the raw deletes ` +
+      `right before it: ${measured.map((round) => `${round.ratio.toFixed(2)}×`).join(', ')} (against fresh items: ${(sweepRate / raw.parallel).toFixed(2)}×)`,
+  );
+  const sqliteBusy = { sweep: sqliteBusyShare(sweepPerCopy), raw: sqliteBusyShare(twinPerCopy) };
+  const jitMs = {
+    warmUps: warmUp.jitMs,
+    sweeps: measured.map((round) => round.sweepCpu.engineThreads?.jitMs),
+    raw: measured.map((round) => round.rawCpu.engineThreads?.jitMs),
+  };
+  console.log(
+    `    engine threads: its one SQLite thread busy ${formatShare(sqliteBusy.sweep)} of the sweeps' time, ` +
+      `${formatShare(sqliteBusy.raw)} of the raw deletes'; JIT compiler ${jitMs.sweeps.map(formatMs).join(', ')} during the sweeps, ` +
+      `${jitMs.raw.map(formatMs).join(', ')} during the raw deletes (warm-up sweeps before: ${jitMs.warmUps.map(formatMs).join(', ')}; ` +
+      `${warmUp.rates.map((rate) => rate.toFixed(0)).join(', ')} copies/s)`,
   );
   console.log(
-    `    CPU per deleted copy, engine + this process: sweep ${formatCpu(sweepPerCopy)}, same copies raw ${formatCpu(twin.perCopy)}, ` +
-      `fresh items raw ${formatCpu(rawPerCopy)} (cores busy: ${coresBusy(sweepPerCopy)}, ${coresBusy(twin.perCopy)}, ${coresBusy(rawPerCopy)} of ${availableParallelism()})`,
+    `    CPU per deleted copy, engine + this process: sweep ${formatCpu(sweepPerCopy)}, same copies raw ${formatCpu(twinPerCopy)}, ` +
+      `fresh items raw ${formatCpu(rawPerCopy)} (cores busy: ${coresBusy(sweepPerCopy)}, ${coresBusy(twinPerCopy)}, ${coresBusy(rawPerCopy)} of ${availableParallelism()})`,
   );
   console.log('');
-  console.log(`  DynamoDB reads of the run: ${format(reads)}`);
+  console.log(`  DynamoDB reads of the first round's sweep: ${format(reads)}`);
   console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
   console.log(
     `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + R round reads + ≈ W + 5 listings and run items = ` +
@@ -185,7 +260,7 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
       `reading every user instead: >= ${users} Queries`,
   );
   console.log(
-    `  DynamoDB writes of the run: ${format(writes)}; write capacity: ${usage.writeUnits.toFixed(1)} WCU`,
+    `  DynamoDB writes of the first round's sweep: ${format(writes)}; write capacity: ${usage.writeUnits.toFixed(1)} WCU`,
   );
   console.log(
     `    model: ⌈(E + U)/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4 = ` +
@@ -199,19 +274,38 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
     workers: WORKERS,
     copiesDeleted: E,
     conversations: C,
-    seconds: sweepSeconds,
     sweepRate,
-    rawRate: twin.rate,
-    rawRateBefore: twinBefore.rate,
-    rawRateAfter: twinAfter.rate,
+    rawRate,
+    rounds: measured.map(({ sweepRate, rawRate, ratio, seconds }) => ({
+      sweepRate,
+      rawRate,
+      ratio,
+      seconds,
+    })),
     freshItemsRawRate: raw.parallel,
     rawSerialRate: raw.serial,
-    ratio: sweepRate / twin.rate,
+    ratio: ratio.median,
+    ratioSpread: ratio,
     freshItemsRatio: sweepRate / raw.parallel,
-    cpuPerCopy: { sweep: sweepPerCopy, raw: twin.perCopy, freshItemsRaw: rawPerCopy },
+    cpuPerCopy: { sweep: sweepPerCopy, raw: twinPerCopy, freshItemsRaw: rawPerCopy },
+    sqliteBusy,
+    jitMs,
+    warmUpRates: warmUp.rates,
+    usage: { itemsRead: usage.itemsRead, readUnits: usage.readUnits, writeUnits: usage.writeUnits },
     reads,
     writes,
   };
+}
+
+interface RoundFigures {
+  sweepRate: number;
+  rawRate: number;
+  ratio: number;
+  seconds: number;
+  copies: number;
+  sweepCpu: CpuSample;
+  rawCpu: CpuSample;
+  rawCopies: number;
 }
 
 /** A table to seed: the benchmark's own, or a twin. */
@@ -227,6 +321,36 @@ interface Twin extends Target {
   expired: { pk: string; sk: string }[];
 }
 
+/**
+ * DynamoDB Local is a JVM: the first times it serves a kind of request, its JIT compiler spends CPU on the
+ * same two cores as everything else. On a fresh engine that was 1.5 s during the sweep, more than half of
+ * its gap to the raw deletes, which paid almost nothing: seeding had warmed their write path. The
+ * compiler goes on as each kind of request passes its thresholds, so warming takes request counts:
+ * sweeps of tables of their own, eight sparse (one message every 2 days: the same Queries, settles and
+ * rounds, few deletes) and a last one as dense as the measured tables (their Queries read longer runs of
+ * items). All are seeded before the first runs. The compiler's CPU is printed for each, and for each
+ * measured phase; AWS's DynamoDB has no such phase.
+ */
+async function warmUpEngine(
+  store: Store,
+  tables: readonly Target[],
+): Promise<{ jitMs: (number | undefined)[]; rates: number[] }> {
+  const jitMs: (number | undefined)[] = [];
+  const rates: number[] = [];
+  for (const table of tables) {
+    await setAppRetention(table.deps, 'bench', RETENTION_DAYS);
+    const before = cpuSample(store.enginePid);
+    const summary = await runSweep(table.deps, { workers: WORKERS });
+    const spent = cpuSpent(before, cpuSample(store.enginePid));
+    jitMs.push(spent.engineThreads?.jitMs);
+    rates.push(summary.counts.messagesDeleted / (spent.wallMs / 1000));
+  }
+  return { jitMs, rates };
+}
+
+const WARM_UPS = 9;
+const SPARSE_WARM_UP_STEP_MS = 2 * DAY_MS;
+
 async function twinTable(store: Store, name: string): Promise<Twin> {
   const tableName = `roaming_sweep_bench_twin_${name}`;
   await ensureTable(store.rawClient, tableName);
@@ -239,7 +363,12 @@ async function twinTable(store: Store, name: string): Promise<Twin> {
  * message every 6 hours; a 30-day policy expires half of it). A twin records the keys of the copies
  * the sweep would delete.
  */
-async function seedBenchData(target: Target | Twin, idlePairs: number, expiredPairs: number) {
+async function seedBenchData(
+  target: Target | Twin,
+  idlePairs: number,
+  expiredPairs: number,
+  stepMs = 6 * HOUR_MS,
+) {
   await seedIdlePairs(target, idlePairs);
   const pairs = Array.from({ length: expiredPairs }, (_, i) => [`old-${i}-a`, `old-${i}-b`] as const);
   for (let i = 0; i < pairs.length; i += 10) {
@@ -247,7 +376,7 @@ async function seedBenchData(target: Target | Twin, idlePairs: number, expiredPa
       pairs: pairs.slice(i, i + 10),
       from: START,
       to: NOW,
-      stepMs: 6 * HOUR_MS,
+      stepMs,
       seed: 11 + i,
     });
     if (!('expired' in target)) continue;
@@ -263,14 +392,14 @@ async function seedBenchData(target: Target | Twin, idlePairs: number, expiredPa
 }
 
 /** Deletes a twin's expired copies as the sweep's deletes go, without its reads: the store's floor. */
-async function deleteExpiredCopies(twin: Twin): Promise<{ rate: number; perCopy: CpuSample }> {
+async function deleteExpiredCopies(twin: Twin): Promise<{ rate: number; spent: CpuSample }> {
   const started = performance.now();
   const before = cpuSample(twin.enginePid);
-  await deleteInStreams(twin.client, twin.tableName, twin.expired);
+  await deleteThroughPipe(twin.deps.db, twin.expired, SWEEP_STREAMS);
   const spent = cpuSpent(before, cpuSample(twin.enginePid));
   return {
     rate: twin.expired.length / ((performance.now() - started) / 1000),
-    perCopy: perItem(spent, twin.expired.length),
+    spent,
   };
 }
 
@@ -333,10 +462,14 @@ async function rawDeleteRate(store: Store, count: number): Promise<RawRates> {
       pk: `RAW#${prefix}#${i % 100}`,
       sk: `M#${String(i).padStart(8, '0')}`,
     }));
-  const rates: RawRates = { parallel: 0, serial: 0, parallelCpu: { wallMs: 0, nodeMs: 0, engineMs: 0 } };
-  for (const [mode, streams, batch] of [
-    ['parallel', WORKERS, 50],
-    ['serial', 1, 25],
+  const rates: RawRates = {
+    parallel: 0,
+    serial: 0,
+    parallelCpu: { wallMs: 0, nodeMs: 0, engineMs: 0, engineThreads: undefined },
+  };
+  for (const [mode, streams] of [
+    ['parallel', SWEEP_STREAMS],
+    ['serial', 1],
   ] as const) {
     const items = keysOf(mode);
     await writeAll(
@@ -345,7 +478,7 @@ async function rawDeleteRate(store: Store, count: number): Promise<RawRates> {
     );
     const started = performance.now();
     const cpuBefore = cpuSample(store.enginePid);
-    await deleteInStreams(store.client, store.tableName, items, streams, batch);
+    await deleteThroughPipe(store.deps.db, items, streams);
     rates[mode] = items.length / ((performance.now() - started) / 1000);
     if (mode === 'parallel') rates.parallelCpu = perItem(cpuSpent(cpuBefore, cpuSample(store.enginePid)), n);
   }
@@ -353,31 +486,19 @@ async function rawDeleteRate(store: Store, count: number): Promise<RawRates> {
 }
 
 /** Deletes by key in the sweep's shape: `streams` streams, each sending `batch` as calls of 25 at once. */
-async function deleteInStreams(
-  client: DocumentSender,
-  tableName: string,
+/**
+ * Deletes by key through a write pipe as the sweep's deletes go (store/write-pipe.ts): `streams`
+ * BatchWriteItem calls of 25 in flight while any are queued, unprocessed items re-sent. The sweep's
+ * own shape, without its reads.
+ */
+async function deleteThroughPipe(
+  db: Db,
   keysToDelete: readonly { pk: string; sk: string }[],
-  streams = WORKERS,
-  batch = 50,
+  streams: number,
 ): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: streams }, async () => {
-      while (next < keysToDelete.length) {
-        const slice = keysToDelete.slice(next, next + batch);
-        next += batch;
-        const chunks = [slice.slice(0, 25), slice.slice(25)].filter((chunk) => chunk.length > 0);
-        await Promise.all(
-          chunks.map((chunk) =>
-            client.send(
-              new BatchWriteCommand({
-                RequestItems: { [tableName]: chunk.map((Key) => ({ DeleteRequest: { Key } })) },
-              }),
-            ),
-          ),
-        );
-      }
-    }),
+  await createWritePipe(streams).write(
+    db,
+    keysToDelete.map((Key) => ({ DeleteRequest: { Key } })),
   );
 }
 
@@ -492,12 +613,55 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
 
 function perItem(spent: CpuSample, items: number): CpuSample {
   const n = Math.max(items, 1);
+  const threads = spent.engineThreads;
   return {
     wallMs: spent.wallMs / n,
     nodeMs: spent.nodeMs / n,
     engineMs: spent.engineMs === undefined ? undefined : spent.engineMs / n,
+    engineThreads:
+      threads === undefined
+        ? undefined
+        : {
+            sqliteMs: threads.sqliteMs / n,
+            httpMs: threads.httpMs / n,
+            jitMs: threads.jitMs / n,
+            otherMs: threads.otherMs / n,
+          },
   };
 }
+
+/** The CPU of several phases, as one. */
+function sumSpent(phases: readonly CpuSample[]): CpuSample {
+  const sum = (values: (number | undefined)[]) =>
+    values.some((value) => value === undefined)
+      ? undefined
+      : values.reduce<number>((a, b) => a + (b ?? 0), 0);
+  const threads = (kind: keyof EngineThreads) => sum(phases.map((phase) => phase.engineThreads?.[kind]));
+  const [sqliteMs, httpMs, jitMs, otherMs] = [
+    threads('sqliteMs'),
+    threads('httpMs'),
+    threads('jitMs'),
+    threads('otherMs'),
+  ];
+  return {
+    wallMs: phases.reduce((a, phase) => a + phase.wallMs, 0),
+    nodeMs: phases.reduce((a, phase) => a + phase.nodeMs, 0),
+    engineMs: sum(phases.map((phase) => phase.engineMs)),
+    engineThreads:
+      sqliteMs === undefined || httpMs === undefined || jitMs === undefined || otherMs === undefined
+        ? undefined
+        : { sqliteMs, httpMs, jitMs, otherMs },
+  };
+}
+
+function sqliteBusyShare(spent: CpuSample): number | undefined {
+  const sqliteMs = spent.engineThreads?.sqliteMs;
+  return sqliteMs === undefined ? undefined : sqliteMs / spent.wallMs;
+}
+
+const formatShare = (share: number | undefined) =>
+  share === undefined ? 'n/a' : `${(share * 100).toFixed(0)}%`;
+const formatMs = (ms: number | undefined) => (ms === undefined ? 'n/a' : `${(ms / 1000).toFixed(2)} s`);
 
 function formatCpu(perCopy: CpuSample): string {
   const engine = perCopy.engineMs === undefined ? 'n/a' : perCopy.engineMs.toFixed(3);
