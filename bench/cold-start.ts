@@ -14,14 +14,18 @@ import { formatSpread, type Spread, spreadOf } from './stats.js';
 /**
  * Cold start of every Lambda function, measured as the time to import its bundle in a fresh Node
  * process, next to the floor: a bundle of only the DynamoDB document client (bench/bare-client-entry.ts),
- * built with the same esbuild options as the stack's (infra/bundling.ts). Each round imports the floor
+ * built with the same esbuild options as the stack's (infra/bundling.ts) but as the SDK ships it, with
+ * its default credential chain (the functions replace that chain by environment credentials: `aliases`
+ * there). The same bare client with environment credentials only is measured too, once per round, as a
+ * second reference: what is left of a function's cold start beyond the SDK. Each round imports the floor
  * and then a function's bundle, alternating, so a busy machine slows both alike; a function's ratio is
  * the median over rounds of its import time divided by the floor's right before it. Every process gets
  * the environment the stack gives that function (read from the synthesized template) plus what Lambda
  * itself sets. Also measures what --enable-source-maps costs, on import and on an error's first log line.
  * Run alone: `npx tsx bench/cold-start.ts [rounds]` (at least 9; 21 by default).
  */
-const BARE_CLIENT = 'bare DynamoDB document client';
+const BARE_CLIENT = 'bare DynamoDB document client, default credential chain';
+const ENV_ONLY_CLIENT = 'the same with environment credentials only, as the functions have';
 
 export interface BundleFigure {
   name: string;
@@ -31,6 +35,8 @@ export interface BundleFigure {
   importMs: Spread;
   /** Import time / the floor's import time, paired per round. */
   ratio: Spread;
+  /** Import time / the environment-credentials floor's import time in the same round. */
+  ratioToEnvOnlyFloor: Spread;
 }
 
 export interface SourceMapFigures {
@@ -52,6 +58,7 @@ export interface ColdStartFigures {
   node: string;
   rounds: number;
   floor: { name: string; bytes: number; importMs: Spread };
+  envOnlyFloor: { name: string; bytes: number; importMs: Spread };
   bundles: BundleFigure[];
   sourceMaps: SourceMapFigures;
 }
@@ -90,7 +97,9 @@ export async function benchColdStart(options: { rounds?: number; log?: (line: st
   try {
     const environments = stackEnvironments();
     const names = [...ROUTES.map((route) => route.name), 'notFound', 'sweep'];
-    const floor = await bundle(join(PROJECT_ROOT, 'bench', 'bare-client-entry.ts'), join(dir, 'bare'));
+    const bareEntry = join(PROJECT_ROOT, 'bench', 'bare-client-entry.ts');
+    const floor = await bundle(bareEntry, join(dir, 'bare'), { aliases: false });
+    const envOnlyFloor = await bundle(bareEntry, join(dir, 'bare-env-only'));
     const bundles = new Map<string, Built>();
     for (const name of names) bundles.set(name, await bundle(lambdaEntry(name), join(dir, name)));
     log(
@@ -98,33 +107,40 @@ export async function benchColdStart(options: { rounds?: number; log?: (line: st
     );
 
     const floorMs: number[] = [];
-    const samples = new Map<string, { ms: number[]; ratios: number[] }>(
-      names.map((name) => [name, { ms: [], ratios: [] }]),
+    const envOnlyFloorMs: number[] = [];
+    type Sample = { ms: number[]; ratios: number[]; envOnlyRatios: number[] };
+    const samples = new Map<string, Sample>(
+      names.map((name) => [name, { ms: [], ratios: [], envOnlyRatios: [] }]),
     );
     for (let round = 0; round < rounds; round++) {
+      const envOnly = importMs(envOnlyFloor.file, environments.get('fetchHistory') ?? {});
+      envOnlyFloorMs.push(envOnly);
       for (const name of names) {
         const env = environments.get(name) ?? {};
         const bare = importMs(floor.file, env);
         const ms = importMs((bundles.get(name) as Built).file, env);
         floorMs.push(bare);
-        const sample = samples.get(name) as { ms: number[]; ratios: number[] };
+        const sample = samples.get(name) as Sample;
         sample.ms.push(ms);
         sample.ratios.push(ms / bare);
+        sample.envOnlyRatios.push(ms / envOnly);
       }
     }
     const figures: ColdStartFigures = {
       node: process.version,
       rounds,
       floor: { name: BARE_CLIENT, bytes: floor.bytes, importMs: spreadOf(floorMs) },
+      envOnlyFloor: { name: ENV_ONLY_CLIENT, bytes: envOnlyFloor.bytes, importMs: spreadOf(envOnlyFloorMs) },
       bundles: names.map((name) => {
         const built = bundles.get(name) as Built;
-        const sample = samples.get(name) as { ms: number[]; ratios: number[] };
+        const sample = samples.get(name) as Sample;
         return {
           name,
           bytes: built.bytes,
           largest: built.largest,
           importMs: spreadOf(sample.ms),
           ratio: spreadOf(sample.ratios),
+          ratioToEnvOnlyFloor: spreadOf(sample.envOnlyRatios),
         };
       }),
       sourceMaps: measureSourceMaps(
@@ -147,9 +163,14 @@ interface Built {
   largest: { input: string; bytes: number }[];
 }
 
-async function bundle(entry: string, outDir: string): Promise<Built> {
+async function bundle(entry: string, outDir: string, options = { aliases: true }): Promise<Built> {
   const file = join(outDir, 'index.mjs');
-  const result = await build({ ...esbuildOptionsOf(entry, file), metafile: true, logLevel: 'error' });
+  const result = await build({
+    ...esbuildOptionsOf(entry, file),
+    ...(options.aliases ? {} : { alias: {} }),
+    metafile: true,
+    logLevel: 'error',
+  });
   return {
     file,
     bytes: statSync(file).size,
@@ -288,8 +309,12 @@ function printColdStart(figures: ColdStartFigures, log: (line: string) => void):
   log(
     `  floor (${figures.floor.name}): ${kb(figures.floor.bytes)}, import ${formatSpread(figures.floor.importMs, 1, ' ms')}`,
   );
+  const envOnly = figures.envOnlyFloor;
   log(
-    `  ${'function'.padEnd(20)} ${'ratio (p25–p75)'.padEnd(20)} ${'import ms'.padEnd(22)} size    largest inputs`,
+    `  second reference (${envOnly.name}): ${kb(envOnly.bytes)}, import ${formatSpread(envOnly.importMs, 1, ' ms')}`,
+  );
+  log(
+    `  ${'function'.padEnd(20)} ${'ratio (p25–p75)'.padEnd(20)} ${'to 2nd reference'.padEnd(20)} ${'import ms'.padEnd(22)} size    largest inputs`,
   );
   for (const b of figures.bundles) {
     const largest = b.largest
@@ -297,7 +322,7 @@ function printColdStart(figures: ColdStartFigures, log: (line: string) => void):
       .map((i) => `${i.input} ${kb(i.bytes)}`)
       .join(', ');
     log(
-      `  ${b.name.padEnd(20)} ${`${formatSpread(b.ratio)}×`.padEnd(20)} ${formatSpread(b.importMs, 1).padEnd(22)} ${kb(b.bytes).padEnd(7)} ${largest}`,
+      `  ${b.name.padEnd(20)} ${`${formatSpread(b.ratio)}×`.padEnd(20)} ${`${formatSpread(b.ratioToEnvOnlyFloor)}×`.padEnd(20)} ${formatSpread(b.importMs, 1).padEnd(22)} ${kb(b.bytes).padEnd(7)} ${largest}`,
     );
   }
   const s = figures.sourceMaps;

@@ -113,6 +113,10 @@ export class HandlerFunction extends Construct {
         minify: LAMBDA_BUNDLE.minify,
         // Exactly these are left out (CDK's default would leave out every @aws-sdk package).
         externalModules: [...LAMBDA_BUNDLE.externalModules],
+        // NodejsFunction has no alias option; esbuild's --alias:{module}={path} (one alias here).
+        esbuildArgs: Object.fromEntries(
+          Object.entries(LAMBDA_BUNDLE.aliases).map(([module, path]) => ['--alias', `${module}=${path}`]),
+        ),
         sourceMap: LAMBDA_BUNDLE.sourceMap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
         logLevel: LogLevel.WARNING,

@@ -199,3 +199,89 @@ describe('the Lambda client', () => {
     }
   }, 60_000);
 });
+
+describe('credentials in the bundles', () => {
+  // Strings only the SDK's default credential chain carries: the web-identity and SSO clients, the
+  // container provider.
+  const CHAIN_MARKERS = ['AssumeRoleWithWebIdentity', 'sso-oauth', 'AWS_CONTAINER_CREDENTIALS'];
+
+  it('no bundle carries the default credential chain; the bare client as the SDK ships it does', async () => {
+    for (const [name, dir] of bundles) {
+      const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+      for (const marker of CHAIN_MARKERS) expect(code.includes(marker), `${name}: ${marker}`).toBe(false);
+    }
+    // The markers are the chain's: the bare client bundled without the alias carries every one.
+    const dir = mkdtempSync(join(tmpdir(), 'roaming-bare-'));
+    try {
+      const outfile = join(dir, 'bare.mjs');
+      const entry = join(PROJECT_ROOT, 'bench/bare-client-entry.ts');
+      await build({ ...esbuildOptionsOf(entry, outfile), alias: {} });
+      const code = readFileSync(outfile, 'utf8');
+      for (const marker of CHAIN_MARKERS) expect(code.includes(marker), marker).toBe(true);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a bundled client signs with the credentials Lambda puts in the environment, and only those', async () => {
+    // Prepare: a GetItem through the store's client, bundled as the functions are; a stand-in for DynamoDB.
+    const dir = mkdtempSync(join(tmpdir(), 'roaming-credentials-'));
+    const received: { auth?: string; token?: string | string[] }[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        received.push({ auth: req.headers.authorization, token: req.headers['x-amz-security-token'] });
+        res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0' }).end('{}');
+      });
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const outfile = join(dir, 'get-item.mjs');
+      await build({
+        ...esbuildOptionsOf('unused', outfile),
+        entryPoints: [],
+        stdin: {
+          contents: [
+            "import { GetCommand } from '@aws-sdk/lib-dynamodb';",
+            "import { createDocumentClient } from './functions/store/db.ts';",
+            "await createDocumentClient().send(new GetCommand({ TableName: 't', Key: { pk: 'a', sk: 'b' } }));",
+          ].join('\n'),
+          resolveDir: PROJECT_ROOT,
+          sourcefile: 'get-item.ts',
+          loader: 'ts',
+        },
+      });
+      const getItem = (credentials: Record<string, string>) =>
+        promisify(execFile)(process.execPath, [outfile], {
+          env: {
+            PATH: process.env.PATH,
+            AWS_REGION: 'eu-west-1',
+            AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+            ...credentials,
+          },
+          timeout: 30_000,
+        });
+      // Act
+      await getItem({
+        AWS_ACCESS_KEY_ID: 'AKIDFROMENV',
+        AWS_SECRET_ACCESS_KEY: 'secret',
+        AWS_SESSION_TOKEN: 'role-session-token',
+      });
+      const withoutCredentials = await getItem({}).then(
+        () => 'sent',
+        (error: { stderr: string }) => error.stderr,
+      );
+      // Assess: signed with the environment's key and session token; without them, no other source is tried.
+      expect(received).toHaveLength(1);
+      expect(received[0]?.auth).toMatch(
+        /^AWS4-HMAC-SHA256 Credential=AKIDFROMENV\/\d{8}\/eu-west-1\/dynamodb\//,
+      );
+      expect(received[0]?.token).toBe('role-session-token');
+      expect(withoutCredentials).toContain('Unable to find environment variable credentials');
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
