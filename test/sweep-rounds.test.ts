@@ -191,3 +191,56 @@ describe('a sweep round that meets a write', () => {
     expect(page.messages.map((m) => m.msgId)).toEqual([sent.msgId]);
   });
 });
+
+describe('round sizes', () => {
+  it("a worker's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8", async () => {
+    // Prepare: 12 conversations due in one shard, one worker; every request recorded in order.
+    const sent: { command: string; conversations: number }[] = [];
+    let conversationKeys = new Set<string>();
+    const h = await startHarness({
+      config: { ...CONFIG, purgeShards: 1 },
+      wrapClient: (real) => ({
+        send: ((command: DocumentCommand) => {
+          const name = command.constructor.name.replace(/Command$/, ''); // lib-dynamodb's: BatchGet, BatchWrite
+          const requested = (command.input as { RequestItems?: Record<string, { Keys?: unknown[] }> })
+            .RequestItems;
+          const readKeys = Object.values(requested ?? {}).flatMap((table) => table.Keys ?? []);
+          const conversations = readKeys.filter((key) => {
+            const { pk, sk } = key as { pk: string; sk: string };
+            return conversationKeys.has(`${pk}|${sk}`);
+          }).length;
+          sent.push({ command: name, conversations });
+          return real.send(command as never);
+        }) as DocumentSender['send'],
+      }),
+    });
+    harnesses.push(h);
+    const pairs = await seedPairs(h.deps, {
+      pairs: ringOf('f', 6),
+      from: START,
+      to: NOW,
+      stepMs: 24 * HOUR_MS,
+      seed: 5,
+    });
+    const sides = pairs.flatMap(sidesOf);
+    conversationKeys = new Set(
+      sides.map((ref) => `${keys.conversation(ref).pk}|${keys.conversation(ref).sk}`),
+    );
+    const admin = await h.as('ops', { admin: true });
+    await admin.setAppRetention(30);
+    h.clock.set(NOW);
+    sent.length = 0;
+    // Act
+    const summary = await runSweep(h.deps, { workers: 1 });
+    // Assess: every side purged; the round reads hold 2 conversations, then 8, then the 2 left.
+    expect(summary.outcome).toBe('finished');
+    expect(summary.runCounts.conversations).toBe(sides.length);
+    const roundReads = sent.filter((request) => request.command === 'BatchGet' && request.conversations > 0);
+    expect(roundReads.map((read) => read.conversations)).toEqual([2, 8, 2]);
+    // The first deletes go out before any read of the second round.
+    const firstDelete = sent.findIndex((request) => request.command === 'BatchWrite');
+    const secondRoundRead = sent.indexOf(roundReads[1] as (typeof sent)[number]);
+    expect(firstDelete).toBeGreaterThan(-1);
+    expect(firstDelete).toBeLessThan(secondRoundRead);
+  }, 60_000);
+});

@@ -19,6 +19,8 @@ import { PURGE_BATCH, settleReadPurge } from './purge.js';
 
 /** Conversations per round, and due copies read per conversation and round. */
 export const ROUND_CONVERSATIONS = 8;
+/** A worker's first round of an invocation: its deletes start sooner. */
+export const FIRST_ROUND_CONVERSATIONS = 2;
 export const ROUND_COPIES = 5 * PURGE_BATCH;
 /** BatchWriteItem calls in flight per worker: an invocation's write pipe has this many per worker. */
 export const DELETE_STREAMS_PER_WORKER = 2;

@@ -20,6 +20,7 @@ import type { Budget, StopReason, Timer } from './sweep-budget.js';
 import {
   conversationName,
   deleteRound,
+  FIRST_ROUND_CONVERSATIONS,
   freshIds,
   pendingEntry,
   type ReadEntry,
@@ -70,6 +71,8 @@ export interface ShardWorker {
   totals: SweepCounts;
   /** Retries of the worker's Db already counted (the Db's counter only grows). */
   retryMark: { taken: number };
+  /** Rounds this worker has read in this invocation (its first is smaller: see FIRST_ROUND_CONVERSATIONS). */
+  roundsRead: number;
 }
 
 export type ShardOutcome = 'done' | 'stopped' | 'lost';
@@ -257,7 +260,7 @@ class ShardSweep {
     const entry = this.entryOf(candidate, position);
     this.seen = { ...this.seen, ...position };
     if (entry) this.waiting.push(entry);
-    if (this.waiting.length + this.carried.length >= ROUND_CONVERSATIONS) {
+    if (this.waiting.length + this.carried.length >= this.roundSize()) {
       await this.flushRound();
       return;
     }
@@ -289,6 +292,14 @@ class ShardSweep {
     return byRetention === undefined ? clearedThrough : maxId(clearedThrough, byRetention);
   }
 
+  /**
+   * A worker's first round in an invocation is small, so its deletes start after a few reads instead of a
+   * full round's: until then the invocation's write streams have nothing to send.
+   */
+  private roundSize(): number {
+    return this.worker.roundsRead === 0 ? FIRST_ROUND_CONVERSATIONS : ROUND_CONVERSATIONS;
+  }
+
   private async flushAll(): Promise<void> {
     while (this.waiting.length > 0 || this.carried.length > 0) await this.flushRound();
     await this.finishTail();
@@ -317,6 +328,7 @@ class ShardSweep {
     const seen = this.seen;
     this.waiting = [];
     this.carried = [];
+    this.worker.roundsRead++;
     const { snapshot, entries } = await readRound(this.deps, round);
     await this.finishTail();
     const { taken, stop } = this.takeBudget(entries);

@@ -41,7 +41,8 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * conversation is re-filed under its oldest remaining copy or leaves the index; one with no copy left
  * also leaves the conversation list (read-time expiry hid it already).
  *
- * Rounds (sweep-round.ts). A shard's pass gathers due conversations into rounds of up to 8. A round's
+ * Rounds (sweep-round.ts). A shard's pass gathers due conversations into rounds of up to 8 (a worker's
+ * first round of an invocation takes 2, so the write streams get work after a few reads). A round's
  * reads go out together: per conversation two key Queries projected to the key (the ids of up to 250
  * due copies; the oldest copy above the bound, limit 1: one Query reading on past the bound would read
  * every copy that stays up to its limit), and one BatchGetItem of the 8 conversation items.
@@ -79,7 +80,7 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  *   UnprocessedItems are retried with backoff and jitter in store/db.ts, counted per worker.
  *
  * Cost of a run. S shards, W workers per invocation, C conversations purged (e_c copies each, E in
- * all), R rounds (about C/8 plus one per shard), C' index candidates read but skipped (owners with a
+ * all), R rounds (about C/8 plus one per shard and one per worker), C' index candidates read but skipped (owners with a
  * longer override), U users purged, O users with a shorter override:
  *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
  *                 + Σ_c 2⌈(e_c + 1)/250⌉      key Queries and the oldest copy left, per round (≈ 2C + 2E/250)
@@ -299,7 +300,7 @@ async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string): Pro
   // Its own Db (same client) so the retries it counts are its own.
   const workerDeps: Deps = { ...deps, db: createDb(deps.db.client, deps.db.tableName, deps.db.retry) };
   const result: WorkerResult = { counts: zeroCounts(), completed: [], stopped: false };
-  const worker = { leaseOwner, totals: result.counts, retryMark: { taken: 0 } };
+  const worker = { leaseOwner, totals: result.counts, retryMark: { taken: 0 }, roundsRead: 0 };
   const view: ShardView = { shards: undefined };
   for (;;) {
     if (ctx.budget.stopReason() !== undefined) {
