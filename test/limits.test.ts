@@ -12,6 +12,7 @@ import { DEV_AUDIENCE, DEV_ISSUER, signDevToken } from '../local/dev-auth.js';
 import { runAbuser } from './load/abuser.js';
 import { idsOf, seedSingleChat, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { removeDir, runLocal, tempDir } from './support/local-process.js';
 import { type StoreFaults, storeFaults } from './support/store-faults.js';
 
 /**
@@ -342,6 +343,21 @@ describe('local tokens', () => {
     const token = await signDevToken('t-user', { expiresIn: '30d', secret: 'test-secret' });
     expect((await h.raw('GET', '/v1/conversations', { token })).status).toBe(200);
   });
+
+  it('npm run token exits 2 and names --expires when the span is past 30 days; prints a token otherwise', async () => {
+    const cwd = tempDir('token');
+    try {
+      const refused = runLocal('local/token.ts', { cwd, args: ['t-user', '--expires', '60d'] });
+      expect((await refused.exited(30_000)).code).toBe(2);
+      expect(refused.stderr()).toContain('--expires: expires must be a time span of at most 30 days');
+      expect(refused.stdout()).toBe('');
+      const signed = runLocal('local/token.ts', { cwd, args: ['t-user', '--expires', '1h'] });
+      expect((await signed.exited(30_000)).code).toBe(0);
+      expect(signed.stdout().trim()).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/);
+    } finally {
+      removeDir(cwd);
+    }
+  }, 60_000);
 
   it('stop working at their expiry, however often they were accepted before', async () => {
     const status = async (token: string) => (await h.raw('GET', '/v1/conversations', { token })).status;
