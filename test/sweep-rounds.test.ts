@@ -1,11 +1,12 @@
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../functions/core/clock.js';
+import { readConversationsOnly } from '../functions/domain/conversation-writes.js';
 import { fetchHistory } from '../functions/domain/history.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import { ROUND_COPIES } from '../functions/domain/sweep-round.js';
-import { conversationKey } from '../functions/store/conversation.js';
+import { conversationKey, settlePurge } from '../functions/store/conversation.js';
 import type { DocumentCommand, DocumentSender } from '../functions/store/db.js';
 import { keys } from '../functions/store/keys.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
@@ -193,9 +194,9 @@ describe('a sweep round that meets a write', () => {
 });
 
 describe('round sizes', () => {
-  it("a worker's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8", async () => {
+  it("a worker's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8; none reads a sync head", async () => {
     // Prepare: 12 conversations due in one shard, one worker; every request recorded in order.
-    const sent: { command: string; conversations: number }[] = [];
+    const sent: { command: string; conversations: number; syncHeads: number }[] = [];
     let conversationKeys = new Set<string>();
     const h = await startHarness({
       config: { ...CONFIG, purgeShards: 1 },
@@ -209,7 +210,8 @@ describe('round sizes', () => {
             const { pk, sk } = key as { pk: string; sk: string };
             return conversationKeys.has(`${pk}|${sk}`);
           }).length;
-          sent.push({ command: name, conversations });
+          const syncHeads = readKeys.filter((key) => (key as { sk: string }).sk === 'SYNC').length;
+          sent.push({ command: name, conversations, syncHeads });
           return real.send(command as never);
         }) as DocumentSender['send'],
       }),
@@ -237,10 +239,38 @@ describe('round sizes', () => {
     expect(summary.runCounts.conversations).toBe(sides.length);
     const roundReads = sent.filter((request) => request.command === 'BatchGet' && request.conversations > 0);
     expect(roundReads.map((read) => read.conversations)).toEqual([2, 8, 2]);
+    // The quick settle writes nothing an owner sees: the round reads no sync heads.
+    expect(roundReads.map((read) => read.syncHeads)).toEqual([0, 0, 0]);
     // The first deletes go out before any read of the second round.
     const firstDelete = sent.findIndex((request) => request.command === 'BatchWrite');
     const secondRoundRead = sent.indexOf(roundReads[1] as (typeof sent)[number]);
     expect(firstDelete).toBeGreaterThan(-1);
     expect(firstDelete).toBeLessThan(secondRoundRead);
   }, 60_000);
+});
+
+describe('a read of conversation items alone (the sweep round)', () => {
+  it('refuses a write that would stamp a change from the sync head it did not read', async () => {
+    const h = await startHarness({ config: CONFIG });
+    harnesses.push(h);
+    const [pair] = await seedPairs(h.deps, {
+      pairs: [['g00', 'g01']],
+      from: NOW - 2 * DAY_MS,
+      to: NOW,
+      stepMs: DAY_MS,
+      seed: 3,
+    });
+    const ref = sidesOf(pair as SeededPair)[0];
+    const read = await readConversationsOnly(h.deps, [ref]);
+    const state = read.state(ref);
+    expect(state.exists).toBe(true);
+    // Only the purge filing changes: no stamp, so no head needed.
+    expect(
+      settlePurge(read.context(ref.owner), state, { oldestRemaining: NOW, emptied: false }),
+    ).toBeDefined();
+    // Emptied: the conversation leaves the list, a change the owner's devices must sync.
+    expect(() => settlePurge(read.context(ref.owner), state, { emptied: true })).toThrow(
+      /sync head of g00 was not read/,
+    );
+  });
 });

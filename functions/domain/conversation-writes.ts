@@ -30,26 +30,49 @@ export interface Snapshot {
   context(owner: string): WriteContext;
 }
 
-export async function readForWrite(
+export function readForWrite(
   deps: Deps,
   refs: readonly ConversationRef[],
   extra: readonly Key[] = [],
 ): Promise<Snapshot> {
-  const owners = [...new Set(refs.map((ref) => ref.owner))];
+  return readSnapshot(deps, refs, extra, { syncHeads: true });
+}
+
+/**
+ * The conversation items alone, without their owners' sync heads: for writes that change nothing an
+ * owner sees, so stamp no change (the sweep's quick settle only re-files a conversation in the purge
+ * index). A write that would need a head fails loudly rather than stamp from one never read.
+ */
+export function readConversationsOnly(deps: Deps, refs: readonly ConversationRef[]): Promise<Snapshot> {
+  return readSnapshot(deps, refs, [], { syncHeads: false });
+}
+
+async function readSnapshot(
+  deps: Deps,
+  refs: readonly ConversationRef[],
+  extra: readonly Key[],
+  options: { syncHeads: boolean },
+): Promise<Snapshot> {
+  const owners = options.syncHeads ? [...new Set(refs.map((ref) => ref.owner))] : [];
   const items = await batchGet(deps.db, [
     ...refs.map(conversationKey),
     ...owners.map((owner) => keys.syncHead(owner)),
     ...extra,
   ]);
   const now = deps.clock.now();
-  const sync = (owner: string) => syncStateOf(owner, items.get(keyString(keys.syncHead(owner))));
+  const sync = (owner: string) => {
+    if (!options.syncHeads) throw new Error(`the sync head of ${owner} was not read: read for write`);
+    return syncStateOf(owner, items.get(keyString(keys.syncHead(owner))));
+  };
   return {
     state: (ref) => stateOf(ref, items.get(keyString(conversationKey(ref)))),
     sync,
     item: (key) => items.get(keyString(key)),
     context: (owner) => ({
       tableName: deps.db.tableName,
-      sync: sync(owner),
+      get sync() {
+        return sync(owner);
+      },
       now,
       purgeShards: deps.config.purgeShards,
     }),

@@ -4,17 +4,17 @@ import type { WriteRequest } from '../store/db.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import type { PendingBatch } from '../store/sweep-shard-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
-import { readForWrite } from './conversation-writes.js';
+import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH, settleReadPurge } from './purge.js';
 
 /**
  * One round of a shard's sweep: a few due conversations purged together (see sweep.ts for the design).
  * Their reads go out at once (each conversation's due copy ids and, alongside, the oldest copy above its
- * bound, and one BatchGetItem of all their items for the settle); the shard checkpoints the round before its
- * deletes; the deletes go in BatchWriteItem calls of 25 mixed across conversations through the
- * invocation's write pipe (the user markers ride along); each finished conversation is then settled,
- * mostly by one conditional write.
+ * bound, and one BatchGetItem of all their conversation items for the settle, without sync heads); the
+ * shard checkpoints the round before its deletes; the deletes go in BatchWriteItem calls of 25 mixed
+ * across conversations through the invocation's write pipe (the user markers ride along); each finished
+ * conversation is then settled, mostly by one conditional write.
  */
 
 /** Conversations per round, and due copies read per conversation and round. */
@@ -60,7 +60,8 @@ export function refOfConversation(conversation: string): ConversationRef {
 /** Reads the round: every entry's due ids and oldest copy left, and every item, all at once. */
 export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
   const [snapshot, read] = await Promise.all([
-    readForWrite(
+    // The settle it serves writes nothing the owners see (purge.ts, settleReadPurge): no sync heads.
+    readConversationsOnly(
       deps,
       entries.map((entry) => entry.ref),
     ),

@@ -12,7 +12,7 @@ import {
 } from '../store/sweep-shard-store.js';
 import { addCounts, type RunInfo, type SweepCounts, zeroCounts } from '../store/sweep-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
-import { readForWrite } from './conversation-writes.js';
+import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
 import { NO_CUTOFF } from './retention.js';
@@ -192,7 +192,7 @@ class ShardSweep {
   private async finishPendingRound(): Promise<void> {
     if (this.resumedPending.length === 0) return;
     const refs = this.resumedPending.map((p) => refOfConversation(p.conversation));
-    const read = await readForWrite(this.deps, refs);
+    const read = await readConversationsOnly(this.deps, refs);
     this.resumedPending.forEach((pending, i) => {
       const ref = refs[i] as ConversationRef;
       const state = read.state(ref);
