@@ -113,9 +113,10 @@ export class HandlerFunction extends Construct {
         minify: LAMBDA_BUNDLE.minify,
         // Exactly these are left out (CDK's default would leave out every @aws-sdk package).
         externalModules: [...LAMBDA_BUNDLE.externalModules],
-        // NodejsFunction has no alias option; esbuild's --alias:{module}={path} (one alias here).
+        // NodejsFunction has no alias option: esbuild's `--alias:{module}={path}`, one key per alias (a
+        // shared `--alias` key would keep only the last).
         esbuildArgs: Object.fromEntries(
-          Object.entries(LAMBDA_BUNDLE.aliases).map(([module, path]) => ['--alias', `${module}=${path}`]),
+          Object.entries(LAMBDA_BUNDLE.aliases).map(([module, path]) => [`--alias:${module}`, path]),
         ),
         sourceMap: LAMBDA_BUNDLE.sourceMap,
         sourcesContent: LAMBDA_BUNDLE.sourcesContent,
