@@ -30,31 +30,59 @@ export interface EngineThreads {
 
 export function cpuSample(enginePid: number): CpuSample {
   const usage = process.cpuUsage();
+  const engineMs = engineCpuMs(enginePid);
+  const live = liveThreadsMs(enginePid);
   return {
     wallMs: performance.now(),
     nodeMs: (usage.user + usage.system) / 1000,
-    engineMs: engineCpuMs(enginePid),
-    engineThreads: engineThreadsMs(enginePid),
+    engineMs,
+    engineThreads:
+      engineMs === undefined || live === undefined
+        ? undefined
+        : { ...live, otherMs: engineMs - live.sqliteMs - live.httpMs - live.jitMs },
+  };
+}
+
+/**
+ * Applies `combine` to the samples field by field (a field is undefined where any sample lacks it): the
+ * difference of two samples, the sum of phases, a phase per item.
+ */
+function combineCpu(samples: readonly CpuSample[], combine: (values: number[]) => number): CpuSample {
+  const field = (read: (sample: CpuSample) => number | undefined) => {
+    const values = samples.map(read);
+    return values.every((value) => value !== undefined) ? combine(values as number[]) : undefined;
+  };
+  const thread = (kind: keyof EngineThreads) => field((sample) => sample.engineThreads?.[kind]);
+  const [sqliteMs, httpMs, jitMs, otherMs] = [
+    thread('sqliteMs'),
+    thread('httpMs'),
+    thread('jitMs'),
+    thread('otherMs'),
+  ];
+  return {
+    wallMs: combine(samples.map((sample) => sample.wallMs)),
+    nodeMs: combine(samples.map((sample) => sample.nodeMs)),
+    engineMs: field((sample) => sample.engineMs),
+    engineThreads:
+      sqliteMs === undefined || httpMs === undefined || jitMs === undefined || otherMs === undefined
+        ? undefined
+        : { sqliteMs, httpMs, jitMs, otherMs },
   };
 }
 
 /** What was spent between two samples. */
 export function cpuSpent(from: CpuSample, to: CpuSample): CpuSample {
-  const spent = (a: number | undefined, b: number | undefined) =>
-    a === undefined || b === undefined ? undefined : b - a;
-  const engineMs = spent(from.engineMs, to.engineMs);
-  const threads = (kind: Exclude<keyof EngineThreads, 'otherMs'>) =>
-    spent(from.engineThreads?.[kind], to.engineThreads?.[kind]);
-  const [sqliteMs, httpMs, jitMs] = [threads('sqliteMs'), threads('httpMs'), threads('jitMs')];
-  return {
-    wallMs: to.wallMs - from.wallMs,
-    nodeMs: to.nodeMs - from.nodeMs,
-    engineMs,
-    engineThreads:
-      engineMs === undefined || sqliteMs === undefined || httpMs === undefined || jitMs === undefined
-        ? undefined
-        : { sqliteMs, httpMs, jitMs, otherMs: engineMs - sqliteMs - httpMs - jitMs },
-  };
+  return combineCpu([from, to], ([before, after]) => (after as number) - (before as number));
+}
+
+/** The CPU of several phases, as one. */
+export function sumCpu(phases: readonly CpuSample[]): CpuSample {
+  return combineCpu(phases, (values) => values.reduce((a, b) => a + b, 0));
+}
+
+/** A phase's CPU per item it handled. */
+export function perItem(spent: CpuSample, items: number): CpuSample {
+  return combineCpu([spent], ([value]) => (value as number) / Math.max(items, 1));
 }
 
 /** Fields after the command name of a /proc stat line: utime is the 12th, stime the 13th (proc(5)). */
@@ -73,15 +101,15 @@ function engineCpuMs(pid: number): number | undefined {
   }
 }
 
-/** The live threads' CPU, by kind; `otherMs` is left to cpuSpent (process total minus the kinds). */
-function engineThreadsMs(pid: number): EngineThreads | undefined {
+/** The live threads' CPU, by kind (the rest of the process total is `otherMs`). */
+function liveThreadsMs(pid: number): Omit<EngineThreads, 'otherMs'> | undefined {
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
   } catch {
     return undefined;
   }
-  const threads: EngineThreads = { sqliteMs: 0, httpMs: 0, jitMs: 0, otherMs: 0 };
+  const threads = { sqliteMs: 0, httpMs: 0, jitMs: 0 };
   for (const tid of tids) {
     let thread: { name: string; ms: number };
     try {

@@ -20,7 +20,7 @@ import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dyna
 import { documentClientOf, localDynamoClient } from '../local/local-app.js';
 import { HOUR_MS, NOW, START, seedPairs, sidesOf, survivorsOf } from '../test/support/history-seed.js';
 import { countRequests } from '../test/support/request-counter.js';
-import { type CpuSample, cpuSample, cpuSpent, type EngineThreads } from './cpu.js';
+import { type CpuSample, cpuSample, cpuSpent, perItem, sumCpu } from './cpu.js';
 import { runBenchmarks } from './setup.js';
 import { formatSpread, type Spread, spreadOf } from './stats.js';
 
@@ -190,11 +190,11 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   };
   // CPU over every round: the sweeps' against the raw deletes'.
   const sweepPerCopy = perItem(
-    sumSpent(measured.map((round) => round.sweepCpu)),
+    sumCpu(measured.map((round) => round.sweepCpu)),
     measured.reduce((sum, round) => sum + round.copies, 0),
   );
   const twinPerCopy = perItem(
-    sumSpent(measured.map((round) => round.rawCpu)),
+    sumCpu(measured.map((round) => round.rawCpu)),
     measured.reduce((sum, round) => sum + round.rawCopies, 0),
   );
   const rawPerCopy = rawAfter.parallelCpu;
@@ -603,49 +603,6 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   runBenchmarks(async () => {
     await benchSweep(users || undefined, share || undefined);
   });
-}
-
-function perItem(spent: CpuSample, items: number): CpuSample {
-  const n = Math.max(items, 1);
-  const threads = spent.engineThreads;
-  return {
-    wallMs: spent.wallMs / n,
-    nodeMs: spent.nodeMs / n,
-    engineMs: spent.engineMs === undefined ? undefined : spent.engineMs / n,
-    engineThreads:
-      threads === undefined
-        ? undefined
-        : {
-            sqliteMs: threads.sqliteMs / n,
-            httpMs: threads.httpMs / n,
-            jitMs: threads.jitMs / n,
-            otherMs: threads.otherMs / n,
-          },
-  };
-}
-
-/** The CPU of several phases, as one. */
-function sumSpent(phases: readonly CpuSample[]): CpuSample {
-  const sum = (values: (number | undefined)[]) =>
-    values.some((value) => value === undefined)
-      ? undefined
-      : values.reduce<number>((a, b) => a + (b ?? 0), 0);
-  const threads = (kind: keyof EngineThreads) => sum(phases.map((phase) => phase.engineThreads?.[kind]));
-  const [sqliteMs, httpMs, jitMs, otherMs] = [
-    threads('sqliteMs'),
-    threads('httpMs'),
-    threads('jitMs'),
-    threads('otherMs'),
-  ];
-  return {
-    wallMs: phases.reduce((a, phase) => a + phase.wallMs, 0),
-    nodeMs: phases.reduce((a, phase) => a + phase.nodeMs, 0),
-    engineMs: sum(phases.map((phase) => phase.engineMs)),
-    engineThreads:
-      sqliteMs === undefined || httpMs === undefined || jitMs === undefined || otherMs === undefined
-        ? undefined
-        : { sqliteMs, httpMs, jitMs, otherMs },
-  };
 }
 
 function sqliteBusyShare(spent: CpuSample): number | undefined {
