@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../functions/core/clock.js';
+import { SWEEP_CLOCK_MARGIN_MS } from '../functions/domain/retention.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import { idsOf, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -133,7 +134,11 @@ describe('read-time expiry', () => {
     expect(await copiesInTable(h.documentClient, h.tableName, annSide)).toEqual([old.msgId, recent.msgId]);
     expect(oldToCat.timestamp).toBe(day0);
 
-    // And the sweep then removes exactly what was already invisible.
+    // A sweep at the cutoff deletes nothing yet (it keeps two hours of clock margin)...
+    await runSweep(h.deps);
+    expect(await copiesInTable(h.documentClient, h.tableName, annSide)).toEqual([old.msgId, recent.msgId]);
+    // ...and after the margin removes exactly what was already invisible.
+    h.clock.advance(SWEEP_CLOCK_MARGIN_MS);
     await runSweep(h.deps);
     expect(await copiesInTable(h.documentClient, h.tableName, annSide)).toEqual([recent.msgId]);
     expect(idsOf((await ann.fetchHistoryMessages('x-ben', 'single')).messages)).toEqual([recent.msgId]);

@@ -12,7 +12,7 @@ import { listShards } from '../functions/store/sweep-shard-store.js';
 import type { SweepCounts } from '../functions/store/sweep-store.js';
 import { lambdaContext } from '../local/http-server.js';
 import { type Harness, startHarness } from './support/harness.js';
-import { dataOf, HOUR_MS, NOW, ringOf, START, seedPairs } from './support/history-seed.js';
+import { dataOf, HOUR_MS, NOW, ringOf, START, SWEEP_AT, seedPairs } from './support/history-seed.js';
 
 /**
  * Sweeps that are interrupted, crash, run twice at once or get throttled must end exactly where a
@@ -30,7 +30,7 @@ async function seeded(wrapClient?: (client: DocumentSender) => DocumentSender): 
   await admin.setAppRetention(30);
   await admin.setUserRetention('f00', 10);
   await admin.setUserRetention('f01', null);
-  h.clock.set(NOW);
+  h.clock.set(SWEEP_AT);
   return h;
 }
 

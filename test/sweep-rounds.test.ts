@@ -21,6 +21,7 @@ import {
   ringOf,
   type SeededPair,
   START,
+  SWEEP_AT,
   seedPairs,
   sidesOf,
   survivorsOf,
@@ -52,7 +53,7 @@ async function seeded(
   const admin = await h.as('ops', { admin: true });
   await admin.setAppRetention(30);
   await admin.setUserRetention('r00', 10);
-  h.clock.set(NOW);
+  h.clock.set(SWEEP_AT);
   return { h, pairs };
 }
 
@@ -230,7 +231,7 @@ describe('round sizes', () => {
     );
     const admin = await h.as('ops', { admin: true });
     await admin.setAppRetention(30);
-    h.clock.set(NOW);
+    h.clock.set(SWEEP_AT);
     sent.length = 0;
     // Act
     const summary = await runSweep(h.deps, { workers: 1 });

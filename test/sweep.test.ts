@@ -16,6 +16,7 @@ import {
   ringOf,
   type SeededPair,
   START,
+  SWEEP_AT,
   seedPairs,
   sidesOf,
   survivorsOf,
@@ -82,7 +83,7 @@ describe('a retention sweep run', () => {
     await admin.setUserRetention('short', 10);
     const days: Record<string, RetentionDays> = { r00: 10, r01: 45, r02: null, short: 10 };
     const daysOf = (owner: string) => (owner in days ? (days[owner] as RetentionDays) : 30);
-    h.clock.set(NOW);
+    h.clock.set(SWEEP_AT);
     // Act
     const summary = await runSweep(h.deps);
     // Assess: every side holds exactly the copies after its owner's cutoff.
@@ -155,7 +156,7 @@ describe('a retention sweep run', () => {
       seed: 9,
     })) as [SeededPair];
     await admin.setUserRetention('kp-limited', 30);
-    h.clock.set(NOW);
+    h.clock.set(SWEEP_AT);
     const [deleter, peer] = sidesOf(pairs[0] as SeededPair);
     const before = START + 20 * DAY_MS;
     const report = await deleteMessagesBefore(h.deps, deleter, before);
@@ -205,7 +206,7 @@ describe('a retention sweep run', () => {
     });
     const admin = await h.as('ops', { admin: true });
     await admin.setAppRetention(30);
-    h.clock.set(NOW);
+    h.clock.set(SWEEP_AT);
     const alice = await h.as('gone-a');
     expect((await alice.fetchConversationsFromServer({ limit: 10 })).conversations).toEqual([]);
     // Act
@@ -236,7 +237,7 @@ describe('a retention sweep run', () => {
         seed: 5,
       });
       await (await h.as('ops', { admin: true })).setAppRetention(30);
-      h.clock.set(NOW);
+      h.clock.set(SWEEP_AT);
       h.requests.reset();
       // Act
       const summary = await runSweep(h.deps, { workers: 1 });
@@ -264,7 +265,7 @@ describe('the sweep admin routes', () => {
     });
     const admin = await h.as('ops', { admin: true });
     await admin.setAppRetention(30);
-    h.clock.set(NOW);
+    h.clock.set(SWEEP_AT);
     // Act
     const started = await admin.startSweep<{ runId: string; status: string; joined: boolean }>();
     let run: SweepRunView | undefined;
@@ -282,7 +283,7 @@ describe('the sweep admin routes', () => {
       shardCount: 16,
       counts: expected,
     });
-    expect(run?.now).toBe(NOW);
+    expect(run?.now).toBe(SWEEP_AT);
   });
 
   it('refuses callers without the admin scope (403)', async () => {

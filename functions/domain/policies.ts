@@ -1,15 +1,17 @@
 import type { RetentionDays } from '../core/model.js';
 import { type AuditRecord, auditAction, listAuditRecords } from '../store/audit-store.js';
 import {
+  appPolicyCheck,
   deletePolicyAction,
   getAllPolicies,
-  getPolicyItem,
+  getPolicyRecords,
   type PolicyRecord,
   putPolicyAction,
 } from '../store/policy-store.js';
 import type { TransactItem } from '../store/transactions.js';
 import { commit, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { cutoffFor, NO_CUTOFF, visibleCutoff } from './retention.js';
 
 /**
  * Retention policy administration: the app default and per-user overrides (null keeps forever). Every
@@ -29,13 +31,13 @@ export async function getRetention(deps: Deps): Promise<RetentionView> {
   return { appDays: policies.appDays, users };
 }
 
-/** Reads in this process see the new policy at once; other processes within config.policyCacheMs. */
+/**
+ * Reads in this process see the new policy at once; other processes within config.policyCacheMs. What
+ * the old policy hides at the change stays hidden (the new item's floor), so a lengthened policy never
+ * shows a device again what it was told had expired.
+ */
 export async function setAppRetention(deps: Deps, actor: string, days: RetentionDays): Promise<AuditRecord> {
-  return changed(
-    await changePolicy(deps, actor, undefined, (seen, now) =>
-      putPolicyAction(deps.db.tableName, undefined, seen, days, now),
-    ),
-  );
+  return changed(await changePolicy(deps, actor, undefined, () => ({ retentionDays: days })));
 }
 
 export async function setUserRetention(
@@ -44,11 +46,7 @@ export async function setUserRetention(
   userId: string,
   days: RetentionDays,
 ): Promise<AuditRecord> {
-  return changed(
-    await changePolicy(deps, actor, userId, (seen, now) =>
-      putPolicyAction(deps.db.tableName, userId, seen, days, now),
-    ),
-  );
+  return changed(await changePolicy(deps, actor, userId, () => ({ retentionDays: days })));
 }
 
 /** Setting a policy always writes (and records) something. */
@@ -63,39 +61,51 @@ export async function clearUserRetention(
   actor: string,
   userId: string,
 ): Promise<AuditRecord | undefined> {
-  return changePolicy(
-    deps,
-    actor,
-    userId,
-    (seen) => seen && deletePolicyAction(deps.db.tableName, userId, seen),
+  return changePolicy(deps, actor, userId, (seen) =>
+    seen?.retentionDays === undefined ? undefined : { retentionDays: undefined },
   );
 }
 
-/** Reads the policy, writes the change (conditioned on it being as read) and its audit record together. */
+/**
+ * Reads the policies, writes the change (conditioned on them being as read) and its audit record
+ * together. The changed item's floor is what the user (or, for the app default, its followers) had
+ * hidden at this moment.
+ */
 async function changePolicy(
   deps: Deps,
   actor: string,
   userId: string | undefined,
-  change: (seen: PolicyRecord | undefined, now: number) => TransactItem | undefined,
+  decide: (seen: PolicyRecord | undefined) => { retentionDays: RetentionDays | undefined } | undefined,
 ): Promise<AuditRecord | undefined> {
   const record = await withRetries(deps, 'retention policy', async function attemptChange() {
-    const seen = await getPolicyItem(deps.db, userId);
+    const read = await getPolicyRecords(deps.db, userId);
+    const seen = userId === undefined ? read.app : read.user;
+    const change = decide(seen);
+    if (!change) return undefined;
     const now = deps.clock.now();
-    const action = change(seen, now);
-    if (!action) return undefined;
-    const after = action.Delete ? null : ((action.Put?.Item?.retentionDays ?? null) as RetentionDays);
+    const { policies } = read;
+    const floor =
+      userId === undefined
+        ? Math.max(policies.appFloor, cutoffFor(policies.appDays, now))
+        : visibleCutoff(policies, userId, now);
+    const { retentionDays } = change;
+    const write =
+      userId !== undefined && retentionDays === undefined && floor === NO_CUTOFF
+        ? deletePolicyAction(deps.db.tableName, userId, seen as PolicyRecord)
+        : putPolicyAction(deps.db.tableName, userId, seen, { retentionDays, floor, now });
     const audit: AuditRecord = {
       auditId: deps.ids.next(),
       actor,
-      action: action.Delete ? 'retention.clear' : 'retention.set',
+      action: retentionDays === undefined ? 'retention.clear' : 'retention.set',
       target: userId === undefined ? 'app' : `user:${userId}`,
-      before: seen === undefined ? 'unset' : seen.retentionDays,
-      after: action.Delete ? 'unset' : after,
+      before: seen?.retentionDays === undefined ? 'unset' : seen.retentionDays,
+      after: retentionDays === undefined ? 'unset' : retentionDays,
       at: now,
     };
-    return (await commit(deps, [action, auditAction(deps.db.tableName, audit)])) === TRY_AGAIN
-      ? TRY_AGAIN
-      : audit;
+    // A user's floor is computed from the app default as read: it must not change in between.
+    const actions: TransactItem[] = [write, auditAction(deps.db.tableName, audit)];
+    if (userId !== undefined) actions.push(appPolicyCheck(deps.db.tableName, read.app));
+    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : audit;
   });
   deps.retention.invalidate();
   return record;

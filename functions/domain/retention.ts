@@ -6,6 +6,16 @@ import { getPoliciesFor, type RetentionPolicies } from '../store/policy-store.js
 /** Nothing is expired: the cutoff before every possible message time. */
 export const NO_CUTOFF = -1;
 
+/** The most two instances' clocks may disagree (docs/consistency.md, section 8). */
+export const MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
+
+/**
+ * How far behind the policy's cutoff the sweep deletes: a policy change computes its floor (what stays
+ * hidden) on the admin instance's clock, the sweep its bound on its own; with each up to an hour off,
+ * two hours keep every copy the sweep deletes at or below the floor of any later change.
+ */
+export const SWEEP_CLOCK_MARGIN_MS = 2 * MAX_CLOCK_SKEW_MS;
+
 /** Messages at or before the returned time (ms) are expired for a user with this retention. */
 export function cutoffFor(days: RetentionDays, now: number): number {
   return days === null ? NO_CUTOFF : now - days * DAY_MS;
@@ -17,9 +27,29 @@ export function daysFor(policies: RetentionPolicies, userId: string): RetentionD
 }
 
 /**
+ * What the user sees hidden by retention now: the days in force, and never less than a floor (what an
+ * earlier policy had hidden when it was changed). Never goes down as time passes or policies change.
+ */
+export function visibleCutoff(policies: RetentionPolicies, userId: string, now: number): number {
+  const userFloor = policies.userFloors.get(userId) ?? NO_CUTOFF;
+  const floor = policies.userDays.has(userId) ? userFloor : Math.max(userFloor, policies.appFloor);
+  return Math.max(floor, cutoffFor(daysFor(policies, userId), now));
+}
+
+/**
+ * What the sweep may physically delete for the user at `now`: only what the days in force expire (never
+ * by a floor: a lengthened policy or a hold keeps those copies), with the sweep's clock margin.
+ */
+export function deletableCutoff(policies: RetentionPolicies, userId: string, now: number): number {
+  return cutoffFor(daysFor(policies, userId), now - SWEEP_CLOCK_MARGIN_MS);
+}
+
+/**
  * Reads a user's retention with a short per-process cache, so reads cost no policy lookups most of the
  * time. The cutoff itself always uses the current time: expiry is exact, only policy edits may take
- * up to `cacheMs` to reach other processes (this process drops its cache when it writes a policy).
+ * up to `cacheMs` to reach other processes (this process drops its cache when it writes a policy). A
+ * stale cache only hides too much after a lengthening (floors keep what was hidden hidden), and too
+ * little for up to `cacheMs` after a shortening.
  */
 export interface RetentionReader {
   cutoffFor(userId: string): Promise<number>;
@@ -34,7 +64,7 @@ export interface RetentionReader {
 const MAX_CACHED_USERS = 10_000;
 
 export function createRetentionReader(db: Db, clock: Clock, cacheMs: number): RetentionReader {
-  const cache = new Map<string, { days: RetentionDays; readAt: number }>();
+  const cache = new Map<string, { policies: RetentionPolicies; readAt: number }>();
   const fresh = (userId: string, now: number) => {
     const cached = cache.get(userId);
     return cached && now - cached.readAt < cacheMs && now >= cached.readAt ? cached : undefined;
@@ -43,16 +73,16 @@ export function createRetentionReader(db: Db, clock: Clock, cacheMs: number): Re
     async cutoffFor(userId) {
       const now = clock.now();
       const cached = fresh(userId, now);
-      if (cached) return cutoffFor(cached.days, now);
-      const days = daysFor(await getPoliciesFor(db, userId), userId);
+      if (cached) return visibleCutoff(cached.policies, userId, now);
+      const policies = await getPoliciesFor(db, userId);
       if (cache.size >= MAX_CACHED_USERS) cache.clear();
-      cache.set(userId, { days, readAt: now });
-      return cutoffFor(days, now);
+      cache.set(userId, { policies, readAt: now });
+      return visibleCutoff(policies, userId, now);
     },
     knownCutoff(userId) {
       const now = clock.now();
       const cached = fresh(userId, now);
-      return cached ? cutoffFor(cached.days, now) : undefined;
+      return cached ? visibleCutoff(cached.policies, userId, now) : undefined;
     },
     invalidate() {
       cache.clear();

@@ -1,12 +1,15 @@
 import { mapLimited } from '../core/concurrency.js';
+import { highestIdAt, lowestIdAt, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import type { WriteRequest } from '../store/db.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
+import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
 import type { PendingBatch } from '../store/sweep-shard-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
-import { readConversationsOnly } from './conversation-writes.js';
+import { readConversationsOnly, type Snapshot } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH, settleReadPurge } from './purge.js';
+import { deletableCutoff, NO_CUTOFF } from './retention.js';
 
 /**
  * One round of a shard's sweep: a few due conversations purged together (see sweep.ts for the design).
@@ -75,6 +78,54 @@ export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
   ]);
   return { snapshot, entries: read };
 }
+
+/**
+ * The round cut down to what the policies in force let go, read right before its deletes (strongly
+ * consistent; the round before has finished). A policy change that answered before this read binds the
+ * round: it keeps what the new policy keeps. One that answers later finds these copies hidden already
+ * (they are at or below the cutoff read here, less the sweep's clock margin) and keeps them hidden (its
+ * floor), so nothing it shows is deleted (docs/consistency.md, section 7).
+ */
+export async function boundRound(
+  deps: Deps,
+  snapshot: Snapshot,
+  entries: readonly ReadEntry[],
+  runNow: number,
+): Promise<ReadEntry[]> {
+  if (entries.length === 0) return [];
+  const policies = await getPoliciesForUsers(deps.db, [...new Set(entries.map((entry) => entry.ref.owner))]);
+  return entries.map((entry) =>
+    withinBound(
+      entry,
+      purgeBound(policies, entry.ref.owner, snapshot.state(entry.ref).clearedThrough, runNow),
+    ),
+  );
+}
+
+/** What may be deleted of an owner's conversation: what they cleared, and what retention in force expires. */
+export function purgeBound(
+  policies: RetentionPolicies,
+  owner: string,
+  clearedThrough: string | undefined,
+  now: number,
+): string | undefined {
+  const cutoff = deletableCutoff(policies, owner, now);
+  const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
+  if (clearedThrough === undefined) return byRetention;
+  return byRetention === undefined ? clearedThrough : maxId(clearedThrough, byRetention);
+}
+
+/** The entry cut down to `bound` (ids above it stay; the conversation is settled under the first). */
+function withinBound(entry: ReadEntry, bound: string | undefined): ReadEntry {
+  const through = bound === undefined ? NOTHING : bound < entry.through ? bound : entry.through;
+  if (through === entry.through) return entry;
+  const kept = entry.ids.filter((id) => id <= through);
+  if (kept.length === entry.ids.length) return { ...entry, through };
+  return { ...entry, through, ids: kept, more: false, oldestRemaining: entry.ids[kept.length] };
+}
+
+/** Below every message id: a bound that deletes nothing. */
+const NOTHING = lowestIdAt(0);
 
 /** What a round deletes that no round counted before, per entry. */
 export function freshIds(entry: ReadEntry): string[] {

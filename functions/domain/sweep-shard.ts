@@ -1,7 +1,7 @@
-import { highestIdAt, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import type { WriteRequest } from '../store/db.js';
 import { keys, purgeShardOf } from '../store/keys.js';
+import type { RetentionPolicies } from '../store/policy-store.js';
 import { type PurgeCandidate, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
 import {
   checkpointShard,
@@ -15,14 +15,15 @@ import type { WritePipe } from '../store/write-pipe.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { NO_CUTOFF } from './retention.js';
 import type { Budget, StopReason, Timer } from './sweep-budget.js';
 import {
+  boundRound,
   conversationName,
   deleteRound,
   FIRST_ROUND_CONVERSATIONS,
   freshIds,
   pendingEntry,
+  purgeBound,
   type ReadEntry,
   ROUND_CONVERSATIONS,
   type RoundEntry,
@@ -35,7 +36,9 @@ import {
 
 /** Each user's cutoff at the run's `now`, from the policies the invocation read. */
 export interface RetentionPlan {
-  /** The app default's cutoff (NO_CUTOFF when it keeps forever): the index pass reads up to it. */
+  /** The policies the invocation read at its start: they pick candidates; each round reads them again. */
+  policies: RetentionPolicies;
+  /** The app default's deletable cutoff (NO_CUTOFF when it keeps forever): the index pass reads up to it. */
   appCutoff: number;
   cutoffOf(owner: string): number;
   /** Users whose override expires messages sooner than the default, sorted: read per user. */
@@ -284,12 +287,9 @@ class ShardSweep {
     return { ref, conversation: conversationName(ref), through, position };
   }
 
-  /** Everything hidden by the owner's watermark, and everything at or before their retention cutoff. */
+  /** Everything hidden by the owner's watermark, and everything the retention planned expires. */
   private throughOf(owner: string, clearedThrough: string | undefined): string | undefined {
-    const cutoff = this.ctx.plan.cutoffOf(owner);
-    const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
-    if (clearedThrough === undefined) return byRetention;
-    return byRetention === undefined ? clearedThrough : maxId(clearedThrough, byRetention);
+    return purgeBound(this.ctx.plan.policies, owner, clearedThrough, this.ctx.run.now);
   }
 
   /**
@@ -329,8 +329,10 @@ class ShardSweep {
     this.waiting = [];
     this.carried = [];
     this.worker.roundsRead++;
-    const { snapshot, entries } = await readRound(this.deps, round);
+    const read = await readRound(this.deps, round);
     await this.finishTail();
+    const { snapshot } = read;
+    const entries = await boundRound(this.deps, snapshot, read.entries, this.ctx.run.now);
     const { taken, stop } = this.takeBudget(entries);
     const { markers, newOwners } = this.count(taken);
     if (taken.some((entry) => entry.ids.length > 0)) {

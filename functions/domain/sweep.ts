@@ -20,7 +20,7 @@ import {
 import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { cutoffFor, daysFor } from './retention.js';
+import { deletableCutoff } from './retention.js';
 import { createBudget, createRateLimiter } from './sweep-budget.js';
 import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
@@ -275,18 +275,17 @@ async function openRun(
   throw new StoreError('Could not start or join a sweep run');
 }
 
-/** Each user's cutoff at the run's `now`; which users need the per-user pass. */
+/**
+ * Each user's deletable cutoff at the run's `now` (retention.ts: the days in force, less the clock
+ * margin); which users need the per-user pass. Rounds read the policies again before they delete.
+ */
 export function planRetention(policies: RetentionPolicies, now: number): RetentionPlan {
-  const appCutoff = cutoffFor(policies.appDays, now);
-  const shorterRetentionUsers = [...policies.userDays.entries()]
-    .filter(([, days]) => cutoffFor(days, now) > appCutoff)
-    .map(([userId]) => userId)
+  const appCutoff = deletableCutoff({ ...policies, userDays: new Map() }, '', now);
+  const cutoffOf = (owner: string) => deletableCutoff(policies, owner, now);
+  const shorterRetentionUsers = [...policies.userDays.keys()]
+    .filter((owner) => cutoffOf(owner) > appCutoff)
     .sort();
-  return {
-    appCutoff,
-    cutoffOf: (owner) => cutoffFor(daysFor(policies, owner), now),
-    shorterRetentionUsers,
-  };
+  return { policies, appCutoff, cutoffOf, shorterRetentionUsers };
 }
 
 interface WorkerResult {

@@ -1,22 +1,39 @@
-import { BatchGetCommand, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetentionDays } from '../core/model.js';
-import { type Db, queryAll, send } from './db.js';
+import { batchGet, type Db, queryAll, send } from './db.js';
 import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
-/** Retention policy: an app default and per-user overrides, in the POLICY partition. */
+/**
+ * Retention policy: an app default and per-user overrides, in the POLICY partition. Each item also keeps
+ * a `floor` (ms): the visible cutoff in force when the policy was last changed. What a policy had hidden
+ * stays hidden after it is lengthened (docs/consistency.md, section 7), so expiry never goes backwards
+ * for a device; the sweep never deletes by the floor, only by the days in force. A user item without
+ * `retentionDays` is a cleared override kept for its floor: the user follows the app default.
+ */
 
-interface PolicyItem {
+type PolicyItem = {
   pk: string;
   sk: string;
-  retentionDays: RetentionDays;
+  /** Absent on a cleared user override (follows the app default). */
+  retentionDays?: RetentionDays;
+  floor?: number;
   updatedAt: number;
-}
+};
 
 export interface RetentionPolicies {
   appDays: RetentionDays;
+  /** The app policy's floor (ms), or -1. */
+  appFloor: number;
   /** Overrides by user id; a user without one follows the app default. */
   userDays: Map<string, RetentionDays>;
+  /** Floors of user items (overrides and cleared overrides), by user id. */
+  userFloors: Map<string, number>;
+}
+
+/** The keys of the policies that decide one user's retention: the app default and their own item. */
+export function policyKeysFor(userId: string) {
+  return [policyKey(undefined), policyKey(userId)];
 }
 
 /** The app default and this user's override, in one request. */
@@ -24,53 +41,88 @@ export async function getPoliciesFor(db: Db, userId: string): Promise<RetentionP
   const result = await send<{ Responses?: Record<string, PolicyItem[]> }>(
     db,
     new BatchGetCommand({
-      RequestItems: {
-        [db.tableName]: {
-          Keys: [
-            { pk: keys.policyPk, sk: keys.appPolicySk },
-            { pk: keys.policyPk, sk: keys.userPolicySk(userId) },
-          ],
-          ConsistentRead: true,
-        },
-      },
+      RequestItems: { [db.tableName]: { Keys: policyKeysFor(userId), ConsistentRead: true } },
     }),
   );
-  return toPolicies(result.Responses?.[db.tableName] ?? []);
+  return policiesOf(result.Responses?.[db.tableName] ?? []);
 }
 
-/** Every policy item: the sweep loads them once per run. */
+/** The app default and these users' items, strongly consistent (a sweep round's owners: at most 100). */
+export async function getPoliciesForUsers(db: Db, userIds: readonly string[]): Promise<RetentionPolicies> {
+  const items = await batchGet(db, [policyKey(undefined), ...userIds.map(policyKey)]);
+  return policiesOf([...items.values()]);
+}
+
+/** Every policy item: the sweep plans a run from them. */
 export async function getAllPolicies(db: Db): Promise<RetentionPolicies> {
   const items = await queryAll<PolicyItem>(db, {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk',
     ExpressionAttributeValues: { ':pk': keys.policyPk },
-    // The sweep decides what to delete from these: never from a stale copy.
     ConsistentRead: true,
   });
-  return toPolicies(items);
+  return policiesOf(items);
 }
 
-function toPolicies(items: readonly PolicyItem[]): RetentionPolicies {
-  const policies: RetentionPolicies = { appDays: null, userDays: new Map() };
-  for (const item of items) {
-    if (item.sk === keys.appPolicySk) policies.appDays = item.retentionDays;
-    else policies.userDays.set(item.sk.slice(keys.userPolicySk('').length), item.retentionDays);
+/** The policies held by items read some other way (the sweep reads them with a round's items). */
+export function policiesOf(items: readonly Record<string, unknown>[]): RetentionPolicies {
+  const policies: RetentionPolicies = {
+    appDays: null,
+    appFloor: -1,
+    userDays: new Map(),
+    userFloors: new Map(),
+  };
+  for (const raw of items) {
+    if (raw.pk !== keys.policyPk) continue;
+    const item = raw as unknown as PolicyItem;
+    const floor = item.floor === undefined ? -1 : Number(item.floor);
+    if (item.sk === keys.appPolicySk) {
+      policies.appDays = item.retentionDays ?? null;
+      policies.appFloor = floor;
+      continue;
+    }
+    const userId = item.sk.slice(keys.userPolicySk('').length);
+    if (item.retentionDays !== undefined) policies.userDays.set(userId, item.retentionDays);
+    if (floor >= 0) policies.userFloors.set(userId, floor);
   }
   return policies;
 }
 
-/** One policy item as stored (for a change that records what it replaced), or undefined. */
-export async function getPolicyItem(db: Db, userId: string | undefined): Promise<PolicyRecord | undefined> {
-  const result = await send<{ Item?: PolicyItem }>(
-    db,
-    new GetCommand({ TableName: db.tableName, Key: policyKey(userId), ConsistentRead: true }),
-  );
-  return result.Item && { retentionDays: result.Item.retentionDays, updatedAt: result.Item.updatedAt };
+export interface PolicyRecord {
+  /** Undefined on a cleared user override (kept for its floor). */
+  retentionDays?: RetentionDays;
+  updatedAt: number;
 }
 
-export interface PolicyRecord {
-  retentionDays: RetentionDays;
-  updatedAt: number;
+/**
+ * The app default's item and (with a user) the user's, as stored, and the policies they make: one
+ * strongly consistent request, for a change that records what it replaced.
+ */
+export async function getPolicyRecords(
+  db: Db,
+  userId: string | undefined,
+): Promise<{ app?: PolicyRecord; user?: PolicyRecord; policies: RetentionPolicies }> {
+  const result = await send<{ Responses?: Record<string, PolicyItem[]> }>(
+    db,
+    new BatchGetCommand({
+      RequestItems: {
+        [db.tableName]: {
+          Keys: userId === undefined ? [policyKey(undefined)] : policyKeysFor(userId),
+          ConsistentRead: true,
+        },
+      },
+    }),
+  );
+  const items = result.Responses?.[db.tableName] ?? [];
+  const recordOf = (sk: string) => {
+    const item = items.find((candidate) => candidate.sk === sk);
+    return item && { retentionDays: item.retentionDays, updatedAt: item.updatedAt };
+  };
+  return {
+    app: recordOf(keys.appPolicySk),
+    user: userId === undefined ? undefined : recordOf(keys.userPolicySk(userId)),
+    policies: policiesOf(items),
+  };
 }
 
 /** The app default (no user) or a user's override. */
@@ -85,26 +137,38 @@ function asRead(seen: PolicyRecord | undefined) {
     : { ConditionExpression: 'attribute_not_exists(pk)' };
 }
 
-/** Sets the app default (no user) or a user's override, if it is still as `seen`: for a transaction. */
+/**
+ * Writes the app default (no user) or a user's item, if it is still as `seen`: for a transaction.
+ * `retentionDays` undefined clears a user's override but keeps the item for its floor.
+ */
 export function putPolicyAction(
   tableName: string,
   userId: string | undefined,
   seen: PolicyRecord | undefined,
-  retentionDays: RetentionDays,
-  now: number,
+  change: { retentionDays?: RetentionDays; floor: number; now: number },
 ): TransactItem {
   return {
     Put: {
       TableName: tableName,
-      // Always past what was read, even on a clock that stands still or runs behind the last writer's:
-      // the condition below (`updatedAt` as read) then tells every write after the read apart.
-      Item: { ...policyKey(userId), retentionDays, updatedAt: Math.max(now, (seen?.updatedAt ?? 0) + 1) },
+      Item: {
+        ...policyKey(userId),
+        ...(change.retentionDays === undefined ? {} : { retentionDays: change.retentionDays }),
+        ...(change.floor >= 0 ? { floor: change.floor } : {}),
+        // Always past what was read, even on a clock that stands still or runs behind the last writer's:
+        // the condition below (`updatedAt` as read) then tells every write after the read apart.
+        updatedAt: Math.max(change.now, (seen?.updatedAt ?? 0) + 1),
+      },
       ...asRead(seen),
     },
   };
 }
 
-/** Removes a user's override, if it is still as `seen` (which must exist): for a transaction. */
+/** Removes a user's item, if it is still as `seen` (which must exist): for a transaction. */
 export function deletePolicyAction(tableName: string, userId: string, seen: PolicyRecord): TransactItem {
   return { Delete: { TableName: tableName, Key: policyKey(userId), ...asRead(seen) } };
+}
+
+/** Fails the transaction if the app default changed since it was read as `seen`. */
+export function appPolicyCheck(tableName: string, seen: PolicyRecord | undefined): TransactItem {
+  return { ConditionCheck: { TableName: tableName, Key: policyKey(undefined), ...asRead(seen) } };
 }

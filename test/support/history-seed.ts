@@ -5,6 +5,7 @@ import { timeOfId } from '../../functions/core/ids.js';
 import type { ConversationRef, Message } from '../../functions/core/model.js';
 import { commit, readForWrite } from '../../functions/domain/conversation-writes.js';
 import type { Deps } from '../../functions/domain/deps.js';
+import { SWEEP_CLOCK_MARGIN_MS } from '../../functions/domain/retention.js';
 import { applyMessage, conversationKey } from '../../functions/store/conversation.js';
 import { type DocumentSender, send } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
@@ -19,10 +20,12 @@ import { mulberry32 } from './prng.js';
  * with the same arguments hold the same items.
  */
 
-/** Seeded histories start here and a sweep runs at NOW: 60 days of data. */
+/** Seeded histories start here and end at NOW: 60 days of data. */
 export const START = T0;
 export const NOW = T0 + 60 * DAY_MS;
 export const HOUR_MS = 3_600_000;
+/** A sweep run at SWEEP_AT deletes exactly what the policies expire at NOW (it keeps a clock margin). */
+export const SWEEP_AT = NOW + SWEEP_CLOCK_MARGIN_MS;
 
 export interface SeededPair {
   users: readonly [string, string];
