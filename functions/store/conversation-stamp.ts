@@ -43,11 +43,14 @@ export function stamped(
     next = { ...next, pinnedAt: undefined, marks: [] };
   }
   u.increment('rev', 1).set('changeEpoch', ctx.sync.epoch);
+  const marking = needsMarker(ctx, state);
+  if (marking) u.set('markedAt', ctx.now);
   const stampedNext: ConversationState = {
     ...next,
     exists: true,
     rev: state.rev + 1,
     changeEpoch: ctx.sync.epoch,
+    markedAt: marking ? ctx.now : state.markedAt,
   };
   const actions: TransactItem[] = [
     options.pinDelta
@@ -55,9 +58,7 @@ export function stamped(
       : epochCheck(ctx.tableName, ctx.sync),
     { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
   ];
-  if (state.changeEpoch < ctx.sync.epoch) {
-    actions.push(changeMarker(ctx.tableName, ctx.sync, state.ref, ctx.now));
-  }
+  if (marking) actions.push(changeMarker(ctx.tableName, ctx.sync, state.ref, ctx.now));
   if (options.deletedIds?.length) {
     actions.push(
       deletedIdsRecord(
@@ -71,6 +72,20 @@ export function stamped(
   }
   actions.push(...markEntryActions(ctx, state, stampedNext));
   return { actions, next: stampedNext };
+}
+
+/**
+ * The epoch's change marker is written at the conversation's first change in the epoch, and again at a
+ * change once it is half a day old: an epoch lasts until the owner's next sync (days, maybe), and a
+ * marker must outlive every token that names its epoch. Rewritten at most twice a day, each marker
+ * expires at least 7.5 days after the last change it stands for, later than any token issued before
+ * that change is honoured (SYNC_TOKEN_DAYS = 7), with hours to spare for clocks an hour off.
+ */
+export const MARKER_RENEW_MS = 12 * 60 * 60 * 1000;
+
+function needsMarker(ctx: WriteContext, state: ConversationState): boolean {
+  if (state.changeEpoch < ctx.sync.epoch) return true;
+  return state.markedAt === undefined || ctx.now - state.markedAt >= MARKER_RENEW_MS;
 }
 
 /** Moves, rewrites or removes the conversation's entries in the lists of its marks. */

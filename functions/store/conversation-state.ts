@@ -35,6 +35,8 @@ export interface ConversationState {
   marks: number[];
   /** Sync epoch of the last visible change (a marker exists for it); -1 before any. */
   changeEpoch: number;
+  /** When that epoch's change marker was last written (ms): it is renewed before it can expire. */
+  markedAt?: number;
   /** A former group member: nothing applies any more. */
   left: boolean;
   /** Filed in the purge index (purgeSk), if at all. */
@@ -80,6 +82,7 @@ export function stateOf(ref: ConversationRef, item: Item | undefined): Conversat
     pinnedAt: item.pinnedAt === undefined ? undefined : Number(item.pinnedAt),
     marks: marksOf(item.marks),
     changeEpoch: item.changeEpoch === undefined ? -1 : Number(item.changeEpoch),
+    markedAt: item.markedAt === undefined ? undefined : Number(item.markedAt),
     left: item.left === true,
     purgeSk: item.purgeSk as string | undefined,
   };
