@@ -52,6 +52,8 @@ export type ConversationPage = {
   removed?: RemovedConversation[];
   /** In a sync (`since`) only */
   messagesDeleted?: DeletedMessages[];
+  /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. */
+  retentionCutoff?: number | null;
 };
 
 /** Messages the user deleted by id, on any device. */

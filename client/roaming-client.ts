@@ -63,6 +63,8 @@ export interface SyncResult {
   removed: RemovedConversation[];
   messagesDeleted: DeletedMessages[];
   syncToken: string;
+  /** Messages at or before this server time (ms) have expired: drop them, and conversations whose latest is. */
+  retentionCutoff: number | null;
 }
 
 /** The filters of a history page (lists are sent comma-separated). */
@@ -99,14 +101,26 @@ export class RoamingClient {
    * remove, and message ids deleted on any device (to drop from a local cache).
    */
   async syncConversations(since: string): Promise<SyncResult> {
-    const result: SyncResult = { conversations: [], removed: [], messagesDeleted: [], syncToken: since };
+    const result: SyncResult = {
+      conversations: [],
+      removed: [],
+      messagesDeleted: [],
+      syncToken: since,
+      retentionCutoff: null,
+    };
     let token = since;
     for (;;) {
       const page = await this.syncConversationsPage(token);
       result.conversations.push(...page.conversations);
       result.removed.push(...(page.removed ?? []));
       result.messagesDeleted.push(...(page.messagesDeleted ?? []));
-      if (page.cursor === null) return { ...result, syncToken: page.syncToken as string };
+      if (page.cursor === null) {
+        return {
+          ...result,
+          syncToken: page.syncToken as string,
+          retentionCutoff: page.retentionCutoff ?? null,
+        };
+      }
       token = page.cursor;
     }
   }

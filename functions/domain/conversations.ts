@@ -1,6 +1,6 @@
 import { DAY_MS } from '../core/clock.js';
 import { ResyncRequiredError } from '../core/errors.js';
-import { highestIdAt, lowestIdAt } from '../core/ids.js';
+import { lowestIdAt } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
 import { conversationKey, stateOf, toConversation } from '../store/conversation.js';
 import { batchGet, keyString } from '../store/db.js';
@@ -39,6 +39,12 @@ export interface ConversationPage {
   removed?: RemovedConversation[];
   /** In the `since` form: messages this user deleted by id (on any device), to drop from caches. */
   messagesDeleted?: { convId: string; chatType: ChatType; msgIds: string[] }[];
+  /**
+   * In the `since` form: messages at or before this time (ms) have expired for the user (null: none).
+   * It never goes back (retention floors), so a device applying the latest one it got to its cache and
+   * list ends as a fresh fetch (docs/consistency.md, section 7).
+   */
+  retentionCutoff?: number | null;
 }
 
 /**
@@ -66,13 +72,15 @@ export async function listConversations(
   const token = (page: ListedPage) => encodeSyncToken({ epoch: page.syncEpoch ?? 0, at: now });
 
   if (request.form === 'recent') {
-    const page = await readWithCutoff(deps, owner, (cutoff) =>
-      queryListed(deps.db, owner, {
-        lowestListSk: lowestIdAt(Math.max(cutoff, now - RECENT_DAYS * DAY_MS) + 1),
+    // "Of the last 7 days" goes by the latest message the user can see, like expiry.
+    const page = await readWithCutoff(deps, owner, (cutoff) => {
+      const since = Math.max(cutoff, now - RECENT_DAYS * DAY_MS);
+      return queryListed(deps.db, owner, {
+        lowestListSk: lowestIdAt(since + 1),
         limit: RECENT_COUNT,
-        cutoff,
-      }),
-    );
+        cutoff: since,
+      });
+    });
     return {
       conversations: page.items.map((item) => item.conversation),
       cursor: null,
@@ -177,9 +185,9 @@ async function changesSince(
   if (now - since.at > SYNC_TOKEN_DAYS * DAY_MS) {
     throw new ResyncRequiredError('since: this sync token is too old; fetch the conversation list again');
   }
-  // The policy lookup (when this process does not know it) goes out with the epoch's bump.
+  // The policy lookup goes out with the epoch's bump.
   const [cutoff, below] = await Promise.all([
-    deps.retention.cutoffFor(owner),
+    deps.retention.currentCutoff(owner),
     since.kind === 'cursor' ? since.below : bumpEpoch(deps.db, owner),
   ]);
   const { markers, more } = await queryChanges(deps.db, owner, {
@@ -203,13 +211,7 @@ async function changesSince(
     for (const msgId of marker.deleted) entry.msgIds.add(msgId);
     deleted.set(key, entry);
   }
-  // The conversations' current state and those that expired since the token are read together.
-  const [items, expired] = await Promise.all([
-    batchGet(deps.db, [...refs.values()].map(conversationKey)),
-    since.kind === 'token' && cutoff > NO_CUTOFF
-      ? expiredSince(deps, owner, since.at, now, cutoff, refs)
-      : [],
-  ]);
+  const items = await batchGet(deps.db, [...refs.values()].map(conversationKey));
   const conversations: Conversation[] = [];
   const removed: RemovedConversation[] = [];
   for (const [key, ref] of refs) {
@@ -223,7 +225,6 @@ async function changesSince(
         clearedThrough: state.clearedThrough ?? null,
       });
   }
-  removed.push(...expired);
   const last = markers.at(-1);
   return {
     conversations,
@@ -232,36 +233,6 @@ async function changesSince(
     cursor:
       more && last ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at }) : null,
     syncToken: encodeSyncToken({ epoch: below, at: now }),
+    retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
   };
-}
-
-/** How many conversations one since call reports as expired by retention since the token. */
-const EXPIRED_REPORT_LIMIT = 100;
-
-/**
- * Conversations whose last message expired between the token and now (retention hides them at once,
- * before any write): the list index range between the two cutoffs.
- */
-async function expiredSince(
-  deps: Deps,
-  owner: string,
-  tokenAt: number,
-  now: number,
-  cutoff: number,
-  alreadyReported: Map<string, ConversationRef>,
-) {
-  const cutoffThen = cutoff - (now - tokenAt);
-  const page = await queryListed(deps.db, owner, {
-    lowestListSk: lowestIdAt(cutoffThen + 1),
-    belowListSk: `${highestIdAt(cutoff)}~`,
-    limit: EXPIRED_REPORT_LIMIT,
-    cutoff: NO_CUTOFF,
-  });
-  return page.items
-    .filter((item) => !alreadyReported.has(keyString(conversationKey(item.ref))))
-    .map((item) => ({
-      convId: item.ref.convId,
-      chatType: item.ref.chatType,
-      clearedThrough: item.conversation.clearedThrough,
-    }));
 }

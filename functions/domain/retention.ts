@@ -54,6 +54,11 @@ export function deletableCutoff(policies: RetentionPolicies, userId: string, now
 export interface RetentionReader {
   cutoffFor(userId: string): Promise<number>;
   /**
+   * The cutoff from the policies as stored now (strongly consistent, no cache): for an answer a device
+   * keeps (a sync's `retentionCutoff`), which must never run ahead of what the policies say.
+   */
+  currentCutoff(userId: string): Promise<number>;
+  /**
    * The cutoff now if this process knows the user's policy (cached and fresh), else undefined, without
    * a request: a read can bound its key range by it before the policy lookup (if any) has answered.
    */
@@ -69,15 +74,20 @@ export function createRetentionReader(db: Db, clock: Clock, cacheMs: number): Re
     const cached = cache.get(userId);
     return cached && now - cached.readAt < cacheMs && now >= cached.readAt ? cached : undefined;
   };
+  async function readCutoff(userId: string, now: number) {
+    const policies = await getPoliciesFor(db, userId);
+    if (cache.size >= MAX_CACHED_USERS) cache.clear();
+    cache.set(userId, { policies, readAt: now });
+    return visibleCutoff(policies, userId, now);
+  }
   return {
     async cutoffFor(userId) {
       const now = clock.now();
       const cached = fresh(userId, now);
-      if (cached) return visibleCutoff(cached.policies, userId, now);
-      const policies = await getPoliciesFor(db, userId);
-      if (cache.size >= MAX_CACHED_USERS) cache.clear();
-      cache.set(userId, { policies, readAt: now });
-      return visibleCutoff(policies, userId, now);
+      return cached ? visibleCutoff(cached.policies, userId, now) : readCutoff(userId, now);
+    },
+    currentCutoff(userId) {
+      return readCutoff(userId, clock.now());
     },
     knownCutoff(userId) {
       const now = clock.now();

@@ -123,6 +123,12 @@ export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
       ),
       removed: described(z.optional(z.array(removedConversationSchema())), 'In a sync (`since`) only'),
       messagesDeleted: described(z.optional(z.array(deletedMessagesSchema())), 'In a sync (`since`) only'),
+      retentionCutoff: described(
+        z.optional(z.nullable(integer())),
+        'In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller ' +
+          '(null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. ' +
+          'It never goes back: a lengthened policy does not show expired messages again.',
+      ),
     }),
     { id: 'ConversationPage' },
   ),

@@ -42,8 +42,19 @@ export class Device {
       this.dropThrough(c, c.clearedThrough);
       await this.fetchNewer(c);
     }
+    if (delta.retentionCutoff !== null) this.expireThrough(delta.retentionCutoff);
     this.token = delta.syncToken;
     return delta;
+  }
+
+  /** What retention took: messages at or before the cutoff, and conversations whose latest is. */
+  private expireThrough(cutoff: number): void {
+    for (const [key, conversation] of this.conversations) {
+      if (conversation.lastMessage.timestamp <= cutoff) this.conversations.delete(key);
+    }
+    for (const messages of this.cache.values()) {
+      for (const [msgId, message] of messages) if (message.timestamp <= cutoff) messages.delete(msgId);
+    }
   }
 
   /** What a user sees: the list in its order with every field, and the listed conversations' messages. */
