@@ -92,6 +92,34 @@ describe('finding 2: clocks seconds apart cannot make a delete hide a later mess
     expect((await conversationOf('f2-alice', 'f2-bob'))?.lastMessage.msgId).toBe(later.msgId);
   });
 
+  it('"delete everything before now" covers messages a fast instance stamped an hour ahead', async () => {
+    // Prepare: an instance an hour ahead accepts m1; m2, on a normal instance, follows at m1 + 1.
+    const ahead = await h.instance({ clockOffsetMs: 60 * 60 * 1000 });
+    const onTime = await h.instance({ clockOffsetMs: 0 });
+    const m1 = await (await ahead.as('f2c-bob')).sendMessage(text('f2c-alice', 'from the fast one'));
+    const m2 = await (await onTime.as('f2c-bob')).sendMessage(text('f2c-alice', 'from a normal one'));
+    expect(await historyIds('f2c-alice', 'f2c-bob')).toEqual([m2.msgId, m1.msgId]);
+    // Act: alice deletes "before now" on a normal instance, and bob then writes again there.
+    h.clock.advance(10);
+    await (await onTime.as('f2c-alice')).removeMessagesFromServerWithTimestamp(
+      'f2c-bob',
+      'single',
+      h.clock.now(),
+    );
+    const m3 = await (await onTime.as('f2c-bob')).sendMessage(text('f2c-alice', 'after the delete'));
+    // Assess: both were hidden; the later message (still an hour ahead) stays.
+    expect(m2.timestamp).toBe(m1.timestamp + 1);
+    expect(m3.timestamp).toBeGreaterThan(h.clock.now());
+    expect(await historyIds('f2c-alice', 'f2c-bob')).toEqual([m3.msgId]);
+    // A past time still goes by timestamps: a delete before an hour ago hides none of them.
+    await (await onTime.as('f2c-bob')).removeMessagesFromServerWithTimestamp(
+      'f2c-alice',
+      'single',
+      h.clock.now() - 60 * 60 * 1000,
+    );
+    expect(await historyIds('f2c-bob', 'f2c-alice')).toEqual([m3.msgId, m2.msgId, m1.msgId]);
+  });
+
   it('orders messages by the conversation, not by the clocks of the instances that accepted them', async () => {
     const ahead = await h.instance({ clockOffsetMs: 5_000 });
     const behind = await h.instance({ clockOffsetMs: -5_000 });

@@ -79,6 +79,9 @@ export async function deleteMessagesByIds(
  * Hides every message at or before `before` (ms): the watermark rises to the newest visible copy at or
  * before it, one write whatever the history's size; then a few batches are purged inline and the sweep
  * does the rest. A message accepted after this answered sorts above the watermark, whatever the clocks.
+ * A `before` at or after this instance's now means "everything so far": it covers every message the
+ * caller could have seen, those a fast instance stamped ahead of the clocks included (their timestamps
+ * are up to an hour in the future, and every later message in the conversation follows them).
  */
 export async function deleteMessagesBefore(
   deps: Deps,
@@ -91,10 +94,11 @@ export async function deleteMessagesBefore(
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return undefined;
     // Fixed at the first read: a message applied meanwhile is after it and stays.
+    const everything = before >= deps.clock.now();
     target ??= (
       await newestCopy(deps.db, ref, {
         above: state.clearedThrough,
-        atOrBelow: minId(highestIdAt(before), state.headMsgId),
+        atOrBelow: everything ? state.headMsgId : minId(highestIdAt(before), state.headMsgId),
       })
     )?.msgId;
     if (target === undefined || (state.clearedThrough !== undefined && target <= state.clearedThrough)) {
