@@ -72,6 +72,50 @@ describe('finding 1: a conversation delete hides exactly what the caller had', (
   });
 });
 
+describe('finding 1b: a conversation delete fixes its target at its first read', () => {
+  it('keeping the history: a message that overtakes the delete stays unread and keeps the conversation listed', async () => {
+    // Prepare: f1b-alice has one unread message from f1b-bob.
+    const alice = await h.as('f1b-alice');
+    const bob = await h.as('f1b-bob');
+    const first = await bob.sendMessage(text('f1b-alice', 'first'));
+    let arrived: Message | undefined;
+    // Act: a second message lands between the delete's read and its transaction.
+    gate.before(writes('listSk', { pk: 'U#f1b-alice' }), async () => {
+      arrived = await bob.sendMessage(text('f1b-alice', 'during'));
+    });
+    await alice.removeConversationFromServer('f1b-bob', 'single', false);
+    const during = await conversationOf('f1b-alice', 'f1b-bob');
+    const third = await bob.sendMessage(text('f1b-alice', 'after'));
+    // Assess: what the delete saw is read; the overtaking message is unread and lists it; the next is
+    // the second unread.
+    expect(during).toMatchObject({ lastMessage: arrived, unreadCount: 1, readThrough: first.msgId });
+    expect(await conversationOf('f1b-alice', 'f1b-bob')).toMatchObject({
+      lastMessage: third,
+      unreadCount: 2,
+    });
+    expect(await historyIds('f1b-alice', 'f1b-bob')).toEqual([third.msgId, arrived?.msgId, first.msgId]);
+  });
+
+  it('with the history: a message that overtakes the delete stays, unread, and the conversation keeps its pin', async () => {
+    const alice = await h.as('f1c-alice');
+    const bob = await h.as('f1c-bob');
+    await bob.sendMessage(text('f1c-alice', 'first'));
+    await alice.pinConversation('f1c-bob', 'single', true);
+    let arrived: Message | undefined;
+    gate.before(writes('clearedThrough', { pk: 'U#f1c-alice' }), async () => {
+      arrived = await bob.sendMessage(text('f1c-alice', 'during'));
+    });
+    await alice.removeConversationFromServer('f1c-bob', 'single', true);
+    // The arrival is ordered before the delete, which covered only what it had read: pin and list stay.
+    expect(await historyIds('f1c-alice', 'f1c-bob')).toEqual([arrived?.msgId]);
+    expect(await conversationOf('f1c-alice', 'f1c-bob')).toMatchObject({
+      lastMessage: arrived,
+      unreadCount: 1,
+    });
+    expect((await conversationOf('f1c-alice', 'f1c-bob'))?.pinnedAt).not.toBeNull();
+  });
+});
+
 describe('finding 2: clocks seconds apart cannot make a delete hide a later message', () => {
   it('a timestamp delete on an instance 5 s ahead does not hide a message sent 1 s after it answered', async () => {
     const ahead = await h.instance({ clockOffsetMs: 5_000 });
@@ -491,11 +535,13 @@ describe('finding 10: the smaller promises', () => {
   it('?since= reports a conversation emptied by retention under removed, before and after the sweep', async () => {
     const admin = await h.as('f10r-ops', { admin: true });
     const me = await h.as('f10r-me');
-    await (await h.as('f10r-peer')).sendMessage(text('f10r-me', 'short-lived'));
+    const message = await (await h.as('f10r-peer')).sendMessage(text('f10r-me', 'short-lived'));
     await admin.setUserRetention('f10r-me', 1);
     const token = (await me.fetchConversationsFromServer({ limit: 5 })).syncToken as string;
     h.clock.advance(2 * DAY_MS);
     const expired = await me.syncConversations(token);
+    expect(expired.retentionCutoff).toBe(h.clock.now() - DAY_MS);
+    expect(message.timestamp).toBeLessThanOrEqual(expired.retentionCutoff as number);
     expect(expired.removed).toContainEqual(
       expect.objectContaining({ convId: 'f10r-peer', chatType: 'single' }),
     );

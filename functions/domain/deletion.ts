@@ -1,10 +1,11 @@
-import { highestIdAt, minId } from '../core/ids.js';
+import { highestIdAt, maxId, minId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import {
   type ConversationState,
   clear,
   hide,
   isListed,
+  markRead,
   removeCopies,
   unlist,
   unreadAfter,
@@ -127,6 +128,26 @@ async function hideThrough(deps: Deps, read: Snapshot, state: ConversationState,
 }
 
 /**
+ * A conversation delete (keeping the history) that a message overtook: the message arrived after the
+ * delete's first read, and lists the conversation again, as it would have right after the delete. What
+ * the delete saw is read (the read position moves to its target); what arrived since stays unread. Pin
+ * and marks stay (the arrival is ordered first; docs/consistency.md, section 4).
+ */
+async function readThroughArrival(
+  deps: Deps,
+  read: Snapshot,
+  state: ConversationState,
+  target: string | undefined,
+) {
+  if (target === undefined || state.headMsgId === undefined) return undefined;
+  if (state.readThrough !== undefined && target <= state.readThrough) return undefined;
+  const from = state.clearedThrough === undefined ? target : maxId(target, state.clearedThrough);
+  // Only what arrived while the delete ran is counted: a few copies.
+  const unread = await countCopies(deps.db, state.ref, { above: from, atOrBelow: state.headMsgId });
+  return markRead(read.context(state.ref.owner), state, { through: target, unread });
+}
+
+/**
  * Takes the conversation off the caller's list. With `deleteMessages` everything the caller has goes
  * too (the watermark rises to their head as first read; a message that arrives meanwhile stays and keeps
  * the conversation listed); without, the history stays fetchable. A later message lists it again.
@@ -141,13 +162,16 @@ export async function deleteConversation(
     const read = await readForWrite(deps, [ref]);
     const state = changeableState(read, ref);
     if (!state.exists) return undefined;
+    target ??= state.headMsgId;
     if (!deleteMessages) {
       if (!isListed(state)) return undefined;
-      return (await commit(deps, unlist(read.context(ref.owner), state).actions)) === TRY_AGAIN
-        ? TRY_AGAIN
-        : undefined;
+      const written =
+        state.headMsgId === target
+          ? unlist(read.context(ref.owner), state)
+          : await readThroughArrival(deps, read, state, target);
+      if (written === undefined) return undefined;
+      return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : undefined;
     }
-    target ??= state.headMsgId;
     if (target === undefined) return undefined;
     if (state.clearedThrough !== undefined && state.clearedThrough >= target && !isListed(state))
       return target;
