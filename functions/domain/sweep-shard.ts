@@ -262,7 +262,9 @@ class ShardSweep {
   private async meet(candidate: PurgeCandidate, position: Position): Promise<void> {
     const entry = this.entryOf(candidate, position);
     this.seen = { ...this.seen, ...position };
-    if (entry) this.waiting.push(entry);
+    // Met again in one pass (an inline purge re-filed it further on meanwhile): one entry per round, or
+    // its keys would go twice in one BatchWriteItem, which DynamoDB refuses.
+    if (entry && !this.inRound(entry.conversation)) this.waiting.push(entry);
     if (this.waiting.length + this.carried.length >= this.roundSize()) {
       await this.flushRound();
       return;
@@ -274,6 +276,10 @@ class ShardSweep {
     // Skipping candidates writes nothing, but the lease must not lapse during a long stretch of them,
     // also while a round is gathering (its entries are met again after a crash: the cursor is before them).
     await this.renewLeaseIfDue();
+  }
+
+  private inRound(conversation: string): boolean {
+    return [...this.carried, ...this.waiting].some((entry) => entry.conversation === conversation);
   }
 
   /** The round entry of a candidate that is due by its owner's cutoff, else undefined. */
