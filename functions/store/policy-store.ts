@@ -1,6 +1,5 @@
-import { BatchGetCommand } from '@aws-sdk/lib-dynamodb';
 import type { RetentionDays } from '../core/model.js';
-import { batchGet, type Db, queryAll, send } from './db.js';
+import { batchGet, type Db, queryAll } from './db.js';
 import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
@@ -38,13 +37,7 @@ export function policyKeysFor(userId: string) {
 
 /** The app default and this user's override, in one request. */
 export async function getPoliciesFor(db: Db, userId: string): Promise<RetentionPolicies> {
-  const result = await send<{ Responses?: Record<string, PolicyItem[]> }>(
-    db,
-    new BatchGetCommand({
-      RequestItems: { [db.tableName]: { Keys: policyKeysFor(userId), ConsistentRead: true } },
-    }),
-  );
-  return policiesOf(result.Responses?.[db.tableName] ?? []);
+  return policiesOf([...(await batchGet(db, policyKeysFor(userId))).values()]);
 }
 
 /** The app default and these users' items, strongly consistent (a sweep round's owners: at most 100). */
@@ -102,18 +95,8 @@ export async function getPolicyRecords(
   db: Db,
   userId: string | undefined,
 ): Promise<{ app?: PolicyRecord; user?: PolicyRecord; policies: RetentionPolicies }> {
-  const result = await send<{ Responses?: Record<string, PolicyItem[]> }>(
-    db,
-    new BatchGetCommand({
-      RequestItems: {
-        [db.tableName]: {
-          Keys: userId === undefined ? [policyKey(undefined)] : policyKeysFor(userId),
-          ConsistentRead: true,
-        },
-      },
-    }),
-  );
-  const items = result.Responses?.[db.tableName] ?? [];
+  const found = await batchGet(db, userId === undefined ? [policyKey(undefined)] : policyKeysFor(userId));
+  const items = [...found.values()] as PolicyItem[];
   const recordOf = (sk: string) => {
     const item = items.find((candidate) => candidate.sk === sk);
     return item && { retentionDays: item.retentionDays, updatedAt: item.updatedAt };
