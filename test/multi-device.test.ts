@@ -194,6 +194,27 @@ describe('pinned conversations', () => {
       50,
     );
   });
+
+  it('does not count a pinned conversation that retention hides: at the cap it is unpinned first', async () => {
+    // Prepare: p4-me pins 50 conversations; the oldest, 2 days old, then expires (a 1-day override).
+    const peers = Array.from({ length: 52 }, (_, i) => `p4-${i}`);
+    await conversationsWith('p4-me', peers.slice(0, 1));
+    h.clock.advance(2 * DAY_MS);
+    await conversationsWith('p4-me', peers.slice(1));
+    const me = await h.as('p4-me');
+    for (const peer of peers.slice(0, 50)) await me.pinConversation(peer, 'single', true);
+    const admin = await h.as('p4-ops', { admin: true });
+    await admin.setUserRetention('p4-me', 1);
+    // Act: a 51st pin, before any sweep has unlisted the expired one.
+    await me.pinConversation('p4-50', 'single', true);
+    // Assess
+    const pinned = await walk((cursor) => me.fetchPinnedConversationsFromServerWithCursor(cursor, 50));
+    expect(pinned).toHaveLength(50);
+    expect(pinned).toContain('p4-50');
+    expect(pinned).not.toContain('p4-0');
+    await failsWith(409, me.pinConversation('p4-51', 'single', true), 'conflict');
+    await admin.clearUserRetention('p4-me');
+  });
 });
 
 describe('marked conversations', () => {

@@ -8,6 +8,7 @@ import {
   toConversation,
   unpin,
 } from '../store/conversation.js';
+import { queryPinned } from '../store/list-index.js';
 import { MAX_PINNED } from '../store/sync-store.js';
 import {
   changeableState,
@@ -18,6 +19,7 @@ import {
   withRetries,
 } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { NO_CUTOFF } from './retention.js';
 
 /**
  * Pins and marks (DESIGN.md section 5): one conditional transaction each, idempotent, on a conversation
@@ -27,16 +29,49 @@ import type { Deps } from './deps.js';
 /** Marks are 0..19 (Easemob's Type0..Type19). */
 export const MAX_MARK = 19;
 
-/** Pins or unpins; pinning again keeps the first pin time. At most MAX_PINNED pinned: the next is a 409. */
-export function setPinned(deps: Deps, ref: ConversationRef, pinned: boolean): Promise<Conversation> {
-  return changeHeld(deps, ref, 'pin', (read, state) => {
-    if (pinned === (state.pinnedAt !== undefined)) return undefined;
-    if (!pinned) return unpin(read.context(ref.owner), state);
-    if (read.sync(ref.owner).pinCount >= MAX_PINNED) {
-      throw new ConflictError(`At most ${MAX_PINNED} conversations can be pinned; unpin one first`);
-    }
-    return pin(read.context(ref.owner), state, deps.clock.now());
-  });
+/**
+ * Pins or unpins; pinning again keeps the first pin time. At most MAX_PINNED pinned: the next is a 409.
+ * Pinned conversations that retention has hidden (the sweep has not unlisted them yet) do not count:
+ * at the cap they are unpinned first, as the sweep's settle would.
+ */
+export async function setPinned(deps: Deps, ref: ConversationRef, pinned: boolean): Promise<Conversation> {
+  try {
+    return await changeHeld(deps, ref, 'pin', (read, state) => pinDecision(deps, read, state, pinned));
+  } catch (error) {
+    if (!(error instanceof PinCapError) || (await unpinExpired(deps, ref.owner)) === 0) throw error;
+    return changeHeld(deps, ref, 'pin', (read, state) => pinDecision(deps, read, state, pinned));
+  }
+}
+
+function pinDecision(deps: Deps, read: Snapshot, state: ConversationState, pinned: boolean) {
+  const { owner } = state.ref;
+  if (pinned === (state.pinnedAt !== undefined)) return undefined;
+  if (!pinned) return unpin(read.context(owner), state);
+  if (read.sync(owner).pinCount >= MAX_PINNED) throw new PinCapError();
+  return pin(read.context(owner), state, deps.clock.now());
+}
+
+class PinCapError extends ConflictError {
+  constructor() {
+    super(`At most ${MAX_PINNED} conversations can be pinned; unpin one first`);
+  }
+}
+
+/** Unpins the owner's pinned conversations that retention hides (one Query of at most 50); how many. */
+async function unpinExpired(deps: Deps, owner: string): Promise<number> {
+  const cutoff = await deps.retention.cutoffFor(owner);
+  if (cutoff === NO_CUTOFF) return 0;
+  const page = await queryPinned(deps.db, owner, { limit: MAX_PINNED, cutoff: NO_CUTOFF });
+  const expired = page.items.filter((item) => item.conversation.lastMessage.timestamp <= cutoff);
+  for (const item of expired) {
+    await withRetries(deps, 'unpin', async function attemptUnpinExpired() {
+      const read = await readForWrite(deps, [item.ref]);
+      const state = read.state(item.ref);
+      if (state.pinnedAt === undefined) return true;
+      return commit(deps, unpin(read.context(owner), state).actions);
+    });
+  }
+  return expired.length;
 }
 
 /** Adds or removes one mark. */
