@@ -59,7 +59,7 @@ class PinCapError extends ConflictError {
 
 /** Unpins the owner's pinned conversations that retention hides (one Query of at most 50); how many. */
 async function unpinExpired(deps: Deps, owner: string): Promise<number> {
-  const cutoff = await deps.retention.cutoffFor(owner);
+  const cutoff = await deps.retention.currentCutoff(owner); // at the cap only: read as stored
   if (cutoff === NO_CUTOFF) return 0;
   const page = await queryPinned(deps.db, owner, { limit: MAX_PINNED, cutoff: NO_CUTOFF });
   const expired = page.items.filter((item) => item.conversation.lastMessage.timestamp <= cutoff);
