@@ -90,12 +90,12 @@ export async function deleteMessagesBefore(
   before: number,
 ): Promise<PurgeReport> {
   let target: string | undefined;
+  const everything = coversEverything(deps, before);
   const through = await withRetries(deps, 'delete', async function attemptDeleteBefore() {
     const read = await readForWrite(deps, [ref]);
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return undefined;
     // Fixed at the first read: a message applied meanwhile is after it and stays.
-    const everything = before >= deps.clock.now();
     target ??= (
       await newestCopy(deps.db, ref, {
         above: state.clearedThrough,
@@ -110,6 +110,11 @@ export async function deleteMessagesBefore(
   });
   if (through === undefined) return { purged: 0, purgePending: false };
   return purgeInline(deps, ref, through);
+}
+
+/** A delete before `before` means "everything so far" when that time is not past on this instance's clock. */
+export function coversEverything(deps: Deps, before: number): boolean {
+  return before >= deps.clock.now();
 }
 
 /** The write that moves the watermark to `through` (a visible copy at or below the head). */

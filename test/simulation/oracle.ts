@@ -257,7 +257,7 @@ function covers(change: ChangeRecord, message: Message): boolean {
     case 'ids':
       return change.msgIds?.includes(message.msgId) ?? false;
     case 'before':
-      return message.timestamp <= (change.before ?? -1);
+      return change.everything === true || message.timestamp <= (change.before ?? -1);
     case 'conversation':
       return change.withMessages === true;
     case 'leave':

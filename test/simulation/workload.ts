@@ -1,6 +1,7 @@
 import type { ChatType, Conversation, ConversationRef, Message } from '../../functions/core/model.js';
 import { listConversations } from '../../functions/domain/conversations.js';
 import {
+  coversEverything,
   deleteConversation,
   deleteMessagesBefore,
   deleteMessagesByIds,
@@ -50,6 +51,8 @@ export interface ChangeRecord {
   convId: string;
   msgIds?: string[];
   before?: number;
+  /** A delete before a time not yet past on its instance: it covers everything its owner had. */
+  everything?: boolean;
   withMessages?: boolean;
   startStep: number;
   /** The step of its last command: no effect of it lands later. */
@@ -167,9 +170,11 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
       known.length > 0 && dice.chance(0.5)
         ? dice.pick(known).timestamp
         : now + (dice.chance(0.25) ? 5_000 : 0);
-    return change(world, log, { kind: 'before', ...ref, before }, () =>
-      deleteMessagesBefore(deps, ref, before),
-    );
+    // Whether it means "everything so far" is decided on the instance's clock as the delete starts.
+    return change(world, log, { kind: 'before', ...ref, before }, (record) => {
+      record.everything = coversEverything(deps, before);
+      return deleteMessagesBefore(deps, ref, before);
+    });
   }
   if (roll < 67) {
     const withMessages = dice.chance(0.6);
@@ -263,11 +268,11 @@ async function change(
   world: World,
   log: SimulationLog,
   input: Omit<ChangeRecord, 'startStep' | 'lastStep' | 'ok'>,
-  body: () => Promise<unknown>,
+  body: (record: ChangeRecord) => Promise<unknown>,
 ): Promise<void> {
   const record: ChangeRecord = { ...input, startStep: world.scheduler.step, lastStep: 0, ok: false };
   log.changes.push(record);
-  const { tag, done } = world.scheduler.start(input.kind, body);
+  const { tag, done } = world.scheduler.start(input.kind, () => body(record));
   try {
     await done;
     record.ok = true;
