@@ -57,7 +57,7 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
   const limit = limitKey(deps, sender, 'send');
   return withRetries(deps, 'send', async function attemptSingleSend() {
     const read = await readForWrite(deps, sides, present(idempotency?.key, limit));
-    const earlier = idempotency && sendRecordOf(read.item(idempotency.key));
+    const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) return replayed(sender, input, earlier, idempotency.hash);
     const spent = limit && spend(deps, sender, 'send', read.item(limit));
@@ -92,7 +92,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     ]);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
-    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key));
+    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key), deps.clock.now());
     if (earlier) {
       return { group, seq: earlier.seq, message: replayed(sender, input, earlier, idempotency.hash) };
     }
@@ -163,10 +163,16 @@ function replayed(sender: string, input: SendRequest, record: SendRecord, hash: 
 }
 
 function recordAction(deps: Deps, idempotency: RetryableRequest, message: Message, seq: number) {
-  return putRecordAction(deps.db.tableName, idempotency, {
-    msgId: message.msgId,
-    seq,
-    timestamp: message.timestamp,
-    expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
-  });
+  const now = deps.clock.now();
+  return putRecordAction(
+    deps.db.tableName,
+    idempotency,
+    {
+      msgId: message.msgId,
+      seq,
+      timestamp: message.timestamp,
+      expiresAt: ttlAfter(now, deps.config.idempotencyDays),
+    },
+    now,
+  );
 }
