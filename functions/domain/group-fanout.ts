@@ -54,6 +54,8 @@ export async function applyToMember(
       }
       if (!isMemberView(state) || state.seq >= target.seq) return true;
       const seq = state.seq + 1;
+      // An entry is only ever gone (or expired) once every member applied it: no member is behind it
+      // then, except behind an entry written before entries waited for their fan-out (it is skipped).
       const entry = seq === target.seq ? target : await logEntry(deps, ref.convId, seq, target.seq, missing);
       const context = read.context(ref.owner);
       const written = entry
@@ -80,7 +82,8 @@ async function logEntry(
   cache: Map<number, LogEntry>,
 ): Promise<LogEntry | undefined> {
   if (!cache.has(seq)) {
-    for (const entry of await readLog(deps.db, groupId, seq, targetSeq - 1)) cache.set(entry.seq, entry);
+    const entries = await readLog(deps.db, groupId, { from: seq, to: targetSeq - 1 }, deps.clock.now());
+    for (const entry of entries) cache.set(entry.seq, entry);
   }
   return cache.get(seq);
 }

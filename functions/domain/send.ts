@@ -3,7 +3,7 @@ import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage } from '../store/conversation.js';
-import { allocateActions, type GroupView, readGroup } from '../store/group-store.js';
+import { allocateActions, type GroupView, readGroup, settleLog } from '../store/group-store.js';
 import {
   putRecordAction,
   type RetryableRequest,
@@ -99,11 +99,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     const spent = limit && spend(deps, sender, 'send', read?.item(limit));
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
-    const actions = allocateActions(deps.db.tableName, group.meta, {
-      message,
-      seq,
-      logExpiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
-    });
+    const actions = allocateActions(deps.db.tableName, group.meta, { message, seq });
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
     if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
@@ -114,10 +110,14 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
 
 /**
  * Moves every member's side to message `seq` (and anything before it they are still missing). Members
- * who joined later are already past it; members who left are skipped by their item's condition.
+ * who joined later are already past it; members who left are skipped by their item's condition. Then
+ * every member has the log entries through `seq`, and only then may they expire: a message that took a
+ * position reaches every member (an interrupted fan-out is finished by the retry or by the next send,
+ * however much later) and never only some.
  */
 async function fanOut(deps: Deps, group: GroupView, message: Message, seq: number): Promise<void> {
   await applyToMembers(deps, group.meta.groupId, group.members, { seq, message });
+  await settleLog(deps.db, group.meta.groupId, seq, ttlAfter(deps.clock.now(), deps.config.idempotencyDays));
 }
 
 /** The timestamp: now, unless the conversation's last message is at or after now (another clock). */

@@ -1,5 +1,7 @@
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isExpired } from '../core/clock.js';
 import type { Group, Message } from '../core/model.js';
-import { type Db, type Key, queryAll } from './db.js';
+import { type Db, type Key, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -92,12 +94,13 @@ export function groupOf(view: GroupView): Group {
 /**
  * Takes position `seq` for `message` (condition: nobody took it first and the members are the ones the
  * sender read) and records the message in the fan-out log, in one transaction with the caller's
- * idempotency record.
+ * idempotency record. The log entry is written without a TTL: it stays until every member has the
+ * message (`settleLog`), however long that takes, so a member behind always finds what it misses.
  */
 export function allocateActions(
   tableName: string,
   meta: GroupMeta,
-  input: { message: Message; seq: number; logExpiresAt: number },
+  input: { message: Message; seq: number },
 ): TransactItem[] {
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
@@ -113,7 +116,6 @@ export function allocateActions(
           sk: keys.groupLogSk(input.seq),
           seq: input.seq,
           message: toStoredMessage(input.message),
-          expiresAt: input.logExpiresAt,
         },
       },
     },
@@ -169,8 +171,18 @@ export interface LogEntry {
   message: Message;
 }
 
-/** Log entries with seq in [from, to] (strongly consistent), oldest first: what a helper applies. */
-export async function readLog(db: Db, groupId: string, from: number, to: number): Promise<LogEntry[]> {
+/**
+ * Log entries with seq in [from, to] (strongly consistent), oldest first: what a helper applies. An
+ * entry expired at `now` is left out, as it would be once TTL deleted it (only an entry every member
+ * had applied gets a TTL; entries written before log entries waited for their fan-out may lack).
+ */
+export async function readLog(
+  db: Db,
+  groupId: string,
+  range: { from: number; to: number },
+  now: number,
+): Promise<LogEntry[]> {
+  const { from, to } = range;
   if (from > to) return [];
   const items = await queryAll<Item>(db, {
     TableName: db.tableName,
@@ -182,8 +194,50 @@ export async function readLog(db: Db, groupId: string, from: number, to: number)
     },
     ConsistentRead: true,
   });
-  return items.map((item) => ({
-    seq: Number(item.seq),
-    message: fromStoredMessage(item.message as StoredMessage),
-  }));
+  return items
+    .filter((item) => !isExpired(item.expiresAt, now))
+    .map((item) => ({
+      seq: Number(item.seq),
+      message: fromStoredMessage(item.message as StoredMessage),
+    }));
+}
+
+/**
+ * Every member of the group has applied the messages through `seq`: their log entries may go. Gives a
+ * TTL (`expiresAt`) to entry `seq` and to the entries below it still without one (a settle an instance
+ * died before), oldest first, so an entry with a TTL never has one without below it and the walk down
+ * stops at the first entry it finds with one (usually the one just below: one read).
+ */
+export async function settleLog(db: Db, groupId: string, seq: number, expiresAt: number): Promise<void> {
+  const pending = [seq];
+  for (;;) {
+    const below = pending[pending.length - 1] as number;
+    const { Items = [] } = await send<{ Items?: Item[] }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk < :below',
+        ExpressionAttributeValues: { ':pk': keys.groupLogPk(groupId), ':below': keys.groupLogSk(below) },
+        ProjectionExpression: 'seq, expiresAt',
+        ScanIndexForward: false,
+        Limit: 1,
+        ConsistentRead: true,
+      }),
+    );
+    const [entry] = Items;
+    if (!entry || entry.expiresAt !== undefined) break;
+    pending.push(Number(entry.seq));
+  }
+  for (const entrySeq of pending.reverse()) {
+    await sendConditional(
+      db,
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: { pk: keys.groupLogPk(groupId), sk: keys.groupLogSk(entrySeq) },
+        UpdateExpression: 'SET expiresAt = :expiresAt',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(expiresAt)',
+        ExpressionAttributeValues: { ':expiresAt': expiresAt },
+      }),
+    );
+  }
 }
