@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import { keys } from '../functions/store/keys.js';
-import { commandGate, InjectedFault, isCommand, writes } from './support/command-gate.js';
+import { commandGate, InjectedFault, isCommand, type SentCommand, writes } from './support/command-gate.js';
 import { idsOf, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { deleteExpired, type StoredItem } from './support/ttl.js';
@@ -157,6 +157,33 @@ describe('item 15: a fan-out that reached one member, then nothing for seven day
       expect(history).toHaveLength(3);
       expect(history[0]).toBe(last.msgId);
       expect(history).toEqual(histories[0]);
+    }
+  });
+
+  it('entries whose fan-out finished but whose TTL was never set get it from the next send', async () => {
+    // Prepare: twice, every member gets bob's message, then the instance dies before the TTL is set.
+    const { bob, carol, dave, groupId } = await groupOf('x15c');
+    const settlesLog = (command: SentCommand) =>
+      command.constructor.name === 'UpdateCommand' &&
+      (command.input.Key as { pk: string }).pk === keys.groupLogPk(groupId);
+    for (const words of ['delivered', 'delivered too']) {
+      gate.before(settlesLog, () => {
+        throw new InjectedFault('the instance died before the settle');
+      });
+      await expect(bob.sendMessage(group(groupId, words))).rejects.toMatchObject({ status: 500 });
+      h.clock.advance(1_000);
+    }
+    await carol.sendMessage(group(groupId, 'next'));
+    // Act: a week and an hour later, TTL deletes what has expired.
+    h.clock.advance(SEVEN_DAYS_AND_AN_HOUR);
+    const deleted = await ttlDeletes(isLogEntry(groupId));
+    // Assess: all three entries had their TTL (the next send walked down to the first); nobody lost anything.
+    expect(deleted).toHaveLength(3);
+    const last = await dave.sendMessage(group(groupId, 'still fine'));
+    for (const member of [bob, carol, dave]) {
+      const history = await historyOf(member, groupId);
+      expect(history).toHaveLength(4);
+      expect(history[0]).toBe(last.msgId);
     }
   });
 });

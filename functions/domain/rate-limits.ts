@@ -104,10 +104,11 @@ const clockLead = new WeakMap<Deps, number>();
  * time as read) shows. So bucket time is the fastest clock any instance wrote with, every instance
  * reads it the same way, and a bucket's time never runs ahead of a reader once it has read it:
  *
- * - A reader behind the writer's clock learns the gap from the bucket and counts on from there: it
- *   loses at most the time since the write once (the gap it cannot tell from elapsed time), never the
- *   skew. (Taking the later of its own clock and the bucket's, as before, refused a user under the limit
- *   on every slower instance for as long as the skew.)
+ * - A reader behind the writer's clock takes the gap it reads as its lead and counts on from there, not
+ *   from its own clock. It cannot tell skew from the time between the write and its read, so its lead
+ *   may fall short by that much (any user's bucket read sooner after a write refines it): it may count
+ *   that short, never the whole skew. Counting from the later of its own clock and the bucket's would
+ *   refuse a user under the limit on every slower instance for as long as the skew.
  * - A reader ahead refills for the time since the write plus its lead once, when its clock first sets
  *   bucket time: at most one bucket's worth per faster clock, and total refill never exceeds elapsed
  *   time on the fastest clock, so a user well over the limit is refused whatever the instances.

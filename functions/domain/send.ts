@@ -3,7 +3,7 @@ import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage } from '../store/conversation.js';
-import { allocateActions, type GroupView, readGroup, settleLog } from '../store/group-store.js';
+import { allocateActions, type GroupView, readGroup } from '../store/group-store.js';
 import {
   putRecordAction,
   type RetryableRequest,
@@ -117,7 +117,6 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
  */
 async function fanOut(deps: Deps, group: GroupView, message: Message, seq: number): Promise<void> {
   await applyToMembers(deps, group.meta.groupId, group.members, { seq, message });
-  await settleLog(deps.db, group.meta.groupId, seq, ttlAfter(deps.clock.now(), deps.config.idempotencyDays));
 }
 
 /** The timestamp: now, unless the conversation's last message is at or after now (another clock). */

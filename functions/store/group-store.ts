@@ -202,42 +202,57 @@ export async function readLog(
     }));
 }
 
+/** Where the log keeps the message at position `seq`. */
+export function logEntryKey(groupId: string, seq: number): Key {
+  return { pk: keys.groupLogPk(groupId), sk: keys.groupLogSk(seq) };
+}
+
 /**
  * Every member of the group has applied the messages through `seq`: their log entries may go. Gives a
  * TTL (`expiresAt`) to entry `seq` and to the entries below it still without one (a settle an instance
- * died before), oldest first, so an entry with a TTL never has one without below it and the walk down
- * stops at the first entry it finds with one (usually the one just below: one read).
+ * died before), oldest first, so an entry with a TTL never has one without below it: the walk down
+ * stops at the first entry with a TTL, or a gap (TTL deleted it). `below` is entry `seq - 1` as the
+ * caller read it (strongly consistent, with its other reads), so the usual settle reads nothing.
  */
-export async function settleLog(db: Db, groupId: string, seq: number, expiresAt: number): Promise<void> {
+export async function settleLog(
+  db: Db,
+  groupId: string,
+  seq: number,
+  settle: { expiresAt: number; below: Item | undefined },
+): Promise<void> {
   const pending = [seq];
-  for (;;) {
-    const below = pending[pending.length - 1] as number;
-    const { Items = [] } = await send<{ Items?: Item[] }>(
-      db,
-      new QueryCommand({
-        TableName: db.tableName,
-        KeyConditionExpression: 'pk = :pk AND sk < :below',
-        ExpressionAttributeValues: { ':pk': keys.groupLogPk(groupId), ':below': keys.groupLogSk(below) },
-        ProjectionExpression: 'seq, expiresAt',
-        ScanIndexForward: false,
-        Limit: 1,
-        ConsistentRead: true,
-      }),
-    );
-    const [entry] = Items;
-    if (!entry || entry.expiresAt !== undefined) break;
-    pending.push(Number(entry.seq));
+  for (let next = settle.below; next && next.expiresAt === undefined; ) {
+    const nextSeq = Number(next.seq);
+    pending.push(nextSeq);
+    next = await entryBelow(db, groupId, nextSeq);
   }
   for (const entrySeq of pending.reverse()) {
     await sendConditional(
       db,
       new UpdateCommand({
         TableName: db.tableName,
-        Key: { pk: keys.groupLogPk(groupId), sk: keys.groupLogSk(entrySeq) },
+        Key: logEntryKey(groupId, entrySeq),
         UpdateExpression: 'SET expiresAt = :expiresAt',
         ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(expiresAt)',
-        ExpressionAttributeValues: { ':expiresAt': expiresAt },
+        ExpressionAttributeValues: { ':expiresAt': settle.expiresAt },
       }),
     );
   }
+}
+
+/** The log entry just below position `seq` (its seq and TTL only), if any. */
+async function entryBelow(db: Db, groupId: string, seq: number): Promise<Item | undefined> {
+  const { Items = [] } = await send<{ Items?: Item[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk < :below',
+      ExpressionAttributeValues: { ':pk': keys.groupLogPk(groupId), ':below': keys.groupLogSk(seq) },
+      ProjectionExpression: 'seq, expiresAt',
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    }),
+  );
+  return Items[0];
 }
