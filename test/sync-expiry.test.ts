@@ -5,7 +5,7 @@ import { runSweep } from '../functions/domain/sweep.js';
 import { Device } from './support/device.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
-import { deleteExpired } from './support/ttl-model.js';
+import { deleteExpired } from './support/ttl.js';
 
 /**
  * What `?since=` owes a device when things expire: change markers outlive every token the service

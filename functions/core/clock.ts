@@ -38,3 +38,12 @@ export const DAY_MS = 86_400_000;
 export function ttlAfter(now: number, days: number): number {
   return Math.floor((now + days * DAY_MS) / 1000);
 }
+
+/**
+ * Whether a DynamoDB TTL attribute (epoch seconds; undefined: never) has passed at `now` (ms). TTL
+ * deletes an expired item lazily (on AWS usually within two days, and until then reads still return
+ * it), so a reader that must not act on an expired item checks this instead of the item's presence.
+ */
+export function isExpired(expiresAt: unknown, now: number): boolean {
+  return typeof expiresAt === 'number' && expiresAt * 1000 <= now;
+}

@@ -1,7 +1,8 @@
+import { ttlAfter } from '../core/clock.js';
 import { forEachLimited } from '../core/concurrency.js';
 import type { ConversationRef, Message } from '../core/model.js';
 import { applyMessage, isMemberView, skipPosition } from '../store/conversation.js';
-import { type LogEntry, readLog } from '../store/group-store.js';
+import { type LogEntry, logEntryKey, readLog, settleLog } from '../store/group-store.js';
 import { putCopyAction } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -21,6 +22,13 @@ export interface FanOutTarget {
   message: Message;
 }
 
+/**
+ * Brings every member in `members` (the group's members when the message took its position, or since)
+ * to `target`. Then every member has the log entries through it, and only then may they expire
+ * (`settleLog`, with the entry below read along with the members): so an interrupted fan-out is
+ * finished by the retry or the next send however much later, and a message that took a position
+ * reaches every member, never only some.
+ */
 export async function applyToMembers(
   deps: Deps,
   groupId: string,
@@ -28,8 +36,13 @@ export async function applyToMembers(
   target: FanOutTarget,
 ): Promise<void> {
   const refs: ConversationRef[] = members.map((owner) => ({ owner, chatType: 'group', convId: groupId }));
-  const read = await readForWrite(deps, refs);
+  const below = target.seq > 1 ? logEntryKey(groupId, target.seq - 1) : undefined;
+  const read = await readForWrite(deps, refs, below ? [below] : []);
   await forEachLimited(refs, FANOUT_CONCURRENCY, (ref) => applyToMember(deps, ref, target, read));
+  await settleLog(deps.db, groupId, target.seq, {
+    expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
+    below: below && read.item(below),
+  });
 }
 
 /**
@@ -54,6 +67,8 @@ export async function applyToMember(
       }
       if (!isMemberView(state) || state.seq >= target.seq) return true;
       const seq = state.seq + 1;
+      // An entry is only ever gone (or expired) once every member applied it: no member is behind it
+      // then, except behind an entry written before entries waited for their fan-out (it is skipped).
       const entry = seq === target.seq ? target : await logEntry(deps, ref.convId, seq, target.seq, missing);
       const context = read.context(ref.owner);
       const written = entry
@@ -80,7 +95,8 @@ async function logEntry(
   cache: Map<number, LogEntry>,
 ): Promise<LogEntry | undefined> {
   if (!cache.has(seq)) {
-    for (const entry of await readLog(deps.db, groupId, seq, targetSeq - 1)) cache.set(entry.seq, entry);
+    const entries = await readLog(deps.db, groupId, { from: seq, to: targetSeq - 1 }, deps.clock.now());
+    for (const entry of entries) cache.set(entry.seq, entry);
   }
   return cache.get(seq);
 }

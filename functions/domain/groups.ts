@@ -81,7 +81,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   let joinedThrough = founders.length;
   const replayed = await withRetries(deps, 'create group', async function attemptCreate() {
     const read = await readForWrite(deps, refs, reads);
-    const earlier = idempotency && groupCreationRecordOf(read.item(idempotency.key));
+    const earlier = idempotency && groupCreationRecordOf(read.item(idempotency.key), deps.clock.now());
     if (earlier) {
       if (earlier.requestHash !== idempotency.hash) {
         throw new ConflictError('clientRequestId was already used for a different group');
@@ -105,12 +105,17 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
     }
     if (idempotency) {
       actions.push(
-        putRecordAction(deps.db.tableName, idempotency, {
-          groupId: group.groupId,
-          createdAt: group.createdAt,
-          joinedThrough,
-          expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
-        }),
+        putRecordAction(
+          deps.db.tableName,
+          idempotency,
+          {
+            groupId: group.groupId,
+            createdAt: group.createdAt,
+            joinedThrough,
+            expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
+          },
+          deps.clock.now(),
+        ),
       );
     }
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : false;
@@ -120,7 +125,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   for (let i = joinedThrough; i < members.length; i += JOINS_PER_TRANSACTION) {
     const batch = members.slice(i, i + JOINS_PER_TRANSACTION);
     latest = await joinMembers(deps, group.groupId, batch, {
-      alsoWrite: idempotency && groupCreationProgressAction(deps.db.tableName, idempotency, i + batch.length),
+      creation: idempotency && { request: idempotency, through: i + batch.length },
     });
   }
   if (!replayed) return { ...group, members };
@@ -207,11 +212,16 @@ async function joinMembers(
      * is conditional on its membership version, so a change since fails it and the retry reads again.
      */
     justRead?: GroupView;
-    /** One more action for the joining transaction (a creation's progress). */
-    alsoWrite?: TransactItem;
+    /**
+     * The creation (with a clientRequestId) these members are joined for, and how far its member list is
+     * joined once they are: its record's `joinedThrough` moves there in the joining transaction. Each
+     * attempt reads the record with the newcomers: once another attempt of the same creation joined this
+     * batch, it is done (a newcomer missing from the group now has left since, and stays out).
+     */
+    creation?: { request: RetryableRequest; through: number };
   } = {},
 ): Promise<GroupView> {
-  const { chargedTo, justRead, alsoWrite } = options;
+  const { chargedTo, justRead, creation } = options;
   const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
   let known = justRead;
   return withRetries(deps, 'add members', async function attemptJoin() {
@@ -224,8 +234,10 @@ async function joinMembers(
       throw new ConflictError(`the group is full (${deps.config.maxGroupMembers} members)`);
     }
     const refs = newcomers.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
-    const read = await readForWrite(deps, refs, present(limit));
+    const read = await readForWrite(deps, refs, present(limit, creation?.request.key));
     const now = deps.clock.now();
+    const record = creation && groupCreationRecordOf(read.item(creation.request.key), now);
+    if (record && record.joinedThrough >= creation.through) return view;
     const { meta } = view;
     const actions: TransactItem[] = [
       membershipChangeAction(deps.db.tableName, meta, {
@@ -237,7 +249,8 @@ async function joinMembers(
     const spent =
       limit && chargedTo && spend(deps, chargedTo, 'addMembers', read.item(limit), newcomers.length);
     if (spent) actions.push(spent);
-    if (alsoWrite) actions.push(alsoWrite);
+    if (record)
+      actions.push(groupCreationProgressAction(deps.db.tableName, creation.request, creation.through));
     for (const ref of refs) {
       actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
       actions.push(

@@ -57,7 +57,7 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
   const limit = limitKey(deps, sender, 'send');
   return withRetries(deps, 'send', async function attemptSingleSend() {
     const read = await readForWrite(deps, sides, present(idempotency?.key, limit));
-    const earlier = idempotency && sendRecordOf(read.item(idempotency.key));
+    const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) return replayed(sender, input, earlier, idempotency.hash);
     const spent = limit && spend(deps, sender, 'send', read.item(limit));
@@ -92,18 +92,14 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     ]);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
-    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key));
+    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key), deps.clock.now());
     if (earlier) {
       return { group, seq: earlier.seq, message: replayed(sender, input, earlier, idempotency.hash) };
     }
     const spent = limit && spend(deps, sender, 'send', read?.item(limit));
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
-    const actions = allocateActions(deps.db.tableName, group.meta, {
-      message,
-      seq,
-      logExpiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
-    });
+    const actions = allocateActions(deps.db.tableName, group.meta, { message, seq });
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
     if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
@@ -114,7 +110,10 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
 
 /**
  * Moves every member's side to message `seq` (and anything before it they are still missing). Members
- * who joined later are already past it; members who left are skipped by their item's condition.
+ * who joined later are already past it; members who left are skipped by their item's condition. Then
+ * every member has the log entries through `seq`, and only then may they expire: a message that took a
+ * position reaches every member (an interrupted fan-out is finished by the retry or by the next send,
+ * however much later) and never only some.
  */
 async function fanOut(deps: Deps, group: GroupView, message: Message, seq: number): Promise<void> {
   await applyToMembers(deps, group.meta.groupId, group.members, { seq, message });
@@ -163,10 +162,16 @@ function replayed(sender: string, input: SendRequest, record: SendRecord, hash: 
 }
 
 function recordAction(deps: Deps, idempotency: RetryableRequest, message: Message, seq: number) {
-  return putRecordAction(deps.db.tableName, idempotency, {
-    msgId: message.msgId,
-    seq,
-    timestamp: message.timestamp,
-    expiresAt: ttlAfter(deps.clock.now(), deps.config.idempotencyDays),
-  });
+  const now = deps.clock.now();
+  return putRecordAction(
+    deps.db.tableName,
+    idempotency,
+    {
+      msgId: message.msgId,
+      seq,
+      timestamp: message.timestamp,
+      expiresAt: ttlAfter(now, deps.config.idempotencyDays),
+    },
+    now,
+  );
 }

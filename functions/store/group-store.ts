@@ -1,5 +1,7 @@
+import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { isExpired } from '../core/clock.js';
 import type { Group, Message } from '../core/model.js';
-import { type Db, type Key, queryAll } from './db.js';
+import { type Db, type Key, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
@@ -92,12 +94,13 @@ export function groupOf(view: GroupView): Group {
 /**
  * Takes position `seq` for `message` (condition: nobody took it first and the members are the ones the
  * sender read) and records the message in the fan-out log, in one transaction with the caller's
- * idempotency record.
+ * idempotency record. The log entry is written without a TTL: it stays until every member has the
+ * message (`settleLog`), however long that takes, so a member behind always finds what it misses.
  */
 export function allocateActions(
   tableName: string,
   meta: GroupMeta,
-  input: { message: Message; seq: number; logExpiresAt: number },
+  input: { message: Message; seq: number },
 ): TransactItem[] {
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
@@ -113,7 +116,6 @@ export function allocateActions(
           sk: keys.groupLogSk(input.seq),
           seq: input.seq,
           message: toStoredMessage(input.message),
-          expiresAt: input.logExpiresAt,
         },
       },
     },
@@ -169,8 +171,18 @@ export interface LogEntry {
   message: Message;
 }
 
-/** Log entries with seq in [from, to] (strongly consistent), oldest first: what a helper applies. */
-export async function readLog(db: Db, groupId: string, from: number, to: number): Promise<LogEntry[]> {
+/**
+ * Log entries with seq in [from, to] (strongly consistent), oldest first: what a helper applies. An
+ * entry expired at `now` is left out, as it would be once TTL deleted it (only an entry every member
+ * had applied gets a TTL; entries written before log entries waited for their fan-out may lack).
+ */
+export async function readLog(
+  db: Db,
+  groupId: string,
+  range: { from: number; to: number },
+  now: number,
+): Promise<LogEntry[]> {
+  const { from, to } = range;
   if (from > to) return [];
   const items = await queryAll<Item>(db, {
     TableName: db.tableName,
@@ -182,8 +194,65 @@ export async function readLog(db: Db, groupId: string, from: number, to: number)
     },
     ConsistentRead: true,
   });
-  return items.map((item) => ({
-    seq: Number(item.seq),
-    message: fromStoredMessage(item.message as StoredMessage),
-  }));
+  return items
+    .filter((item) => !isExpired(item.expiresAt, now))
+    .map((item) => ({
+      seq: Number(item.seq),
+      message: fromStoredMessage(item.message as StoredMessage),
+    }));
+}
+
+/** Where the log keeps the message at position `seq`. */
+export function logEntryKey(groupId: string, seq: number): Key {
+  return { pk: keys.groupLogPk(groupId), sk: keys.groupLogSk(seq) };
+}
+
+/**
+ * Every member of the group has applied the messages through `seq`: their log entries may go. Gives a
+ * TTL (`expiresAt`) to entry `seq` and to the entries below it still without one (a settle an instance
+ * died before), oldest first, so an entry with a TTL never has one without below it: the walk down
+ * stops at the first entry with a TTL, or a gap (TTL deleted it). `below` is entry `seq - 1` as the
+ * caller read it (strongly consistent, with its other reads), so the usual settle reads nothing.
+ */
+export async function settleLog(
+  db: Db,
+  groupId: string,
+  seq: number,
+  settle: { expiresAt: number; below: Item | undefined },
+): Promise<void> {
+  const pending = [seq];
+  for (let next = settle.below; next && next.expiresAt === undefined; ) {
+    const nextSeq = Number(next.seq);
+    pending.push(nextSeq);
+    next = await entryBelow(db, groupId, nextSeq);
+  }
+  for (const entrySeq of pending.reverse()) {
+    await sendConditional(
+      db,
+      new UpdateCommand({
+        TableName: db.tableName,
+        Key: logEntryKey(groupId, entrySeq),
+        UpdateExpression: 'SET expiresAt = :expiresAt',
+        ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(expiresAt)',
+        ExpressionAttributeValues: { ':expiresAt': settle.expiresAt },
+      }),
+    );
+  }
+}
+
+/** The log entry just below position `seq` (its seq and TTL only), if any. */
+async function entryBelow(db: Db, groupId: string, seq: number): Promise<Item | undefined> {
+  const { Items = [] } = await send<{ Items?: Item[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk < :below',
+      ExpressionAttributeValues: { ':pk': keys.groupLogPk(groupId), ':below': keys.groupLogSk(seq) },
+      ProjectionExpression: 'seq, expiresAt',
+      ScanIndexForward: false,
+      Limit: 1,
+      ConsistentRead: true,
+    }),
+  );
+  return Items[0];
 }

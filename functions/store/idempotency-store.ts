@@ -1,4 +1,5 @@
 import { createHmac } from 'node:crypto';
+import { isExpired } from '../core/clock.js';
 import type { Key } from './db.js';
 import type { TransactItem } from './transactions.js';
 
@@ -8,7 +9,9 @@ import type { TransactItem } from './transactions.js';
  * creates the group), so it exists exactly when that happened: a retry that finds it answers as the
  * first attempt did (finishing what that attempt left to later steps); a retry that does not, does it
  * now. The record keeps an HMAC of the request, so the same client id for a different request is a
- * conflict. Records expire through DynamoDB TTL.
+ * conflict. Records expire through DynamoDB TTL, which deletes lazily: a record past its `expiresAt` is
+ * read as absent (whatever the reader's clock, an hour either way), and a new attempt replaces it, so
+ * no answer is ever given from a record that may vanish at any moment.
  */
 
 /** A request a client made safe to retry: where its record lives, and its hash. */
@@ -26,19 +29,32 @@ export function retryableRequest(key: Key, request: unknown, secret: string): Re
   return { key, hash: createHmac('sha256', secret).update(JSON.stringify(request)).digest('base64url') };
 }
 
-/** A record's Put, for the transaction that does what it records: fails it if another attempt did first. */
+/**
+ * A record's Put, for the transaction that does what it records: fails it if another attempt did first
+ * (a record there and not expired at `now`, as the attempt read it).
+ */
 export function putRecordAction(
   tableName: string,
   request: RetryableRequest,
   record: Record<string, unknown> & { expiresAt: number },
+  now: number,
 ): TransactItem {
   return {
     Put: {
       TableName: tableName,
       Item: { ...request.key, ...record, requestHash: request.hash },
-      ConditionExpression: 'attribute_not_exists(pk)',
+      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+      ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
     },
   };
+}
+
+/** The record as read, or undefined when there is none or it has expired at `now`. */
+function liveRecord(
+  item: Record<string, unknown> | undefined,
+  now: number,
+): Record<string, unknown> | undefined {
+  return item && !isExpired(item.expiresAt, now) ? item : undefined;
 }
 
 /** What a send's record keeps. */
@@ -50,7 +66,11 @@ export interface SendRecord {
   requestHash: string;
 }
 
-export function sendRecordOf(item: Record<string, unknown> | undefined): SendRecord | undefined {
+export function sendRecordOf(
+  found: Record<string, unknown> | undefined,
+  now: number,
+): SendRecord | undefined {
+  const item = liveRecord(found, now);
   if (!item) return undefined;
   return {
     msgId: item.msgId as string,
@@ -70,8 +90,10 @@ export interface GroupCreationRecord {
 }
 
 export function groupCreationRecordOf(
-  item: Record<string, unknown> | undefined,
+  found: Record<string, unknown> | undefined,
+  now: number,
 ): GroupCreationRecord | undefined {
+  const item = liveRecord(found, now);
   if (!item) return undefined;
   return {
     groupId: item.groupId as string,

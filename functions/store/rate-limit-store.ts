@@ -12,7 +12,7 @@ export interface BucketState {
   name: string;
   exists: boolean;
   tokens: number;
-  /** Wall-clock ms when `tokens` was counted. */
+  /** When `tokens` was counted, in bucket time (ms: the fastest clock seen, see rate-limits.ts). */
   at: number;
   version: number;
 }
