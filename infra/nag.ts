@@ -39,7 +39,8 @@ export const NAG_ACKNOWLEDGEMENTS = {
   },
   backupRole: {
     id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup]',
-    reason: "AWS Backup's own service-role policy for taking backups (what BackupSelection attaches), maintained by AWS.",
+    reason:
+      "AWS Backup's own service-role policy for taking backups (what BackupSelection attaches), maintained by AWS.",
   },
   restoreRole: {
     id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForRestores]',

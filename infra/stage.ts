@@ -101,7 +101,8 @@ export function productionProblems(stage: StageConfig): string[] {
       problems.push(`${path} is a placeholder`);
     }
   }
-  if (!stage.account || !/^\d{12}$/.test(stage.account)) problems.push('account must be a 12-digit account id');
+  if (!stage.account || !/^\d{12}$/.test(stage.account))
+    problems.push('account must be a 12-digit account id');
   if (!stage.jwtIssuer) problems.push('jwtIssuer is missing');
   if (!stage.jwtAudience || stage.jwtAudience.length === 0) problems.push('jwtAudience is missing');
   const { alarms } = stage;

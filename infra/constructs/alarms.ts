@@ -1,4 +1,4 @@
-import { Duration, Stack } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { SlackChannelConfiguration } from 'aws-cdk-lib/aws-chatbot';
 import {
   Alarm,
@@ -106,9 +106,7 @@ export class Alarms extends Construct {
 
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
-    this.topic = props.topicArn
-      ? Topic.fromTopicArn(this, 'Topic', props.topicArn)
-      : this.ownTopic();
+    this.topic = props.topicArn ? Topic.fromTopicArn(this, 'Topic', props.topicArn) : this.ownTopic();
     for (const email of props.emails ?? []) this.topic.addSubscription(new EmailSubscription(email));
     if (props.slack) {
       new SlackChannelConfiguration(this, 'Slack', {
@@ -228,7 +226,10 @@ export class Alarms extends Construct {
     const action = new SnsAction(this.topic);
     // The dead-letter depth alarm is reset to OK every day to notify again (Retention): an OK action would
     // notify each reset. The new-dead-letter alarm goes OK five minutes after each letter: not news.
-    const noOkAction = new Set<Alarm>([props.retention.deadLettersAlarm, props.retention.newDeadLettersAlarm]);
+    const noOkAction = new Set<Alarm>([
+      props.retention.deadLettersAlarm,
+      props.retention.newDeadLettersAlarm,
+    ]);
     for (const alarm of all) {
       alarm.addAlarmAction(action);
       if (!noOkAction.has(alarm)) alarm.addOkAction(action);
@@ -243,6 +244,9 @@ export class Alarms extends Construct {
     const key = new Key(this, 'TopicKey', {
       description: 'Roaming: encrypts the alarm topic',
       enableKeyRotation: true,
+      // It protects notifications in flight only: nothing to keep once the stack is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
     });
     key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
     return new Topic(this, 'Topic', {

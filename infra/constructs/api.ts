@@ -216,7 +216,8 @@ function validate(props: ApiProps): void {
     );
   }
   for (const [name, limits] of Object.entries(props.routeThrottles ?? {})) {
-    if (!ROUTES.some((route) => route.name === name)) throw new Error(`routeThrottles: no route named ${name}`);
+    if (!ROUTES.some((route) => route.name === name))
+      throw new Error(`routeThrottles: no route named ${name}`);
     if (!(limits && limits.rateLimit > 0 && Number.isInteger(limits.burstLimit) && limits.burstLimit > 0)) {
       throw new Error(`routeThrottles.${name} needs a positive rateLimit and a positive integer burstLimit`);
     }

@@ -1,12 +1,6 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { BackupPlan, BackupPlanRule, BackupResource, BackupVault } from 'aws-cdk-lib/aws-backup';
-import {
-  AttributeType,
-  BillingMode,
-  type ITable,
-  ProjectionType,
-  Table,
-} from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -122,7 +116,10 @@ export class Data extends Construct {
 
     // Recovery points independent of PITR's 35-day window, optionally copied out of the account or region.
     this.backupVault = new BackupVault(this, 'BackupVault', { removalPolicy: RemovalPolicy.RETAIN });
-    this.backupPlan = new BackupPlan(this, 'BackupPlan', { backupVault: this.backupVault });
+    this.backupPlan = new BackupPlan(this, 'BackupPlan', {
+      backupPlanName: `${Stack.of(this).stackName}-table`,
+      backupVault: this.backupVault,
+    });
     const copy = props.backup?.copy;
     this.backupPlan.addRule(
       new BackupPlanRule({

@@ -149,7 +149,10 @@ export class Retention extends Construct {
         'A sweep invocation was dead-lettered in the last 5 minutes (NumberOfMessagesSent > 0): a run failed or could not be delivered.',
         RUNBOOKS.deadLetters,
       ),
-      metric: this.deadLetterQueue.metricNumberOfMessagesSent({ period: Duration.minutes(5), statistic: 'Sum' }),
+      metric: this.deadLetterQueue.metricNumberOfMessagesSent({
+        period: Duration.minutes(5),
+        statistic: 'Sum',
+      }),
       threshold: 0,
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       evaluationPeriods: 1,

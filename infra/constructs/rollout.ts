@@ -42,10 +42,11 @@ export class Rollout extends Construct {
     super(scope, id);
     this.application = new LambdaApplication(this, 'Application');
     // One role for every group (CodeDeploy's managed policy for Lambda, added by each group once).
-    const role = (this.role = new Role(this, 'Role', {
+    this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('codedeploy.amazonaws.com'),
       description: 'CodeDeploy: shifts the live aliases of the Roaming functions',
-    }));
+    });
+    const role = this.role;
     const config = CONFIGS[props.style ?? 'canary10Percent5Minutes'];
     const groups = new Map<HandlerFunction, LambdaDeploymentGroup>();
     for (const [fn, alarms] of props.functions) {
