@@ -160,7 +160,8 @@ export class Api extends Construct {
 
     const routeFunctions = new Map<RouteName, HandlerFunction>();
     const routeSpecs = new Map<RouteName, RouteSpec>();
-    const routeSettings: Record<string, CfnStage.RouteSettingsProperty> = {};
+    // CloudFormation's RouteSettings is a JSON map of route key to settings, in its own (Pascal) case.
+    const routeSettings: Record<string, Record<string, number | boolean>> = {};
     for (const route of ROUTES) {
       const constructId = pascalCase(route.name);
       const handler = new HandlerFunction(this, constructId, {
@@ -179,8 +180,9 @@ export class Api extends Construct {
       const limits = props.routeThrottles?.[route.name];
       if (limits) {
         routeSettings[`${route.method} ${route.path}`] = {
-          throttlingRateLimit: limits.rateLimit,
-          throttlingBurstLimit: limits.burstLimit,
+          ThrottlingRateLimit: limits.rateLimit,
+          ThrottlingBurstLimit: limits.burstLimit,
+          DetailedMetricsEnabled: true,
         };
         // A route's settings name its route key, which must exist before the stage is updated.
         this.stage.node.addDependency(httpRoute);

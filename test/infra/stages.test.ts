@@ -108,16 +108,41 @@ describe('a production stage', () => {
     );
   });
 
-  it('filled in, deploys to its own account and region with termination protection and its tags', () => {
+  it('a non-production stage has no termination protection', () => {
+    const settings = appSettings(none, {});
+    expect(settings.terminationProtection).toBe(false);
+    expect(stackOf(settings).stack.terminationProtection).toBe(false);
+  });
+});
+
+describe('a filled-in production stage', () => {
+  let settings: AppSettings;
+  let template: Template;
+  let artifact: { terminationProtection?: boolean; tags: Record<string, string> };
+
+  beforeAll(() => {
     writeProd();
-    const settings = appSettings(prod, { CDK_DEFAULT_ACCOUNT: '111122223333' }, dir);
+    settings = appSettings(
+      (key) => (key === 'stage' ? 'prod' : undefined),
+      { CDK_DEFAULT_ACCOUNT: '111122223333' },
+      dir,
+    );
+    const { app, stack } = stackOf(settings);
+    template = Template.fromStack(stack);
+    artifact = app.synth().getStackArtifact(stack.artifactId);
+  });
+
+  it('deploys to its own account and region, whatever the CLI resolves', () => {
     expect(settings.env).toEqual({ account: '210987654321', region: 'eu-west-1' });
     expect(settings.placeholders).toEqual([]);
-    const { app, stack } = stackOf(settings);
-    const artifact = app.synth().getStackArtifact(stack.artifactId);
+  });
+
+  it('has termination protection on', () => {
     expect(artifact.terminationProtection).toBe(true);
+  });
+
+  it('tags the stack and every taggable resource with its tags', () => {
     expect(artifact.tags).toMatchObject({ project: 'roaming', stage: 'prod', owner: 'roaming-team' });
-    const template = Template.fromStack(stack);
     for (const type of [
       'AWS::DynamoDB::Table',
       'AWS::Lambda::Function',
@@ -131,16 +156,19 @@ describe('a production stage', () => {
         ]),
       });
     }
+  });
+
+  it('caps the table, rolls out by canary and subscribes its on-call email to the alarms', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      OnDemandThroughput: { MaxReadRequestUnits: 10000, MaxWriteRequestUnits: 4000 },
+    });
+    template.allResourcesProperties('AWS::CodeDeploy::DeploymentGroup', {
+      DeploymentConfigName: 'CodeDeployDefault.LambdaCanary10Percent5Minutes',
+    });
     template.hasResourceProperties('AWS::SNS::Subscription', {
       Protocol: 'email',
       Endpoint: 'oncall@example.org',
     });
-  });
-
-  it('a non-production stage has no termination protection', () => {
-    const settings = appSettings(none, {});
-    const { app, stack } = stackOf(settings);
-    expect(app.synth().getStackArtifact(stack.artifactId).terminationProtection).toBe(false);
   });
 });
 
