@@ -28,7 +28,7 @@ describe('versions and aliases', () => {
     const fn = functionId(template, name);
     const alias = aliasIdOf(template, fn);
     const versions = resources(template, 'AWS::Lambda::Version').filter(
-      ([, version]) => (version.Properties?.FunctionName as { Ref?: string }).Ref === fn,
+      ([, version]) => (version.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref === fn,
     );
     expect(versions).toHaveLength(1);
     const [versionId] = versions[0] as [string, unknown];
