@@ -90,8 +90,12 @@ describe('the restore drill on DynamoDB Local', () => {
   });
 
   it('points the stage at the restored table: its file says so and the app synthesizes with it', () => {
-    const stage = JSON.parse(readFileSync(join(stagesDir, 'dev.json'), 'utf8')) as { tableName: string };
-    expect(stage.tableName).toBe(targetTable);
+    const before = readFileSync(join(STAGES_DIR, 'dev.json'), 'utf8');
+    const after = readFileSync(join(stagesDir, 'dev.json'), 'utf8');
+    expect((JSON.parse(after) as { tableName: string }).tableName).toBe(targetTable);
+    // One line changed, the rest of the file as committed.
+    const changed = after.split('\n').filter((line, i) => line !== before.split('\n')[i]);
+    expect(changed).toEqual([`  "tableName": "${targetTable}",`]);
     expect(report.stageFile).toBe(join(stagesDir, 'dev.json'));
     const settings = appSettings(() => undefined, {}, stagesDir);
     expect(settings.props.tableName).toBe(targetTable);

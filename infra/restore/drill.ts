@@ -239,13 +239,16 @@ export async function runRestoreDrill(options: DrillOptions): Promise<DrillRepor
   };
 }
 
-/** Sets `tableName` in a stage file, keeping everything else as it is; returns the value it had. */
+/**
+ * Sets `tableName` in a stage file and changes nothing else (the line is replaced in place, so the
+ * file keeps its formatting and the diff is one line); returns the value it had.
+ */
 export function setStageTableName(stageFile: string, tableName: string | null): string | null {
   const text = readFileSync(stageFile, 'utf8');
-  const stage = JSON.parse(text) as { tableName?: string | null };
-  const previous = stage.tableName ?? null;
-  stage.tableName = tableName;
-  writeFileSync(stageFile, `${JSON.stringify(stage, null, 2)}\n`);
+  const previous = (JSON.parse(text) as { tableName?: string | null }).tableName ?? null;
+  const line = /"tableName":\s*(null|"[^"]*")/;
+  if (!line.test(text)) throw new Error(`${stageFile} has no "tableName" setting`);
+  writeFileSync(stageFile, text.replace(line, `"tableName": ${JSON.stringify(tableName)}`));
   return previous;
 }
 
