@@ -1,6 +1,7 @@
 import { Annotations, App, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { appSettings } from './context.js';
+import { FrontDoorStack } from './front-door.js';
 import { RoamingStack } from './roaming-stack.js';
 
 const app = new App();
@@ -20,6 +21,16 @@ if (settings.placeholders.length > 0) {
     `Stage ${settings.stage} has no ${settings.placeholders.join('/')}: using placeholders, so the deployed API would reject every token. ` +
       `Set them in infra/stages/${settings.stage}.json (docs/aws.md).`,
   );
+}
+if (settings.frontDoor) {
+  // CloudFront's WAF and certificates live in us-east-1: the front door is its own stack there.
+  new FrontDoorStack(app, `${settings.stackName}FrontDoor`, {
+    ...settings.frontDoor,
+    description: `Roaming (${settings.stage}): CloudFront and WAF in front of the HTTP API`,
+    env: { account: settings.env.account, region: 'us-east-1' },
+    terminationProtection: settings.terminationProtection,
+    tags: settings.tags,
+  });
 }
 // cdk-nag's AwsSolutions pack: synthesis fails on any finding not acknowledged with a reason (infra/nag.ts).
 Validations.of(app).addPlugins(new AwsSolutionsChecks(app));

@@ -1,4 +1,5 @@
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { FrontDoorOptions } from './front-door.js';
 import type { RoamingStackProps } from './roaming-stack.js';
 import { DEFAULT_STAGE, productionProblems, readStage, STAGES_DIR, type StageConfig } from './stage.js';
 
@@ -33,6 +34,8 @@ export interface AppSettings {
   readonly tags: Record<string, string>;
   /** Settings that fell back to a placeholder (the app warns; a production stage fails instead). */
   readonly placeholders: readonly string[];
+  /** The optional front door stack (us-east-1). */
+  readonly frontDoor?: FrontDoorOptions;
 }
 
 /**
@@ -103,6 +106,14 @@ function settingsOf(name: string, stage: StageConfig, cliAccount: string | undef
     terminationProtection: stage.production,
     tags: { ...stage.tags },
     placeholders,
+    frontDoor: stage.frontDoor
+      ? {
+          apiDomain: stage.frontDoor.apiDomain,
+          rateLimitPerIp: stage.frontDoor.rateLimitPerIp,
+          rateLimitPerToken: stage.frontDoor.rateLimitPerToken,
+          customDomain: stage.frontDoor.customDomain ?? undefined,
+        }
+      : undefined,
     props: {
       jwtIssuer: stage.jwtIssuer ?? PLACEHOLDER_JWT_ISSUER,
       jwtAudience: stage.jwtAudience?.length ? stage.jwtAudience : [PLACEHOLDER_JWT_AUDIENCE],

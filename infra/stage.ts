@@ -63,6 +63,15 @@ export const StageSchema = z.strictObject({
     copy: z.strictObject({ vaultArn: z.string(), deleteAfterDays: z.number().int().positive() }).nullable(),
   }),
   contributorInsights: z.boolean(),
+  /** The optional CloudFront + WAF front door (infra/front-door.ts, docs/front-door.md), its own stack in us-east-1. */
+  frontDoor: z
+    .strictObject({
+      apiDomain: z.string(),
+      rateLimitPerIp: z.number().int().min(10),
+      rateLimitPerToken: z.number().int().min(10),
+      customDomain: z.strictObject({ domainName: z.string(), certificateArn: z.string() }).nullable(),
+    })
+    .nullable(),
   tags: z.record(z.string(), z.string()),
 });
 

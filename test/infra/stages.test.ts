@@ -98,6 +98,25 @@ describe('a production stage', () => {
     expect(() => appSettings(prod, {}, dir)).toThrow(/alarms needs a destination/);
   });
 
+  it('may turn on the front door, which then deploys as its own stack settings', () => {
+    writeProd({
+      frontDoor: {
+        apiDomain: 'abc123defg.execute-api.eu-west-1.amazonaws.com',
+        rateLimitPerIp: 2000,
+        rateLimitPerToken: 1000,
+        customDomain: null,
+      },
+    });
+    expect(appSettings(prod, {}, dir).frontDoor).toEqual({
+      apiDomain: 'abc123defg.execute-api.eu-west-1.amazonaws.com',
+      rateLimitPerIp: 2000,
+      rateLimitPerToken: 1000,
+      customDomain: undefined,
+    });
+    writeProd();
+    expect(appSettings(prod, {}, dir).frontDoor).toBeUndefined();
+  });
+
   it('takes no -c overrides or issuer from the environment: its file is the only source', () => {
     writeProd();
     expect(() =>
