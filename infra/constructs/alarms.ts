@@ -9,18 +9,21 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { Operation } from 'aws-cdk-lib/aws-dynamodb';
 import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import type { RouteName } from '../../functions/routes.js';
+import { ALARM_THRESHOLDS } from './alarm-thresholds.js';
 import type { Api } from './api.js';
 import type { Data } from './data.js';
 import type { HandlerFunction } from './handler-function.js';
 import type { Retention } from './retention.js';
 import { describeAlarm, RUNBOOKS } from './runbooks.js';
+import { concurrencyAlarm, tableAlarms } from './table-alarms.js';
+
+export { ALARM_THRESHOLDS } from './alarm-thresholds.js';
 
 /** Where the alarms go. */
 export interface AlarmDestinations {
@@ -53,40 +56,6 @@ export interface AlarmsProps extends AlarmDestinations {
   /** The sweep's checkpoint margin (ms): its duration alarm fires past the point where it should have stopped. */
   readonly sweepStopBeforeTimeoutMs: number;
 }
-
-/** Thresholds, in one place (docs/aws.md "Alarms" lists them). */
-export const ALARM_THRESHOLDS = {
-  /** Per route: 5xx as a percentage of requests, in 3 of 5 minutes with at least MIN_REQUESTS requests. */
-  route5xxPercent: 5,
-  route5xxMinRequests: 5,
-  /** Per route: API Gateway p99 latency, in 3 of 5 minutes. */
-  routeP99LatencyMs: 2000,
-  /** Per route function: Lambda Errors in 5 minutes. */
-  functionErrors: 3,
-  /** Per function: Lambda Throttles in 5 minutes. */
-  functionThrottles: 5,
-  /** Per route function: p99 duration as a share of the timeout, in 5 minutes. */
-  durationShareOfTimeout: 0.8,
-  /** Table: throttled requests and system errors in 5 minutes. */
-  tableThrottledRequests: 1,
-  tableSystemErrors: 5,
-  /** Table and indexes: consumed units per second as a share of the cap, in 3 of 5 minutes. */
-  capShare: 0.8,
-  /** Account: concurrent executions as a share of the quota, in 3 of 5 minutes. */
-  concurrencyShare: 0.8,
-} as const;
-
-/** The operations whose throttling and system errors the table reports (everything the functions call). */
-const TABLE_OPERATIONS = [
-  Operation.GET_ITEM,
-  Operation.BATCH_GET_ITEM,
-  Operation.QUERY,
-  Operation.PUT_ITEM,
-  Operation.UPDATE_ITEM,
-  Operation.DELETE_ITEM,
-  Operation.BATCH_WRITE_ITEM,
-  Operation.TRANSACT_WRITE_ITEMS,
-];
 
 /**
  * Alarms a person receives: one SNS topic (the stack's own, or an existing one) with optional email and
@@ -220,7 +189,7 @@ export class Alarms extends Construct {
       deployAlarms.set(fn, [errors, duration, ...(route ? (routeAlarms.get(route) ?? []) : [])]);
     }
 
-    all.push(...this.tableAlarms(props.data), this.concurrencyAlarm(props.accountConcurrencyLimit ?? 1000));
+    all.push(...tableAlarms(this, props.data), concurrencyAlarm(this, props.accountConcurrencyLimit ?? 1000));
     all.push(...props.retention.alarms);
 
     const action = new SnsAction(this.topic);
@@ -253,103 +222,6 @@ export class Alarms extends Construct {
       displayName: `Roaming alarms (${Stack.of(this).stackName})`,
       masterKey: key,
       enforceSSL: true,
-    });
-  }
-
-  private tableAlarms(data: Data): Alarm[] {
-    const { table } = data;
-    const throttled = new Alarm(this, 'TableThrottledRequests', {
-      alarmDescription: describeAlarm(
-        `DynamoDB: ${ALARM_THRESHOLDS.tableThrottledRequests} or more throttled requests in 5 minutes (throughput caps or partition limits).`,
-        RUNBOOKS.throttling,
-      ),
-      metric: table.metricThrottledRequestsForOperations({
-        operations: TABLE_OPERATIONS,
-        period: Duration.minutes(5),
-      }),
-      threshold: ALARM_THRESHOLDS.tableThrottledRequests,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    const systemErrors = new Alarm(this, 'TableSystemErrors', {
-      alarmDescription: describeAlarm(
-        `DynamoDB: ${ALARM_THRESHOLDS.tableSystemErrors} or more system errors (HTTP 500 from DynamoDB) in 5 minutes.`,
-        RUNBOOKS.serverErrors,
-      ),
-      metric: table.metricSystemErrorsForOperations({
-        operations: TABLE_OPERATIONS,
-        period: Duration.minutes(5),
-      }),
-      threshold: ALARM_THRESHOLDS.tableSystemErrors,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
-    });
-    const alarms = [throttled, systemErrors];
-    const caps = data.throughputCaps;
-    if (!caps) return alarms;
-    const targets: { id: string; label: string; index?: string }[] = [
-      { id: 'Table', label: 'table' },
-      ...data.indexNames.map((index) => ({ id: pascal(index), label: `index ${index}`, index })),
-    ];
-    for (const target of targets) {
-      for (const [kind, cap] of [
-        ['Read', caps.maxReadRequestUnits],
-        ['Write', caps.maxWriteRequestUnits],
-      ] as const) {
-        const threshold = Math.floor(cap * ALARM_THRESHOLDS.capShare);
-        const consumed = new Metric({
-          namespace: 'AWS/DynamoDB',
-          metricName: `Consumed${kind}CapacityUnits`,
-          dimensionsMap: target.index
-            ? { TableName: table.tableName, GlobalSecondaryIndexName: target.index }
-            : { TableName: table.tableName },
-          statistic: 'Sum',
-          period: Duration.minutes(1),
-        });
-        alarms.push(
-          new Alarm(this, `${target.id}${kind}NearCap`, {
-            alarmDescription: describeAlarm(
-              `DynamoDB ${target.label}: ${kind.toLowerCase()} units per second at or above ${threshold} (80% of the cap ${cap}) in 3 of 5 minutes; at the cap requests are throttled.`,
-              RUNBOOKS.throttling,
-            ),
-            metric: new MathExpression({
-              expression: 'consumed / PERIOD(consumed)',
-              usingMetrics: { consumed },
-              period: Duration.minutes(1),
-              label: `${target.label} ${kind.toLowerCase()} units/s`,
-            }),
-            threshold,
-            comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            evaluationPeriods: 5,
-            datapointsToAlarm: 3,
-            treatMissingData: TreatMissingData.NOT_BREACHING,
-          }),
-        );
-      }
-    }
-    return alarms;
-  }
-
-  private concurrencyAlarm(limit: number): Alarm {
-    const threshold = Math.floor(limit * ALARM_THRESHOLDS.concurrencyShare);
-    return new Alarm(this, 'AccountConcurrency', {
-      alarmDescription: describeAlarm(
-        `Lambda: account concurrent executions at or above ${threshold} (80% of the quota ${limit}) in 3 of 5 minutes; at the quota every function is throttled.`,
-        RUNBOOKS.throttling,
-      ),
-      metric: new Metric({
-        namespace: 'AWS/Lambda',
-        metricName: 'ConcurrentExecutions',
-        statistic: 'Maximum',
-        period: Duration.minutes(1),
-      }),
-      threshold,
-      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 3,
-      treatMissingData: TreatMissingData.NOT_BREACHING,
     });
   }
 }
