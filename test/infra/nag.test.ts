@@ -18,7 +18,8 @@ describe("cdk-nag's AwsSolutions pack", () => {
         },
       },
     });
-  });
+    // One full synthesis with every rule of the pack: slow on a shared two-core machine (not an assertion).
+  }, 300_000);
 
   it('reports no finding that is not acknowledged', () => {
     expect(violations).toEqual([]);
