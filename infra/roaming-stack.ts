@@ -1,12 +1,15 @@
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { Topic } from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import { DEFAULT_CONFIG } from '../functions/domain/deps.js';
+import { type AlarmDestinations, Alarms } from './constructs/alarms.js';
 import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
-import { Data } from './constructs/data.js';
+import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Retention, type SweepOptions } from './constructs/retention.js';
+import { type DeploymentStyle, Rollout } from './constructs/rollout.js';
+import { acknowledgeNagFindings } from './nag.js';
 import type { Tuning } from './tuning.js';
 
 export interface RoamingStackProps extends StackProps {
@@ -35,10 +38,36 @@ export interface RoamingStackProps extends StackProps {
    */
   readonly tuning?: Tuning;
   /**
-   * ARN of an SNS topic the alarms notify (alarm and OK).
-   * @default - alarms have no actions
+   * Where the alarms go: the stack's own SNS topic (with optional email and Slack subscriptions) or an
+   * existing topic, and the account concurrency quota the concurrency alarm watches.
+   * @default - the stack's own topic, no subscriptions, a quota of 1000
    */
-  readonly alarmTopicArn?: string;
+  readonly alarms?: AlarmDestinations;
+  /**
+   * On-demand throughput caps of the table and each index (alarms fire at 80% of them).
+   * @default - no caps
+   */
+  readonly throughputCaps?: ThroughputCaps;
+  /**
+   * How a deploy shifts each function's `live` alias (CodeDeploy; rolls back on the function's alarms).
+   * @default 'canary10Percent5Minutes'
+   */
+  readonly deployment?: DeploymentStyle;
+  /**
+   * A table the functions use instead of the stack's own: a restored table (docs/runbooks/restore.md).
+   * @default - the stack's own table
+   */
+  readonly tableName?: string;
+  /**
+   * The AWS Backup plan of the table.
+   * @default - daily, kept 35 days, no copy
+   */
+  readonly backup?: BackupOptions;
+  /**
+   * CloudWatch Contributor Insights on the table (hot keys).
+   * @default false
+   */
+  readonly contributorInsights?: boolean;
 }
 
 /** Roaming on AWS: wiring only; each capability is a construct under ./constructs. */
@@ -47,23 +76,26 @@ export class RoamingStack extends Stack {
   readonly api: Api;
   readonly retention: Retention;
   readonly dashboard: OperationsDashboard;
+  readonly alarms: Alarms;
+  readonly rollout: Rollout;
 
   constructor(scope: Construct, id: string, props: RoamingStackProps) {
     super(scope, id, props);
+    // Stack tags reach the stack; these reach every taggable resource in the template as well.
+    for (const [key, value] of Object.entries(props.tags ?? {})) Tags.of(this).add(key, value);
 
-    this.data = new Data(this, 'Data');
+    this.data = new Data(this, 'Data', {
+      throughputCaps: props.throughputCaps,
+      tableName: props.tableName,
+      backup: props.backup,
+      contributorInsights: props.contributorInsights,
+    });
     const defaults: HandlerDefaults = {
       table: this.data.table,
       logRetention: props.logRetention,
       tuning: props.tuning,
     };
-    this.retention = new Retention(this, 'Retention', {
-      ...props.sweep,
-      defaults,
-      alarmTopic: props.alarmTopicArn
-        ? Topic.fromTopicArn(this, 'AlarmTopic', props.alarmTopicArn)
-        : undefined,
-    });
+    this.retention = new Retention(this, 'Retention', { ...props.sweep, defaults });
     this.api = new Api(this, 'Api', {
       ...props.api,
       defaults,
@@ -83,14 +115,31 @@ export class RoamingStack extends Stack {
       retention: this.retention,
       table: this.data.table,
     });
+    this.alarms = new Alarms(this, 'Alarms', {
+      ...props.alarms,
+      api: this.api,
+      retention: this.retention,
+      data: this.data,
+      sweepStopBeforeTimeoutMs:
+        props.tuning?.sweepStopBeforeTimeoutMs ?? DEFAULT_CONFIG.sweepStopBeforeTimeoutMs,
+    });
+    this.rollout = new Rollout(this, 'Rollout', {
+      functions: this.alarms.deployAlarms,
+      style: props.deployment,
+    });
+    acknowledgeNagFindings(this);
 
     new CfnOutput(this, 'ApiUrl', {
       description: 'Base URL of the HTTP API',
       value: this.api.httpApi.apiEndpoint,
     });
     new CfnOutput(this, 'TableName', {
-      description: 'The DynamoDB table',
+      description: 'The DynamoDB table the functions use',
       value: this.data.table.tableName,
+    });
+    new CfnOutput(this, 'AlarmTopicArn', {
+      description: 'The SNS topic the alarms notify',
+      value: this.alarms.topic.topicArn,
     });
   }
 }

@@ -1,9 +1,11 @@
 import { Duration, RemovalPolicy, Token } from 'aws-cdk-lib';
 import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
 import {
+  type CfnStage,
   CorsHttpMethod,
   HttpApi,
   HttpMethod,
+  type HttpRoute,
   HttpStage,
   LogGroupLogDestination,
 } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -12,7 +14,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ADMIN_SCOPE } from '../../functions/http/caller.js';
-import { ROUTES, type RouteName } from '../../functions/routes.js';
+import { ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 
 /** HTTP API integrations give up after 30 s, so a route function must finish before that. */
@@ -34,6 +36,15 @@ const ACCESS_LOG_FORMAT = AccessLogFormat.custom(
   }),
 );
 
+/** A token bucket: steady requests per second and the burst accepted at once. */
+export interface RouteThrottle {
+  readonly rateLimit: number;
+  readonly burstLimit: number;
+}
+
+/** The routes whose functions are traced with X-Ray (the send path and the start of a sweep). */
+export const TRACED_ROUTES: readonly RouteName[] = ['sendMessage', 'startSweep'];
+
 /** The API's tunable settings (the stack passes them through). */
 export interface ApiOptions {
   /**
@@ -51,6 +62,11 @@ export interface ApiOptions {
    * @default 200
    */
   readonly throttlingBurstLimit?: number;
+  /**
+   * Limits of single routes, by route name, below the stage's (e.g. a lower rate for sends or admin routes).
+   * @default - every route has the stage's limits
+   */
+  readonly routeThrottles?: Partial<Record<RouteName, RouteThrottle>>;
   /**
    * Memory of each route function, in MB.
    * @default 512
@@ -82,6 +98,8 @@ export class Api extends Construct {
   /** The route functions, by route name. */
   readonly routeFunctions: ReadonlyMap<RouteName, HandlerFunction>;
   readonly notFoundFunction: HandlerFunction;
+  /** The route specs, by route name (ROUTES). */
+  readonly routeSpecs: ReadonlyMap<RouteName, RouteSpec>;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -105,7 +123,7 @@ export class Api extends Construct {
       description: 'Roaming: message roaming API',
       createDefaultStage: false,
       defaultAuthorizer: authorizer,
-      defaultIntegration: new HttpLambdaIntegration('NotFoundIntegration', this.notFoundFunction.function),
+      defaultIntegration: new HttpLambdaIntegration('NotFoundIntegration', this.notFoundFunction.alias),
       corsPreflight:
         origins.length === 0
           ? undefined
@@ -131,6 +149,8 @@ export class Api extends Construct {
       httpApi: this.httpApi,
       stageName: '$default',
       autoDeploy: true,
+      // Route-level metrics (5xx, Count, Latency per route): the per-route alarms read them.
+      detailedMetricsEnabled: true,
       throttle: {
         rateLimit: props.throttlingRateLimit ?? 100,
         burstLimit: props.throttlingBurstLimit ?? 200,
@@ -139,6 +159,9 @@ export class Api extends Construct {
     });
 
     const routeFunctions = new Map<RouteName, HandlerFunction>();
+    const routeSpecs = new Map<RouteName, RouteSpec>();
+    // CloudFormation's RouteSettings is a JSON map of route key to settings, in its own (Pascal) case.
+    const routeSettings: Record<string, Record<string, number | boolean>> = {};
     for (const route of ROUTES) {
       const constructId = pascalCase(route.name);
       const handler = new HandlerFunction(this, constructId, {
@@ -146,16 +169,32 @@ export class Api extends Construct {
         entryName: route.name,
         description: `${route.name} (${route.method} ${route.path})`,
         tableAccess: route.table,
+        tracing: TRACED_ROUTES.includes(route.name),
       });
-      this.httpApi.addRoutes({
+      const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
-        integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.function),
+        integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.alias),
         authorizationScopes: route.access === 'admin' ? [ADMIN_SCOPE] : undefined,
-      });
+      }) as [HttpRoute];
+      const limits = props.routeThrottles?.[route.name];
+      if (limits) {
+        routeSettings[`${route.method} ${route.path}`] = {
+          ThrottlingRateLimit: limits.rateLimit,
+          ThrottlingBurstLimit: limits.burstLimit,
+          DetailedMetricsEnabled: true,
+        };
+        // A route's settings name its route key, which must exist before the stage is updated.
+        this.stage.node.addDependency(httpRoute);
+      }
       routeFunctions.set(route.name, handler);
+      routeSpecs.set(route.name, route);
+    }
+    if (Object.keys(routeSettings).length > 0) {
+      (this.stage.node.defaultChild as CfnStage).routeSettings = routeSettings;
     }
     this.routeFunctions = routeFunctions;
+    this.routeSpecs = routeSpecs;
   }
 
   /** The function behind a route. */
@@ -177,6 +216,13 @@ function validate(props: ApiProps): void {
     throw new Error(
       `The route function timeout must be at most 29 seconds, got ${props.timeout.toHumanString()}`,
     );
+  }
+  for (const [name, limits] of Object.entries(props.routeThrottles ?? {})) {
+    if (!ROUTES.some((route) => route.name === name))
+      throw new Error(`routeThrottles: no route named ${name}`);
+    if (!(limits && limits.rateLimit > 0 && Number.isInteger(limits.burstLimit) && limits.burstLimit > 0)) {
+      throw new Error(`routeThrottles.${name} needs a positive rateLimit and a positive integer burstLimit`);
+    }
   }
   const { throttlingRateLimit: rate, throttlingBurstLimit: burst } = props;
   if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) {

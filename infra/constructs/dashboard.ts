@@ -188,7 +188,8 @@ export class OperationsDashboard extends Construct {
           }),
           new AlarmStatusWidget({
             title: 'Sweep alarms',
-            alarms: [retention.errorsAlarm, retention.deadLettersAlarm],
+            // Errors, heartbeat, new dead letter, dead letters waiting.
+            alarms: [...retention.alarms],
             width: THIRD,
             height: HEIGHT,
           }),

@@ -1,7 +1,7 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { Alias, Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   LogLevel,
   NodejsFunction,
@@ -11,6 +11,7 @@ import {
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { TABLE_ACTIONS } from '../../functions/routes.js';
+import { TABLE_INDEXES } from '../../functions/store/table.js';
 import { LAMBDA_BUNDLE } from '../bundling.js';
 import { LOCK_FILE, lambdaEntry, PROJECT_ROOT } from '../paths.js';
 import { type Tuning, tuningEnvironment } from '../tuning.js';
@@ -53,25 +54,41 @@ export interface HandlerFunctionProps {
    */
   readonly timeout?: Duration;
   /**
-   * Further Lambda settings of this function (reserved concurrency, asynchronous invocation).
+   * X-Ray active tracing (the send and sweep paths).
+   * @default false
+   */
+  readonly tracing?: boolean;
+  /**
+   * Further Lambda settings of this function (reserved concurrency, dead-letter queue).
    * @default - none
    */
-  readonly options?: Pick<
-    NodejsFunctionProps,
-    'reservedConcurrentExecutions' | 'deadLetterQueue' | 'retryAttempts' | 'maxEventAge'
-  >;
+  readonly options?: Pick<NodejsFunctionProps, 'reservedConcurrentExecutions' | 'deadLetterQueue'>;
+  /**
+   * Retries of an asynchronous invocation through the `live` alias (the alias's own EventInvokeConfig).
+   * @default - Lambda's default (2)
+   */
+  readonly asyncRetryAttempts?: number;
 }
+
+/** The alias every caller invokes: CodeDeploy shifts it from one published version to the next. */
+export const LIVE_ALIAS = 'live';
 
 /**
  * One Lambda function of the stack, built the same way for every entry: Node.js 22 on arm64, bundled with the
  * project's esbuild (never Docker) into minified ESM with our pinned AWS SDK, all of it but the Lambda client,
  * which the runtime provides (infra/bundling.ts: the options `npm run bench` builds with too), its own log group with retention, and its own role that may write only to
- * that log group until access is granted explicitly.
+ * that log group until access is granted explicitly. Each deploy publishes a version; callers (API routes,
+ * the schedule, startSweep) invoke the `live` alias, which CodeDeploy moves (constructs/rollout.ts).
  */
 export class HandlerFunction extends Construct {
   readonly function: NodejsFunction;
   readonly logGroup: LogGroup;
   readonly role: Role;
+  /** The `live` alias on the latest published version: what every caller invokes. */
+  readonly alias: Alias;
+  readonly timeout: Duration;
+  /** Whether X-Ray active tracing is on. */
+  readonly traced: boolean;
 
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
@@ -95,6 +112,7 @@ export class HandlerFunction extends Construct {
       architecture: Architecture.ARM_64,
       memorySize: props.memorySize ?? 512,
       timeout: props.timeout ?? Duration.seconds(10),
+      tracing: props.tracing ? Tracing.ACTIVE : undefined,
       role: this.role,
       logGroup: this.logGroup,
       projectRoot: PROJECT_ROOT,
@@ -125,15 +143,29 @@ export class HandlerFunction extends Construct {
       ...props.options,
     });
 
+    this.timeout = props.timeout ?? Duration.seconds(10);
+    this.traced = props.tracing ?? false;
+    this.alias = new Alias(this, 'Live', {
+      aliasName: LIVE_ALIAS,
+      version: this.function.currentVersion,
+      retryAttempts: props.asyncRetryAttempts,
+    });
+
     if (props.tableAccess) this.grantTable(defaults.table, props.tableAccess);
   }
 
-  /** Exactly TABLE_ACTIONS[access] on the table and its indexes; nothing else (no grantReadWriteData). */
+  /**
+   * Exactly TABLE_ACTIONS[access] on the table and each of its indexes by name (TABLE_INDEXES, no
+   * `index/*`); nothing else (no grantReadWriteData).
+   */
   grantTable(table: ITable, access: TableAccess): void {
     this.role.addToPrincipalPolicy(
       new PolicyStatement({
         actions: [...TABLE_ACTIONS[access]],
-        resources: [table.tableArn, `${table.tableArn}/index/*`],
+        resources: [
+          table.tableArn,
+          ...TABLE_INDEXES.map((index) => `${table.tableArn}/index/${index.indexName}`),
+        ],
       }),
     );
   }

@@ -88,7 +88,12 @@ describe('the HTTP API', () => {
       ApiId: { Ref: apiId },
       StageName: '$default',
       AutoDeploy: true,
-      DefaultRouteSettings: { ThrottlingRateLimit: 100, ThrottlingBurstLimit: 200 },
+      DefaultRouteSettings: {
+        ThrottlingRateLimit: 100,
+        ThrottlingBurstLimit: 200,
+        DetailedMetricsEnabled: true,
+      },
+      RouteSettings: Match.absent(),
       AccessLogSettings: {
         DestinationArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] },
         Format: Match.anyValue(),
@@ -121,6 +126,10 @@ describe('the HTTP API with options', () => {
           corsAllowedOrigins: ['https://app.example.com'],
           throttlingRateLimit: 25,
           throttlingBurstLimit: 50,
+          routeThrottles: {
+            sendMessage: { rateLimit: 10, burstLimit: 20 },
+            startSweep: { rateLimit: 1, burstLimit: 2 },
+          },
         },
       },
     }).template;
@@ -140,5 +149,36 @@ describe('the HTTP API with options', () => {
     custom.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       DefaultRouteSettings: { ThrottlingRateLimit: 25, ThrottlingBurstLimit: 50 },
     });
+  });
+
+  it('applies per-route throttling to exactly the configured routes, once those routes exist', () => {
+    custom.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      RouteSettings: {
+        'POST /v1/messages': {
+          ThrottlingRateLimit: 10,
+          ThrottlingBurstLimit: 20,
+          DetailedMetricsEnabled: true,
+        },
+        'POST /v1/admin/sweeps': {
+          ThrottlingRateLimit: 1,
+          ThrottlingBurstLimit: 2,
+          DetailedMetricsEnabled: true,
+        },
+      },
+    });
+    const [, stage] = onlyResource(custom, 'AWS::ApiGatewayV2::Stage');
+    const routeIds = resources(custom, 'AWS::ApiGatewayV2::Route')
+      .filter(([, route]) =>
+        ['POST /v1/messages', 'POST /v1/admin/sweeps'].includes(String(route.Properties?.RouteKey)),
+      )
+      .map(([id]) => id);
+    expect(routeIds).toHaveLength(2);
+    expect((stage as { DependsOn?: string[] }).DependsOn).toEqual(expect.arrayContaining(routeIds));
+  });
+
+  it('refuses a throttle for a route that does not exist', () => {
+    expect(() =>
+      synthesize({ props: { api: { routeThrottles: { nope: { rateLimit: 1, burstLimit: 1 } } as never } } }),
+    ).toThrow(/routeThrottles: no route named nope/);
   });
 });

@@ -145,7 +145,8 @@ describe('operations dashboard', () => {
     expect(metricLines(widget('Sweep dead-letter queue depth'))).toEqual([
       ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', `<${queueId}.QueueName>`],
     ]);
-    expect(widget('Sweep alarms').properties.alarms).toHaveLength(2);
+    // Errors, heartbeat, new dead letter, dead letters waiting.
+    expect(widget('Sweep alarms').properties.alarms).toHaveLength(4);
     expect(widget('Recent sweep invocations').properties.query).toContain('sweep invocation ended');
   });
 });

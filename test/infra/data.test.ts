@@ -80,8 +80,23 @@ describe('the table', () => {
     });
   });
 
-  it('is retained when the stack is deleted or the table replaced', () => {
-    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+  it('is retained when the stack is deleted or the table replaced, removed only if its first create fails', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'RetainExceptOnCreate',
+      UpdateReplacePolicy: 'Retain',
+    });
+  });
+
+  it('keeps its logical id: a renamed construct would make CloudFormation create a new, empty table', () => {
+    // If this fails, the stack would replace the table: do not update the id here, restore the construct path.
+    expect(tableId).toBe('DataTableFDBAD0F2');
+  });
+
+  it('has no throughput caps and no Contributor Insights unless asked', () => {
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      OnDemandThroughput: Match.absent(),
+      ContributorInsightsSpecification: Match.absent(),
+    });
   });
 
   it('outputs the table name', () => {
@@ -96,7 +111,7 @@ describe('the idempotency key', () => {
       PasswordLength: 64,
       ExcludePunctuation: true,
     });
-    expect((secret as { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
+    expect((secret as { DeletionPolicy?: string }).DeletionPolicy).toBe('RetainExceptOnCreate');
     const functions = template.findResources('AWS::Lambda::Function');
     const withKey = Object.entries(functions).filter(
       ([, fn]) => fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY !== undefined,
@@ -115,5 +130,113 @@ describe('the idempotency key', () => {
         `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
       ),
     );
+  });
+});
+
+describe('the backup plan', () => {
+  it('backs the table up daily into a retained vault and keeps each recovery point 35 days', () => {
+    const [vaultId] = onlyResource(template, 'AWS::Backup::BackupVault');
+    template.hasResource('AWS::Backup::BackupVault', { DeletionPolicy: 'Retain' });
+    template.hasResourceProperties('AWS::Backup::BackupPlan', {
+      BackupPlan: {
+        BackupPlanName: 'RoamingTest-table',
+        BackupPlanRule: [
+          {
+            RuleName: 'Daily',
+            ScheduleExpression: 'cron(0 3 * * ? *)',
+            Lifecycle: { DeleteAfterDays: 35 },
+            TargetBackupVault: { 'Fn::GetAtt': [vaultId, 'BackupVaultName'] },
+            CopyActions: Match.absent(),
+          },
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: { Resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }] },
+    });
+  });
+});
+
+describe('the data with options', () => {
+  const copyVault = 'arn:aws:backup:eu-central-1:999999999999:backup-vault:roaming-copies';
+  let custom: Template;
+
+  beforeAll(() => {
+    custom = synthesize({
+      props: {
+        throughputCaps: { maxReadRequestUnits: 3000, maxWriteRequestUnits: 1200 },
+        contributorInsights: true,
+        backup: { deleteAfterDays: 90, copy: { vaultArn: copyVault, deleteAfterDays: 365 } },
+      },
+    }).template;
+  });
+
+  it('caps on-demand throughput of the table and of every index', () => {
+    const caps = { MaxReadRequestUnits: 3000, MaxWriteRequestUnits: 1200 };
+    custom.hasResourceProperties('AWS::DynamoDB::Table', {
+      OnDemandThroughput: caps,
+      GlobalSecondaryIndexes: TABLE_INDEXES.map((index) =>
+        Match.objectLike({ IndexName: index.indexName, OnDemandThroughput: caps }),
+      ),
+    });
+  });
+
+  it('turns on Contributor Insights (hot keys)', () => {
+    custom.hasResourceProperties('AWS::DynamoDB::Table', {
+      ContributorInsightsSpecification: { Enabled: true },
+    });
+  });
+
+  it('copies each recovery point to the other vault and keeps both as configured', () => {
+    custom.hasResourceProperties('AWS::Backup::BackupPlan', {
+      BackupPlan: {
+        BackupPlanRule: [
+          Match.objectLike({
+            Lifecycle: { DeleteAfterDays: 90 },
+            CopyActions: [{ DestinationBackupVaultArn: copyVault, Lifecycle: { DeleteAfterDays: 365 } }],
+          }),
+        ],
+      },
+    });
+  });
+});
+
+describe('a stack pointed at a restored table', () => {
+  let adopted: Template;
+
+  beforeAll(() => {
+    adopted = synthesize({ props: { tableName: 'Roaming-restored-20261205' } }).template;
+  });
+
+  it('keeps its own table, with the same logical id, untouched', () => {
+    expect(onlyResource(adopted, 'AWS::DynamoDB::Table')[0]).toBe('DataTableFDBAD0F2');
+  });
+
+  it('gives every function the restored table and grants on it and its indexes by name', () => {
+    const functions = Object.values(adopted.findResources('AWS::Lambda::Function'));
+    expect(functions.length).toBeGreaterThan(2);
+    for (const fn of functions) {
+      expect(fn.Properties?.Environment?.Variables?.TABLE_NAME).toBe('Roaming-restored-20261205');
+    }
+    const tableArn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/Roaming-restored-20261205';
+    adopted.hasResourceProperties('AWS::IAM::Policy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Action: Match.arrayWith(['dynamodb:PutItem']),
+            Resource: [tableArn, ...TABLE_INDEXES.map((index) => `${tableArn}/index/${index.indexName}`)],
+          }),
+        ]),
+      },
+    });
+    adopted.hasOutput('TableName', { Value: 'Roaming-restored-20261205' });
+  });
+
+  it('backs up the restored table', () => {
+    adopted.hasResourceProperties('AWS::Backup::BackupSelection', {
+      BackupSelection: {
+        Resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/Roaming-restored-20261205'],
+      },
+    });
   });
 });

@@ -1,7 +1,9 @@
+import { Duration } from 'aws-cdk-lib';
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   actionsOf,
+  aliasIdOf,
   functionId,
   functionProps,
   getAtt,
@@ -13,23 +15,33 @@ import {
 
 let template: Template;
 let sweepId: string;
+let sweepAliasId: string;
 let queueId: string;
 
 beforeAll(() => {
   template = synthesize().template;
   sweepId = functionId(template, 'sweep');
+  sweepAliasId = aliasIdOf(template, sweepId);
   queueId = onlyResource(template, 'AWS::SQS::Queue')[0];
 });
 
+function sweepSchedule(of: Template) {
+  const found = Object.values(of.findResources('AWS::Scheduler::Schedule')).filter(
+    (schedule) => schedule.Properties?.Description === 'Starts a retention sweep',
+  );
+  if (found.length !== 1) throw new Error(`Expected one sweep schedule, found ${found.length}`);
+  return found[0] as { Properties: Record<string, unknown> };
+}
+
 describe('the retention sweep', () => {
-  it('is started by EventBridge Scheduler every hour, on time', () => {
-    template.resourceCountIs('AWS::Scheduler::Schedule', 1);
+  it("is started by EventBridge Scheduler every hour, on time, through the function's live alias", () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Description: 'Starts a retention sweep',
       ScheduleExpression: 'rate(1 hour)',
       State: 'ENABLED',
       FlexibleTimeWindow: { Mode: 'OFF' },
       Target: {
-        Arn: getAtt(sweepId),
+        Arn: { Ref: sweepAliasId },
         RoleArn: { 'Fn::GetAtt': [Match.anyValue(), 'Arn'] },
         DeadLetterConfig: { Arn: getAtt(queueId) },
         RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
@@ -37,9 +49,9 @@ describe('the retention sweep', () => {
     });
   });
 
-  it("lets the scheduler's role invoke only the sweep function and dead-letter to the queue", () => {
-    const [, schedule] = onlyResource(template, 'AWS::Scheduler::Schedule');
-    const target = schedule.Properties?.Target as { RoleArn: { 'Fn::GetAtt': [string, string] } } | undefined;
+  it("lets the scheduler's role invoke only the sweep's live alias and dead-letter to the queue", () => {
+    const schedule = sweepSchedule(template);
+    const target = schedule.Properties.Target as { RoleArn: { 'Fn::GetAtt': [string, string] } } | undefined;
     const roleId = target?.RoleArn['Fn::GetAtt'][0] ?? '';
     const role = template.findResources('AWS::IAM::Role')[roleId];
     expect(JSON.stringify(role?.Properties?.AssumeRolePolicyDocument)).toContain('scheduler.amazonaws.com');
@@ -48,7 +60,7 @@ describe('the retention sweep', () => {
     for (const statement of statements) {
       const expected = actionsOf(statement).includes('sqs:SendMessage')
         ? [getAtt(queueId)]
-        : [getAtt(sweepId), { 'Fn::Join': ['', [getAtt(sweepId), ':*']] }];
+        : [{ Ref: sweepAliasId }];
       expect(resourcesOf(statement)).toEqual(expected);
     }
   });
@@ -59,8 +71,11 @@ describe('the retention sweep', () => {
       Timeout: 300,
       DeadLetterConfig: { TargetArn: getAtt(queueId) },
     });
+    // On the alias every caller invokes (an EventInvokeConfig applies to its own qualifier only).
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: sweepId },
+      Qualifier: { 'Fn::Select': [7, { 'Fn::Split': [':', { Ref: sweepAliasId }] }] },
       MaximumRetryAttempts: 0,
     });
   });
@@ -92,44 +107,34 @@ describe('the retention sweep', () => {
       TreatMissingData: 'notBreaching',
     });
   });
-
-  it('alarms as soon as the dead-letter queue holds a message', () => {
-    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
-      Namespace: 'AWS/SQS',
-      MetricName: 'ApproximateNumberOfMessagesVisible',
-      Dimensions: [{ Name: 'QueueName', Value: getAtt(queueId, 'QueueName') }],
-      ComparisonOperator: 'GreaterThanThreshold',
-      Threshold: 0,
-      EvaluationPeriods: 1,
-    });
-  });
-
-  it('has exactly these two alarms, without actions unless a topic is given', () => {
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 2);
-    template.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: Match.absent() });
-  });
 });
 
 describe('the retention sweep with options', () => {
-  const topicArn = 'arn:aws:sns:eu-west-1:123456789012:roaming-alarms';
   let custom: Template;
 
   beforeAll(() => {
     custom = synthesize({
-      props: { sweep: { schedule: 'cron(15 3 * * ? *)', reservedConcurrency: 1 }, alarmTopicArn: topicArn },
+      props: {
+        sweep: {
+          schedule: 'cron(15 3 * * ? *)',
+          reservedConcurrency: 1,
+          heartbeatPeriod: Duration.hours(6),
+        },
+      },
     }).template;
   });
 
   it('follows the configured schedule and concurrency', () => {
-    custom.hasResourceProperties('AWS::Scheduler::Schedule', { ScheduleExpression: 'cron(15 3 * * ? *)' });
+    expect(sweepSchedule(custom).Properties.ScheduleExpression).toBe('cron(15 3 * * ? *)');
     expect(functionProps(custom, 'sweep')).toMatchObject({ ReservedConcurrentExecutions: 1 });
   });
 
-  it('notifies the topic on alarm and on recovery', () => {
-    custom.resourceCountIs('AWS::CloudWatch::Alarm', 2);
-    custom.allResourcesProperties('AWS::CloudWatch::Alarm', {
-      AlarmActions: [topicArn],
-      OKActions: [topicArn],
-    });
+  it('needs a heartbeat period with a cron schedule, and at most 12 hours of it', () => {
+    expect(() => synthesize({ props: { sweep: { schedule: 'cron(15 3 * * ? *)' } } })).toThrow(
+      /needs heartbeatPeriod/,
+    );
+    expect(() => synthesize({ props: { sweep: { schedule: 'rate(13 hours)' } } })).toThrow(
+      /at most 12 hours/,
+    );
   });
 });

@@ -75,7 +75,34 @@ export function functionProps(template: Template, name: string): Record<string, 
   return template.findResources('AWS::Lambda::Function')[id]?.Properties as Record<string, unknown>;
 }
 
-/** The logical id of the function an API route invokes (route -> integration -> function ARN). */
+/** The logical id of a function's `live` alias. */
+export function aliasIdOf(template: Template, functionLogicalId: string): string {
+  const aliases = resources(template, 'AWS::Lambda::Alias').filter(
+    ([, alias]) =>
+      (alias.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref === functionLogicalId,
+  );
+  if (aliases.length !== 1)
+    throw new Error(`Expected one alias of ${functionLogicalId}, found ${aliases.length}`);
+  return (aliases[0] as [string, Resource])[0];
+}
+
+/** The logical id of the function behind an alias. */
+export function functionOfAlias(template: Template, aliasId: string): string {
+  const alias = template.findResources('AWS::Lambda::Alias')[aliasId];
+  const fn = (alias?.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref;
+  if (!fn) throw new Error(`${aliasId} is not an alias of a function of this stack`);
+  return fn;
+}
+
+/** The index ARNs a grant names: one per index of functions/store/table.ts, never `index/*`. */
+export function indexArns(tableLogicalId: string, indexNames: readonly string[]) {
+  return indexNames.map((name) => ({ 'Fn::Join': ['', [getAtt(tableLogicalId), `/index/${name}`]] }));
+}
+
+/**
+ * The logical id of the function an API route invokes (route -> integration -> the function's `live`
+ * alias -> function).
+ */
 export function routeFunctionId(template: Template, routeKey: string): string {
   const routes = resources(template, 'AWS::ApiGatewayV2::Route').filter(
     ([, r]) => r.Properties?.RouteKey === routeKey,
@@ -86,10 +113,9 @@ export function routeFunctionId(template: Template, routeKey: string): string {
   const integration = integrationRef?.Ref
     ? template.findResources('AWS::ApiGatewayV2::Integration')[integrationRef.Ref]
     : undefined;
-  const uri = integration?.Properties?.IntegrationUri as { 'Fn::GetAtt'?: [string, string] } | undefined;
-  const fn = uri?.['Fn::GetAtt']?.[0];
-  if (!fn) throw new Error(`Route ${routeKey} does not integrate a function of this stack`);
-  return fn;
+  const uri = integration?.Properties?.IntegrationUri as { Ref?: string } | undefined;
+  if (!uri?.Ref) throw new Error(`Route ${routeKey} does not integrate an alias of this stack`);
+  return functionOfAlias(template, uri.Ref);
 }
 
 /** The logical id of the role a function runs as. */

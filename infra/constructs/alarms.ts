@@ -1,0 +1,241 @@
+import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { SlackChannelConfiguration } from 'aws-cdk-lib/aws-chatbot';
+import {
+  Alarm,
+  ComparisonOperator,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { RouteName } from '../../functions/routes.js';
+import { ALARM_THRESHOLDS } from './alarm-thresholds.js';
+import type { Api } from './api.js';
+import type { Data } from './data.js';
+import type { HandlerFunction } from './handler-function.js';
+import type { Retention } from './retention.js';
+import { describeAlarm, RUNBOOKS } from './runbooks.js';
+import { concurrencyAlarm, tableAlarms } from './table-alarms.js';
+
+export { ALARM_THRESHOLDS } from './alarm-thresholds.js';
+
+/** Where the alarms go. */
+export interface AlarmDestinations {
+  /**
+   * An existing SNS topic to notify instead of a topic of the stack's own.
+   * @default - the stack creates a topic (encrypted with its own KMS key, TLS only)
+   */
+  readonly topicArn?: string;
+  /**
+   * Email addresses subscribed to the topic (each confirms the subscription once, from the email).
+   * @default - none
+   */
+  readonly emails?: readonly string[];
+  /**
+   * A Slack channel, through AWS Chatbot (the workspace must be authorized in the Chatbot console once).
+   * @default - none
+   */
+  readonly slack?: { readonly workspaceId: string; readonly channelId: string };
+  /**
+   * The account's Lambda concurrency quota; the concurrency alarm fires at 80% of it.
+   * @default 1000
+   */
+  readonly accountConcurrencyLimit?: number;
+}
+
+export interface AlarmsProps extends AlarmDestinations {
+  readonly api: Api;
+  readonly retention: Retention;
+  readonly data: Data;
+  /** The sweep's checkpoint margin (ms): its duration alarm fires past the point where it should have stopped. */
+  readonly sweepStopBeforeTimeoutMs: number;
+}
+
+/**
+ * Alarms a person receives: one SNS topic (the stack's own, or an existing one) with optional email and
+ * Slack subscriptions, notified on alarm and back to OK. Alarms on what users feel (5xx rate and p99
+ * latency per route), on every function (errors, throttles, duration near its timeout), on the table
+ * (throttled requests, system errors, consumption near its throughput caps), on account concurrency, and
+ * the sweep's (Retention: errors, heartbeat, dead letters). Every description names its runbook.
+ */
+export class Alarms extends Construct {
+  readonly topic: ITopic;
+  /** The alarms that judge a deploy of a function: CodeDeploy rolls back when one fires (constructs/rollout.ts). */
+  readonly deployAlarms: ReadonlyMap<HandlerFunction, readonly Alarm[]>;
+  /** Per route: [5xx rate, p99 latency]. */
+  readonly routeAlarms: ReadonlyMap<RouteName, readonly Alarm[]>;
+  /** Every alarm of the stack. */
+  readonly alarms: readonly Alarm[];
+
+  constructor(scope: Construct, id: string, props: AlarmsProps) {
+    super(scope, id);
+    this.topic = props.topicArn ? Topic.fromTopicArn(this, 'Topic', props.topicArn) : this.ownTopic();
+    for (const email of props.emails ?? []) this.topic.addSubscription(new EmailSubscription(email));
+    if (props.slack) {
+      new SlackChannelConfiguration(this, 'Slack', {
+        slackChannelConfigurationName: `${Stack.of(this).stackName}-alarms`,
+        slackWorkspaceId: props.slack.workspaceId,
+        slackChannelId: props.slack.channelId,
+        notificationTopics: [this.topic],
+      });
+    }
+
+    const all: Alarm[] = [];
+    const routeAlarms = new Map<RouteName, Alarm[]>();
+    for (const [name, route] of props.api.routeSpecs) {
+      const label = `${route.method} ${route.path}`;
+      const dims = {
+        ApiId: props.api.httpApi.apiId,
+        Stage: props.api.stage.stageName,
+        Resource: route.path,
+        Method: route.method,
+      };
+      const requests = apiMetric('Count', dims, 'Sum');
+      const errors = apiMetric('5xx', dims, 'Sum');
+      const { route5xxPercent: percent, route5xxMinRequests: min } = ALARM_THRESHOLDS;
+      const serverErrors = new Alarm(this, `${pascal(name)}5xxRate`, {
+        alarmDescription: describeAlarm(
+          `${label}: 5xx above ${percent}% of requests in 3 of 5 minutes (minutes with at least ${min} requests).`,
+          RUNBOOKS.serverErrors,
+        ),
+        metric: new MathExpression({
+          expression: `IF(requests >= ${min}, 100 * errors / requests, 0)`,
+          usingMetrics: { requests, errors },
+          period: Duration.minutes(1),
+          label: `${label} 5xx %`,
+        }),
+        threshold: percent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const latency = new Alarm(this, `${pascal(name)}P99Latency`, {
+        alarmDescription: describeAlarm(
+          `${label}: p99 latency at or above ${ALARM_THRESHOLDS.routeP99LatencyMs} ms in 3 of 5 minutes (API Gateway Latency).`,
+          RUNBOOKS.serverErrors,
+        ),
+        metric: apiMetric('Latency', dims, 'p99'),
+        threshold: ALARM_THRESHOLDS.routeP99LatencyMs,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 5,
+        datapointsToAlarm: 3,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      routeAlarms.set(name, [serverErrors, latency]);
+      all.push(serverErrors, latency);
+    }
+
+    const deployAlarms = new Map<HandlerFunction, Alarm[]>();
+    const sweep = props.retention.sweepFunction;
+    const routeOf = new Map([...props.api.routeFunctions].map(([name, fn]) => [fn, name]));
+    for (const fn of [...props.api.routeFunctions.values(), props.api.notFoundFunction, sweep]) {
+      const name = fn.node.id;
+      const errors =
+        fn === sweep
+          ? props.retention.errorsAlarm
+          : new Alarm(this, `${name}Errors`, {
+              alarmDescription: describeAlarm(
+                `Function ${name}: ${ALARM_THRESHOLDS.functionErrors} or more Lambda errors (crashes, timeouts) in 5 minutes.`,
+                RUNBOOKS.serverErrors,
+              ),
+              metric: fn.function.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+              threshold: ALARM_THRESHOLDS.functionErrors,
+              comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+              evaluationPeriods: 1,
+              treatMissingData: TreatMissingData.NOT_BREACHING,
+            });
+      const throttles = new Alarm(this, `${name}Throttles`, {
+        alarmDescription: describeAlarm(
+          `Function ${name}: ${ALARM_THRESHOLDS.functionThrottles} or more Lambda throttles in 5 minutes (concurrency exhausted).`,
+          RUNBOOKS.throttling,
+        ),
+        metric: fn.function.metricThrottles({ period: Duration.minutes(5), statistic: 'Sum' }),
+        threshold: ALARM_THRESHOLDS.functionThrottles,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      const timeoutMs = fn.timeout.toMilliseconds();
+      // The sweep stops by itself once less than its margin is left: near the timeout is normal for it,
+      // so its alarm fires only past half the margin, where it should already have checkpointed and stopped.
+      const durationThreshold =
+        fn === sweep
+          ? timeoutMs - props.sweepStopBeforeTimeoutMs / 2
+          : Math.round(timeoutMs * ALARM_THRESHOLDS.durationShareOfTimeout);
+      const duration = new Alarm(this, `${name}NearTimeout`, {
+        alarmDescription: describeAlarm(
+          `Function ${name}: ${fn === sweep ? 'maximum' : 'p99'} duration at or above ${durationThreshold} ms of its ${timeoutMs} ms timeout in 5 minutes.`,
+          fn === sweep ? RUNBOOKS.sweepStuck : RUNBOOKS.serverErrors,
+        ),
+        metric: fn.function.metricDuration({
+          period: Duration.minutes(5),
+          statistic: fn === sweep ? 'Maximum' : 'p99',
+        }),
+        threshold: durationThreshold,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      });
+      if (fn !== sweep) all.push(errors);
+      all.push(throttles, duration);
+      const route = routeOf.get(fn);
+      deployAlarms.set(fn, [errors, duration, ...(route ? (routeAlarms.get(route) ?? []) : [])]);
+    }
+
+    all.push(...tableAlarms(this, props.data), concurrencyAlarm(this, props.accountConcurrencyLimit ?? 1000));
+    all.push(...props.retention.alarms);
+
+    const action = new SnsAction(this.topic);
+    // The dead-letter depth alarm is reset to OK every day to notify again (Retention): an OK action would
+    // notify each reset. The new-dead-letter alarm goes OK five minutes after each letter: not news.
+    const noOkAction = new Set<Alarm>([
+      props.retention.deadLettersAlarm,
+      props.retention.newDeadLettersAlarm,
+    ]);
+    for (const alarm of all) {
+      alarm.addAlarmAction(action);
+      if (!noOkAction.has(alarm)) alarm.addOkAction(action);
+    }
+    this.alarms = all;
+    this.deployAlarms = deployAlarms;
+    this.routeAlarms = routeAlarms;
+  }
+
+  private ownTopic(): Topic {
+    // CloudWatch can publish to an encrypted topic only through a customer managed key that lets it.
+    const key = new Key(this, 'TopicKey', {
+      description: 'Roaming: encrypts the alarm topic',
+      enableKeyRotation: true,
+      // It protects notifications in flight only: nothing to keep once the stack is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
+    return new Topic(this, 'Topic', {
+      displayName: `Roaming alarms (${Stack.of(this).stackName})`,
+      masterKey: key,
+      enforceSSL: true,
+    });
+  }
+}
+
+function apiMetric(metricName: string, dimensionsMap: Record<string, string>, statistic: string): IMetric {
+  return new Metric({
+    namespace: 'AWS/ApiGateway',
+    metricName,
+    dimensionsMap,
+    statistic,
+    period: Duration.minutes(1),
+  });
+}
+
+function pascal(name: string): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
