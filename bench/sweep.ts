@@ -214,8 +214,8 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   const perConversation = C > 0 ? E / C : 0;
   // A round reads each of its conversations' due keys and, alongside, the oldest copy left.
   const keyQueries = C * 2 * Math.ceil((perConversation + 1) / ROUND_COPIES);
-  // Rounds: one BatchGetItem each (functions/domain/sweep.ts, "Cost of a run").
-  const R = reads.BatchGetItem ?? 0;
+  // Rounds: two BatchGetItem each, its items and its owners' policies (functions/domain/sweep.ts, "Cost of a run").
+  const R = (reads.BatchGetItem ?? 0) / 2;
   const U = counts.users;
   console.log(
     `  run: ${summary.outcome}; ${E} copies deleted in ${counts.batches} batches, ${C} conversations, ` +
@@ -262,8 +262,8 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   console.log(`  DynamoDB reads of the first round's sweep: ${format(reads)}`);
   console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
   console.log(
-    `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + R round reads + ≈ W + 5 listings and run items = ` +
-      `≈ ${S + keyQueries + R + WORKERS + 5} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
+    `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + 2R round reads (items, then policies) + ≈ W + 5 listings and run items = ` +
+      `≈ ${S + keyQueries + 2 * R + WORKERS + 5} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
       `reading every user instead: >= ${users} Queries`,
   );
   console.log(

@@ -84,7 +84,8 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
  * longer override), U users purged, O users with a shorter override:
  *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
  *                 + Σ_c 2⌈(e_c + 1)/250⌉      key Queries and the oldest copy left, per round (≈ 2C + 2E/250)
- *                 + R                           BatchGetItem of each round's items
+ *                 + 2R                          BatchGetItem of each round's items, and of its owners'
+ *                                               policies right before its deletes (sweep-round.ts)
  *                 + O                           one Query of each shorter-override user's partition
  *                 + ≈ W + 5                     shard listings, ACTIVE, run record, policies, marker count
  *                 (and a GetItem and a Query for each settle that takes the careful path)
