@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StoreUsage } from './store-usage.js';
@@ -75,6 +76,23 @@ export interface RequestRecord {
 }
 
 let coldStart = true;
+
+/** The id of the request running now: scoped with AsyncLocalStorage, as npm start serves several at once. */
+const requestIds = new AsyncLocalStorage<string>();
+
+/** Runs `work` as the request `requestId`: lines it logs with logInRequest carry that correlation id. */
+export function withRequestId<T>(requestId: string, work: () => T): T {
+  return requestIds.run(requestId, work);
+}
+
+/**
+ * Logs a line (INFO) of the request running now under its own correlation id. The logger is shared by
+ * concurrent requests, so the id is set right before the line is written, in the same synchronous step.
+ */
+export function logInRequest(telemetry: ApiTelemetry, message: string, fields: Record<string, unknown>): void {
+  telemetry.logger.setCorrelationId(requestIds.getStore());
+  telemetry.logger.info(message, fields);
+}
 
 /**
  * One log line per request (4xx at info, 5xx at error with the error and its stack) and one set of
