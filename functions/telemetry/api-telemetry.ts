@@ -89,7 +89,11 @@ export function withRequestId<T>(requestId: string, work: () => T): T {
  * Logs a line (INFO) of the request running now under its own correlation id. The logger is shared by
  * concurrent requests, so the id is set right before the line is written, in the same synchronous step.
  */
-export function logInRequest(telemetry: ApiTelemetry, message: string, fields: Record<string, unknown>): void {
+export function logInRequest(
+  telemetry: ApiTelemetry,
+  message: string,
+  fields: Record<string, unknown>,
+): void {
   telemetry.logger.setCorrelationId(requestIds.getStore());
   telemetry.logger.info(message, fields);
 }
