@@ -116,7 +116,7 @@ function answerUnparsableRequest(error: Error & { code?: string }, socket: Duple
   const [status, reason, code, message] = tooLarge
     ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers exceed 16 KiB']
     : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP'];
-  const body = JSON.stringify({ error: { code, message } });
+  const body = `${JSON.stringify({ error: { code, message } })}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
