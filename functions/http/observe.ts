@@ -55,7 +55,10 @@ export function observe(): MiddlewareObj<Event, HttpResult> {
 }
 
 /** The request's id: API Gateway's (the local server makes one the same way), else the invocation's. */
-export function requestIdOf(event: Pick<HttpEvent, 'requestContext'>, context: Context | undefined): string {
+export function requestIdOf(
+  event: { requestContext?: { requestId?: string } },
+  context: Context | undefined,
+): string {
   return event.requestContext?.requestId ?? context?.awsRequestId ?? '';
 }
 

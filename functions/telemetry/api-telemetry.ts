@@ -72,6 +72,8 @@ export interface RequestRecord {
   requestId: string;
   functionRequestId?: string;
   errorCode?: string;
+  /** A 5xx the service answers by design (still starting, stopping): logged at INFO, without a stack. */
+  expected?: boolean;
   store?: StoreUsage;
 }
 
@@ -99,7 +101,8 @@ export function logInRequest(
 }
 
 /**
- * One log line per request (4xx at info, 5xx at error with the error and its stack) and one set of
+ * One log line per request (4xx and expected 503s at info, other 5xx at error with the error and its
+ * stack) and one set of
  * metrics. Everything here is synchronous, so requests served concurrently never mix their keys.
  */
 export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, error?: unknown): void {
@@ -120,7 +123,8 @@ export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, er
     },
     function_request_id: record.functionRequestId,
   };
-  if (record.status >= 500) logger.error('request failed', { ...fields, error: describeError(error) });
+  if (record.status >= 500 && !record.expected)
+    logger.error('request failed', { ...fields, error: describeError(error) });
   else logger.info('request', fields);
 
   if (coldStart) {
