@@ -63,7 +63,7 @@ const COMPILED = ROUTES.map(compile);
 
 export function createLocalApi(options: LocalApiOptions): Server {
   const server = createServer(function serveRequest(req, res) {
-    if (options.apiDocs && serveApiDocs(req, res, originOf(server))) return;
+    if (options.apiDocs && serveApiDocs(req, res)) return;
     const started = performance.now();
     const unavailable = options.unavailable?.();
     (unavailable ? Promise.reject(unavailable) : handle(options, req))
@@ -82,11 +82,6 @@ export function createLocalApi(options: LocalApiOptions): Server {
   server.keepAliveTimeout = 75_000;
   server.on('clientError', answerUnparsableRequest);
   return server;
-}
-
-function originOf(server: Server): string {
-  const address = server.address();
-  return typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : 'http://127.0.0.1';
 }
 
 function logUnhandledRequest(

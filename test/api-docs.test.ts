@@ -44,14 +44,9 @@ afterAll(async () => {
 });
 
 describe('npm start: OpenAPI document and reference page', () => {
-  it('serves the committed document at /openapi.json, with itself as the first server', async () => {
-    const served = (await (await fetch(`${api}/openapi.json`)).json()) as { servers: { url: string }[] };
-    const committed = JSON.parse(readFileSync(join(ROOT, 'openapi.json'), 'utf8')) as typeof served;
-    expect(served.servers[0]?.url).toBe(api);
-    expect({ ...served, servers: served.servers.slice(1) }).toEqual({
-      ...committed,
-      servers: committed.servers.slice(1),
-    });
+  it('serves exactly the committed document at /openapi.json, whatever its own address', async () => {
+    const served = await (await fetch(`${api}/openapi.json`)).text();
+    expect(served).toBe(readFileSync(join(ROOT, 'openapi.json'), 'utf8'));
   });
 
   it('/docs loads offline from node_modules and lists every route', async () => {
