@@ -3,7 +3,7 @@
 
 export type AddMemberError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -72,7 +72,7 @@ export type CreateGroupError = {
 
 export type DeleteConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -87,7 +87,7 @@ export type DeletedMessages = {
 
 export type DeleteMessagesError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -95,7 +95,7 @@ export type DeleteMessagesError = {
 
 export type DeleteUserRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -110,7 +110,7 @@ export type Error = {
 
 export type FetchHistoryError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -118,7 +118,7 @@ export type FetchHistoryError = {
 
 export type GetRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -148,7 +148,7 @@ export type HistoryPage = {
 
 export type ListAuditError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -156,7 +156,7 @@ export type ListAuditError = {
 
 export type ListConversationsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "resync_required" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -164,7 +164,7 @@ export type ListConversationsError = {
 
 export type ListSweepsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -172,7 +172,7 @@ export type ListSweepsError = {
 
 export type MarkConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -222,7 +222,7 @@ export type MessagePreview = {
 
 export type PinConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "not_found" | "conflict" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -267,7 +267,7 @@ export type RemovedConversation = {
 
 export type RemoveMemberError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -303,7 +303,7 @@ export type StartedSweep = {
 
 export type StartSweepError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -332,7 +332,7 @@ export type SweepRun = {
 
 export type UnmarkConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -340,7 +340,7 @@ export type UnmarkConversationError = {
 
 export type UnpinConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "not_found" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };

@@ -52,7 +52,8 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: 'The store cannot be reached: retry after Retry-After',
   },
 };
-const ALWAYS = [400, 401, 429, 500, 503];
+/** Every operation: a body is read (and refused when it is too large or not JSON) even where none is expected. */
+const ALWAYS = [400, 401, 413, 415, 429, 500, 503];
 const RETRY_AFTER = [429, 503];
 /** Answers to a request that reaches no operation: an unknown path (404), a wrong method (405), too large a request line (431). */
 const UNROUTED = [404, 405, 431];

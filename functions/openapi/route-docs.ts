@@ -8,7 +8,7 @@ import type { RouteName } from '../routes.js';
 export interface RouteDoc {
   summary: string;
   description?: string;
-  /** Error statuses this route answers besides 400, 401, 429, 500, 503 (and 403 for admin, 413/415 with a body). */
+  /** Error statuses this route answers besides 400, 401, 413, 415, 429, 500, 503 (and 403 for admin routes). */
   errors?: number[];
   /** The route enforces a per-user limit: its 429 may also be `rate_limited` (besides `throttled`). */
   rateLimited?: true;
@@ -71,12 +71,14 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   },
   pinConversation: {
     summary: 'Pin a conversation',
-    description: 'Idempotent: pinning again keeps the first pin time. At most 50 pinned (the 51st is a 409).',
-    errors: [404, 409],
+    description:
+      'Idempotent: pinning again keeps the first pin time. At most 50 pinned (the 51st is a 409). A group the caller ' +
+      'is not (or no longer) a member of is a 403.',
+    errors: [403, 404, 409],
   },
-  unpinConversation: { summary: 'Unpin a conversation', errors: [404] },
-  markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [404] },
-  unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [404] },
+  unpinConversation: { summary: 'Unpin a conversation', errors: [403, 404] },
+  markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [403, 404] },
+  unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [403, 404] },
   deleteConversation: {
     summary: "Delete a conversation (the caller's side only)",
     description:
