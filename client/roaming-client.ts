@@ -187,14 +187,18 @@ export class RoamingClient {
     });
   }
 
+  /** Deletes the caller's copies of these messages; answers how many it deleted (unknown ids are not counted). */
   async removeMessagesFromServerWithMsgIds(
     convId: string,
     chatType: ChatType,
     msgIds: string[],
-  ): Promise<void> {
-    await this.request('DELETE', `${conversationPath(chatType, convId)}/messages`, {
-      msgIds: msgIds.join(','),
-    });
+  ): Promise<number> {
+    const answer = await this.request<{ deleted: number }>(
+      'DELETE',
+      `${conversationPath(chatType, convId)}/messages`,
+      { msgIds: msgIds.join(',') },
+    );
+    return answer.deleted;
   }
 
   removeMessagesFromServerWithTimestamp(
