@@ -62,6 +62,8 @@ function compile(spec: RouteSpec): CompiledRoute {
 const COMPILED = ROUTES.map(compile);
 
 export function createLocalApi(options: LocalApiOptions): Server {
+  // The message of the last expected refusal logged: while starting, the first 503 is logged, not each.
+  let lastExpected: string | undefined;
   const server = createServer(function serveRequest(req, res) {
     if (options.apiDocs && serveApiDocs(req, res)) return;
     const started = performance.now();
@@ -69,10 +71,15 @@ export function createLocalApi(options: LocalApiOptions): Server {
     (unavailable ? Promise.reject(unavailable) : handle(options, req))
       .catch(function answerBeforeAnyHandler(error: unknown) {
         // What API Gateway itself answers on AWS (no route, no token, still starting): logged here. A
-        // refusal the service decided on (still starting, stopping) is expected: INFO, without a stack.
+        // refusal the service decided on (still starting, stopping) is expected: logged once, at INFO,
+        // without a stack (a load balancer asking /health every second while it starts is not news).
         const result = errorResponse(error);
-        const expected = error === unavailable;
-        logUnhandledRequest(req, result.statusCode ?? 500, performance.now() - started, error, expected);
+        const expected = unavailable !== undefined && error === unavailable ? unavailable.message : undefined;
+        if (expected === undefined || expected !== lastExpected) {
+          const latencyMs = performance.now() - started;
+          logUnhandledRequest(req, result.statusCode ?? 500, latencyMs, error, expected !== undefined);
+        }
+        lastExpected = expected;
         return result;
       })
       .then((result) => writeResult(res, result));

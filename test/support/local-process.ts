@@ -35,7 +35,7 @@ export function removeDir(dir: string): void {
 }
 
 export function runLocal(
-  script: 'local/start.ts' | 'local/sweep.ts' | 'local/token.ts',
+  script: 'local/start.ts' | 'local/sweep.ts' | 'local/token.ts' | 'local/seed.ts',
   options: { env?: NodeJS.ProcessEnv; cwd: string; args?: string[] },
 ): LocalProcess {
   const args = ['--import', TSX_LOADER, join(ROOT, script), ...(options.args ?? [])];
