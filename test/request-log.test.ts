@@ -82,7 +82,7 @@ describe('request log lines and metrics', () => {
       function_request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect(line.latencyMs).toEqual(expect.any(Number));
-    // A single-chat send: one BatchGetItem and one TransactWriteItems (README, access patterns).
+    // A single-chat send: one BatchGetItem and one TransactWriteItems (docs/storage.md, access patterns).
     expect(line.dynamodb).toEqual({
       requests: 2,
       capacityUnits: expect.any(Number),

@@ -1,7 +1,7 @@
 import type { RouteName } from '../routes.js';
 
 /**
- * The prose of the OpenAPI document: what each route does (from the README's semantics), the errors it
+ * The prose of the OpenAPI document: what each route does (from docs/api.md, "Semantics"), the errors it
  * answers beyond the ones every route has, and a request example. A route without an entry still gets
  * its parameters, bodies, answers and errors from its schemas.
  */

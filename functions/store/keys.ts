@@ -1,8 +1,8 @@
 import type { ChatType, ConversationRef } from '../core/model.js';
 
 /**
- * Every key of every item, in one place (DESIGN.md section 3). Ids never contain '#' (validated at the
- * edge), so prefixes cannot be forged.
+ * Every key of every item, in one place (docs/storage.md lists the access patterns). Ids never contain
+ * '#' (validated at the edge), so prefixes cannot be forged.
  *
  * | item             | pk                          | sk                       |
  * |------------------|-----------------------------|--------------------------|
