@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod/mini';
 import { HANDLER_FACTORIES } from '../functions/handlers/registry.js';
@@ -7,7 +9,7 @@ import { buildOpenApiDocument } from '../functions/openapi/document.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { staleGeneratedFiles } from '../local/openapi.js';
 import { type RawResponse, startHarness } from './support/harness.js';
-import { checkedPairs, contractProblems } from './support/openapi-contract.js';
+import { checkedPairs, contractProblems, exampleProblems, operationIds } from './support/openapi-contract.js';
 import { sendRequest } from './support/route-requests.js';
 
 type Operation = {
@@ -48,6 +50,31 @@ describe('OpenAPI document', () => {
       if (operation.requestBody) {
         expect(operation.requestBody.content['application/json'].example, route.name).toBeDefined();
         expect(statuses, route.name).toEqual(expect.arrayContaining(['413', '415']));
+      }
+    }
+  });
+});
+
+describe('recorded examples (npm run openapi:examples, from a seeded npm start)', () => {
+  const recorded = JSON.parse(
+    readFileSync(join(import.meta.dirname, '..', 'functions', 'openapi', 'recorded-examples.json'), 'utf8'),
+  ) as Record<string, Record<string, unknown>>;
+
+  it('every operation has one, and each is an answer the document allows', () => {
+    expect(Object.keys(recorded).sort()).toEqual(operationIds().sort());
+    const problems = Object.entries(recorded).flatMap(([operationId, byStatus]) =>
+      Object.entries(byStatus).flatMap(([status, example]) => exampleProblems(operationId, status, example)),
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it('they are the success examples of openapi.json', () => {
+    const document = buildOpenApiDocument() as { paths: Record<string, Record<string, Operation>> };
+    for (const operations of Object.values(document.paths)) {
+      for (const operation of Object.values(operations)) {
+        for (const [status, example] of Object.entries(recorded[operation.operationId] ?? {})) {
+          expect(operation.responses[status]?.content?.['application/json'].example).toEqual(example);
+        }
       }
     }
   });

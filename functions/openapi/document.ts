@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
@@ -64,6 +65,15 @@ function codesOf(status: number, doc: RouteDoc): string[] {
   if (!code) throw new Error(`No error documented for status ${status}`);
   return status === 429 && doc.rateLimited ? ['rate_limited', code] : [code];
 }
+
+/**
+ * Answers recorded from a real run (`npm run openapi:examples` against a seeded `npm start`), by
+ * operationId and status: the success examples of the document. An operation without one gets an
+ * example built from its schema.
+ */
+const RECORDED_EXAMPLES = JSON.parse(
+  readFileSync(new URL('./recorded-examples.json', import.meta.url), 'utf8'),
+) as Record<string, Record<string, unknown>>;
 
 /** What a token must carry, on AWS and locally (docs/aws.md explains setting up an issuer). */
 const TOKEN_RULES =
@@ -169,9 +179,10 @@ function operationOf(
   const responses: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(contract?.responses ?? { 200: z.unknown() })) {
     const body = collector.schemaOf(schema as z.ZodMiniType, 'output');
+    const example = RECORDED_EXAMPLES[route.name]?.[status] ?? exampleOf(body, collector);
     responses[status] = {
       description: status === '201' ? 'Created' : status === '202' ? 'Accepted' : 'OK',
-      content: { 'application/json': { schema: body, example: exampleOf(body, collector) } },
+      content: { 'application/json': { schema: body, example } },
     };
   }
   // One error schema per operation, its `code` an enum of exactly the codes this operation answers.
@@ -365,7 +376,7 @@ function healthOperation(): Record<string, unknown> {
                 properties: { status: { type: 'string', const: 'ok' } },
                 required: ['status'],
               },
-              example: { status: 'ok' },
+              example: RECORDED_EXAMPLES.health?.['200'] ?? { status: 'ok' },
             },
           },
         },

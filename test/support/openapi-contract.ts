@@ -120,3 +120,25 @@ export function documentedPairs(): string[] {
     operation ? Object.keys(operation.responses).map((status) => `${operation.operationId} ${status}`) : [],
   );
 }
+
+/**
+ * What in a recorded example (functions/openapi/recorded-examples.json) the document does not allow: an
+ * operation or status it does not have, or a body its schema refuses.
+ */
+export function exampleProblems(operationId: string, status: string, example: unknown): string[] {
+  const found = OPERATIONS.find(({ operation }) => operation?.operationId === operationId)?.operation;
+  if (!found) return [`${operationId}: no such operation`];
+  const documented = found.responses[status];
+  if (!documented) return [`${operationId} has no ${status} answer`];
+  const answer = {
+    status: Number(status),
+    headers: { 'content-type': 'application/json' },
+    text: JSON.stringify(example),
+  };
+  return bodyProblems(`${operationId} ${status} (recorded example)`, resolveResponse(documented), answer);
+}
+
+/** Every operationId of the document. */
+export function operationIds(): string[] {
+  return OPERATIONS.flatMap(({ operation }) => (operation ? [operation.operationId] : []));
+}
