@@ -74,6 +74,8 @@ describe('npm start answers GET /health, and npm run seed fills the store it ser
     expect(await seed.exited(120_000)).toEqual({ code: 0, signal: null });
     expect(seed.stdout()).toContain(`DynamoDB: ${owner.endpoint} (the running npm start, pid ${owner.pid})`);
     expect(seed.stdout()).not.toMatch(/DynamoDB Local/);
+    // Nothing unexplained: no AWS SDK notice (or anything else) on stderr from either command.
+    expect([local.stderr(), seed.stderr()]).toEqual(['', '']);
     const token = await signDevToken('user-0001', {});
     const listed = await fetch(`${api}/v1/conversations?limit=50`, {
       headers: { authorization: `Bearer ${token}` },
