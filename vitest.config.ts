@@ -2,8 +2,8 @@ import { defineConfig } from 'vitest/config';
 
 // The AWS SDK's notice that its releases after early 2027 need Node 22 (NodeVersionSupportWarning): the
 // SDK pinned here supports Node 20 and Lambda runs Node 22, so nothing to act on. Off for this process
-// (the global setup), the test workers and every process the tests start (they inherit it), with the
-// variable the SDK reads (local/quiet-warnings.ts does the same for the local commands).
+// (the global setup) and the test workers, with the variable the SDK reads; the local commands turn it
+// off themselves (local/quiet-warnings.ts), and the process tests start them without this switch.
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 export default defineConfig({
