@@ -40,14 +40,16 @@ export type MessagePage = HistoryPage;
 export type GroupInput = Operations['createGroup']['body'];
 
 /**
- * A typed client for the Roaming HTTP API, with the SDK's method names (the seed document's calls) so
- * app code ports over directly. Every non-2xx answer throws RoamingApiError with the server's code.
+ * Every non-2xx answer, JSON or not (a proxy's HTML 502 too), and a 2xx whose body is not JSON. `code` is
+ * the server's error code (`unknown` when the answer carries none, e.g. a proxy's page); `retryAfterSeconds`
+ * is the `Retry-After` header (429, 503), in seconds, when the answer has one.
  */
 export class RoamingApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    readonly retryAfterSeconds?: number,
   ) {
     super(message);
     this.name = 'RoamingApiError';
@@ -75,11 +77,21 @@ export type HistoryOptions = Pick<
 
 type Query = Record<string, string | number | boolean | undefined>;
 
+/**
+ * A typed client for the Roaming HTTP API, with the SDK's method names (the seed document's calls) so
+ * app code ports over directly. The base URL may have a path (`https://api.example.com/roaming`: an API
+ * Gateway custom domain mapping or a reverse proxy): routes are appended to it. Every non-2xx answer
+ * throws RoamingApiError.
+ */
 export class RoamingClient {
+  private readonly baseUrl: string;
+
   constructor(
-    private readonly baseUrl: string,
+    baseUrl: string,
     private readonly token: string,
-  ) {}
+  ) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+  }
 
   async sendMessage(message: SendRequest): Promise<Message> {
     return (await this.request<{ message: Message }>('POST', '/v1/messages', {}, message)).message;
@@ -189,14 +201,18 @@ export class RoamingClient {
     });
   }
 
+  /** Deletes the caller's copies of these messages; answers how many it deleted (unknown ids are not counted). */
   async removeMessagesFromServerWithMsgIds(
     convId: string,
     chatType: ChatType,
     msgIds: string[],
-  ): Promise<void> {
-    await this.request('DELETE', `${conversationPath(chatType, convId)}/messages`, {
-      msgIds: msgIds.join(','),
-    });
+  ): Promise<number> {
+    const answer = await this.request<{ deleted: number }>(
+      'DELETE',
+      `${conversationPath(chatType, convId)}/messages`,
+      { msgIds: msgIds.join(',') },
+    );
+    return answer.deleted;
   }
 
   removeMessagesFromServerWithTimestamp(
@@ -263,7 +279,8 @@ export class RoamingClient {
   }
 
   private async request<T>(method: string, path: string, query: Query = {}, body?: unknown): Promise<T> {
-    const url = new URL(path, this.baseUrl);
+    // Appended, not resolved: new URL('/v1/…', base) would drop the base URL's own path.
+    const url = new URL(`${this.baseUrl}${path}`);
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
@@ -275,16 +292,40 @@ export class RoamingClient {
       },
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
-    const payload = (await response.json()) as T & { error?: { code: string; message: string } };
+    const text = await response.text();
+    const payload = parseJson(text) as (T & { error?: { code?: unknown; message?: unknown } }) | undefined;
     if (!response.ok) {
+      const error = payload?.error;
       throw new RoamingApiError(
         response.status,
-        payload.error?.code ?? 'unknown',
-        payload.error?.message ?? '',
+        typeof error?.code === 'string' ? error.code : 'unknown',
+        typeof error?.message === 'string'
+          ? error.message
+          : `${response.status} ${response.statusText}: ${text.slice(0, 200)}`.trim(),
+        retryAfterOf(response.headers.get('retry-after')),
       );
+    }
+    if (payload === undefined) {
+      throw new RoamingApiError(response.status, 'invalid_response', 'The answer is not JSON');
     }
     return payload;
   }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Retry-After as seconds: a number of seconds, or an HTTP date (seconds from now, at least 0). */
+function retryAfterOf(header: string | null): number | undefined {
+  if (header === null || header.trim() === '') return undefined;
+  if (/^\d+$/.test(header.trim())) return Number(header.trim());
+  const at = Date.parse(header);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.ceil((at - Date.now()) / 1000));
 }
 
 function conversationPath(chatType: ChatType, convId: string): string {

@@ -110,6 +110,12 @@ export const ROUTES = [
 
 export type RouteName = (typeof ROUTES)[number]['name'];
 
+/**
+ * GET /health: "ready?" for a load balancer, a container or a script. Not in ROUTES: it has no caller
+ * (no token, no authorizer on API Gateway) and says only whether the store answers. Its function reads.
+ */
+export const HEALTH_ROUTE = { name: 'health', method: 'GET', path: '/health', table: 'read' } as const;
+
 /** DynamoDB actions behind each access level (on the table and its indexes, never on `*`). */
 export const TABLE_ACTIONS = {
   read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],

@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { buildOpenApiDocument } from '../functions/openapi/document.js';
 
 /**
- * The API's documentation on `npm start`: `/openapi.json` (the generated OpenAPI document, with this
- * server as its first server, so "Try it out" reaches it from the page's own origin) and `/docs`, an
+ * The API's documentation on `npm start`: `/openapi.json` (the generated OpenAPI document, exactly the
+ * committed openapi.json) and `/docs`, an
  * interactive reference (Swagger UI from the installed swagger-ui-dist package: no CDN, works offline).
  * Neither needs a token.
  */
@@ -36,22 +36,31 @@ const PAGE = `<!doctype html>
 </html>
 `;
 
-/** Starts Swagger UI on the served document; a token entered under "Authorize" is kept across reloads. */
-const INIT = `window.ui = SwaggerUIBundle({
-  url: '/openapi.json',
-  dom_id: '#swagger-ui',
-  deepLinking: true,
-  persistAuthorization: true,
-  displayOperationId: true,
-});
+/**
+ * Starts Swagger UI on the served document; a token entered under "Authorize" is kept across reloads.
+ * The document is the committed one (its first server is npm start's default address); the page puts its
+ * own origin first, so "Try it out" reaches this server whatever its port.
+ */
+const INIT = `fetch('/openapi.json')
+  .then((answer) => answer.json())
+  .then((spec) => {
+    spec.servers = [{ url: window.location.origin, description: 'This server (the page you are on)' }, ...spec.servers];
+    window.ui = SwaggerUIBundle({
+      spec,
+      dom_id: '#swagger-ui',
+      deepLinking: true,
+      persistAuthorization: true,
+      displayOperationId: true,
+    });
+  });
 `;
 
 /** Answers the documentation paths; false for any other request (the API's). */
-export function serveApiDocs(req: IncomingMessage, res: ServerResponse, fallbackOrigin: string): boolean {
+export function serveApiDocs(req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
   const path = new URL(req.url ?? '/', 'http://localhost').pathname;
   if (path === '/openapi.json') {
-    send(res, 'application/json; charset=utf-8', documentFor(originOf(req, fallbackOrigin)));
+    send(res, 'application/json; charset=utf-8', theDocument());
   } else if (path === '/docs' || path === '/docs/') {
     send(res, 'text/html; charset=utf-8', PAGE);
   } else if (path === '/docs/init.js') {
@@ -65,15 +74,11 @@ export function serveApiDocs(req: IncomingMessage, res: ServerResponse, fallback
   return true;
 }
 
-/** Built once per origin and process: the document depends only on the code and the server's URL. */
-const documents = new Map<string, string>();
-function documentFor(origin: string): string {
-  let text = documents.get(origin);
-  if (text === undefined) {
-    text = JSON.stringify(buildOpenApiDocument({ serverUrl: origin }), null, 2);
-    if (documents.size < 16) documents.set(origin, text);
-  }
-  return text;
+/** Built once per process: the same text as the committed openapi.json (npm run openapi writes it). */
+let document: string | undefined;
+function theDocument(): string {
+  document ??= `${JSON.stringify(buildOpenApiDocument(), null, 2)}\n`;
+  return document;
 }
 
 /** Swagger UI's files, read once (the bundle is 1.7 MB). */
@@ -85,12 +90,6 @@ function assetBytes(name: string): Buffer {
     assets.set(name, bytes);
   }
   return bytes;
-}
-
-/** The origin the page was loaded from (the Host header, if it is a plain host[:port]), else this server's. */
-function originOf(req: IncomingMessage, fallback: string): string {
-  const host = req.headers.host ?? '';
-  return /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/.test(host) ? `http://${host}` : fallback;
 }
 
 function send(res: ServerResponse, contentType: string, body: string | Buffer): void {

@@ -15,11 +15,12 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../functions/core/errors.js';
+import type { HealthHandler } from '../functions/handlers/health.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
-import { ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
+import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
 import { apiTelemetry, recordRequest } from '../functions/telemetry/api-telemetry.js';
 import { serveApiDocs } from './api-docs.js';
 import { verifyDevToken } from './dev-auth.js';
@@ -28,8 +29,11 @@ import { verifyDevToken } from './dev-auth.js';
  * The laptop stand-in for API Gateway's HTTP API: matches the same route table, checks the bearer token
  * like the JWT authorizer would, and hands the handlers the same payload-v2 event they get on AWS.
  */
+/** The route handlers by name, and GET /health's. */
+export type LocalHandlers = Partial<Record<RouteName, HttpHandler>> & { health?: HealthHandler };
+
 export interface LocalApiOptions {
-  handlers: Partial<Record<RouteName, HttpHandler>>;
+  handlers: LocalHandlers;
   jwtSecret: string;
   /**
    * Asked before every request: an error while the whole service cannot answer (still starting, or its
@@ -58,15 +62,24 @@ function compile(spec: RouteSpec): CompiledRoute {
 const COMPILED = ROUTES.map(compile);
 
 export function createLocalApi(options: LocalApiOptions): Server {
+  // The message of the last expected refusal logged: while starting, the first 503 is logged, not each.
+  let lastExpected: string | undefined;
   const server = createServer(function serveRequest(req, res) {
-    if (options.apiDocs && serveApiDocs(req, res, originOf(server))) return;
+    if (options.apiDocs && serveApiDocs(req, res)) return;
     const started = performance.now();
     const unavailable = options.unavailable?.();
     (unavailable ? Promise.reject(unavailable) : handle(options, req))
       .catch(function answerBeforeAnyHandler(error: unknown) {
-        // What API Gateway itself answers on AWS (no route, no token, still starting): logged here.
+        // What API Gateway itself answers on AWS (no route, no token, still starting): logged here. A
+        // refusal the service decided on (still starting, stopping) is expected: logged once, at INFO,
+        // without a stack (a load balancer asking /health every second while it starts is not news).
         const result = errorResponse(error);
-        logUnhandledRequest(req, result.statusCode ?? 500, performance.now() - started, error);
+        const expected = unavailable !== undefined && error === unavailable ? unavailable.message : undefined;
+        if (expected === undefined || expected !== lastExpected) {
+          const latencyMs = performance.now() - started;
+          logUnhandledRequest(req, result.statusCode ?? 500, latencyMs, error, expected !== undefined);
+        }
+        lastExpected = expected;
         return result;
       })
       .then((result) => writeResult(res, result));
@@ -78,15 +91,19 @@ export function createLocalApi(options: LocalApiOptions): Server {
   return server;
 }
 
-function originOf(server: Server): string {
-  const address = server.address();
-  return typeof address === 'object' && address ? `http://127.0.0.1:${address.port}` : 'http://127.0.0.1';
-}
-
-function logUnhandledRequest(req: IncomingMessage, status: number, latencyMs: number, error: unknown): void {
+function logUnhandledRequest(
+  req: IncomingMessage,
+  status: number,
+  latencyMs: number,
+  error: unknown,
+  expected: boolean,
+): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = (req.method ?? 'GET').toUpperCase();
-  const route = COMPILED.find((r) => r.spec.method === method && r.pattern.test(url.pathname))?.spec.name;
+  const route =
+    url.pathname === HEALTH_ROUTE.path
+      ? HEALTH_ROUTE.name
+      : COMPILED.find((r) => r.spec.method === method && r.pattern.test(url.pathname))?.spec.name;
   recordRequest(
     apiTelemetry(),
     {
@@ -97,8 +114,9 @@ function logUnhandledRequest(req: IncomingMessage, status: number, latencyMs: nu
       latencyMs,
       requestId: crypto.randomUUID(),
       errorCode: error instanceof RoamingError ? error.code : 'internal',
+      expected,
     },
-    error,
+    expected ? undefined : error,
   );
 }
 
@@ -116,7 +134,7 @@ function answerUnparsableRequest(error: Error & { code?: string }, socket: Duple
   const [status, reason, code, message] = tooLarge
     ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers exceed 16 KiB']
     : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP'];
-  const body = JSON.stringify({ error: { code, message } });
+  const body = `${JSON.stringify({ error: { code, message } })}\n`;
   socket.end(
     `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
@@ -129,6 +147,7 @@ async function handle(
 ): Promise<APIGatewayProxyStructuredResultV2> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = (req.method ?? 'GET').toUpperCase();
+  if (url.pathname === HEALTH_ROUTE.path) return health(options, req, url, method);
   const matches = COMPILED.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter(
     (m) => m.match,
   );
@@ -150,6 +169,24 @@ async function handle(
   );
   const event = toEvent(req, url, route.spec, pathParameters, claims, body);
   return handler(event, lambdaContext(route.spec.name));
+}
+
+/** GET /health: no token (API Gateway has no authorizer on it either). */
+async function health(
+  options: LocalApiOptions,
+  req: IncomingMessage,
+  url: URL,
+  method: string,
+): Promise<APIGatewayProxyStructuredResultV2> {
+  if (method !== HEALTH_ROUTE.method)
+    throw new MethodNotAllowedError(`${method} is not allowed on ${url.pathname}`);
+  const handler = options.handlers.health;
+  if (!handler) throw new NotFoundError(`No route for ${url.pathname}`);
+  // The request body, if any, is read and ignored.
+  await readBody(req);
+  const event = toEvent(req, url, { ...HEALTH_ROUTE, access: 'user' }, {}, {}, undefined);
+  delete (event.requestContext as { authorizer?: unknown }).authorizer;
+  return handler(event, lambdaContext(HEALTH_ROUTE.name));
 }
 
 function decodePathSegment(segment: string): string {

@@ -2,11 +2,13 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../functions/core/clock.js';
 import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import { makeHealthHandler } from '../functions/handlers/health.js';
 import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/registry.js';
 import type { RouteName } from '../functions/routes.js';
 import { createDeps } from '../functions/runtime.js';
 import type { DocumentSender } from '../functions/store/db.js';
 import { countStoreUsage, hasMiddlewareStack } from '../functions/telemetry/store-usage.js';
+import type { LocalHandlers } from './http-server.js';
 import { LOCAL_CREDENTIALS, type StoreCredentials } from './local-secrets.js';
 
 /**
@@ -39,11 +41,11 @@ export function buildLocalApp(options: {
   clock?: Clock;
   config?: Partial<RoamingConfig>;
   idempotencyKey?: string;
-}): { deps: Deps; handlers: Partial<Record<RouteName, HttpHandler>> } {
+}): { deps: Deps; handlers: LocalHandlers } {
   // As on Lambda: each request's log line counts its DynamoDB requests (a test's wrapper may hide the client).
   if (hasMiddlewareStack(options.client)) countStoreUsage(options.client);
   const deps = createDeps(options);
-  const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  const handlers: LocalHandlers = { health: makeHealthHandler(deps) };
   for (const [name, make] of Object.entries(HANDLER_FACTORIES) as [
     RouteName,
     (deps: Deps) => HttpHandler,

@@ -58,6 +58,12 @@ export async function openStore(
     };
   }
   requireJava(command);
+  // Said before anything starts: a user whose npm start uses another folder learns it here.
+  console.log(
+    `No npm start is running on ${dataDir}${env.ROAMING_DATA_DIR ? '' : ' (the default; ROAMING_DATA_DIR picks another)'}: ` +
+      `${command} opens that folder with a DynamoDB Local of its own. To work on a running npm start, ` +
+      'give it the same ROAMING_DATA_DIR.',
+  );
   const lock = await lockDataDir(dataDir, command);
   lifetime.onEnd(() => lock.release());
   // Registered after the lock, so it runs first: the folder is free only once the store is gone.

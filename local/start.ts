@@ -4,8 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '../functions/core/errors.js';
-import type { HttpHandler } from '../functions/handlers/registry.js';
-import type { RouteName } from '../functions/routes.js';
 import { configFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import { isStoreUnreachable } from '../functions/store/db.js';
@@ -18,7 +16,7 @@ import {
   startEmbeddedDynamo,
   stopAllEmbeddedDynamos,
 } from './embedded-dynamo.js';
-import { createLocalApi } from './http-server.js';
+import { createLocalApi, type LocalHandlers } from './http-server.js';
 import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
 import { LOCAL_CREDENTIALS, secretOf, storeCredentialsOf } from './local-secrets.js';
@@ -63,7 +61,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   let stopSweeps = () => {};
   let endpointFileWritten = false;
   // Filled in once the store is ready; until then every request gets 503.
-  const handlers: Partial<Record<RouteName, HttpHandler>> = {};
+  const handlers: LocalHandlers = {};
   useTerminalLogsOnTerminal();
   const server = createLocalApi({
     handlers,

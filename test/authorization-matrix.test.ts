@@ -7,6 +7,7 @@ import {
   TOKEN_CASES,
 } from './support/forged-tokens.js';
 import { type Harness, startHarness, TEST_SECRET } from './support/harness.js';
+import { checkedPairs, contractProblems } from './support/openapi-contract.js';
 import {
   exampleRequest,
   type RequestTarget,
@@ -96,6 +97,8 @@ async function checkCell(cell: Cell): Promise<void> {
     const seen = { label, status: answer.status, text: answer.text.slice(0, 300) };
     expect(cell.expected, JSON.stringify(seen)).toContain(answer.status);
     expect(leakedSecrets(cell.world, sent, answer), label).toEqual([]);
+    // The answer is one the OpenAPI document lists for this operation, with a body its schema allows.
+    expect(contractProblems({ method: cell.request.method, url: sent.url }, answer), label).toEqual([]);
     if (answer.status >= 400) {
       expect(JSON.parse(answer.text).error?.code, label).toBe(CODE_OF_STATUS[answer.status]);
     }
@@ -110,6 +113,10 @@ async function checkCell(cell: Cell): Promise<void> {
 }
 
 const cellCount = { total: 0 };
+
+afterAll(() => {
+  console.log(`authorization matrix: ${checkedPairs.size} (operation, status) pairs seen, each documented`);
+});
 
 for (const route of ROUTES) {
   describe(`${route.method} ${route.path}`, () => {

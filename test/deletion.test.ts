@@ -47,6 +47,21 @@ describe('delete by message ids', () => {
     ).toHaveLength(7);
   });
 
+  it('answers deleted = how many it deleted: 2 real ids and 1 unknown give 2, the same again 0', async () => {
+    // Prepare
+    const alice = await h.as('d9-alice');
+    const sent = await sendMany(alice, 'd9-bob', 3);
+    const [first, second] = sent.map((m) => m.msgId);
+    const unknown = '01KDX8S4G0R8Q1Z6V3B2N9M7TA';
+    const ids = [first, second, unknown] as string[];
+    // Act
+    const deleted = await alice.removeMessagesFromServerWithMsgIds('d9-bob', 'single', ids);
+    const again = await alice.removeMessagesFromServerWithMsgIds('d9-bob', 'single', ids);
+    // Assess
+    expect([deleted, again]).toEqual([2, 0]);
+    expect(idsOf((await alice.fetchHistoryMessages('d9-bob', 'single')).messages)).toEqual([sent[2]?.msgId]);
+  });
+
   it('ignores ids the caller does not have, without saying so', async () => {
     const alice = await h.as('d2-alice');
     const carol = await h.as('d2-carol');

@@ -287,3 +287,20 @@ describe('DynamoDB requests per operation', () => {
     expect(groupHistoryPage).toEqual({ GetItem: 1, Query: 1 });
   });
 });
+
+describe('JSON answers end with a newline (curl output does not run into the prompt)', () => {
+  it.each([
+    ['a success', 'GET', '/v1/conversations', 200],
+    ['an error from a route', 'GET', '/v1/conversations?limit=0', 400],
+    ['no route', 'GET', '/v1/nowhere', 404],
+  ] as const)('%s', async (_name, method, path, status) => {
+    const answer = await fetch(`${h.baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const body = await answer.text();
+    expect(answer.status).toBe(status);
+    expect(body.endsWith('}\n')).toBe(true);
+    expect(body.indexOf('\n')).toBe(body.length - 1);
+  });
+});

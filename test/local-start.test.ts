@@ -54,6 +54,36 @@ function readLockFile(dataDir: string): LockOwner {
 const STARTING = /Starting DynamoDB Local \(pid (\d+)\)/;
 const READY = /Roaming API: (http:\/\/127\.0\.0\.1:\d+)/;
 
+describe('npm start answers GET /health, and npm run seed fills the store it serves', () => {
+  it('with the same ROAMING_DATA_DIR, seed says it uses the running npm start, and its data is served', async () => {
+    // Prepare: npm start on a data folder of its own; /health answers 200 once it is ready.
+    const { cwd, dataDir } = workspace('seed');
+    const local = start(cwd, { ROAMING_DATA_DIR: dataDir });
+    const api = (await local.waitFor(READY))[1] as string;
+    const health = await fetch(`${api}/health`);
+    expect([health.status, await health.text()]).toEqual([200, '{"status":"ok"}\n']);
+    const owner = readLockFile(dataDir);
+    // Act
+    const seed = runLocal('local/seed.ts', {
+      cwd,
+      env: { ROAMING_DATA_DIR: dataDir },
+      args: ['--users', '3', '--messages', '6', '--days', '1', '--groups', '0'],
+    });
+    started.push(seed);
+    // Assess: it printed the running store, started none, and user-0001's conversations are served.
+    expect(await seed.exited(120_000)).toEqual({ code: 0, signal: null });
+    expect(seed.stdout()).toContain(`DynamoDB: ${owner.endpoint} (the running npm start, pid ${owner.pid})`);
+    expect(seed.stdout()).not.toMatch(/DynamoDB Local/);
+    // Nothing unexplained: no AWS SDK notice (or anything else) on stderr from either command.
+    expect([local.stderr(), seed.stderr()]).toEqual(['', '']);
+    const token = await signDevToken('user-0001', {});
+    const listed = await fetch(`${api}/v1/conversations?limit=50`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(((await listed.json()) as { conversations: unknown[] }).conversations.length).toBeGreaterThan(0);
+  }, 180_000);
+});
+
 describe('npm start fails clearly and leaves nothing behind', () => {
   it('port taken: one line naming the port and PORT=, exit 1, no DynamoDB Local started', async () => {
     const { cwd, dataDir } = workspace('port');

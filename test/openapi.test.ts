@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type * as z from 'zod/mini';
 import { HANDLER_FACTORIES } from '../functions/handlers/registry.js';
@@ -7,6 +9,8 @@ import { buildOpenApiDocument } from '../functions/openapi/document.js';
 import { ROUTES, type RouteName } from '../functions/routes.js';
 import { staleGeneratedFiles } from '../local/openapi.js';
 import { type RawResponse, startHarness } from './support/harness.js';
+import { checkedPairs, contractProblems, exampleProblems, operationIds } from './support/openapi-contract.js';
+import { sendRequest } from './support/route-requests.js';
 
 type Operation = {
   operationId: string;
@@ -51,6 +55,68 @@ describe('OpenAPI document', () => {
   });
 });
 
+describe('recorded examples (npm run openapi:examples, from a seeded npm start)', () => {
+  const recorded = JSON.parse(
+    readFileSync(join(import.meta.dirname, '..', 'functions', 'openapi', 'recorded-examples.json'), 'utf8'),
+  ) as Record<string, Record<string, unknown>>;
+
+  it('every operation has one, and each is an answer the document allows', () => {
+    expect(Object.keys(recorded).sort()).toEqual(operationIds().sort());
+    const problems = Object.entries(recorded).flatMap(([operationId, byStatus]) =>
+      Object.entries(byStatus).flatMap(([status, example]) => exampleProblems(operationId, status, example)),
+    );
+    expect(problems).toEqual([]);
+  });
+
+  it('they are the success examples of openapi.json', () => {
+    const document = buildOpenApiDocument() as { paths: Record<string, Record<string, Operation>> };
+    for (const operations of Object.values(document.paths)) {
+      for (const operation of Object.values(operations)) {
+        for (const [status, example] of Object.entries(recorded[operation.operationId] ?? {})) {
+          expect(operation.responses[status]?.content?.['application/json'].example).toEqual(example);
+        }
+      }
+    }
+  });
+});
+
+describe('the contract check (test/support/openapi-contract.ts) can fail', () => {
+  const json = { 'content-type': 'application/json' };
+  it('refuses a status the operation does not document', () => {
+    const problems = contractProblems(
+      { method: 'POST', url: '/v1/groups' },
+      { status: 410, headers: json, text: '{"error":{"code":"resync_required","message":"x"}}' },
+    );
+    expect(problems).toEqual([expect.stringContaining('createGroup answered 410')]);
+  });
+
+  it("refuses an error code outside the operation's enum, and a body missing a required field", () => {
+    const wrongCode = contractProblems(
+      { method: 'GET', url: '/v1/admin/retention' },
+      { status: 400, headers: json, text: '{"error":{"code":"resync_required","message":"x"}}' },
+    );
+    expect(wrongCode).toEqual([expect.stringContaining('getRetention 400: the body does not match')]);
+    const missing = contractProblems(
+      { method: 'POST', url: '/v1/messages' },
+      { status: 201, headers: json, text: '{"notAMessage":1}' },
+    );
+    expect(missing).toEqual([expect.stringContaining('sendMessage 201: the body does not match')]);
+  });
+
+  it('refuses a 503 without Retry-After, and an unrouted answer the document does not list', () => {
+    const noRetry = contractProblems(
+      { method: 'GET', url: '/health' },
+      { status: 503, headers: json, text: '{"error":{"code":"unavailable","message":"x"}}' },
+    );
+    expect(noRetry).toEqual(['health 503: the Retry-After header is missing']);
+    const unrouted = contractProblems(
+      { method: 'GET', url: '/v2/nothing' },
+      { status: 400, headers: json, text: '{"error":{"code":"bad_request","message":"x"}}' },
+    );
+    expect(unrouted).toEqual([expect.stringContaining('reached no operation and answered 400')]);
+  });
+});
+
 describe('the handlers answer what the document says', () => {
   it('every answer of a session over all routes parses with its declared schema, unchanged', async () => {
     const harness = await startHarness();
@@ -66,8 +132,22 @@ describe('the handlers answer what the document says', () => {
         headers: { 'content-type': 'application/json' },
       });
       const seen = new Set<RouteName>();
-      async function call(route: RouteName, method: string, path: string, token: string, init = {}) {
-        const response: RawResponse = await harness.raw(method, path, { token, ...init });
+      async function call(
+        route: RouteName,
+        method: string,
+        path: string,
+        token: string,
+        init: { body?: string; headers?: Record<string, string> } = {},
+      ) {
+        const wire = await sendRequest(harness.baseUrl, {
+          method,
+          url: path,
+          body: init.body,
+          headers: { authorization: `Bearer ${token}`, ...init.headers },
+        });
+        // The document as the contract: a status it lists for the operation, a body its schema allows.
+        expect(contractProblems({ method, url: path }, wire)).toEqual([]);
+        const response: RawResponse = { status: wire.status, body: JSON.parse(wire.text) };
         const schema = schemaOf(route, response.status);
         expect(schema, `${route} answered ${response.status}, which it does not declare`).toBeDefined();
         // Parsing strips what a schema does not name: equal means nothing undeclared was answered.
@@ -130,7 +210,10 @@ describe('the handlers answer what the document says', () => {
       await call('fetchHistory', 'GET', `${conv}/messages?pageSize=0`, alice);
       await call('getRetention', 'GET', '/v1/admin/retention', alice);
       await call('pinConversation', 'PUT', '/v1/conversations/single/nobody/pin', alice);
+      const health = await sendRequest(harness.baseUrl, { method: 'GET', url: '/health' });
+      expect(contractProblems({ method: 'GET', url: '/health' }, health)).toEqual([]);
       expect([...seen].sort()).toEqual(ROUTES.map((route) => route.name).sort());
+      console.log(`OpenAPI session: ${checkedPairs.size} (operation, status) pairs seen, each documented`);
     } finally {
       await harness.close();
     }

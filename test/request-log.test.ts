@@ -82,7 +82,7 @@ describe('request log lines and metrics', () => {
       function_request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect(line.latencyMs).toEqual(expect.any(Number));
-    // A single-chat send: one BatchGetItem and one TransactWriteItems (README, access patterns).
+    // A single-chat send: one BatchGetItem and one TransactWriteItems (docs/storage.md, access patterns).
     expect(line.dynamodb).toEqual({
       requests: 2,
       capacityUnits: expect.any(Number),
@@ -128,6 +128,28 @@ describe('request log lines and metrics', () => {
       error: { name: 'StoreError', cause: { message: 'disk on fire' } },
     });
     expect((line.error as { stack: string }).stack).toContain('StoreError');
+  });
+
+  it("an admin action's line carries its own request's correlation id, not the previous request's", async () => {
+    const admin = await harness.token('log-ops', { admin: true });
+    // Prepare: a request before it, whose id the admin line must not carry.
+    await harness.raw('GET', '/v1/admin/retention', { token: admin });
+    const before = logger.lines.length;
+    // Act: one admin action (a retention change is audited and logged).
+    const answer = await harness.raw('PUT', '/v1/admin/retention', {
+      token: admin,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ days: 30 }),
+    });
+    // Assess: its two lines, the admin action then the request, share one id, new to this request.
+    expect(answer.status).toBe(200);
+    const [action, request] = logger.lines.slice(before);
+    expect(logger.lines.length).toBe(before + 2);
+    expect(action).toMatchObject({ message: 'admin action', audit: { actor: 'log-ops' } });
+    expect(request).toMatchObject({ message: 'request', route: 'putRetention', status: 200 });
+    expect(action?.correlation_id).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
+    expect(action?.correlation_id).toBe(request?.correlation_id);
+    expect(action?.correlation_id).not.toBe(logger.lines[before - 1]?.correlation_id);
   });
 
   it('EMF metrics per route: requests, latency, 4xx, 5xx, DynamoDB requests and capacity', async () => {

@@ -1,4 +1,4 @@
-/** The wire shapes of DESIGN.md section 1, shared by the domain, the handlers and the typed client. */
+/** The wire shapes (docs/api.md, openapi.json), shared by the domain, the handlers and the typed client. */
 export const CHAT_TYPES = ['single', 'group'] as const;
 export type ChatType = (typeof CHAT_TYPES)[number];
 

@@ -38,25 +38,26 @@ export interface PurgeReport {
 
 /**
  * Deletes the caller's copies of these messages (ids unique, checked at the edge). Ids the caller does
- * not have, or cannot see (hidden, or still being delivered), are ignored.
+ * not have, or cannot see (hidden, or still being delivered), are ignored. Returns how many it deleted.
  */
 export async function deleteMessagesByIds(
   deps: Deps,
   ref: ConversationRef,
   msgIds: readonly string[],
-): Promise<void> {
+): Promise<number> {
   const keys = msgIds.map((msgId) => copyKey(ref, msgId));
-  await withRetries(deps, 'delete', async function attemptDeleteByIds() {
+  // How many of the ids this call deleted (the caller's visible copies among them).
+  return withRetries(deps, 'delete', async function attemptDeleteByIds() {
     const read = await readForWrite(deps, [ref], keys);
     const state = changeableState(read, ref);
-    if (state.headMsgId === undefined) return true;
+    if (state.headMsgId === undefined) return 0;
     const visible = msgIds.filter(
       (id) =>
         read.item(copyKey(ref, id)) !== undefined &&
         id <= (state.headMsgId as string) &&
         (state.clearedThrough === undefined || id > state.clearedThrough),
     );
-    if (visible.length === 0) return true;
+    if (visible.length === 0) return 0;
     const after = unreadAfter(state);
     const unreadRemoved = visible.filter((id) => after === undefined || id > after).length;
     const gone = new Set(visible);
@@ -69,10 +70,11 @@ export async function deleteMessagesByIds(
         })) ?? null)
       : undefined;
     const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadRemoved, latest });
-    return commit(deps, [
+    const committed = await commit(deps, [
       ...written.actions,
       ...visible.map((id) => deleteCopyAction(deps.db.tableName, ref, id)),
     ]);
+    return committed === true ? visible.length : committed;
   });
 }
 

@@ -22,7 +22,7 @@ import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 
 /**
- * Pins and marks (DESIGN.md section 5): one conditional transaction each, idempotent, on a conversation
+ * Pins and marks (docs/api.md, "Semantics"): one conditional transaction each, idempotent, on a conversation
  * the caller has (listed; 404 otherwise). Other devices learn them through `?since=`.
  */
 

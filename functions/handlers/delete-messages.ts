@@ -13,8 +13,11 @@ const query = () =>
     }),
   );
 
-/** By ids: how many ids were given; before a timestamp: what was purged now and what the sweep finishes. */
-const deleted = () => z.union([z.object({ deleted: integer(z.minimum(1)) }), purgeReportSchema()]);
+/**
+ * By ids: how many of them this call deleted (ids the caller does not have, or deleted already, are not
+ * counted); before a timestamp: what was purged now and what the sweep finishes.
+ */
+const deleted = () => z.union([z.object({ deleted: integer(z.minimum(0)) }), purgeReportSchema()]);
 
 /** DELETE /v1/conversations/{chatType}/{convId}/messages?msgIds=a,b or ?before=<ms> */
 export const makeDeleteMessagesHandler = (deps: Deps) =>
@@ -27,8 +30,7 @@ export const makeDeleteMessagesHandler = (deps: Deps) =>
     async function deleteMessagesRoute({ caller, input }) {
       const ref = { owner: caller.userId, ...input.path };
       if (input.query.msgIds) {
-        await deleteMessagesByIds(deps, ref, input.query.msgIds);
-        return { body: { deleted: input.query.msgIds.length } };
+        return { body: { deleted: await deleteMessagesByIds(deps, ref, input.query.msgIds) } };
       }
       const report = await deleteMessagesBefore(deps, ref, input.query.before as number);
       return { body: report };

@@ -1,7 +1,10 @@
 import type { AuditRecord } from '../store/audit-store.js';
-import { apiTelemetry } from '../telemetry/api-telemetry.js';
+import { apiTelemetry, logInRequest } from '../telemetry/api-telemetry.js';
 
-/** Every admin action is logged as well as recorded (GET /v1/admin/audit): one structured line. */
+/**
+ * Every admin action is logged as well as recorded (GET /v1/admin/audit): one structured line with the
+ * correlation id of the request that made it (the same as that request's own line).
+ */
 export function logAdminAction(record: AuditRecord): void {
-  apiTelemetry().logger.info('admin action', { audit: record });
+  logInRequest(apiTelemetry(), 'admin action', { audit: record });
 }

@@ -7,12 +7,13 @@ import type {
 import type * as z from 'zod/mini';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
+import { withRequestId } from '../telemetry/api-telemetry.js';
 import { measureStoreUsage, newStoreUsage } from '../telemetry/store-usage.js';
 import { type Access, type Caller, callerOf } from './caller.js';
 import { errorResponse } from './error-response.js';
 import { checkJsonText } from './exact-json.js';
 import { jsonResponse } from './json-response.js';
-import { observe } from './observe.js';
+import { observe, requestIdOf } from './observe.js';
 import { describeIssues } from './schemas.js';
 
 /** Requests larger than this are refused with 413 before parsing. */
@@ -103,9 +104,12 @@ export function endpoint<S extends z.ZodMiniType, R extends Responses = AnyRespo
     },
   };
   return Object.assign(
-    // Each request counts its own DynamoDB requests, also when the process serves several at once.
+    // Each request counts its own DynamoDB requests and logs under its own id, also when the process
+    // serves several at once.
     function handleRequest(event: Event, context: Context) {
-      return measureStoreUsage(newStoreUsage(), () => chain(event, context));
+      return withRequestId(requestIdOf(event, context), () =>
+        measureStoreUsage(newStoreUsage(), () => chain(event, context)),
+      );
     },
     { [CONTRACT]: contract },
   );

@@ -1,5 +1,6 @@
 import type { MiddlewareObj, Request } from '@middy/core';
 import type {
+  Context,
   APIGatewayProxyEventV2WithJWTAuthorizer as HttpEvent,
   APIGatewayProxyStructuredResultV2 as HttpResult,
 } from 'aws-lambda';
@@ -32,7 +33,7 @@ export function observe(): MiddlewareObj<Event, HttpResult> {
         caller: event.roaming?.caller?.userId ?? subjectOf(event),
         status,
         latencyMs: performance.now() - (startedAt.get(request) ?? performance.now()),
-        requestId: event.requestContext?.requestId ?? context?.awsRequestId ?? '',
+        requestId: requestIdOf(event, context),
         functionRequestId: context?.awsRequestId,
         errorCode: status >= 400 ? errorCodeOf(request.response ?? undefined) : undefined,
         store: storeUsageInScope(),
@@ -51,6 +52,14 @@ export function observe(): MiddlewareObj<Event, HttpResult> {
       finish(request);
     },
   };
+}
+
+/** The request's id: API Gateway's (the local server makes one the same way), else the invocation's. */
+export function requestIdOf(
+  event: { requestContext?: { requestId?: string } },
+  context: Context | undefined,
+): string {
+  return event.requestContext?.requestId ?? context?.awsRequestId ?? '';
 }
 
 /** The route's name from the route key API Gateway matched (the local server sets it the same way). */

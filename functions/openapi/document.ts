@@ -1,10 +1,11 @@
+import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
 import { ADMIN_SCOPE } from '../http/caller.js';
 import { contractOf, type EndpointContract, MAX_BODY_BYTES } from '../http/endpoint.js';
 import { errorSchema } from '../http/responses.js';
-import { ROUTES, type RouteName, type RouteSpec } from '../routes.js';
+import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../routes.js';
 import { createDeps } from '../runtime.js';
 import { exampleOf, type JsonSchema, SchemaCollector } from './json-schema.js';
 import { PARAMETER_DOCS, ROUTE_DOCS, type RouteDoc, tagOf } from './route-docs.js';
@@ -16,7 +17,7 @@ import { PARAMETER_DOCS, ROUTE_DOCS, type RouteDoc, tagOf } from './route-docs.j
  */
 export const LOCAL_SERVER_URL = 'http://127.0.0.1:3000';
 
-/** The errors every route can answer, and the code each status carries. */
+/** The errors the API answers, and the code each status carries. */
 const ERRORS: Record<number, { name: string; code: string; description: string }> = {
   400: { name: 'BadRequest', code: 'bad_request', description: 'Bad input: the message names each field' },
   401: { name: 'Unauthorized', code: 'unauthorized', description: 'No valid bearer token' },
@@ -33,8 +34,18 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     code: 'payload_too_large',
     description: `The body is over ${MAX_BODY_BYTES} bytes`,
   },
+  405: {
+    name: 'MethodNotAllowed',
+    code: 'method_not_allowed',
+    description: 'A known path with a method it does not have (answered before any operation)',
+  },
   415: { name: 'UnsupportedMediaType', code: 'unsupported_media_type', description: 'The body is not JSON' },
   429: { name: 'Throttled', code: 'throttled', description: 'Throttled: retry after Retry-After seconds' },
+  431: {
+    name: 'HeadersTooLarge',
+    code: 'headers_too_large',
+    description: 'The URL and headers exceed 16 KiB (answered before any operation)',
+  },
   500: { name: 'Internal', code: 'internal', description: 'A failure on our side (logged, never detailed)' },
   503: {
     name: 'Unavailable',
@@ -42,19 +53,59 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: 'The store cannot be reached: retry after Retry-After',
   },
 };
-const ALWAYS = [400, 401, 429, 500, 503];
+/** Every operation: a body is read (and refused when it is too large or not JSON) even where none is expected. */
+const ALWAYS = [400, 401, 413, 415, 429, 500, 503];
 const RETRY_AFTER = [429, 503];
+/** Answers to a request that reaches no operation: an unknown path (404), a wrong method (405), too large a request line (431). */
+const UNROUTED = [404, 405, 431];
 
-export interface OpenApiOptions {
-  /** The first server of the document (npm start serves the document with its own address). */
-  serverUrl?: string;
+/** The error codes an operation answers with a status (429 is also `rate_limited` where a per-user limit applies). */
+function codesOf(status: number, doc: RouteDoc): string[] {
+  const code = ERRORS[status]?.code;
+  if (!code) throw new Error(`No error documented for status ${status}`);
+  return status === 429 && doc.rateLimited ? ['rate_limited', code] : [code];
 }
 
-export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<string, unknown> {
+/**
+ * Answers recorded from a real run (`npm run openapi:examples` against a seeded `npm start`), by
+ * operationId and status: the success examples of the document. An operation without one gets an
+ * example built from its schema.
+ */
+const RECORDED_EXAMPLES = JSON.parse(
+  readFileSync(new URL('./recorded-examples.json', import.meta.url), 'utf8'),
+) as Record<string, Record<string, unknown>>;
+
+/** What a token must carry, on AWS and locally (docs/aws.md explains setting up an issuer). */
+const TOKEN_RULES =
+  "A JWT in `Authorization: Bearer <token>`. On AWS, API Gateway's JWT authorizer checks it before any route runs: " +
+  "signed by a key of the issuer's JWKS (RS256), `iss` equal to the stack's `jwtIssuer`, `aud` (or `client_id`) one of " +
+  'its `jwtAudience`, an `exp` in the future and any `nbf` passed. Locally (`npm start`) tokens are HS256, signed with ' +
+  '`ROAMING_JWT_SECRET`, with `iss` `roaming-local`, `aud` `roaming`, and an `exp` at most 30 days after `iat` ' +
+  '(`npm run token -- alice` prints one). Everywhere the caller is the `sub` claim, which must be a user id ' +
+  '(1 to 128 of `A-Za-z0-9_.@-`); admin routes need the scope `' +
+  ADMIN_SCOPE +
+  '` in the `scope` (space-separated) or `scp` claim.';
+
+/** The document's servers: the same in openapi.json and in what `npm start` serves at /openapi.json. */
+export const SERVERS = [
+  {
+    url: LOCAL_SERVER_URL,
+    description:
+      'npm start with the default PORT. The reference page /docs sends "Try it out" to its own origin, whatever the port.',
+  },
+  {
+    url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
+    description: 'On AWS: the stack output ApiUrl (or your custom domain, with its base path)',
+    variables: { apiId: { default: 'abc123defg' }, region: { default: 'eu-west-1' } },
+  },
+];
+
+export function buildOpenApiDocument(): Record<string, unknown> {
   const collector = new SchemaCollector();
   collector.schemaOf(errorSchema(), 'output');
+  collector.components.HealthError = errorSchemaWith(['unavailable']);
   const deps = contractDeps();
-  const paths: Record<string, Record<string, unknown>> = {};
+  const paths: Record<string, Record<string, unknown>> = { [HEALTH_ROUTE.path]: healthOperation() };
   for (const route of ROUTES as readonly RouteSpec[]) {
     const contract = contractOf(HANDLER_FACTORIES[route.name as RouteName](deps));
     // The route table (API Gateway's authorizer scopes) and the handler's own check must agree.
@@ -73,21 +124,17 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
       version: '1',
       description:
         "IM message roaming: every user's conversations and history on the server, one-way deletes, read positions, " +
-        'pins, marks, multi-device sync and scheduled retention. Every route needs `Authorization: Bearer <JWT>`; ' +
-        `the caller is the token's \`sub\`. Admin routes need the scope \`${ADMIN_SCOPE}\`. Errors are ` +
-        '`{"error": {"code", "message"}}`; an unknown path answers 404 `not_found`, a known path with another method 405 ' +
-        '`method_not_allowed`. Locally, `npm run token -- alice` prints a token for `npm start`.',
+        'pins, marks, multi-device sync and scheduled retention. Every route but `GET /health` needs ' +
+        "`Authorization: Bearer <JWT>` (see the security scheme for what it must carry); the caller is the token's " +
+        `\`sub\`. Admin routes need the scope \`${ADMIN_SCOPE}\`. Errors are \`{"error": {"code", "message"}}\`, ` +
+        "with each operation's codes listed in its error schema. A request that reaches no operation answers 404 " +
+        '`not_found` (unknown path), 405 `method_not_allowed` (a known path with another method) or 431 ' +
+        '`headers_too_large` (see components/responses). JSON answers end with a newline. Locally, ' +
+        '`npm run token -- alice` prints a token for `npm start`.',
     },
-    servers: [
-      { url: options.serverUrl ?? LOCAL_SERVER_URL, description: 'npm start (local development)' },
-      {
-        url: 'https://{apiId}.execute-api.{region}.amazonaws.com',
-        description: 'On AWS: the stack output ApiUrl',
-        variables: { apiId: { default: 'abc123defg' }, region: { default: 'eu-west-1' } },
-      },
-    ],
+    servers: SERVERS,
     security: [{ bearer: [] }],
-    tags: ['Messages', 'Conversations', 'Groups', 'Admin'].map((name) => ({ name })),
+    tags: ['Messages', 'Conversations', 'Groups', 'Admin', 'Health'].map((name) => ({ name })),
     paths,
     components: {
       securitySchemes: {
@@ -95,7 +142,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
           type: 'http',
           scheme: 'bearer',
           bearerFormat: 'JWT',
-          description: `A JWT whose \`sub\` is the user id; admin routes need the scope \`${ADMIN_SCOPE}\`.`,
+          description: TOKEN_RULES,
         },
       },
       schemas: sortedKeys(collector.components),
@@ -132,13 +179,22 @@ function operationOf(
   const responses: Record<string, unknown> = {};
   for (const [status, schema] of Object.entries(contract?.responses ?? { 200: z.unknown() })) {
     const body = collector.schemaOf(schema as z.ZodMiniType, 'output');
+    const example = RECORDED_EXAMPLES[route.name]?.[status] ?? exampleOf(body, collector);
     responses[status] = {
       description: status === '201' ? 'Created' : status === '202' ? 'Accepted' : 'OK',
-      content: { 'application/json': { schema: body, example: exampleOf(body, collector) } },
+      content: { 'application/json': { schema: body, example } },
     };
   }
-  for (const status of [...errors].sort()) {
-    responses[String(status)] = { $ref: `#/components/responses/${ERRORS[status]?.name}` };
+  // One error schema per operation, its `code` an enum of exactly the codes this operation answers.
+  const statuses = [...errors].sort();
+  const errorName = `${route.name.charAt(0).toUpperCase()}${route.name.slice(1)}Error`;
+  collector.components[errorName] = errorSchemaWith(statuses.flatMap((status) => codesOf(status, doc)));
+  for (const status of statuses) {
+    responses[String(status)] = errorResponseOf(
+      status,
+      `#/components/schemas/${errorName}`,
+      codesOf(status, doc)[0],
+    );
   }
   const operation: Record<string, unknown> = {
     operationId: route.name,
@@ -186,7 +242,8 @@ function parametersOf(
   const required = new Set((sent.required ?? []) as string[]);
   const properties = (parsed.properties ?? {}) as Record<string, JsonSchema>;
   return Object.entries(properties).map(([name, schema]) => {
-    const { description, ...rest } = schema;
+    const { description: own, ...rest } = schema;
+    const description = own ?? PARAMETER_DOCS[`${location}.${name}`] ?? PARAMETER_DOCS[name];
     const isRequired = location === 'path' || required.has(name);
     const example = exampleOf(schema, collector);
     // An optional parameter's example goes in its schema: Swagger UI would put a parameter-level example
@@ -195,7 +252,7 @@ function parametersOf(
       name,
       in: location,
       required: isRequired,
-      description: description ?? PARAMETER_DOCS[name],
+      description,
       schema: isRequired ? rest : { ...rest, examples: [example] },
       ...(isRequired ? { example } : {}),
     };
@@ -210,7 +267,7 @@ function requestBodyOf(
   doc: RouteDoc,
   collector: SchemaCollector,
 ): Record<string, unknown> {
-  const schema = collector.schemaOf(body, 'input');
+  const schema = withoutRefusedProperties(collector.schemaOf(body, 'input'));
   return {
     required: !body.safeParse(undefined).success,
     content: {
@@ -219,30 +276,114 @@ function requestBodyOf(
   };
 }
 
+/**
+ * A property the server refuses (`z.never()`, e.g. createGroup's `groupId`) is `{"not": {}}` in JSON
+ * Schema: generators would show it as a field. It is left out; the route's description says it is refused.
+ */
+function withoutRefusedProperties(schema: JsonSchema): JsonSchema {
+  const properties = schema.properties as Record<string, JsonSchema> | undefined;
+  if (!properties) return schema;
+  const refused = (property: JsonSchema) => JSON.stringify(property) === '{"not":{}}';
+  return {
+    ...schema,
+    properties: Object.fromEntries(Object.entries(properties).filter(([, property]) => !refused(property))),
+  };
+}
+
+/** `{"error": {"code", "message"}}` with `code` one of `codes`. */
+function errorSchemaWith(codes: string[]): JsonSchema {
+  return {
+    type: 'object',
+    properties: {
+      error: {
+        type: 'object',
+        properties: {
+          code: { type: 'string', enum: [...new Set(codes)] },
+          message: {
+            type: 'string',
+            description: 'What went wrong, for a person (shown for 4xx, 429 and 503)',
+          },
+        },
+        required: ['code', 'message'],
+      },
+    },
+    required: ['error'],
+  };
+}
+
+function errorResponseOf(
+  status: number,
+  schemaRef: string,
+  code: string | undefined,
+): Record<string, unknown> {
+  const error = ERRORS[status];
+  if (!error) throw new Error(`No error documented for status ${status}`);
+  return {
+    description: error.description,
+    ...(RETRY_AFTER.includes(status)
+      ? {
+          headers: {
+            'Retry-After': {
+              description: 'Seconds to wait before retrying',
+              required: true,
+              schema: { type: 'integer', minimum: 1 },
+            },
+          },
+        }
+      : {}),
+    content: {
+      'application/json': {
+        schema: { $ref: schemaRef },
+        example: { error: { code: code ?? error.code, message: error.description } },
+      },
+    },
+  };
+}
+
+/** Every error by name; the operations list their own, these are also what a request that reaches no operation gets. */
 function errorResponses(): Record<string, unknown> {
   const responses: Record<string, unknown> = {};
   for (const [status, error] of Object.entries(ERRORS)) {
-    responses[error.name] = {
-      description: error.description,
-      ...(RETRY_AFTER.includes(Number(status))
-        ? {
-            headers: {
-              'Retry-After': {
-                description: 'Seconds to wait before retrying',
-                schema: { type: 'integer', minimum: 1 },
-              },
-            },
-          }
-        : {}),
-      content: {
-        'application/json': {
-          schema: { $ref: '#/components/schemas/Error' },
-          example: { error: { code: error.code, message: error.description } },
-        },
-      },
-    };
+    responses[error.name] = errorResponseOf(Number(status), '#/components/schemas/Error', error.code);
   }
   return responses;
+}
+
+/** The names under components/responses of the answers to a request that reaches no operation. */
+export const UNROUTED_RESPONSES: Record<number, string> = Object.fromEntries(
+  UNROUTED.map((status) => [status, ERRORS[status]?.name ?? '']),
+);
+
+/** GET /health: no token; 200 when the store answers, 503 while starting or when it does not. */
+function healthOperation(): Record<string, unknown> {
+  return {
+    get: {
+      operationId: HEALTH_ROUTE.name,
+      summary: 'Ready? (for load balancers, containers and scripts)',
+      description:
+        'No token. 200 `{"status": "ok"}` when the store answers (one read of a key that never exists), 503 ' +
+        '`unavailable` with Retry-After while the service is starting or when the store does not answer. It tells ' +
+        'nothing else (no version, no table, no error detail).',
+      tags: ['Health'],
+      security: [],
+      responses: {
+        200: {
+          description: 'OK: the store answers',
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: { status: { type: 'string', const: 'ok' } },
+                required: ['status'],
+              },
+              example: RECORDED_EXAMPLES.health?.['200'] ?? { status: 'ok' },
+            },
+          },
+        },
+        503: errorResponseOf(503, '#/components/schemas/HealthError', 'unavailable'),
+      },
+    },
+  };
 }
 
 function sortedKeys<T>(record: Record<string, T>): Record<string, T> {

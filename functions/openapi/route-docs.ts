@@ -1,15 +1,17 @@
 import type { RouteName } from '../routes.js';
 
 /**
- * The prose of the OpenAPI document: what each route does (from the README's semantics), the errors it
+ * The prose of the OpenAPI document: what each route does (from docs/api.md, "Semantics"), the errors it
  * answers beyond the ones every route has, and a request example. A route without an entry still gets
  * its parameters, bodies, answers and errors from its schemas.
  */
 export interface RouteDoc {
   summary: string;
   description?: string;
-  /** Error statuses this route answers besides 400, 401, 429, 500, 503 (and 403 for admin, 413/415 with a body). */
+  /** Error statuses this route answers besides 400, 401, 413, 415, 429, 500, 503 (and 403 for admin routes). */
   errors?: number[];
+  /** The route enforces a per-user limit: its 429 may also be `rate_limited` (besides `throttled`). */
+  rateLimited?: true;
   requestExample?: unknown;
 }
 
@@ -18,12 +20,15 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     summary: 'Send a message',
     description:
       "Stores one copy per participant and moves every participant's conversation to it (unread +1 for recipients). " +
+      "Sending also moves the sender's own read position to this message: the sender's conversation has " +
+      '`readThrough` = its `msgId` and `unreadCount` 0 (what the sender sent counts as read; other devices learn it through `?since=`). ' +
       'A retry with the same `clientMsgId` returns the same message; a different message under a used `clientMsgId` is a 409. ' +
       'Group sends need membership (403 otherwise, also for an unknown group). Sizes per type: text at most 5,000 ' +
       'characters; `body` and `ext` as JSON at most 12 KB (text, custom), 4 KB (image, audio, video, file), 2 KB ' +
       '(location); larger is a 413. A user sends at most 10 messages a second on average (bursts of 20): 429 ' +
       '`rate_limited` with `Retry-After` beyond.',
     errors: [403, 409],
+    rateLimited: true,
     requestExample: {
       to: 'bob',
       chatType: 'single',
@@ -51,8 +56,9 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   deleteMessages: {
     summary: "Delete messages (the caller's copies only)",
     description:
-      'Exactly one of `msgIds` (1 to 50 distinct ids; ids the caller does not have are ignored) or `before` (every message ' +
-      'at or before this server time, in ms). Other participants keep theirs.',
+      'Exactly one of `msgIds` (1 to 50 distinct ids; ids the caller does not have are ignored: `deleted` counts only ' +
+      'the messages this call deleted) or `before` (every message at or before this server time, in ms). Other ' +
+      'participants keep theirs.',
     errors: [403, 404],
   },
   markRead: {
@@ -65,12 +71,14 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   },
   pinConversation: {
     summary: 'Pin a conversation',
-    description: 'Idempotent: pinning again keeps the first pin time. At most 50 pinned (the 51st is a 409).',
-    errors: [404, 409],
+    description:
+      'Idempotent: pinning again keeps the first pin time. At most 50 pinned (the 51st is a 409). A group the caller ' +
+      'is not (or no longer) a member of is a 403.',
+    errors: [403, 404, 409],
   },
-  unpinConversation: { summary: 'Unpin a conversation', errors: [404] },
-  markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [404] },
-  unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [404] },
+  unpinConversation: { summary: 'Unpin a conversation', errors: [403, 404] },
+  markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [403, 404] },
+  unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [403, 404] },
   deleteConversation: {
     summary: "Delete a conversation (the caller's side only)",
     description:
@@ -81,14 +89,19 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   createGroup: {
     summary: 'Create a group',
     description:
-      'The creator owns the group and is its only admin; the server makes its id (a `groupId` in the body is a 400). ' +
-      'At most 200 members; at most 20 groups a day and 200 members added a minute per user (429 `rate_limited`).',
+      'The creator owns the group and is its only admin; the server makes its id (the body has no `groupId`: one ' +
+      'sent is a 400). At most 200 members; at most 20 groups a day and 200 members added a minute per user ' +
+      '(429 `rate_limited`). A retry with the same `clientRequestId` answers the same group; the same ' +
+      '`clientRequestId` with a different name or members is a 409 `conflict`.',
+    errors: [409],
+    rateLimited: true,
     requestExample: { name: 'Team', members: ['bob'] },
   },
   addMember: {
     summary: 'Add a member (owner only)',
     description: 'The member sees what is sent after they joined.',
     errors: [403, 409],
+    rateLimited: true,
   },
   removeMember: {
     summary: 'Remove a member (owner), or leave (the member)',
@@ -117,8 +130,12 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   },
 };
 
-/** Parameters explained once for every route that has them (a schema's own description wins). */
+/**
+ * Parameters explained once for every route that has them (a schema's own description wins); a key
+ * `path.name` or `query.name` explains a name that means different things in the path and the query.
+ */
 export const PARAMETER_DOCS: Record<string, string> = {
+  'path.mark': 'The mark to add or remove: a whole number from 0 to 19',
   chatType: '`single` (convId is the peer user) or `group` (convId is the group id)',
   convId: 'The peer user (single chat) or the group id (group chat)',
   limit: 'Page size of cursor paging',
@@ -127,7 +144,7 @@ export const PARAMETER_DOCS: Record<string, string> = {
   pageSize: 'Page size',
   pageNum: 'Page number, from 1',
   pinned: 'Only pinned conversations, most recently pinned first',
-  mark: 'Only conversations with this mark, in list order',
+  'query.mark': 'Only conversations with this mark (0 to 19), in list order',
   startMsgId: 'Start after this message (exclusive)',
   direction: '`up`: newest to oldest; `down`: oldest to newest',
   types: 'Only these message types (comma-separated)',

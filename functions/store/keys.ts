@@ -1,8 +1,8 @@
 import type { ChatType, ConversationRef } from '../core/model.js';
 
 /**
- * Every key of every item, in one place (DESIGN.md section 3). Ids never contain '#' (validated at the
- * edge), so prefixes cannot be forged.
+ * Every key of every item, in one place (docs/storage.md lists the access patterns). Ids never contain
+ * '#' (validated at the edge), so prefixes cannot be forged.
  *
  * | item             | pk                          | sk                       |
  * |------------------|-----------------------------|--------------------------|
@@ -20,8 +20,11 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
  * | sweep user seen  | SWEEP#{runId}               | U#{owner}                |
+ * | health probe     | HEALTH                      | PROBE (never written)    |
  */
 export const keys = {
+  /** GET /health reads this key (it never exists): the store answered, nothing about the data is learned. */
+  healthProbe: { pk: 'HEALTH', sk: 'PROBE' },
   userPk: (owner: string) => `U#${owner}`,
   conversationSkPrefix: 'C#',
   conversationSk: (chatType: ChatType, convId: string) => `C#${chatType}#${convId}`,

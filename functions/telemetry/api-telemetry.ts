@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { StoreUsage } from './store-usage.js';
@@ -71,13 +72,37 @@ export interface RequestRecord {
   requestId: string;
   functionRequestId?: string;
   errorCode?: string;
+  /** A 5xx the service answers by design (still starting, stopping): logged at INFO, without a stack. */
+  expected?: boolean;
   store?: StoreUsage;
 }
 
 let coldStart = true;
 
+/** The id of the request running now: scoped with AsyncLocalStorage, as npm start serves several at once. */
+const requestIds = new AsyncLocalStorage<string>();
+
+/** Runs `work` as the request `requestId`: lines it logs with logInRequest carry that correlation id. */
+export function withRequestId<T>(requestId: string, work: () => T): T {
+  return requestIds.run(requestId, work);
+}
+
 /**
- * One log line per request (4xx at info, 5xx at error with the error and its stack) and one set of
+ * Logs a line (INFO) of the request running now under its own correlation id. The logger is shared by
+ * concurrent requests, so the id is set right before the line is written, in the same synchronous step.
+ */
+export function logInRequest(
+  telemetry: ApiTelemetry,
+  message: string,
+  fields: Record<string, unknown>,
+): void {
+  telemetry.logger.setCorrelationId(requestIds.getStore());
+  telemetry.logger.info(message, fields);
+}
+
+/**
+ * One log line per request (4xx and expected 503s at info, other 5xx at error with the error and its
+ * stack) and one set of
  * metrics. Everything here is synchronous, so requests served concurrently never mix their keys.
  */
 export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, error?: unknown): void {
@@ -98,7 +123,8 @@ export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, er
     },
     function_request_id: record.functionRequestId,
   };
-  if (record.status >= 500) logger.error('request failed', { ...fields, error: describeError(error) });
+  if (record.status >= 500 && !record.expected)
+    logger.error('request failed', { ...fields, error: describeError(error) });
   else logger.info('request', fields);
 
   if (coldStart) {

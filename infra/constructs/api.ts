@@ -5,6 +5,7 @@ import {
   CorsHttpMethod,
   HttpApi,
   HttpMethod,
+  HttpNoneAuthorizer,
   type HttpRoute,
   HttpStage,
   LogGroupLogDestination,
@@ -14,7 +15,7 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ADMIN_SCOPE } from '../../functions/http/caller.js';
-import { ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
+import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 
 /** HTTP API integrations give up after 30 s, so a route function must finish before that. */
@@ -89,7 +90,7 @@ export interface ApiProps extends ApiOptions {
 
 /**
  * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (admin routes also require the
- * `roaming/admin` scope), a `$default` route that answers 404 in the API's error format, and a throttled,
+ * `roaming/admin` scope), `GET /health` without an authorizer, a `$default` route that answers 404 in the API's error format, and a throttled,
  * access-logged default stage.
  */
 export class Api extends Construct {
@@ -100,6 +101,8 @@ export class Api extends Construct {
   readonly notFoundFunction: HandlerFunction;
   /** The route specs, by route name (ROUTES). */
   readonly routeSpecs: ReadonlyMap<RouteName, RouteSpec>;
+  /** GET /health's function: no authorizer, read access to the table. */
+  readonly healthFunction: HandlerFunction;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -195,6 +198,20 @@ export class Api extends Construct {
     }
     this.routeFunctions = routeFunctions;
     this.routeSpecs = routeSpecs;
+
+    // "Ready?" for load balancers and scripts: no token, so no authorizer; it answers only ok or 503.
+    this.healthFunction = new HandlerFunction(this, 'Health', {
+      ...functionSettings,
+      entryName: HEALTH_ROUTE.name,
+      description: `${HEALTH_ROUTE.name} (${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}): 200 when the store answers`,
+      tableAccess: HEALTH_ROUTE.table,
+    });
+    this.httpApi.addRoutes({
+      path: HEALTH_ROUTE.path,
+      methods: [HttpMethod[HEALTH_ROUTE.method]],
+      integration: new HttpLambdaIntegration('HealthIntegration', this.healthFunction.alias),
+      authorizer: new HttpNoneAuthorizer(),
+    });
   }
 
   /** The function behind a route. */

@@ -50,6 +50,7 @@ export class OperationsDashboard extends Construct {
     const functions: HandlerFunction[] = [
       ...api.routeFunctions.values(),
       api.notFoundFunction,
+      api.healthFunction,
       retention.sweepFunction,
     ];
     const sweep = retention.sweepFunction;

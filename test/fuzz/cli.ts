@@ -1,3 +1,4 @@
+import '../../local/quiet-warnings.js';
 import { parseArgs } from 'node:util';
 import { ROUTES } from '../../functions/routes.js';
 import { exitCodeOf, runCommand, StartupError } from '../../local/cli.js';

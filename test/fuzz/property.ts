@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { RoamingClient } from '../../client/roaming-client.js';
 import type { RouteSpec } from '../../functions/routes.js';
+import { contractProblems } from '../support/openapi-contract.js';
 import type { RequestTarget } from '../support/route-requests.js';
 import { sendRequest, type WireResponse } from '../support/route-requests.js';
 import { type TableSnapshot, tableChanges } from '../support/table-snapshot.js';
@@ -141,7 +142,12 @@ export async function runCase(
   if (answer.status === 202) await settleBackgroundWork(service, world.authorization);
   const after = answer.status >= 400 ? await service.snapshot() : before;
   const changes = tableChanges(before, after).map((c) => `${c.kind} ${c.key}`);
-  return { request, answer, problems: problemsOf(answer, changes) };
+  // Held to the OpenAPI document too: a documented status of the operation, a body its schema allows.
+  return {
+    request,
+    answer,
+    problems: [...problemsOf(answer, changes), ...contractProblems(request, answer)],
+  };
 }
 
 export interface FuzzOptions {

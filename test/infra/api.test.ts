@@ -1,10 +1,13 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../functions/routes.js';
+import { HEALTH_ROUTE, ROUTES, TABLE_ACTIONS } from '../../functions/routes.js';
 import {
+  actionsOf,
   functionId,
   onlyResource,
   resources,
+  roleIdOf,
+  roleStatements,
   routeFunctionId,
   synthesize,
   TEST_AUDIENCE,
@@ -31,13 +34,39 @@ describe('the HTTP API', () => {
     });
   });
 
-  it('has exactly one route per entry of ROUTES, plus $default', () => {
+  it('has exactly one route per entry of ROUTES, plus GET /health and $default', () => {
     const keys = resources(template, 'AWS::ApiGatewayV2::Route').map(
       ([, route]) => route.Properties?.RouteKey,
     );
     expect(keys.sort()).toEqual(
-      [...ROUTES.map((route) => `${route.method} ${route.path}`), '$default'].sort(),
+      [...ROUTES.map((route) => `${route.method} ${route.path}`), 'GET /health', '$default'].sort(),
     );
+  });
+
+  it('GET /health has no authorizer and invokes its own function', () => {
+    template.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'GET /health',
+      AuthorizationType: 'NONE',
+      AuthorizerId: Match.absent(),
+      AuthorizationScopes: Match.absent(),
+    });
+    expect(routeFunctionId(template, 'GET /health')).toBe(functionId(template, HEALTH_ROUTE.name));
+  });
+
+  it("GET /health's function may only read the table, and is not any route's function", () => {
+    const healthId = functionId(template, HEALTH_ROUTE.name);
+    const roleId = roleIdOf(template, healthId);
+    const tableActions = roleStatements(template, roleId)
+      .flatMap(actionsOf)
+      .filter((action) => action.startsWith('dynamodb:'));
+    expect(tableActions.sort()).toEqual([...TABLE_ACTIONS.read].sort());
+    for (const route of ROUTES) {
+      expect(routeFunctionId(template, `${route.method} ${route.path}`)).not.toBe(healthId);
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ TABLE_NAME: Match.anyValue() }) },
+      Description: Match.stringLikeRegexp('^health '),
+    });
   });
 
   it.each(ROUTES.map((route) => [`${route.method} ${route.path}`, route] as const))(
@@ -74,7 +103,7 @@ describe('the HTTP API', () => {
 
   it('invokes every function with the version 2.0 payload', () => {
     const integrations = resources(template, 'AWS::ApiGatewayV2::Integration');
-    expect(integrations).toHaveLength(ROUTES.length + 1);
+    expect(integrations).toHaveLength(ROUTES.length + 2);
     for (const [, integration] of integrations) {
       expect(integration.Properties).toMatchObject({
         IntegrationType: 'AWS_PROXY',

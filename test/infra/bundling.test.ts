@@ -13,7 +13,7 @@ import { esbuildOptionsOf } from '../../infra/bundling.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
 import { functionIds, type Synthesized, synthesize } from './support/stack.js';
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'notFound', 'sweep'];
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
 /** Far below Lambda's 250 MB; a bundle this large means something unexpected was pulled in. */
 const MAX_BUNDLE_BYTES = 5 * 1024 * 1024;
 

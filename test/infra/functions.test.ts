@@ -23,7 +23,7 @@ import {
   synthesize,
 } from './support/stack.js';
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'notFound', 'sweep'];
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
 const WRITE_ONLY_ACTIONS = TABLE_ACTIONS.write.filter(
   (action) => !(TABLE_ACTIONS.read as readonly string[]).includes(action),
 );
@@ -45,9 +45,9 @@ function dynamoStatements(statements: Statement[]): Statement[] {
 }
 
 describe('the functions', () => {
-  it('are one per route, plus notFound and sweep', () => {
+  it('are one per route, plus health, notFound and sweep', () => {
     expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 2);
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 3);
   });
 
   it.each(ENTRY_NAMES)(
@@ -79,7 +79,7 @@ describe('the functions', () => {
   });
 
   it('gives route functions 512 MB and 10 s, the sweep 1024 MB and 5 minutes', () => {
-    for (const name of [...ROUTES.map((route) => route.name), 'notFound']) {
+    for (const name of [...ROUTES.map((route) => route.name), 'health', 'notFound']) {
       expect(functionProps(template, name), name).toMatchObject({ MemorySize: 512, Timeout: 10 });
       expect(functionProps(template, name).ReservedConcurrentExecutions, name).toBeUndefined();
     }
@@ -242,10 +242,10 @@ describe('least privilege', () => {
     }
   });
 
-  it("lets API Gateway invoke each route function's live alias from this API only", () => {
+  it("lets API Gateway invoke each route function's live alias (and health's) from this API only", () => {
     const apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api')[0];
     const permissions = resources(template, 'AWS::Lambda::Permission');
-    expect(permissions).toHaveLength(ROUTES.length + 1);
+    expect(permissions).toHaveLength(ROUTES.length + 2);
     const aliases = new Set(resources(template, 'AWS::Lambda::Alias').map(([id]) => id));
     for (const [, permission] of permissions) {
       expect(permission.Properties).toMatchObject({

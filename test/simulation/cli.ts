@@ -1,3 +1,4 @@
+import '../../local/quiet-warnings.js';
 import { parseArgs } from 'node:util';
 import { ensureTable } from '../../functions/store/create-table.js';
 import { exitCodeOf, runCommand, StartupError } from '../../local/cli.js';
