@@ -82,9 +82,12 @@ export async function deleteMessagesByIds(
  * Hides every message at or before `before` (ms): the watermark rises to the newest visible copy at or
  * before it, one write whatever the history's size; then a few batches are purged inline and the sweep
  * does the rest. A message accepted after this answered sorts above the watermark, whatever the clocks.
- * A `before` at or after this instance's now means "everything so far": it covers every message the
- * caller could have seen, those a fast instance stamped ahead of the clocks included (their timestamps
- * are up to an hour in the future, and every later message in the conversation follows them).
+ * A `before` at or after this instance's now that is not a message's own time means "everything so far"
+ * (the caller's now): it covers every message the caller could have seen, those a fast instance stamped
+ * ahead of the clocks included (their timestamps are up to an hour in the future, and every later
+ * message of the conversation follows them). A message's own time (an app deleting "up to this
+ * message") keeps its meaning even when it is ahead of the clock (a busy conversation's messages are
+ * stamped a millisecond apart, so they run ahead of it).
  */
 export async function deleteMessagesBefore(
   deps: Deps,
@@ -92,18 +95,23 @@ export async function deleteMessagesBefore(
   before: number,
 ): Promise<PurgeReport> {
   let target: string | undefined;
-  const everything = coversEverything(deps, before);
+  const mayMeanNow = mayMeanEverything(deps, before);
   const through = await withRetries(deps, 'delete', async function attemptDeleteBefore() {
     const read = await readForWrite(deps, [ref]);
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return undefined;
     // Fixed at the first read: a message applied meanwhile is after it and stays.
-    target ??= (
-      await newestCopy(deps.db, ref, {
+    if (target === undefined) {
+      const atOrBefore = await newestCopy(deps.db, ref, {
         above: state.clearedThrough,
-        atOrBelow: everything ? state.headMsgId : minId(highestIdAt(before), state.headMsgId),
-      })
-    )?.msgId;
+        atOrBelow: minId(highestIdAt(before), state.headMsgId),
+      });
+      // "Now": everything the owner sees, up to their latest message.
+      target =
+        mayMeanNow && atOrBefore?.timestamp !== before
+          ? (state.lastMessage?.msgId ?? atOrBefore?.msgId)
+          : atOrBefore?.msgId;
+    }
     if (target === undefined || (state.clearedThrough !== undefined && target <= state.clearedThrough)) {
       return state.clearedThrough;
     }
@@ -114,8 +122,11 @@ export async function deleteMessagesBefore(
   return purgeInline(deps, ref, through);
 }
 
-/** A delete before `before` means "everything so far" when that time is not past on this instance's clock. */
-export function coversEverything(deps: Deps, before: number): boolean {
+/**
+ * Whether a delete before `before` may mean "everything so far": the time is not past on this instance's
+ * clock. It does unless it is the time of the newest visible message at or before it (deleteMessagesBefore).
+ */
+export function mayMeanEverything(deps: Deps, before: number): boolean {
   return before >= deps.clock.now();
 }
 

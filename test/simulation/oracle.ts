@@ -221,7 +221,9 @@ function checkPresence(
   for (const send of log.sends) {
     const message = send.message;
     if (!message || !belongsTo(send, ref)) continue;
-    const mayBeDeleted = changes.some((c) => c.lastStep > send.firstStart && covers(c, message));
+    const mayBeDeleted = changes.some(
+      (c) => c.lastStep > send.firstStart && (covers(c, message) || c.mayCoverEverything === true),
+    );
     if (!mayBeDeleted && steadyMember(log, ref, send, members) && !visible.has(message.msgId)) {
       failures.push(`${where}: acknowledged ${message.msgId} (${send.text}) is missing`);
     }
@@ -257,7 +259,7 @@ function covers(change: ChangeRecord, message: Message): boolean {
     case 'ids':
       return change.msgIds?.includes(message.msgId) ?? false;
     case 'before':
-      return change.everything === true || message.timestamp <= (change.before ?? -1);
+      return message.timestamp <= (change.before ?? -1);
     case 'conversation':
       return change.withMessages === true;
     case 'leave':

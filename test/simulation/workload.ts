@@ -1,10 +1,10 @@
 import type { ChatType, Conversation, ConversationRef, Message } from '../../functions/core/model.js';
 import { listConversations } from '../../functions/domain/conversations.js';
 import {
-  coversEverything,
   deleteConversation,
   deleteMessagesBefore,
   deleteMessagesByIds,
+  mayMeanEverything,
 } from '../../functions/domain/deletion.js';
 import type { Deps } from '../../functions/domain/deps.js';
 import { addMember, removeMember } from '../../functions/domain/groups.js';
@@ -51,8 +51,12 @@ export interface ChangeRecord {
   convId: string;
   msgIds?: string[];
   before?: number;
-  /** A delete before a time not yet past on its instance: it covers everything its owner had. */
-  everything?: boolean;
+  /**
+   * A delete before a time not yet past on its instance: unless that is a visible message's own time,
+   * it covers everything its owner had (the oracle lets it excuse any missing message, and holds it to
+   * its timestamps for what must be gone).
+   */
+  mayCoverEverything?: boolean;
   withMessages?: boolean;
   startStep: number;
   /** The step of its last command: no effect of it lands later. */
@@ -172,7 +176,7 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
         : now + (dice.chance(0.25) ? 5_000 : 0);
     // Whether it means "everything so far" is decided on the instance's clock as the delete starts.
     return change(world, log, { kind: 'before', ...ref, before }, (record) => {
-      record.everything = coversEverything(deps, before);
+      record.mayCoverEverything = mayMeanEverything(deps, before);
       return deleteMessagesBefore(deps, ref, before);
     });
   }
