@@ -48,18 +48,26 @@ export const NAG_ACKNOWLEDGEMENTS = {
       "AWS Backup's own service-role policy for restores (BackupSelection allowRestores), so the restore runbook can " +
       'restore a recovery point with this role.',
   },
+  healthWithoutAuthorizer: {
+    id: 'AwsSolutions-APIG4',
+    reason:
+      'GET /health answers load balancers and scripts without a token on purpose: only {"status":"ok"} or a 503, ' +
+      'nothing about users or data (docs/api.md); every other route has the JWT authorizer.',
+  },
 } as const;
 
 export function acknowledgeNagFindings(stack: RoamingStack): void {
   const functions: HandlerFunction[] = [
     ...stack.api.routeFunctions.values(),
     stack.api.notFoundFunction,
+    stack.api.healthFunction,
     stack.retention.sweepFunction,
   ];
   for (const fn of functions) {
     acknowledge(fn.function, NAG_ACKNOWLEDGEMENTS.lambdaRuntime);
     if (fn.traced) acknowledge(fn.role, NAG_ACKNOWLEDGEMENTS.xray);
   }
+  acknowledge(stack.api.healthRoute, NAG_ACKNOWLEDGEMENTS.healthWithoutAuthorizer);
   acknowledge(stack.data.idempotencyKey, NAG_ACKNOWLEDGEMENTS.secretRotation);
   acknowledge(stack.rollout.role, NAG_ACKNOWLEDGEMENTS.codeDeployRole);
   acknowledge(stack.data.backupRole, NAG_ACKNOWLEDGEMENTS.backupRole);

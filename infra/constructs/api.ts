@@ -103,6 +103,8 @@ export class Api extends Construct {
   readonly routeSpecs: ReadonlyMap<RouteName, RouteSpec>;
   /** GET /health's function: no authorizer, read access to the table. */
   readonly healthFunction: HandlerFunction;
+  /** GET /health's route: the one route without an authorizer. */
+  readonly healthRoute: HttpRoute;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
@@ -206,12 +208,12 @@ export class Api extends Construct {
       description: `${HEALTH_ROUTE.name} (${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}): 200 when the store answers`,
       tableAccess: HEALTH_ROUTE.table,
     });
-    this.httpApi.addRoutes({
+    [this.healthRoute] = this.httpApi.addRoutes({
       path: HEALTH_ROUTE.path,
       methods: [HttpMethod[HEALTH_ROUTE.method]],
       integration: new HttpLambdaIntegration('HealthIntegration', this.healthFunction.alias),
       authorizer: new HttpNoneAuthorizer(),
-    });
+    }) as [HttpRoute];
   }
 
   /** The function behind a route. */
