@@ -1,4 +1,4 @@
-import { highestIdAt, maxId, minId } from '../core/ids.js';
+import { highestIdAt, maxId, minId, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import {
   type ConversationState,
@@ -106,11 +106,13 @@ export async function deleteMessagesBefore(
         above: state.clearedThrough,
         atOrBelow: minId(highestIdAt(before), state.headMsgId),
       });
+      // A message's own time: that of a visible one, or of the watermark (a retry of this very delete).
+      const messageTime =
+        atOrBefore?.timestamp === before ||
+        (state.clearedThrough !== undefined && timeOfId(state.clearedThrough) === before);
       // "Now": everything the owner sees, up to their latest message.
       target =
-        mayMeanNow && atOrBefore?.timestamp !== before
-          ? (state.lastMessage?.msgId ?? atOrBefore?.msgId)
-          : atOrBefore?.msgId;
+        mayMeanNow && !messageTime ? (state.lastMessage?.msgId ?? atOrBefore?.msgId) : atOrBefore?.msgId;
     }
     if (target === undefined || (state.clearedThrough !== undefined && target <= state.clearedThrough)) {
       return state.clearedThrough;
