@@ -9,7 +9,7 @@ import {
   Metric,
   TextWidget,
 } from 'aws-cdk-lib/aws-cloudwatch';
-import { type ITable, Operation } from 'aws-cdk-lib/aws-dynamodb';
+import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
 import { Construct } from 'constructs';
 import { ROUTES } from '../../functions/routes.js';
 import {
@@ -22,6 +22,7 @@ import {
 import type { Api } from './api.js';
 import type { HandlerFunction } from './handler-function.js';
 import type { Retention } from './retention.js';
+import { TABLE_OPERATIONS } from './table-alarms.js';
 
 export interface OperationsDashboardProps {
   readonly api: Api;
@@ -137,7 +138,7 @@ export class OperationsDashboard extends Construct {
             title: 'DynamoDB throttled requests',
             left: [
               table.metricThrottledRequestsForOperations({
-                operations: THROTTLE_OPERATIONS,
+                operations: TABLE_OPERATIONS,
                 period: Duration.minutes(5),
               }),
             ],
@@ -212,18 +213,6 @@ export class OperationsDashboard extends Construct {
     });
   }
 }
-
-/** The operations whose throttling the table reports (everything the functions call). */
-const THROTTLE_OPERATIONS = [
-  Operation.GET_ITEM,
-  Operation.BATCH_GET_ITEM,
-  Operation.QUERY,
-  Operation.PUT_ITEM,
-  Operation.UPDATE_ITEM,
-  Operation.DELETE_ITEM,
-  Operation.BATCH_WRITE_ITEM,
-  Operation.TRANSACT_WRITE_ITEMS,
-];
 
 /** One line per route of an EMF metric the route functions publish (dimensions: service, route). */
 function perRoute(title: string, metricName: string, statistic: string, width: number): GraphWidget {

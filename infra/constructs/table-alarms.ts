@@ -13,7 +13,7 @@ import type { Data } from './data.js';
 import { describeAlarm, RUNBOOKS } from './runbooks.js';
 
 /** The operations whose throttling and system errors the table reports (everything the functions call). */
-const TABLE_OPERATIONS = [
+export const TABLE_OPERATIONS = [
   Operation.GET_ITEM,
   Operation.BATCH_GET_ITEM,
   Operation.QUERY,
