@@ -37,7 +37,7 @@ export function policyKeysFor(userId: string) {
 
 /** The app default and this user's override, in one request. */
 export async function getPoliciesFor(db: Db, userId: string): Promise<RetentionPolicies> {
-  return policiesOf([...(await batchGet(db, policyKeysFor(userId))).values()]);
+  return (await getPolicyRecords(db, userId)).policies;
 }
 
 /** The app default and these users' items, strongly consistent (a sweep round's owners: at most 100). */
