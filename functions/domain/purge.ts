@@ -2,9 +2,10 @@ import { ThrottledError } from '../core/errors.js';
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { type ConversationState, settlePurge, unreadAfter } from '../store/conversation.js';
-import { countCopies, deleteCopies, dueCopyIds } from '../store/message-store.js';
+import { deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { unreadAbove } from './unread.js';
 
 /** Copies deleted per batch: one Query for their keys, then two BatchWriteItem calls of 25. */
 export const PURGE_BATCH = 50;
@@ -119,10 +120,7 @@ export async function settleConversationPurge(
       const after = unreadAfter(state);
       const beyondHidden =
         options.purgedThrough !== undefined && purgedPastRead(state, options.purgedThrough);
-      const unread =
-        beyondHidden && state.unread > 0 && state.headMsgId !== undefined
-          ? await countCopies(deps.db, ref, { above: after, atOrBelow: state.headMsgId })
-          : undefined;
+      const unread = beyondHidden ? await unreadAbove(deps, state, after) : undefined;
       const written = settlePurge(read.context(ref.owner), state, {
         oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
         unread,

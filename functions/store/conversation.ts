@@ -1,3 +1,4 @@
+import { lowestIdAt, nextId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
 import type { Message } from '../core/model.js';
 import { stamped } from './conversation-stamp.js';
@@ -10,6 +11,7 @@ import {
 } from './conversation-state.js';
 import { keys, purgeShardOf } from './keys.js';
 import { toStoredMessage } from './stored-message.js';
+import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
 
 export * from './conversation-state.js';
@@ -77,7 +79,14 @@ export function skipPosition(ctx: WriteContext, state: ConversationState, seq: n
   u.require(`${u.name('seq')} = ${u.value(seq - 1)}`).require(`attribute_not_exists(${u.name('left')})`);
   u.set('seq', seq);
   return {
-    actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }],
+    actions: [
+      { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
+      skippedGapAction(ctx.tableName, state.ref, {
+        at: nextId(state.headMsgId ?? lowestIdAt(0)),
+        count: 1,
+        unique: `s${seq}`,
+      }),
+    ],
     next: { ...state, seq },
   };
 }
@@ -103,18 +112,25 @@ export function hide(
   return stamped(ctx, state, u, showLatest(u, next, input.latest));
 }
 
-/** Copies were deleted by id (in the same transaction): unread drops by those after the read position. */
+/**
+ * Copies were deleted by id (in the same transaction): unread drops by those after the read position
+ * (`unreadIds`), whose positions are recorded as gaps so later counts stay arithmetic (unread-gaps.ts).
+ */
 export function removeCopies(
   ctx: WriteContext,
   state: ConversationState,
-  input: { msgIds: readonly string[]; unreadRemoved: number; latest?: Message | null },
+  input: { msgIds: readonly string[]; unreadIds: readonly string[]; latest?: Message | null },
 ): ConversationWrite {
   const u = userOperation(state);
-  const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadRemoved);
+  const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadIds.length);
   u.set('unreadCount', unread);
-  return stamped(ctx, state, u, showLatest(u, { ...state, unread }, input.latest), {
+  const written = stamped(ctx, state, u, showLatest(u, { ...state, unread }, input.latest), {
     deletedIds: input.msgIds,
   });
+  if (input.unreadIds.length > 0) {
+    written.actions.push(deletedGapAction(ctx.tableName, state.ref, input.unreadIds, `r${written.next.rev}`));
+  }
+  return written;
 }
 
 /** The read position moves forward to `through`; `unread` copies remain after it. */

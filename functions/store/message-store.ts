@@ -213,6 +213,35 @@ export async function countCopies(
 }
 
 /**
+ * The oldest copy in (`above`, `atOrBelow`], by id and position (`seq`; copies written before positions
+ * were stored have none): where unread counting starts. Reads one copy.
+ */
+export async function oldestPositionIn(
+  db: Db,
+  ref: ConversationRef,
+  range: { above?: string; atOrBelow: string },
+): Promise<{ msgId: string; seq?: number } | undefined> {
+  const lowest = keys.messageSk(lowIdAbove(range.above));
+  const highest = keys.messageSk(range.atOrBelow);
+  if (lowest > highest) return undefined;
+  const page = await send<{ Items?: { sk: string; seq?: number }[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+      ProjectionExpression: 'sk, seq',
+      ConsistentRead: true,
+      Limit: 1,
+    }),
+  );
+  const item = page.Items?.[0];
+  return (
+    item && { msgId: keys.msgIdOfSk(item.sk), seq: item.seq === undefined ? undefined : Number(item.seq) }
+  );
+}
+
+/**
  * The ids (only) of up to `limit` copies at or below `highestId`, oldest first, and whether more are
  * there (a Query stops at 1 MB whatever its limit): a purge's and the sweep's key read of one
  * conversation. Its range ends at the bound: a Query's limit counts every item it reads, so reading on
