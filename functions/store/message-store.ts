@@ -50,6 +50,11 @@ export function messageOfCopy(item: Record<string, unknown>): Message {
   return fromStoredMessage(stored);
 }
 
+/** One copy's item (seeding a table without a request per message: bench and tests). */
+export function copyItem(ref: ConversationRef, message: Message, seq: number): Record<string, unknown> {
+  return toItem(ref, message, seq);
+}
+
 /** The Put action of one copy, for a transaction. */
 export function putCopyAction(
   tableName: string,

@@ -1,3 +1,5 @@
+import { PURGE_ENTRY_ATTRIBUTES } from './conversation-item.js';
+
 /**
  * The single table's definition: keys, indexes and TTL. The local bootstrap, the tests and the CDK stack
  * all build the table from this module so they cannot drift. See keys.ts for what each item looks like.
@@ -43,7 +45,7 @@ export const PURGE_INDEX: IndexDefinition = {
   indexName: 'byPurge',
   partitionKey: 'purgeShard',
   sortKey: 'purgeSk',
-  projection: ['owner', 'convId', 'chatType', 'clearedThrough'],
+  projection: PURGE_ENTRY_ATTRIBUTES,
 };
 
 export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, PINNED_INDEX, PURGE_INDEX];
