@@ -19,7 +19,8 @@ export interface IndexDefinition {
 
 /**
  * A user's listed conversations, last arrival first. Sparse: only listed conversations, and the user's
- * sync head (listSk '~', above them all), so a first page also reads the sync epoch.
+ * sync head (listSk '~', above them all), so a first page also reads the head's epoch start times for its
+ * sync token.
  */
 export const LIST_INDEX: IndexDefinition = {
   indexName: 'byLatest',
