@@ -1,46 +1,49 @@
 import { mapLimited } from '../core/concurrency.js';
 import { highestIdAt, lowestIdAt, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import type { WriteRequest } from '../store/db.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
-import type { PendingBatch } from '../store/sweep-shard-store.js';
+import type { ShardItem } from '../store/sweep-shard-store.js';
+import type { SweepCounts } from '../store/sweep-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import { readConversationsOnly, type Snapshot } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH, settleReadPurge } from './purge.js';
 import { deletableCutoff, NO_CUTOFF } from './retention.js';
+import type { Budget, StopReason } from './sweep-budget.js';
 
 /**
- * One round of a shard's sweep: a few due conversations purged together (see sweep.ts for the design).
- * Their reads go out at once (each conversation's due copy ids and, alongside, the oldest copy above its
- * bound, and one BatchGetItem of all their conversation items for the settle, without sync heads); the
- * shard checkpoints the round before its deletes; the deletes go in BatchWriteItem calls of 25 mixed
- * across conversations through the invocation's write pipe (the user markers ride along); each finished
- * conversation is then settled, mostly by one conditional write.
+ * One round of a shard's pass: a few due conversations purged together (see sweep.ts for the design).
+ * Their reads go out at once (each one's due copy ids and the oldest copy above its bound, and one
+ * BatchGetItem of their items without sync heads); the owners' policies are read again right before the
+ * deletes; the deletes go in BatchWriteItem calls of 25 mixed across the round through the invocation's
+ * write pipe; each finished conversation is then settled, mostly by one conditional write.
  */
 
-/** Conversations per round, and due copies read per conversation and round. */
+/** Conversations per round; a shard pass's first round is smaller, so its deletes start sooner. */
 export const ROUND_CONVERSATIONS = 8;
-/** A worker's first round of an invocation: its deletes start sooner. */
 export const FIRST_ROUND_CONVERSATIONS = 2;
+/** Due copies read per conversation and round. */
 export const ROUND_COPIES = 5 * PURGE_BATCH;
 /** BatchWriteItem calls in flight per worker: an invocation's write pipe has this many per worker. */
 export const DELETE_STREAMS_PER_WORKER = 2;
 /** Reads in flight per worker while a round is read. */
 const READS_IN_FLIGHT = 8;
 
+/** Where a shard's pass is: a later claim resumes at it. */
+export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
+
 /** A due conversation in a round. */
 export interface RoundEntry {
   ref: ConversationRef;
-  /** owner#chatType#convId, as a pending entry names it. */
+  /** owner#chatType#convId: a round holds a conversation once. */
   conversation: string;
   /** Copies at or below this id go. */
   through: string;
-  /** Copies at or below this id were counted by an earlier round (a resumed or continued purge). */
-  countedThrough?: string;
-  /** Where the shard's pass is once this conversation is finished. */
-  position: { indexCursor?: string; userCursor?: string };
+  /** The pass's position at this conversation's candidate. */
+  position: Position;
+  /** An earlier round of this pass deleted some of its copies (it is counted already). */
+  continued?: boolean;
 }
 
 /** A round entry once read: the ids it deletes now, and what settling it needs. */
@@ -51,14 +54,7 @@ export interface ReadEntry extends RoundEntry {
   oldestRemaining?: string;
 }
 
-export function conversationName(ref: ConversationRef): string {
-  return `${ref.owner}#${ref.chatType}#${ref.convId}`;
-}
-
-export function refOfConversation(conversation: string): ConversationRef {
-  const [owner, chatType, convId] = conversation.split('#') as [string, 'single' | 'group', string];
-  return { owner, chatType, convId };
-}
+export const conversationName = (ref: ConversationRef) => `${ref.owner}#${ref.chatType}#${ref.convId}`;
 
 /** Reads the round: every entry's due ids and oldest copy left, and every item, all at once. */
 export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
@@ -127,41 +123,44 @@ function withinBound(entry: ReadEntry, bound: string | undefined): ReadEntry {
 /** Below every message id: a bound that deletes nothing. */
 const NOTHING = lowestIdAt(0);
 
-/** What a round deletes that no round counted before, per entry. */
-export function freshIds(entry: ReadEntry): string[] {
-  const counted = entry.countedThrough;
-  return counted === undefined ? entry.ids : entry.ids.filter((id) => id > counted);
+/**
+ * The prefix of the round the budget allows, 50 copies at a time; why the invocation stops after it,
+ * if it must. An entry cut short goes on later (`more`).
+ */
+export function takeBudget(budget: Budget, entries: readonly ReadEntry[]) {
+  const taken: ReadEntry[] = [];
+  for (const entry of entries) {
+    let allowed = 0;
+    while (allowed < entry.ids.length && budget.takeBatch()) allowed += PURGE_BATCH;
+    if (allowed >= entry.ids.length) taken.push(entry);
+    else {
+      if (allowed > 0) taken.push({ ...entry, ids: entry.ids.slice(0, allowed), more: true });
+      return { taken, stop: budget.stopReason() ?? ('aborted' as StopReason) };
+    }
+  }
+  return { taken, stop: undefined };
 }
 
-/** The entry as the shard's pending round names it. */
-export function pendingEntry(entry: ReadEntry): PendingBatch {
-  const last = entry.ids.at(-1);
-  const counted = entry.countedThrough;
-  const lastMsgId =
-    last === undefined ? (counted as string) : counted === undefined || last > counted ? last : counted;
-  return { conversation: entry.conversation, lastMsgId };
+/** Adds what the round deletes to `counts`: a conversation once per pass, an owner once per `owners`. */
+export function countRound(counts: SweepCounts, owners: Set<string>, taken: readonly ReadEntry[]): void {
+  for (const entry of taken.filter((entry) => entry.ids.length > 0)) {
+    counts.messagesDeleted += entry.ids.length;
+    counts.batches += Math.ceil(entry.ids.length / PURGE_BATCH);
+    if (!entry.continued) counts.conversations++;
+    if (!owners.has(entry.ref.owner)) counts.users++;
+    owners.add(entry.ref.owner);
+  }
 }
 
-/** Deletes the round's copies and writes its markers, through the invocation's write pipe. */
-export async function deleteRound(
+/** Deletes the round's copies through the invocation's write pipe, then settles each finished entry. */
+export async function purgeRound(
   deps: Deps,
   pipe: WritePipe,
+  snapshot: Snapshot,
   entries: readonly ReadEntry[],
-  markers: readonly WriteRequest[],
 ): Promise<void> {
-  const requests: WriteRequest[] = [
-    ...entries.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id))),
-    ...markers,
-  ];
+  const requests = entries.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
   if (requests.length > 0) await pipe.write(deps.db, requests);
-}
-
-/** Settles every finished entry (nothing due left), on the round's snapshot. */
-export async function settleRound(
-  deps: Deps,
-  snapshot: Awaited<ReturnType<typeof readRound>>['snapshot'],
-  entries: readonly ReadEntry[],
-): Promise<void> {
   await mapLimited(
     entries.filter((entry) => !entry.more),
     READS_IN_FLIGHT,

@@ -3,7 +3,7 @@ import { ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
-import { claimShard, countUserMarkers, listShards, type ShardItem } from '../store/sweep-shard-store.js';
+import { claimShard, listShards, type ShardItem } from '../store/sweep-shard-store.js';
 import {
   addCounts,
   claimActiveRun,
@@ -27,74 +27,45 @@ import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } fr
 
 /**
  * The retention sweep: physically deletes every message copy at or before max(watermark, retention
- * cutoff), per user and conversation. It thereby also finishes the purges that one-way deletes left
- * pending. Reads never depended on it: every read bounds its key range by the watermark and the
- * caller's cutoff, so expiry is exact at read time.
+ * cutoff), per user and conversation, so it also finishes the purges one-way deletes left pending.
+ * Reads never depend on it: every read bounds its key range by the watermark and the caller's cutoff.
  *
- * Finding the work (cost follows the work, not the number of users). Every conversation item with
- * copies is in the sharded purge index (byPurge: partition P#{n}, sort key {dueAt}#{owner}#{type}#{conv}),
- * filed under its oldest copy's time, or 0 once its owner deleted something. Per shard, a run reads only
- * the range due by the app default's cutoff (Query pages of 200 small projected items); a candidate
- * whose owner has a longer override is skipped. Users with a SHORTER override are read from their own
- * partition in a second pass (one Query each): the index range would otherwise have to reach everyone's
- * conversations. Keep-forever users only have pending-delete work (dueAt 0). After its purge, a
- * conversation is re-filed under its oldest remaining copy or leaves the index; one with no copy left
- * also leaves the conversation list (read-time expiry hid it already).
+ * Finding the work. Every conversation item with copies is in the sharded purge index (byPurge:
+ * partition P#{n} by owner, sort key {dueAt}#{owner}#{type}#{conv}), filed under its oldest copy's time,
+ * or 0 once its owner deleted something. Per shard, a run reads only the range due by the app default's
+ * cutoff (pages of 200); a candidate whose owner has a longer override is skipped. Users with a SHORTER
+ * override are read from their own partition (one Query each). After its purge a conversation is
+ * re-filed under its oldest remaining copy or leaves the index; one with no copy left also leaves the
+ * conversation list (purge.ts). Rounds of up to 8 conversations: sweep-round.ts; a shard's pass,
+ * its checkpoints and its counts: sweep-shard.ts.
  *
- * Rounds (sweep-round.ts). A shard's pass gathers due conversations into rounds of up to 8 (a worker's
- * first round of an invocation takes 2, so the write streams get work after a few reads). A round's
- * reads go out together: per conversation two key Queries projected to the key (the ids of up to 250
- * due copies; the oldest copy above the bound, limit 1: one Query reading on past the bound would read
- * every copy that stays up to its limit), and one BatchGetItem of the 8 conversation items.
- * The round is checkpointed, then its deletes go in BatchWriteItem calls of 25 mixed across its
- * conversations through the invocation's write pipe (2 calls in flight per worker; store/write-pipe.ts)
- * while the pass reads the next round. Each finished conversation is settled on the round's read
- * (purge.ts, settleReadPurge): one write conditional on the item's `rev`, or the careful path (read
- * again, then decide) when the item changed, no copy is left, or unread copies were purged. A
- * conversation with more than 250 due copies goes on in the next round, first.
+ * Runs, shards and leases (items: store/sweep-store.ts, sweep-shard-store.ts):
+ * - SWEEPS/ACTIVE names the run in progress {runId, now, shardCount}, created by a conditional put, so
+ *   invocations started together join one run and all use its fixed `now`. SWEEPS/R#{runId} is the run
+ *   record GET /v1/admin/sweeps lists.
+ * - SWEEP#{runId}/SHARD#{n}: lease, position, counts, done. Claimed by a conditional update (absent, or
+ *   not done and the lease lapsed); every checkpoint renews the lease and applies only while it is still
+ *   ours, so a worker whose lease lapsed finds out before its next round's deletes.
+ * - A clean stop (less than sweepStopBeforeTimeoutMs left, a batch limit, a failed worker) finishes the
+ *   round in flight, saves the position and releases the lease; a crash leaves it to lapse after
+ *   sweepLeaseMs. Whoever finds every shard done marks the run finished (conditional: once) with the sum
+ *   of the shards' counts and clears ACTIVE.
+ * - Counts are metrics, counted at least once: a crashed round is counted again by its replay, and a
+ *   user or conversation met by two invocations by each (sweep-shard.ts).
+ * - Deletes go through a token bucket (sweepMaxDeletesPerSecond per invocation) and a write pipe of 2
+ *   BatchWriteItem calls per worker; throttling and UnprocessedItems are retried in store/db.ts.
  *
- * Runs, shards and leases (keys: store/keys.ts; items: store/sweep-store.ts, sweep-shard-store.ts):
- * - SWEEPS/ACTIVE names the run in progress {runId, now, shardCount}. It is created by a conditional
- *   put, so invocations started together join one run, and every invocation of the run uses its fixed
- *   `now` for the cutoffs. SWEEPS/R#{runId} is the run record listed by GET /v1/admin/sweeps.
- * - SWEEP#{runId}/SHARD#{n}: lease owner and expiry, index cursor, user cursor, pending round, counts,
- *   done. Claimed by a conditional update (absent, or not done and the lease lapsed); a worker claims
- *   from its last listing of the shards and lists them again only when that shows none free or a claim
- *   fails. Every checkpoint renews the lease and applies only while the lease is still ours, so two
- *   invocations never work a shard at once: one whose lease lapsed finds out at its next checkpoint,
- *   which comes before its next round's deletes.
- * - Checkpoints are write-ahead, one per round: before a round's deletes, the shard item counts them
- *   and records the round as pending (each conversation with the highest id counted). The cursor moves
- *   past a round once it is deleted and settled, and is saved with the next checkpoint, so at most one
- *   round is unfinished. A crash replays that round first on resume; its deletes are idempotent and
- *   copies at or below a pending entry's id are not counted again, so copies, batches and
- *   conversations are counted exactly once. The user markers SWEEP#{runId}/U#{owner} ride along with
- *   the deletes (idempotent puts, once per user per invocation); the run's `users` is the number of
- *   markers, counted when the run finishes (while it runs, a shard's `users` can count a user twice
- *   across invocations).
- * - A clean stop (less than sweepStopBeforeTimeoutMs of the Lambda's time left, or a batch limit)
- *   finishes the round in flight, saves what goes on as pending and releases the lease; a crash leaves
- *   it to lapse after sweepLeaseMs. Whoever finds every shard done marks the run finished
- *   (conditional: once) with the sum of the shards' counts and clears ACTIVE.
- * - Deletes go through a token bucket (sweepMaxDeletesPerSecond per invocation); throttling and
- *   UnprocessedItems are retried with backoff and jitter in store/db.ts, counted per worker.
- *
- * Cost of a run. S shards, W workers per invocation, C conversations purged (e_c copies each, E in
- * all), R rounds (about C/8 plus one per shard and one per worker), C' index candidates read but skipped (owners with a
- * longer override), U users purged, O users with a shorter override:
- *   read requests = S + (C + C')/200          purge-index Queries (one per shard, 200 candidates a page)
- *                 + Σ_c 2⌈(e_c + 1)/250⌉      key Queries and the oldest copy left, per round (≈ 2C + 2E/250)
- *                 + 2R                          BatchGetItem of each round's items, and of its owners'
- *                                               policies right before its deletes (sweep-round.ts)
- *                 + O                           one Query of each shorter-override user's partition
- *                 + ≈ W + 5                     shard listings, ACTIVE, run record, policies, marker count
- *                 (and a GetItem and a Query for each settle that takes the careful path)
- *   write requests = ⌈(E + U)/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles
- *                 + ≈ 4 for the run (a settle also unlists an emptied conversation).
- *   write units   ≈ E + U + R + 2S + 5C (a settle rewrites the item and its entries in three indexes).
- * `npm run bench` (bench/sweep.ts: 10,000 users, 1% with 121 expired copies each, S = 16, W = 4)
- * prints the requests of a run next to this model, and the sweep's delete rate next to the raw
- * BatchWriteItem rate of the same engine (bench/README.md).
+ * Cost of a run. S shards, W workers, C conversations purged (e_c copies each, E in all), R rounds
+ * (about C/8 plus one per shard), C' index candidates skipped (longer overrides), O users with a shorter
+ * override:
+ *   read requests  = S + (C + C')/200 purge-index Queries + Σ_c 2⌈(e_c + 1)/250⌉ key Queries (due keys,
+ *                    oldest copy left) + 2R BatchGetItem (a round's items, then its owners' policies)
+ *                    + O + S + W shard listings + ≈ 4 (ACTIVE, run record, policies)
+ *                    (and a GetItem and a Query for each settle that takes the careful path)
+ *   write requests = ⌈E/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4;
+ *   write units   ≈ E + R + 2S + 5C (a settle rewrites the item and its entries in three indexes).
+ * `npx tsx bench/sweep.ts` prints a run's requests next to this model, and its delete rate next to the
+ * raw BatchWriteItem rate of the same engine (bench/README.md).
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -128,6 +99,7 @@ export type SweepOutcome =
   /** The requested run was no longer active: nothing to do. */
   | 'idle';
 
+/** Counts are at least once: a crashed round's replay, or a second invocation, may count some again. */
 export interface SweepSummary {
   runId: string | null;
   /** True when the run had been started by another invocation. */
@@ -146,7 +118,7 @@ export interface SweepSummary {
   durationMs: number;
 }
 
-/** How long the run's shard items and user markers are kept (TTL), and its record. */
+/** How long the run's shard items are kept (TTL), and its record. */
 const PROGRESS_TTL_DAYS = 30;
 const RECORD_TTL_DAYS = 90;
 
@@ -155,11 +127,14 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const timer = options.timer ?? deps.timer;
   const started = timer.now();
   const emit = options.onEvent ?? (() => undefined);
-  const joined = await openRun(deps, options.trigger ?? 'schedule', options.runId);
-  if (!joined) return idleSummary(options.runId, timer.now() - started);
-  const { run } = joined;
-  emit({ type: 'run', runId: run.runId, joined: joined.joined, now: run.now, shardCount: run.shardCount });
-
+  const opened = await openRun(deps, options.trigger ?? 'schedule', options.runId);
+  if (!opened) {
+    const [counts, runCounts, durationMs] = [zeroCounts(), zeroCounts(), timer.now() - started];
+    const nothing = { joined: false, closedRun: false, shardsCompleted: [], shardsDone: 0, shardCount: 0 };
+    return { runId: options.runId ?? null, outcome: 'idle', ...nothing, counts, runCounts, durationMs };
+  }
+  const { run, joined } = opened;
+  emit({ type: 'run', runId: run.runId, joined, now: run.now, shardCount: run.shardCount });
   const budget = createBudget({
     remainingMs: options.remainingMs ?? (() => Number.POSITIVE_INFINITY),
     stopBeforeTimeoutMs: deps.config.sweepStopBeforeTimeoutMs,
@@ -174,9 +149,6 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     deletes: createWritePipe(workerCount * DELETE_STREAMS_PER_WORKER, (chunk) =>
       limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
     ),
-    timer,
-    expiresAt: ttlAfter(run.now, PROGRESS_TTL_DAYS),
-    markedOwners: new Set(),
     emit,
   };
   const invocationId = options.invocationId ?? deps.ids.next();
@@ -198,8 +170,6 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const finished = shardsDone === run.shardCount;
   let closedRun = false;
   if (finished) {
-    // Exact whatever crashed and resumed: one marker per user purged in the run.
-    runCounts.users = await countUserMarkers(deps.db, run.runId);
     closedRun = await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now());
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });
@@ -208,7 +178,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   }
   return {
     runId: run.runId,
-    joined: joined.joined,
+    joined,
     outcome: finished ? 'finished' : workers.some((w) => w.stopped) ? 'stopped' : 'busy',
     closedRun,
     shardsCompleted: workers.flatMap((w) => w.completed).sort((a, b) => a - b),
@@ -242,36 +212,27 @@ async function openRun(
 ): Promise<{ run: RunInfo; joined: boolean } | undefined> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const active = await getActiveRun(deps.db);
-    if (active) {
-      if (onlyRunId !== undefined && active.runId !== onlyRunId) return undefined;
-      const record = await getRunRecord(deps.db, active.runId);
-      if (record?.status === 'finished') {
-        // Finished, but the pointer survived a crash: clear it and look again.
-        await clearActiveRun(deps.db, active.runId);
-        continue;
+    if (onlyRunId !== undefined && active?.runId !== onlyRunId) return undefined;
+    let run = active;
+    if (!run) {
+      const now = deps.clock.now();
+      const proposed = {
+        runId: deps.ids.next(),
+        now,
+        startedAt: now,
+        shardCount: deps.config.purgeShards,
+        trigger,
+      };
+      run = await claimActiveRun(deps.db, proposed);
+      if (run.runId === proposed.runId) {
+        await putRunRecord(deps.db, run, ttlAfter(run.now, RECORD_TTL_DAYS));
+        return { run, joined: false };
       }
-      if (!record) await putRunRecord(deps.db, active, recordExpiry(active));
-      return { run: active, joined: true };
     }
-    if (onlyRunId !== undefined) return undefined;
-    const now = deps.clock.now();
-    const proposed: RunInfo = {
-      runId: deps.ids.next(),
-      now,
-      startedAt: now,
-      shardCount: deps.config.purgeShards,
-      trigger,
-    };
-    const winner = await claimActiveRun(deps.db, proposed);
-    if (winner?.runId === proposed.runId) {
-      await putRunRecord(deps.db, proposed, recordExpiry(proposed));
-      return { run: proposed, joined: false };
-    }
-    if (winner) {
-      if (!(await getRunRecord(deps.db, winner.runId)))
-        await putRunRecord(deps.db, winner, recordExpiry(winner));
-      return { run: winner, joined: true };
-    }
+    const record = await getRunRecord(deps.db, run.runId);
+    if (!record) await putRunRecord(deps.db, run, ttlAfter(run.now, RECORD_TTL_DAYS));
+    if (record?.status !== 'finished') return { run, joined: true };
+    await clearActiveRun(deps.db, run.runId); // finished, but the pointer survived a crash: look again
   }
   throw new StoreError('Could not start or join a sweep run');
 }
@@ -297,93 +258,39 @@ interface WorkerResult {
 
 /** One worker: claims a free shard, works it, and goes on to the next until none is free. */
 async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string): Promise<WorkerResult> {
-  // Its own Db (same client) so the retries it counts are its own.
-  const workerDeps: Deps = { ...deps, db: createDb(deps.db.client, deps.db.tableName, deps.db.retry) };
   const result: WorkerResult = { counts: zeroCounts(), completed: [], stopped: false };
-  const worker = { leaseOwner, totals: result.counts, retryMark: { taken: 0 }, roundsRead: 0 };
-  const view: ShardView = { shards: undefined };
-  for (;;) {
-    if (ctx.budget.stopReason() !== undefined) {
-      result.stopped = true;
-      return result;
-    }
-    const shard = await claimNextShard(workerDeps, ctx, leaseOwner, view);
-    if (!shard) return result;
-    const outcome = await sweepShard(workerDeps, ctx, shard, worker);
-    if (outcome === 'done') result.completed.push(shard.shard);
-    view.shards?.set(shard.shard, {
-      ...shard,
-      done: outcome === 'done',
-      leaseUntil: Number.POSITIVE_INFINITY,
-    });
-    if (outcome === 'stopped') {
-      result.stopped = true;
-      return result;
-    }
+  while (ctx.budget.stopReason() === undefined) {
+    const claimed = await claimFreeShard(deps, ctx.run, leaseOwner);
+    if (!claimed) return result;
+    // Its own Db (same client), so the retries it counts are the claim's.
+    const db = createDb(deps.db.client, deps.db.tableName, deps.db.retry);
+    const { outcome, counts } = await sweepShard({ ...deps, db }, ctx, claimed, leaseOwner);
+    addCounts(result.counts, counts);
+    if (outcome === 'done') result.completed.push(claimed.shard);
+    if (outcome === 'stopped') break;
   }
-}
-
-/** A worker's last listing of the run's shards (listed again when it no longer shows a free one). */
-interface ShardView {
-  shards: Map<number, ShardItem> | undefined;
+  result.stopped = true;
+  return result;
 }
 
 /**
- * Claims a free shard (random, so concurrent workers rarely collide), from the worker's last listing of
- * the run's shards; the listing is read again when it shows none free or a claim fails.
+ * Claims a free shard: not done, and its lease absent or lapsed; at random among those, so concurrent
+ * workers rarely collide. Lists the run's shards again after a failed claim.
  */
-async function claimNextShard(
-  deps: Deps,
-  ctx: SweepContext,
-  owner: string,
-  view: ShardView,
-): Promise<ShardItem | undefined> {
-  const { run } = ctx;
+async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<ShardItem | undefined> {
   for (let attempt = 0; attempt < run.shardCount; attempt++) {
+    const shards = new Map((await listShards(deps.db, run.runId)).map((item) => [item.shard, item]));
     const now = deps.clock.now();
-    let free = view.shards && freeShards(view.shards, run.shardCount, now);
-    if (!free?.length) {
-      view.shards = new Map((await listShards(deps.db, run.runId)).map((item) => [item.shard, item]));
-      free = freeShards(view.shards, run.shardCount, now);
-    }
+    const free = [...Array(run.shardCount).keys()].filter((n) => {
+      const item = shards.get(n);
+      return !item || (!item.done && item.leaseUntil < now);
+    });
     if (free.length === 0) return undefined;
     const pick = free[Math.floor(deps.random() * free.length)] as number;
-    const claimed = await claimShard(deps.db, run.runId, pick, {
-      owner,
-      now,
-      leaseUntil: now + deps.config.sweepLeaseMs,
-      expiresAt: ctx.expiresAt,
-    });
+    const leaseUntil = now + deps.config.sweepLeaseMs;
+    const expiresAt = ttlAfter(run.now, PROGRESS_TTL_DAYS);
+    const claimed = await claimShard(deps.db, run.runId, pick, { owner, now, leaseUntil, expiresAt });
     if (claimed) return claimed;
-    view.shards = undefined;
   }
   return undefined;
-}
-
-function freeShards(shards: Map<number, ShardItem>, shardCount: number, now: number): number[] {
-  const free: number[] = [];
-  for (let n = 0; n < shardCount; n++) {
-    const item = shards.get(n);
-    if (!item || (!item.done && item.leaseUntil < now)) free.push(n);
-  }
-  return free;
-}
-
-function recordExpiry(run: RunInfo): number {
-  return ttlAfter(run.now, RECORD_TTL_DAYS);
-}
-
-function idleSummary(runId: string | undefined, durationMs: number): SweepSummary {
-  return {
-    runId: runId ?? null,
-    joined: false,
-    outcome: 'idle',
-    closedRun: false,
-    shardsCompleted: [],
-    shardsDone: 0,
-    shardCount: 0,
-    counts: zeroCounts(),
-    runCounts: zeroCounts(),
-    durationMs,
-  };
 }
