@@ -2,7 +2,7 @@ import type { Timer } from '../core/clock.js';
 import { ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
-import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
+import { getAllPolicies } from '../store/policy-store.js';
 import { claimShard, listShards, type ShardItem } from '../store/sweep-shard-store.js';
 import {
   addCounts,
@@ -20,52 +20,24 @@ import {
 import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { deletableCutoff } from './retention.js';
 import { createBudget, createRateLimiter } from './sweep-budget.js';
 import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
-import { type RetentionPlan, type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
+import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
  * The retention sweep: physically deletes every message copy at or before max(watermark, retention
  * cutoff), per user and conversation, so it also finishes the purges one-way deletes left pending.
  * Reads never depend on it: every read bounds its key range by the watermark and the caller's cutoff.
+ * The design and a run's cost: docs/storage.md, "Retention sweep".
  *
- * Finding the work. Every conversation item with copies is in the sharded purge index (byPurge:
- * partition P#{n} by owner, sort key {dueAt}#{owner}#{type}#{conv}), filed under its oldest copy's time,
- * or 0 once its owner deleted something. Per shard, a run reads only the range due by the app default's
- * cutoff (pages of 200); a candidate whose owner has a longer override is skipped. Users with a SHORTER
- * override are read from their own partition (one Query each). After its purge a conversation is
- * re-filed under its oldest remaining copy or leaves the index; one with no copy left also leaves the
- * conversation list (purge.ts). Rounds of up to 8 conversations: sweep-round.ts; a shard's pass,
- * its checkpoints and its counts: sweep-shard.ts.
- *
- * Runs, shards and leases (items: store/sweep-store.ts, sweep-shard-store.ts):
- * - SWEEPS/ACTIVE names the run in progress {runId, now, shardCount}, created by a conditional put, so
- *   invocations started together join one run and all use its fixed `now`. SWEEPS/R#{runId} is the run
- *   record GET /v1/admin/sweeps lists.
- * - SWEEP#{runId}/SHARD#{n}: lease, position, counts, done. Claimed by a conditional update (absent, or
- *   not done and the lease lapsed); every checkpoint renews the lease and applies only while it is still
- *   ours, so a worker whose lease lapsed finds out before its next round's deletes.
- * - A clean stop (less than sweepStopBeforeTimeoutMs left, a batch limit, a failed worker) finishes the
- *   round in flight, saves the position and releases the lease; a crash leaves it to lapse after
- *   sweepLeaseMs. Whoever finds every shard done marks the run finished (conditional: once) with the sum
- *   of the shards' counts and clears ACTIVE.
- * - Counts are metrics, counted at least once: a crashed round is counted again by its replay, and a
- *   user or conversation met by two invocations by each (sweep-shard.ts).
- * - Deletes go through a token bucket (sweepMaxDeletesPerSecond per invocation) and a write pipe of 2
- *   BatchWriteItem calls per worker; throttling and UnprocessedItems are retried in store/db.ts.
- *
- * Cost of a run. S shards, W workers, C conversations purged (e_c copies each, E in all), R rounds
- * (about C/8 plus one per shard), C' index candidates skipped (longer overrides), O users with a shorter
- * override:
- *   read requests  = S + (C + C')/200 purge-index Queries + Σ_c 2⌈(e_c + 1)/250⌉ key Queries (due keys,
- *                    oldest copy left) + 2R BatchGetItem (a round's items, then its owners' policies)
- *                    + O + S + W shard listings + ≈ 4 (ACTIVE, run record, policies)
- *                    (and a GetItem and a Query for each settle that takes the careful path)
- *   write requests = ⌈E/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4;
- *   write units   ≈ E + R + 2S + 5C (a settle rewrites the item and its entries in three indexes).
- * `npx tsx bench/sweep.ts` prints a run's requests next to this model, and its delete rate next to the
- * raw BatchWriteItem rate of the same engine (bench/README.md).
+ * A run is split into the shards of the purge index (by owner). SWEEPS/ACTIVE names the run in
+ * progress, created by a conditional put: invocations started together join one run and use its fixed
+ * `now`. Each worker of an invocation claims a free shard (a conditional update: absent, or not done
+ * and its lease lapsed) and works it (sweep-shard.ts) until it is done, the invocation must stop (its
+ * time, a batch limit, a failed worker), or the lease is lost; then the next. Whoever finds every shard
+ * done marks the run finished (conditional: once) with the sum of the shards' counts and clears ACTIVE.
+ * Counts are metrics, counted at least once (sweep-shard.ts). Deletes go through a token bucket
+ * (sweepMaxDeletesPerSecond per invocation) and a write pipe of 2 BatchWriteItem calls per worker.
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -128,10 +100,17 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const started = timer.now();
   const emit = options.onEvent ?? (() => undefined);
   const opened = await openRun(deps, options.trigger ?? 'schedule', options.runId);
+  const mine: Invocation = { counts: zeroCounts(), shardsCompleted: [], stopped: false };
   if (!opened) {
-    const [counts, runCounts, durationMs] = [zeroCounts(), zeroCounts(), timer.now() - started];
-    const nothing = { joined: false, closedRun: false, shardsCompleted: [], shardsDone: 0, shardCount: 0 };
-    return { runId: options.runId ?? null, outcome: 'idle', ...nothing, counts, runCounts, durationMs };
+    const none = { shardsDone: 0, shardCount: 0, runCounts: zeroCounts(), durationMs: timer.now() - started };
+    return {
+      runId: options.runId ?? null,
+      joined: false,
+      outcome: 'idle',
+      closedRun: false,
+      ...mine,
+      ...none,
+    };
   }
   const { run, joined } = opened;
   emit({ type: 'run', runId: run.runId, joined, now: run.now, shardCount: run.shardCount });
@@ -140,21 +119,16 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     stopBeforeTimeoutMs: deps.config.sweepStopBeforeTimeoutMs,
     maxBatches: options.maxBatches ?? Number.POSITIVE_INFINITY,
   });
-  const workerCount = Math.max(1, Math.floor(options.workers ?? deps.config.sweepWorkers));
+  const workers = Math.max(1, Math.floor(options.workers ?? deps.config.sweepWorkers));
   const limiter = createRateLimiter(deps.config.sweepMaxDeletesPerSecond, PURGE_BATCH, timer);
-  const ctx: SweepContext = {
-    run,
-    plan: planRetention(await getAllPolicies(deps.db), run.now),
-    budget,
-    deletes: createWritePipe(workerCount * DELETE_STREAMS_PER_WORKER, (chunk) =>
-      limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
-    ),
-    emit,
-  };
+  const deletes = createWritePipe(workers * DELETE_STREAMS_PER_WORKER, (chunk) =>
+    limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
+  );
+  const ctx: SweepContext = { run, policies: await getAllPolicies(deps.db), budget, deletes, emit };
   const invocationId = options.invocationId ?? deps.ids.next();
   const results = await Promise.allSettled(
-    Array.from({ length: workerCount }, (_, i) =>
-      runWorker(deps, ctx, `${invocationId}/${i}`).catch((error: unknown) => {
+    Array.from({ length: workers }, (_, i) =>
+      runWorker(deps, ctx, `${invocationId}/${i}`, mine).catch((error: unknown) => {
         budget.abort(); // the other workers checkpoint and release their shards, then the error surfaces
         throw error;
       }),
@@ -162,29 +136,25 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   );
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
-  const workers = results.map((result) => (result as PromiseFulfilledResult<WorkerResult>).value);
 
   const shards = await listShards(deps.db, run.runId);
   const runCounts = shards.reduce((sum, shard) => addCounts(sum, shard), zeroCounts());
   const shardsDone = shards.filter((shard) => shard.done).length;
   const finished = shardsDone === run.shardCount;
-  let closedRun = false;
+  const closedRun = finished && (await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now()));
   if (finished) {
-    closedRun = await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now());
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });
-  } else {
-    await updateRunCounts(deps.db, run.runId, runCounts, deps.clock.now());
-  }
+  } else await updateRunCounts(deps.db, run.runId, runCounts, deps.clock.now());
   return {
     runId: run.runId,
     joined,
-    outcome: finished ? 'finished' : workers.some((w) => w.stopped) ? 'stopped' : 'busy',
+    outcome: finished ? 'finished' : mine.stopped ? 'stopped' : 'busy',
     closedRun,
-    shardsCompleted: workers.flatMap((w) => w.completed).sort((a, b) => a - b),
+    shardsCompleted: mine.shardsCompleted.sort((a, b) => a - b),
     shardsDone,
     shardCount: run.shardCount,
-    counts: workers.reduce((sum, w) => addCounts(sum, w.counts), zeroCounts()),
+    counts: mine.counts,
     runCounts,
     durationMs: timer.now() - started,
   };
@@ -237,40 +207,27 @@ async function openRun(
   throw new StoreError('Could not start or join a sweep run');
 }
 
-/**
- * Each user's deletable cutoff at the run's `now` (retention.ts: the days in force, less the clock
- * margin); which users need the per-user pass. Rounds read the policies again before they delete.
- */
-export function planRetention(policies: RetentionPolicies, now: number): RetentionPlan {
-  const appCutoff = deletableCutoff({ ...policies, userDays: new Map() }, '', now);
-  const cutoffOf = (owner: string) => deletableCutoff(policies, owner, now);
-  const shorterRetentionUsers = [...policies.userDays.keys()]
-    .filter((owner) => cutoffOf(owner) > appCutoff)
-    .sort();
-  return { policies, appCutoff, cutoffOf, shorterRetentionUsers };
-}
-
-interface WorkerResult {
+/** What this invocation's workers did. */
+interface Invocation {
   counts: SweepCounts;
-  completed: number[];
+  shardsCompleted: number[];
+  /** A worker stopped before the run was done (time, batch limit): the next invocation resumes. */
   stopped: boolean;
 }
 
 /** One worker: claims a free shard, works it, and goes on to the next until none is free. */
-async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string): Promise<WorkerResult> {
-  const result: WorkerResult = { counts: zeroCounts(), completed: [], stopped: false };
+async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string, mine: Invocation) {
   while (ctx.budget.stopReason() === undefined) {
     const claimed = await claimFreeShard(deps, ctx.run, leaseOwner);
-    if (!claimed) return result;
+    if (!claimed) return;
     // Its own Db (same client), so the retries it counts are the claim's.
     const db = createDb(deps.db.client, deps.db.tableName, deps.db.retry);
     const { outcome, counts } = await sweepShard({ ...deps, db }, ctx, claimed, leaseOwner);
-    addCounts(result.counts, counts);
-    if (outcome === 'done') result.completed.push(claimed.shard);
+    addCounts(mine.counts, counts);
+    if (outcome === 'done') mine.shardsCompleted.push(claimed.shard);
     if (outcome === 'stopped') break;
   }
-  result.stopped = true;
-  return result;
+  mine.stopped = true;
 }
 
 /**
