@@ -194,7 +194,7 @@ describe('a sweep round that meets a write', () => {
 });
 
 describe('round sizes', () => {
-  it("a worker's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8; none reads a sync head", async () => {
+  it("a shard pass's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8; none reads a sync head", async () => {
     // Prepare: 12 conversations due in one shard, one worker; every request recorded in order.
     const sent: { command: string; conversations: number; syncHeads: number }[] = [];
     let conversationKeys = new Set<string>();

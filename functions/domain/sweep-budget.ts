@@ -1,14 +1,11 @@
 import type { Timer } from '../core/clock.js';
 
-/** What bounds one sweep invocation: its time left, an optional batch limit, and the delete rate. */
-
-export type { Timer };
+/** Why a sweep invocation stops early: its time is short, its batch limit, or a worker failed. */
 export type StopReason = 'time' | 'batches' | 'aborted';
 
 /**
- * A token bucket of `perSecond` deletes that refills continuously and holds one second's worth (at
- * least `minBurst`, so a whole batch fits). A caller that overdraws sleeps until the debt is repaid, so
- * concurrent callers queue fairly. `perSecond` 0 (or less) means no cap.
+ * A token bucket of `perSecond` (0: no cap) that refills continuously and holds one second's worth, at
+ * least `minBurst`. A caller that overdraws sleeps until the debt is repaid: callers queue fairly.
  */
 export function createRateLimiter(perSecond: number, minBurst: number, timer: Timer) {
   const capacity = Math.max(perSecond, minBurst);
@@ -27,12 +24,9 @@ export function createRateLimiter(perSecond: number, minBurst: number, timer: Ti
 
 /** Shared by the workers of one invocation. */
 export type Budget = ReturnType<typeof createBudget>;
+type Limits = { remainingMs: () => number; stopBeforeTimeoutMs: number; maxBatches: number };
 
-export function createBudget(limits: {
-  remainingMs: () => number;
-  stopBeforeTimeoutMs: number;
-  maxBatches: number;
-}) {
+export function createBudget(limits: Limits) {
   let batches = 0;
   let aborted = false;
   /** Why the invocation should stop now, or undefined to go on. */

@@ -8,30 +8,22 @@ import type { Deps } from './deps.js';
 import { deletableCutoff } from './retention.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
-  countRound,
   FIRST_ROUND_CONVERSATIONS,
   type Position,
   purgeBound,
   purgeRound,
   ROUND_CONVERSATIONS,
   type RoundEntry,
-  readRound,
-  takeBudget,
+  type RoundPass,
 } from './sweep-round.js';
 
 /**
  * One shard's pass under a lease: its due conversations in order, purged in rounds (sweep-round.ts).
- *
- * Resuming. The shard item keeps the pass's position: every candidate before it is finished. The next
- * claim resumes there, meeting that candidate again (harmless: once purged, a conversation has moved on
- * in the index or is not due). Before a round's deletes the position is saved at the round's first
- * conversation, so a crash replays at most the round in flight; deletes are idempotent.
- *
- * Counts are metrics, counted at least once. A round is counted in the checkpoint before its deletes:
- * a crash loses no count, and the replay counts again what the crashed round left. A claim counts a
- * conversation once and a user once, so a conversation or a user met by two invocations (a stop or a
- * crash between) is counted by each. A shard holds all of a user's conversations: a run no stop or
- * crash interrupts counts exactly.
+ * Before a round's deletes, a checkpoint conditional on the lease saves the round's counts and the
+ * pass's position (its first conversation not finished), so a pass that lost its lease deletes no more,
+ * and the next claim resumes there, replaying at most the round in flight (deletes are idempotent).
+ * Counts are therefore at least once: a replay counts again what the crashed round left, and a user or
+ * conversation met by two invocations is counted by each (a claim counts each once).
  */
 
 export type SweepEvent =
@@ -42,16 +34,14 @@ export type SweepEvent =
   | { type: 'shard-stopped'; shard: number; reason: StopReason | 'lease-lost'; counts: SweepCounts }
   | { type: 'run-finished'; runId: string; counts: SweepCounts; closedHere: boolean };
 
-/** What the workers of one invocation share. */
-export interface SweepContext {
+/** What an invocation's workers share: `policies` read at its start, `deletes` behind its rate limit. */
+export type SweepContext = {
   run: RunInfo;
-  /** Read at the invocation's start, they pick candidates; each round reads its owners' again. */
   policies: RetentionPolicies;
   budget: Budget;
-  /** The invocation's BatchWriteItem streams, behind its delete-rate limit. */
   deletes: WritePipe;
   emit(event: SweepEvent): void;
-}
+};
 
 const INDEX_PAGE = 200;
 const PROGRESS_EVERY_MS = 5000;
@@ -63,99 +53,72 @@ class ShardStop extends Error {
   }
 }
 
-/** A claimed shard: `deps.db` is the claim's own, so its retries are the claim's. */
-interface Claim {
-  deps: Deps;
-  ctx: SweepContext;
-  shard: ShardItem;
-  owner: string;
-}
+/** A claimed shard; `deps.db` is the claim's own, so its retries are the claim's. */
+type Claim = { deps: Deps; ctx: SweepContext; shard: ShardItem; owner: string };
 
-interface Pass {
-  /** The next round, in pass order: purges going on from the round before come first. */
-  round: RoundEntry[];
-  /** The position of the last candidate met. */
+/** A pass: the position of the last candidate met, and what the claim saved (and when it saved last). */
+interface Pass extends RoundPass {
   at: Position;
-  tally: {
-    unsaved: SweepCounts;
-    /** The owners this claim counted. */
-    owners: Set<string>;
-    saved: SweepCounts;
-    savedAt: number;
-  };
+  tally: RoundPass['tally'] & { saved: SweepCounts; savedAt: number };
 }
 
 /** Works a claimed shard until it is done, the invocation must stop or the lease is lost. */
 export async function sweepShard(deps: Deps, ctx: SweepContext, shard: ShardItem, owner: string) {
   const claim: Claim = { deps, ctx, shard, owner };
-  const tally = {
-    unsaved: zeroCounts(),
-    owners: new Set<string>(),
-    saved: zeroCounts(),
-    savedAt: deps.clock.now(),
+  const saved = zeroCounts();
+  const pass: Pass = {
+    round: [],
+    at: { indexCursor: shard.indexCursor, indexDone: shard.indexDone, userCursor: shard.userCursor },
+    tally: { unsaved: zeroCounts(), owners: new Set(), saved, savedAt: deps.clock.now() },
   };
-  const pass: Pass = { round: [], at: shard, tally };
-  const event = { shard: shard.shard, counts: shardCounts(claim, pass) };
-  ctx.emit({ type: 'shard-claimed', ...event, resumed: shard.checkpoints > 0 });
+  const event = () => ({ shard: shard.shard, counts: shardCounts(shard, saved) });
+  ctx.emit({ type: 'shard-claimed', resumed: shard.checkpoints > 0, ...event() });
   try {
     await passOver(claim, pass);
-    ctx.emit({ type: 'shard-done', ...event, counts: shardCounts(claim, pass) });
-    return { outcome: 'done', counts: tally.saved } as const;
+    ctx.emit({ type: 'shard-done', ...event() });
+    return { outcome: 'done', counts: saved } as const;
   } catch (error) {
-    const reason = await endEarly(claim, pass, error);
-    ctx.emit({ type: 'shard-stopped', ...event, reason, counts: shardCounts(claim, pass) });
-    return { outcome: reason === 'lease-lost' ? 'lost' : 'stopped', counts: tally.saved } as const;
+    if (!(error instanceof ShardStop)) throw error;
+    // A clean stop saves the position and releases the lease.
+    const released = error.reason !== 'lease-lost' && (await save(claim, pass, { release: true }));
+    const reason = released ? error.reason : 'lease-lost';
+    ctx.emit({ type: 'shard-stopped', reason, ...event() });
+    return { outcome: released ? 'stopped' : 'lost', counts: saved } as const;
   }
 }
 
 async function passOver(claim: Claim, pass: Pass): Promise<void> {
   const { deps, ctx } = claim;
-  for await (const met of candidates(claim, pass.at)) {
+  for await (const { entry, position } of candidates(claim, pass.at)) {
     const reason = ctx.budget.stopReason();
     if (reason !== undefined) throw new ShardStop(reason);
-    pass.at = met.position;
-    const { entry } = met;
-    // Met again (re-filed further on meanwhile): a round holds it once, or its keys would go twice in
-    // one BatchWriteItem, which DynamoDB refuses.
-    if (entry && !pass.round.some((other) => sameConversation(other, entry))) pass.round.push(entry);
+    pass.at = position;
+    // Met again (re-filed further on): once per round, or its keys would go twice in one BatchWriteItem.
+    if (entry && !pass.round.some(({ ref }) => sameRef(ref, entry.ref))) pass.round.push(entry);
     // Until the pass has deleted something, rounds are small: the write streams wait for its first.
     const size = pass.tally.owners.size > 0 ? ROUND_CONVERSATIONS : FIRST_ROUND_CONVERSATIONS;
     if (pass.round.length >= size) await flushRound(claim, pass);
-    // Skipped candidates write nothing, but the lease must not lapse during a long stretch of them.
-    if (deps.clock.now() - pass.tally.savedAt >= deps.config.sweepLeaseMs / 3) await save(claim, pass);
+    // The lease must not lapse during a long stretch of skipped candidates.
+    if (deps.clock.now() - pass.tally.savedAt >= deps.config.sweepLeaseMs / 3) await mustSave(claim, pass);
   }
   while (pass.round.length > 0) await flushRound(claim, pass);
-  await save(claim, pass, { done: true });
-}
-
-/** A clean stop saves the position and releases the lease. */
-async function endEarly(claim: Claim, pass: Pass, error: unknown) {
-  if (!(error instanceof ShardStop)) throw error;
-  if (error.reason === 'lease-lost') return error.reason;
-  try {
-    await save(claim, pass, { release: true });
-    return error.reason;
-  } catch (saveError) {
-    if (saveError instanceof ShardStop) return saveError.reason;
-    throw saveError;
-  }
+  await mustSave(claim, pass, { done: true });
 }
 
 /**
- * The shard's candidates from `from` on, each with the pass's position at it: the purge index's range
- * due by the app default's cutoff, oldest first; then each user whose override is shorter than the
- * default, from their own partition (that range does not reach their due conversations).
+ * The shard's candidates from `from` on, with the position at each: the purge index's range due by the
+ * app default's cutoff, then the partition of each user whose override is shorter (that range misses them).
  */
 async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
   const { policies, run } = ctx;
   const appCutoff = deletableCutoff({ ...policies, userDays: new Map() }, '', run.now);
   let indexCursor = from.indexCursor;
   if (!from.indexDone) {
-    const range = { from: indexCursor ?? '0', upTo: keys.purgeSkUpperBound(Math.max(appCutoff, 0)) };
-    const query = { ...range, limit: INDEX_PAGE };
-    for await (const candidate of pages((startKey) =>
-      queryDueInShard(deps.db, shard.shard, { ...query, startKey }),
-    )) {
+    const upTo = keys.purgeSkUpperBound(Math.max(appCutoff, 0));
+    const range = { from: indexCursor ?? '0', upTo, limit: INDEX_PAGE };
+    const read = (startKey?: Record<string, unknown>) =>
+      queryDueInShard(deps.db, shard.shard, { ...range, startKey });
+    for await (const candidate of pages(read)) {
       indexCursor = candidate.purgeSk;
       yield met(ctx, candidate, { indexCursor });
     }
@@ -181,78 +144,50 @@ async function* pages(read: (startKey?: Record<string, unknown>) => Promise<Cand
   }
 }
 
-/** A candidate met at `position`, and its round entry if it is due by its owner's cutoff. */
+/** A candidate met at `position`, with its round entry if it is due by its owner's cutoff. */
 function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][number], position: Position) {
   const { owner, chatType, convId } = candidate;
   const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
-  const through = purgeBound(policies, owner, candidate.clearedThrough, run.now);
-  if ((dueAt !== 0 && dueAt > deletableCutoff(policies, owner, run.now)) || through === undefined) {
-    return { position };
-  }
+  const cutoff = deletableCutoff(policies, owner, run.now);
+  const through = purgeBound(policies, owner, run.now, candidate.clearedThrough);
+  if (through === undefined || (dueAt !== 0 && dueAt > cutoff)) return { position };
   const entry: RoundEntry = { ref: { owner, chatType, convId }, through, position };
-  return { position, entry };
+  return { entry, position };
 }
 
-function sameConversation(a: RoundEntry, b: RoundEntry): boolean {
-  return a.ref.owner === b.ref.owner && a.ref.chatType === b.ref.chatType && a.ref.convId === b.ref.convId;
-}
+const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>
+  a.owner === b.owner && a.chatType === b.chatType && a.convId === b.convId;
 
-/**
- * Purges the round in the making: reads it, takes the budget, counts it and saves the position at its
- * first conversation, then deletes and settles. A conversation with more due copies than a round takes
- * goes on in the next.
- */
+/** Purges the round, saving its counts and first position before its deletes. */
 async function flushRound(claim: Claim, pass: Pass): Promise<void> {
-  const { deps, ctx } = claim;
-  const round = pass.round;
-  const read = await readRound(deps, round, ctx.run.now);
-  const { taken, stop } = takeBudget(ctx.budget, read.entries);
-  countRound(pass.tally.unsaved, pass.tally.owners, taken);
-  // Purges cut short go on first; what the budget did not reach stays unfinished (a stop saves it).
-  const goingOn = taken.filter((entry) => entry.more);
-  pass.round = goingOn.map(({ ref, through, position }) => ({ ref, through, position, continued: true }));
-  pass.round.push(...read.entries.slice(taken.length));
-  const first = round[0] as RoundEntry;
-  if (taken.some((entry) => entry.ids.length > 0)) await save(claim, pass, { at: first.position });
-  await purgeRound(deps, ctx.deletes, read.snapshot, taken);
+  const at = (pass.round[0] as RoundEntry).position;
+  const stop = await purgeRound(claim.deps, claim.ctx, pass, () => mustSave(claim, pass, { at }));
   if (stop !== undefined) throw new ShardStop(stop);
 }
 
-/**
- * Saves the position (by default the first conversation not finished, else the last candidate met) and
- * the counts since the last save, and renews or releases the lease, all conditional on holding it. It
- * comes before every round's deletes, so a pass that lost its lease deletes no more.
- */
-async function save(
-  claim: Claim,
-  pass: Pass,
-  change: { at?: Position; done?: boolean; release?: boolean } = {},
-) {
-  const { deps, ctx, shard, owner } = claim;
+type Change = { at?: Position; done?: boolean; release?: boolean };
+
+async function mustSave(claim: Claim, pass: Pass, change: Change = {}): Promise<void> {
+  if (!(await save(claim, pass, change))) throw new ShardStop('lease-lost');
+}
+
+/** Saves the position and the counts since the last save, renews or releases the lease: false if lost. */
+async function save({ deps, ctx, shard, owner }: Claim, pass: Pass, change: Change): Promise<boolean> {
   const { tally } = pass;
   const now = deps.clock.now();
   const counts = { ...tally.unsaved, retries: deps.db.retryCounter.retries - tally.saved.retries };
   const at = change.at ?? pass.round[0]?.position ?? pass.at;
-  const saved = await checkpointShard(deps.db, ctx.run.runId, shard.shard, owner, {
-    counts,
-    now,
-    leaseUntil: change.done || change.release ? 0 : now + deps.config.sweepLeaseMs,
-    indexCursor: at.indexCursor,
-    userCursor: at.userCursor,
-    indexDone: at.indexDone || undefined,
-    done: change.done,
-  });
-  if (!saved) throw new ShardStop('lease-lost');
+  const leaseUntil = change.done || change.release ? 0 : now + deps.config.sweepLeaseMs;
+  const checkpoint = { ...at, counts, now, leaseUntil, done: change.done };
+  if (!(await checkpointShard(deps.db, ctx.run.runId, shard.shard, owner, checkpoint))) return false;
   tally.unsaved = zeroCounts();
   addCounts(tally.saved, counts);
-  const progressDue = Math.floor(now / PROGRESS_EVERY_MS) > Math.floor(tally.savedAt / PROGRESS_EVERY_MS);
-  tally.savedAt = now;
-  if (progressDue && !change.done) {
-    ctx.emit({ type: 'shard-progress', shard: shard.shard, counts: shardCounts(claim, pass) });
+  if (!change.done && Math.floor(now / PROGRESS_EVERY_MS) > Math.floor(tally.savedAt / PROGRESS_EVERY_MS)) {
+    ctx.emit({ type: 'shard-progress', shard: shard.shard, counts: shardCounts(shard, tally.saved) });
   }
+  tally.savedAt = now;
+  return true;
 }
 
 /** The shard's counts: what it had when claimed, and what this claim saved. */
-function shardCounts(claim: Claim, pass: Pass): SweepCounts {
-  return addCounts(addCounts(zeroCounts(), claim.shard), pass.tally.saved);
-}
+const shardCounts = (item: ShardItem, saved: SweepCounts) => addCounts(addCounts(zeroCounts(), item), saved);

@@ -1,5 +1,4 @@
-import type { Timer } from '../core/clock.js';
-import { ttlAfter } from '../core/clock.js';
+import { type Timer, ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies } from '../store/policy-store.js';
@@ -11,10 +10,11 @@ import {
   finishRunRecord,
   getActiveRun,
   getRunRecord,
+  listRunRecords,
   putRunRecord,
   type RunInfo,
+  type RunRecord,
   type SweepCounts,
-  updateRunCounts,
   zeroCounts,
 } from '../store/sweep-store.js';
 import { createWritePipe } from '../store/write-pipe.js';
@@ -25,19 +25,10 @@ import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
- * The retention sweep: physically deletes every message copy at or before max(watermark, retention
- * cutoff), per user and conversation, so it also finishes the purges one-way deletes left pending.
- * Reads never depend on it: every read bounds its key range by the watermark and the caller's cutoff.
- * The design and a run's cost: docs/storage.md, "Retention sweep".
- *
- * A run is split into the shards of the purge index (by owner). SWEEPS/ACTIVE names the run in
- * progress, created by a conditional put: invocations started together join one run and use its fixed
- * `now`. Each worker of an invocation claims a free shard (a conditional update: absent, or not done
- * and its lease lapsed) and works it (sweep-shard.ts) until it is done, the invocation must stop (its
- * time, a batch limit, a failed worker), or the lease is lost; then the next. Whoever finds every shard
- * done marks the run finished (conditional: once) with the sum of the shards' counts and clears ACTIVE.
- * Counts are metrics, counted at least once (sweep-shard.ts). Deletes go through a token bucket
- * (sweepMaxDeletesPerSecond per invocation) and a write pipe of 2 BatchWriteItem calls per worker.
+ * The retention sweep deletes every copy at or before max(watermark, retention cutoff); reads never
+ * depend on it. Invocations started together join one run (SWEEPS/ACTIVE, a conditional put) and its
+ * fixed `now`; their workers claim its shards one by one and work them (sweep-shard.ts); whoever finds
+ * all done closes it. Design and cost: docs/storage.md, "Retention sweep".
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -61,15 +52,8 @@ export interface SweepOptions {
   timer?: Timer;
 }
 
-export type SweepOutcome =
-  /** The run is finished (by this invocation or another). */
-  | 'finished'
-  /** This invocation stopped early (time or batch limit); the next one resumes. */
-  | 'stopped'
-  /** Shards are left, but others hold their leases. */
-  | 'busy'
-  /** The requested run was no longer active: nothing to do. */
-  | 'idle';
+/** 'stopped': early (time, batch limit), the next resumes; 'busy': shards left, leased by others. */
+export type SweepOutcome = 'finished' | 'stopped' | 'busy' | 'idle';
 
 /** Counts are at least once: a crashed round's replay, or a second invocation, may count some again. */
 export interface SweepSummary {
@@ -90,9 +74,12 @@ export interface SweepSummary {
   durationMs: number;
 }
 
-/** How long the run's shard items are kept (TTL), and its record. */
+/** TTL of a run's shard items, and of its record. */
 const PROGRESS_TTL_DAYS = 30;
 const RECORD_TTL_DAYS = 90;
+
+/** What this invocation's workers did; `stopped`: one stopped before the run was done. */
+type Invocation = { counts: SweepCounts; shardsCompleted: number[]; stopped: boolean };
 
 /** Runs the sweep: joins the active run or starts one, works shards until done or told to stop. */
 export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<SweepSummary> {
@@ -100,19 +87,13 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const started = timer.now();
   const emit = options.onEvent ?? (() => undefined);
   const opened = await openRun(deps, options.trigger ?? 'schedule', options.runId);
-  const mine: Invocation = { counts: zeroCounts(), shardsCompleted: [], stopped: false };
   if (!opened) {
-    const none = { shardsDone: 0, shardCount: 0, runCounts: zeroCounts(), durationMs: timer.now() - started };
-    return {
-      runId: options.runId ?? null,
-      joined: false,
-      outcome: 'idle',
-      closedRun: false,
-      ...mine,
-      ...none,
-    };
+    const [counts, runCounts, durationMs] = [zeroCounts(), zeroCounts(), timer.now() - started];
+    const none = { joined: false, closedRun: false, shardsCompleted: [], shardsDone: 0, shardCount: 0 };
+    return { runId: options.runId ?? null, outcome: 'idle', ...none, counts, runCounts, durationMs };
   }
   const { run, joined } = opened;
+  const mine: Invocation = { counts: zeroCounts(), shardsCompleted: [], stopped: false };
   emit({ type: 'run', runId: run.runId, joined, now: run.now, shardCount: run.shardCount });
   const budget = createBudget({
     remainingMs: options.remainingMs ?? (() => Number.POSITIVE_INFINITY),
@@ -136,16 +117,14 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   );
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
-
-  const shards = await listShards(deps.db, run.runId);
-  const runCounts = shards.reduce((sum, shard) => addCounts(sum, shard), zeroCounts());
-  const shardsDone = shards.filter((shard) => shard.done).length;
+  // The run's progress from its shards: whoever finds them all done closes the run (once).
+  const { counts: runCounts, shardsDone } = await progressOf(deps, run.runId);
   const finished = shardsDone === run.shardCount;
   const closedRun = finished && (await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now()));
   if (finished) {
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });
-  } else await updateRunCounts(deps.db, run.runId, runCounts, deps.clock.now());
+  }
   return {
     runId: run.runId,
     joined,
@@ -160,39 +139,58 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   };
 }
 
+/** One worker: claims a free shard, works it, and goes on to the next until none is free. */
+async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string, mine: Invocation) {
+  while (ctx.budget.stopReason() === undefined) {
+    const claimed = await claimFreeShard(deps, ctx.run, leaseOwner);
+    if (!claimed) return;
+    const db = createDb(deps.db.client, deps.db.tableName, deps.db.retry);
+    const { outcome, counts } = await sweepShard({ ...deps, db }, ctx, claimed, leaseOwner);
+    addCounts(mine.counts, counts);
+    if (outcome === 'done') mine.shardsCompleted.push(claimed.shard);
+    if (outcome === 'stopped') break;
+  }
+  mine.stopped = true;
+}
+
+/** Claims a free shard (not done, lease lapsed), at random so concurrent workers rarely collide. */
+async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<ShardItem | undefined> {
+  for (let attempt = 0; attempt < run.shardCount; attempt++) {
+    const shards = await listShards(deps.db, run.runId);
+    const now = deps.clock.now();
+    const held = (n: number) =>
+      shards.some((item) => item.shard === n && (item.done || item.leaseUntil >= now));
+    const free = [...Array(run.shardCount).keys()].filter((n) => !held(n));
+    if (free.length === 0) return undefined;
+    const pick = free[Math.floor(deps.random() * free.length)] as number;
+    const [leaseUntil, expiresAt] = [now + deps.config.sweepLeaseMs, ttlAfter(run.now, PROGRESS_TTL_DAYS)];
+    const claimed = await claimShard(deps.db, run.runId, pick, { owner, now, leaseUntil, expiresAt });
+    if (claimed) return claimed;
+  }
+  return undefined;
+}
+
+/** A sweep run as GET /v1/admin/sweeps shows it: a running run's counts are read live from its shards. */
+export type SweepRunView = Omit<RunRecord, 'finishedAt' | 'updatedAt'> & {
+  finishedAt: number | null;
+  shardsDone: number;
+};
+
 /** Starts a run, or joins the one in progress: POST /v1/admin/sweeps gets its id at once this way. */
-export async function startSweepRun(
-  deps: Deps,
-  trigger: SweepTrigger,
-): Promise<{ run: RunInfo; joined: boolean }> {
+export async function startSweepRun(deps: Deps, trigger: SweepTrigger) {
   const opened = await openRun(deps, trigger);
   if (!opened) throw new StoreError('Could not start or join a sweep run');
   return opened;
 }
 
-/**
- * Joins the active run, or starts one (conditional put of the ACTIVE pointer: of two invocations
- * starting together, one creates the run and the other joins it). With `onlyRunId`, joins only that
- * run and returns undefined if it is over.
- */
-async function openRun(
-  deps: Deps,
-  trigger: SweepTrigger,
-  onlyRunId?: string,
-): Promise<{ run: RunInfo; joined: boolean } | undefined> {
+/** Joins the active run, or starts one; with `onlyRunId`, only that run (undefined if it is over). */
+async function openRun(deps: Deps, trigger: SweepTrigger, onlyRunId?: string) {
   for (let attempt = 0; attempt < 3; attempt++) {
-    const active = await getActiveRun(deps.db);
-    if (onlyRunId !== undefined && active?.runId !== onlyRunId) return undefined;
-    let run = active;
+    let run = await getActiveRun(deps.db);
+    if (onlyRunId !== undefined && run?.runId !== onlyRunId) return undefined;
     if (!run) {
-      const now = deps.clock.now();
-      const proposed = {
-        runId: deps.ids.next(),
-        now,
-        startedAt: now,
-        shardCount: deps.config.purgeShards,
-        trigger,
-      };
+      const [now, shardCount] = [deps.clock.now(), deps.config.purgeShards];
+      const proposed = { runId: deps.ids.next(), now, startedAt: now, shardCount, trigger };
       run = await claimActiveRun(deps.db, proposed);
       if (run.runId === proposed.runId) {
         await putRunRecord(deps.db, run, ttlAfter(run.now, RECORD_TTL_DAYS));
@@ -207,47 +205,20 @@ async function openRun(
   throw new StoreError('Could not start or join a sweep run');
 }
 
-/** What this invocation's workers did. */
-interface Invocation {
-  counts: SweepCounts;
-  shardsCompleted: number[];
-  /** A worker stopped before the run was done (time, batch limit): the next invocation resumes. */
-  stopped: boolean;
+/** The newest runs first. */
+export async function listSweepRuns(deps: Deps, limit: number): Promise<SweepRunView[]> {
+  const records = await listRunRecords(deps.db, limit);
+  return Promise.all(
+    records.map(async ({ runId, status, trigger, startedAt, finishedAt, now, shardCount, counts }) => {
+      const view = { runId, status, trigger, startedAt, finishedAt: finishedAt ?? null, now, shardCount };
+      if (status === 'finished') return { ...view, shardsDone: shardCount, counts };
+      return { ...view, ...(await progressOf(deps, runId)) };
+    }),
+  );
 }
 
-/** One worker: claims a free shard, works it, and goes on to the next until none is free. */
-async function runWorker(deps: Deps, ctx: SweepContext, leaseOwner: string, mine: Invocation) {
-  while (ctx.budget.stopReason() === undefined) {
-    const claimed = await claimFreeShard(deps, ctx.run, leaseOwner);
-    if (!claimed) return;
-    // Its own Db (same client), so the retries it counts are the claim's.
-    const db = createDb(deps.db.client, deps.db.tableName, deps.db.retry);
-    const { outcome, counts } = await sweepShard({ ...deps, db }, ctx, claimed, leaseOwner);
-    addCounts(mine.counts, counts);
-    if (outcome === 'done') mine.shardsCompleted.push(claimed.shard);
-    if (outcome === 'stopped') break;
-  }
-  mine.stopped = true;
-}
-
-/**
- * Claims a free shard: not done, and its lease absent or lapsed; at random among those, so concurrent
- * workers rarely collide. Lists the run's shards again after a failed claim.
- */
-async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<ShardItem | undefined> {
-  for (let attempt = 0; attempt < run.shardCount; attempt++) {
-    const shards = new Map((await listShards(deps.db, run.runId)).map((item) => [item.shard, item]));
-    const now = deps.clock.now();
-    const free = [...Array(run.shardCount).keys()].filter((n) => {
-      const item = shards.get(n);
-      return !item || (!item.done && item.leaseUntil < now);
-    });
-    if (free.length === 0) return undefined;
-    const pick = free[Math.floor(deps.random() * free.length)] as number;
-    const leaseUntil = now + deps.config.sweepLeaseMs;
-    const expiresAt = ttlAfter(run.now, PROGRESS_TTL_DAYS);
-    const claimed = await claimShard(deps.db, run.runId, pick, { owner, now, leaseUntil, expiresAt });
-    if (claimed) return claimed;
-  }
-  return undefined;
+async function progressOf(deps: Deps, runId: string) {
+  const shards = await listShards(deps.db, runId);
+  const counts = shards.reduce((sum, shard) => addCounts(sum, shard), zeroCounts());
+  return { counts, shardsDone: shards.filter((shard) => shard.done).length };
 }

@@ -154,23 +154,3 @@ export async function finishRunRecord(
     }),
   );
 }
-
-/** Refreshes a running run's counts (the sum of its shards) for GET /v1/admin/sweeps. */
-export async function updateRunCounts(
-  db: Db,
-  runId: string,
-  counts: SweepCounts,
-  now: number,
-): Promise<void> {
-  await sendConditional(
-    db,
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: { pk: keys.sweepRunsPk, sk: keys.sweepRunSk(runId) },
-      UpdateExpression: 'SET counts = :counts, updatedAt = :now',
-      ConditionExpression: '#status = :running',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':running': 'running', ':counts': counts, ':now': now },
-    }),
-  );
-}
