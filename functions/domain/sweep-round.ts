@@ -13,8 +13,8 @@ import type { StopReason } from './sweep-budget.js';
 import type { SweepContext } from './sweep-shard.js';
 
 /**
- * One round of a shard's pass: up to 8 due conversations (2 until the pass's first deletes, so the
- * write streams get work sooner), up to 250 copies each, read at once and deleted together.
+ * One round of a shard's pass: up to 8 due conversations (2 until the invocation's first deletes, so
+ * its write streams get work sooner), up to 250 copies each, read at once and deleted together.
  */
 
 export const ROUND_CONVERSATIONS = 8;

@@ -95,8 +95,8 @@ async function passOver(claim: Claim, pass: Pass): Promise<void> {
     pass.at = position;
     // Met again (re-filed further on): once per round, or its keys would go twice in one BatchWriteItem.
     if (entry && !pass.round.some(({ ref }) => sameRef(ref, entry.ref))) pass.round.push(entry);
-    // Until the pass has deleted something, rounds are small: the write streams wait for its first.
-    const size = pass.tally.owners.size > 0 ? ROUND_CONVERSATIONS : FIRST_ROUND_CONVERSATIONS;
+    // Until the invocation deletes something, rounds are small: the write streams wait for its first.
+    const size = ctx.budget.started() ? ROUND_CONVERSATIONS : FIRST_ROUND_CONVERSATIONS;
     if (pass.round.length >= size) await flushRound(claim, pass);
     // The lease must not lapse during a long stretch of skipped candidates.
     if (deps.clock.now() - pass.tally.savedAt >= deps.config.sweepLeaseMs / 3) await mustSave(claim, pass);
