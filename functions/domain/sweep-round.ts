@@ -73,7 +73,6 @@ async function readRound(deps: Deps, round: readonly RoundEntry[], runNow: numbe
     if (bound >= through) return entry;
     const kept = ids.filter((id) => id <= bound);
     if (kept.length === ids.length) return { ...entry, through: bound };
-    // Settled under the first id kept.
     return { ...entry, through: bound, ids: kept, more: false, oldestRemaining: ids[kept.length] };
   });
   return { snapshot, entries: bounded };

@@ -117,7 +117,6 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   );
   const failed = results.find((result) => result.status === 'rejected');
   if (failed) throw failed.reason;
-  // The run's progress from its shards: whoever finds them all done closes the run (once).
   const { counts: runCounts, shardsDone } = await progressOf(deps, run.runId);
   const finished = shardsDone === run.shardCount;
   const closedRun = finished && (await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now()));
