@@ -217,9 +217,8 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   const perConversation = C > 0 ? E / C : 0;
   // A round reads each of its conversations' due keys and, alongside, the oldest copy left.
   const keyQueries = C * 2 * Math.ceil((perConversation + 1) / ROUND_COPIES);
-  // Rounds: two BatchGetItem each, its items and its owners' policies (functions/domain/sweep.ts, "Cost of a run").
+  // Rounds: two BatchGetItem each, its items and its owners' policies (docs/storage.md, "Cost of a run").
   const R = (reads.BatchGetItem ?? 0) / 2;
-  const U = counts.users;
   console.log(
     `  run: ${summary.outcome}; ${E} copies deleted in ${counts.batches} batches, ${C} conversations, ` +
       `${counts.users} users, ${counts.retries} retries`,
@@ -265,17 +264,17 @@ async function measure(store: Store, users: number, expiredShare: number): Promi
   console.log(`  DynamoDB reads of the first round's sweep: ${format(reads)}`);
   console.log(`    items read: ${usage.itemsRead}; read capacity: ${usage.readUnits.toFixed(1)} RCU`);
   console.log(
-    `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + 2R round reads (items, then policies) + ≈ W + 5 listings and run items = ` +
-      `≈ ${S + keyQueries + 2 * R + WORKERS + 5} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
+    `    model: S index + Σ 2⌈(e+1)/250⌉ key Queries + 2R round reads (items, then policies) + S + W + 1 listings + ≈ 2 run items = ` +
+      `≈ ${2 * S + keyQueries + 2 * R + WORKERS + 3} (S=${S}, W=${WORKERS}, C=${C}, E=${E}, R=${R}); ` +
       `reading every user instead: >= ${users} Queries`,
   );
   console.log(
     `  DynamoDB writes of the first round's sweep: ${format(writes)}; write capacity: ${usage.writeUnits.toFixed(1)} WCU`,
   );
   console.log(
-    `    model: ⌈(E + U)/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4 = ` +
-      `≈ ${Math.ceil((E + U) / 25) + R + 2 * S + C + 4} requests; ` +
-      `units E + U + R + 2S + 5C (a settle: item + 3 indexes) = ≈ ${E + U + R + 2 * S + 5 * C} WCU`,
+    `    model: ⌈E/25⌉ BatchWriteItem + R checkpoints + 2S claims and closes + C settles + ≈ 4 = ` +
+      `≈ ${Math.ceil(E / 25) + R + 2 * S + C + 4} requests; ` +
+      `units E + R + 2S + 5C (a settle: item + 3 indexes) = ≈ ${E + R + 2 * S + 5 * C} WCU`,
   );
   return {
     users,

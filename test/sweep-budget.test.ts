@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { createBudget, createRateLimiter, type Timer } from '../functions/domain/sweep-budget.js';
+import type { Timer } from '../functions/core/clock.js';
+import { createBudget, createRateLimiter } from '../functions/domain/sweep-budget.js';
 
 /** A timer whose clock moves only by sleeping. */
 function fakeTimer(): Timer & { slept: number[] } {

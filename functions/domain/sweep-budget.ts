@@ -1,71 +1,52 @@
 import type { Timer } from '../core/clock.js';
 
-/**
- * What bounds one sweep invocation: its time limit (the Lambda context's remaining time), an optional
- * batch limit, and the delete rate. Time is injected so tests can drive it.
- */
-
-export type { Timer };
-
-export interface RateLimiter {
-  /** Waits until `count` more deletes fit under the rate. */
-  take(count: number): Promise<void>;
-}
+/** Why a sweep invocation stops early: its time is short, its batch limit, or a worker failed. */
+export type StopReason = 'time' | 'batches' | 'aborted';
 
 /**
- * A token bucket of `perSecond` tokens that refills continuously and holds one second's worth (at
- * least `minBurst`, so a whole batch fits). A caller that overdraws sleeps until the debt is repaid,
- * so concurrent callers queue fairly. `perSecond` 0 (or less) means no cap.
+ * A token bucket of `perSecond` (0: no cap) that refills continuously and holds one second's worth, at
+ * least `minBurst`. A caller that overdraws sleeps until the debt is repaid: callers queue fairly.
  */
-export function createRateLimiter(perSecond: number, minBurst: number, timer: Timer): RateLimiter {
-  if (!(perSecond > 0)) return { take: async () => undefined };
+export function createRateLimiter(perSecond: number, minBurst: number, timer: Timer) {
   const capacity = Math.max(perSecond, minBurst);
   let tokens = capacity;
   let last = timer.now();
   return {
-    async take(count) {
+    async take(count: number): Promise<void> {
+      if (!(perSecond > 0)) return;
       const now = timer.now();
-      tokens = Math.min(capacity, tokens + ((now - last) * perSecond) / 1000);
+      tokens = Math.min(capacity, tokens + ((now - last) * perSecond) / 1000) - count;
       last = now;
-      tokens -= count;
       if (tokens < 0) await timer.sleep((-tokens * 1000) / perSecond);
     },
   };
 }
 
-export type StopReason = 'time' | 'batches' | 'aborted';
-
 /** Shared by the workers of one invocation. */
-export interface Budget {
-  /** Why the invocation should stop now, or undefined to go on. */
-  stopReason(): StopReason | undefined;
-  /** Reserves one more batch; false when the invocation must stop first. */
-  takeBatch(): boolean;
-  /** Stops every worker at its next check (a worker failed). */
-  abort(): void;
-}
+export type Budget = ReturnType<typeof createBudget>;
+type Limits = { remainingMs: () => number; stopBeforeTimeoutMs: number; maxBatches: number };
 
-export function createBudget(options: {
-  remainingMs: () => number;
-  stopBeforeTimeoutMs: number;
-  maxBatches: number;
-}): Budget {
+export function createBudget(limits: Limits) {
   let batches = 0;
   let aborted = false;
+  /** Why the invocation should stop now, or undefined to go on. */
   function stopReason(): StopReason | undefined {
     if (aborted) return 'aborted';
-    if (batches >= options.maxBatches) return 'batches';
-    if (options.remainingMs() < options.stopBeforeTimeoutMs) return 'time';
-    return undefined;
+    if (batches >= limits.maxBatches) return 'batches';
+    return limits.remainingMs() < limits.stopBeforeTimeoutMs ? 'time' : undefined;
   }
   return {
     stopReason,
-    takeBatch() {
+    /** Reserves one more batch; false when the invocation must stop first. */
+    takeBatch(): boolean {
       if (stopReason() !== undefined) return false;
       batches++;
       return true;
     },
-    abort() {
+    /** Whether the invocation has taken a batch yet. */
+    started: () => batches > 0,
+    /** Stops every worker at its next check (a worker failed). */
+    abort: () => {
       aborted = true;
     },
   };

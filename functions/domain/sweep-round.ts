@@ -1,74 +1,65 @@
 import { mapLimited } from '../core/concurrency.js';
 import { highestIdAt, lowestIdAt, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import type { WriteRequest } from '../store/db.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
-import type { PendingBatch } from '../store/sweep-shard-store.js';
-import type { WritePipe } from '../store/write-pipe.js';
-import { readConversationsOnly, type Snapshot } from './conversation-writes.js';
+import type { ShardItem } from '../store/sweep-shard-store.js';
+import type { SweepCounts } from '../store/sweep-store.js';
+import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH, settleReadPurge } from './purge.js';
 import { deletableCutoff, NO_CUTOFF } from './retention.js';
+import type { StopReason } from './sweep-budget.js';
+import type { SweepContext } from './sweep-shard.js';
 
 /**
- * One round of a shard's sweep: a few due conversations purged together (see sweep.ts for the design).
- * Their reads go out at once (each conversation's due copy ids and, alongside, the oldest copy above its
- * bound, and one BatchGetItem of all their conversation items for the settle, without sync heads); the
- * shard checkpoints the round before its deletes; the deletes go in BatchWriteItem calls of 25 mixed
- * across conversations through the invocation's write pipe (the user markers ride along); each finished
- * conversation is then settled, mostly by one conditional write.
+ * One round of a shard's pass: up to 8 due conversations (2 until the invocation's first deletes, so
+ * its write streams get work sooner), up to 250 copies each, read at once and deleted together.
  */
 
-/** Conversations per round, and due copies read per conversation and round. */
 export const ROUND_CONVERSATIONS = 8;
-/** A worker's first round of an invocation: its deletes start sooner. */
 export const FIRST_ROUND_CONVERSATIONS = 2;
 export const ROUND_COPIES = 5 * PURGE_BATCH;
-/** BatchWriteItem calls in flight per worker: an invocation's write pipe has this many per worker. */
 export const DELETE_STREAMS_PER_WORKER = 2;
-/** Reads in flight per worker while a round is read. */
 const READS_IN_FLIGHT = 8;
+/** Below every message id: a bound that deletes nothing. */
+const NOTHING = lowestIdAt(0);
 
-/** A due conversation in a round. */
+/** Where a shard's pass is: a later claim resumes there. */
+export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
+
+/** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
 export interface RoundEntry {
   ref: ConversationRef;
-  /** owner#chatType#convId, as a pending entry names it. */
-  conversation: string;
-  /** Copies at or below this id go. */
   through: string;
-  /** Copies at or below this id were counted by an earlier round (a resumed or continued purge). */
-  countedThrough?: string;
-  /** Where the shard's pass is once this conversation is finished. */
-  position: { indexCursor?: string; userCursor?: string };
+  position: Position;
+  continued?: boolean;
 }
 
-/** A round entry once read: the ids it deletes now, and what settling it needs. */
+/** A pass's next round, what it counted and has not saved yet, and the owners it counted. */
+export type RoundPass = { round: RoundEntry[]; tally: { unsaved: SweepCounts; owners: Set<string> } };
+
+/** A round entry once read: the ids it deletes now (`more` left for the next round). */
 export interface ReadEntry extends RoundEntry {
   ids: string[];
-  /** More due copies than this round takes: the conversation goes on in the next round. */
   more: boolean;
   oldestRemaining?: string;
 }
 
-export function conversationName(ref: ConversationRef): string {
-  return `${ref.owner}#${ref.chatType}#${ref.convId}`;
-}
-
-export function refOfConversation(conversation: string): ConversationRef {
-  const [owner, chatType, convId] = conversation.split('#') as [string, 'single' | 'group', string];
-  return { owner, chatType, convId };
-}
-
-/** Reads the round: every entry's due ids and oldest copy left, and every item, all at once. */
-export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
-  const [snapshot, read] = await Promise.all([
-    // The settle it serves writes nothing the owners see (purge.ts, settleReadPurge): no sync heads.
-    readConversationsOnly(
-      deps,
-      entries.map((entry) => entry.ref),
-    ),
-    mapLimited(entries, READS_IN_FLIGHT / 2, async function readEntry(entry): Promise<ReadEntry> {
+/**
+ * Reads the round, once the round before has finished: each conversation's due ids (up to 250) and
+ * oldest copy above its bound, their items (no sync heads: the settle writes nothing an owner sees),
+ * and their owners' policies, strongly consistent, right before the deletes. Those cut the entries to
+ * what they let go: a policy change that answered before binds the round. One that answers later finds
+ * these copies hidden already (at or below the cutoff read here, less the sweep's clock margin) and
+ * keeps them hidden (its floor), so nothing it shows is deleted (docs/consistency.md, section 7).
+ */
+async function readRound(deps: Deps, round: readonly RoundEntry[], runNow: number) {
+  const refs = round.map((entry) => entry.ref);
+  const [snapshot, policies, entries] = await Promise.all([
+    readConversationsOnly(deps, refs),
+    getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]),
+    mapLimited(round, READS_IN_FLIGHT / 2, async function readEntry(entry): Promise<ReadEntry> {
       const [due, oldestRemaining] = await Promise.all([
         dueCopyIds(deps.db, entry.ref, entry.through, ROUND_COPIES),
         oldestCopyAbove(deps.db, entry.ref, entry.through),
@@ -76,99 +67,64 @@ export async function readRound(deps: Deps, entries: readonly RoundEntry[]) {
       return { ...entry, ids: due.ids, more: due.more, oldestRemaining };
     }),
   ]);
-  return { snapshot, entries: read };
-}
-
-/**
- * The round cut down to what the policies in force let go, read right before its deletes (strongly
- * consistent; the round before has finished). A policy change that answered before this read binds the
- * round: it keeps what the new policy keeps. One that answers later finds these copies hidden already
- * (they are at or below the cutoff read here, less the sweep's clock margin) and keeps them hidden (its
- * floor), so nothing it shows is deleted (docs/consistency.md, section 7).
- */
-export async function boundRound(
-  deps: Deps,
-  snapshot: Snapshot,
-  entries: readonly ReadEntry[],
-  runNow: number,
-): Promise<ReadEntry[]> {
-  if (entries.length === 0) return [];
-  const policies = await getPoliciesForUsers(deps.db, [...new Set(entries.map((entry) => entry.ref.owner))]);
-  return entries.map((entry) =>
-    withinBound(
-      entry,
-      purgeBound(policies, entry.ref.owner, snapshot.state(entry.ref).clearedThrough, runNow),
-    ),
-  );
+  const bounded = entries.map(function withinBound(entry): ReadEntry {
+    const { ref, through, ids } = entry;
+    const bound = purgeBound(policies, ref.owner, runNow, snapshot.state(ref).clearedThrough) ?? NOTHING;
+    if (bound >= through) return entry;
+    const kept = ids.filter((id) => id <= bound);
+    if (kept.length === ids.length) return { ...entry, through: bound };
+    return { ...entry, through: bound, ids: kept, more: false, oldestRemaining: ids[kept.length] };
+  });
+  return { snapshot, entries: bounded };
 }
 
 /** What may be deleted of an owner's conversation: what they cleared, and what retention in force expires. */
-export function purgeBound(
-  policies: RetentionPolicies,
-  owner: string,
-  clearedThrough: string | undefined,
-  now: number,
-): string | undefined {
+export function purgeBound(policies: RetentionPolicies, owner: string, now: number, cleared?: string) {
   const cutoff = deletableCutoff(policies, owner, now);
   const byRetention = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
-  if (clearedThrough === undefined) return byRetention;
-  return byRetention === undefined ? clearedThrough : maxId(clearedThrough, byRetention);
+  if (cleared === undefined) return byRetention;
+  return byRetention === undefined ? cleared : maxId(cleared, byRetention);
 }
 
-/** The entry cut down to `bound` (ids above it stay; the conversation is settled under the first). */
-function withinBound(entry: ReadEntry, bound: string | undefined): ReadEntry {
-  const through = bound === undefined ? NOTHING : bound < entry.through ? bound : entry.through;
-  if (through === entry.through) return entry;
-  const kept = entry.ids.filter((id) => id <= through);
-  if (kept.length === entry.ids.length) return { ...entry, through };
-  return { ...entry, through, ids: kept, more: false, oldestRemaining: entry.ids[kept.length] };
-}
-
-/** Below every message id: a bound that deletes nothing. */
-const NOTHING = lowestIdAt(0);
-
-/** What a round deletes that no round counted before, per entry. */
-export function freshIds(entry: ReadEntry): string[] {
-  const counted = entry.countedThrough;
-  return counted === undefined ? entry.ids : entry.ids.filter((id) => id > counted);
-}
-
-/** The entry as the shard's pending round names it. */
-export function pendingEntry(entry: ReadEntry): PendingBatch {
-  const last = entry.ids.at(-1);
-  const counted = entry.countedThrough;
-  const lastMsgId =
-    last === undefined ? (counted as string) : counted === undefined || last > counted ? last : counted;
-  return { conversation: entry.conversation, lastMsgId };
-}
-
-/** Deletes the round's copies and writes its markers, through the invocation's write pipe. */
-export async function deleteRound(
-  deps: Deps,
-  pipe: WritePipe,
-  entries: readonly ReadEntry[],
-  markers: readonly WriteRequest[],
-): Promise<void> {
-  const requests: WriteRequest[] = [
-    ...entries.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id))),
-    ...markers,
-  ];
-  if (requests.length > 0) await pipe.write(deps.db, requests);
-}
-
-/** Settles every finished entry (nothing due left), on the round's snapshot. */
-export async function settleRound(
-  deps: Deps,
-  snapshot: Awaited<ReturnType<typeof readRound>>['snapshot'],
-  entries: readonly ReadEntry[],
-): Promise<void> {
-  await mapLimited(
-    entries.filter((entry) => !entry.more),
-    READS_IN_FLIGHT,
-    (entry) =>
-      settleReadPurge(deps, snapshot, entry.ref, {
-        purgedThrough: entry.through,
-        oldestRemaining: entry.oldestRemaining,
-      }),
-  );
+/**
+ * Purges the pass's round: reads it, takes and counts what the budget allows (50 copies at a time), runs
+ * `save`, deletes in BatchWriteItem calls of 25 through the invocation's write pipe, and settles each
+ * conversation it finished on the round's read. What goes on is left as the next round (more due copies
+ * first, then what the budget did not reach); returns why the invocation must stop, if it must.
+ */
+export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass, save: () => Promise<void>) {
+  const { tally } = pass;
+  const { snapshot, entries } = await readRound(deps, pass.round, ctx.run.now);
+  const taken: ReadEntry[] = [];
+  let stop: StopReason | undefined;
+  for (const entry of entries) {
+    let allowed = 0;
+    while (allowed < entry.ids.length && ctx.budget.takeBatch()) allowed += PURGE_BATCH;
+    if (allowed >= entry.ids.length) {
+      taken.push(entry);
+      continue;
+    }
+    if (allowed > 0) taken.push({ ...entry, ids: entry.ids.slice(0, allowed), more: true });
+    stop = ctx.budget.stopReason() ?? 'aborted';
+    break;
+  }
+  const deleting = taken.filter((entry) => entry.ids.length > 0);
+  for (const { ids, ref, continued } of deleting) {
+    tally.unsaved.messagesDeleted += ids.length;
+    tally.unsaved.batches += Math.ceil(ids.length / PURGE_BATCH);
+    if (!continued) tally.unsaved.conversations++;
+    if (!tally.owners.has(ref.owner)) tally.unsaved.users++;
+    tally.owners.add(ref.owner);
+  }
+  if (deleting.length > 0) await save();
+  const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
+  if (requests.length > 0) await ctx.deletes.write(deps.db, requests);
+  const settle = ({ ref, through, oldestRemaining }: ReadEntry) =>
+    settleReadPurge(deps, snapshot, ref, { purgedThrough: through, oldestRemaining });
+  const finished = taken.filter((entry) => !entry.more);
+  await mapLimited(finished, READS_IN_FLIGHT, settle);
+  const goingOn = taken.filter((entry) => entry.more);
+  const left = goingOn.map(({ ref, through, position }) => ({ ref, through, position, continued: true }));
+  pass.round = [...left, ...entries.slice(taken.length)];
+  return stop;
 }

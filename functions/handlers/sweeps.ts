@@ -1,8 +1,7 @@
 import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { recordAdminAction } from '../domain/policies.js';
-import { startSweepRun } from '../domain/sweep.js';
-import { listSweepRuns } from '../domain/sweep-runs.js';
+import { listSweepRuns, startSweepRun } from '../domain/sweep.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
 import { startedSweepSchema, sweepRunSchema } from '../http/responses.js';

@@ -6,7 +6,7 @@ import type { PurgeReport } from '../domain/deletion.js';
 import type { HistoryPage } from '../domain/history.js';
 import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
-import type { SweepRunView } from '../domain/sweep-runs.js';
+import type { SweepRunView } from '../domain/sweep.js';
 import type { AuditRecord } from '../store/audit-store.js';
 import { chatType, described, id, integer, messageType, msgId, named } from './schemas.js';
 

@@ -19,7 +19,6 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
- * | sweep user seen  | SWEEP#{runId}               | U#{owner}                |
  * | health probe     | HEALTH                      | PROBE (never written)    |
  */
 export const keys = {
@@ -95,8 +94,6 @@ export const keys = {
   sweepShardPk: (runId: string) => `SWEEP#${runId}`,
   sweepShardSkPrefix: 'SHARD#',
   sweepShardSk: (shard: number) => `SHARD#${shard}`,
-  /** Marks a user as counted by a run (the run's `users` count stays exact across resumes). */
-  sweepUserSk: (owner: string) => `U#${owner}`,
 
   purgeShard: (shard: number) => `P#${shard}`,
   /** Zero-padded so string order is time order; then the conversation, so keys are unique. */

@@ -1,20 +1,9 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
-import {
-  countAll,
-  type Db,
-  isConditionFailure,
-  queryAll,
-  send,
-  sendConditional,
-  type WriteRequest,
-} from './db.js';
+import { type Db, isConditionFailure, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { COUNT_NAMES, type SweepCounts } from './sweep-store.js';
 
-/**
- * A sweep run's shards: each one's lease, cursors, pending round and counts, and the per-run markers
- * of the users it purged (see functions/domain/sweep.ts).
- */
+/** A sweep run's shards: each one's lease, position and counts (see functions/domain/sweep-shard.ts). */
 
 /** `users` (and `shard`) are DynamoDB reserved words: expressions name the counts through these. */
 const countNames = Object.fromEntries(COUNT_NAMES.map((name) => [`#${name}`, name]));
@@ -28,33 +17,13 @@ export interface ShardItem extends SweepCounts {
   done: boolean;
   /** The purge-index pass is complete; what is left is the per-user pass (users with shorter retention). */
   indexDone?: boolean;
-  /** Last purge key whose conversation is finished (or skipped): the index pass resumes after it. */
+  /** The purge key the index pass resumes at: every candidate before it is finished. */
   indexCursor?: string;
-  /** Last user finished in the per-user pass. */
+  /** The user the per-user pass resumes at: every user before is finished. */
   userCursor?: string;
-  /**
-   * The round checkpointed before its deletes: on resume its conversations are finished first, and
-   * their copies deleted without counting them twice. (A single entry in items written before rounds.)
-   */
-  pending?: PendingBatch[] | PendingBatch;
-  /** Checkpoints written so far (the user markers refer to them). */
+  /** Checkpoints written so far (a claim of a shard with some resumes it). */
   checkpoints: number;
   updatedAt?: number;
-}
-
-/** One conversation of a round: what of it is counted already. */
-export interface PendingBatch {
-  /** owner#chatType#convId */
-  conversation: string;
-  /** Highest id counted: copies at or below it in that conversation are counted already. */
-  lastMsgId: string;
-}
-
-/** A shard's pending round as a list, whichever way it was stored. */
-export function pendingOf(shard: Pick<ShardItem, 'pending'>): PendingBatch[] {
-  const { pending } = shard;
-  if (pending === undefined) return [];
-  return Array.isArray(pending) ? pending : [pending];
 }
 
 /** Every shard item of a run (one Query: at most `shardCount` small items). */
@@ -127,8 +96,6 @@ export interface ShardCheckpoint {
   indexCursor?: string;
   userCursor?: string;
   indexDone?: boolean;
-  /** Set it, or remove it with null (or an empty round); undefined leaves it as it is. */
-  pending?: PendingBatch[] | null;
   done?: boolean;
 }
 
@@ -144,7 +111,6 @@ export async function checkpointShard(
   checkpoint: ShardCheckpoint,
 ): Promise<boolean> {
   const sets = ['leaseUntil = :until', 'updatedAt = :now'];
-  const removes: string[] = [];
   const values: Record<string, unknown> = {
     ':until': checkpoint.leaseUntil,
     ':now': checkpoint.now,
@@ -163,11 +129,6 @@ export async function checkpointShard(
     sets.push(`${name} = :${name}`);
     values[`:${name}`] = value;
   }
-  if (checkpoint.pending === null || checkpoint.pending?.length === 0) removes.push('pending');
-  else if (checkpoint.pending !== undefined) {
-    sets.push('pending = :pending');
-    values[':pending'] = checkpoint.pending;
-  }
   for (const name of COUNT_NAMES) values[`:${name}`] = checkpoint.counts[name];
   const adds = ['checkpoints :one', ...COUNT_NAMES.map((name) => `#${name} :${name}`)];
   return sendConditional(
@@ -175,30 +136,10 @@ export async function checkpointShard(
     new UpdateCommand({
       TableName: db.tableName,
       Key: { pk: keys.sweepShardPk(runId), sk: keys.sweepShardSk(shard) },
-      UpdateExpression:
-        `SET ${sets.join(', ')} ADD ${adds.join(', ')}` +
-        (removes.length ? ` REMOVE ${removes.join(', ')}` : ''),
+      UpdateExpression: `SET ${sets.join(', ')} ADD ${adds.join(', ')}`,
       ConditionExpression: 'leaseOwner = :owner AND done = :false',
       ExpressionAttributeNames: countNames,
       ExpressionAttributeValues: values,
     }),
   );
-}
-
-/**
- * The put of the marker that `owner` was purged in this run, for a BatchWriteItem (it rides along with
- * the deletes; writing it again is harmless). The run's user count is the number of markers.
- */
-export function userMarkerPut(runId: string, owner: string, expiresAt: number): WriteRequest {
-  return { PutRequest: { Item: { pk: keys.sweepShardPk(runId), sk: keys.sweepUserSk(owner), expiresAt } } };
-}
-
-/** How many users the run purged: its markers, counted (Select COUNT, one request per 1 MB of them). */
-export async function countUserMarkers(db: Db, runId: string): Promise<number> {
-  return countAll(db, {
-    TableName: db.tableName,
-    KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-    ExpressionAttributeValues: { ':pk': keys.sweepShardPk(runId), ':prefix': keys.sweepUserSk('') },
-    ConsistentRead: true,
-  });
 }

@@ -7,13 +7,17 @@ import { keys } from './keys.js';
  * records, and the pointer to the one active run. Shards are in sweep-shard-store.ts.
  */
 
+/**
+ * A sweep's counts are metrics, counted at least once: a crashed round's replay, or a second invocation
+ * of the run, may count some again (functions/domain/sweep-shard.ts).
+ */
 export interface SweepCounts {
-  /** Users with at least one conversation purged or settled. */
+  /** Users with copies deleted. */
   users: number;
   /** Conversations that had copies deleted. */
   conversations: number;
   messagesDeleted: number;
-  /** 50-copy delete batches (one key Query, two BatchWriteItem calls each). */
+  /** Deletes in units of 50 copies (⌈copies/50⌉ per conversation and round): the batch limit's unit. */
   batches: number;
   /** Store calls retried after throttling or UnprocessedItems. */
   retries: number;
@@ -47,6 +51,7 @@ export interface RunRecord extends RunInfo {
   status: 'running' | 'finished';
   finishedAt?: number;
   updatedAt: number;
+  /** Zero while the run goes on (its shards hold its counts), the shards' sum once it is finished. */
   counts: SweepCounts;
 }
 
@@ -151,26 +156,6 @@ export async function finishRunRecord(
         ':at': finishedAt,
         ':counts': counts,
       },
-    }),
-  );
-}
-
-/** Refreshes a running run's counts (the sum of its shards) for GET /v1/admin/sweeps. */
-export async function updateRunCounts(
-  db: Db,
-  runId: string,
-  counts: SweepCounts,
-  now: number,
-): Promise<void> {
-  await sendConditional(
-    db,
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: { pk: keys.sweepRunsPk, sk: keys.sweepRunSk(runId) },
-      UpdateExpression: 'SET counts = :counts, updatedAt = :now',
-      ConditionExpression: '#status = :running',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: { ':running': 'running', ':counts': counts, ':now': now },
     }),
   );
 }
