@@ -1,5 +1,5 @@
 import { mapLimited } from '../core/concurrency.js';
-import { highestIdAt, lowestIdAt, maxId } from '../core/ids.js';
+import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
@@ -7,7 +7,7 @@ import type { ShardItem } from '../store/sweep-shard-store.js';
 import type { SweepCounts } from '../store/sweep-store.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { PURGE_BATCH, settleReadPurge } from './purge.js';
+import { fileUnreadPurges, PURGE_BATCH, settleReadPurge } from './purge.js';
 import { deletableCutoff, NO_CUTOFF } from './retention.js';
 import type { StopReason } from './sweep-budget.js';
 import type { SweepContext } from './sweep-shard.js';
@@ -23,7 +23,7 @@ export const ROUND_COPIES = 5 * PURGE_BATCH;
 export const DELETE_STREAMS_PER_WORKER = 2;
 const READS_IN_FLIGHT = 8;
 /** Below every message id: a bound that deletes nothing. */
-const NOTHING = lowestIdAt(0);
+export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
 export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
@@ -34,6 +34,8 @@ export interface RoundEntry {
   through: string;
   position: Position;
   continued?: boolean;
+  /** Due now (a one-way delete, or a settle a purger died before): its unread is recounted. */
+  recount?: true;
 }
 
 /** A pass's next round, what it counted and has not saved yet, and the owners it counted. */
@@ -116,11 +118,14 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
     if (!tally.owners.has(ref.owner)) tally.unsaved.users++;
     tally.owners.add(ref.owner);
   }
-  if (deleting.length > 0) await save();
+  if (deleting.length > 0) await Promise.all([save(), fileUnreadPurges(deps, snapshot, deleting)]);
   const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
   if (requests.length > 0) await ctx.deletes.write(deps.db, requests);
-  const settle = ({ ref, through, oldestRemaining }: ReadEntry) =>
-    settleReadPurge(deps, snapshot, ref, { purgedThrough: through, oldestRemaining });
+  const settle = ({ ref, through, oldestRemaining, recount }: ReadEntry) =>
+    settleReadPurge(deps, snapshot, ref, {
+      purgedThrough: recount ? highestIdAt(MAX_ID_TIME) : through,
+      oldestRemaining,
+    });
   const finished = taken.filter((entry) => !entry.more);
   await mapLimited(finished, READS_IN_FLIGHT, settle);
   const goingOn = taken.filter((entry) => entry.more);

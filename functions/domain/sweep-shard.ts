@@ -9,6 +9,7 @@ import { deletableCutoff } from './retention.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
   FIRST_ROUND_CONVERSATIONS,
+  NOTHING,
   type Position,
   purgeBound,
   purgeRound,
@@ -144,15 +145,19 @@ async function* pages(read: (startKey?: Record<string, unknown>) => Promise<Cand
   }
 }
 
-/** A candidate met at `position`, with its round entry if it is due by its owner's cutoff. */
+/**
+ * A candidate met at `position`, with its round entry if it is due by its owner's cutoff. One filed as due
+ * now (a one-way delete, or a settle a purger died before: fileForSettle) is always met, and recounted.
+ */
 function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][number], position: Position) {
   const { owner, chatType, convId } = candidate;
+  const ref = { owner, chatType, convId };
   const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
-  const cutoff = deletableCutoff(policies, owner, run.now);
   const through = purgeBound(policies, owner, run.now, candidate.clearedThrough);
-  if (through === undefined || (dueAt !== 0 && dueAt > cutoff)) return { position };
-  const entry: RoundEntry = { ref: { owner, chatType, convId }, through, position };
-  return { entry, position };
+  if (dueAt === 0)
+    return { entry: { ref, through: through ?? NOTHING, position, recount: true } as const, position };
+  if (through === undefined || dueAt > deletableCutoff(policies, owner, run.now)) return { position };
+  return { entry: { ref, through, position }, position };
 }
 
 const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>

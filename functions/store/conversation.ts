@@ -238,6 +238,19 @@ export function settlePurge(
   return userChange(ctx, state, { purgeSk, unread, ...(unlisting ? showing(null) : {}) });
 }
 
+/**
+ * A purge is about to take copies the owner counts as unread (retention past the read position): the
+ * conversation is filed as due now first, so that if the purger dies before its settle, the next sweep
+ * meets it whatever the policies say by then (it always reads what is due now) and settles it: unread
+ * recounted, filed under its oldest copy. Bookkeeping only (no stamp, no rev).
+ */
+export function fileForSettle(ctx: WriteContext, state: ConversationState): ConversationWrite {
+  const u = new UpdateExpression();
+  u.require('attribute_exists(pk)');
+  const next = change(u, state, dueNow(state), how(ctx));
+  return { actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }], next };
+}
+
 // ---- Helpers --------------------------------------------------------------------------------------
 
 /** A user operation decided on the state it read: it applies only if nothing changed since. */
