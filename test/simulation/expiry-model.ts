@@ -1,4 +1,10 @@
-import { cutoffFor, daysFor, MAX_CLOCK_SKEW_MS, NO_CUTOFF } from '../../functions/domain/retention.js';
+import {
+  cutoffFor,
+  daysFor,
+  FLOOR_CLOCK_MARGIN_MS,
+  MAX_CLOCK_SKEW_MS,
+  NO_CUTOFF,
+} from '../../functions/domain/retention.js';
 import type { SimulationLog } from './log.js';
 import type { World } from './world.js';
 
@@ -10,9 +16,10 @@ import type { World } from './world.js';
 export interface ExpiryBounds {
   /**
    * Messages at or before this may be hidden: what the days in force at some moment hid, on a clock up
-   * to an hour fast (a floor is what a policy hid when it was changed, on the admin instance's clock),
-   * with the app default's days counted for a user who follows it at any later moment (clearing an
-   * override brings the app default's floor with it), and what the policy in force hides now.
+   * to three hours ahead of the true time (a floor is what a policy hid when it was changed, computed
+   * two hours ahead of the admin instance's clock, itself up to an hour fast), with the app default's
+   * days counted for a user who follows it at any later moment (clearing an override brings the app
+   * default's floor with it), and what the policy in force hides now.
    */
   mayHideThrough: number;
   /**
@@ -36,7 +43,7 @@ export function expiryBounds(world: World, log: SimulationLog, owner: string, no
     if (!next) return;
     const ownDays = daysFor(state.policies, owner);
     const followsAppLater = timeline.slice(i).some((later) => !later.policies.userDays.has(owner));
-    const fastEnd = next.at + MAX_CLOCK_SKEW_MS;
+    const fastEnd = next.at + MAX_CLOCK_SKEW_MS + FLOOR_CLOCK_MARGIN_MS;
     mayHideThrough = Math.max(mayHideThrough, cutoffFor(ownDays, fastEnd));
     if (followsAppLater)
       mayHideThrough = Math.max(mayHideThrough, cutoffFor(state.policies.appDays, fastEnd));

@@ -63,7 +63,7 @@ export function belongsTo(send: Pick<SendRecord, 'from' | 'to' | 'chatType'>, re
   );
 }
 
-/** One simulated user's (or operator's) session: `operations` operations, time passing between them. */
+/** One simulated user's session: `operations` operations, time passing between them. */
 export async function actor(world: World, log: SimulationLog, dice: Dice, operations: number): Promise<void> {
   for (let i = 0; i < operations; i++) {
     world.clock.advance(dice.int(800));
