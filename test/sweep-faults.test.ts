@@ -4,8 +4,7 @@ import { ProvisionedThroughputExceededException } from '@aws-sdk/client-dynamodb
 import { BatchWriteCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Context } from 'aws-lambda';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SweepRunView } from '../functions/domain/sweep.js';
-import { runSweep } from '../functions/domain/sweep.js';
+import { runSweep, type SweepRunView } from '../functions/domain/sweep.js';
 import { makeSweepHandler } from '../functions/handlers/sweep-schedule.js';
 import type { DocumentCommand, DocumentSender } from '../functions/store/db.js';
 import { listShards } from '../functions/store/sweep-shard-store.js';

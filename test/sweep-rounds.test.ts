@@ -30,7 +30,7 @@ import { expectCountedAtLeastOnce } from './support/sweep-counts.js';
 
 /**
  * The sweep works in rounds (functions/domain/sweep-round.ts): a conversation with more due copies
- * than a round takes goes on in the next ones, counted through the last id of each. Here every
+ * than a round takes goes on in the next ones. Here every
  * conversation has about three rounds' worth of expired copies (one message an hour for 60 days, a
  * 30-day policy), and the sweep is cut at many points, by a crash and by a clean stop; each run must
  * end as the clean run ends. Its counts are at least once: a clean stop adds up the clean run's copies and
@@ -194,7 +194,7 @@ describe('a sweep round that meets a write', () => {
 });
 
 describe('round sizes', () => {
-  it("a shard pass's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8; none reads a sync head", async () => {
+  it("an invocation's first round takes 2 conversations, so its deletes start sooner; the rounds after take 8; none reads a sync head", async () => {
     // Prepare: 12 conversations due in one shard, one worker; every request recorded in order.
     const sent: { command: string; conversations: number; syncHeads: number }[] = [];
     let conversationKeys = new Set<string>();
