@@ -26,11 +26,11 @@ const BATCH = 25;
  * left a stale mark entry.
  * 169: a sweep invocation died between a round's deletes and its settle; the one that resumed the round
  * found the policy now keeps forever and dropped the round unsettled: unread still counts the purged copy.
- * 594, 893: a hold set on an instance an hour slow computed its floor on that clock, below what an
- * instance an hour fast had hidden (594: and told a device had expired): it was visible again (fixed:
- * floors are computed two hours ahead).
+ * 594, 893, 1213, 1219: a lengthened policy or a hold set on an instance up to an hour slow computed its
+ * floor on that clock, below what a faster instance had hidden or told a device had expired: it was
+ * visible again (fixed: floors are computed two hours ahead).
  */
-const REGRESSION_SEEDS: number[] = [108, 116, 136, 169, 173, 594, 893];
+const REGRESSION_SEEDS: number[] = [108, 116, 136, 169, 173, 594, 893, 1213, 1219];
 
 let raw: ReturnType<typeof localDynamoClient>;
 let client: DocumentSender;
