@@ -6,6 +6,8 @@ export type AddMemberError = {
     code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests" | "addMembers";
   };
 };
 
@@ -69,14 +71,18 @@ export type CreateGroupError = {
     code: "bad_request" | "unauthorized" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests" | "createGroup" | "addMembers";
   };
 };
 
 export type DeleteConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
@@ -89,17 +95,21 @@ export type DeletedMessages = {
 
 export type DeleteMessagesError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
 export type DeleteUserRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -107,22 +117,27 @@ export type Error = {
   error: {
     code: string;
     message: string;
+    limit?: "requests" | "adminRequests" | "send" | "sendsInFlight" | "createGroup" | "addMembers";
   };
 };
 
 export type FetchHistoryError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
 export type GetRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -150,41 +165,51 @@ export type HistoryPage = {
 
 export type ListAuditError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
 export type ListConversationsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
 export type ListSweepsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
 export type MarkConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
 export type MarkReadError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
@@ -224,9 +249,11 @@ export type MessagePreview = {
 
 export type PinConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
@@ -239,17 +266,21 @@ export type PurgeReport = {
 
 export type PutRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
 export type PutUserRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -269,9 +300,11 @@ export type RemovedConversation = {
 
 export type RemoveMemberError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
@@ -291,6 +324,8 @@ export type SendMessageError = {
     code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests" | "send" | "sendsInFlight";
   };
 };
 
@@ -305,9 +340,11 @@ export type StartedSweep = {
 
 export type StartSweepError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -334,17 +371,21 @@ export type SweepRun = {
 
 export type UnmarkConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 
 export type UnpinConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
   };
 };
 

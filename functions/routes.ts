@@ -131,3 +131,15 @@ export const TABLE_ACTIONS = {
     'dynamodb:ConditionCheckItem',
   ],
 } as const;
+
+/**
+ * What every route's function needs besides TABLE_ACTIONS, read routes included: charging its caller's
+ * request budget (functions/domain/request-budget.ts) is one UpdateItem of the item `U#{caller}` /
+ * `LIMIT#requests` (`LIMIT#adminRequests` on admin routes) that writes only these attributes. The
+ * caller is not known to IAM (the function's role is), so the narrowest grant is UpdateItem with
+ * `ForAllValues:StringEquals` on `dynamodb:Attributes` set to them.
+ */
+export const REQUEST_BUDGET_ACCESS = {
+  actions: ['dynamodb:UpdateItem'],
+  attributes: ['pk', 'sk', 'tat', 'at'],
+} as const;

@@ -147,7 +147,11 @@ describe('the handlers answer what the document says', () => {
         });
         // The document as the contract: a status it lists for the operation, a body its schema allows.
         expect(contractProblems({ method, url: path }, wire)).toEqual([]);
-        const response: RawResponse = { status: wire.status, body: JSON.parse(wire.text) };
+        const response: RawResponse = {
+          status: wire.status,
+          headers: new Headers(wire.headers),
+          body: JSON.parse(wire.text),
+        };
         const schema = schemaOf(route, response.status);
         expect(schema, `${route} answered ${response.status}, which it does not declare`).toBeDefined();
         // Parsing strips what a schema does not name: equal means nothing undeclared was answered.

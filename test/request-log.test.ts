@@ -86,6 +86,7 @@ describe('request log lines and metrics', () => {
     expect(line.dynamodb).toEqual({
       requests: 2,
       capacityUnits: expect.any(Number),
+      readUnits: expect.any(Number),
       byCommand: { BatchGetItem: 1, TransactWriteItems: 1 },
     });
     expect(JSON.stringify(line)).not.toContain(token);

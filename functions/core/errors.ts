@@ -80,11 +80,27 @@ export abstract class RetryableError extends RoamingError {
   }
 }
 
-/** The caller went over one of their limits (sends per second, groups per day, member adds per minute). */
+/** The per-user limits a 429 `rate_limited` names (its `limit`): docs/api.md, "Per-user limits". */
+export const LIMIT_NAMES = [
+  'requests',
+  'adminRequests',
+  'send',
+  'sendsInFlight',
+  'createGroup',
+  'addMembers',
+] as const;
+export type LimitName = (typeof LIMIT_NAMES)[number];
+
+/** The caller went over one of their limits: the answer names it (`limit`) and when to retry. */
 export class RateLimitedError extends RetryableError {
   override readonly name = 'RateLimitedError';
   readonly status = 429;
   readonly code = 'rate_limited';
+  readonly limit: LimitName;
+  constructor(message: string, options: ErrorOptions & { retryAfterSeconds?: number; limit: LimitName }) {
+    super(message, options);
+    this.limit = options.limit;
+  }
 }
 
 /** The store kept throttling after every retry: the caller may try again later. */

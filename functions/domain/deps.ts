@@ -39,6 +39,15 @@ export interface RoamingConfig {
   groupsPerDay: number;
   /** Members one user may add per minute, creating groups included; 0: no limit. @default 200 */
   memberAddsPerMinute: number;
+  /**
+   * Each user's request budget, in read units (4 KB read strongly consistent): what they may spend at
+   * once (request-budget.ts). @default 3000
+   */
+  requestBudget: number;
+  /** Read units a request budget refills per second; 0: no request budget. @default 50 */
+  requestBudgetPerSecond: number;
+  /** Read units every request costs at least, charged before its work. @default 5 */
+  requestBaseUnits: number;
 }
 
 /** The per-user limits turned off: tests on a clock that stands still, benchmarks, the seeding tool. */
@@ -46,6 +55,7 @@ export const NO_RATE_LIMITS = {
   sendsPerSecond: 0,
   groupsPerDay: 0,
   memberAddsPerMinute: 0,
+  requestBudgetPerSecond: 0,
 } as const satisfies Partial<RoamingConfig>;
 
 export const DEFAULT_CONFIG: RoamingConfig = {
@@ -63,6 +73,9 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   sendBurst: 20,
   groupsPerDay: 20,
   memberAddsPerMinute: 200,
+  requestBudget: 3000,
+  requestBudgetPerSecond: 50,
+  requestBaseUnits: 5,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -81,6 +94,9 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   sendBurst: 'ROAMING_SEND_BURST',
   groupsPerDay: 'ROAMING_GROUPS_PER_DAY',
   memberAddsPerMinute: 'ROAMING_MEMBER_ADDS_PER_MINUTE',
+  requestBudget: 'ROAMING_REQUEST_BUDGET',
+  requestBudgetPerSecond: 'ROAMING_REQUEST_BUDGET_PER_SECOND',
+  requestBaseUnits: 'ROAMING_REQUEST_BASE_UNITS',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */

@@ -1,5 +1,5 @@
 import { DAY_MS } from '../core/clock.js';
-import { RateLimitedError } from '../core/errors.js';
+import { type LimitName as AllLimits, RateLimitedError } from '../core/errors.js';
 import type { Key } from '../store/db.js';
 import { type BucketState, bucketKey, bucketStateOf, spendAction } from '../store/rate-limit-store.js';
 import type { TransactItem } from '../store/transactions.js';
@@ -14,7 +14,7 @@ export { TOLERATED_SKEW_MS } from './bucket-clock.js';
  * transaction (no extra request); over a limit it is refused with 429 and `Retry-After` (when one token
  * will be back) before anything is written.
  */
-export type LimitName = 'send' | 'createGroup' | 'addMembers';
+export type LimitName = Extract<AllLimits, 'send' | 'createGroup' | 'addMembers'>;
 
 interface Rule {
   /** Tokens added per ms. */
@@ -82,6 +82,7 @@ export function spend(
     const retryAfterSeconds = Math.max(1, Math.ceil((count - available) / rule.perMs / 1000));
     throw new RateLimitedError(`Too many requests: at most ${rule.what}; retry in ${retryAfterSeconds} s`, {
       retryAfterSeconds,
+      limit: name,
     });
   }
   return spendAction(deps.db.tableName, state, { tokens: available - count, at: now });
@@ -123,5 +124,6 @@ export function refuseIfKnownEmpty(deps: Deps, owner: string, name: LimitName): 
   const retryAfterSeconds = Math.max(1, Math.ceil((tokenBackAt - now) / 1000));
   throw new RateLimitedError(`Too many requests: at most ${rule.what}; retry in ${retryAfterSeconds} s`, {
     retryAfterSeconds,
+    limit: name,
   });
 }

@@ -30,7 +30,9 @@ export async function inSenderLane<T>(deps: Deps, sender: string, send: () => Pr
   }
   const lane = lanes.get(sender) ?? { tail: Promise.resolve(), waiting: 0 };
   if (lane.waiting >= MAX_WAITING) {
-    throw new RateLimitedError(`Too many sends in flight: at most ${MAX_WAITING} at once per user`);
+    throw new RateLimitedError(`Too many sends in flight: at most ${MAX_WAITING} at once per user`, {
+      limit: 'sendsInFlight',
+    });
   }
   lanes.set(sender, lane);
   lane.waiting++;

@@ -3,6 +3,7 @@ import { ULID_PATTERN } from '../core/ids.js';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { listAudit } from '../domain/policies.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { auditPageSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
@@ -19,6 +20,7 @@ export const makeListAuditHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
+      budget: requestBudget(deps),
       input: () => z.object({ query: query() }),
       responses: () => ({ 200: auditPageSchema() }),
     },

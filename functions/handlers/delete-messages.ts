@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { deleteMessagesBefore, deleteMessagesByIds } from '../domain/deletion.js';
 import type { Deps } from '../domain/deps.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { purgeReportSchema } from '../http/responses.js';
 import { conversationPath, integer, listParam, msgId, timeParam } from '../http/schemas.js';
@@ -24,6 +25,7 @@ export const makeDeleteMessagesHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
+      budget: requestBudget(deps),
       input: () => z.object({ path: conversationPath(), query: query() }),
       responses: () => ({ 200: deleted() }),
     },

@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { fetchHistory } from '../domain/history.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { historyPageSchema } from '../http/responses.js';
 import { conversationPath, id, intParam, listParam, messageType, msgId, timeParam } from '../http/schemas.js';
@@ -29,6 +30,7 @@ export const makeFetchHistoryHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
+      budget: requestBudget(deps),
       input: () => z.object({ path: conversationPath(), query: query() }),
       responses: () => ({ 200: historyPageSchema() }),
     },

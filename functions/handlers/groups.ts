@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { addMember, createGroup, removeMember } from '../domain/groups.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { groupSchema } from '../http/responses.js';
 import { described, id } from '../http/schemas.js';
@@ -33,7 +34,12 @@ const groupReply = /* @__PURE__ */ lazy(() => z.object({ group: groupSchema() })
 /** POST /v1/groups */
 export const makeCreateGroupHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: createInput, responses: () => ({ 201: groupReply() }) },
+    {
+      access: 'user',
+      budget: requestBudget(deps),
+      input: createInput,
+      responses: () => ({ 201: groupReply() }),
+    },
     async function createGroupRoute({ caller, input }) {
       return { status: 201 as const, body: { group: await createGroup(deps, caller.userId, input.body) } };
     },
@@ -42,7 +48,12 @@ export const makeCreateGroupHandler = (deps: Deps) =>
 /** PUT /v1/groups/{groupId}/members/{userId} */
 export const makeAddMemberHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: memberPath, responses: () => ({ 200: groupReply() }) },
+    {
+      access: 'user',
+      budget: requestBudget(deps),
+      input: memberPath,
+      responses: () => ({ 200: groupReply() }),
+    },
     async function addMemberRoute({ caller, input }) {
       return { body: { group: await addMember(deps, caller.userId, input.path.groupId, input.path.userId) } };
     },
@@ -51,7 +62,12 @@ export const makeAddMemberHandler = (deps: Deps) =>
 /** DELETE /v1/groups/{groupId}/members/{userId} */
 export const makeRemoveMemberHandler = (deps: Deps) =>
   endpoint(
-    { access: 'user', input: memberPath, responses: () => ({ 200: groupReply() }) },
+    {
+      access: 'user',
+      budget: requestBudget(deps),
+      input: memberPath,
+      responses: () => ({ 200: groupReply() }),
+    },
     async function removeMemberRoute({ caller, input }) {
       return {
         body: { group: await removeMember(deps, caller.userId, input.path.groupId, input.path.userId) },

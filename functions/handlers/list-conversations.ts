@@ -3,6 +3,7 @@ import { lazy } from '../core/lazy.js';
 import { type ListRequest, listConversations } from '../domain/conversations.js';
 import type { Deps } from '../domain/deps.js';
 import { MAX_MARK } from '../domain/pins-and-marks.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { conversationPageSchema } from '../http/responses.js';
 import { intParam } from '../http/schemas.js';
@@ -69,6 +70,7 @@ export const makeListConversationsHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
+      budget: requestBudget(deps),
       input: () => z.object({ query: query() }),
       responses: () => ({ 200: conversationPageSchema() }),
     },

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { markConversationRead } from '../domain/read-position.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { endpoint } from '../http/endpoint.js';
 import { readPositionSchema } from '../http/responses.js';
 import { conversationPath, msgId } from '../http/schemas.js';
@@ -13,6 +14,7 @@ export const makeMarkReadHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'user',
+      budget: requestBudget(deps),
       input: () => z.object({ path: conversationPath(), body: body() }),
       responses: () => ({ 200: readPositionSchema() }),
     },

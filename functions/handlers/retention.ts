@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { clearUserRetention, getRetention, setAppRetention, setUserRetention } from '../domain/policies.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
 import { retentionDaysSchema, retentionViewSchema } from '../http/responses.js';
@@ -27,7 +28,12 @@ const userPath = /* @__PURE__ */ lazy(() => z.object({ userId: id() }));
 /** GET /v1/admin/retention */
 export const makeGetRetentionHandler = (deps: Deps) =>
   endpoint(
-    { access: 'admin', input: () => z.object({}), responses: () => ({ 200: retentionViewSchema() }) },
+    {
+      access: 'admin',
+      budget: requestBudget(deps),
+      input: () => z.object({}),
+      responses: () => ({ 200: retentionViewSchema() }),
+    },
     async function getRetentionRoute() {
       return { body: await getRetention(deps) };
     },
@@ -38,6 +44,7 @@ export const makePutRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
+      budget: requestBudget(deps),
       input: () => z.object({ body: daysBody() }),
       responses: () => ({ 200: z.object({ appDays: retentionDaysSchema() }) }),
     },
@@ -52,6 +59,7 @@ export const makePutUserRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
+      budget: requestBudget(deps),
       input: () => z.object({ path: userPath(), body: daysBody() }),
       responses: () => ({ 200: z.object({ userId: id(), days: retentionDaysSchema() }) }),
     },
@@ -66,6 +74,7 @@ export const makeDeleteUserRetentionHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
+      budget: requestBudget(deps),
       input: () => z.object({ path: userPath() }),
       responses: () => ({ 200: z.object({ userId: id(), removed: z.boolean() }) }),
     },

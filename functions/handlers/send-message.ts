@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { sendMessage } from '../domain/send.js';
 import { endpoint } from '../http/endpoint.js';
 import { messageSchema } from '../http/responses.js';
@@ -30,7 +31,10 @@ const responses = () => ({ 201: z.object({ message: messageSchema() }) });
 
 /** POST /v1/messages */
 export const makeSendMessageHandler = (deps: Deps) =>
-  endpoint({ access: 'user', input, responses }, async function sendMessageRoute({ caller, input }) {
-    const message = await sendMessage(deps, caller.userId, input.body);
-    return { status: 201 as const, body: { message } };
-  });
+  endpoint(
+    { access: 'user', budget: requestBudget(deps), input, responses },
+    async function sendMessageRoute({ caller, input }) {
+      const message = await sendMessage(deps, caller.userId, input.body);
+      return { status: 201 as const, body: { message } };
+    },
+  );

@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import type { Deps } from '../domain/deps.js';
 import { recordAdminAction } from '../domain/policies.js';
+import { requestBudget } from '../domain/request-budget.js';
 import { listSweepRuns, startSweepRun } from '../domain/sweep.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
@@ -13,6 +14,7 @@ export const makeListSweepsHandler = (deps: Deps) =>
   endpoint(
     {
       access: 'admin',
+      budget: requestBudget(deps),
       input: () => z.object({ query: z.object({ limit: z._default(intParam(1, 100), 20) }) }),
       responses: () => ({ 200: z.object({ runs: z.array(sweepRunSchema()) }) }),
     },
@@ -27,7 +29,12 @@ export const makeListSweepsHandler = (deps: Deps) =>
  */
 export const makeStartSweepHandler = (deps: Deps, starter: SweepStarter = inProcessSweepStarter(deps)) =>
   endpoint(
-    { access: 'admin', input: () => z.object({}), responses: () => ({ 202: startedSweepSchema() }) },
+    {
+      access: 'admin',
+      budget: requestBudget(deps),
+      input: () => z.object({}),
+      responses: () => ({ 202: startedSweepSchema() }),
+    },
     async function startSweepRoute({ caller }) {
       const started = await startSweepRun(deps, 'admin');
       logAdminAction(

@@ -14,6 +14,7 @@ import { errorResponse } from './error-response.js';
 import { checkJsonText } from './exact-json.js';
 import { jsonResponse } from './json-response.js';
 import { observe, requestIdOf } from './observe.js';
+import { chargeRequestBudget, type RequestBudgetPort } from './request-budget.js';
 import { describeIssues } from './schemas.js';
 
 /** Requests larger than this are refused with 413 before parsing. */
@@ -69,7 +70,8 @@ type Event = HttpEvent & { roaming?: State };
 
 /**
  * Builds a Lambda handler for one route: observe (one log line and metrics per request), authenticate,
- * parse JSON, validate with zod (middleware first), then the route's function, which receives a typed
+ * charge the caller's request budget (http/request-budget.ts), parse JSON, validate with zod
+ * (middleware first), then the route's function, which receives a typed
  * value and returns a reply typed by its declared `responses`. Every error goes through errorResponse,
  * so all routes answer `{error: {code, message}}` the same way.
  *
@@ -78,7 +80,7 @@ type Event = HttpEvent & { roaming?: State };
  * so a cold start builds none.
  */
 export function endpoint<S extends z.ZodMiniType, R extends Responses = AnyResponses>(
-  options: { access: Access; input: () => S; responses?: () => R },
+  options: { access: Access; budget: RequestBudgetPort; input: () => S; responses?: () => R },
   run: (request: EndpointRequest<z.output<S>>) => Promise<NoInfer<Reply<R>>>,
 ) {
   const input = lazy(options.input);
@@ -87,6 +89,7 @@ export function endpoint<S extends z.ZodMiniType, R extends Responses = AnyRespo
     .use(observe())
     .use(errorResponder())
     .use(authenticate(options.access))
+    .use(chargeRequestBudget(options.budget, options.access))
     .use(parseJsonBody())
     .use(validateInput(input))
     .handler(async function handleRoute(event) {

@@ -1,5 +1,5 @@
 import type { APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
-import { RetryableError, RoamingError } from '../core/errors.js';
+import { RateLimitedError, RetryableError, RoamingError } from '../core/errors.js';
 import { jsonResponse } from './json-response.js';
 
 /**
@@ -9,8 +9,10 @@ import { jsonResponse } from './json-response.js';
  */
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
   if (error instanceof RetryableError) {
+    // A per-user limit says which one it is, for a client to tell "slow down" from "the store is busy".
+    const limit = error instanceof RateLimitedError ? { limit: error.limit } : {};
     return withRetryAfter(
-      jsonResponse(error.status, { error: { code: error.code, message: error.message } }),
+      jsonResponse(error.status, { error: { code: error.code, message: error.message, ...limit } }),
       error.retryAfterSeconds,
     );
   }

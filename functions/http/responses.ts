@@ -1,4 +1,5 @@
 import * as z from 'zod/mini';
+import { LIMIT_NAMES } from '../core/errors.js';
 import { lazy } from '../core/lazy.js';
 import type { Conversation, Group, Message } from '../core/model.js';
 import type { ConversationPage } from '../domain/conversations.js';
@@ -269,12 +270,20 @@ export const auditPageSchema = /* @__PURE__ */ lazy(() =>
   }),
 );
 
-/** Every error answer: `code` is stable (see the OpenAPI document's error responses), `message` is for people. */
+/**
+ * Every error answer: `code` is stable (see the OpenAPI document's error responses), `message` is for
+ * people; a 429 `rate_limited` also names the per-user limit it hit (`limit`).
+ */
 export const errorSchema = /* @__PURE__ */ lazy(() =>
-  named(z.object({ error: z.object({ code: z.string(), message: z.string() }) }), {
-    id: 'Error',
-    examples: [{ error: { code: 'bad_request', message: 'pageSize: must be a whole number' } }],
-  }),
+  named(
+    z.object({
+      error: z.object({ code: z.string(), message: z.string(), limit: z.optional(z.enum(LIMIT_NAMES)) }),
+    }),
+    {
+      id: 'Error',
+      examples: [{ error: { code: 'bad_request', message: 'pageSize: must be a whole number' } }],
+    },
+  ),
 );
 
 /** Compile-time agreement between the domain's types and the wire schemas (both directions). */

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
+import type { LimitName } from '../core/errors.js';
 import type { Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
 import { ADMIN_SCOPE } from '../http/caller.js';
@@ -40,7 +41,13 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: 'A known path with a method it does not have (answered before any operation)',
   },
   415: { name: 'UnsupportedMediaType', code: 'unsupported_media_type', description: 'The body is not JSON' },
-  429: { name: 'Throttled', code: 'throttled', description: 'Throttled: retry after Retry-After seconds' },
+  429: {
+    name: 'Throttled',
+    code: 'throttled',
+    description:
+      'Too many requests: over a per-user limit (`rate_limited`; `limit` names it) or the store is busy ' +
+      '(`throttled`). Retry after Retry-After seconds',
+  },
   431: {
     name: 'HeadersTooLarge',
     code: 'headers_too_large',
@@ -59,11 +66,16 @@ const RETRY_AFTER = [429, 503];
 /** Answers to a request that reaches no operation: an unknown path (404), a wrong method (405), too large a request line (431). */
 const UNROUTED = [404, 405, 431];
 
-/** The error codes an operation answers with a status (429 is also `rate_limited` where a per-user limit applies). */
-function codesOf(status: number, doc: RouteDoc): string[] {
+/** The error codes an operation answers with a status (429 is also `rate_limited`: every route has a request budget). */
+function codesOf(status: number): string[] {
   const code = ERRORS[status]?.code;
   if (!code) throw new Error(`No error documented for status ${status}`);
-  return status === 429 && doc.rateLimited ? ['rate_limited', code] : [code];
+  return status === 429 ? ['rate_limited', code] : [code];
+}
+
+/** The per-user limits a route's 429 `rate_limited` may name: its request budget, then its own. */
+function limitsOf(route: RouteSpec, doc: RouteDoc): LimitName[] {
+  return [route.access === 'admin' ? 'adminRequests' : 'requests', ...(doc.limits ?? [])];
 }
 
 /**
@@ -188,13 +200,13 @@ function operationOf(
   // One error schema per operation, its `code` an enum of exactly the codes this operation answers.
   const statuses = [...errors].sort();
   const errorName = `${route.name.charAt(0).toUpperCase()}${route.name.slice(1)}Error`;
-  collector.components[errorName] = errorSchemaWith(statuses.flatMap((status) => codesOf(status, doc)));
+  const limits = limitsOf(route, doc);
+  collector.components[errorName] = errorSchemaWith(statuses.flatMap(codesOf), limits);
   for (const status of statuses) {
-    responses[String(status)] = errorResponseOf(
-      status,
-      `#/components/schemas/${errorName}`,
-      codesOf(status, doc)[0],
-    );
+    responses[String(status)] = errorResponseOf(status, `#/components/schemas/${errorName}`, {
+      code: codesOf(status)[0],
+      limit: limits[0],
+    });
   }
   const operation: Record<string, unknown> = {
     operationId: route.name,
@@ -290,8 +302,18 @@ function withoutRefusedProperties(schema: JsonSchema): JsonSchema {
   };
 }
 
-/** `{"error": {"code", "message"}}` with `code` one of `codes`. */
-function errorSchemaWith(codes: string[]): JsonSchema {
+/** `{"error": {"code", "message", "limit"?}}` with `code` one of `codes`, `limit` one of `limits`. */
+function errorSchemaWith(codes: string[], limits: readonly LimitName[] = []): JsonSchema {
+  const limit = limits.length
+    ? {
+        limit: {
+          type: 'string',
+          enum: [...new Set(limits)],
+          description:
+            'Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget)',
+        },
+      }
+    : {};
   return {
     type: 'object',
     properties: {
@@ -303,6 +325,7 @@ function errorSchemaWith(codes: string[]): JsonSchema {
             type: 'string',
             description: 'What went wrong, for a person (shown for 4xx, 429 and 503)',
           },
+          ...limit,
         },
         required: ['code', 'message'],
       },
@@ -314,10 +337,12 @@ function errorSchemaWith(codes: string[]): JsonSchema {
 function errorResponseOf(
   status: number,
   schemaRef: string,
-  code: string | undefined,
+  example: { code?: string; limit?: LimitName } = {},
 ): Record<string, unknown> {
   const error = ERRORS[status];
   if (!error) throw new Error(`No error documented for status ${status}`);
+  const code = example.code ?? error.code;
+  const limit = code === 'rate_limited' && example.limit ? { limit: example.limit } : {};
   return {
     description: error.description,
     ...(RETRY_AFTER.includes(status)
@@ -334,7 +359,7 @@ function errorResponseOf(
     content: {
       'application/json': {
         schema: { $ref: schemaRef },
-        example: { error: { code: code ?? error.code, message: error.description } },
+        example: { error: { code, message: error.description, ...limit } },
       },
     },
   };
@@ -344,7 +369,9 @@ function errorResponseOf(
 function errorResponses(): Record<string, unknown> {
   const responses: Record<string, unknown> = {};
   for (const [status, error] of Object.entries(ERRORS)) {
-    responses[error.name] = errorResponseOf(Number(status), '#/components/schemas/Error', error.code);
+    responses[error.name] = errorResponseOf(Number(status), '#/components/schemas/Error', {
+      code: error.code,
+    });
   }
   return responses;
 }
@@ -380,7 +407,7 @@ function healthOperation(): Record<string, unknown> {
             },
           },
         },
-        503: errorResponseOf(503, '#/components/schemas/HealthError', 'unavailable'),
+        503: errorResponseOf(503, '#/components/schemas/HealthError', { code: 'unavailable' }),
       },
     },
   };

@@ -1,3 +1,4 @@
+import type { LimitName } from '../core/errors.js';
 import type { RouteName } from '../routes.js';
 
 /**
@@ -10,8 +11,11 @@ export interface RouteDoc {
   description?: string;
   /** Error statuses this route answers besides 400, 401, 413, 415, 429, 500, 503 (and 403 for admin routes). */
   errors?: number[];
-  /** The route enforces a per-user limit: its 429 may also be `rate_limited` (besides `throttled`). */
-  rateLimited?: true;
+  /**
+   * Per-user limits of its own besides the request budget, which every route has (`requests`, or
+   * `adminRequests` on admin routes): a 429 `rate_limited` names one of them in `limit`.
+   */
+  limits?: LimitName[];
   requestExample?: unknown;
 }
 
@@ -28,7 +32,7 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       '(location); larger is a 413. A user sends at most 10 messages a second on average (bursts of 20): 429 ' +
       '`rate_limited` with `Retry-After` beyond.',
     errors: [403, 409],
-    rateLimited: true,
+    limits: ['send', 'sendsInFlight'],
     requestExample: {
       to: 'bob',
       chatType: 'single',
@@ -94,14 +98,14 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       '(429 `rate_limited`). A retry with the same `clientRequestId` answers the same group; the same ' +
       '`clientRequestId` with a different name or members is a 409 `conflict`.',
     errors: [409],
-    rateLimited: true,
+    limits: ['createGroup', 'addMembers'],
     requestExample: { name: 'Team', members: ['bob'] },
   },
   addMember: {
     summary: 'Add a member (owner only)',
     description: 'The member sees what is sent after they joined.',
     errors: [403, 409],
-    rateLimited: true,
+    limits: ['addMembers'],
   },
   removeMember: {
     summary: 'Remove a member (owner), or leave (the member)',

@@ -119,6 +119,7 @@ export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, er
     dynamodb: record.store && {
       requests: record.store.requests,
       capacityUnits: record.store.capacityUnits,
+      readUnits: record.store.readUnits,
       byCommand: record.store.byCommand,
     },
     function_request_id: record.functionRequestId,

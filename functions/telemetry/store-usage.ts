@@ -11,6 +11,8 @@ export interface StoreUsage {
   byCommand: Record<string, number>;
   /** Read and write capacity units together, as DynamoDB reported them. */
   capacityUnits: number;
+  /** The part of capacityUnits that reads consumed (what the request budget charges). */
+  readUnits: number;
 }
 
 const scope = new AsyncLocalStorage<StoreUsage>();
@@ -29,8 +31,11 @@ export const CAPACITY_COMMANDS = new Set([
   'TransactGetItems',
 ]);
 
+/** The commands that read (DynamoDB reports one number per answer; the command says what it was). */
+export const READ_COMMANDS = new Set(['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems']);
+
 export function newStoreUsage(): StoreUsage {
-  return { requests: 0, byCommand: {}, capacityUnits: 0 };
+  return { requests: 0, byCommand: {}, capacityUnits: 0, readUnits: 0 };
 }
 
 /** Runs `work` with `usage` counting every DynamoDB request it makes. */
@@ -77,7 +82,9 @@ export function countStoreUsage(client: MiddlewareClient): void {
         input.ReturnConsumedCapacity = 'TOTAL';
       }
       const result = await next(args);
-      usage.capacityUnits += consumedUnitsOf(result.output);
+      const units = consumedUnitsOf(result.output);
+      usage.capacityUnits += units;
+      if (READ_COMMANDS.has(name)) usage.readUnits += units;
       return result;
     };
   client.middlewareStack.add(count as never, {

@@ -77,3 +77,33 @@ export async function seedSingleChat(
   clock.advance(1);
   return messages;
 }
+
+/** A text of 12 KB as UTF-8 (4,000 three-byte characters: within the 5,000-character limit). */
+export const TWELVE_KB_TEXT = '€'.repeat(4_000);
+
+/**
+ * Like seedSingleChat, with every message a 12 KB text (3 read units a copy): for tests and figures of
+ * what reading history costs.
+ */
+export async function seedLargeTexts(
+  deps: Deps,
+  clock: ManualClock,
+  from: string,
+  to: string,
+  count: number,
+): Promise<Message[]> {
+  const messages = Array.from({ length: count }, (_, i) => {
+    clock.advance(1);
+    return singleChatText(deps.ids.next(), from, to, `${i} ${TWELVE_KB_TEXT}`);
+  });
+  await writeHistory(
+    deps,
+    [
+      { owner: from, chatType: 'single', convId: to },
+      { owner: to, chatType: 'single', convId: from },
+    ],
+    messages,
+  );
+  clock.advance(1);
+  return messages;
+}

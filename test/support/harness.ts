@@ -21,6 +21,7 @@ let tableCounter = 0;
 /** An HTTP answer as the test saw it; error answers carry `{error: {code, message}}`. */
 export interface RawResponse {
   status: number;
+  headers: Headers;
   body: { error?: { code: string; message: string }; [key: string]: unknown };
 }
 
@@ -118,7 +119,7 @@ export async function startHarness(
       } catch {
         // Leave non-JSON as text: the test asserts on it.
       }
-      return { status: response.status, body };
+      return { status: response.status, headers: response.headers, body };
     },
     async close() {
       for (const server of servers) {
