@@ -30,9 +30,6 @@ export interface HistoryPage {
   cursor: string | null;
 }
 
-/** A page reads at most this many items per item asked for (matching or not): filters cannot make it scan on. */
-export const HISTORY_SCAN_FACTOR = 10;
-
 /** An inclusive range of message ids. */
 interface IdRange {
   lowestId: string;
@@ -54,8 +51,8 @@ export async function fetchHistory(
   request: HistoryRequest,
 ): Promise<HistoryPage> {
   const wanted = request.pageSize + 1;
-  const budget = HISTORY_SCAN_FACTOR * wanted;
   const filters = { types: request.types, senders: request.from };
+  const filtered = Boolean(request.types?.length || request.from?.length);
   const asked = requestedRange(request, deps.retention.knownCutoff(ref.owner) ?? NO_CUTOFF);
   const [state, cutoff, first] = await Promise.all([
     readableConversation(deps, ref),
@@ -64,7 +61,8 @@ export async function fetchHistory(
       ...asked,
       direction: request.direction,
       limit: wanted,
-      budget,
+      // What the page needs, filtered or not: a filter is no reason to read more (its cursor goes on).
+      budget: wanted,
       ...filters,
     }),
   ]);
@@ -82,7 +80,11 @@ export async function fetchHistory(
   ) {
     // The first Query stopped inside the visible range, or before it (it began among hidden copies).
     const before = beforeTheStart(stoppedAt, visible, request.direction);
-    const left = before ? budget : budget - first.scanned;
+    // The page may read `wanted` copies of the visible range. Unfiltered, the first Query's visible
+    // copies are the ones it found; filtered, a copy it skipped may have been visible (a non-match
+    // looks like a hidden copy), so every copy it read counts: a filtered page never reads more than
+    // an unfiltered one of the same size would.
+    const left = before ? wanted : wanted - (filtered ? first.scanned : found.length);
     if (left > 0) {
       const rest = await readHistory(deps.db, ref, {
         ...(before ? visible : narrowedAfter(visible, stoppedAt, request.direction)),
