@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Message } from '../functions/core/model.js';
-import { seedLargeTexts } from './support/fixtures.js';
+import { seedLargeTexts, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { type CapturingLogger, captureRequestLog, lastStoreUsage } from './support/log-capture.js';
 
@@ -51,5 +51,40 @@ describe('a filtered history page', () => {
         `types=location page ${filteredUnits} (the walk to the end: ${walk.length} pages, ` +
         `${walk.reduce((a, b) => a + b, 0)} units, at most ${Math.max(...walk)} a page)`,
     );
+  });
+});
+
+describe('a replayed group send', () => {
+  it('of a send that reached every member answers from its record, without reading the group or its members', async () => {
+    // Prepare: a group of 40, one send with a clientMsgId.
+    const owner = await h.as('gr-owner');
+    const members = Array.from({ length: 39 }, (_, i) => `gr-member${i}`);
+    const group = await owner.createGroup({ name: 'replay', members });
+    const send = { ...text(group.groupId, 'once', { chatType: 'group' }), clientMsgId: 'gr-1' };
+    const first = await owner.sendMessage(send);
+    const firstUsage = lastStoreUsage(log, 'sendMessage');
+    // Act
+    const again = await owner.sendMessage(send);
+    const replay = lastStoreUsage(log, 'sendMessage');
+    // Assess: the same message; no Query (the group's partition), a couple of small reads.
+    expect(again).toEqual(first);
+    expect(replay.byCommand.Query).toBeUndefined();
+    expect(replay.requests).toBeLessThanOrEqual(2);
+    expect(replay.readUnits).toBeLessThanOrEqual(3);
+    console.log(
+      `group of 40: the send read ${firstUsage.readUnits} units in ${firstUsage.requests} requests; ` +
+        `its replay ${replay.readUnits} units in ${replay.requests} (${JSON.stringify(replay.byCommand)})`,
+    );
+  });
+
+  it('with the same clientMsgId and a different message is a 409 without reading the group', async () => {
+    const owner = await h.as('gc-owner');
+    const group = await owner.createGroup({ name: 'conflict', members: ['gc-bob'] });
+    await owner.sendMessage({ ...text(group.groupId, 'first', { chatType: 'group' }), clientMsgId: 'gc-1' });
+    const other = await owner
+      .sendMessage({ ...text(group.groupId, 'second', { chatType: 'group' }), clientMsgId: 'gc-1' })
+      .catch((error: { status: number }) => error.status);
+    expect(other).toBe(409);
+    expect(lastStoreUsage(log, 'sendMessage').byCommand.Query).toBeUndefined();
   });
 });

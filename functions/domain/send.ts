@@ -3,7 +3,7 @@ import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage } from '../store/conversation.js';
-import { allocateActions, type GroupView, readGroup } from '../store/group-store.js';
+import { allocateActions, fanOutFinished, type GroupView, readGroup } from '../store/group-store.js';
 import {
   putRecordAction,
   type RetryableRequest,
@@ -86,16 +86,24 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
   const limit = limitKey(deps, sender, 'send');
   const extra = present(idempotency?.key, limit);
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
+    // With a clientMsgId the record is read first: the retry of a send that reached every member is
+    // answered from it, without reading the group and its members again (a retry costs a few reads,
+    // not the fan-out's). Without one, the group and the limit are read together.
+    const records = idempotency ? await readForWrite(deps, [], extra) : undefined;
+    const earlier = idempotency && sendRecordOf(records?.item(idempotency.key), deps.clock.now());
+    const again = earlier && {
+      seq: earlier.seq,
+      message: replayed(sender, input, earlier, idempotency.hash),
+    };
+    if (again && (await fanOutFinished(deps.db, groupId, again.seq))) return { ...again, group: undefined };
     const [group, read] = await Promise.all([
       readGroup(deps.db, groupId),
-      extra.length ? readForWrite(deps, [], extra) : undefined,
+      records ?? (extra.length ? readForWrite(deps, [], extra) : undefined),
     ]);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
-    const earlier = idempotency && sendRecordOf(read?.item(idempotency.key), deps.clock.now());
-    if (earlier) {
-      return { group, seq: earlier.seq, message: replayed(sender, input, earlier, idempotency.hash) };
-    }
+    // The earlier attempt took its position; its fan-out did not finish: finish it.
+    if (again) return { ...again, group };
     const spent = limit && spend(deps, sender, 'send', read?.item(limit));
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
@@ -104,7 +112,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     if (spent) actions.push(spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
   });
-  await fanOut(deps, accepted.group, accepted.message, accepted.seq);
+  if (accepted.group) await fanOut(deps, accepted.group, accepted.message, accepted.seq);
   return accepted.message;
 }
 

@@ -1,4 +1,4 @@
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isExpired } from '../core/clock.js';
 import type { Group, Message } from '../core/model.js';
 import { type Db, type Key, queryAll, send, sendConditional } from './db.js';
@@ -238,6 +238,25 @@ export async function settleLog(
       }),
     );
   }
+}
+
+/**
+ * Whether every member has the message at position `seq`: its log entry was settled (it has a TTL), or
+ * is gone (TTL deleted it, which only happens after the settle). A send's record and its log entry are
+ * written in one transaction, so a record's entry is there until then. One small strongly consistent read.
+ */
+export async function fanOutFinished(db: Db, groupId: string, seq: number): Promise<boolean> {
+  const { Item } = await send<{ Item?: Item }>(
+    db,
+    new GetCommand({
+      TableName: db.tableName,
+      Key: logEntryKey(groupId, seq),
+      // `seq` too: an entry projected to nothing would read like no entry.
+      ProjectionExpression: 'seq, expiresAt',
+      ConsistentRead: true,
+    }),
+  );
+  return Item === undefined || Item.expiresAt !== undefined;
 }
 
 /** The log entry just below position `seq` (its seq and TTL only), if any. */
