@@ -165,16 +165,16 @@ describe('weighting by the read units a request used', () => {
     const readUnits = h.requests.readUnits;
     const charged = ((await tatOf('wb-bob')) - before) * (perSecond / 1000);
     // ...then pages until refused.
-    let cursor = first.body.cursor as string;
+    let cursor = first.body.cursor as string | null;
     let pagesAnswered = 1;
-    for (;;) {
+    while (cursor) {
       const next = await h.raw('GET', page(cursor), { token: bob });
       if (next.status !== 200) {
         expectBudgetRefusal(next, 'requests');
         break;
       }
       pagesAnswered++;
-      cursor = next.body.cursor as string;
+      cursor = next.body.cursor as string | null;
     }
     // Assess: the page cost its read units (rounded up to whole ms of refill); 400 units pay for two
     // such pages and admit a third on credit (it is charged after its work), where cheap requests get 80.
