@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import * as z from 'zod/mini';
 import type { LimitName } from '../core/errors.js';
-import type { Deps } from '../domain/deps.js';
+import { DEFAULT_CONFIG, type Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
 import { ADMIN_SCOPE } from '../http/caller.js';
 import { contractOf, type EndpointContract, MAX_BODY_BYTES } from '../http/endpoint.js';
@@ -139,7 +139,12 @@ export function buildOpenApiDocument(): Record<string, unknown> {
         'pins, marks, multi-device sync and scheduled retention. Every route but `GET /health` needs ' +
         "`Authorization: Bearer <JWT>` (see the security scheme for what it must carry); the caller is the token's " +
         `\`sub\`. Admin routes need the scope \`${ADMIN_SCOPE}\`. Errors are \`{"error": {"code", "message"}}\`, ` +
-        "with each operation's codes listed in its error schema. A request that reaches no operation answers 404 " +
+        "with each operation's codes listed in its error schema. Every user has a request budget in read units " +
+        `(4 KB read strongly consistent): ${DEFAULT_CONFIG.requestBudget} at most, ${DEFAULT_CONFIG.requestBudgetPerSecond} ` +
+        `more a second by default; a request costs the read units it used, at least ${DEFAULT_CONFIG.requestBaseUnits} ` +
+        '(charged before its work, the rest after). Over it, and over any other per-user limit, ' +
+        'the answer is 429 `rate_limited` with `Retry-After` and `limit` naming the limit (`requests`; `adminRequests` ' +
+        'on admin routes). A request that reaches no operation answers 404 ' +
         '`not_found` (unknown path), 405 `method_not_allowed` (a known path with another method) or 431 ' +
         '`headers_too_large` (see components/responses). JSON answers end with a newline. Locally, ' +
         '`npm run token -- alice` prints a token for `npm start`.',

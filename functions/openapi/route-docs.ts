@@ -54,7 +54,9 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     summary: 'Message history of a conversation',
     description:
       '`up` (default) walks newest to oldest, `down` oldest to newest; `startMsgId` is exclusive; `cursor` is null exactly ' +
-      'when there is nothing more. `types` and `from` filter; `startTime`/`endTime` bound by server time (ms).',
+      'when there is nothing more. `types` and `from` filter; `startTime`/`endTime` bound by server time (ms). A page ' +
+      'reads at most `pageSize` + 1 messages, filtered or not, so a filtered page may be short, even empty, with a ' +
+      'cursor: pass it on to keep looking.',
     errors: [403, 404],
   },
   deleteMessages: {
