@@ -134,12 +134,15 @@ export const TABLE_ACTIONS = {
 
 /**
  * What every route's function needs besides TABLE_ACTIONS, read routes included: charging its caller's
- * request budget (functions/domain/request-budget.ts) is one UpdateItem of the item `U#{caller}` /
- * `LIMIT#requests` (`LIMIT#adminRequests` on admin routes) that writes only these attributes. The
- * caller is not known to IAM (the function's role is), so the narrowest grant is UpdateItem with
- * `ForAllValues:StringEquals` on `dynamodb:Attributes` set to them.
+ * request budget (functions/domain/request-budget.ts) is an UpdateItem of the item `U#{caller}` /
+ * `LIMIT#requests` (`LIMIT#adminRequests` on admin routes) that writes only `attributes` (besides the
+ * key). The caller is not known to IAM (the function's role is), so the narrowest grant is UpdateItem
+ * on the table with `ForAllValues:StringEquals` on `dynamodb:Attributes` (these and the key) and
+ * `ForAllValues:StringLike` on `dynamodb:LeadingKeys` (`leadingKeys`). test/request-budget.test.ts
+ * holds the budget's writes to it.
  */
 export const REQUEST_BUDGET_ACCESS = {
   actions: ['dynamodb:UpdateItem'],
-  attributes: ['pk', 'sk', 'tat', 'at'],
+  attributes: ['tat', 'at'],
+  leadingKeys: 'U#*',
 } as const;

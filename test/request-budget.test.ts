@@ -1,9 +1,10 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DEFAULT_CONFIG, type RoamingConfig } from '../functions/domain/deps.js';
-import { ROUTES } from '../functions/routes.js';
+import { REQUEST_BUDGET_ACCESS, ROUTES } from '../functions/routes.js';
 import { budgetKey } from '../functions/store/request-budget-store.js';
+import { countStoreUsage, hasMiddlewareStack } from '../functions/telemetry/store-usage.js';
 import { seedLargeTexts, text } from './support/fixtures.js';
 import { type Harness, type RawResponse, startHarness } from './support/harness.js';
 import { captureRequestLog, lastStoreUsage } from './support/log-capture.js';
@@ -197,6 +198,50 @@ describe('weighting by the read units a request used', () => {
     expect(h.requests.readUnits).toBeLessThanOrEqual(baseUnits);
     expect(((await tatOf('wb-carol')) - before) * (perSecond / 1000)).toBe(baseUnits);
     expect(h.requests.byCommand.UpdateItem).toBe(1);
+  });
+});
+
+describe('what the budget writes', () => {
+  it('is only the budget attributes of the caller’s budget item, as REQUEST_BUDGET_ACCESS declares for the stack', async () => {
+    // Prepare: every UpdateItem the service sends is recorded (the counting middleware stays on the client).
+    const updates: UpdateCommandInput[] = [];
+    const h = await startHarness({
+      config: { requestBudget: 30, requestBudgetPerSecond: 1, requestBaseUnits: 5 },
+      wrapClient: (client) => ({
+        send: ((command: { input: object }) => {
+          if (command instanceof UpdateCommand) updates.push(command.input as UpdateCommandInput);
+          return client.send(command as never);
+        }) as typeof client.send,
+      }),
+    });
+    harnesses.push(h);
+    if (hasMiddlewareStack(h.documentClient)) countStoreUsage(h.documentClient);
+    await seedLargeTexts(h.deps, h.clock, 'wr-alice', 'wr-bob', 30);
+    const token = await h.token('wr-bob');
+    // Act: a charge that starts the budget, one settled after its work, refusals.
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push(
+        (await h.raw('GET', '/v1/conversations/single/wr-alice/messages?pageSize=20', { token })).status,
+      );
+    }
+    // Assess
+    expect(statuses).toEqual([200, 429, 429, 429]);
+    const budgetWrites = updates.filter((u) => String(u.Key?.sk).startsWith('LIMIT#'));
+    expect(budgetWrites.length).toBeGreaterThanOrEqual(2);
+    for (const update of budgetWrites) {
+      expect(update.Key).toEqual(budgetKey('wr-bob', 'requests'));
+      expect(String(update.Key?.pk)).toMatch(
+        new RegExp(`^${REQUEST_BUDGET_ACCESS.leadingKeys.replace('*', '.*')}$`),
+      );
+      const written = [...(update.UpdateExpression ?? '').matchAll(/SET (.*)/g)]
+        .flatMap((m) => (m[1] as string).split(','))
+        .map((assignment) => assignment.split('=')[0]?.trim() as string)
+        .map((name) => update.ExpressionAttributeNames?.[name] ?? name);
+      expect(
+        written.every((name) => (REQUEST_BUDGET_ACCESS.attributes as readonly string[]).includes(name)),
+      ).toBe(true);
+    }
   });
 });
 

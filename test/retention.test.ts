@@ -37,8 +37,8 @@ describe('the retention policy routes', () => {
         { userId: 'p-zed', days: 400 },
       ],
     });
-    expect(removed).toEqual({ status: 200, body: { userId: 'p-bob', removed: true } });
-    expect(removedAgain).toEqual({ status: 200, body: { userId: 'p-bob', removed: false } });
+    expect([removed.status, removed.body]).toEqual([200, { userId: 'p-bob', removed: true }]);
+    expect([removedAgain.status, removedAgain.body]).toEqual([200, { userId: 'p-bob', removed: false }]);
     await admin.setAppRetention(null);
     await admin.clearUserRetention('p-zed');
     await admin.clearUserRetention('p-amy');

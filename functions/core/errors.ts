@@ -96,10 +96,11 @@ export class RateLimitedError extends RetryableError {
   override readonly name = 'RateLimitedError';
   readonly status = 429;
   readonly code = 'rate_limited';
-  readonly limit: LimitName;
-  constructor(message: string, options: ErrorOptions & { retryAfterSeconds?: number; limit: LimitName }) {
+  /** Every limit names itself; optional only so that the class can be built like the others. */
+  readonly limit?: LimitName;
+  constructor(message: string, options?: ErrorOptions & { retryAfterSeconds?: number; limit?: LimitName }) {
     super(message, options);
-    this.limit = options.limit;
+    this.limit = options?.limit;
   }
 }
 

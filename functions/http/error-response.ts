@@ -10,7 +10,7 @@ import { jsonResponse } from './json-response.js';
 export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
   if (error instanceof RetryableError) {
     // A per-user limit says which one it is, for a client to tell "slow down" from "the store is busy".
-    const limit = error instanceof RateLimitedError ? { limit: error.limit } : {};
+    const limit = error instanceof RateLimitedError && error.limit ? { limit: error.limit } : {};
     return withRetryAfter(
       jsonResponse(error.status, { error: { code: error.code, message: error.message, ...limit } }),
       error.retryAfterSeconds,
