@@ -42,7 +42,8 @@ export type GroupInput = Operations['createGroup']['body'];
 /**
  * Every non-2xx answer, JSON or not (a proxy's HTML 502 too), and a 2xx whose body is not JSON. `code` is
  * the server's error code (`unknown` when the answer carries none, e.g. a proxy's page); `retryAfterSeconds`
- * is the `Retry-After` header (429, 503), in seconds, when the answer has one.
+ * is the `Retry-After` header (429, 503), in seconds, when the answer has one; `limit` names the per-user
+ * limit of a 429 `rate_limited` (`requests`: the request budget).
  */
 export class RoamingApiError extends Error {
   constructor(
@@ -50,6 +51,7 @@ export class RoamingApiError extends Error {
     readonly code: string,
     message: string,
     readonly retryAfterSeconds?: number,
+    readonly limit?: string,
   ) {
     super(message);
     this.name = 'RoamingApiError';
@@ -293,7 +295,9 @@ export class RoamingClient {
       body: body !== undefined ? JSON.stringify(body) : undefined,
     });
     const text = await response.text();
-    const payload = parseJson(text) as (T & { error?: { code?: unknown; message?: unknown } }) | undefined;
+    const payload = parseJson(text) as
+      | (T & { error?: { code?: unknown; message?: unknown; limit?: unknown } })
+      | undefined;
     if (!response.ok) {
       const error = payload?.error;
       throw new RoamingApiError(
@@ -303,6 +307,7 @@ export class RoamingClient {
           ? error.message
           : `${response.status} ${response.statusText}: ${text.slice(0, 200)}`.trim(),
         retryAfterOf(response.headers.get('retry-after')),
+        typeof error?.limit === 'string' ? error.limit : undefined,
       );
     }
     if (payload === undefined) {

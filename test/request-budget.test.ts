@@ -256,13 +256,14 @@ describe('several devices at once', () => {
       Array.from({ length: 20 }, (_, i) =>
         (devices[i % 2] as RoamingClient).fetchConversationsFromServer({ limit: 10 }).then(
           () => 200,
-          (error: { status: number; code: string }) => `${error.status} ${error.code}`,
+          (error: { status: number; code: string; limit?: string }) =>
+            `${error.status} ${error.code} ${error.limit}`,
         ),
       ),
     );
     // Assess
     expect(outcomes.filter((o) => o === 200)).toHaveLength(5);
-    expect(outcomes.filter((o) => o !== 200)).toEqual(Array(15).fill('429 rate_limited'));
+    expect(outcomes.filter((o) => o !== 200)).toEqual(Array(15).fill('429 rate_limited requests'));
   });
 });
 
