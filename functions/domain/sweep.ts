@@ -25,10 +25,9 @@ import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
- * The retention sweep deletes every copy at or before max(watermark, retention cutoff); reads never
- * depend on it. Invocations started together join one run (SWEEPS/ACTIVE, a conditional put) and its
- * fixed `now`; their workers claim its shards one by one and work them (sweep-shard.ts); whoever finds
- * all done closes it. Design and cost: docs/storage.md, "Retention sweep".
+ * The retention sweep deletes every copy at or before max(watermark, retention cutoff). Invocations
+ * started together join one run (SWEEPS/ACTIVE: a conditional put); their workers claim its shards one by
+ * one (sweep-shard.ts); whoever finds all done closes it. Design and cost: docs/storage.md.
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -55,21 +54,20 @@ export interface SweepOptions {
 /** 'stopped': early (time, batch limit), the next resumes; 'busy': shards left, leased by others. */
 export type SweepOutcome = 'finished' | 'stopped' | 'busy' | 'idle';
 
-/** Counts are at least once: a crashed round's replay, or a second invocation, may count some again. */
+/**
+ * `joined`: another invocation started the run; `closedRun`: this one marked it finished (one per run
+ * does); `shardsCompleted` and `counts`: this invocation's; `runCounts`: the whole run's so far. Counts
+ * are at least once: a crashed round's replay, or a second invocation, may count some again.
+ */
 export interface SweepSummary {
   runId: string | null;
-  /** True when the run had been started by another invocation. */
   joined: boolean;
   outcome: SweepOutcome;
-  /** This invocation marked the run finished (exactly one invocation per run does). */
   closedRun: boolean;
-  /** Shards this invocation completed. */
   shardsCompleted: number[];
   shardsDone: number;
   shardCount: number;
-  /** What this invocation did. */
   counts: SweepCounts;
-  /** The whole run so far (all invocations). */
   runCounts: SweepCounts;
   durationMs: number;
 }
@@ -157,8 +155,7 @@ async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<
   for (let attempt = 0; attempt < run.shardCount; attempt++) {
     const shards = await listShards(deps.db, run.runId);
     const now = deps.clock.now();
-    const held = (n: number) =>
-      shards.some((item) => item.shard === n && (item.done || item.leaseUntil >= now));
+    const held = (n: number) => shards.some((s) => s.shard === n && (s.done || s.leaseUntil >= now));
     const free = [...Array(run.shardCount).keys()].filter((n) => !held(n));
     if (free.length === 0) return undefined;
     const pick = free[Math.floor(deps.random() * free.length)] as number;
@@ -166,7 +163,6 @@ async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<
     const claimed = await claimShard(deps.db, run.runId, pick, { owner, now, leaseUntil, expiresAt });
     if (claimed) return claimed;
   }
-  return undefined;
 }
 
 /** A sweep run as GET /v1/admin/sweeps shows it: a running run's counts are read live from its shards. */
