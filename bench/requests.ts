@@ -172,6 +172,24 @@ async function measureAll(
     );
   }
 
+  // Bounded counts (issue 20, item 13): what stays unread is counted from positions, so a read ack and
+  // a delete before a time cost the same at 10 and at 10,000 unread copies. The delete's inline purge is
+  // off here (its work is the copies it deletes, capped at inlinePurgeBatches): the decision is measured.
+  const deciding = { ...deps, config: { ...deps.config, inlinePurgeBatches: 0 } };
+  for (const unread of [10, 10_000]) {
+    const reader = `reader-${unread}`;
+    const acked = await seedSingleChat(deps, clock, `writer-${unread}`, reader, unread + 1);
+    const ackedSide: ConversationRef = { owner: reader, chatType: 'single', convId: `writer-${unread}` };
+    await measure(`read ack leaving ${unread} unread`, () =>
+      markConversationRead(deps, ackedSide, acked[0]?.msgId),
+    );
+    const hidden = await seedSingleChat(deps, clock, `hider-${unread}`, reader, unread + 2);
+    const hiddenSide: ConversationRef = { owner: reader, chatType: 'single', convId: `hider-${unread}` };
+    await measure(`delete before a time hiding ${unread} unread (purge apart)`, () =>
+      deleteMessagesBefore(deciding, hiddenSide, hidden[unread - 1]?.timestamp as number),
+    );
+  }
+
   await sendMessage(deps, 'erin', text('frank'));
   await listConversations(deps, 'erin', { form: 'recent' });
   for (let i = 0; i < 9; i++) await sendMessage(deps, 'frank', text('erin'));

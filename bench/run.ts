@@ -96,6 +96,18 @@ function summarize(
         .join(', '),
     });
   }
+  for (const operation of ['read ack leaving', 'delete before a time hiding']) {
+    const at = (unread: number) =>
+      requests.find((figure) => figure.operation.startsWith(`${operation} ${unread} `));
+    const few = at(10);
+    const many = at(10_000);
+    if (!few || !many) continue;
+    rows.push({
+      figure: `${operation} 10,000 unread / 10`,
+      value: `${(many.readUnits / few.readUnits).toFixed(2)}× read units`,
+      against: `${many.readUnits.toFixed(1)} against ${few.readUnits.toFixed(1)} RCU; ${many.requests} against ${few.requests} requests`,
+    });
+  }
   const worst = [...coldStart.bundles].sort((a, b) => b.ratio.median - a.ratio.median);
   for (const bundle of worst) {
     rows.push({

@@ -12,9 +12,12 @@ import { setAppRetention } from '../functions/domain/policies.js';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import { DELETE_STREAMS_PER_WORKER, ROUND_COPIES } from '../functions/domain/sweep-round.js';
 import { createDeps } from '../functions/runtime.js';
+import { applyMessage, stateOf } from '../functions/store/conversation.js';
+import { itemOf } from '../functions/store/conversation-item.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import type { Db, DocumentSender } from '../functions/store/db.js';
-import { keys, purgeShardOf } from '../functions/store/keys.js';
+import { keys } from '../functions/store/keys.js';
+import { copyItem } from '../functions/store/message-store.js';
 import { createWritePipe } from '../functions/store/write-pipe.js';
 import { type EmbeddedDynamo, startEmbeddedDynamo } from '../local/embedded-dynamo.js';
 import { documentClientOf, localDynamoClient } from '../local/local-app.js';
@@ -404,10 +407,16 @@ async function deleteExpiredCopies(twin: Twin): Promise<{ rate: number; spent: C
   };
 }
 
-/** One recent message in each idle pair: copies and conversation items as a send leaves them. */
+/**
+ * One recent message in each idle pair: copies and conversation items as a send leaves them, built by
+ * the same code (the aggregate's event, the item's declaration), written in batches rather than a
+ * transaction per message. (No change marker is written: the bench never syncs.)
+ */
 async function seedIdlePairs(target: Target, count: number): Promise<void> {
   const { deps } = target;
-  const items: object[] = [];
+  const { tableName } = deps.db;
+  const { purgeShards } = deps.config;
+  const items: Record<string, unknown>[] = [];
   for (let i = 0; i < count; i++) {
     const [a, b] = [`idle-${i}-a`, `idle-${i}-b`];
     const msgId = ulid(NOW - DAY_MS - (i % 1000) * 1000);
@@ -425,21 +434,10 @@ async function seedIdlePairs(target: Target, count: number): Promise<void> {
       [b, a],
     ] as const) {
       const ref = { owner, chatType: 'single', convId } as const;
-      items.push({ pk: keys.historyPk(ref), sk: keys.messageSk(msgId), ...message });
-      items.push({
-        ...keys.conversation(ref),
-        owner,
-        convId,
-        chatType: 'single',
-        lastMsgId: msgId,
-        lastMessage: message,
-        updatedAt: message.timestamp,
-        listSk: keys.listSk(msgId, 'single', convId),
-        changeSk: msgId,
-        unreadCount: owner === a ? 0 : 1,
-        purgeShard: keys.purgeShard(purgeShardOf(owner, deps.config.purgeShards)),
-        purgeSk: keys.purgeSk(message.timestamp, ref),
-      });
+      const sync = { owner, exists: false, epoch: 0, pinCount: 0 };
+      const context = { tableName, sync, now: NOW, purgeShards };
+      const sent = applyMessage(context, stateOf(ref, undefined), { message, seq: 1, own: owner === a });
+      items.push(copyItem(ref, message, 1), itemOf(sent.next, purgeShards));
     }
   }
   await writeAll(

@@ -179,8 +179,9 @@ function variantsOf(route: RouteSpec): [string, (route: RouteSpec, w: World) => 
 
 /**
  * The table as two undisturbed runs of the same requests leave it: each ULID cut to its time part (the
- * rest is random); a user's sync epoch number left out (a since call refused after starting a new epoch
- * leaves it one higher: epochs are only ever compared, so that changes nothing); sweep bookkeeping
+ * rest is random); a user's sync epoch numbers left out (the head's epoch and those it records as begun:
+ * a since call refused after starting a new epoch leaves them one higher, and epochs are only ever
+ * compared, so that changes nothing); sweep bookkeeping
  * left out (how many runs there were, their leases, checkpoints and counts record the way there, not
  * where it got; finalTable has checked that every run finished).
  */
@@ -190,7 +191,10 @@ function normalized(snapshot: TableSnapshot): string[] {
     .map(([key, text]) => {
       const item = JSON.parse(text) as Record<string, unknown>;
       const pk = key.slice(0, key.indexOf('|'));
-      if (key.endsWith('|SYNC')) delete item.epoch;
+      if (key.endsWith('|SYNC')) {
+        for (const name of Object.keys(item))
+          if (name === 'epoch' || name.startsWith('startEpoch')) delete item[name];
+      }
       // A sweep start's audit entry records whether it joined a run in progress: the refused first
       // attempt started the run, so the retry joined it. That is the way there, as the leases are.
       if (pk === 'AUDIT' && (item.action as { S?: string } | undefined)?.S === 'sweep.start') {

@@ -4,6 +4,7 @@ import { timeOfId } from '../functions/core/ids.js';
 import { SWEEP_CLOCK_MARGIN_MS } from '../functions/domain/retention.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import type { DocumentSender } from '../functions/store/db.js';
+import { Device } from './support/device.js';
 import { idsOf, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { copiesInTable, HOUR_MS, type SeededPair, seedPairs, sidesOf } from './support/history-seed.js';
@@ -115,6 +116,34 @@ describe('floors: what a policy hid stays hidden, and is kept', () => {
     expect(idsOf((await ann.fetchHistoryMessages('fl-ben', 'single')).messages)).toEqual([day3.msgId]);
     const annSide = { owner: 'fl-ann', chatType: 'single', convId: 'fl-ben' } as const;
     expect(await copiesInTable(h.documentClient, h.tableName, annSide)).toEqual([day0.msgId, day3.msgId]);
+  });
+
+  it('a hold set on an instance an hour slow keeps expired what one an hour fast told a device', async () => {
+    // Prepare: the app keeps 1 day; fl-eve writes to fl-fay; fl-fay's device syncs through an instance
+    // an hour fast, 23.5 hours later: its cutoff is half an hour past the message, which it drops.
+    const h = await startHarness();
+    harnesses.push(h);
+    const fast = await h.instance({ clockOffsetMs: HOUR_MS });
+    const slow = await h.instance({ clockOffsetMs: -HOUR_MS });
+    await (await h.as('fl-ops', { admin: true })).setAppRetention(1);
+    const edge = await (await h.as('fl-eve')).sendMessage(text('fl-fay', 'at the edge'));
+    const device = new Device(await fast.as('fl-fay'));
+    await device.fullFetch();
+    h.clock.advance(DAY_MS - HOUR_MS / 2);
+    const told = await device.sync();
+    expect(told.retentionCutoff).toBeGreaterThanOrEqual(edge.timestamp);
+    // Act: a hold (keep forever) set through the slow instance; then the device syncs again.
+    await (await slow.as('fl-ops', { admin: true })).setAppRetention(null);
+    h.clock.advance(2 * HOUR_MS);
+    await device.sync();
+    const fresh = new Device(await h.as('fl-fay'));
+    await fresh.fullFetch();
+    // Assess: the message stays expired (its floor was computed two hours ahead of the slow clock), and
+    // the device is as a fresh fetch; the copy itself is kept.
+    expect(fresh.view().conversations).toEqual([]);
+    expect(device.view()).toEqual(fresh.view());
+    const fayside = { owner: 'fl-fay', chatType: 'single', convId: 'fl-eve' } as const;
+    expect(await copiesInTable(h.documentClient, h.tableName, fayside)).toEqual([edge.msgId]);
   });
 
   it('a lengthened user override shows nothing again that the shorter policy had hidden', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Timer } from '../functions/core/clock.js';
-import { createBudget, createRateLimiter } from '../functions/domain/sweep-budget.js';
+import { createRateLimiter } from '../functions/core/rate-limiter.js';
+import { createBudget } from '../functions/domain/sweep-budget.js';
 
 /** A timer whose clock moves only by sleeping. */
 function fakeTimer(): Timer & { slept: number[] } {

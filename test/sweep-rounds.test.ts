@@ -185,7 +185,7 @@ describe('a sweep round that meets a write', () => {
     const survivors = survivorsOf(pair, NOW - 30 * DAY_MS);
     expect(await copiesInTable(h.documentClient, h.tableName, ref)).toEqual([...survivors, sent.msgId]);
     const item = await conversationItem(h.deps, ref);
-    expect(item).toMatchObject({ lastMsgId: sent.msgId, unreadCount: unreadBefore + 1 });
+    expect(item).toMatchObject({ lastMessage: { msgId: sent.msgId }, unreadCount: unreadBefore + 1 });
     const oldestLeft = pair.messages.find((m) => m.msgId === survivors[0]);
     expect(item?.purgeSk).toBe(keys.purgeSk(oldestLeft?.timestamp as number, ref));
     const page = await fetchHistory(h.deps, ref, { pageSize: 1, direction: 'up' });

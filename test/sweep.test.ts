@@ -108,7 +108,9 @@ describe('a retention sweep run', () => {
       for (const side of sidesOf(pair)) {
         const item = await conversationItem(h.deps, side);
         const oldest = survivorsOf(pair, cutoffFor(daysOf(side.owner), NOW))[0] as string;
-        expect(item?.lastMsgId).toBe(pair.messages.at(-1)?.msgId);
+        expect((item?.lastMessage as { msgId?: string } | undefined)?.msgId).toBe(
+          pair.messages.at(-1)?.msgId,
+        );
         expect(item?.listSk).toBeDefined();
         expect(item?.purgeSk).toBe(
           keys.purgeSk(pair.messages.find((m) => m.msgId === oldest)?.timestamp ?? -1, side),
@@ -216,7 +218,7 @@ describe('a retention sweep run', () => {
       const item = await conversationItem(h.deps, side);
       expect(item).toMatchObject({ owner: side.owner });
       expect(item?.listSk).toBeUndefined();
-      expect(item?.lastMsgId).toBeUndefined();
+      expect(item?.lastMessage).toBeUndefined();
       expect(item?.purgeSk).toBeUndefined();
     }
     await admin.setAppRetention(null);

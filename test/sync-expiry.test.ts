@@ -55,7 +55,10 @@ async function expectConverged(device: Device, h: Harness, owner: string) {
 }
 
 describe('expiry reaches every device through ?since=', () => {
-  it('a device replaying ?since= ends as a fresh fetch as messages expire, policies shorten and lengthen, and the sweep runs', async () => {
+  // 106 conversations walked and synced five times: over the 60 s default on a loaded 2-core machine.
+  it('a device replaying ?since= ends as a fresh fetch as messages expire, policies shorten and lengthen, and the sweep runs', {
+    timeout: 240_000,
+  }, async () => {
     // Prepare: the app keeps 30 days. On day 0, 105 peers each send se-owner one message; one peer,
     // se-keep, sends one on day 0 and one on day 25. A device fetches everything on day 26.
     const h = await harness();

@@ -7,6 +7,7 @@ import { batchGet, keyString } from '../store/db.js';
 import { type ListedPage, queryListed, queryMarked, queryPinned } from '../store/list-index.js';
 import { bumpEpoch, queryChanges } from '../store/sync-store.js';
 import type { Deps } from './deps.js';
+import { listTokenEpoch } from './list-sync-token.js';
 import { NO_CUTOFF } from './retention.js';
 import {
   type CursorKind,
@@ -33,7 +34,10 @@ export type ListRequest =
 export interface ConversationPage {
   conversations: Conversation[];
   cursor: string | null;
-  /** On a first page: pass as `?since=` later to get everything changed after this page was read. */
+  /**
+   * On a first page: pass as `?since=` later to get everything changed after this page was read (and what
+   * changed up to two hours before: the list index may not show it yet; list-sync-token.ts).
+   */
   syncToken?: string;
   /** In the `since` form: conversations that left the list (deleted, emptied or expired). */
   removed?: RemovedConversation[];
@@ -69,7 +73,8 @@ export async function listConversations(
 ): Promise<ConversationPage> {
   const now = deps.clock.now();
   if (request.form === 'since') return changesSince(deps, owner, request);
-  const token = (page: ListedPage) => encodeSyncToken({ epoch: page.syncEpoch ?? 0, at: now });
+  // A first page's token goes back far enough for changes the index does not show yet (list-sync-token.ts).
+  const token = (page: ListedPage) => encodeSyncToken({ epoch: listTokenEpoch(page.syncHead, now), at: now });
 
   if (request.form === 'recent') {
     // "Of the last 7 days" goes by the latest message the user can see, like expiry.
@@ -188,7 +193,7 @@ async function changesSince(
   // The policy lookup goes out with the epoch's bump.
   const [cutoff, below] = await Promise.all([
     deps.retention.currentCutoff(owner),
-    since.kind === 'cursor' ? since.below : bumpEpoch(deps.db, owner),
+    since.kind === 'cursor' ? since.below : bumpEpoch(deps.db, owner, now),
   ]);
   const { markers, more } = await queryChanges(deps.db, owner, {
     from: since.from,

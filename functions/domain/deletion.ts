@@ -10,7 +10,7 @@ import {
   unlist,
   unreadAfter,
 } from '../store/conversation.js';
-import { copyKey, countCopies, deleteCopyAction, newestCopy } from '../store/message-store.js';
+import { copyKey, deleteCopyAction, newestCopy } from '../store/message-store.js';
 import {
   changeableState,
   commit,
@@ -21,6 +21,7 @@ import {
 } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { purgeInline } from './purge.js';
+import { unreadAbove } from './unread.js';
 
 /**
  * One-way deletes (docs/consistency.md, section 4): each changes only the caller's copies and
@@ -59,7 +60,7 @@ export async function deleteMessagesByIds(
     );
     if (visible.length === 0) return 0;
     const after = unreadAfter(state);
-    const unreadRemoved = visible.filter((id) => after === undefined || id > after).length;
+    const unreadIds = visible.filter((id) => after === undefined || id > after);
     const gone = new Set(visible);
     const latestGone = state.lastMessage !== undefined && gone.has(state.lastMessage.msgId);
     const latest = latestGone
@@ -69,7 +70,7 @@ export async function deleteMessagesByIds(
           excluding: gone,
         })) ?? null)
       : undefined;
-    const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadRemoved, latest });
+    const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadIds, latest });
     const committed = await commit(deps, [
       ...written.actions,
       ...visible.map((id) => deleteCopyAction(deps.db.tableName, ref, id)),
@@ -137,7 +138,7 @@ async function hideThrough(deps: Deps, read: Snapshot, state: ConversationState,
   const after = unreadAfter(state);
   const unreadHidden =
     state.unread > 0 && (after === undefined || through > after)
-      ? await countCopies(deps.db, state.ref, { above: after, atOrBelow: through })
+      ? state.unread - (await unreadAbove(deps, state, through))
       : 0;
   const nothingLeft = state.lastMessage !== undefined && state.lastMessage.msgId <= through;
   return hide(read.context(state.ref.owner), state, {
@@ -162,8 +163,7 @@ async function readThroughArrival(
   if (target === undefined || state.headMsgId === undefined) return undefined;
   if (state.readThrough !== undefined && target <= state.readThrough) return undefined;
   const from = state.clearedThrough === undefined ? target : maxId(target, state.clearedThrough);
-  // Only what arrived while the delete ran is counted: a few copies.
-  const unread = await countCopies(deps.db, state.ref, { above: from, atOrBelow: state.headMsgId });
+  const unread = await unreadAbove(deps, state, from);
   return markRead(read.context(state.ref.owner), state, { through: target, unread });
 }
 

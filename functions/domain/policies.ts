@@ -11,7 +11,7 @@ import {
 import type { TransactItem } from '../store/transactions.js';
 import { commit, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { cutoffFor, NO_CUTOFF, visibleCutoff } from './retention.js';
+import { cutoffFor, FLOOR_CLOCK_MARGIN_MS, NO_CUTOFF, visibleCutoff } from './retention.js';
 
 /**
  * Retention policy administration: the app default and per-user overrides (null keeps forever). Every
@@ -69,7 +69,7 @@ export async function clearUserRetention(
 /**
  * Reads the policies, writes the change (conditioned on them being as read) and its audit record
  * together. The changed item's floor is what the user (or, for the app default, its followers) had
- * hidden at this moment.
+ * hidden at this moment on any instance: computed two hours ahead of this one's clock.
  */
 async function changePolicy(
   deps: Deps,
@@ -84,10 +84,12 @@ async function changePolicy(
     if (!change) return undefined;
     const now = deps.clock.now();
     const { policies } = read;
+    // What any instance may have told the user had expired by now (its clock up to two hours ahead).
+    const shownBy = now + FLOOR_CLOCK_MARGIN_MS;
     const floor =
       userId === undefined
-        ? Math.max(policies.appFloor, cutoffFor(policies.appDays, now))
-        : visibleCutoff(policies, userId, now);
+        ? Math.max(policies.appFloor, cutoffFor(policies.appDays, shownBy))
+        : visibleCutoff(policies, userId, shownBy);
     const { retentionDays } = change;
     const write =
       userId !== undefined && retentionDays === undefined && floor === NO_CUTOFF

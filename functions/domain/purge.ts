@@ -1,10 +1,11 @@
 import { ThrottledError } from '../core/errors.js';
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { type ConversationState, settlePurge, unreadAfter } from '../store/conversation.js';
-import { countCopies, deleteCopies, dueCopyIds } from '../store/message-store.js';
+import { type ConversationState, fileForSettle, settlePurge, unreadAfter } from '../store/conversation.js';
+import { deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { unreadAbove } from './unread.js';
 
 /** Copies deleted per batch: one Query for their keys, then two BatchWriteItem calls of 25. */
 export const PURGE_BATCH = 50;
@@ -119,10 +120,7 @@ export async function settleConversationPurge(
       const after = unreadAfter(state);
       const beyondHidden =
         options.purgedThrough !== undefined && purgedPastRead(state, options.purgedThrough);
-      const unread =
-        beyondHidden && state.unread > 0 && state.headMsgId !== undefined
-          ? await countCopies(deps.db, ref, { above: after, atOrBelow: state.headMsgId })
-          : undefined;
+      const unread = beyondHidden ? await unreadAbove(deps, state, after) : undefined;
       const written = settlePurge(read.context(ref.owner), state, {
         oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
         unread,
@@ -134,6 +132,27 @@ export async function settleConversationPurge(
   } catch (error) {
     if (!(error instanceof ThrottledError)) throw error;
   }
+}
+
+/**
+ * Before a purge takes copies its owners count as unread (retention past their read position), each such
+ * conversation is filed as due now (fileForSettle): a purger that dies before its settle leaves it where
+ * the next sweep meets it, whatever the policies by then, and recounts it.
+ */
+export async function fileUnreadPurges(
+  deps: Deps,
+  read: Snapshot,
+  purges: readonly { ref: ConversationRef; through: string }[],
+): Promise<void> {
+  const unreadTaken = purges.filter(({ ref, through }) => {
+    const state = read.state(ref);
+    return state.unread > 0 && purgedPastRead(state, through);
+  });
+  await Promise.all(
+    unreadTaken.map(({ ref }) =>
+      commit(deps, fileForSettle(read.context(ref.owner), read.state(ref)).actions),
+    ),
+  );
 }
 
 /** The purge went past what the owner had hidden or read: retention took copies that counted as unread. */

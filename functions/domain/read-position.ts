@@ -2,9 +2,9 @@ import { NotFoundError } from '../core/errors.js';
 import { maxId, minId } from '../core/ids.js';
 import type { ChatType, ConversationRef } from '../core/model.js';
 import { type ConversationState, markRead } from '../store/conversation.js';
-import { countCopies } from '../store/message-store.js';
 import { changeableState, commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
+import { unreadAbove } from './unread.js';
 
 /** What a read acknowledgement answers: where the caller's read position is now, and what is unread. */
 export interface ReadPosition {
@@ -35,10 +35,7 @@ export async function markConversationRead(
     const through = minId(target, state.headMsgId);
     if (state.readThrough !== undefined && through <= state.readThrough) return positionOf(state);
     const from = state.clearedThrough === undefined ? through : maxId(through, state.clearedThrough);
-    const unread =
-      from >= state.headMsgId || state.unread === 0
-        ? 0
-        : await countCopies(deps.db, ref, { above: from, atOrBelow: state.headMsgId });
+    const unread = await unreadAbove(deps, state, from);
     const written = markRead(read.context(ref.owner), state, { through, unread });
     return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : positionOf(written.next);
   });

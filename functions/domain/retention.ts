@@ -16,6 +16,13 @@ export const MAX_CLOCK_SKEW_MS = 60 * 60 * 1000;
  */
 export const SWEEP_CLOCK_MARGIN_MS = 2 * MAX_CLOCK_SKEW_MS;
 
+/**
+ * How far ahead of its own clock a policy change computes its floor: an instance up to two hours ahead
+ * of it (each up to an hour off) may already have told a device, in a `?since=` answer, that messages up
+ * to its own cutoff had expired; the floor keeps them expired, so the device stays as a fresh fetch.
+ */
+export const FLOOR_CLOCK_MARGIN_MS = 2 * MAX_CLOCK_SKEW_MS;
+
 /** Messages at or before the returned time (ms) are expired for a user with this retention. */
 export function cutoffFor(days: RetentionDays, now: number): number {
   return days === null ? NO_CUTOFF : now - days * DAY_MS;

@@ -1,5 +1,5 @@
 import { mapLimited } from '../core/concurrency.js';
-import { highestIdAt, lowestIdAt, maxId } from '../core/ids.js';
+import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
@@ -7,7 +7,7 @@ import type { ShardItem } from '../store/sweep-shard-store.js';
 import type { SweepCounts } from '../store/sweep-store.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { PURGE_BATCH, settleReadPurge } from './purge.js';
+import { fileUnreadPurges, PURGE_BATCH, settleReadPurge } from './purge.js';
 import { deletableCutoff, NO_CUTOFF } from './retention.js';
 import type { StopReason } from './sweep-budget.js';
 import type { SweepContext } from './sweep-shard.js';
@@ -20,13 +20,20 @@ export const DELETE_STREAMS_PER_WORKER = 2;
 /** Reads or settles in flight per worker. */
 const PARALLEL = 8;
 /** Below every message id: a bound that deletes nothing. */
-const NOTHING = lowestIdAt(0);
+export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
 export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
 
 /** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
-export type RoundEntry = { ref: ConversationRef; through: string; position: Position; continued?: boolean };
+export interface RoundEntry {
+  ref: ConversationRef;
+  through: string;
+  position: Position;
+  continued?: boolean;
+  /** Due now (a one-way delete, or a settle a purger died before): its unread is recounted. */
+  recount?: true;
+}
 
 /**
  * A pass's next round, what it counted and not saved yet, the owners it counted, and its tail: the round
@@ -114,16 +121,19 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
     if (!owners.has(ref.owner)) unsaved.users++;
     owners.add(ref.owner);
   }
-  if (deleting.length > 0) await save(first);
+  if (deleting.length > 0) await Promise.all([save(first), fileUnreadPurges(deps, snapshot, deleting)]);
   const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
-  const settle = ({ ref, through, oldestRemaining }: ReadEntry) =>
-    settleReadPurge(deps, snapshot, ref, { purgedThrough: through, oldestRemaining });
+  const settle = ({ ref, through, oldestRemaining, recount }: ReadEntry) =>
+    settleReadPurge(deps, snapshot, ref, {
+      purgedThrough: recount ? highestIdAt(MAX_ID_TIME) : through,
+      oldestRemaining,
+    });
   const finished = taken.filter((entry) => !entry.more);
   const done = ctx.deletes.write(deps.db, requests).then(() => mapLimited(finished, PARALLEL, settle));
   done.catch(() => undefined); // it fails when awaited
   pass.tail = { first, done };
   const goingOn = taken.filter((entry) => entry.more);
-  const left = goingOn.map(({ ref, through, position }) => ({ ref, through, position, continued: true }));
+  const left = goingOn.map(({ ids, more, oldestRemaining, ...entry }) => ({ ...entry, continued: true }));
   pass.round = [...left, ...entries.slice(taken.length)];
   return stop;
 }

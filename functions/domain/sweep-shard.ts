@@ -9,6 +9,7 @@ import { deletableCutoff } from './retention.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
   FIRST_ROUND_CONVERSATIONS,
+  NOTHING,
   type Position,
   purgeBound,
   purgeRound,
@@ -121,13 +122,17 @@ async function drain(claim: Claim, pass: Pass): Promise<void> {
 async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
   const { policies, run } = ctx;
   const appCutoff = deletableCutoff({ ...policies, userDays: new Map() }, '', run.now);
+  const due = (from: string, upTo: string) =>
+    pages((startKey) => queryDueInShard(deps.db, shard.shard, { from, upTo, limit: INDEX_PAGE, startKey }));
   let indexCursor = from.indexCursor;
+  // A resumed pass first meets what a purger that died before its settle filed due now behind it.
+  if (from.indexDone || indexCursor !== undefined) {
+    for await (const candidate of due('0', keys.purgeSkUpperBound(0))) {
+      if (from.indexDone || candidate.purgeSk < (indexCursor as string)) yield met(ctx, candidate, from);
+    }
+  }
   if (!from.indexDone) {
-    const upTo = keys.purgeSkUpperBound(Math.max(appCutoff, 0));
-    const range = { from: indexCursor ?? '0', upTo, limit: INDEX_PAGE };
-    const read = (startKey?: Record<string, unknown>) =>
-      queryDueInShard(deps.db, shard.shard, { ...range, startKey });
-    for await (const candidate of pages(read)) {
+    for await (const candidate of due(indexCursor ?? '0', keys.purgeSkUpperBound(Math.max(appCutoff, 0)))) {
       indexCursor = candidate.purgeSk;
       yield met(ctx, candidate, { indexCursor });
     }
@@ -153,14 +158,19 @@ async function* pages(read: (startKey?: Record<string, unknown>) => Promise<Cand
   }
 }
 
-/** A candidate met at `position`, with its round entry if it is due by its owner's cutoff. */
+/**
+ * A candidate met at `position`, with its round entry if it is due by its owner's cutoff. One filed as due
+ * now (a one-way delete, or a settle a purger died before: fileForSettle) is always met, and recounted.
+ */
 function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][number], position: Position) {
   const { owner, chatType, convId } = candidate;
+  const ref = { owner, chatType, convId };
   const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
-  const cutoff = deletableCutoff(policies, owner, run.now);
   const through = purgeBound(policies, owner, run.now, candidate.clearedThrough);
-  if (through === undefined || (dueAt !== 0 && dueAt > cutoff)) return { position };
-  return { entry: { ref: { owner, chatType, convId }, through, position }, position };
+  if (dueAt === 0)
+    return { entry: { ref, through: through ?? NOTHING, position, recount: true } as const, position };
+  if (through === undefined || dueAt > deletableCutoff(policies, owner, run.now)) return { position };
+  return { entry: { ref, through, position }, position };
 }
 
 const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>

@@ -1,5 +1,6 @@
 import { type Timer, ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
+import { createRateLimiter } from '../core/rate-limiter.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies } from '../store/policy-store.js';
 import { claimShard, listShards, type ShardItem } from '../store/sweep-shard-store.js';
@@ -20,7 +21,7 @@ import {
 import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { createBudget, createRateLimiter } from './sweep-budget.js';
+import { createBudget } from './sweep-budget.js';
 import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
@@ -55,9 +56,9 @@ export interface SweepOptions {
 export type SweepOutcome = 'finished' | 'stopped' | 'busy' | 'idle';
 
 /**
- * `joined`: another invocation started the run; `closedRun`: this one marked it finished (one per run
- * does); `shardsCompleted` and `counts`: this invocation's; `runCounts`: the whole run's so far. Counts
- * are at least once: a crashed round's replay, or a second invocation, may count some again.
+ * Counts are at least once (a crashed round's replay, or a second invocation, may count some again):
+ * `counts` are this invocation's, `runCounts` the whole run's so far. `joined`: another invocation
+ * started the run; `closedRun`: this one marked it finished (one does per run).
  */
 export interface SweepSummary {
   runId: string | null;

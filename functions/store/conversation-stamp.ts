@@ -1,3 +1,4 @@
+import { change, entryOf } from './conversation-item.js';
 import {
   type ConversationState,
   conversationKey,
@@ -5,7 +6,6 @@ import {
   type WriteContext,
 } from './conversation-state.js';
 import { keys } from './keys.js';
-import { toStoredMessage } from './stored-message.js';
 import { changeMarker, deletedIdsRecord, epochCheck, pinCountUpdate } from './sync-store.js';
 import type { TransactItem } from './transactions.js';
 import type { UpdateExpression } from './update-expression.js';
@@ -19,11 +19,10 @@ import type { UpdateExpression } from './update-expression.js';
  * - the entries of the owner's marks: a copy of the conversation in `U#{owner}#MARK#{n}` at its list
  *   position, so the list of a mark is one Query. They follow the conversation: moved when it moves,
  *   rewritten when it changes, removed when it leaves the list or loses the mark.
- * A conversation that leaves the list loses its pin and marks here, whichever write took it off.
+ * A conversation that leaves the list loses its pin and marks here, whichever write took it off, and
+ * the owner's pin count follows (the sync head's update instead of its check).
  */
 export interface StampOptions {
-  /** The owner pinned (+1) or unpinned (-1) it. */
-  pinDelta?: 1 | -1;
   /** Message ids deleted by this write, for other devices. */
   deletedIds?: readonly string[];
 }
@@ -32,29 +31,28 @@ export function stamped(
   ctx: WriteContext,
   state: ConversationState,
   u: UpdateExpression,
-  next: ConversationState,
+  changed: ConversationState,
   options: StampOptions = {},
 ): { actions: TransactItem[]; next: ConversationState } {
-  // Whatever takes a conversation off the list (a delete of all the owner sees, retention) drops its
-  // pin and marks, and gives the pin back: a new message lists it again, unpinned and unmarked.
-  if (isListed(state) && !isListed(next) && (next.pinnedAt !== undefined || next.marks.length > 0)) {
-    u.remove('pinnedAt', 'pinSk', 'marks');
-    if (next.pinnedAt !== undefined) options = { ...options, pinDelta: -1 };
-    next = { ...next, pinnedAt: undefined, marks: [] };
+  let next = changed;
+  // Whatever takes a conversation off the list (a delete of all the owner sees, retention, leaving a
+  // group) drops its pin and marks: a new message lists it again, unpinned and unmarked.
+  if (!isListed(next) && (next.pinnedAt !== undefined || next.marks.length > 0)) {
+    next = change(u, next, { pinnedAt: undefined, marks: [] }, { purgeShards: ctx.purgeShards });
   }
-  u.increment('rev', 1).set('changeEpoch', ctx.sync.epoch);
   const marking = needsMarker(ctx, state);
-  if (marking) u.set('markedAt', ctx.now);
-  const stampedNext: ConversationState = {
-    ...next,
-    exists: true,
-    rev: state.rev + 1,
-    changeEpoch: ctx.sync.epoch,
-    markedAt: marking ? ctx.now : state.markedAt,
-  };
+  next = change(
+    u,
+    next,
+    { changeEpoch: ctx.sync.epoch, ...(marking ? { markedAt: ctx.now } : {}) },
+    { add: { rev: 1 }, purgeShards: ctx.purgeShards },
+  );
+  next = { ...next, exists: true };
+  // The owner's pin count follows their pins, never past the cap (the head's condition).
+  const pinDelta = Number(next.pinnedAt !== undefined) - Number(state.pinnedAt !== undefined);
   const actions: TransactItem[] = [
-    options.pinDelta
-      ? pinCountUpdate(ctx.tableName, ctx.sync, options.pinDelta)
+    pinDelta !== 0
+      ? pinCountUpdate(ctx.tableName, ctx.sync, pinDelta as 1 | -1)
       : epochCheck(ctx.tableName, ctx.sync),
     { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
   ];
@@ -65,13 +63,13 @@ export function stamped(
         ctx.tableName,
         ctx.sync,
         state.ref,
-        { rev: stampedNext.rev, now: ctx.now },
+        { rev: next.rev, now: ctx.now },
         options.deletedIds,
       ),
     );
   }
-  actions.push(...markEntryActions(ctx, state, stampedNext));
-  return { actions, next: stampedNext };
+  actions.push(...markEntryActions(ctx, state, next));
+  return { actions, next };
 }
 
 /**
@@ -114,23 +112,4 @@ function markEntryActions(
     });
   }
   return actions;
-}
-
-/** A mark entry: the conversation as its list shows it (stateOf reads it back like the item). */
-function entryOf(state: ConversationState): Record<string, unknown> {
-  return {
-    owner: state.ref.owner,
-    chatType: state.ref.chatType,
-    convId: state.ref.convId,
-    listSk: state.listSk,
-    headMsgId: state.headMsgId,
-    ...(state.lastMessage
-      ? { lastMessage: toStoredMessage(state.lastMessage), updatedAt: state.lastMessage.timestamp }
-      : {}),
-    unreadCount: state.unread,
-    readThrough: state.readThrough,
-    clearedThrough: state.clearedThrough,
-    pinnedAt: state.pinnedAt,
-    marks: state.marks,
-  };
 }

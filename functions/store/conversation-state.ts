@@ -1,15 +1,15 @@
 import { maxId } from '../core/ids.js';
-import type { ChatType, Conversation, ConversationRef, Message } from '../core/model.js';
+import type { Conversation, ConversationRef, Message } from '../core/model.js';
 import type { Key } from './db.js';
 import { keys } from './keys.js';
-import { fromStoredMessage, type StoredMessage } from './stored-message.js';
 import type { SyncState } from './sync-store.js';
 import type { TransactItem } from './transactions.js';
 
 /**
  * The conversation aggregate's state: one owner's side of one conversation, as read from its item (or
  * from a mark entry, which holds a copy). docs/consistency.md, section 2, says what each attribute means
- * and which invariants they keep; conversation.ts is the only code that writes them.
+ * and which invariants they keep; conversation-item.ts declares how each is stored, conversation.ts is
+ * the only code that changes them.
  */
 export interface ConversationState {
   ref: ConversationRef;
@@ -58,39 +58,10 @@ export interface ConversationWrite {
   next: ConversationState;
 }
 
-type Item = Record<string, unknown>;
+export { refOfItem, stateOf } from './conversation-item.js';
 
 export function conversationKey(ref: ConversationRef): Key {
   return keys.conversation(ref);
-}
-
-export function stateOf(ref: ConversationRef, item: Item | undefined): ConversationState {
-  if (!item) {
-    return { ref, exists: false, rev: 0, seq: 0, unread: 0, marks: [], changeEpoch: -1, left: false };
-  }
-  return {
-    ref,
-    exists: true,
-    rev: Number(item.rev ?? 0),
-    seq: Number(item.seq ?? 0),
-    headMsgId: item.headMsgId as string | undefined,
-    lastMessage: item.lastMessage ? fromStoredMessage(item.lastMessage as StoredMessage) : undefined,
-    listSk: item.listSk as string | undefined,
-    readThrough: item.readThrough as string | undefined,
-    clearedThrough: item.clearedThrough as string | undefined,
-    unread: Number(item.unreadCount ?? 0),
-    pinnedAt: item.pinnedAt === undefined ? undefined : Number(item.pinnedAt),
-    marks: marksOf(item.marks),
-    changeEpoch: item.changeEpoch === undefined ? -1 : Number(item.changeEpoch),
-    markedAt: item.markedAt === undefined ? undefined : Number(item.markedAt),
-    left: item.left === true,
-    purgeSk: item.purgeSk as string | undefined,
-  };
-}
-
-function marksOf(value: unknown): number[] {
-  if (!Array.isArray(value)) return [];
-  return value.map(Number).sort((a, b) => a - b);
 }
 
 export function isListed(state: ConversationState): boolean {
@@ -124,9 +95,4 @@ export function unreadAfter(state: ConversationState): string | undefined {
 /** A group conversation the owner may read and change: they are a member (their item says so). */
 export function isMemberView(state: ConversationState): boolean {
   return state.exists && !state.left;
-}
-
-/** The ref of a conversation item (or mark entry) read from the table. */
-export function refOfItem(item: Item): ConversationRef {
-  return { owner: item.owner as string, chatType: item.chatType as ChatType, convId: item.convId as string };
 }

@@ -1,6 +1,8 @@
+import { lowestIdAt, nextId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
 import type { Message } from '../core/model.js';
-import { stamped } from './conversation-stamp.js';
+import { type ChangeOptions, change, type StoredFields } from './conversation-item.js';
+import { type StampOptions, stamped } from './conversation-stamp.js';
 import {
   type ConversationState,
   type ConversationWrite,
@@ -8,8 +10,8 @@ import {
   isListed,
   type WriteContext,
 } from './conversation-state.js';
-import { keys, purgeShardOf } from './keys.js';
-import { toStoredMessage } from './stored-message.js';
+import { keys } from './keys.js';
+import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
 
 export * from './conversation-state.js';
@@ -46,39 +48,44 @@ export function applyMessage(
   } else {
     u.require('attribute_not_exists(pk)');
   }
-  const listSk = keys.listSk(message.msgId, ref.chatType, ref.convId);
-  u.set('owner', ref.owner).set('convId', ref.convId).set('chatType', ref.chatType);
-  u.set('seq', seq).set('headMsgId', message.msgId).set('lastMsgId', message.msgId);
-  const preview = previewOf(message);
-  u.set('lastMessage', toStoredMessage(preview)).set('updatedAt', message.timestamp).set('listSk', listSk);
-  u.setIfAbsent('purgeShard', purgeShardKey(ctx, state)).setIfAbsent(
-    'purgeSk',
-    keys.purgeSk(message.timestamp, ref),
+  const next = change(
+    u,
+    state,
+    {
+      seq,
+      headMsgId: message.msgId,
+      lastMessage: previewOf(message),
+      listSk: keys.listSk(message.msgId, ref.chatType, ref.convId),
+      ...(own ? { readThrough: message.msgId, unread: 0 } : {}),
+    },
+    {
+      ...how(ctx, { create: !state.exists }),
+      add: own ? {} : { unread: 1 },
+      fileIfUnfiled: keys.purgeSk(message.timestamp, ref),
+    },
   );
-  if (own) u.set('readThrough', message.msgId).set('unreadCount', 0);
-  else u.increment('unreadCount', 1);
-  return stamped(ctx, state, u, {
-    ...state,
-    seq,
-    headMsgId: message.msgId,
-    lastMessage: preview,
-    listSk,
-    ...(own ? { readThrough: message.msgId, unread: 0 } : { unread: state.unread + 1 }),
-    purgeSk: state.purgeSk ?? keys.purgeSk(message.timestamp, ref),
-  });
+  return stamped(ctx, state, u, next);
 }
 
 /**
  * Position `seq` is passed over without a message: its fan-out log entry expired before this member got
- * it (a fan-out interrupted and not finished for days). Keeps the member's positions contiguous.
+ * it (only entries written before entries waited for their fan-out). Keeps the member's positions
+ * contiguous, and records the gap for unread counts.
  */
 export function skipPosition(ctx: WriteContext, state: ConversationState, seq: number): ConversationWrite {
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(seq - 1)}`).require(`attribute_not_exists(${u.name('left')})`);
-  u.set('seq', seq);
+  const next = change(u, state, { seq }, how(ctx));
   return {
-    actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }],
-    next: { ...state, seq },
+    actions: [
+      { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
+      skippedGapAction(ctx.tableName, state.ref, {
+        at: nextId(state.headMsgId ?? lowestIdAt(0)),
+        count: 1,
+        unique: `s${seq}`,
+      }),
+    ],
+    next,
   };
 }
 
@@ -93,28 +100,31 @@ export function hide(
   state: ConversationState,
   input: { through: string; unreadHidden: number; latest?: Message | null },
 ): ConversationWrite {
-  const u = userOperation(state);
-  u.set('clearedThrough', input.through);
   // Nothing visible left means nothing unread either.
   const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadHidden);
-  u.set('unreadCount', unread);
-  fileDueNow(ctx, state, u);
-  const next = { ...state, clearedThrough: input.through, unread, purgeSk: keys.purgeSk(0, state.ref) };
-  return stamped(ctx, state, u, showLatest(u, next, input.latest));
+  return userChange(ctx, state, {
+    clearedThrough: input.through,
+    unread,
+    ...dueNow(state),
+    ...showing(input.latest),
+  });
 }
 
-/** Copies were deleted by id (in the same transaction): unread drops by those after the read position. */
+/**
+ * Copies were deleted by id (in the same transaction): unread drops by those after the read position
+ * (`unreadIds`), whose positions are recorded as gaps so later counts stay arithmetic (unread-gaps.ts).
+ */
 export function removeCopies(
   ctx: WriteContext,
   state: ConversationState,
-  input: { msgIds: readonly string[]; unreadRemoved: number; latest?: Message | null },
+  input: { msgIds: readonly string[]; unreadIds: readonly string[]; latest?: Message | null },
 ): ConversationWrite {
-  const u = userOperation(state);
-  const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadRemoved);
-  u.set('unreadCount', unread);
-  return stamped(ctx, state, u, showLatest(u, { ...state, unread }, input.latest), {
-    deletedIds: input.msgIds,
-  });
+  const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadIds.length);
+  const written = userChange(ctx, state, { unread, ...showing(input.latest) }, { deletedIds: input.msgIds });
+  if (input.unreadIds.length > 0) {
+    written.actions.push(deletedGapAction(ctx.tableName, state.ref, input.unreadIds, `r${written.next.rev}`));
+  }
+  return written;
 }
 
 /** The read position moves forward to `through`; `unread` copies remain after it. */
@@ -123,52 +133,32 @@ export function markRead(
   state: ConversationState,
   input: { through: string; unread: number },
 ): ConversationWrite {
-  const u = userOperation(state);
-  u.set('readThrough', input.through).set('unreadCount', input.unread);
-  return stamped(ctx, state, u, { ...state, readThrough: input.through, unread: input.unread });
+  return userChange(ctx, state, { readThrough: input.through, unread: input.unread });
 }
 
 /**
- * The owner deleted the conversation, keeping its history: off the list, read through the head, and its
- * pin and marks dropped (a new message lists it again, unpinned and unmarked).
+ * The owner deleted the conversation, keeping its history: off the list, read through the head (its
+ * pin and marks go with the listing: conversation-stamp.ts).
  */
 export function unlist(ctx: WriteContext, state: ConversationState): ConversationWrite {
-  const u = userOperation(state);
-  const next = withoutPinAndMarks(u, unlisted(u, state));
-  return stamped(ctx, state, u, next, pinChange(state));
+  return userChange(ctx, state, unlisted(state));
 }
 
 /**
  * The owner deleted the conversation with its messages: everything they have (through their head) is
- * gone, it leaves the list, its pin and marks are dropped. With `leave`, the owner also left the group:
- * no later message applies to them.
+ * gone and it leaves the list. With `leave`, the owner also left the group: no later message applies
+ * to them.
  */
 export function clear(
   ctx: WriteContext,
   state: ConversationState,
   options: { leave?: boolean } = {},
 ): ConversationWrite {
-  const u = userOperation(state);
-  let next: ConversationState;
-  if (state.headMsgId === undefined) {
-    next = unlisted(u, state);
-  } else {
-    u.set('clearedThrough', state.headMsgId).set('unreadCount', 0);
-    fileDueNow(ctx, state, u);
-    const cleared = {
-      ...state,
-      clearedThrough: state.headMsgId,
-      unread: 0,
-      purgeSk: keys.purgeSk(0, state.ref),
-    };
-    next = showLatest(u, cleared, null);
-  }
-  next = withoutPinAndMarks(u, next);
-  if (options.leave) {
-    u.set('left', true);
-    next = { ...next, left: true };
-  }
-  return stamped(ctx, state, u, next, pinChange(state));
+  const patch: Partial<StoredFields> =
+    state.headMsgId === undefined
+      ? unlisted(state)
+      : { clearedThrough: state.headMsgId, unread: 0, ...dueNow(state), ...showing(null) };
+  return userChange(ctx, state, options.leave ? { ...patch, left: true } : patch);
 }
 
 /**
@@ -180,52 +170,36 @@ export function join(
   state: ConversationState,
   input: { seq: number; headMsgId?: string },
 ): ConversationWrite {
-  const { ref } = state;
   const u = new UpdateExpression();
   if (state.exists) u.require(`${u.name('rev')} = ${u.value(state.rev)}`);
   else u.require('attribute_not_exists(pk)');
-  u.set('owner', ref.owner).set('convId', ref.convId).set('chatType', ref.chatType);
-  u.set('seq', input.seq).set('unreadCount', 0);
-  u.remove('left', 'listSk', 'lastMessage', 'lastMsgId', 'pinnedAt', 'pinSk', 'marks');
-  if (input.headMsgId === undefined) u.remove('headMsgId', 'clearedThrough', 'readThrough');
-  else
-    u.set('headMsgId', input.headMsgId)
-      .set('clearedThrough', input.headMsgId)
-      .set('readThrough', input.headMsgId);
-  if (state.exists) fileDueNow(ctx, state, u);
-  return stamped(
-    ctx,
-    state,
+  const next = change(
     u,
+    state,
     {
-      ref,
-      exists: true,
-      rev: state.rev,
       seq: input.seq,
       headMsgId: input.headMsgId,
       readThrough: input.headMsgId,
       clearedThrough: input.headMsgId,
       unread: 0,
-      marks: [],
-      changeEpoch: state.changeEpoch,
       left: false,
-      purgeSk: state.exists ? keys.purgeSk(0, ref) : state.purgeSk,
+      ...showing(null),
+      pinnedAt: undefined,
+      marks: [],
+      ...(state.exists ? dueNow(state) : {}),
     },
-    pinChange(state),
+    how(ctx, { create: !state.exists }),
   );
+  return stamped(ctx, state, u, next);
 }
 
 /** Pinned at `pinnedAt` (the caller checked it was not pinned: a pin keeps its first time). */
 export function pin(ctx: WriteContext, state: ConversationState, pinnedAt: number): ConversationWrite {
-  const u = userOperation(state);
-  u.set('pinnedAt', pinnedAt).set('pinSk', keys.pinSk(pinnedAt, state.ref.chatType, state.ref.convId));
-  return stamped(ctx, state, u, { ...state, pinnedAt }, { pinDelta: 1 });
+  return userChange(ctx, state, { pinnedAt });
 }
 
 export function unpin(ctx: WriteContext, state: ConversationState): ConversationWrite {
-  const u = userOperation(state);
-  u.remove('pinnedAt', 'pinSk');
-  return stamped(ctx, state, u, { ...state, pinnedAt: undefined }, { pinDelta: -1 });
+  return userChange(ctx, state, { pinnedAt: undefined });
 }
 
 /** The owner's marks become `marks` (one added or removed by the caller). */
@@ -234,11 +208,7 @@ export function setMarks(
   state: ConversationState,
   marks: readonly number[],
 ): ConversationWrite {
-  const u = userOperation(state);
-  const sorted = [...new Set(marks)].sort((a, b) => a - b);
-  if (sorted.length) u.set('marks', sorted);
-  else u.remove('marks');
-  return stamped(ctx, state, u, { ...state, marks: sorted });
+  return userChange(ctx, state, { marks: [...new Set(marks)].sort((a, b) => a - b) });
 }
 
 /**
@@ -253,28 +223,32 @@ export function settlePurge(
   state: ConversationState,
   input: { oldestRemaining?: number; unread?: number; emptied: boolean },
 ): ConversationWrite | undefined {
-  const { ref } = state;
-  const u = userOperation(state);
-  const purgeSk = input.oldestRemaining === undefined ? undefined : keys.purgeSk(input.oldestRemaining, ref);
-  if (purgeSk === undefined) u.remove('purgeShard', 'purgeSk');
-  else u.set('purgeSk', purgeSk);
-  let next: ConversationState = { ...state, purgeSk };
+  const purgeSk =
+    input.oldestRemaining === undefined ? undefined : keys.purgeSk(input.oldestRemaining, state.ref);
   const unlisting = input.emptied && (isListed(state) || state.lastMessage !== undefined);
   const recount = input.unread !== undefined && input.unread !== state.unread;
   if (!unlisting && !recount) {
     if (purgeSk === state.purgeSk) return undefined;
     // Only the purge filing changes: no stamp, no rev bump (nothing the owner sees moved).
-    const bare = new UpdateExpression();
-    bare.require(`${bare.name('rev')} = ${bare.value(state.rev)}`);
-    if (purgeSk === undefined) bare.remove('purgeShard', 'purgeSk');
-    else bare.set('purgeSk', purgeSk);
-    return { actions: [{ Update: bare.toUpdate(ctx.tableName, conversationKey(ref)) }], next };
+    const u = userOperation(state);
+    const next = change(u, state, { purgeSk }, how(ctx));
+    return { actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }], next };
   }
   const unread = unlisting ? 0 : (input.unread ?? state.unread);
-  if (unread !== state.unread) u.set('unreadCount', unread);
-  next = { ...next, unread };
-  if (unlisting) next = showLatest(u, next, null);
-  return stamped(ctx, state, u, next);
+  return userChange(ctx, state, { purgeSk, unread, ...(unlisting ? showing(null) : {}) });
+}
+
+/**
+ * A purge is about to take copies the owner counts as unread (retention past the read position): the
+ * conversation is filed as due now first, so that if the purger dies before its settle, the next sweep
+ * meets it whatever the policies say by then (it always reads what is due now) and settles it: unread
+ * recounted, filed under its oldest copy. Bookkeeping only (no stamp, no rev).
+ */
+export function fileForSettle(ctx: WriteContext, state: ConversationState): ConversationWrite {
+  const u = new UpdateExpression();
+  u.require('attribute_exists(pk)');
+  const next = change(u, state, dueNow(state), how(ctx));
+  return { actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }], next };
 }
 
 // ---- Helpers --------------------------------------------------------------------------------------
@@ -286,44 +260,41 @@ function userOperation(state: ConversationState): UpdateExpression {
   return u;
 }
 
-function unlisted(u: UpdateExpression, state: ConversationState): ConversationState {
-  u.remove('listSk').set('unreadCount', 0);
-  const next: ConversationState = { ...state, listSk: undefined, unread: 0 };
-  if (state.headMsgId !== undefined) {
-    u.set('readThrough', state.headMsgId);
-    next.readThrough = state.headMsgId;
-  }
-  return next;
+/** A user operation's change: conditioned on `rev` as read, and stamped. */
+function userChange(
+  ctx: WriteContext,
+  state: ConversationState,
+  patch: Partial<StoredFields>,
+  options: StampOptions = {},
+): ConversationWrite {
+  const u = userOperation(state);
+  return stamped(ctx, state, u, change(u, state, patch, how(ctx)), options);
 }
 
-function withoutPinAndMarks(u: UpdateExpression, next: ConversationState): ConversationState {
-  u.remove('pinnedAt', 'pinSk', 'marks');
-  return { ...next, pinnedAt: undefined, marks: [] };
+function how(ctx: WriteContext, options: { create?: boolean } = {}): ChangeOptions {
+  return { purgeShards: ctx.purgeShards, ...options };
 }
 
-/** Dropping a pin gives the owner's pin count back. */
-function pinChange(state: ConversationState): { pinDelta?: -1 } {
-  return state.pinnedAt === undefined ? {} : { pinDelta: -1 };
+/** Off the list, read through the head. */
+function unlisted(state: ConversationState): Partial<StoredFields> {
+  return {
+    listSk: undefined,
+    unread: 0,
+    ...(state.headMsgId === undefined ? {} : { readThrough: state.headMsgId }),
+  };
 }
 
-function showLatest(u: UpdateExpression, next: ConversationState, latest: Message | null | undefined) {
-  if (latest === undefined) return next;
-  if (latest === null) {
-    u.remove('lastMessage', 'lastMsgId', 'listSk');
-    return { ...next, lastMessage: undefined, listSk: undefined };
-  }
-  // The list shows a bounded preview, whichever way a message became the latest.
-  const preview = previewOf(latest);
-  u.set('lastMessage', toStoredMessage(preview))
-    .set('lastMsgId', latest.msgId)
-    .set('updatedAt', latest.timestamp);
-  return { ...next, lastMessage: preview };
+/**
+ * What the owner sees as latest afterwards: unchanged (undefined), another message (its bounded
+ * preview, whichever way it became the latest), or nothing (null: it leaves the list).
+ */
+function showing(latest: Message | null | undefined): Partial<StoredFields> {
+  if (latest === undefined) return {};
+  if (latest === null) return { lastMessage: undefined, listSk: undefined };
+  return { lastMessage: previewOf(latest) };
 }
 
-function fileDueNow(ctx: WriteContext, state: ConversationState, u: UpdateExpression): void {
-  u.set('purgeShard', purgeShardKey(ctx, state)).set('purgeSk', keys.purgeSk(0, state.ref));
-}
-
-function purgeShardKey(ctx: WriteContext, state: ConversationState): string {
-  return keys.purgeShard(purgeShardOf(state.ref.owner, ctx.purgeShards));
+/** Filed for purge now: a delete's hidden copies are due at once. */
+function dueNow(state: ConversationState): Partial<StoredFields> {
+  return { purgeSk: keys.purgeSk(0, state.ref) };
 }

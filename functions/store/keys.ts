@@ -60,6 +60,12 @@ export const keys = {
   messageSkPrefix: 'M#',
   messageSk: (msgId: string) => `M#${msgId}`,
   msgIdOfSk: (sk: string) => sk.slice(2),
+  /** Gaps in the owner's positions above their read position (unread-gaps.ts). */
+  gapPk: (ref: ConversationRef) => `U#${ref.owner}#GAP#${ref.chatType}#${ref.convId}`,
+  /** By the highest id the record stands for, then what makes it unique (`#` sorts before any id character). */
+  gapSk: (highestId: string, unique: string) => `G#${highestId}#${unique}`,
+  gapSkAbove: (id: string) => `G#${id}#~`,
+  gapSkTop: 'G#~',
 
   idempotency: (owner: string, clientMsgId: string) => ({ pk: `U#${owner}#IDEM`, sk: clientMsgId }),
   /** '#' is not allowed in a clientMsgId, so these never meet a send's record. */

@@ -3,6 +3,7 @@ import type { Conversation, ConversationRef } from '../core/model.js';
 import { refOfItem, stateOf, toConversation } from './conversation-state.js';
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
+import { type SyncHeadView, syncHeadViewOf } from './sync-store.js';
 import { LIST_INDEX, PINNED_INDEX } from './table.js';
 
 /**
@@ -21,8 +22,8 @@ export interface ListedItem {
 
 export interface ListedPage {
   items: ListedItem[];
-  /** The sync epoch as this Query saw it (first pages of the full list only). */
-  syncEpoch?: number;
+  /** The sync head as this Query saw it (first pages of the full list only; absent if not there yet). */
+  syncHead?: SyncHeadView;
 }
 
 interface PageQuery {
@@ -70,7 +71,7 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
     for (const item of page.Items ?? []) {
       const sortKey = item[query.sortKey] as string;
       if (sortKey === keys.syncHeadListSk) {
-        result.syncEpoch = Number(item.epoch ?? 0);
+        result.syncHead = syncHeadViewOf(item);
         continue;
       }
       if (sortKey >= highest || result.items.length >= query.limit) continue;

@@ -50,6 +50,11 @@ export function messageOfCopy(item: Record<string, unknown>): Message {
   return fromStoredMessage(stored);
 }
 
+/** One copy's item (seeding a table without a request per message: bench and tests). */
+export function copyItem(ref: ConversationRef, message: Message, seq: number): Record<string, unknown> {
+  return toItem(ref, message, seq);
+}
+
 /** The Put action of one copy, for a transaction. */
 export function putCopyAction(
   tableName: string,
@@ -210,6 +215,35 @@ export async function countCopies(
     ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
     ConsistentRead: true,
   });
+}
+
+/**
+ * The oldest copy in (`above`, `atOrBelow`], by id and position (`seq`; copies written before positions
+ * were stored have none): where unread counting starts. Reads one copy.
+ */
+export async function oldestPositionIn(
+  db: Db,
+  ref: ConversationRef,
+  range: { above?: string; atOrBelow: string },
+): Promise<{ msgId: string; seq?: number } | undefined> {
+  const lowest = keys.messageSk(lowIdAbove(range.above));
+  const highest = keys.messageSk(range.atOrBelow);
+  if (lowest > highest) return undefined;
+  const page = await send<{ Items?: { sk: string; seq?: number }[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+      ProjectionExpression: 'sk, seq',
+      ConsistentRead: true,
+      Limit: 1,
+    }),
+  );
+  const item = page.Items?.[0];
+  return (
+    item && { msgId: keys.msgIdOfSk(item.sk), seq: item.seq === undefined ? undefined : Number(item.seq) }
+  );
 }
 
 /**

@@ -5,10 +5,11 @@ import type { TransactItem } from './transactions.js';
 
 /**
  * Retention policy: an app default and per-user overrides, in the POLICY partition. Each item also keeps
- * a `floor` (ms): the visible cutoff in force when the policy was last changed. What a policy had hidden
- * stays hidden after it is lengthened (docs/consistency.md, section 7), so expiry never goes backwards
- * for a device; the sweep never deletes by the floor, only by the days in force. A user item without
- * `retentionDays` is a cleared override kept for its floor: the user follows the app default.
+ * a `floor` (ms): the visible cutoff in force on any instance (retention.ts, FLOOR_CLOCK_MARGIN_MS) when
+ * the policy was last changed. What a policy had hidden stays hidden after it is lengthened
+ * (docs/consistency.md, section 7), so expiry never goes backwards for a device; the sweep never
+ * deletes by the floor, only by the days in force. A user item without `retentionDays` is a cleared
+ * override kept for its floor: the user follows the app default.
  */
 
 type PolicyItem = {

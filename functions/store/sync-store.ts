@@ -138,16 +138,62 @@ function markerExpiry(now: number): number {
   return ttlAfter(now, CHANGE_MARKER_DAYS);
 }
 
-/** Starts a new epoch and returns it: writes from now on carry it or a later one. */
-export async function bumpEpoch(db: Db, owner: string): Promise<number> {
+/**
+ * The sync head keeps when its recent epochs began, so a list page can hand out an epoch that began long
+ * enough ago (functions/domain/list-sync-token.ts): a ring of slots, one per quarter hour by the bumping
+ * instance's clock, each holding the last epoch begun in its quarter hour and when. Sixteen slots span
+ * four hours. Every slot ever written tells the truth (that epoch began at about that time), so any of
+ * them is a safe answer for any later time; the ring only bounds the item's size.
+ */
+export const EPOCH_START_SLOT_MS = 15 * 60 * 1000;
+export const EPOCH_START_SLOTS = 16;
+
+/** An epoch and when it began, by the clock of the instance whose `?since=` began it. */
+export interface EpochStart {
+  epoch: number;
+  at: number;
+}
+
+/** The sync head as a list page reads it from the index: its epoch and the starts it keeps. */
+export interface SyncHeadView {
+  epoch: number;
+  starts: EpochStart[];
+}
+
+const startAtAttribute = (slot: number) => `startAt${slot}`;
+const startEpochAttribute = (slot: number) => `startEpoch${slot}`;
+
+export function syncHeadViewOf(item: Record<string, unknown>): SyncHeadView {
+  const starts: EpochStart[] = [];
+  for (let slot = 0; slot < EPOCH_START_SLOTS; slot++) {
+    const at = item[startAtAttribute(slot)];
+    const epoch = item[startEpochAttribute(slot)];
+    if (at !== undefined && epoch !== undefined) starts.push({ epoch: Number(epoch), at: Number(at) });
+  }
+  return { epoch: Number(item.epoch ?? 0), starts };
+}
+
+/**
+ * Starts a new epoch and returns it: writes from now on carry it or a later one. Records in the slot of
+ * `now`'s quarter hour that it began now (`now` is read before the bump commits, so the record is early by
+ * at most the request's duration).
+ */
+export async function bumpEpoch(db: Db, owner: string, now: number): Promise<number> {
+  const slot = Math.floor(now / EPOCH_START_SLOT_MS) % EPOCH_START_SLOTS;
   const result = await send<{ Attributes?: { epoch?: number } }>(
     db,
     new UpdateCommand({
       TableName: db.tableName,
       Key: keys.syncHead(owner),
-      UpdateExpression: 'SET listSk = :listSk ADD #epoch :one',
-      ExpressionAttributeNames: { '#epoch': 'epoch' },
-      ExpressionAttributeValues: { ':listSk': keys.syncHeadListSk, ':one': 1 },
+      UpdateExpression:
+        'SET listSk = :listSk, #epoch = if_not_exists(#epoch, :zero) + :one, ' +
+        '#startAt = :now, #startEpoch = if_not_exists(#epoch, :zero) + :one',
+      ExpressionAttributeNames: {
+        '#epoch': 'epoch',
+        '#startAt': startAtAttribute(slot),
+        '#startEpoch': startEpochAttribute(slot),
+      },
+      ExpressionAttributeValues: { ':listSk': keys.syncHeadListSk, ':zero': 0, ':one': 1, ':now': now },
       ReturnValues: 'UPDATED_NEW',
     }),
   );

@@ -1,3 +1,5 @@
+import { PURGE_ENTRY_ATTRIBUTES } from './conversation-item.js';
+
 /**
  * The single table's definition: keys, indexes and TTL. The local bootstrap, the tests and the CDK stack
  * all build the table from this module so they cannot drift. See keys.ts for what each item looks like.
@@ -17,7 +19,8 @@ export interface IndexDefinition {
 
 /**
  * A user's listed conversations, last arrival first. Sparse: only listed conversations, and the user's
- * sync head (listSk '~', above them all), so a first page also reads the sync epoch.
+ * sync head (listSk '~', above them all), so a first page also reads the head's epoch start times for its
+ * sync token.
  */
 export const LIST_INDEX: IndexDefinition = {
   indexName: 'byLatest',
@@ -43,7 +46,7 @@ export const PURGE_INDEX: IndexDefinition = {
   indexName: 'byPurge',
   partitionKey: 'purgeShard',
   sortKey: 'purgeSk',
-  projection: ['owner', 'convId', 'chatType', 'clearedThrough'],
+  projection: PURGE_ENTRY_ATTRIBUTES,
 };
 
 export const TABLE_INDEXES: readonly IndexDefinition[] = [LIST_INDEX, PINNED_INDEX, PURGE_INDEX];

@@ -1,16 +1,17 @@
 import '../../local/quiet-warnings.js';
 import { parseArgs } from 'node:util';
-import { ensureTable } from '../../functions/store/create-table.js';
 import { exitCodeOf, runCommand, StartupError } from '../../local/cli.js';
 import { startEmbeddedDynamo, stopAllEmbeddedDynamos } from '../../local/embedded-dynamo.js';
 import { documentClientOf, localDynamoClient } from '../../local/local-app.js';
+import type { OperationCounts } from './log.js';
 import { runSeeds } from './run.js';
 
 /**
  * `npm run simulate -- --seeds N [--from S] [--concurrency C]`: runs the consistency simulation for N
- * seeds on a DynamoDB Local of its own and prints every failing seed with what the oracle found. A
- * failing seed replays exactly: add it to REGRESSION_SEEDS in test/simulation.test.ts. Exit code 1 when
- * a seed failed; whatever ends it, the DynamoDB Local it started stops.
+ * seeds on a DynamoDB Local of its own (a table per seed) and prints, per seed, how many operations of
+ * each kind ran, and every failing seed with what the oracle found; then the totals. A failing seed
+ * replays exactly: add it to REGRESSION_SEEDS in test/simulation.test.ts. Exit code 1 when a seed
+ * failed; whatever ends it, the DynamoDB Local it started stops.
  */
 runCommand(
   async function simulate(lifetime) {
@@ -28,32 +29,36 @@ runCommand(
     }
     const dynamo = await startEmbeddedDynamo({ command: 'npm run simulate' });
     const raw = localDynamoClient(dynamo.endpoint);
-    const tableName = 'roaming_simulation';
-    await ensureTable(raw, tableName);
     const seeds = Array.from({ length: count }, (_, i) => from + i);
     const started = performance.now();
-    let done = 0;
-    const results = await runSeeds(seeds, documentClientOf(raw), tableName, {
+    const results = await runSeeds(seeds, raw, documentClientOf(raw), {
+      tablePrefix: 'roaming_simulation',
       concurrency,
       onResult: (result) => {
-        done++;
-        if (result.failures.length > 0) {
-          console.log(`seed ${result.seed} FAILED:`);
-          for (const failure of result.failures) console.log(`  ${failure}`);
-        } else if (done % 25 === 0) {
-          console.log(`${done}/${count} seeds passed so far`);
-        }
+        const verdict = result.failures.length > 0 ? 'FAILED' : 'ok';
+        console.log(`seed ${result.seed} ${verdict}: ${describeCounts(result.counts)}`);
+        for (const failure of result.failures) console.log(`  ${failure}`);
       },
     });
     raw.destroy();
     const failed = results.filter((r) => r.failures.length > 0);
     const steps = results.reduce((sum, r) => sum + r.steps, 0);
     const contended = results.reduce((sum, r) => sum + r.contended, 0);
+    const totals = results.reduce(
+      (sum, r) => {
+        for (const [kind, n] of Object.entries(r.counts)) sum[kind as keyof OperationCounts] += n;
+        return sum;
+      },
+      Object.fromEntries(
+        Object.keys(results[0]?.counts ?? {}).map((k) => [k, 0]),
+      ) as unknown as OperationCounts,
+    );
     console.log(
       `${results.length} seeds (${from}..${from + count - 1}) in ${((performance.now() - started) / 1000).toFixed(1)} s: ` +
         `${steps} scheduled commands, ${contended} operations gave up on contention; ` +
         `${failed.length ? `failing seeds: ${failed.map((r) => r.seed).join(' ')}` : 'no failure'}`,
     );
+    console.log(`in all: ${describeCounts(totals)}`);
     await lifetime.end(failed.length ? 1 : 0);
   },
   {
@@ -63,3 +68,12 @@ runCommand(
     },
   },
 );
+
+function describeCounts(counts: OperationCounts): string {
+  return (
+    `${counts.sends} sends (${counts.retries} retries, ${counts.givenUp} given up), ${counts.deletes} deletes, ` +
+    `${counts.policyChanges} policy changes, ${counts.sweeps} sweeps (${counts.sweepsCrashed} died), ` +
+    `${counts.expiries} expiries, ${counts.clockAdvances} clock advances, ${counts.syncs} syncs, ` +
+    `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks`
+  );
+}

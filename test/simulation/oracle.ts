@@ -1,18 +1,15 @@
-import { timeOfId } from '../../functions/core/ids.js';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { maxId, timeOfId } from '../../functions/core/ids.js';
 import type { Conversation, ConversationRef, Message } from '../../functions/core/model.js';
-import { listConversations } from '../../functions/domain/conversations.js';
 import type { Deps } from '../../functions/domain/deps.js';
 import { fetchHistory } from '../../functions/domain/history.js';
 import { readGroup } from '../../functions/store/group-store.js';
-import {
-  belongsTo,
-  type ChangeRecord,
-  conversationKey,
-  type SendRecord,
-  type SimulationLog,
-  seenAt,
-  syncDevice,
-} from './workload.js';
+import { keys } from '../../functions/store/keys.js';
+import { conversationKey } from './devices.js';
+import { type ExpiryBounds, expiryBounds } from './expiry-model.js';
+import type { ChangeRecord, SendRecord, SimulationLog } from './log.js';
+import { checkDevices, checkPinsAndMarks, fullList } from './oracle-lists.js';
+import { belongsTo, seenAt } from './workload.js';
 import type { World } from './world.js';
 
 /**
@@ -22,22 +19,33 @@ import type { World } from './world.js';
  * 1. history walks up and down agree, with no gap or repeat, ids and timestamps in one order;
  * 2. every visible message was sent (once: retries never duplicate it);
  * 3. every acknowledged message is in every copy whose owner did not delete it (a delete that could
- *    have raced it excuses it; a delete that finished before the send started does not);
+ *    have raced it excuses it; a delete that finished before the send started does not) and that
+ *    retention may not have hidden (expiry-model.ts);
  * 4. nothing a delete covered, acknowledged before the delete started, is visible;
- * 5. a listed conversation's latest is its newest visible message, and an unlisted one with visible
- *    history was taken off the list by its owner;
- * 6. unread equals the visible messages after the read position, all from others;
- * 7. a device that replays `?since=` from its first token ends with exactly the server's list, pins and
- *    marks included;
+ * 5. a listed conversation's latest is its newest visible message; an unlisted one with visible history
+ *    was taken off the list by its owner after that message arrived (a later one lists it again);
+ * 6. unread is the number of copies after the read position and up to the head (docs/consistency.md,
+ *    section 2: retention lowers it once the sweep has deleted the expired ones), the visible ones all
+ *    from others;
+ * 7. a device that replays `?since=` from its first token ends exactly as a fresh fetch: the same list
+ *    (pins and marks included) and, for every listed conversation, the same messages cached, with
+ *    retention active;
  * 8. the pinned list is the pinned conversations, most recently pinned first, and each mark's list is
- *    the conversations with that mark, in list order.
+ *    the conversations with that mark, in list order;
+ * 9. nothing a policy in force keeps was physically deleted (store-audit.ts checks every delete as it is
+ *    sent: only the owner's own deletes, and the sweep within the days in force, delete copies);
+ * 10. expiry never goes backwards: nothing is visible that the policy in force hides, that a policy hid
+ *    when it was changed, or that a device was told had expired.
  */
 export async function check(world: World, log: SimulationLog): Promise<string[]> {
-  const failures: string[] = [...log.errors.map((e) => `unexpected error: ${e}`)];
+  const failures: string[] = [...log.errors.map((e) => `unexpected error: ${e}`), ...world.audit.failures];
   const deps = world.direct;
+  const now = world.clock.now();
   const members = new Set((await readGroup(deps.db, world.groupId))?.members ?? []);
   const lists = new Map<string, Map<string, Conversation>>();
+  const histories = new Map<string, Message[]>();
   for (const owner of world.users) {
+    const bounds = expiryBounds(world, log, owner, now);
     lists.set(owner, await fullList(deps, owner));
     for (const ref of refsOf(world, owner)) {
       if (ref.chatType === 'group' && !members.has(owner)) {
@@ -50,75 +58,19 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
         continue;
       }
       const where = `${owner} ${conversationKey(ref)}`;
-      const history = await walkedHistory(deps, ref, world.dice.between(1, 4), failures, where);
+      const history = await walkedHistory(deps, ref, world.dice.between(2, 5), failures, where);
+      histories.set(`${owner}|${conversationKey(ref)}`, history);
       checkIdentity(log, ref, history, failures, where);
-      checkPresence(log, ref, history, members, failures, where);
-      checkListing(log, ref, history, lists.get(owner)?.get(conversationKey(ref)), failures, where);
+      checkPresence(log, ref, history, members, bounds, failures, where);
+      checkExpiry(history, bounds, failures, where);
+      const listed = lists.get(owner)?.get(conversationKey(ref));
+      checkListing(log, ref, history, listed, failures, where);
+      if (listed) await checkUnread(world, ref, history, listed, failures, where);
     }
   }
-  for (const device of log.devices) {
-    await syncDevice(deps, device);
-    const server = lists.get(device.user) ?? new Map();
-    const mine = [...device.conversations.keys()].sort();
-    const theirs = [...server.keys()].sort();
-    if (JSON.stringify(mine) !== JSON.stringify(theirs)) {
-      failures.push(`device ${device.name} lists ${mine.join(',')} but the server lists ${theirs.join(',')}`);
-      continue;
-    }
-    for (const [key, conversation] of server) {
-      const local = device.conversations.get(key);
-      const summary = (c?: Conversation) =>
-        `${c?.lastMessage.msgId}/${c?.unreadCount}/${c?.readThrough}/${c?.pinnedAt}/${c?.marks.join('+')}`;
-      if (summary(local) !== summary(conversation)) {
-        failures.push(
-          `device ${device.name} has ${key} as ${summary(local)}, the server as ${summary(conversation)}`,
-        );
-      }
-    }
-  }
+  failures.push(...(await checkDevices(world, log, lists, histories)));
   for (const owner of world.users)
     failures.push(...(await checkPinsAndMarks(deps, owner, lists.get(owner) ?? new Map())));
-  return failures;
-}
-
-/** The pinned and mark lists agree with the full list. */
-async function checkPinsAndMarks(
-  deps: Deps,
-  owner: string,
-  list: Map<string, Conversation>,
-): Promise<string[]> {
-  const failures: string[] = [];
-  const all = [...list.values()].sort((a, b) => (a.lastMessage.msgId < b.lastMessage.msgId ? 1 : -1));
-  const pinned = (await listConversations(deps, owner, { form: 'pinned', limit: 50 })).conversations.map(
-    conversationKey,
-  );
-  // Most recently pinned first; the same time is ordered by the conversation, as the index key does.
-  const expectedPinned = all
-    .filter((c) => c.pinnedAt !== null)
-    .sort(
-      (a, b) => (b.pinnedAt ?? 0) - (a.pinnedAt ?? 0) || (conversationKey(a) < conversationKey(b) ? 1 : -1),
-    )
-    .map(conversationKey);
-  if (JSON.stringify(pinned) !== JSON.stringify(expectedPinned)) {
-    failures.push(
-      `${owner}: pinned list ${pinned.join(',')} but pinned in the list: ${expectedPinned.join(',')}`,
-    );
-  }
-  for (const mark of [0, 1, 2]) {
-    const marked = (await listConversations(deps, owner, { form: 'mark', mark, limit: 50 })).conversations;
-    const expected = all.filter((c) => c.marks.includes(mark)).map(conversationKey);
-    if (JSON.stringify(marked.map(conversationKey)) !== JSON.stringify(expected)) {
-      failures.push(
-        `${owner}: mark ${mark} lists ${marked.map(conversationKey).join(',')}, expected ${expected.join(',')}`,
-      );
-    }
-    for (const entry of marked) {
-      const inList = list.get(conversationKey(entry));
-      if (JSON.stringify(entry) !== JSON.stringify(inList)) {
-        failures.push(`${owner}: mark ${mark} shows ${conversationKey(entry)} unlike the list`);
-      }
-    }
-  }
   return failures;
 }
 
@@ -127,20 +79,6 @@ function refsOf(world: World, owner: string): ConversationRef[] {
     ...world.users.map((peer): ConversationRef => ({ owner, chatType: 'single', convId: peer })),
     { owner, chatType: 'group', convId: world.groupId },
   ];
-}
-
-async function fullList(deps: Deps, owner: string): Promise<Map<string, Conversation>> {
-  const list = new Map<string, Conversation>();
-  let cursor: string | undefined;
-  do {
-    const page = await listConversations(deps, owner, { form: 'cursor', limit: 50, cursor });
-    for (const c of page.conversations) {
-      if (list.has(conversationKey(c))) throw new Error(`the list repeats ${conversationKey(c)}`);
-      list.set(conversationKey(c), c);
-    }
-    cursor = page.cursor ?? undefined;
-  } while (cursor);
-  return list;
 }
 
 /** The whole visible history, newest first; walked both ways in pages of `pageSize`, which must agree. */
@@ -211,6 +149,7 @@ function checkPresence(
   ref: ConversationRef,
   history: Message[],
   members: Set<string>,
+  bounds: ExpiryBounds,
   failures: string[],
   where: string,
 ) {
@@ -224,7 +163,13 @@ function checkPresence(
     const mayBeDeleted = changes.some(
       (c) => c.lastStep > send.firstStart && (covers(c, message) || c.mayCoverEverything === true),
     );
-    if (!mayBeDeleted && steadyMember(log, ref, send, members) && !visible.has(message.msgId)) {
+    const mayBeExpired = message.timestamp <= bounds.mayHideThrough;
+    if (
+      !mayBeDeleted &&
+      !mayBeExpired &&
+      steadyMember(log, ref, send, members) &&
+      !visible.has(message.msgId)
+    ) {
       failures.push(`${where}: acknowledged ${message.msgId} (${send.text}) is missing`);
     }
   }
@@ -269,7 +214,21 @@ function covers(change: ChangeRecord, message: Message): boolean {
   }
 }
 
-/** Latest is the newest visible message; unread counts the visible messages after the read position. */
+/** Nothing visible is at or before what retention must hide (expiry never goes backwards). */
+function checkExpiry(history: Message[], bounds: ExpiryBounds, failures: string[], where: string) {
+  const expired = history.filter((m) => m.timestamp <= bounds.mustHideThrough);
+  if (expired.length > 0) {
+    failures.push(
+      `${where}: ${expired.map((m) => m.msgId).join(',')} visible, at or before ${bounds.mustHideThrough} which must be hidden`,
+    );
+  }
+}
+
+/**
+ * Latest is the newest visible message. A conversation with visible history is listed unless its owner
+ * took it off the list keeping the history, and no later message listed it again: a message whose send
+ * started after that delete's last command arrived after it.
+ */
 function checkListing(
   log: SimulationLog,
   ref: ConversationRef,
@@ -280,15 +239,21 @@ function checkListing(
 ) {
   const newest = history[0];
   if (!listed) {
-    const unlistedByOwner = log.changes.some(
+    if (!newest) return;
+    const send = log.sends.find((s) => s.text === String(newest.body.text));
+    const unlistedAfterIt = log.changes.some(
       (c) =>
         c.owner === ref.owner &&
         c.convId === ref.convId &&
         c.chatType === ref.chatType &&
         c.kind === 'conversation' &&
-        !c.withMessages,
+        !c.withMessages &&
+        c.ok &&
+        send !== undefined &&
+        send.firstStart < c.lastStep,
     );
-    if (newest && !unlistedByOwner) failures.push(`${where}: has visible messages but is not listed`);
+    if (!unlistedAfterIt)
+      failures.push(`${where}: has visible messages (newest ${newest.msgId}) but is not listed`);
     return;
   }
   if (!newest) {
@@ -299,10 +264,48 @@ function checkListing(
     failures.push(`${where}: latest is ${listed.lastMessage.msgId}, the newest visible is ${newest.msgId}`);
   }
   const after = history.filter((m) => listed.readThrough === null || m.msgId > listed.readThrough);
-  if (listed.unreadCount !== after.length) {
+  if (after.some((m) => m.from === ref.owner)) failures.push(`${where}: an own message counts as unread`);
+}
+
+/** Unread is the number of copies in (max(read position, watermark), head], read from the table itself. */
+async function checkUnread(
+  world: World,
+  ref: ConversationRef,
+  history: Message[],
+  listed: Conversation,
+  failures: string[],
+  where: string,
+) {
+  const client = world.direct.db.client;
+  const { Item: item } = (await client.send(
+    new GetCommand({ TableName: world.tableName, Key: keys.conversation(ref), ConsistentRead: true }),
+  )) as { Item?: Record<string, unknown> };
+  const head = item?.headMsgId as string | undefined;
+  const readThrough = item?.readThrough as string | undefined;
+  const clearedThrough = item?.clearedThrough as string | undefined;
+  const from =
+    readThrough && clearedThrough ? maxId(readThrough, clearedThrough) : (readThrough ?? clearedThrough);
+  const copies: string[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = (await client.send(
+      new QueryCommand({
+        TableName: world.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+        ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':m': keys.messageSkPrefix },
+        ProjectionExpression: 'sk',
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    )) as { Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> };
+    copies.push(...(page.Items ?? []).map((copy) => keys.msgIdOfSk(copy.sk)));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  const unread = copies.filter((id) => (from === undefined || id > from) && head !== undefined && id <= head);
+  const visibleAfter = history.filter((m) => listed.readThrough === null || m.msgId > listed.readThrough);
+  if (listed.unreadCount !== unread.length) {
     failures.push(
-      `${where}: unread is ${listed.unreadCount}, ${after.length} visible messages are after the read position`,
+      `${where}: unread is ${listed.unreadCount}, ${unread.length} copies are after the read position (${visibleAfter.length} visible)`,
     );
   }
-  if (after.some((m) => m.from === ref.owner)) failures.push(`${where}: an own message counts as unread`);
 }

@@ -1,86 +1,158 @@
+import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { runSweep } from '../../functions/domain/sweep.js';
+import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { Dice } from '../support/prng.js';
+import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
-import { actor, attemptSend, newLog } from './workload.js';
-import { createWorld } from './world.js';
+import { type OperationTag, runAs } from './scheduler.js';
+import { passTime } from './upkeep.js';
+import { actor, attemptSend, operator, platform, RETRY_WINDOW_MS, retryableSends } from './workload.js';
+import { createWorld, MAX_SKEW_MS, type World } from './world.js';
 
 /** One seed's run: what the oracle found, and how much happened. */
 export interface SimulationResult {
   seed: number;
   failures: string[];
   steps: number;
-  sends: number;
-  changes: number;
+  counts: OperationCounts;
   contended: number;
 }
 
+/** Users' sessions; with them, one operator and the platform (the sweep's schedule, TTL). */
 const ACTORS = 4;
-const OPERATIONS_PER_ACTOR = 10;
+/** The run's phases: operations interleaved within one, hours to days passing between two. */
+const PHASES = 4;
+const OPERATIONS_PER_ACTOR_AND_PHASE = 3;
+const OPERATOR_OPERATIONS_PER_PHASE = 2;
+const PLATFORM_OPERATIONS_PER_PHASE = 1;
 const RETRY_ROUNDS = 5;
 
 /**
- * Runs one seed: the actors' operations interleaved by the scheduler (with crashes injected into some
- * sends), then every failed send retried until acknowledged, then the oracle. Same seed, same run.
+ * Runs one seed on `tableName` (a fresh table): in each phase the actors' operations interleaved by the
+ * scheduler (with crashes injected into some sends, policy changes and sweeps), then clients retrying
+ * their failed sends, then time passing; finally the oracle. Same seed, same run.
  */
 export async function runSeed(
   seed: number,
-  client: DocumentSender,
+  raw: DocumentSender,
   tableName: string,
-  namespace = '',
 ): Promise<SimulationResult> {
-  const world = await createWorld(seed, client, tableName, namespace);
+  const world = await createWorld(seed, raw, tableName);
   const log = newLog(world);
-  for (let i = 0; i < ACTORS; i++) {
-    const dice = Dice.seeded(world.dice.fork());
-    world.scheduler.start('actor', () => actor(world, log, dice, OPERATIONS_PER_ACTOR));
+  for (let phase = 0; phase < PHASES; phase++) {
+    if (phase > 0) passTime(world, log, world.dice);
+    for (let i = 0; i < ACTORS; i++) {
+      const dice = Dice.seeded(world.dice.fork());
+      world.scheduler.start('actor', () => actor(world, log, dice, OPERATIONS_PER_ACTOR_AND_PHASE));
+    }
+    const operatorDice = Dice.seeded(world.dice.fork());
+    world.scheduler.start('operator', () =>
+      operator(world, log, operatorDice, OPERATOR_OPERATIONS_PER_PHASE),
+    );
+    const platformDice = Dice.seeded(world.dice.fork());
+    world.scheduler.start('platform', () =>
+      platform(world, log, platformDice, PLATFORM_OPERATIONS_PER_PHASE),
+    );
+    await world.scheduler.drain();
+    await retryFailedSends(world, log);
   }
-  await world.scheduler.drain();
-  // Clients keep retrying what failed (same clientMsgId) until it is acknowledged.
+  const failures: string[] = [];
+  for (const record of log.sends) {
+    if (record.message || record.refused) continue;
+    // A retry refused because the sender has left the group since is not a lost message: it was never acknowledged.
+    if (record.lastError === 'ForbiddenError') continue;
+    if (world.clock.now() >= record.firstStartAt + RETRY_WINDOW_MS) {
+      record.givenUp = true;
+      log.counts.givenUp++;
+      continue;
+    }
+    failures.push(`send ${record.text} was never acknowledged (last error ${record.lastError})`);
+  }
+  failures.push(...(await settle(world)));
+  failures.push(...(await check(world, log)));
+  return {
+    seed,
+    failures,
+    steps: world.scheduler.step,
+    counts: log.counts,
+    contended: log.contended,
+  };
+}
+
+/**
+ * Before the oracle reads: more than an hour passes (every instance's clock has then passed the true
+ * time of the last operation, and the leases of dead sweep invocations have lapsed), and the sweep runs
+ * to the end of a run on the true clock, so every purge it started is settled (unread counts the copies
+ * left). Its deletes pass the store audit like any other.
+ */
+async function settle(world: World): Promise<string[]> {
+  world.clock.advance(MAX_SKEW_MS + 2 * world.direct.config.sweepLeaseMs);
+  const step = world.scheduler.step;
+  const tag: OperationTag = {
+    id: -1,
+    kind: 'sweep',
+    commands: 0,
+    startStep: step,
+    startedAt: world.clock.now(),
+    lastStep: step,
+  };
+  world.justifications.set(tag.id, { sweep: true });
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const summary = await runAs(tag, () => runSweep(world.direct, { trigger: 'cli' }));
+      if (summary.outcome === 'finished') return [];
+    }
+  } catch (error) {
+    return [
+      `the sweep after the last operation failed: ${(error as Error).name}: ${(error as Error).message}`,
+    ];
+  }
+  return ['the sweep did not finish its run after the last operation'];
+}
+
+/** Clients keep retrying what failed (same clientMsgId) until it is acknowledged, within the window. */
+async function retryFailedSends(world: World, log: SimulationLog): Promise<void> {
   for (let round = 0; round < RETRY_ROUNDS; round++) {
-    const failed = log.sends.filter((record) => !record.message && !record.refused);
-    if (failed.length === 0) break;
-    for (const record of failed)
+    const failed = retryableSends(world, log).filter((record) => record.lastError !== 'ForbiddenError');
+    if (failed.length === 0) return;
+    for (const record of failed) {
+      log.counts.retries++;
       void attemptSend(
         world,
         log,
         world.instances[round % world.instances.length]?.deps ?? world.direct,
         record,
       );
+    }
     await world.scheduler.drain();
   }
-  const failures: string[] = [];
-  for (const record of log.sends) {
-    // A retry refused because the sender has left the group since is not a lost message: it was never acknowledged.
-    if (!record.message && !record.refused && record.lastError !== 'ForbiddenError') {
-      failures.push(`send ${record.text} was never acknowledged (last error ${record.lastError})`);
-    }
-  }
-  failures.push(...(await check(world, log)));
-  return {
-    seed,
-    failures,
-    steps: world.scheduler.step,
-    sends: log.sends.length,
-    changes: log.changes.length,
-    contended: log.contended,
-  };
 }
 
-/** Runs seeds `concurrency` at a time (each seed has its own users, so they share the table). */
+/**
+ * Runs seeds `concurrency` at a time, each on a table of its own (`{tablePrefix}_{seed}`, deleted after
+ * it): retention policies and sweep runs are table-wide, and every seed has its own clock.
+ */
 export async function runSeeds(
   seeds: readonly number[],
+  dynamo: DynamoDBClient,
   client: DocumentSender,
-  tableName: string,
-  options: { concurrency?: number; namespace?: string; onResult?: (result: SimulationResult) => void } = {},
+  options: { tablePrefix: string; concurrency?: number; onResult?: (result: SimulationResult) => void },
 ): Promise<SimulationResult[]> {
   const results: SimulationResult[] = [];
   let next = 0;
   async function worker() {
     while (next < seeds.length) {
       const seed = seeds[next++] as number;
-      const result = await runSeed(seed, client, tableName, options.namespace);
-      results.push(result);
-      options.onResult?.(result);
+      const tableName = `${options.tablePrefix}_${seed}`;
+      await ensureTable(dynamo, tableName);
+      try {
+        const result = await runSeed(seed, client, tableName);
+        results.push(result);
+        options.onResult?.(result);
+      } finally {
+        await dynamo.send(new DeleteTableCommand({ TableName: tableName }));
+      }
     }
   }
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));

@@ -7,17 +7,25 @@ import type { DocumentSender } from '../../functions/store/db.js';
  * those waiting once every operation has run as far as it can. DynamoDB Local then sees one command at a
  * time, in an order that only the seed decides, so a run replays exactly and a failing seed can be
  * debugged. A command may be failed on release (before it is sent, or after it was applied), as a crash
- * or a lost answer would.
+ * or a lost answer would; an operation whose process dies there fails every command after it too, and
+ * never sends one again (a sweep invocation killed mid-run leaves its leases to lapse).
  */
 
 export interface OperationTag {
   id: number;
   kind: string;
-  /** Fail this operation's n-th command (0-based), before it is sent or after it was applied. */
-  fault?: { at: number; when: 'before' | 'after' };
+  /**
+   * Fail this operation's n-th command (0-based), before it is sent or after it was applied; with
+   * `dies`, every later command of the operation fails before it is sent (its process died).
+   */
+  fault?: { at: number; when: 'before' | 'after'; dies?: boolean };
+  /** Its process died (see `fault.dies`): nothing more of it reaches the store. */
+  dead?: boolean;
   /** Commands released so far. */
   commands: number;
   startStep: number;
+  /** True time (ms) at which it started. */
+  startedAt: number;
   /** The step of the operation's last released command (its effects stop there). */
   lastStep: number;
 }
@@ -36,6 +44,19 @@ interface Waiting {
 
 const operationContext = new AsyncLocalStorage<OperationTag>();
 
+/**
+ * The operation a command belongs to, for a client wrapped inside the scheduler's (which sends each
+ * command in its operation's context), or inside `runAs`.
+ */
+export function currentOperation(): OperationTag | undefined {
+  return operationContext.getStore();
+}
+
+/** Runs `body` as `tag`'s operation outside the scheduler (the oracle's own work on the true clock). */
+export function runAs<T>(tag: OperationTag, body: () => Promise<T>): Promise<T> {
+  return operationContext.run(tag, body);
+}
+
 export class Scheduler {
   private waiting: Waiting[] = [];
   private running = 0;
@@ -43,7 +64,11 @@ export class Scheduler {
   /** Released commands so far: the simulation's notion of time order. */
   step = 0;
 
-  constructor(private readonly random: () => number) {}
+  /** `now` is the true clock (operations note when they started). */
+  constructor(
+    private readonly random: () => number,
+    private readonly now: () => number,
+  ) {}
 
   /** The instance's view of the store: every command waits for its turn. */
   wrap(client: DocumentSender): DocumentSender {
@@ -56,7 +81,8 @@ export class Scheduler {
             run: async (fail) => {
               if (fail === 'before') return reject(new InjectedCrash('before'));
               try {
-                const output = await (client.send as (c: unknown) => Promise<unknown>)(command);
+                const sent = () => (client.send as (c: unknown) => Promise<unknown>)(command);
+                const output = await (operation ? operationContext.run(operation, sent) : sent());
                 if (fail === 'after') reject(new InjectedCrash('after'));
                 else resolve(output as never);
               } catch (error) {
@@ -80,6 +106,7 @@ export class Scheduler {
       fault,
       commands: 0,
       startStep: this.step,
+      startedAt: this.now(),
       lastStep: this.step,
     };
     this.running++;
@@ -104,7 +131,11 @@ export class Scheduler {
       const operation = next.operation;
       let fail: 'before' | 'after' | undefined;
       if (operation) {
-        if (operation.fault && operation.fault.at === operation.commands) fail = operation.fault.when;
+        if (operation.dead) fail = 'before';
+        else if (operation.fault && operation.fault.at === operation.commands) {
+          fail = operation.fault.when;
+          operation.dead = operation.fault.dies === true;
+        }
         operation.commands++;
         operation.lastStep = this.step;
       }

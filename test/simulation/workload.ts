@@ -1,5 +1,5 @@
-import type { ChatType, Conversation, ConversationRef, Message } from '../../functions/core/model.js';
-import { listConversations } from '../../functions/domain/conversations.js';
+import { DAY_MS } from '../../functions/core/clock.js';
+import type { ChatType, ConversationRef, Message } from '../../functions/core/model.js';
 import {
   deleteConversation,
   deleteMessagesBefore,
@@ -13,96 +13,28 @@ import { setMarked, setPinned } from '../../functions/domain/pins-and-marks.js';
 import { markConversationRead } from '../../functions/domain/read-position.js';
 import { sendMessage } from '../../functions/domain/send.js';
 import type { Dice } from '../support/prng.js';
+import { conversationKey, type Device, syncDevice } from './devices.js';
+import { type ChangeRecord, classify, type SendRecord, type SimulationLog } from './log.js';
 import type { OperationTag } from './scheduler.js';
-import type { World } from './world.js';
+import { advanceClock, changePolicy, expire, sweep } from './upkeep.js';
+import { SIMULATION_CONFIG, type World } from './world.js';
 
 /**
- * What the simulated users do, and the log the oracle judges: every send (with when its first attempt
- * started and when it was acknowledged), every delete, read acknowledgement and membership change (with
- * the steps between which it took effect), and two devices per user replaying `?since=`.
+ * What the simulated users do (log.ts records it): send (some attempts crashing at a random write,
+ * retried), delete in all three ways, acknowledge reads, join and leave the group, pin and mark, read
+ * history pages, sync their devices; and, interleaved with all of it (upkeep.ts), what operators and
+ * the platform do: retention policy changes, sweep invocations (some dying at a random command), TTL
+ * deleting expired items, time passing.
  */
 
-export interface SendRecord {
-  clientMsgId: string;
-  from: string;
-  to: string;
-  chatType: ChatType;
-  text: string;
-  /** Step at which the first attempt started. */
-  firstStart: number;
-  /** Step at which an attempt returned 2xx. */
-  ackStep?: number;
-  message?: Message;
-  /** The first attempt got a 403 (the sender was not a member): not retried. */
-  refused?: boolean;
-  failures: number;
-  /** How each finished attempt ended: 'ok' or the error's name (a crash is 'StoreError'). */
-  outcomes: string[];
-  /** An attempt is running (a client does not retry a request it is still waiting for). */
-  inFlight: boolean;
-  /** The error of the last failed attempt, by name. */
-  lastError?: string;
-}
+/**
+ * A client retries a failed send with the same clientMsgId while the idempotency record of an attempt
+ * that may have placed it still reads as present on every instance (its expiry is stamped on one clock
+ * and read on another, up to two hours apart); after that a retry would be a new send (docs/consistency.md,
+ * section 1), and the client gives up instead.
+ */
+export const RETRY_WINDOW_MS = (SIMULATION_CONFIG.idempotencyDays ?? 7) * DAY_MS - 3 * 3_600_000;
 
-export interface ChangeRecord {
-  kind: 'ids' | 'before' | 'conversation' | 'read' | 'join' | 'leave' | 'pin' | 'mark';
-  owner: string;
-  chatType: ChatType;
-  convId: string;
-  msgIds?: string[];
-  before?: number;
-  /**
-   * A delete before a time not yet past on its instance: unless that is a visible message's own time,
-   * it covers everything its owner had (the oracle lets it excuse any missing message, and holds it to
-   * its timestamps for what must be gone).
-   */
-  mayCoverEverything?: boolean;
-  withMessages?: boolean;
-  startStep: number;
-  /** The step of its last command: no effect of it lands later. */
-  lastStep: number;
-  ok: boolean;
-}
-
-export interface Device {
-  user: string;
-  name: string;
-  token?: string;
-  conversations: Map<string, Conversation>;
-}
-
-export interface SimulationLog {
-  sends: SendRecord[];
-  changes: ChangeRecord[];
-  devices: Device[];
-  /** Operations that failed in a way no scenario explains. */
-  errors: string[];
-  /** Operations that gave up on contention (429): allowed, counted. */
-  contended: number;
-  /** Messages an owner saw in a history page, by conversation: the step at which they were seen. */
-  seen: Map<string, Map<string, number>>;
-  /** Sends that failed and were retried, and faults injected. */
-  retried: number;
-}
-
-/** Errors an operation may end with for reasons the scenario explains. */
-const EXPECTED_ERRORS = new Set(['InjectedCrash', 'ForbiddenError', 'NotFoundError', 'ConflictError']);
-
-export function newLog(world: World): SimulationLog {
-  return {
-    sends: [],
-    changes: [],
-    devices: world.users.flatMap((user) =>
-      ['a', 'b'].map((name) => ({ user, name: `${user}/${name}`, conversations: new Map() })),
-    ),
-    errors: [],
-    contended: 0,
-    seen: new Map(),
-    retried: 0,
-  };
-}
-
-export const conversationKey = (c: { chatType: ChatType; convId: string }) => `${c.chatType}#${c.convId}`;
 const sideKey = (ref: ConversationRef) => `${ref.owner}|${conversationKey(ref)}`;
 
 /** When `ref`'s owner first saw `msgId` in a history page (undefined: never). */
@@ -139,6 +71,15 @@ export async function actor(world: World, log: SimulationLog, dice: Dice, operat
   }
 }
 
+/** Failed sends a client would retry now: not in flight, not refused, inside the retry window. */
+export function retryableSends(world: World, log: SimulationLog): SendRecord[] {
+  const now = world.clock.now();
+  return log.sends.filter(
+    (record) =>
+      !record.message && !record.refused && !record.inFlight && now < record.firstStartAt + RETRY_WINDOW_MS,
+  );
+}
+
 async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promise<void> {
   const instance = dice.pick(world.instances);
   const deps = instance.deps;
@@ -147,17 +88,17 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
   const ref = dice.chance(0.5)
     ? { owner, chatType: 'group' as const, convId: world.groupId }
     : dice.pick(conversationsOf(world, owner));
-  const failed = log.sends.filter((record) => !record.message && !record.refused && !record.inFlight);
+  const failed = retryableSends(world, log);
   // A client retries a failed send (same clientMsgId), often on another instance.
   if (failed.length > 0 && dice.chance(0.25)) {
-    log.retried++;
+    log.counts.retries++;
     return attemptSend(world, log, deps, dice.pick(failed));
   }
   const roll = dice.int(100);
   if (roll < 15) return send(world, log, dice, deps, owner, dice.pick(world.users), 'single');
-  if (roll < 35) return send(world, log, dice, deps, owner, world.groupId, 'group');
-  if (roll < 48) return readHistory(world, log, dice, deps, ref);
-  if (roll < 57) {
+  if (roll < 33) return send(world, log, dice, deps, owner, world.groupId, 'group');
+  if (roll < 43) return readHistory(world, log, dice, deps, ref);
+  if (roll < 52) {
     // A device deletes what it has seen: acknowledged messages, and any it read in a history page.
     const seen = [...(log.seen.get(sideKey(ref))?.keys() ?? [])];
     const known = [
@@ -165,43 +106,73 @@ async function oneOperation(world: World, log: SimulationLog, dice: Dice): Promi
     ];
     if (known.length === 0) return readHistory(world, log, dice, deps, ref);
     const msgIds = dice.some(known, 3);
+    log.counts.deletes++;
     return change(world, log, { kind: 'ids', ...ref, msgIds }, () => deleteMessagesByIds(deps, ref, msgIds));
   }
-  if (roll < 63) {
+  if (roll < 57) {
     const known = messagesIn(log, ref);
     const now = deps.clock.now();
     const before =
       known.length > 0 && dice.chance(0.5)
         ? dice.pick(known).timestamp
         : now + (dice.chance(0.25) ? 5_000 : 0);
+    log.counts.deletes++;
     // Whether it means "everything so far" is decided on the instance's clock as the delete starts.
     return change(world, log, { kind: 'before', ...ref, before }, (record) => {
       record.mayCoverEverything = mayMeanEverything(deps, before);
       return deleteMessagesBefore(deps, ref, before);
     });
   }
-  if (roll < 67) {
+  if (roll < 61) {
     const withMessages = dice.chance(0.6);
+    log.counts.deletes++;
     return change(world, log, { kind: 'conversation', ...ref, withMessages }, () =>
       deleteConversation(deps, ref, withMessages),
     );
   }
-  if (roll < 75) {
+  if (roll < 67) {
     const known = messagesIn(log, ref);
     const msgId = known.length > 0 && dice.chance(0.5) ? dice.pick(known).msgId : undefined;
+    log.counts.reads++;
     return change(world, log, { kind: 'read', ...ref, ...(msgId ? { msgIds: [msgId] } : {}) }, () =>
       markConversationRead(deps, ref, msgId),
     );
   }
-  if (roll < 80) return membership(world, log, dice, deps);
-  if (roll < 87) {
+  if (roll < 71) {
+    log.counts.memberships++;
+    return membership(world, log, dice, deps);
+  }
+  if (roll < 78) {
     // Pins and marks (a 404 for a conversation the owner does not have is expected).
     const on = dice.chance(0.6);
+    log.counts.pinsAndMarks++;
     if (dice.chance(0.5)) return change(world, log, { kind: 'pin', ...ref }, () => setPinned(deps, ref, on));
     const mark = dice.int(3);
     return change(world, log, { kind: 'mark', ...ref }, () => setMarked(deps, ref, mark, on));
   }
-  return sync(world, log, deps, dice.pick(log.devices));
+  if (roll < 90) return sync(world, log, deps, dice.pick(log.devices));
+  // An admin starts a sweep by hand (POST /v1/admin/sweeps), maybe while the scheduled one runs.
+  if (roll < 92) return sweep(world, log, dice, deps);
+  return advanceClock(world, log, dice);
+}
+
+/** The operator's session: retention policy changes, now and then a sweep started by hand. */
+export async function operator(world: World, log: SimulationLog, dice: Dice, operations: number) {
+  for (let i = 0; i < operations; i++) {
+    world.clock.advance(dice.int(800));
+    const deps = dice.pick(world.instances).deps;
+    if (dice.chance(0.85)) await changePolicy(world, log, dice, deps);
+    else await sweep(world, log, dice, deps);
+  }
+}
+
+/** The platform: the scheduled sweep's invocations, and DynamoDB's TTL process. */
+export async function platform(world: World, log: SimulationLog, dice: Dice, operations: number) {
+  for (let i = 0; i < operations; i++) {
+    world.clock.advance(dice.int(800));
+    if (dice.chance(0.6)) await sweep(world, log, dice, dice.pick(world.instances).deps);
+    else await expire(world, log, dice);
+  }
 }
 
 async function send(
@@ -221,11 +192,13 @@ async function send(
     chatType,
     text: `s${world.seed}-m${n}`,
     firstStart: world.scheduler.step,
+    firstStartAt: world.clock.now(),
     failures: 0,
     outcomes: [],
     inFlight: false,
   };
   log.sends.push(record);
+  log.counts.sends++;
   const fault = dice.chance(0.3)
     ? { at: dice.int(chatType === 'single' ? 3 : 6), when: dice.pick(['before', 'after'] as const) }
     : undefined;
@@ -277,6 +250,11 @@ async function change(
   const record: ChangeRecord = { ...input, startStep: world.scheduler.step, lastStep: 0, ok: false };
   log.changes.push(record);
   const { tag, done } = world.scheduler.start(input.kind, () => body(record));
+  // The owner's delete by ids may delete the copies it names, in its transaction (store-audit.ts).
+  if (input.kind === 'ids') {
+    const { owner, chatType, convId, msgIds = [] } = input;
+    world.justifications.set(tag.id, { byIds: { owner, chatType, convId, msgIds } });
+  }
   try {
     await done;
     record.ok = true;
@@ -313,50 +291,16 @@ async function readHistory(world: World, log: SimulationLog, dice: Dice, deps: D
   }
 }
 
-/** A device's first sync walks the list (cursor pages of 2); later ones replay `?since=` from its token. */
+/** A device syncs (its first sync walks the list; later ones replay `?since=` from its token). */
 export async function sync(world: World, log: SimulationLog, deps: Deps, device: Device): Promise<void> {
-  const { done } = world.scheduler.start('sync', () => syncDevice(deps, device));
+  log.counts.syncs++;
+  const { done } = world.scheduler.start('sync', () =>
+    syncDevice(deps, device, (cutoff) => noteCutoff(log, device.user, cutoff)),
+  );
   await done.catch((error: unknown) => classify(log, 'sync', error));
 }
 
-export async function syncDevice(deps: Deps, device: Device): Promise<void> {
-  if (device.token === undefined) {
-    const seen = new Map<string, Conversation>();
-    let cursor: string | undefined;
-    let token: string | undefined;
-    do {
-      const page = await listConversations(deps, device.user, { form: 'cursor', limit: 2, cursor });
-      token ??= page.syncToken;
-      for (const c of page.conversations) seen.set(conversationKey(c), c);
-      cursor = page.cursor ?? undefined;
-    } while (cursor);
-    device.conversations = seen;
-    device.token = token;
-    return;
-  }
-  let since: string = device.token;
-  for (;;) {
-    const page = await listConversations(deps, device.user, { form: 'since', since, limit: 3 });
-    for (const c of page.conversations) device.conversations.set(conversationKey(c), c);
-    for (const r of page.removed ?? []) device.conversations.delete(conversationKey(r));
-    if (page.cursor === null) {
-      device.token = page.syncToken;
-      return;
-    }
-    since = page.cursor;
-  }
-}
-
-function classify(log: SimulationLog, what: string, error: unknown): void {
-  const name = (error as Error)?.name;
-  if (name === 'ThrottledError') {
-    log.contended++;
-    return;
-  }
-  if (EXPECTED_ERRORS.has(name)) return;
-  const cause = (error as { cause?: Error }).cause;
-  if (name === 'StoreError' && cause?.name === 'InjectedCrash') return;
-  log.errors.push(
-    `${what}: ${name}: ${(error as Error)?.message}${cause ? ` (cause: ${cause.name}: ${cause.message})` : ''}`,
-  );
+/** Remembers the highest retention cutoff a user's devices were told. */
+export function noteCutoff(log: SimulationLog, user: string, cutoff: number): void {
+  log.reportedCutoffs.set(user, Math.max(cutoff, log.reportedCutoffs.get(user) ?? cutoff));
 }

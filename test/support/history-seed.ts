@@ -182,10 +182,9 @@ export async function dataOf(client: DocumentSender, tableName: string): Promise
       const pk = String(item.pk);
       // Bookkeeping whose ids differ from run to run: the sweep's, and the admin audit trail.
       if (pk.startsWith('SWEEP') || pk === 'AUDIT') continue;
-      const { pk: _pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount } = item;
-      rows.push(
-        JSON.stringify({ pk, sk, lastMsgId, listSk, clearedThrough, purgeShard, purgeSk, unreadCount }),
-      );
+      const { pk: _pk, sk, lastMessage, listSk, clearedThrough, purgeShard, purgeSk, unreadCount } = item;
+      const latest = (lastMessage as { msgId?: string } | undefined)?.msgId;
+      rows.push(JSON.stringify({ pk, sk, latest, listSk, clearedThrough, purgeShard, purgeSk, unreadCount }));
     }
     startKey = page.LastEvaluatedKey;
   } while (startKey);
