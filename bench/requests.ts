@@ -111,8 +111,11 @@ async function measureAll(
     limit: 50,
   });
   for (let i = 0; i < 3; i++) await sendMessage(deps, `peer-${i}`, text('alice'));
-  await measure('incremental sync (?since=), 3 conversations changed', () =>
+  const changed = await measure('incremental sync (?since=), 3 conversations changed', () =>
     listConversations(deps, 'alice', { form: 'since', since: synced.syncToken as string, limit: 50 }),
+  );
+  await measure('idle sync (?since=), nothing changed', () =>
+    listConversations(deps, 'alice', { form: 'since', since: changed.syncToken as string, limit: 50 }),
   );
   await measure('read ack (PUT .../read), 1 unread', () =>
     markConversationRead(deps, { owner: 'alice', chatType: 'single', convId: 'peer-0' }),

@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../infra/paths.js';
 import { benchColdStart, type ColdStartFigures } from './cold-start.js';
+import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchRequests, type OperationFigure } from './requests.js';
 import { runBenchmarks } from './setup.js';
 import { formatSpread, rounded } from './stats.js';
@@ -21,6 +22,7 @@ export interface BenchResults {
   requests: OperationFigure[];
   coldStart: ColdStartFigures;
   sweep: SweepFigures;
+  hotItems: HotItemFigure[];
 }
 
 /** One line of the summary: a figure, what it is measured against, and the ratio or the count. */
@@ -36,6 +38,7 @@ const SUMMARY_OPERATIONS = [
   'history page (pageSize 20), group',
   'conversation list page (limit 20)',
   'incremental sync (?since=), 3 conversations changed',
+  'idle sync (?since=), nothing changed',
   'send, single chat',
 ];
 
@@ -46,6 +49,8 @@ runBenchmarks(async function everyBenchmark() {
   const coldStart = await benchColdStart();
   console.log('\n== Retention sweep');
   const sweep = await benchSweep();
+  console.log('\n== Hot items under transaction conflicts');
+  const hotItems = await benchHotItems();
   const results: BenchResults = rounded({
     date: new Date().toISOString(),
     machine: {
@@ -54,10 +59,11 @@ runBenchmarks(async function everyBenchmark() {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
-    summary: summarize(requests, coldStart, sweep),
+    summary: summarize(requests, coldStart, sweep, hotItems),
     requests,
     coldStart,
     sweep,
+    hotItems,
   });
   console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
   const width = Math.max(...results.summary.map((row) => row.figure.length));
@@ -74,6 +80,7 @@ function summarize(
   requests: readonly OperationFigure[],
   coldStart: ColdStartFigures,
   sweep: SweepFigures,
+  hotItems: readonly HotItemFigure[],
 ): SummaryRow[] {
   const rows: SummaryRow[] = [
     {
@@ -106,6 +113,13 @@ function summarize(
       figure: `${operation} 10,000 unread / 10`,
       value: `${(many.readUnits / few.readUnits).toFixed(2)}× read units`,
       against: `${many.readUnits.toFixed(1)} against ${few.readUnits.toFixed(1)} RCU; ${many.requests} against ${few.requests} requests`,
+    });
+  }
+  for (const hot of hotItems) {
+    rows.push({
+      figure: `sends to ${hot.scenario}`,
+      value: `${hot.sendsPerSecond.toFixed(1)} sends/s`,
+      against: `${hot.cancelledPerSend.toFixed(2)} transactions cancelled and ${hot.retriesPerSend.toFixed(2)} retries per send; ${hot.gaveUp} gave up (429)`,
     });
   }
   const worst = [...coldStart.bundles].sort((a, b) => b.ratio.median - a.ratio.median);

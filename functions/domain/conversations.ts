@@ -5,7 +5,7 @@ import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
 import { conversationKey, stateOf, toConversation } from '../store/conversation.js';
 import { batchGet, keyString } from '../store/db.js';
 import { type ListedPage, queryListed, queryMarked, queryPinned } from '../store/list-index.js';
-import { bumpEpoch, queryChanges } from '../store/sync-store.js';
+import { anyChangeSince, bumpEpoch, queryChanges } from '../store/sync-store.js';
 import type { Deps } from './deps.js';
 import { listTokenEpoch } from './list-sync-token.js';
 import { NO_CUTOFF } from './retention.js';
@@ -174,11 +174,13 @@ function pageOf(
 }
 
 /**
- * `?since=`: everything that changed after the token. A first call starts a new sync epoch (so every
- * later write lands in it or after) and then reads the change markers of the epochs from the token's up
- * to the new one, which no write can join any more (docs/consistency.md, section 3). Continuation pages
- * read on in the same closed range. Conversations are reported as they are now; those not listed (or
- * expired) come under `removed`.
+ * `?since=`: everything that changed after the token. A first call looks for a change marker of the
+ * token's epoch or later; with none, nothing changed, and it answers with the token renewed, writing
+ * nothing (a later write carries the token's epoch or a later one). Otherwise it starts a new sync epoch
+ * (so every later write lands in it or after) and reads the markers of the epochs from the token's up to
+ * the new one, which no write can join any more (docs/consistency.md, section 3). Continuation pages read
+ * on in the same closed range. Conversations are reported as they are now; those not listed (or expired)
+ * come under `removed`.
  */
 async function changesSince(
   deps: Deps,
@@ -190,9 +192,13 @@ async function changesSince(
   if (now - since.at > SYNC_TOKEN_DAYS * DAY_MS) {
     throw new ResyncRequiredError('since: this sync token is too old; fetch the conversation list again');
   }
-  // The policy lookup goes out with the epoch's bump.
+  // The policy lookup goes out with the first read.
+  const cutoffRead = deps.retention.currentCutoff(owner);
+  if (since.kind === 'token' && !(await anyChangeSince(deps.db, owner, since.from))) {
+    return unchanged({ epoch: since.from, at: now }, await cutoffRead);
+  }
   const [cutoff, below] = await Promise.all([
-    deps.retention.currentCutoff(owner),
+    cutoffRead,
     since.kind === 'cursor' ? since.below : bumpEpoch(deps.db, owner, now),
   ]);
   const { markers, more } = await queryChanges(deps.db, owner, {
@@ -238,6 +244,21 @@ async function changesSince(
     cursor:
       more && last ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at }) : null,
     syncToken: encodeSyncToken({ epoch: below, at: now }),
+    retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
+  };
+}
+
+/**
+ * The answer of a `?since=` that found no change: the same epoch, issued now. Renewing `at` is safe: no
+ * marker of that epoch or later existed, so every one it needs is written from now on and outlives it.
+ */
+function unchanged(token: { epoch: number; at: number }, cutoff: number): ConversationPage {
+  return {
+    conversations: [],
+    removed: [],
+    messagesDeleted: [],
+    cursor: null,
+    syncToken: encodeSyncToken(token),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
   };
 }

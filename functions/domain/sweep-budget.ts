@@ -22,7 +22,6 @@ export function createBudget(limits: Limits) {
       batches++;
       return true;
     },
-    /** Whether the invocation has taken a batch yet. */
     started: () => batches > 0,
     /** Stops every worker at its next check (a worker failed). */
     abort: () => {

@@ -12,16 +12,13 @@ import { deletableCutoff, NO_CUTOFF } from './retention.js';
 import type { StopReason } from './sweep-budget.js';
 import type { SweepContext } from './sweep-shard.js';
 
-/**
- * One round of a shard's pass: up to 8 due conversations (2 until the invocation's first deletes, so
- * its write streams get work sooner), up to 250 copies each, read at once and deleted together.
- */
-
+/** A round: its conversations (fewer until the invocation's first deletes), and due copies read each. */
 export const ROUND_CONVERSATIONS = 8;
 export const FIRST_ROUND_CONVERSATIONS = 2;
 export const ROUND_COPIES = 5 * PURGE_BATCH;
 export const DELETE_STREAMS_PER_WORKER = 2;
-const READS_IN_FLIGHT = 8;
+/** Reads or settles in flight per worker. */
+const PARALLEL = 8;
 /** Below every message id: a bound that deletes nothing. */
 export const NOTHING = lowestIdAt(0);
 
@@ -38,37 +35,42 @@ export interface RoundEntry {
   recount?: true;
 }
 
-/** A pass's next round, what it counted and has not saved yet, and the owners it counted. */
-export type RoundPass = { round: RoundEntry[]; tally: { unsaved: SweepCounts; owners: Set<string> } };
-
-/** A round entry once read: the ids it deletes now (`more` left for the next round). */
-export interface ReadEntry extends RoundEntry {
-  ids: string[];
-  more: boolean;
-  oldestRemaining?: string;
+/**
+ * A pass's next round, what it counted and not saved yet, the owners it counted, and its tail: the round
+ * before, whose deletes and settles run while the next is read (from its `first` position on).
+ */
+export interface RoundPass {
+  round: RoundEntry[];
+  tally: { unsaved: SweepCounts; owners: Set<string> };
+  tail?: { first: Position; done: Promise<unknown> };
 }
 
+type SavePosition = (at: Position) => Promise<unknown>;
+
+/** A round entry once read: the ids it deletes now (`more` left for the next round). */
+type ReadEntry = RoundEntry & { ids: string[]; more: boolean; oldestRemaining?: string };
+
 /**
- * Reads the round, once the round before has finished: each conversation's due ids (up to 250) and
- * oldest copy above its bound, their items (no sync heads: the settle writes nothing an owner sees),
- * and their owners' policies, strongly consistent, right before the deletes. Those cut the entries to
- * what they let go: a policy change that answered before binds the round. One that answers later finds
- * these copies hidden already (at or below the cutoff read here, less the sweep's clock margin) and
- * keeps them hidden (its floor), so nothing it shows is deleted (docs/consistency.md, section 7).
+ * Reads the round's due ids (up to 250 each), oldest copies left and items (no sync heads: the settle
+ * writes nothing an owner sees) while the round before is deleted; then, once it has finished, the
+ * owners' policies, strongly consistent, which cut the entries: a policy change that answered before
+ * binds the round. One that answers later finds its copies hidden already (at or below the cutoff read
+ * here, less the clock margin) and keeps them so (its floor): docs/consistency.md, section 7.
  */
-async function readRound(deps: Deps, round: readonly RoundEntry[], runNow: number) {
+async function readRound(deps: Deps, { round, tail }: RoundPass, runNow: number) {
   const refs = round.map((entry) => entry.ref);
-  const [snapshot, policies, entries] = await Promise.all([
-    readConversationsOnly(deps, refs),
-    getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]),
-    mapLimited(round, READS_IN_FLIGHT / 2, async function readEntry(entry): Promise<ReadEntry> {
-      const [due, oldestRemaining] = await Promise.all([
-        dueCopyIds(deps.db, entry.ref, entry.through, ROUND_COPIES),
-        oldestCopyAbove(deps.db, entry.ref, entry.through),
-      ]);
-      return { ...entry, ids: due.ids, more: due.more, oldestRemaining };
-    }),
-  ]);
+  // A conversation going on from the round before is read once that round has deleted its part.
+  if (round.some((entry) => entry.continued)) await tail?.done;
+  const readEntry = async (entry: RoundEntry): Promise<ReadEntry> => {
+    const [due, oldestRemaining] = await Promise.all([
+      dueCopyIds(deps.db, entry.ref, entry.through, ROUND_COPIES),
+      oldestCopyAbove(deps.db, entry.ref, entry.through),
+    ]);
+    return { ...entry, ids: due.ids, more: due.more, oldestRemaining };
+  };
+  const reads = Promise.all([readConversationsOnly(deps, refs), mapLimited(round, PARALLEL / 2, readEntry)]);
+  const [[snapshot, entries]] = await Promise.all([reads, tail?.done]);
+  const policies = await getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]);
   const bounded = entries.map(function withinBound(entry): ReadEntry {
     const { ref, through, ids } = entry;
     const bound = purgeBound(policies, ref.owner, runNow, snapshot.state(ref).clearedThrough) ?? NOTHING;
@@ -90,13 +92,13 @@ export function purgeBound(policies: RetentionPolicies, owner: string, now: numb
 
 /**
  * Purges the pass's round: reads it, takes and counts what the budget allows (50 copies at a time), runs
- * `save`, deletes in BatchWriteItem calls of 25 through the invocation's write pipe, and settles each
- * conversation it finished on the round's read. What goes on is left as the next round (more due copies
+ * `save` at its first position, and leaves as the pass's tail its deletes (calls of 25 through the write
+ * pipe) and the settles of what it finished. What goes on is left as the next round (more due copies
  * first, then what the budget did not reach); returns why the invocation must stop, if it must.
  */
-export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass, save: () => Promise<void>) {
-  const { tally } = pass;
-  const { snapshot, entries } = await readRound(deps, pass.round, ctx.run.now);
+export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass, save: SavePosition) {
+  const first = (pass.round[0] as RoundEntry).position;
+  const { snapshot, entries } = await readRound(deps, pass, ctx.run.now);
   const taken: ReadEntry[] = [];
   let stop: StopReason | undefined;
   for (const entry of entries) {
@@ -112,24 +114,26 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
   }
   const deleting = taken.filter((entry) => entry.ids.length > 0);
   for (const { ids, ref, continued } of deleting) {
-    tally.unsaved.messagesDeleted += ids.length;
-    tally.unsaved.batches += Math.ceil(ids.length / PURGE_BATCH);
-    if (!continued) tally.unsaved.conversations++;
-    if (!tally.owners.has(ref.owner)) tally.unsaved.users++;
-    tally.owners.add(ref.owner);
+    const { unsaved, owners } = pass.tally;
+    unsaved.messagesDeleted += ids.length;
+    unsaved.batches += Math.ceil(ids.length / PURGE_BATCH);
+    if (!continued) unsaved.conversations++;
+    if (!owners.has(ref.owner)) unsaved.users++;
+    owners.add(ref.owner);
   }
-  if (deleting.length > 0) await Promise.all([save(), fileUnreadPurges(deps, snapshot, deleting)]);
+  if (deleting.length > 0) await Promise.all([save(first), fileUnreadPurges(deps, snapshot, deleting)]);
   const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
-  if (requests.length > 0) await ctx.deletes.write(deps.db, requests);
   const settle = ({ ref, through, oldestRemaining, recount }: ReadEntry) =>
     settleReadPurge(deps, snapshot, ref, {
       purgedThrough: recount ? highestIdAt(MAX_ID_TIME) : through,
       oldestRemaining,
     });
   const finished = taken.filter((entry) => !entry.more);
-  await mapLimited(finished, READS_IN_FLIGHT, settle);
+  const done = ctx.deletes.write(deps.db, requests).then(() => mapLimited(finished, PARALLEL, settle));
+  done.catch(() => undefined); // it fails when awaited
+  pass.tail = { first, done };
   const goingOn = taken.filter((entry) => entry.more);
-  const left = goingOn.map(({ ref, through, position }) => ({ ref, through, position, continued: true }));
+  const left = goingOn.map(({ ids, more, oldestRemaining, ...entry }) => ({ ...entry, continued: true }));
   pass.round = [...left, ...entries.slice(taken.length)];
   return stop;
 }

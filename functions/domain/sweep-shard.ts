@@ -20,11 +20,10 @@ import {
 
 /**
  * One shard's pass under a lease: its due conversations in order, purged in rounds (sweep-round.ts).
- * Before a round's deletes, a checkpoint conditional on the lease saves the round's counts and the
- * pass's position (its first conversation not finished), so a pass that lost its lease deletes no more,
- * and the next claim resumes there, replaying at most the round in flight (deletes are idempotent).
- * Counts are therefore at least once: a replay counts again what the crashed round left, and a user or
- * conversation met by two invocations is counted by each (a claim counts each once).
+ * Before a round's deletes, a checkpoint conditional on the lease saves its counts and the position of
+ * its first conversation, so a pass that lost its lease deletes no more and the next claim resumes there.
+ * Counts are therefore at least once: the replay of a crashed round counts again what it left, and a user
+ * or conversation met by two invocations is counted by each (a claim counts each once).
  */
 
 export type SweepEvent =
@@ -79,9 +78,11 @@ export async function sweepShard(deps: Deps, ctx: SweepContext, shard: ShardItem
     ctx.emit({ type: 'shard-done', ...event() });
     return { outcome: 'done', counts: saved } as const;
   } catch (error) {
+    const stop = error instanceof ShardStop && error.reason !== 'lease-lost' ? error.reason : undefined;
+    // A clean stop finishes the round in flight, saves the position and releases the lease.
+    await (stop ? pass.tail?.done : pass.tail?.done.catch(() => undefined));
     if (!(error instanceof ShardStop)) throw error;
-    // A clean stop saves the position and releases the lease.
-    const released = error.reason !== 'lease-lost' && (await save(claim, pass, { release: true }));
+    const released = stop !== undefined && (await save(claim, pass, { release: true }));
     const reason = released ? error.reason : 'lease-lost';
     ctx.emit({ type: 'shard-stopped', reason, ...event() });
     return { outcome: released ? 'stopped' : 'lost', counts: saved } as const;
@@ -93,6 +94,8 @@ async function passOver(claim: Claim, pass: Pass): Promise<void> {
   for await (const { entry, position } of candidates(claim, pass.at)) {
     const reason = ctx.budget.stopReason();
     if (reason !== undefined) throw new ShardStop(reason);
+    // The per-user pass meets again what the index pass purged: that is finished (and re-filed) first.
+    if (position.indexDone && !pass.at.indexDone) await drain(claim, pass);
     pass.at = position;
     // Met again (re-filed further on): once per round, or its keys would go twice in one BatchWriteItem.
     if (entry && !pass.round.some(({ ref }) => sameRef(ref, entry.ref))) pass.round.push(entry);
@@ -100,10 +103,16 @@ async function passOver(claim: Claim, pass: Pass): Promise<void> {
     const size = ctx.budget.started() ? ROUND_CONVERSATIONS : FIRST_ROUND_CONVERSATIONS;
     if (pass.round.length >= size) await flushRound(claim, pass);
     // The lease must not lapse during a long stretch of skipped candidates.
-    if (deps.clock.now() - pass.tally.savedAt >= deps.config.sweepLeaseMs / 3) await mustSave(claim, pass);
+    if (deps.clock.now() - pass.tally.savedAt >= deps.config.sweepLeaseMs / 3) await save(claim, pass);
   }
+  await drain(claim, pass);
+  await save(claim, pass, { done: true });
+}
+
+/** Purges what the pass has gathered; its position stays at the last round's first (it is finished). */
+async function drain(claim: Claim, pass: Pass): Promise<void> {
   while (pass.round.length > 0) await flushRound(claim, pass);
-  await mustSave(claim, pass, { done: true });
+  await pass.tail?.done;
 }
 
 /**
@@ -113,13 +122,17 @@ async function passOver(claim: Claim, pass: Pass): Promise<void> {
 async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
   const { policies, run } = ctx;
   const appCutoff = deletableCutoff({ ...policies, userDays: new Map() }, '', run.now);
+  const due = (from: string, upTo: string) =>
+    pages((startKey) => queryDueInShard(deps.db, shard.shard, { from, upTo, limit: INDEX_PAGE, startKey }));
   let indexCursor = from.indexCursor;
+  // A resumed pass first meets what a purger that died before its settle filed due now behind it.
+  if (from.indexDone || indexCursor !== undefined) {
+    for await (const candidate of due('0', keys.purgeSkUpperBound(0))) {
+      if (from.indexDone || candidate.purgeSk < (indexCursor as string)) yield met(ctx, candidate, from);
+    }
+  }
   if (!from.indexDone) {
-    const upTo = keys.purgeSkUpperBound(Math.max(appCutoff, 0));
-    const range = { from: indexCursor ?? '0', upTo, limit: INDEX_PAGE };
-    const read = (startKey?: Record<string, unknown>) =>
-      queryDueInShard(deps.db, shard.shard, { ...range, startKey });
-    for await (const candidate of pages(read)) {
+    for await (const candidate of due(indexCursor ?? '0', keys.purgeSkUpperBound(Math.max(appCutoff, 0)))) {
       indexCursor = candidate.purgeSk;
       yield met(ctx, candidate, { indexCursor });
     }
@@ -165,26 +178,24 @@ const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>
 
 /** Purges the round, saving its counts and first position before its deletes. */
 async function flushRound(claim: Claim, pass: Pass): Promise<void> {
-  const at = (pass.round[0] as RoundEntry).position;
-  const stop = await purgeRound(claim.deps, claim.ctx, pass, () => mustSave(claim, pass, { at }));
+  const stop = await purgeRound(claim.deps, claim.ctx, pass, (at) => save(claim, pass, { at }));
   if (stop !== undefined) throw new ShardStop(stop);
 }
 
 type Change = { at?: Position; done?: boolean; release?: boolean };
 
-async function mustSave(claim: Claim, pass: Pass, change: Change = {}): Promise<void> {
-  if (!(await save(claim, pass, change))) throw new ShardStop('lease-lost');
-}
-
-/** Saves the position and the counts since the last save, renews or releases the lease: false if lost. */
-async function save({ deps, ctx, shard, owner }: Claim, pass: Pass, change: Change): Promise<boolean> {
+/** Saves position and counts, renews or releases the lease: a lost lease throws, or is false on release. */
+async function save({ deps, ctx, shard, owner }: Claim, pass: Pass, change: Change = {}): Promise<boolean> {
   const { tally } = pass;
   const now = deps.clock.now();
   const counts = { ...tally.unsaved, retries: deps.db.retryCounter.retries - tally.saved.retries };
-  const at = change.at ?? pass.round[0]?.position ?? pass.at;
+  const at = change.at ?? pass.tail?.first ?? pass.round[0]?.position ?? pass.at;
   const leaseUntil = change.done || change.release ? 0 : now + deps.config.sweepLeaseMs;
   const checkpoint = { ...at, counts, now, leaseUntil, done: change.done };
-  if (!(await checkpointShard(deps.db, ctx.run.runId, shard.shard, owner, checkpoint))) return false;
+  if (!(await checkpointShard(deps.db, ctx.run.runId, shard.shard, owner, checkpoint))) {
+    if (change.release) return false;
+    throw new ShardStop('lease-lost');
+  }
   tally.unsaved = zeroCounts();
   addCounts(tally.saved, counts);
   if (!change.done && Math.floor(now / PROGRESS_EVERY_MS) > Math.floor(tally.savedAt / PROGRESS_EVERY_MS)) {

@@ -26,10 +26,9 @@ import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
 
 /**
- * The retention sweep deletes every copy at or before max(watermark, retention cutoff); reads never
- * depend on it. Invocations started together join one run (SWEEPS/ACTIVE, a conditional put) and its
- * fixed `now`; their workers claim its shards one by one and work them (sweep-shard.ts); whoever finds
- * all done closes it. Design and cost: docs/storage.md, "Retention sweep".
+ * The retention sweep deletes every copy at or before max(watermark, retention cutoff). Invocations
+ * started together join one run (SWEEPS/ACTIVE: a conditional put); their workers claim its shards one by
+ * one (sweep-shard.ts); whoever finds all done closes it. Design and cost: docs/storage.md.
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -66,7 +65,6 @@ export interface SweepSummary {
   joined: boolean;
   outcome: SweepOutcome;
   closedRun: boolean;
-  /** Shards this invocation completed. */
   shardsCompleted: number[];
   shardsDone: number;
   shardCount: number;
@@ -158,8 +156,7 @@ async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<
   for (let attempt = 0; attempt < run.shardCount; attempt++) {
     const shards = await listShards(deps.db, run.runId);
     const now = deps.clock.now();
-    const held = (n: number) =>
-      shards.some((item) => item.shard === n && (item.done || item.leaseUntil >= now));
+    const held = (n: number) => shards.some((s) => s.shard === n && (s.done || s.leaseUntil >= now));
     const free = [...Array(run.shardCount).keys()].filter((n) => !held(n));
     if (free.length === 0) return undefined;
     const pick = free[Math.floor(deps.random() * free.length)] as number;
@@ -167,7 +164,6 @@ async function claimFreeShard(deps: Deps, run: RunInfo, owner: string): Promise<
     const claimed = await claimShard(deps.db, run.runId, pick, { owner, now, leaseUntil, expiresAt });
     if (claimed) return claimed;
   }
-  return undefined;
 }
 
 /** A sweep run as GET /v1/admin/sweeps shows it: a running run's counts are read live from its shards. */

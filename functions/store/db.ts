@@ -78,6 +78,14 @@ export function isThrottling(error: unknown): boolean {
   return error instanceof Error && THROTTLING_ERRORS.has(error.name);
 }
 
+/**
+ * A single-item write of an item that a transaction in flight holds (AWS; DynamoDB Local never says it):
+ * the transaction finishes in milliseconds, so it is retried like throttling.
+ */
+function isTransactionConflict(error: unknown): boolean {
+  return error instanceof Error && error.name === 'TransactionConflictException';
+}
+
 /** A cancelled or still-running transaction: transactions.ts interprets it. */
 function isTransactionOutcome(error: unknown): boolean {
   return (
@@ -133,10 +141,11 @@ export function backoffDelay(retry: RetryPolicy, attempt: number): number {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /**
- * Sends one command, retrying throttling with exponential backoff and jitter. SDK errors become domain
- * errors here, at the adapter: handlers never see AWS error types. An unreachable store is not retried
- * here (the SDK already retried the connection): it becomes a 503 at once. A failed condition is rethrown as is
- * for the caller to interpret (it means something different for every write).
+ * Sends one command, retrying throttling and transaction conflicts with exponential backoff and jitter.
+ * SDK errors become domain errors here, at the adapter: handlers never see AWS error types. An
+ * unreachable store is not retried here (the SDK already retried the connection): it becomes a 503 at
+ * once. A failed condition is rethrown as is for the caller to interpret (it means something different
+ * for every write).
  */
 export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
   for (let attempt = 0; ; attempt++) {
@@ -148,7 +157,9 @@ export async function send<T>(db: Db, command: DocumentCommand): Promise<T> {
       if (isStoreUnreachable(error)) {
         throw new ServiceUnavailableError('The store is unavailable; retry shortly', { cause: error });
       }
-      if (!isThrottling(error)) throw new StoreError('DynamoDB request failed', { cause: error });
+      if (!isThrottling(error) && !isTransactionConflict(error)) {
+        throw new StoreError('DynamoDB request failed', { cause: error });
+      }
       if (attempt + 1 >= db.retry.maxAttempts) {
         throw new ThrottledError('The store is busy; retry shortly', { cause: error });
       }

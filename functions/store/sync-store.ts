@@ -140,12 +140,14 @@ function markerExpiry(now: number): number {
 
 /**
  * The sync head keeps when its recent epochs began, so a list page can hand out an epoch that began long
- * enough ago (functions/domain/list-sync-token.ts): a ring of slots, one per quarter hour by the bumping
- * instance's clock, each holding the last epoch begun in its quarter hour and when. Sixteen slots span
- * four hours. Every slot ever written tells the truth (that epoch began at about that time), so any of
- * them is a safe answer for any later time; the ring only bounds the item's size.
+ * enough ago (functions/domain/list-sync-token.ts): a ring of slots, one per hour and a half by the
+ * bumping instance's clock, each holding the last epoch begun in its slot and when. Sixteen slots span a
+ * day: epochs begin only when a `?since=` finds changes, so they can be hours apart, and a shorter ring
+ * would often hold no start old enough. Every slot ever written tells the truth (that epoch began at
+ * about that time), so any of them is a safe answer for any later time; the ring only bounds the item's
+ * size.
  */
-export const EPOCH_START_SLOT_MS = 15 * 60 * 1000;
+export const EPOCH_START_SLOT_MS = 90 * 60 * 1000;
 export const EPOCH_START_SLOTS = 16;
 
 /** An epoch and when it began, by the clock of the instance whose `?since=` began it. */
@@ -174,9 +176,9 @@ export function syncHeadViewOf(item: Record<string, unknown>): SyncHeadView {
 }
 
 /**
- * Starts a new epoch and returns it: writes from now on carry it or a later one. Records in the slot of
- * `now`'s quarter hour that it began now (`now` is read before the bump commits, so the record is early by
- * at most the request's duration).
+ * Starts a new epoch and returns it: writes from now on carry it or a later one. Records in `now`'s slot
+ * that it began now (`now` is read before the bump commits, so the record is early by at most the
+ * request's duration).
  */
 export async function bumpEpoch(db: Db, owner: string, now: number): Promise<number> {
   const slot = Math.floor(now / EPOCH_START_SLOT_MS) % EPOCH_START_SLOTS;
@@ -198,6 +200,22 @@ export async function bumpEpoch(db: Db, owner: string, now: number): Promise<num
     }),
   );
   return Number(result.Attributes?.epoch ?? 1);
+}
+
+/** Whether any change marker of epoch `from` or later exists: one strongly consistent Query of one key. */
+export async function anyChangeSince(db: Db, owner: string, from: number): Promise<boolean> {
+  const page = await send<{ Items?: unknown[] }>(
+    db,
+    new QueryCommand({
+      TableName: db.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk >= :low',
+      ExpressionAttributeValues: { ':pk': keys.changePk(owner), ':low': keys.changeEpochPrefix(from) },
+      ProjectionExpression: 'sk',
+      ConsistentRead: true,
+      Limit: 1,
+    }),
+  );
+  return (page.Items ?? []).length > 0;
 }
 
 export interface ChangeMarker {
