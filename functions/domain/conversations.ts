@@ -192,10 +192,11 @@ async function changesSince(
   if (now - since.at > SYNC_TOKEN_DAYS * DAY_MS) {
     throw new ResyncRequiredError('since: this sync token is too old; fetch the conversation list again');
   }
-  // The policy lookup goes out with the first read.
+  // The policy lookup goes out with the first read (Promise.all: a failure of either is handled).
   const cutoffRead = deps.retention.currentCutoff(owner);
-  if (since.kind === 'token' && !(await anyChangeSince(deps.db, owner, since.from))) {
-    return unchanged({ epoch: since.from, at: now }, await cutoffRead);
+  if (since.kind === 'token') {
+    const [cutoff, changed] = await Promise.all([cutoffRead, anyChangeSince(deps.db, owner, since.from)]);
+    if (!changed) return unchanged({ epoch: since.from, at: now }, cutoff);
   }
   const [cutoff, below] = await Promise.all([
     cutoffRead,
