@@ -21,7 +21,11 @@ import { ADMIN_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
-import { apiTelemetry, recordRequest } from '../functions/telemetry/api-telemetry.js';
+import {
+  apiTelemetry,
+  recordRequest,
+  unmatchedPathForLog,
+} from '../functions/telemetry/api-telemetry.js';
 import { serveApiDocs } from './api-docs.js';
 import { verifyDevToken } from './dev-auth.js';
 
@@ -100,16 +104,14 @@ function logUnhandledRequest(
 ): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = (req.method ?? 'GET').toUpperCase();
-  const route =
-    url.pathname === HEALTH_ROUTE.path
-      ? HEALTH_ROUTE.name
-      : COMPILED.find((r) => r.spec.method === method && r.pattern.test(url.pathname))?.spec.name;
+  const matched = matchedRouteOf(method, url.pathname);
   recordRequest(
     apiTelemetry(),
     {
-      route: route ?? 'none',
+      route: matched.route,
       method,
-      path: url.pathname,
+      routeKey: matched.routeKey,
+      unmatchedPath: matched.routeKey === '$default' ? unmatchedPathForLog(url.pathname) : undefined,
       status,
       latencyMs,
       requestId: crypto.randomUUID(),
@@ -118,6 +120,19 @@ function logUnhandledRequest(
     },
     expected ? undefined : error,
   );
+}
+
+/**
+ * What a refused request's log line names: the route and its key as API Gateway would match them (a
+ * path some route has, with another method: that route's path template; no route at all: `$default`).
+ */
+function matchedRouteOf(method: string, path: string): { route: string; routeKey: string } {
+  if (path === HEALTH_ROUTE.path) return { route: HEALTH_ROUTE.name, routeKey: `${method} ${HEALTH_ROUTE.path}` };
+  const sameMethod = COMPILED.find((r) => r.spec.method === method && r.pattern.test(path));
+  if (sameMethod) return { route: sameMethod.spec.name, routeKey: `${method} ${sameMethod.spec.path}` };
+  const samePath = COMPILED.find((r) => r.pattern.test(path));
+  if (samePath) return { route: 'none', routeKey: `${method} ${samePath.spec.path}` };
+  return { route: 'none', routeKey: '$default' };
 }
 
 /**

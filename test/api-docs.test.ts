@@ -120,7 +120,7 @@ describe('npm start: OpenAPI document and reference page', () => {
       message: 'request',
       service: 'roaming-api',
       method: 'GET',
-      path: '/v1/conversations',
+      routeKey: 'GET /v1/conversations',
       status: 200,
       correlation_id: expect.any(String),
       dynamodb: { requests: expect.any(Number), capacityUnits: expect.any(Number) },
