@@ -20,6 +20,7 @@ import type { HttpHandler } from '../functions/handlers/registry.js';
 import { ADMIN_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
+import { API_SECURITY_HEADERS } from '../functions/http/json-response.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
 import {
   apiTelemetry,
@@ -150,8 +151,9 @@ function answerUnparsableRequest(error: Error & { code?: string }, socket: Duple
     ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers exceed 16 KiB']
     : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP'];
   const body = `${JSON.stringify({ error: { code, message } })}\n`;
+  const security = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`);
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n${security.join('')}` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }

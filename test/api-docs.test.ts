@@ -53,6 +53,10 @@ describe('npm start: OpenAPI document and reference page', () => {
     // A page of its own browser context: no cookies, storage or pooled connections from another test.
     const page = await browser.newPage();
     const offsite: string[] = [];
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
     page.on('request', (request) => {
       if (!request.url().startsWith(api) && !request.url().startsWith('data:')) offsite.push(request.url());
     });
@@ -68,6 +72,56 @@ describe('npm start: OpenAPI document and reference page', () => {
     const operations = [...ROUTES, HEALTH_ROUTE].map((route) => `${route.method} ${route.path}`);
     expect(listed.sort()).toEqual(operations.sort());
     expect(offsite).toEqual([]);
+    // The page works within its own Content-Security-Policy.
+    expect(violations).toEqual([]);
+    await page.close();
+  });
+
+  it('/docs, its files, the document and every API answer send CSP, frame-ancestors none and nosniff', async () => {
+    const token = await signDevToken('docs-headers');
+    const answers = {
+      page: await fetch(`${api}/docs`),
+      script: await fetch(`${api}/docs/init.js`),
+      bundle: await fetch(`${api}/docs/swagger-ui-bundle.js`),
+      document: await fetch(`${api}/openapi.json`),
+      ok: await fetch(`${api}/v1/conversations`, { headers: { authorization: `Bearer ${token}` } }),
+      refused: await fetch(`${api}/v1/conversations`),
+      missing: await fetch(`${api}/nowhere`),
+    };
+    for (const [what, answer] of Object.entries(answers)) {
+      await answer.arrayBuffer();
+      const policy = answer.headers.get('content-security-policy') ?? '';
+      expect(policy, what).toMatch(/frame-ancestors 'none'/);
+      expect(policy, what).toMatch(/default-src 'none'/);
+      expect(answer.headers.get('x-content-type-options'), what).toBe('nosniff');
+      expect(answer.headers.get('x-frame-options'), what).toBe('DENY');
+    }
+    expect([answers.ok.status, answers.refused.status, answers.missing.status]).toEqual([200, 401, 404]);
+  });
+
+  it('a token entered under "Authorize" is not kept: nothing in localStorage, gone after a reload', async () => {
+    const token = await signDevToken('docs-forgetful');
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${api}/docs`);
+    await authorize(page, token);
+    const authorized = () =>
+      page.evaluate(() => JSON.stringify((globalThis as never as PageGlobals).ui.authSelectors.authorized()));
+    // The page holds it while open (Try it out sends it)...
+    expect(await authorized()).toContain(token);
+    // ...but keeps it nowhere a later visit (or anything else on this origin) could read it.
+    const stored = await page.evaluate(() => {
+      const { localStorage, sessionStorage } = globalThis as never as PageGlobals;
+      return JSON.stringify({ ...localStorage, ...sessionStorage });
+    });
+    expect(stored).not.toContain(token);
+    await page.reload();
+    await page.locator('.opblock').first().waitFor();
+    expect(await authorized()).not.toContain(token);
+    expect(violations).toEqual([]);
     await page.close();
   });
 
@@ -129,6 +183,13 @@ describe('npm start: OpenAPI document and reference page', () => {
     expect(line).not.toContain(token);
   });
 });
+
+/** The page's globals these tests read: Swagger UI (`window.ui`) and the browser's storage. */
+interface PageGlobals {
+  ui: { authSelectors: { authorized(): unknown } };
+  localStorage: Record<string, string>;
+  sessionStorage: Record<string, string>;
+}
 
 /** Swagger UI's "Authorize" dialog: the bearer token, then close. */
 async function authorize(page: Page, token: string): Promise<void> {
