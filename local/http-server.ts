@@ -22,11 +22,7 @@ import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
 import { API_SECURITY_HEADERS } from '../functions/http/json-response.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
-import {
-  apiTelemetry,
-  recordRequest,
-  unmatchedPathForLog,
-} from '../functions/telemetry/api-telemetry.js';
+import { apiTelemetry, recordRequest, unmatchedPathForLog } from '../functions/telemetry/api-telemetry.js';
 import { serveApiDocs } from './api-docs.js';
 import { verifyDevToken } from './dev-auth.js';
 
@@ -128,7 +124,8 @@ function logUnhandledRequest(
  * path some route has, with another method: that route's path template; no route at all: `$default`).
  */
 function matchedRouteOf(method: string, path: string): { route: string; routeKey: string } {
-  if (path === HEALTH_ROUTE.path) return { route: HEALTH_ROUTE.name, routeKey: `${method} ${HEALTH_ROUTE.path}` };
+  if (path === HEALTH_ROUTE.path)
+    return { route: HEALTH_ROUTE.name, routeKey: `${method} ${HEALTH_ROUTE.path}` };
   const sameMethod = COMPILED.find((r) => r.spec.method === method && r.pattern.test(path));
   if (sameMethod) return { route: sameMethod.spec.name, routeKey: `${method} ${sameMethod.spec.path}` };
   const samePath = COMPILED.find((r) => r.pattern.test(path));
