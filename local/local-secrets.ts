@@ -24,7 +24,7 @@ export function secretOf(dataDir: string | undefined, name: SecretName): string 
   if (!dataDir) return randomBytes(24).toString('hex');
   const file = join(dataDir, name);
   if (!existsSync(file)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     try {
       // 'wx': of two processes creating it at once, one wins and the other reads the winner's.
       writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });

@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { ListTablesCommand } from '@aws-sdk/client-dynamodb';
@@ -26,10 +27,15 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) removeDir(dir);
 });
 
-function start(name: string, env: NodeJS.ProcessEnv): { local: LocalProcess; dataDir: string } {
+function start(
+  name: string,
+  env: NodeJS.ProcessEnv,
+  prepare: (dataDir: string) => void = () => undefined,
+): { local: LocalProcess; dataDir: string } {
   const cwd = tempDir(name);
   dirs.push(cwd);
   const dataDir = join(cwd, 'data');
+  prepare(dataDir);
   const local = runLocal('local/start.ts', { cwd, env: { PORT: '0', ROAMING_DATA_DIR: dataDir, ...env } });
   started.push(local);
   return { local, dataDir };
@@ -72,6 +78,32 @@ describe('npm start keeps its store to itself', () => {
       if (otherAddress) expect(await answersAt(`http://${otherAddress}:${port}`)).toBe(false);
     } else {
       expect(local.stdout()).toMatch(/DynamoDB Local listens on every interface \(install a JDK/);
+    }
+  });
+});
+
+describe('npm start keeps its files to itself', () => {
+  const permissions = (path: string) => statSync(path).mode & 0o777;
+
+  it('the data folder is 0700 and the database 0600 (DynamoDB Local runs with umask 077), also when an earlier run left them open', async () => {
+    // Prepare: a data folder as an earlier version left it, open to every local user.
+    const { local, dataDir } = start('private-files', {}, (dataDir) => {
+      mkdirSync(dataDir, { recursive: true });
+      chmodSync(dataDir, 0o755);
+      writeFileSync(join(dataDir, 'earlier_local.db'), '');
+      chmodSync(join(dataDir, 'earlier_local.db'), 0o644);
+    });
+    // Act
+    await local.waitFor(READY);
+    // Assess: the folder and every file in it are the owner's alone, the new database (named after
+    // the folder's access key, which is what a reader of the name would learn) included.
+    expect(permissions(dataDir).toString(8)).toBe('700');
+    const files = readdirSync(dataDir);
+    const databases = files.filter((name) => name.endsWith('.db'));
+    expect(databases).toContain(`${storeCredentialsOf(dataDir).accessKeyId}_local.db`);
+    expect(databases).toContain('earlier_local.db');
+    for (const name of files) {
+      expect((permissions(join(dataDir, name)) & 0o077).toString(8), name).toBe('0');
     }
   });
 });
