@@ -8,6 +8,7 @@ import type {
 import {
   ForbiddenError,
   MethodNotAllowedError,
+  MisdirectedRequestError,
   NotFoundError,
   PayloadTooLargeError,
   type RetryableError,
@@ -43,6 +44,14 @@ export interface LocalApiOptions {
   unavailable?: () => RetryableError | undefined;
   /** Also serve /openapi.json and the reference page /docs (npm start does; tests that need them too). */
   apiDocs?: boolean;
+  /**
+   * Answer requests for any host name. Off, only the server's own loopback address and port (and
+   * `localhost` with that port) are answered, anything else gets 421: a web page a developer visits can
+   * point a name of its own at 127.0.0.1 (DNS rebinding) and would otherwise reach this server as a
+   * same-origin page. `npm start` turns it on when HOST was set on purpose.
+   * @default false
+   */
+  acceptAnyHost?: boolean;
 }
 
 interface CompiledRoute {
@@ -66,10 +75,12 @@ export function createLocalApi(options: LocalApiOptions): Server {
   // The message of the last expected refusal logged: while starting, the first 503 is logged, not each.
   let lastExpected: string | undefined;
   const server = createServer(function serveRequest(req, res) {
-    if (options.apiDocs && serveApiDocs(req, res)) return;
     const started = performance.now();
-    const unavailable = options.unavailable?.();
-    (unavailable ? Promise.reject(unavailable) : handle(options, req))
+    const misdirected = options.acceptAnyHost ? undefined : misdirectedRequest(server, req);
+    if (!misdirected && options.apiDocs && serveApiDocs(req, res)) return;
+    const unavailable = misdirected ? undefined : options.unavailable?.();
+    const refusal = misdirected ?? unavailable;
+    (refusal ? Promise.reject(refusal) : handle(options, req))
       .catch(function answerBeforeAnyHandler(error: unknown) {
         // What API Gateway itself answers on AWS (no route, no token, still starting): logged here. A
         // refusal the service decided on (still starting, stopping) is expected: logged once, at INFO,
@@ -90,6 +101,26 @@ export function createLocalApi(options: LocalApiOptions): Server {
   server.keepAliveTimeout = 75_000;
   server.on('clientError', answerUnparsableRequest);
   return server;
+}
+
+/**
+ * A refusal for a request whose Host is not this server's own loopback address and port: a browser
+ * sends the name in the page's address bar, so a page that rebound a name of its own to 127.0.0.1 is
+ * told apart here, before its request reaches the docs or any route.
+ */
+function misdirectedRequest(server: Server, req: IncomingMessage): MisdirectedRequestError | undefined {
+  const address = server.address();
+  if (!address || typeof address === 'string') return undefined;
+  const port = address.port;
+  const own = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const accepted = [`${own}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (accepted.includes(host) || (port === 80 && accepted.includes(`${host}:80`))) return undefined;
+  return new MisdirectedRequestError(
+    `This server answers only to ${own}:${port} and localhost:${port}, not to "${host.slice(0, 100)}" ` +
+      '(a web page may be reaching it through DNS rebinding). To accept other names, such as an ' +
+      "emulator's 10.0.2.2 or a name on your network, set HOST on purpose (HOST=127.0.0.1 npm start).",
+  );
 }
 
 function logUnhandledRequest(

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEALTH_ROUTE, ROUTES } from '../functions/routes.js';
-import { signDevToken } from '../local/dev-auth.js';
+import { localJwtSecret, signDevToken } from '../local/dev-auth.js';
 import { launchBrowser } from './support/browser.js';
 import { type LocalProcess, removeDir, runLocal, tempDir } from './support/local-process.js';
 
@@ -19,6 +19,7 @@ let cwd: string;
 let local: LocalProcess;
 let api: string;
 let browser: Browser;
+let secret: string;
 
 beforeAll(async () => {
   cwd = tempDir('docs');
@@ -33,6 +34,8 @@ beforeAll(async () => {
     },
   });
   api = (await local.waitFor(READY))[1] as string;
+  // What `npm run token` signs with there: the secret npm start made in its (default) data folder.
+  secret = localJwtSecret({ ROAMING_DATA_DIR: join(cwd, '.data', 'dynamodb') }).secret;
   browser = await launchBrowser();
 }, 120_000);
 
@@ -78,7 +81,7 @@ describe('npm start: OpenAPI document and reference page', () => {
   });
 
   it('/docs, its files, the document and every API answer send CSP, frame-ancestors none and nosniff', async () => {
-    const token = await signDevToken('docs-headers');
+    const token = await signDevToken('docs-headers', { secret });
     const answers = {
       page: await fetch(`${api}/docs`),
       script: await fetch(`${api}/docs/init.js`),
@@ -100,7 +103,7 @@ describe('npm start: OpenAPI document and reference page', () => {
   });
 
   it('a token entered under "Authorize" is not kept: nothing in localStorage, gone after a reload', async () => {
-    const token = await signDevToken('docs-forgetful');
+    const token = await signDevToken('docs-forgetful', { secret });
     const page = await browser.newPage();
     const violations: string[] = [];
     page.on('console', (message) => {
@@ -126,7 +129,7 @@ describe('npm start: OpenAPI document and reference page', () => {
   });
 
   it('"Try it out" with a dev token reaches the local API and shows its answer', async () => {
-    const token = await signDevToken('docs-alice');
+    const token = await signDevToken('docs-alice', { secret });
     await fetch(`${api}/v1/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
