@@ -1,7 +1,6 @@
 import './quiet-warnings.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '../functions/core/errors.js';
 import { configFromEnv } from '../functions/runtime.js';
