@@ -66,7 +66,7 @@ export type ConversationPage = {
 
 export type CreateGroupError = {
   error: {
-    code: "bad_request" | "unauthorized" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };
@@ -158,7 +158,7 @@ export type ListAuditError = {
 
 export type ListConversationsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
   };

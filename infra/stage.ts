@@ -49,6 +49,8 @@ export const StageSchema = z.strictObject({
     throttlingRateLimit: z.number().positive(),
     throttlingBurstLimit: z.number().int().positive(),
     routeThrottles: z.partialRecord(z.enum(ROUTE_NAMES), throttle),
+    /** The scope the user routes need (the issuer's name for it, e.g. a Cognito resource server's). */
+    userScope: z.string().regex(/^[!#-[\]-~]+$/),
   }),
   sweep: z.strictObject({
     schedule: z.string(),

@@ -1,7 +1,7 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { ADMIN_SCOPE } from '../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../functions/http/caller.js';
 import { dataDirOf, secretOf } from './local-secrets.js';
 
 /**
@@ -23,6 +23,11 @@ export interface LocalJwtSecret {
   source: string;
 }
 
+/** The scope of the user routes locally: ROAMING_USER_SCOPE, else DEFAULT_USER_SCOPE (`npm start` and `npm run token`). */
+export function localUserScope(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ROAMING_USER_SCOPE?.trim() || DEFAULT_USER_SCOPE;
+}
+
 /** ROAMING_JWT_SECRET if set; else the data folder's own (made on first use, 32 random bytes, 0600). */
 export function localJwtSecret(env: NodeJS.ProcessEnv = process.env): LocalJwtSecret {
   if (env.ROAMING_JWT_SECRET) return { secret: env.ROAMING_JWT_SECRET, source: 'ROAMING_JWT_SECRET' };
@@ -38,9 +43,10 @@ export function localJwtSecret(env: NodeJS.ProcessEnv = process.env): LocalJwtSe
  */
 export async function signDevToken(
   userId: string,
-  options: { admin?: boolean; secret: string; expiresIn?: string },
+  options: { admin?: boolean; secret: string; expiresIn?: string; userScope?: string },
 ): Promise<string> {
-  const scope = options.admin ? `roaming/user ${ADMIN_SCOPE}` : 'roaming/user';
+  const userScope = options.userScope ?? DEFAULT_USER_SCOPE;
+  const scope = options.admin ? `${userScope} ${ADMIN_SCOPE}` : userScope;
   const lifetime = spanSeconds(options.expiresIn ?? '24h');
   const issuedAt = Math.floor(Date.now() / 1000);
   return new SignJWT({ scope })

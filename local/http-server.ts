@@ -18,7 +18,7 @@ import {
 } from '../functions/core/errors.js';
 import type { HealthHandler } from '../functions/handlers/health.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
-import { ADMIN_SCOPE } from '../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
 import { API_SECURITY_HEADERS } from '../functions/http/json-response.js';
@@ -52,6 +52,12 @@ export interface LocalApiOptions {
    * @default false
    */
   acceptAnyHost?: boolean;
+  /**
+   * The scope a token needs for the user routes (admin routes need ADMIN_SCOPE), as API Gateway's route
+   * authorization scopes require it.
+   * @default DEFAULT_USER_SCOPE
+   */
+  userScope?: string;
 }
 
 interface CompiledRoute {
@@ -203,8 +209,9 @@ async function handle(
   const claims = await authorize(req, options.jwtSecret);
   // Like the route's authorization scopes on API Gateway: refused before the function runs.
   const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
-  if (route.spec.access === 'admin' && !scopes.includes(ADMIN_SCOPE)) {
-    throw new ForbiddenError(`This route needs the ${ADMIN_SCOPE} scope`);
+  const needed = route.spec.access === 'admin' ? ADMIN_SCOPE : (options.userScope ?? DEFAULT_USER_SCOPE);
+  if (!scopes.includes(needed)) {
+    throw new ForbiddenError(`This route needs the ${needed} scope`);
   }
   const handler = options.handlers[route.spec.name as RouteName];
   if (!handler) throw new NotFoundError(`No handler for ${route.spec.name}`);

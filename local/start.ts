@@ -8,7 +8,7 @@ import { ensureTable } from '../functions/store/create-table.js';
 import { isStoreUnreachable } from '../functions/store/db.js';
 import { type Lifetime, readConfig, runCommand, StartupError } from './cli.js';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
-import { type LocalJwtSecret, localJwtSecret, MIN_NETWORK_SECRET_BYTES } from './dev-auth.js';
+import { type LocalJwtSecret, localJwtSecret, localUserScope, MIN_NETWORK_SECRET_BYTES } from './dev-auth.js';
 import {
   describeExit,
   type EmbeddedDynamo,
@@ -74,6 +74,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     apiDocs: true,
     // Without HOST only this server's own loopback name is answered (DNS rebinding: http-server.ts).
     acceptAnyHost: Boolean(env.HOST?.trim()),
+    userScope: localUserScope(env),
   });
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';

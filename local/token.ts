@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { ID_PATTERN } from '../functions/http/schemas.js';
-import { localJwtSecret, signDevToken } from './dev-auth.js';
+import { localJwtSecret, localUserScope, signDevToken } from './dev-auth.js';
 
 /**
  * `npm run token -- <user> [--admin]`: prints a token the local server accepts, signed with the same
@@ -23,6 +23,7 @@ try {
     await signDevToken(user, {
       admin: values.admin,
       secret: localJwtSecret().secret,
+      userScope: localUserScope(),
       expiresIn: values.expires,
     }),
   );

@@ -14,7 +14,7 @@ import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { ADMIN_SCOPE } from '../../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../../functions/http/caller.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 
@@ -69,6 +69,12 @@ export interface ApiOptions {
    */
   readonly routeThrottles?: Partial<Record<RouteName, RouteThrottle>>;
   /**
+   * The scope a token needs for the user routes (admin routes need `roaming/admin`): with Cognito, a
+   * resource server's custom scope (`{identifier}/{scope}`). A token without it gets 403 from API Gateway.
+   * @default 'roaming/user'
+   */
+  readonly userScope?: string;
+  /**
    * Memory of each route function, in MB.
    * @default 512
    */
@@ -89,8 +95,8 @@ export interface ApiProps extends ApiOptions {
 }
 
 /**
- * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (admin routes also require the
- * `roaming/admin` scope), `GET /health` without an authorizer, a `$default` route that answers 404 in the API's error format, and a throttled,
+ * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (user routes require the user
+ * scope, `roaming/user` by default, admin routes the `roaming/admin` scope), `GET /health` without an authorizer, a `$default` route that answers 404 in the API's error format, and a throttled,
  * access-logged default stage.
  */
 export class Api extends Construct {
@@ -109,6 +115,7 @@ export class Api extends Construct {
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     validate(props);
+    const userScope = props.userScope ?? DEFAULT_USER_SCOPE;
     const functionSettings = {
       defaults: props.defaults,
       memorySize: props.memorySize,
@@ -180,7 +187,7 @@ export class Api extends Construct {
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.alias),
-        authorizationScopes: route.access === 'admin' ? [ADMIN_SCOPE] : undefined,
+        authorizationScopes: [route.access === 'admin' ? ADMIN_SCOPE : userScope],
       }) as [HttpRoute];
       const limits = props.routeThrottles?.[route.name];
       if (limits) {
@@ -230,6 +237,9 @@ function validate(props: ApiProps): void {
   }
   if (props.jwtAudience.length === 0 || props.jwtAudience.some((audience) => audience.trim() === '')) {
     throw new Error('jwtAudience must list at least one non-empty audience');
+  }
+  if (props.userScope !== undefined && !/^[!#-[\]-~]+$/.test(props.userScope)) {
+    throw new Error(`userScope must be one scope (printable, no spaces or quotes), got "${props.userScope}"`);
   }
   if (props.timeout && props.timeout.toMilliseconds() > MAX_ROUTE_TIMEOUT.toMilliseconds()) {
     throw new Error(

@@ -76,19 +76,45 @@ describe('the HTTP API', () => {
         RouteKey: routeKey,
         AuthorizationType: 'JWT',
         AuthorizerId: { Ref: authorizerId },
-        AuthorizationScopes: route.access === 'admin' ? ['roaming/admin'] : Match.absent(),
+        AuthorizationScopes: route.access === 'admin' ? ['roaming/admin'] : ['roaming/user'],
       });
       expect(routeFunctionId(template, routeKey)).toBe(functionId(template, route.name));
     },
   );
 
-  it('requires the roaming/admin scope on exactly the admin routes', () => {
-    const scoped = resources(template, 'AWS::ApiGatewayV2::Route')
-      .filter(([, route]) => route.Properties?.AuthorizationScopes !== undefined)
-      .map(([, route]) => route.Properties?.RouteKey);
-    const admin = ROUTES.filter((route) => route.access === 'admin').map((r) => `${r.method} ${r.path}`);
+  it('requires the roaming/admin scope on exactly the admin routes, roaming/user on every other route', () => {
+    const scopesByRoute = new Map(
+      resources(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
+        route.Properties?.RouteKey,
+        route.Properties?.AuthorizationScopes,
+      ]),
+    );
+    const admin = ROUTES.filter((route) => route.access === 'admin');
     expect(admin.length).toBeGreaterThan(0);
-    expect(scoped.sort()).toEqual(admin.sort());
+    for (const route of ROUTES) {
+      expect(scopesByRoute.get(`${route.method} ${route.path}`), route.name).toEqual([
+        route.access === 'admin' ? 'roaming/admin' : 'roaming/user',
+      ]);
+    }
+    // $default (404 in the API's format) and GET /health need no scope.
+    expect(scopesByRoute.get('$default')).toBeUndefined();
+    expect(scopesByRoute.get('GET /health')).toBeUndefined();
+  });
+
+  it("takes the user scope's name from userScope (a Cognito resource server's scope), and refuses a malformed one", () => {
+    const custom = synthesize({
+      props: { api: { userScope: 'https://api.example.com/chat.user' } },
+    }).template;
+    const user = ROUTES.filter((route) => route.access === 'user');
+    for (const route of user) {
+      custom.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: `${route.method} ${route.path}`,
+        AuthorizationScopes: ['https://api.example.com/chat.user'],
+      });
+    }
+    expect(() => synthesize({ props: { api: { userScope: 'two scopes' } } })).toThrow(
+      /userScope must be one scope/,
+    );
   });
 
   it('sends any other request, authorized, to the notFound function', () => {
