@@ -10,10 +10,23 @@ export interface RouteSpec {
   path: string;
   access: 'user' | 'admin';
   table: 'read' | 'write';
+  /**
+   * It writes idempotency records (their HMAC needs the stack's key): its function is given the key and
+   * refuses to start without it (functions/runtime.ts). test/infra/bundling.test.ts finds every bundle
+   * that can write such a record and holds it to this flag.
+   */
+  keepsRetryRecords?: true;
 }
 
 export const ROUTES = [
-  { name: 'sendMessage', method: 'POST', path: '/v1/messages', access: 'user', table: 'write' },
+  {
+    name: 'sendMessage',
+    method: 'POST',
+    path: '/v1/messages',
+    access: 'user',
+    table: 'write',
+    keepsRetryRecords: true,
+  },
   // Write access: a since call starts a new sync epoch (one UpdateItem on the caller's sync head).
   { name: 'listConversations', method: 'GET', path: '/v1/conversations', access: 'user', table: 'write' },
   {
@@ -72,7 +85,14 @@ export const ROUTES = [
     access: 'user',
     table: 'write',
   },
-  { name: 'createGroup', method: 'POST', path: '/v1/groups', access: 'user', table: 'write' },
+  {
+    name: 'createGroup',
+    method: 'POST',
+    path: '/v1/groups',
+    access: 'user',
+    table: 'write',
+    keepsRetryRecords: true,
+  },
   {
     name: 'addMember',
     method: 'PUT',
@@ -109,6 +129,13 @@ export const ROUTES = [
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];
+
+/** A route's spec by name. */
+export function routeNamed(name: RouteName): RouteSpec {
+  const route = (ROUTES as readonly RouteSpec[]).find((candidate) => candidate.name === name);
+  if (!route) throw new Error(`No route named ${name}`);
+  return route;
+}
 
 /**
  * GET /health: "ready?" for a load balancer, a container or a script. Not in ROUTES: it has no caller

@@ -99,17 +99,11 @@ export class RoamingStack extends Stack {
     this.api = new Api(this, 'Api', {
       ...props.api,
       defaults,
+      idempotencyKey: this.data.idempotencyKey,
       jwtIssuer: props.jwtIssuer,
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
-    // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
-    this.api
-      .routeFunction('sendMessage')
-      .function.addEnvironment(
-        'ROAMING_IDEMPOTENCY_KEY',
-        this.data.idempotencyKey.secretValue.unsafeUnwrap(),
-      );
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,

@@ -13,6 +13,7 @@ import {
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../../functions/http/caller.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
@@ -88,6 +89,11 @@ export interface ApiOptions {
 
 export interface ApiProps extends ApiOptions {
   readonly defaults: HandlerDefaults;
+  /**
+   * The HMAC key of the idempotency records: every function whose route keeps such records
+   * (`keepsRetryRecords`) gets it as ROAMING_IDEMPOTENCY_KEY, and no other function does.
+   */
+  readonly idempotencyKey: ISecret;
   /** The issuer URL of the tokens (the `iss` claim); API Gateway reads its OIDC discovery document. */
   readonly jwtIssuer: string;
   /** Accepted audiences: a token's `aud` (or, for Cognito access tokens, `client_id`) must be one of them. */
@@ -183,6 +189,13 @@ export class Api extends Construct {
         tableAccess: route.table,
         tracing: TRACED_ROUTES.includes(route.name),
       });
+      if ((route as RouteSpec).keepsRetryRecords) {
+        // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
+        handler.function.addEnvironment(
+          'ROAMING_IDEMPOTENCY_KEY',
+          props.idempotencyKey.secretValue.unsafeUnwrap(),
+        );
+      }
       const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],

@@ -1,5 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, type RouteSpec } from '../../functions/routes.js';
 import { KEY_ATTRIBUTES, TABLE_INDEXES, TABLE_KEYS, TTL_ATTRIBUTE } from '../../functions/store/table.js';
 import { onlyResource, synthesize } from './support/stack.js';
 
@@ -105,7 +106,7 @@ describe('the table', () => {
 });
 
 describe('the idempotency key', () => {
-  it('is a generated secret, kept when the stack goes, resolved into the send function only at deploy time', () => {
+  it('is a generated secret, kept when the stack goes, resolved at deploy time into exactly the functions that keep retry records', () => {
     const [secretId, secret] = onlyResource(template, 'AWS::SecretsManager::Secret');
     expect(secret.Properties?.GenerateSecretString).toMatchObject({
       PasswordLength: 64,
@@ -116,20 +117,24 @@ describe('the idempotency key', () => {
     const withKey = Object.entries(functions).filter(
       ([, fn]) => fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY !== undefined,
     );
-    expect(withKey).toHaveLength(1);
-    const [, send] = withKey[0] as [string, { Properties: Record<string, unknown> }];
-    expect(String(send.Properties.Description)).toMatch(/^sendMessage /);
-    // A dynamic reference to the secret: the key itself is never in the template.
-    expect(
-      JSON.stringify(
-        (send.Properties.Environment as { Variables: Record<string, unknown> }).Variables
-          .ROAMING_IDEMPOTENCY_KEY,
-      ),
-    ).toMatch(
-      new RegExp(
-        `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
-      ),
+    const keepers = (ROUTES as readonly RouteSpec[]).filter((route) => route.keepsRetryRecords);
+    expect(keepers.map((route) => route.name).sort()).toEqual(['createGroup', 'sendMessage']);
+    expect(withKey.map(([, fn]) => String(fn.Properties?.Description).split(' ')[0]).sort()).toEqual(
+      keepers.map((route) => route.name).sort(),
     );
+    for (const [, fn] of withKey) {
+      // A dynamic reference to the secret: the key itself is never in the template.
+      expect(
+        JSON.stringify(
+          (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables
+            .ROAMING_IDEMPOTENCY_KEY,
+        ),
+      ).toMatch(
+        new RegExp(
+          `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
+        ),
+      );
+    }
   });
 });
 

@@ -90,13 +90,14 @@ describe('the functions', () => {
     });
   });
 
-  it('sets no tunables unless asked (the runtime defaults apply); only sendMessage gets the idempotency key', () => {
+  it('sets no tunables unless asked (the runtime defaults apply); only the functions that keep retry records get the idempotency key', () => {
+    const keepers = ['sendMessage', 'createGroup'];
     for (const name of ENTRY_NAMES) {
       const variables = (functionProps(template, name).Environment as { Variables: object }).Variables;
       expect(
         Object.keys(variables).filter((key) => key.startsWith('ROAMING_')),
         name,
-      ).toEqual(name === 'sendMessage' ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
+      ).toEqual(keepers.includes(name) ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
     }
   });
 
