@@ -124,12 +124,7 @@ describe('the idempotency key', () => {
     );
     for (const [, fn] of withKey) {
       // A dynamic reference to the secret: the key itself is never in the template.
-      expect(
-        JSON.stringify(
-          (fn.Properties?.Environment as { Variables: Record<string, unknown> }).Variables
-            .ROAMING_IDEMPOTENCY_KEY,
-        ),
-      ).toMatch(
+      expect(JSON.stringify(fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY)).toMatch(
         new RegExp(
           `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
         ),
