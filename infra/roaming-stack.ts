@@ -104,6 +104,7 @@ export class RoamingStack extends Stack {
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
+    requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
@@ -136,4 +137,23 @@ export class RoamingStack extends Stack {
       value: this.alarms.topic.topicArn,
     });
   }
+}
+
+/** Lambda keeps this much of an account's concurrency unreserved: reservations must leave it. */
+export const UNRESERVED_CONCURRENCY_MINIMUM = 100;
+
+/**
+ * The stack's reservations fit the account's quota (the stage's `alarms.accountConcurrencyLimit`), or
+ * synthesis fails naming the numbers, instead of the deploy failing on the first function over it.
+ */
+function requireConcurrencyQuota(api: Api, retention: Retention, quota: number): void {
+  const reserved = api.reservedConcurrencyTotal + retention.reservedConcurrency;
+  if (reserved + UNRESERVED_CONCURRENCY_MINIMUM <= quota) return;
+  throw new Error(
+    `The functions reserve ${reserved} concurrent executions (API ${api.reservedConcurrencyTotal}, sweep ` +
+      `${retention.reservedConcurrency}); with the ${UNRESERVED_CONCURRENCY_MINIMUM} Lambda keeps unreserved ` +
+      `that needs an account quota of at least ${reserved + UNRESERVED_CONCURRENCY_MINIMUM}, and ` +
+      `alarms.accountConcurrencyLimit says ${quota}. Raise the quota (Service Quotas) and the stage's ` +
+      'accountConcurrencyLimit, or lower api.reservedConcurrency.',
+  );
 }

@@ -51,6 +51,13 @@ export const StageSchema = z.strictObject({
     routeThrottles: z.partialRecord(z.enum(ROUTE_NAMES), throttle),
     /** The scope the user routes need (the issuer's name for it, e.g. a Cognito resource server's). */
     userScope: z.string().regex(/^[!#-[\]-~]+$/),
+    /** Reserved concurrency of the API's functions (infra/constructs/api.ts, ReservedConcurrency). */
+    reservedConcurrency: z.strictObject({
+      userRoute: z.number().int().min(1),
+      adminRoute: z.number().int().min(1),
+      unrouted: z.number().int().min(1),
+      routes: z.partialRecord(z.enum(ROUTE_NAMES), z.number().int().min(1)),
+    }),
   }),
   sweep: z.strictObject({
     schedule: z.string(),

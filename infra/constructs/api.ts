@@ -44,6 +44,28 @@ export interface RouteThrottle {
   readonly burstLimit: number;
 }
 
+/**
+ * Reserved concurrency of the API's functions: each function's own share of the account's concurrency,
+ * which no other function can take (so a flood of one route, say one user's loop of cheap GETs, cannot
+ * starve the others) and beyond which Lambda throttles that function alone.
+ */
+export interface ReservedConcurrency {
+  /** Each user route's function. */
+  readonly userRoute: number;
+  /** Each admin route's function (rare calls: a small share). */
+  readonly adminRoute: number;
+  /** GET /health's function and the `$default` (404) function, each. */
+  readonly unrouted: number;
+  /** Routes that need more (or less) than their kind's share, by name. */
+  readonly routes?: Partial<Record<RouteName, number>>;
+}
+
+export const DEFAULT_RESERVED_CONCURRENCY: ReservedConcurrency = {
+  userRoute: 10,
+  adminRoute: 2,
+  unrouted: 2,
+};
+
 /** The routes whose functions are traced with X-Ray (the send path and the start of a sweep). */
 export const TRACED_ROUTES: readonly RouteName[] = ['sendMessage', 'startSweep'];
 
@@ -75,6 +97,12 @@ export interface ApiOptions {
    * @default 'roaming/user'
    */
   readonly userScope?: string;
+  /**
+   * Reserved concurrency of each route function, GET /health's and the 404 function's (their sum, plus
+   * the sweep's and the 100 Lambda keeps unreserved, must fit the account's quota).
+   * @default DEFAULT_RESERVED_CONCURRENCY (user routes 10, admin routes 2, health and 404: 2)
+   */
+  readonly reservedConcurrency?: ReservedConcurrency;
   /**
    * Memory of each route function, in MB.
    * @default 512
@@ -117,11 +145,19 @@ export class Api extends Construct {
   readonly healthFunction: HandlerFunction;
   /** GET /health's route: the one route without an authorizer. */
   readonly healthRoute: HttpRoute;
+  /** The concurrency reserved by all of the API's functions together. */
+  readonly reservedConcurrencyTotal: number;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     validate(props);
     const userScope = props.userScope ?? DEFAULT_USER_SCOPE;
+    const reserved = props.reservedConcurrency ?? DEFAULT_RESERVED_CONCURRENCY;
+    let reservedTotal = 0;
+    const reserve = (concurrency: number) => {
+      reservedTotal += concurrency;
+      return { reservedConcurrentExecutions: concurrency };
+    };
     const functionSettings = {
       defaults: props.defaults,
       memorySize: props.memorySize,
@@ -135,6 +171,7 @@ export class Api extends Construct {
       ...functionSettings,
       entryName: 'notFound',
       description: 'notFound ($default): 404 for any other route',
+      options: reserve(reserved.unrouted),
     });
     const origins = props.corsAllowedOrigins ?? [];
     this.httpApi = new HttpApi(this, 'HttpApi', {
@@ -188,6 +225,10 @@ export class Api extends Construct {
         description: `${route.name} (${route.method} ${route.path})`,
         tableAccess: route.table,
         tracing: TRACED_ROUTES.includes(route.name),
+        options: reserve(
+          reserved.routes?.[route.name] ??
+            (route.access === 'admin' ? reserved.adminRoute : reserved.userRoute),
+        ),
       });
       if ((route as RouteSpec).keepsRetryRecords) {
         // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
@@ -227,7 +268,9 @@ export class Api extends Construct {
       entryName: HEALTH_ROUTE.name,
       description: `${HEALTH_ROUTE.name} (${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}): 200 when the store answers`,
       tableAccess: HEALTH_ROUTE.table,
+      options: reserve(reserved.unrouted),
     });
+    this.reservedConcurrencyTotal = reservedTotal;
     [this.healthRoute] = this.httpApi.addRoutes({
       path: HEALTH_ROUTE.path,
       methods: [HttpMethod[HEALTH_ROUTE.method]],
@@ -264,6 +307,24 @@ function validate(props: ApiProps): void {
       throw new Error(`routeThrottles: no route named ${name}`);
     if (!(limits && limits.rateLimit > 0 && Number.isInteger(limits.burstLimit) && limits.burstLimit > 0)) {
       throw new Error(`routeThrottles.${name} needs a positive rateLimit and a positive integer burstLimit`);
+    }
+  }
+  const reserved = props.reservedConcurrency;
+  if (reserved) {
+    const shares = [
+      reserved.userRoute,
+      reserved.adminRoute,
+      reserved.unrouted,
+      ...Object.values(reserved.routes ?? {}),
+    ];
+    if (!shares.every((share) => Number.isInteger(share) && (share as number) >= 1)) {
+      throw new Error(
+        `reservedConcurrency: every share must be an integer of at least 1, got ${JSON.stringify(reserved)}`,
+      );
+    }
+    for (const name of Object.keys(reserved.routes ?? {})) {
+      if (!ROUTES.some((route) => route.name === name))
+        throw new Error(`reservedConcurrency.routes: no route named ${name}`);
     }
   }
   const { throttlingRateLimit: rate, throttlingBurstLimit: burst } = props;

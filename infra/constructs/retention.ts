@@ -62,6 +62,8 @@ export interface RetentionProps extends SweepOptions {
  */
 export class Retention extends Construct {
   readonly sweepFunction: HandlerFunction;
+  /** The sweep function's reserved concurrency. */
+  readonly reservedConcurrency: number;
   readonly deadLetterQueue: Queue;
   readonly schedule: Schedule;
   readonly errorsAlarm: Alarm;
@@ -79,6 +81,7 @@ export class Retention extends Construct {
     const expression = props.schedule ?? 'rate(1 hour)';
     validate(props, expression);
 
+    this.reservedConcurrency = props.reservedConcurrency ?? 2;
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
       encryption: QueueEncryption.SQS_MANAGED,
@@ -96,7 +99,7 @@ export class Retention extends Construct {
       // A failed run is not retried at once (the next run resumes from the checkpoint); its event is dead-lettered.
       asyncRetryAttempts: 0,
       options: {
-        reservedConcurrentExecutions: props.reservedConcurrency ?? 2,
+        reservedConcurrentExecutions: this.reservedConcurrency,
         deadLetterQueue: this.deadLetterQueue,
       },
     });

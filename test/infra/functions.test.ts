@@ -81,13 +81,44 @@ describe('the functions', () => {
   it('gives route functions 512 MB and 10 s, the sweep 1024 MB and 5 minutes', () => {
     for (const name of [...ROUTES.map((route) => route.name), 'health', 'notFound']) {
       expect(functionProps(template, name), name).toMatchObject({ MemorySize: 512, Timeout: 10 });
-      expect(functionProps(template, name).ReservedConcurrentExecutions, name).toBeUndefined();
     }
     expect(functionProps(template, 'sweep')).toMatchObject({
       MemorySize: 1024,
       Timeout: 300,
       ReservedConcurrentExecutions: 2,
     });
+  });
+
+  it("reserves concurrency for every API function, so no route can take the others' share: user routes 10, admin routes 2, health and 404 2", () => {
+    for (const route of ROUTES) {
+      expect(functionProps(template, route.name).ReservedConcurrentExecutions, route.name).toBe(
+        route.access === 'admin' ? 2 : 10,
+      );
+    }
+    expect(functionProps(template, 'health').ReservedConcurrentExecutions).toBe(2);
+    expect(functionProps(template, 'notFound').ReservedConcurrentExecutions).toBe(2);
+  });
+
+  it('takes the shares from the stage, per kind and per route, and refuses more than the account quota holds', () => {
+    const custom = synthesize({
+      props: {
+        api: {
+          reservedConcurrency: { userRoute: 5, adminRoute: 1, unrouted: 1, routes: { sendMessage: 30 } },
+        },
+      },
+    }).template;
+    expect(functionProps(custom, 'sendMessage').ReservedConcurrentExecutions).toBe(30);
+    expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
+    expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
+    expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
+    // 13 user routes × 10 + 7 admin × 2 + 2 × 2 + the sweep's 2 = 150, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 249 } } })).toThrow(
+      /reserve 150 concurrent executions .* quota of at least 250, and alarms.accountConcurrencyLimit says 249/,
+    );
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 250 } } })).not.toThrow();
+    expect(() =>
+      synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
+    ).toThrow(/integer of at least 1/);
   });
 
   it('sets no tunables unless asked (the runtime defaults apply); only the functions that keep retry records get the idempotency key', () => {
