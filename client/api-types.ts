@@ -11,12 +11,16 @@ export type AddMemberError = {
 
 export type AuditPage = {
   records: AuditRecord[];
+  /** The `seq` to continue before (`cursor=`), or null */
   cursor: string | null;
+  verification?: AuditVerification;
 };
 
-/** One admin action, written in the same transaction as the change. */
+/** One admin action, written in the same transaction as the change, chained to the record before it. */
 export type AuditRecord = {
-  /** A ULID: records sort by it, newest first */
+  /** Its number in the trail: 1, 2, 3... with no gaps; newest first */
+  seq: number;
+  /** A ULID: the id of the action */
   auditId: string;
   /** The admin's `sub` */
   actor: string;
@@ -29,6 +33,29 @@ export type AuditRecord = {
   after: unknown;
   /** Server time in ms */
   at: number;
+  /** The hash of record `seq - 1` (`genesis` for the first) */
+  prevHash: string;
+  /** SHA-256 (base64url) of this record with `prevHash`: the chain */
+  hash: string;
+};
+
+/** The whole trail read and its chain checked (`verify=true`). */
+export type AuditVerification = {
+  /** No record missing, none edited */
+  intact: boolean;
+  /** Records read */
+  checked: number;
+  /** The newest record: compare with the `seq` and `hash` of the newest admin action in the logs */
+  head: {
+    seq: number;
+    hash: string;
+  } | null;
+  /** At most 100, oldest first */
+  problems: {
+    seq: number;
+    problem: "missing" | "edited";
+    detail: string;
+  }[];
 };
 
 /** One conversation in a user's list. */
@@ -645,6 +672,7 @@ export interface Operations {
     query: {
       limit?: number;
       cursor?: string;
+      verify?: "true" | "false";
     };
     body: undefined;
     responses: {

@@ -3,7 +3,8 @@ import { createIdGenerator, type RandomSource } from './core/ids.js';
 import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
 import { type RouteName, routeNamed } from './routes.js';
-import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
+import { createDb, createDocumentClient, DEFAULT_RETRY, type DocumentSender } from './store/db.js';
+import { auditTableNameOf } from './store/table.js';
 import { countStoreUsage } from './telemetry/store-usage.js';
 
 export interface DepsOptions {
@@ -16,6 +17,8 @@ export interface DepsOptions {
   config?: Partial<RoamingConfig>;
   /** @default a development key (tests, benchmarks); Lambda and `npm start` pass their own */
   idempotencyKey?: string;
+  /** The audit trail's table. @default auditTableNameOf(tableName) (what ensureTable creates) */
+  auditTableName?: string;
 }
 
 /**
@@ -24,7 +27,11 @@ export interface DepsOptions {
  * bundle carries that key (test/infra/bundling.test.ts checks).
  */
 export function createDeps(options: DepsOptions): Deps {
-  return composeDeps({ ...options, idempotencyKey: options.idempotencyKey ?? DEVELOPMENT_IDEMPOTENCY_KEY });
+  return composeDeps({
+    ...options,
+    idempotencyKey: options.idempotencyKey ?? DEVELOPMENT_IDEMPOTENCY_KEY,
+    auditTableName: options.auditTableName ?? auditTableNameOf(options.tableName),
+  });
 }
 
 /** The composition root, run once per process. */
@@ -33,7 +40,7 @@ function composeDeps(
 ): Deps {
   const clock = options.clock ?? systemClock;
   const config = { ...DEFAULT_CONFIG, ...options.config };
-  const db = createDb(options.client, options.tableName);
+  const db = createDb(options.client, options.tableName, DEFAULT_RETRY, options.auditTableName);
   return {
     db,
     clock,
@@ -84,7 +91,9 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env, needs: Functio
   const client = createDocumentClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {});
   // Each request's log line and metrics tell how many DynamoDB requests it made.
   countStoreUsage(client);
-  return composeDeps({ client, tableName, config: configFromEnv(env), idempotencyKey });
+  // Only the admin functions are given the audit table (and may use it: infra grants).
+  const auditTableName = env.AUDIT_TABLE_NAME || undefined;
+  return composeDeps({ client, tableName, config: configFromEnv(env), idempotencyKey, auditTableName });
 }
 
 /** Numeric overrides of DEFAULT_CONFIG from the environment; a value that is not a number stops the start. */
