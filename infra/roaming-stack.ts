@@ -92,6 +92,7 @@ export class RoamingStack extends Stack {
     });
     const defaults: HandlerDefaults = {
       table: this.data.table,
+      auditTable: this.data.auditTable,
       logRetention: props.logRetention,
       tuning: props.tuning,
     };
@@ -131,6 +132,10 @@ export class RoamingStack extends Stack {
     new CfnOutput(this, 'TableName', {
       description: 'The DynamoDB table the functions use',
       value: this.data.table.tableName,
+    });
+    new CfnOutput(this, 'AuditTableName', {
+      description: 'The audit trail of admin actions (GET /v1/admin/audit?verify=true checks its chain)',
+      value: this.data.auditTable.tableName,
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify',

@@ -223,7 +223,7 @@ export class Api extends Construct {
         ...functionSettings,
         entryName: route.name,
         description: `${route.name} (${route.method} ${route.path})`,
-        tableAccess: route.table,
+        store: route.store,
         tracing: TRACED_ROUTES.includes(route.name),
         options: reserve(
           reserved.routes?.[route.name] ??
@@ -267,7 +267,7 @@ export class Api extends Construct {
       ...functionSettings,
       entryName: HEALTH_ROUTE.name,
       description: `${HEALTH_ROUTE.name} (${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}): 200 when the store answers`,
-      tableAccess: HEALTH_ROUTE.table,
+      store: HEALTH_ROUTE.store,
       options: reserve(reserved.unrouted),
     });
     this.reservedConcurrencyTotal = reservedTotal;
