@@ -13,12 +13,16 @@ export type AddMemberError = {
 
 export type AuditPage = {
   records: AuditRecord[];
+  /** The `seq` to continue before (`cursor=`), or null */
   cursor: string | null;
+  verification?: AuditVerification;
 };
 
-/** One admin action, written in the same transaction as the change. */
+/** One admin action, written in the same transaction as the change, chained to the record before it. */
 export type AuditRecord = {
-  /** A ULID: records sort by it, newest first */
+  /** Its number in the trail: 1, 2, 3... with no gaps; newest first */
+  seq: number;
+  /** A ULID: the id of the action */
   auditId: string;
   /** The admin's `sub` */
   actor: string;
@@ -31,6 +35,29 @@ export type AuditRecord = {
   after: unknown;
   /** Server time in ms */
   at: number;
+  /** The hash of record `seq - 1` (`genesis` for the first) */
+  prevHash: string;
+  /** SHA-256 (base64url) of this record with `prevHash`: the chain */
+  hash: string;
+};
+
+/** The whole trail read and its chain checked (`verify=true`). */
+export type AuditVerification = {
+  /** No record missing, none edited */
+  intact: boolean;
+  /** Records read */
+  checked: number;
+  /** The newest record: compare with the `seq` and `hash` of the newest admin action in the logs */
+  head: {
+    seq: number;
+    hash: string;
+  } | null;
+  /** At most 100, oldest first */
+  problems: {
+    seq: number;
+    problem: "missing" | "edited";
+    detail: string;
+  }[];
 };
 
 /** One conversation in a user's list. */
@@ -68,7 +95,7 @@ export type ConversationPage = {
 
 export type CreateGroupError = {
   error: {
-    code: "bad_request" | "unauthorized" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -175,7 +202,7 @@ export type ListAuditError = {
 
 export type ListConversationsError = {
   error: {
-    code: "bad_request" | "unauthorized" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "resync_required" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -686,6 +713,7 @@ export interface Operations {
     query: {
       limit?: number;
       cursor?: string;
+      verify?: "true" | "false";
     };
     body: undefined;
     responses: {

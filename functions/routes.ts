@@ -1,7 +1,10 @@
+import type { StoreAccess } from './store-access.js';
+
 /**
  * Every HTTP route, in one table: the local server routes by it and the CDK stack creates one Lambda
- * and one API route per entry from it, so the two cannot drift. `table` is the access the route's
- * function is granted: read routes never get write actions.
+ * and one API route per entry from it, so the two cannot drift. `store` is what the route's function may
+ * ask of DynamoDB, and all it is granted: exactly these actions on these partitions (store-access.ts);
+ * read routes get no write action.
  */
 export interface RouteSpec {
   /** Names the handler (functions/handlers/registry.ts) and its Lambda entry (functions/lambda/{name}.ts). */
@@ -9,140 +12,250 @@ export interface RouteSpec {
   method: 'GET' | 'POST' | 'PUT' | 'DELETE';
   path: string;
   access: 'user' | 'admin';
-  table: 'read' | 'write';
+  store: StoreAccess;
+  /**
+   * It writes idempotency records (their HMAC needs the stack's key): its function is given the key and
+   * refuses to start without it (functions/runtime.ts). test/infra/bundling.test.ts finds every bundle
+   * that can write such a record and holds it to this flag.
+   */
+  keepsRetryRecords?: true;
 }
 
+/*
+ * A conversation write, on the owner's partitions (U#*): its items are read in one BatchGetItem and
+ * written in one transaction: UpdateItem of the conversation, the sync head, the change marker and rate
+ * limits; ConditionCheckItem of the sync epoch; PutItem of a mark entry (a marked conversation's entries
+ * are rewritten by every change), of a delete's ids record or of a retry record; DeleteItem of a mark
+ * entry that moves (a new latest message) or goes (off the list, or the mark removed), or of a copy.
+ * Each route lists those its writes can make; test/route-access.test.ts records a session of every route
+ * and checks that each request is granted and each grant is used.
+ */
+const CONVERSATION_READ_WRITE = ['BatchGetItem', 'ConditionCheckItem', 'UpdateItem'] as const;
+
 export const ROUTES = [
-  { name: 'sendMessage', method: 'POST', path: '/v1/messages', access: 'user', table: 'write' },
-  // Write access: a since call starts a new sync epoch (one UpdateItem on the caller's sync head).
-  { name: 'listConversations', method: 'GET', path: '/v1/conversations', access: 'user', table: 'write' },
+  {
+    name: 'sendMessage',
+    method: 'POST',
+    path: '/v1/messages',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
+        group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
+      },
+    },
+    keepsRetryRecords: true,
+  },
+  // A since call starts a new sync epoch: one UpdateItem of the caller's sync head.
+  {
+    name: 'listConversations',
+    method: 'GET',
+    path: '/v1/conversations',
+    access: 'user',
+    store: {
+      table: { user: ['BatchGetItem', 'Query', 'UpdateItem'], policy: ['BatchGetItem'] },
+      indexes: ['byLatest', 'byPinned'],
+    },
+  },
   {
     name: 'fetchHistory',
     method: 'GET',
     path: '/v1/conversations/{chatType}/{convId}/messages',
     access: 'user',
-    table: 'read',
+    store: { table: { user: ['GetItem', 'Query'], policy: ['BatchGetItem'] } },
   },
   {
     name: 'deleteMessages',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/messages',
     access: 'user',
-    table: 'write',
+    store: {
+      table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'] },
+    },
   },
+  // Reading across a delete's gap records: a Query of them.
   {
     name: 'markRead',
     method: 'PUT',
     path: '/v1/conversations/{chatType}/{convId}/read',
     access: 'user',
-    table: 'write',
+    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'Query'] } },
   },
+  // At the pin cap, pinned conversations retention hides are unpinned first: the pinned index and the policies.
   {
     name: 'pinConversation',
     method: 'PUT',
     path: '/v1/conversations/{chatType}/{convId}/pin',
     access: 'user',
-    table: 'write',
+    store: {
+      table: { user: ['BatchGetItem', 'UpdateItem', 'PutItem'], policy: ['BatchGetItem'] },
+      indexes: ['byPinned'],
+    },
   },
   {
     name: 'unpinConversation',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/pin',
     access: 'user',
-    table: 'write',
+    store: { table: { user: ['BatchGetItem', 'UpdateItem', 'PutItem'] } },
   },
   {
     name: 'markConversation',
     method: 'PUT',
     path: '/v1/conversations/{chatType}/{convId}/marks/{mark}',
     access: 'user',
-    table: 'write',
+    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem'] } },
   },
   {
     name: 'unmarkConversation',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/marks/{mark}',
     access: 'user',
-    table: 'write',
+    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'] } },
   },
+  // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes.
   {
     name: 'deleteConversation',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}',
     access: 'user',
-    table: 'write',
+    store: { table: { user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'] } },
   },
-  { name: 'createGroup', method: 'POST', path: '/v1/groups', access: 'user', table: 'write' },
+  // More than 24 members join in more than one transaction: the later ones update the group's META.
+  {
+    name: 'createGroup',
+    method: 'POST',
+    path: '/v1/groups',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem'],
+        group: ['PutItem', 'Query', 'UpdateItem'],
+      },
+    },
+    keepsRetryRecords: true,
+  },
   {
     name: 'addMember',
     method: 'PUT',
     path: '/v1/groups/{groupId}/members/{userId}',
     access: 'user',
-    table: 'write',
+    store: {
+      table: { user: [...CONVERSATION_READ_WRITE], group: ['PutItem', 'Query', 'UpdateItem'] },
+    },
   },
+  // The member leaves with their history: it is purged inline, as a delete with deleteMessages=true.
   {
     name: 'removeMember',
     method: 'DELETE',
     path: '/v1/groups/{groupId}/members/{userId}',
     access: 'user',
-    table: 'write',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
+        group: ['DeleteItem', 'Query', 'UpdateItem'],
+      },
+    },
   },
-  { name: 'getRetention', method: 'GET', path: '/v1/admin/retention', access: 'admin', table: 'read' },
-  { name: 'putRetention', method: 'PUT', path: '/v1/admin/retention', access: 'admin', table: 'write' },
+  {
+    name: 'getRetention',
+    method: 'GET',
+    path: '/v1/admin/retention',
+    access: 'admin',
+    store: { table: { policy: ['Query'] } },
+  },
+  {
+    name: 'putRetention',
+    method: 'PUT',
+    path: '/v1/admin/retention',
+    access: 'admin',
+    store: { table: { policy: ['BatchGetItem', 'PutItem'] }, audit: 'append' },
+  },
+  // A user's policy is written conditioned on the app default as read: a ConditionCheckItem of it.
   {
     name: 'putUserRetention',
     method: 'PUT',
     path: '/v1/admin/retention/users/{userId}',
     access: 'admin',
-    table: 'write',
+    store: { table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem'] }, audit: 'append' },
   },
+  // A cleared override is kept for its floor (PutItem), or removed when it has none (DeleteItem).
   {
     name: 'deleteUserRetention',
     method: 'DELETE',
     path: '/v1/admin/retention/users/{userId}',
     access: 'admin',
-    table: 'write',
+    store: {
+      table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem', 'DeleteItem'] },
+      audit: 'append',
+    },
   },
-  { name: 'listSweeps', method: 'GET', path: '/v1/admin/sweeps', access: 'admin', table: 'read' },
-  { name: 'listAudit', method: 'GET', path: '/v1/admin/audit', access: 'admin', table: 'read' },
-  { name: 'startSweep', method: 'POST', path: '/v1/admin/sweeps', access: 'admin', table: 'write' },
+  {
+    name: 'listSweeps',
+    method: 'GET',
+    path: '/v1/admin/sweeps',
+    access: 'admin',
+    store: { table: { sweepRuns: ['Query'], sweepShards: ['Query'] } },
+  },
+  {
+    name: 'listAudit',
+    method: 'GET',
+    path: '/v1/admin/audit',
+    access: 'admin',
+    store: { table: {}, audit: 'read' },
+  },
+  // Opens the run (or joins it, or clears the pointer of a finished one); the sweep function works on it.
+  {
+    name: 'startSweep',
+    method: 'POST',
+    path: '/v1/admin/sweeps',
+    access: 'admin',
+    store: { table: { sweepRuns: ['GetItem', 'PutItem', 'DeleteItem'] }, audit: 'append' },
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];
 
+/** A route's spec by name. */
+export function routeNamed(name: RouteName): RouteSpec {
+  const route = (ROUTES as readonly RouteSpec[]).find((candidate) => candidate.name === name);
+  if (!route) throw new Error(`No route named ${name}`);
+  return route;
+}
+
 /**
  * GET /health: "ready?" for a load balancer, a container or a script. Not in ROUTES: it has no caller
- * (no token, no authorizer on API Gateway) and says only whether the store answers. Its function reads.
+ * (no token, no authorizer on API Gateway) and says only whether the store answers: its function reads
+ * one key that never exists.
  */
-export const HEALTH_ROUTE = { name: 'health', method: 'GET', path: '/health', table: 'read' } as const;
-
-/** DynamoDB actions behind each access level (on the table and its indexes, never on `*`). */
-export const TABLE_ACTIONS = {
-  read: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'],
-  write: [
-    'dynamodb:GetItem',
-    'dynamodb:BatchGetItem',
-    'dynamodb:Query',
-    'dynamodb:PutItem',
-    'dynamodb:UpdateItem',
-    'dynamodb:DeleteItem',
-    'dynamodb:BatchWriteItem',
-    // Every conversation write is a transaction (docs/consistency.md); IAM checks the actions inside it.
-    'dynamodb:ConditionCheckItem',
-  ],
-} as const;
+export const HEALTH_ROUTE = {
+  name: 'health',
+  method: 'GET',
+  path: '/health',
+  store: { table: { health: ['GetItem'] } },
+} as const satisfies Omit<RouteSpec, 'access'>;
 
 /**
- * What every route's function needs besides TABLE_ACTIONS, read routes included: charging its caller's
- * request budget (functions/domain/request-budget.ts) is an UpdateItem of the item `U#{caller}` /
- * `LIMIT#requests` (`LIMIT#adminRequests` on admin routes) that writes only `attributes` (besides the
- * key). The caller is not known to IAM (the function's role is), so the narrowest grant is UpdateItem
- * on the table with `ForAllValues:StringEquals` on `dynamodb:Attributes` (these and the key) and
- * `ForAllValues:StringLike` on `dynamodb:LeadingKeys` (`leadingKeys`). test/request-budget.test.ts
- * holds the budget's writes to it.
+ * The retention sweep's function (scheduled, and started by POST /v1/admin/sweeps): it works on every
+ * user's partitions by design, deleting copies past retention and settling their conversations.
  */
-export const REQUEST_BUDGET_ACCESS = {
-  actions: ['dynamodb:UpdateItem'],
-  attributes: ['tat', 'at'],
-  leadingKeys: 'U#*',
-} as const;
+export const SWEEP_FUNCTION = {
+  name: 'sweep',
+  store: {
+    table: {
+      user: [
+        'BatchGetItem',
+        'Query',
+        'BatchWriteItem',
+        'ConditionCheckItem',
+        'PutItem',
+        'UpdateItem',
+        'DeleteItem',
+      ],
+      policy: ['BatchGetItem', 'Query'],
+      sweepRuns: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
+      sweepShards: ['Query', 'UpdateItem'],
+    },
+    indexes: ['byPurge'],
+  },
+} as const satisfies { name: string; store: StoreAccess };

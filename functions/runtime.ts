@@ -2,11 +2,12 @@ import { type Clock, realTimer, systemClock, type Timer } from './core/clock.js'
 import { createIdGenerator, type RandomSource } from './core/ids.js';
 import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
-import { createDb, createDocumentClient, type DocumentSender } from './store/db.js';
+import { type RouteName, routeNamed } from './routes.js';
+import { createDb, createDocumentClient, DEFAULT_RETRY, type DocumentSender } from './store/db.js';
+import { auditTableNameOf } from './store/table.js';
 import { countStoreUsage } from './telemetry/store-usage.js';
 
-/** Builds the dependencies of every handler: the composition root, run once per process. */
-export function createDeps(options: {
+export interface DepsOptions {
   client: DocumentSender;
   tableName: string;
   clock?: Clock;
@@ -16,10 +17,30 @@ export function createDeps(options: {
   config?: Partial<RoamingConfig>;
   /** @default a development key (tests, benchmarks); Lambda and `npm start` pass their own */
   idempotencyKey?: string;
-}): Deps {
+  /** The audit trail's table. @default auditTableNameOf(tableName) (what ensureTable creates) */
+  auditTableName?: string;
+}
+
+/**
+ * Builds the dependencies of every handler for tests, benchmarks and local tools: the development
+ * idempotency key unless given one. Lambda never comes here (depsFromEnv composes without it), so no
+ * bundle carries that key (test/infra/bundling.test.ts checks).
+ */
+export function createDeps(options: DepsOptions): Deps {
+  return composeDeps({
+    ...options,
+    idempotencyKey: options.idempotencyKey ?? DEVELOPMENT_IDEMPOTENCY_KEY,
+    auditTableName: options.auditTableName ?? auditTableNameOf(options.tableName),
+  });
+}
+
+/** The composition root, run once per process. */
+function composeDeps(
+  options: Omit<DepsOptions, 'idempotencyKey'> & { idempotencyKey: string | undefined },
+): Deps {
   const clock = options.clock ?? systemClock;
   const config = { ...DEFAULT_CONFIG, ...options.config };
-  const db = createDb(options.client, options.tableName);
+  const db = createDb(options.client, options.tableName, DEFAULT_RETRY, options.auditTableName);
   return {
     db,
     clock,
@@ -28,33 +49,51 @@ export function createDeps(options: {
     random: options.random ?? Math.random,
     config,
     retention: createRetentionReader(db, clock, config.policyCacheMs),
-    idempotencyKey: options.idempotencyKey ?? DEVELOPMENT_IDEMPOTENCY_KEY,
+    idempotencyKey: options.idempotencyKey,
   };
 }
 
 /** For tests and benchmarks only: Lambda must be given ROAMING_IDEMPOTENCY_KEY, `npm start` makes its own. */
 export const DEVELOPMENT_IDEMPOTENCY_KEY = 'development-only-idempotency-key';
 
-/** The idempotency key a Lambda needs (a secret of the stack); a function without it stops at cold start. */
-export function idempotencyKeyFromEnv(env: NodeJS.ProcessEnv = process.env): string {
+/**
+ * The idempotency key of a Lambda function (a secret of the stack, ROAMING_IDEMPOTENCY_KEY): required
+ * where the function keeps retry records (it stops at cold start without it), else whatever it was given
+ * (normally nothing). Never a default: a function without the key cannot hash a record at all.
+ */
+export function idempotencyKeyFromEnv(
+  env: NodeJS.ProcessEnv = process.env,
+  required = true,
+): string | undefined {
   const key = env.ROAMING_IDEMPOTENCY_KEY;
+  if (!key && !required) return undefined;
   if (!key || key.length < 32)
     throw new Error('ROAMING_IDEMPOTENCY_KEY must be set (at least 32 characters)');
   return key;
 }
 
+/** What a Lambda entry needs beyond the table: `keepsRetryRecords` from its route (functions/routes.ts). */
+export interface FunctionNeeds {
+  /** It writes idempotency records: it must be given the stack's key, and refuses to start without it. */
+  keepsRetryRecords?: boolean;
+}
+
+/** What the function of a route needs, from the route table (the stack gives it the same). */
+export function needsOf(route: RouteName): FunctionNeeds {
+  return { keepsRetryRecords: routeNamed(route).keepsRetryRecords === true };
+}
+
 /** Reads the Lambda environment; fails at cold start, not on the first request, if it is incomplete. */
-export function depsFromEnv(env: NodeJS.ProcessEnv = process.env): Deps {
+export function depsFromEnv(env: NodeJS.ProcessEnv = process.env, needs: FunctionNeeds = {}): Deps {
   const tableName = env.TABLE_NAME;
   if (!tableName) throw new Error('TABLE_NAME must be set');
+  const idempotencyKey = idempotencyKeyFromEnv(env, needs.keepsRetryRecords === true);
   const client = createDocumentClient(env.DYNAMODB_ENDPOINT ? { endpoint: env.DYNAMODB_ENDPOINT } : {});
   // Each request's log line and metrics tell how many DynamoDB requests it made.
   countStoreUsage(client);
-  return createDeps({
-    client,
-    tableName,
-    config: configFromEnv(env),
-  });
+  // Only the admin functions are given the audit table (and may use it: infra grants).
+  const auditTableName = env.AUDIT_TABLE_NAME || undefined;
+  return composeDeps({ client, tableName, config: configFromEnv(env), idempotencyKey, auditTableName });
 }
 
 /** Numeric overrides of DEFAULT_CONFIG from the environment; a value that is not a number stops the start. */

@@ -122,6 +122,8 @@ function settingsOf(name: string, stage: StageConfig, cliAccount: string | undef
         throttlingRateLimit: stage.api.throttlingRateLimit,
         throttlingBurstLimit: stage.api.throttlingBurstLimit,
         routeThrottles: stage.api.routeThrottles,
+        userScope: stage.api.userScope,
+        reservedConcurrency: stage.api.reservedConcurrency,
       },
       sweep: { schedule: stage.sweep.schedule, reservedConcurrency: stage.sweep.reservedConcurrency },
       // CloudWatch accepts only its listed retention periods; the stack rejects others at deploy time.

@@ -4,16 +4,19 @@ import {
   AllowedMethods,
   CachePolicy,
   Distribution,
+  HeadersFrameOption,
   OriginProtocolPolicy,
   OriginRequestPolicy,
   OriginSslPolicy,
   PriceClass,
+  ResponseHeadersPolicy,
   SecurityPolicyProtocol,
   ViewerProtocolPolicy,
 } from 'aws-cdk-lib/aws-cloudfront';
 import { HttpOrigin } from 'aws-cdk-lib/aws-cloudfront-origins';
 import { CfnWebACL } from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
+import { API_SECURITY_HEADERS } from '../functions/http/json-response.js';
 
 export interface FrontDoorOptions {
   /** The HTTP API's host name: the `ApiUrl` output of the Roaming stack without `https://`. */
@@ -103,6 +106,20 @@ export class FrontDoorStack extends Stack {
       ],
     });
 
+    // The functions' answers carry these already; API Gateway's own (its 401, 403, 429) carry none, and an
+    // HTTP API cannot add headers to them: through the front door, every answer gets them.
+    const securityHeaders = new ResponseHeadersPolicy(this, 'SecurityHeaders', {
+      comment: 'Roaming: CSP, no framing, nosniff on every answer',
+      securityHeadersBehavior: {
+        contentSecurityPolicy: {
+          contentSecurityPolicy: API_SECURITY_HEADERS['content-security-policy'],
+          override: true,
+        },
+        contentTypeOptions: { override: true },
+        frameOptions: { frameOption: HeadersFrameOption.DENY, override: true },
+      },
+    });
+
     const custom = props.customDomain;
     this.distribution = new Distribution(this, 'Distribution', {
       comment: 'Roaming: front door of the HTTP API',
@@ -124,6 +141,7 @@ export class FrontDoorStack extends Stack {
         // An API: nothing is cached, and every header but Host (API Gateway routes on its own host) goes through.
         cachePolicy: CachePolicy.CACHING_DISABLED,
         originRequestPolicy: OriginRequestPolicy.ALL_VIEWER_EXCEPT_HOST_HEADER,
+        responseHeadersPolicy: securityHeaders,
       },
     });
     acknowledge(this.distribution, {

@@ -92,6 +92,7 @@ export class RoamingStack extends Stack {
     });
     const defaults: HandlerDefaults = {
       table: this.data.table,
+      auditTable: this.data.auditTable,
       logRetention: props.logRetention,
       tuning: props.tuning,
     };
@@ -99,17 +100,12 @@ export class RoamingStack extends Stack {
     this.api = new Api(this, 'Api', {
       ...props.api,
       defaults,
+      idempotencyKey: this.data.idempotencyKey,
       jwtIssuer: props.jwtIssuer,
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
-    // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
-    this.api
-      .routeFunction('sendMessage')
-      .function.addEnvironment(
-        'ROAMING_IDEMPOTENCY_KEY',
-        this.data.idempotencyKey.secretValue.unsafeUnwrap(),
-      );
+    requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
@@ -137,9 +133,32 @@ export class RoamingStack extends Stack {
       description: 'The DynamoDB table the functions use',
       value: this.data.table.tableName,
     });
+    new CfnOutput(this, 'AuditTableName', {
+      description: 'The audit trail of admin actions (GET /v1/admin/audit?verify=true checks its chain)',
+      value: this.data.auditTable.tableName,
+    });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify',
       value: this.alarms.topic.topicArn,
     });
   }
+}
+
+/** Lambda keeps this much of an account's concurrency unreserved: reservations must leave it. */
+export const UNRESERVED_CONCURRENCY_MINIMUM = 100;
+
+/**
+ * The stack's reservations fit the account's quota (the stage's `alarms.accountConcurrencyLimit`), or
+ * synthesis fails naming the numbers, instead of the deploy failing on the first function over it.
+ */
+function requireConcurrencyQuota(api: Api, retention: Retention, quota: number): void {
+  const reserved = api.reservedConcurrencyTotal + retention.reservedConcurrency;
+  if (reserved + UNRESERVED_CONCURRENCY_MINIMUM <= quota) return;
+  throw new Error(
+    `The functions reserve ${reserved} concurrent executions (API ${api.reservedConcurrencyTotal}, sweep ` +
+      `${retention.reservedConcurrency}); with the ${UNRESERVED_CONCURRENCY_MINIMUM} Lambda keeps unreserved ` +
+      `that needs an account quota of at least ${reserved + UNRESERVED_CONCURRENCY_MINIMUM}, and ` +
+      `alarms.accountConcurrencyLimit says ${quota}. Raise the quota (Service Quotas) and the stage's ` +
+      'accountConcurrencyLimit, or lower api.reservedConcurrency.',
+  );
 }

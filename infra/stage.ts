@@ -49,6 +49,15 @@ export const StageSchema = z.strictObject({
     throttlingRateLimit: z.number().positive(),
     throttlingBurstLimit: z.number().int().positive(),
     routeThrottles: z.partialRecord(z.enum(ROUTE_NAMES), throttle),
+    /** The scope the user routes need (the issuer's name for it, e.g. a Cognito resource server's). */
+    userScope: z.string().regex(/^[!#-[\]-~]+$/),
+    /** Reserved concurrency of the API's functions (infra/constructs/api.ts, ReservedConcurrency). */
+    reservedConcurrency: z.strictObject({
+      userRoute: z.number().int().min(1),
+      adminRoute: z.number().int().min(1),
+      unrouted: z.number().int().min(1),
+      routes: z.partialRecord(z.enum(ROUTE_NAMES), z.number().int().min(1)),
+    }),
   }),
   sweep: z.strictObject({
     schedule: z.string(),

@@ -37,11 +37,14 @@ const PAGE = `<!doctype html>
 `;
 
 /**
- * Starts Swagger UI on the served document; a token entered under "Authorize" is kept across reloads.
+ * Starts Swagger UI on the served document. A token entered under "Authorize" lives in this page only:
+ * not kept in localStorage (a token lives up to 30 days, and anything the origin's scripts or another
+ * user of the browser profile can read would keep it), and one an earlier version kept there is removed.
  * The document is the committed one (its first server is npm start's default address); the page puts its
  * own origin first, so "Try it out" reaches this server whatever its port.
  */
-const INIT = `fetch('/openapi.json')
+const INIT = `localStorage.removeItem('authorized');
+fetch('/openapi.json')
   .then((answer) => answer.json())
   .then((spec) => {
     spec.servers = [{ url: window.location.origin, description: 'This server (the page you are on)' }, ...spec.servers];
@@ -49,7 +52,7 @@ const INIT = `fetch('/openapi.json')
       spec,
       dom_id: '#swagger-ui',
       deepLinking: true,
-      persistAuthorization: true,
+      persistAuthorization: false,
       displayOperationId: true,
     });
   });
@@ -92,7 +95,29 @@ function assetBytes(name: string): Buffer {
   return bytes;
 }
 
+/**
+ * The page's Content-Security-Policy: its own scripts and style sheets only (no inline script or style
+ * element; Swagger UI's icons are data: images), requests to this server only, and never framed (a
+ * framing page could steer a developer's clicks on "Execute"). test/api-docs.test.ts runs the page under it.
+ */
+export const DOCS_CONTENT_SECURITY_POLICY = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'none'",
+  "frame-ancestors 'none'",
+].join('; ');
+
 function send(res: ServerResponse, contentType: string, body: string | Buffer): void {
-  res.writeHead(200, { 'content-type': contentType, 'cache-control': 'no-cache' });
+  res.writeHead(200, {
+    'content-type': contentType,
+    'cache-control': 'no-cache',
+    'content-security-policy': DOCS_CONTENT_SECURITY_POLICY,
+    'x-content-type-options': 'nosniff',
+    'x-frame-options': 'DENY',
+  });
   res.end(body);
 }

@@ -1,5 +1,14 @@
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { StartupError } from './cli.js';
 
@@ -35,7 +44,7 @@ export async function lockDataDir(
   log: (line: string) => void = (line) => console.log(line),
 ): Promise<DataDirLock> {
   try {
-    mkdirSync(dataDir, { recursive: true });
+    keepPrivate(dataDir);
   } catch (error) {
     throw new StartupError(
       `Cannot use ${dataDir} as the data folder (${(error as Error).message}). Choose another: ` +
@@ -65,6 +74,23 @@ export async function lockDataDir(
     await takeOverStaleLock(file, holder, log);
   }
   throw new StartupError(`Could not lock the data folder ${dataDir} (${file} keeps changing)`);
+}
+
+/**
+ * The data folder is its owner's alone (0700), created so or made so: the database file is named after
+ * the store's access key and holds every user's messages. Files an earlier version left readable by
+ * others (the database, 0644 under the usual umask) become 0600; DynamoDB Local creates new ones with
+ * umask 077 (embedded-dynamo.ts).
+ */
+const DATABASE_FILE = /\.db(-journal|-wal|-shm)?$/;
+
+export function keepPrivate(dataDir: string): void {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  if (process.platform === 'win32') return;
+  chmodSync(dataDir, 0o700);
+  for (const entry of readdirSync(dataDir, { withFileTypes: true })) {
+    if (entry.isFile() && DATABASE_FILE.test(entry.name)) chmodSync(join(dataDir, entry.name), 0o600);
+  }
 }
 
 /** The lock's owner, or undefined if there is no lock or it is not one of ours. */
@@ -101,7 +127,7 @@ function createLock(file: string, owner: LockOwner): boolean {
 /** Writes `owner` to a file next to the lock, hands it to `place`, and removes it afterwards. */
 function writeAside<T>(file: string, owner: LockOwner, place: (aside: string) => T): T {
   const aside = `${file}.${process.pid}.tmp`;
-  writeFileSync(aside, `${JSON.stringify(owner)}\n`);
+  writeFileSync(aside, `${JSON.stringify(owner)}\n`, { mode: 0o600 });
   try {
     return place(aside);
   } finally {

@@ -1,17 +1,38 @@
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { join } from 'node:path';
 import { type JWTPayload, jwtVerify, SignJWT } from 'jose';
-import { ADMIN_SCOPE } from '../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../functions/http/caller.js';
+import { dataDirOf, secretOf } from './local-secrets.js';
 
 /**
- * Local stand-in for API Gateway's JWT authorizer: HS256 tokens signed with ROAMING_JWT_SECRET. The
- * default secret is for development only and is printed by `npm start`; never use it on a network.
+ * Local stand-in for API Gateway's JWT authorizer: HS256 tokens signed with ROAMING_JWT_SECRET, or
+ * without it with a secret made for the data folder (local-secrets.ts), which `npm run token` reads. No
+ * secret is published anywhere: a token for any user, admin included, is made only by someone who can
+ * read that folder (its owner) or who was given the secret.
  */
-export const DEV_JWT_SECRET = 'roaming-local-dev-secret-change-me';
 export const DEV_ISSUER = 'roaming-local';
 export const DEV_AUDIENCE = 'roaming';
 
-export function jwtSecret(env: NodeJS.ProcessEnv = process.env): string {
-  return env.ROAMING_JWT_SECRET || DEV_JWT_SECRET;
+/** The shortest secret `npm start` signs with when it listens beyond loopback (HS256's key: 256 bits). */
+export const MIN_NETWORK_SECRET_BYTES = 32;
+
+/** The local token secret and where it comes from (for `npm start`'s line about it). */
+export interface LocalJwtSecret {
+  secret: string;
+  /** `ROAMING_JWT_SECRET`, or the file in the data folder that keeps the generated one. */
+  source: string;
+}
+
+/** The scope of the user routes locally: ROAMING_USER_SCOPE, else DEFAULT_USER_SCOPE (`npm start` and `npm run token`). */
+export function localUserScope(env: NodeJS.ProcessEnv = process.env): string {
+  return env.ROAMING_USER_SCOPE?.trim() || DEFAULT_USER_SCOPE;
+}
+
+/** ROAMING_JWT_SECRET if set; else the data folder's own (made on first use, 32 random bytes, 0600). */
+export function localJwtSecret(env: NodeJS.ProcessEnv = process.env): LocalJwtSecret {
+  if (env.ROAMING_JWT_SECRET) return { secret: env.ROAMING_JWT_SECRET, source: 'ROAMING_JWT_SECRET' };
+  const dataDir = dataDirOf(env);
+  return { secret: secretOf(dataDir, 'jwt-secret'), source: join(dataDir, 'jwt-secret') };
 }
 
 /**
@@ -22,9 +43,10 @@ export function jwtSecret(env: NodeJS.ProcessEnv = process.env): string {
  */
 export async function signDevToken(
   userId: string,
-  options: { admin?: boolean; secret?: string; expiresIn?: string } = {},
+  options: { admin?: boolean; secret: string; expiresIn?: string; userScope?: string },
 ): Promise<string> {
-  const scope = options.admin ? `roaming/user ${ADMIN_SCOPE}` : 'roaming/user';
+  const userScope = options.userScope ?? DEFAULT_USER_SCOPE;
+  const scope = options.admin ? `${userScope} ${ADMIN_SCOPE}` : userScope;
   const lifetime = spanSeconds(options.expiresIn ?? '24h');
   const issuedAt = Math.floor(Date.now() / 1000);
   return new SignJWT({ scope })
@@ -34,7 +56,7 @@ export async function signDevToken(
     .setAudience(DEV_AUDIENCE)
     .setIssuedAt(issuedAt)
     .setExpirationTime(issuedAt + lifetime)
-    .sign(new TextEncoder().encode(options.secret ?? DEV_JWT_SECRET));
+    .sign(new TextEncoder().encode(options.secret));
 }
 
 const SPAN_UNITS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86_400, w: 604_800 };

@@ -138,12 +138,25 @@ function spawnDynamoDbLocal(port: number, path: string | null): ChildProcess {
   ) {
     // DynamoDB Local reports telemetry over the network unless told not to.
     const args = onLoopback([...packageArgs, '-disableTelemetry']);
-    if (!canSetParentDeathSignal()) return spawnChild(command, args, options);
-    return spawnChild('setpriv', ['--pdeathsig', 'KILL', '--', command, ...args], options);
+    const java = canSetParentDeathSignal()
+      ? ['setpriv', '--pdeathsig', 'KILL', '--', command, ...args]
+      : [command, ...args];
+    return spawnPrivately(java, options);
   }
   const spawnJava = createSpawn(PACKAGE_DIR, spawnWithParentDeathSignal as typeof spawnChild);
   // Not -sharedDb: a database per access key, so only a client with ours (local-secrets.ts) sees our data.
   return spawnJava({ port, path, sharedDb: false, stdio: 'pipe', detached: true });
+}
+
+/**
+ * Runs `argv` with umask 077, so every file DynamoDB Local creates (the database, named after the access
+ * key, and its journals) is its owner's alone: `sh` sets the mask and execs, so the pid stays the
+ * program's. Windows has no umask (nor sh): there the folder's own permissions apply.
+ */
+function spawnPrivately(argv: readonly string[], options: SpawnOptions): ChildProcess {
+  const [command, ...args] = argv as [string, ...string[]];
+  if (process.platform === 'win32') return spawnChild(command, args, options);
+  return spawnChild('/bin/sh', ['-c', 'umask 077 && exec "$@"', 'sh', command, ...args], options);
 }
 
 let parentDeathSignal: boolean | undefined;

@@ -8,6 +8,7 @@ import type {
 import {
   ForbiddenError,
   MethodNotAllowedError,
+  MisdirectedRequestError,
   NotFoundError,
   PayloadTooLargeError,
   type RetryableError,
@@ -17,11 +18,12 @@ import {
 } from '../functions/core/errors.js';
 import type { HealthHandler } from '../functions/handlers/health.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
-import { ADMIN_SCOPE } from '../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../functions/http/caller.js';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { errorResponse } from '../functions/http/error-response.js';
+import { API_SECURITY_HEADERS } from '../functions/http/json-response.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
-import { apiTelemetry, recordRequest } from '../functions/telemetry/api-telemetry.js';
+import { apiTelemetry, recordRequest, unmatchedPathForLog } from '../functions/telemetry/api-telemetry.js';
 import { serveApiDocs } from './api-docs.js';
 import { verifyDevToken } from './dev-auth.js';
 
@@ -42,6 +44,20 @@ export interface LocalApiOptions {
   unavailable?: () => RetryableError | undefined;
   /** Also serve /openapi.json and the reference page /docs (npm start does; tests that need them too). */
   apiDocs?: boolean;
+  /**
+   * Answer requests for any host name. Off, only the server's own loopback address and port (and
+   * `localhost` with that port) are answered, anything else gets 421: a web page a developer visits can
+   * point a name of its own at 127.0.0.1 (DNS rebinding) and would otherwise reach this server as a
+   * same-origin page. `npm start` turns it on when HOST was set on purpose.
+   * @default false
+   */
+  acceptAnyHost?: boolean;
+  /**
+   * The scope a token needs for the user routes (admin routes need ADMIN_SCOPE), as API Gateway's route
+   * authorization scopes require it.
+   * @default DEFAULT_USER_SCOPE
+   */
+  userScope?: string;
 }
 
 interface CompiledRoute {
@@ -65,10 +81,12 @@ export function createLocalApi(options: LocalApiOptions): Server {
   // The message of the last expected refusal logged: while starting, the first 503 is logged, not each.
   let lastExpected: string | undefined;
   const server = createServer(function serveRequest(req, res) {
-    if (options.apiDocs && serveApiDocs(req, res)) return;
     const started = performance.now();
-    const unavailable = options.unavailable?.();
-    (unavailable ? Promise.reject(unavailable) : handle(options, req))
+    const misdirected = options.acceptAnyHost ? undefined : misdirectedRequest(server, req);
+    if (!misdirected && options.apiDocs && serveApiDocs(req, res)) return;
+    const unavailable = misdirected ? undefined : options.unavailable?.();
+    const refusal = misdirected ?? unavailable;
+    (refusal ? Promise.reject(refusal) : handle(options, req))
       .catch(function answerBeforeAnyHandler(error: unknown) {
         // What API Gateway itself answers on AWS (no route, no token, still starting): logged here. A
         // refusal the service decided on (still starting, stopping) is expected: logged once, at INFO,
@@ -91,6 +109,26 @@ export function createLocalApi(options: LocalApiOptions): Server {
   return server;
 }
 
+/**
+ * A refusal for a request whose Host is not this server's own loopback address and port: a browser
+ * sends the name in the page's address bar, so a page that rebound a name of its own to 127.0.0.1 is
+ * told apart here, before its request reaches the docs or any route.
+ */
+function misdirectedRequest(server: Server, req: IncomingMessage): MisdirectedRequestError | undefined {
+  const address = server.address();
+  if (!address || typeof address === 'string') return undefined;
+  const port = address.port;
+  const own = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const accepted = [`${own}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`];
+  const host = (req.headers.host ?? '').toLowerCase();
+  if (accepted.includes(host) || (port === 80 && accepted.includes(`${host}:80`))) return undefined;
+  return new MisdirectedRequestError(
+    `This server answers only to ${own}:${port} and localhost:${port}, not to "${host.slice(0, 100)}" ` +
+      '(a web page may be reaching it through DNS rebinding). To accept other names, such as an ' +
+      "emulator's 10.0.2.2 or a name on your network, set HOST on purpose (HOST=127.0.0.1 npm start).",
+  );
+}
+
 function logUnhandledRequest(
   req: IncomingMessage,
   status: number,
@@ -100,16 +138,14 @@ function logUnhandledRequest(
 ): void {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = (req.method ?? 'GET').toUpperCase();
-  const route =
-    url.pathname === HEALTH_ROUTE.path
-      ? HEALTH_ROUTE.name
-      : COMPILED.find((r) => r.spec.method === method && r.pattern.test(url.pathname))?.spec.name;
+  const matched = matchedRouteOf(method, url.pathname);
   recordRequest(
     apiTelemetry(),
     {
-      route: route ?? 'none',
+      route: matched.route,
       method,
-      path: url.pathname,
+      routeKey: matched.routeKey,
+      unmatchedPath: matched.routeKey === '$default' ? unmatchedPathForLog(url.pathname) : undefined,
       status,
       latencyMs,
       requestId: crypto.randomUUID(),
@@ -118,6 +154,20 @@ function logUnhandledRequest(
     },
     expected ? undefined : error,
   );
+}
+
+/**
+ * What a refused request's log line names: the route and its key as API Gateway would match them (a
+ * path some route has, with another method: that route's path template; no route at all: `$default`).
+ */
+function matchedRouteOf(method: string, path: string): { route: string; routeKey: string } {
+  if (path === HEALTH_ROUTE.path)
+    return { route: HEALTH_ROUTE.name, routeKey: `${method} ${HEALTH_ROUTE.path}` };
+  const sameMethod = COMPILED.find((r) => r.spec.method === method && r.pattern.test(path));
+  if (sameMethod) return { route: sameMethod.spec.name, routeKey: `${method} ${sameMethod.spec.path}` };
+  const samePath = COMPILED.find((r) => r.pattern.test(path));
+  if (samePath) return { route: 'none', routeKey: `${method} ${samePath.spec.path}` };
+  return { route: 'none', routeKey: '$default' };
 }
 
 /**
@@ -135,8 +185,9 @@ function answerUnparsableRequest(error: Error & { code?: string }, socket: Duple
     ? [431, 'Request Header Fields Too Large', 'headers_too_large', 'The URL and headers exceed 16 KiB']
     : [400, 'Bad Request', 'bad_request', 'The request is not valid HTTP'];
   const body = `${JSON.stringify({ error: { code, message } })}\n`;
+  const security = Object.entries(API_SECURITY_HEADERS).map(([name, value]) => `${name}: ${value}\r\n`);
   socket.end(
-    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n` +
+    `HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\n${security.join('')}` +
       `content-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
   );
 }
@@ -158,8 +209,9 @@ async function handle(
   const claims = await authorize(req, options.jwtSecret);
   // Like the route's authorization scopes on API Gateway: refused before the function runs.
   const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
-  if (route.spec.access === 'admin' && !scopes.includes(ADMIN_SCOPE)) {
-    throw new ForbiddenError(`This route needs the ${ADMIN_SCOPE} scope`);
+  const needed = route.spec.access === 'admin' ? ADMIN_SCOPE : (options.userScope ?? DEFAULT_USER_SCOPE);
+  if (!scopes.includes(needed)) {
+    throw new ForbiddenError(`This route needs the ${needed} scope`);
   }
   const handler = options.handlers[route.spec.name as RouteName];
   if (!handler) throw new NotFoundError(`No handler for ${route.spec.name}`);

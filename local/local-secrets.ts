@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 /**
  * Secrets `npm start` makes for itself, kept in its data folder (readable by its owner only) or, in
@@ -8,9 +8,16 @@ import { join } from 'node:path';
  * - the access key id it uses with DynamoDB Local: DynamoDB Local keeps one database per access key, and
  *   it cannot be told to listen on loopback only (its server binds every interface), so a client from
  *   another address, without this key, finds an empty store of its own, not ours;
- * - the key of the idempotency records' HMAC (Lambda gets one from the stack's secret).
+ * - the key of the idempotency records' HMAC (Lambda gets one from the stack's secret);
+ * - the HS256 secret of local tokens (dev-auth.ts), unless ROAMING_JWT_SECRET is set: `npm run token`
+ *   reads it from the same folder, and nobody else can sign a token `npm start` accepts.
  */
-export type SecretName = 'dynamodb-access-key' | 'idempotency-key';
+export type SecretName = 'dynamodb-access-key' | 'idempotency-key' | 'jwt-secret';
+
+/** The data folder of a local command: ROAMING_DATA_DIR, else `.data/dynamodb` under the working directory. */
+export function dataDirOf(env: NodeJS.ProcessEnv): string {
+  return resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+}
 
 export interface StoreCredentials {
   accessKeyId: string;
@@ -21,13 +28,13 @@ export interface StoreCredentials {
 export const LOCAL_CREDENTIALS: StoreCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
 export function secretOf(dataDir: string | undefined, name: SecretName): string {
-  if (!dataDir) return randomBytes(24).toString('hex');
+  if (!dataDir) return randomBytes(32).toString('hex');
   const file = join(dataDir, name);
   if (!existsSync(file)) {
-    mkdirSync(dataDir, { recursive: true });
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     try {
       // 'wx': of two processes creating it at once, one wins and the other reads the winner's.
-      writeFileSync(file, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+      writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }

@@ -1,7 +1,7 @@
 import './quiet-warnings.js';
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { jwtSecret, signDevToken } from './dev-auth.js';
+import { localJwtSecret, signDevToken } from './dev-auth.js';
 
 /**
  * `npm run openapi:examples`: records the OpenAPI document's answer examples from a real run. Against a
@@ -13,7 +13,7 @@ import { jwtSecret, signDevToken } from './dev-auth.js';
  */
 const API = process.env.API ?? 'http://127.0.0.1:3000';
 const OUT = fileURLToPath(new URL('../functions/openapi/recorded-examples.json', import.meta.url));
-const secret = jwtSecret();
+const secret = localJwtSecret().secret;
 
 type Json = Record<string, unknown>;
 const examples: Record<string, Record<string, unknown>> = {};

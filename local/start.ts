@@ -1,7 +1,6 @@
 import './quiet-warnings.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '../functions/core/errors.js';
 import { configFromEnv } from '../functions/runtime.js';
@@ -9,7 +8,7 @@ import { ensureTable } from '../functions/store/create-table.js';
 import { isStoreUnreachable } from '../functions/store/db.js';
 import { type Lifetime, readConfig, runCommand, StartupError } from './cli.js';
 import { type DataDirLock, lockDataDir } from './data-dir-lock.js';
-import { DEV_JWT_SECRET, jwtSecret } from './dev-auth.js';
+import { type LocalJwtSecret, localJwtSecret, localUserScope, MIN_NETWORK_SECRET_BYTES } from './dev-auth.js';
 import {
   describeExit,
   type EmbeddedDynamo,
@@ -19,7 +18,7 @@ import {
 import { createLocalApi, type LocalHandlers } from './http-server.js';
 import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
-import { LOCAL_CREDENTIALS, secretOf, storeCredentialsOf } from './local-secrets.js';
+import { dataDirOf, LOCAL_CREDENTIALS, secretOf, storeCredentialsOf } from './local-secrets.js';
 import { removeEndpointFile, startSweepTimer, sweepIntervalMs, writeEndpointFile } from './local-sweep.js';
 import { useTerminalLogsOnTerminal } from './local-telemetry.js';
 
@@ -52,8 +51,13 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   const config = readConfig(() => configFromEnv(env));
   const sweepEvery = readConfig(() => sweepIntervalMs(env));
   const external = env.DYNAMODB_ENDPOINT;
-  const dataDir =
-    external || env.ROAMING_IN_MEMORY === '1' ? undefined : resolve(env.ROAMING_DATA_DIR ?? '.data/dynamodb');
+  const dataDir = external || env.ROAMING_IN_MEMORY === '1' ? undefined : dataDirOf(env);
+  // Checked before anything starts: a HOST off loopback needs a secret nobody can guess.
+  const host = hostFrom(env);
+  // Also without a data folder of the store's (in memory, DYNAMODB_ENDPOINT) the secret is kept in the
+  // data folder's place, where `npm run token` finds it.
+  const tokens = localJwtSecret(env);
+  requireNetworkSecret(host, tokens);
 
   let phase: Phase = 'starting';
   let lock: DataDirLock | undefined;
@@ -65,9 +69,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   useTerminalLogsOnTerminal();
   const server = createLocalApi({
     handlers,
-    jwtSecret: jwtSecret(env),
+    jwtSecret: tokens.secret,
     unavailable: () => unavailableWhile(phase),
     apiDocs: true,
+    // Without HOST only this server's own loopback name is answered (DNS rebinding: http-server.ts).
+    acceptAnyHost: Boolean(env.HOST?.trim()),
+    userScope: localUserScope(env),
   });
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';
@@ -80,7 +87,6 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     if (endpointFileWritten) removeEndpointFile();
   });
 
-  const host = hostFrom(env);
   const actualPort = await listenOrExplain(server, port, host);
   if (!external) requireJava(COMMAND);
   if (dataDir) {
@@ -117,8 +123,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
       : 'Retention sweep timer off (ROAMING_SWEEP_INTERVAL_MS=0); run one: npm run sweep',
   );
   console.log('Get a token:  npm run token -- alice        (admin: npm run token -- ops --admin)');
-  if (jwtSecret(env) === DEV_JWT_SECRET)
-    console.log('Tokens are signed with the development secret (set ROAMING_JWT_SECRET to change it).');
+  console.log(`Tokens are signed with the secret in ${tokens.source}.`);
 
   async function startStore(): Promise<EmbeddedDynamo> {
     const store = await startEmbeddedDynamo({
@@ -171,26 +176,30 @@ function portFrom(raw: string | undefined): number {
   return port;
 }
 
-/** Binds the API port: this is the port check, and holding it means nothing can take it meanwhile. */
-/**
- * HOST: where the API listens (127.0.0.1 unless set). Off loopback anyone on the network can call it, so
- * `npm start` refuses that while tokens are signed with the published development secret.
- */
+/** HOST: where the API listens (127.0.0.1 unless set). */
 function hostFrom(env: NodeJS.ProcessEnv): string {
-  const host = env.HOST?.trim() || '127.0.0.1';
-  if (!isLoopback(host) && jwtSecret(env) === DEV_JWT_SECRET) {
-    throw new StartupError(
-      `HOST=${host} would let the network in with tokens anyone can sign (the development secret). ` +
-        'Set ROAMING_JWT_SECRET to a secret of your own first, or leave HOST out (127.0.0.1).',
-    );
-  }
-  return host;
+  return env.HOST?.trim() || '127.0.0.1';
+}
+
+/**
+ * Off loopback anyone on the network can call the API, so its tokens' secret must not be guessable:
+ * at least 32 bytes (the folder's own secret is; a ROAMING_JWT_SECRET may not be).
+ */
+function requireNetworkSecret(host: string, tokens: LocalJwtSecret): void {
+  const bytes = Buffer.byteLength(tokens.secret);
+  if (isLoopback(host) || bytes >= MIN_NETWORK_SECRET_BYTES) return;
+  throw new StartupError(
+    `HOST=${host} would let the network in with tokens signed with a ${bytes}-byte secret. Set ` +
+      `ROAMING_JWT_SECRET to at least ${MIN_NETWORK_SECRET_BYTES} bytes, or unset it (npm start then uses ` +
+      'a random one kept in the data folder), or leave HOST out (127.0.0.1).',
+  );
 }
 
 function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
+/** Binds the API port: this is the port check, and holding it means nothing can take it meanwhile. */
 async function listenOrExplain(server: Server, port: number, host: string): Promise<number> {
   try {
     await new Promise<void>((resolve, reject) => {

@@ -5,6 +5,9 @@ import { Logger, type LogItem, LogLevelThreshold } from '@aws-lambda-powertools/
  * its output is a terminal (piped or redirected, it prints the JSON lines Lambda prints).
  *
  *   07:41:02.115 INFO  200 GET /v1/conversations  listConversations alice  4.1 ms  DynamoDB 1 request, 0.5 units
+ *
+ * It shows the route key (`GET /v1/conversations/{chatType}/{convId}/messages`), as the JSON line does;
+ * only a 404 shows its (cut) path.
  */
 export class TerminalLogger extends Logger {
   protected override printLog(logLevel: number, log: LogItem): void {
@@ -41,7 +44,7 @@ function describeLine(attributes: Record<string, unknown>): string {
 function describeRequest(a: Record<string, unknown>): string {
   const store = a.dynamodb as { requests: number; capacityUnits: number } | undefined;
   const parts = [
-    `${a.status} ${a.method} ${a.path}`,
+    a.path === undefined ? `${a.status} ${a.routeKey}` : `${a.status} ${a.method} ${a.path}`,
     `${a.route}${a.caller ? ` ${a.caller}` : ''}`,
     `${a.latencyMs} ms`,
   ];

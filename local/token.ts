@@ -1,8 +1,12 @@
 import { parseArgs } from 'node:util';
 import { ID_PATTERN } from '../functions/http/schemas.js';
-import { jwtSecret, signDevToken } from './dev-auth.js';
+import { localJwtSecret, localUserScope, signDevToken } from './dev-auth.js';
 
-/** `npm run token -- <user> [--admin]`: prints a token the local server accepts. */
+/**
+ * `npm run token -- <user> [--admin]`: prints a token the local server accepts, signed with the same
+ * secret `npm start` uses (ROAMING_JWT_SECRET, else the one kept in the data folder: run it with the
+ * same ROAMING_DATA_DIR and working directory as npm start).
+ */
 const { positionals, values } = parseArgs({
   allowPositionals: true,
   options: { admin: { type: 'boolean', default: false }, expires: { type: 'string', default: '24h' } },
@@ -16,7 +20,12 @@ if (!user || !ID_PATTERN.test(user)) {
 }
 try {
   console.log(
-    await signDevToken(user, { admin: values.admin, secret: jwtSecret(), expiresIn: values.expires }),
+    await signDevToken(user, {
+      admin: values.admin,
+      secret: localJwtSecret().secret,
+      userScope: localUserScope(),
+      expiresIn: values.expires,
+    }),
   );
 } catch (error) {
   // jose's own message for a span it cannot read, or ours for one the server would refuse.

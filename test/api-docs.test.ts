@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { HEALTH_ROUTE, ROUTES } from '../functions/routes.js';
-import { signDevToken } from '../local/dev-auth.js';
+import { localJwtSecret, signDevToken } from '../local/dev-auth.js';
 import { launchBrowser } from './support/browser.js';
 import { type LocalProcess, removeDir, runLocal, tempDir } from './support/local-process.js';
 
@@ -19,6 +19,7 @@ let cwd: string;
 let local: LocalProcess;
 let api: string;
 let browser: Browser;
+let secret: string;
 
 beforeAll(async () => {
   cwd = tempDir('docs');
@@ -33,6 +34,8 @@ beforeAll(async () => {
     },
   });
   api = (await local.waitFor(READY))[1] as string;
+  // What `npm run token` signs with there: the secret npm start made in its (default) data folder.
+  secret = localJwtSecret({ ROAMING_DATA_DIR: join(cwd, '.data', 'dynamodb') }).secret;
   browser = await launchBrowser();
 }, 120_000);
 
@@ -53,6 +56,10 @@ describe('npm start: OpenAPI document and reference page', () => {
     // A page of its own browser context: no cookies, storage or pooled connections from another test.
     const page = await browser.newPage();
     const offsite: string[] = [];
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
     page.on('request', (request) => {
       if (!request.url().startsWith(api) && !request.url().startsWith('data:')) offsite.push(request.url());
     });
@@ -68,11 +75,61 @@ describe('npm start: OpenAPI document and reference page', () => {
     const operations = [...ROUTES, HEALTH_ROUTE].map((route) => `${route.method} ${route.path}`);
     expect(listed.sort()).toEqual(operations.sort());
     expect(offsite).toEqual([]);
+    // The page works within its own Content-Security-Policy.
+    expect(violations).toEqual([]);
+    await page.close();
+  });
+
+  it('/docs, its files, the document and every API answer send CSP, frame-ancestors none and nosniff', async () => {
+    const token = await signDevToken('docs-headers', { secret });
+    const answers = {
+      page: await fetch(`${api}/docs`),
+      script: await fetch(`${api}/docs/init.js`),
+      bundle: await fetch(`${api}/docs/swagger-ui-bundle.js`),
+      document: await fetch(`${api}/openapi.json`),
+      ok: await fetch(`${api}/v1/conversations`, { headers: { authorization: `Bearer ${token}` } }),
+      refused: await fetch(`${api}/v1/conversations`),
+      missing: await fetch(`${api}/nowhere`),
+    };
+    for (const [what, answer] of Object.entries(answers)) {
+      await answer.arrayBuffer();
+      const policy = answer.headers.get('content-security-policy') ?? '';
+      expect(policy, what).toMatch(/frame-ancestors 'none'/);
+      expect(policy, what).toMatch(/default-src 'none'/);
+      expect(answer.headers.get('x-content-type-options'), what).toBe('nosniff');
+      expect(answer.headers.get('x-frame-options'), what).toBe('DENY');
+    }
+    expect([answers.ok.status, answers.refused.status, answers.missing.status]).toEqual([200, 401, 404]);
+  });
+
+  it('a token entered under "Authorize" is not kept: nothing in localStorage, gone after a reload', async () => {
+    const token = await signDevToken('docs-forgetful', { secret });
+    const page = await browser.newPage();
+    const violations: string[] = [];
+    page.on('console', (message) => {
+      if (/Content Security Policy/i.test(message.text())) violations.push(message.text());
+    });
+    await page.goto(`${api}/docs`);
+    await authorize(page, token);
+    const authorized = () =>
+      page.evaluate(() => JSON.stringify((globalThis as never as PageGlobals).ui.authSelectors.authorized()));
+    // The page holds it while open (Try it out sends it)...
+    expect(await authorized()).toContain(token);
+    // ...but keeps it nowhere a later visit (or anything else on this origin) could read it.
+    const stored = await page.evaluate(() => {
+      const { localStorage, sessionStorage } = globalThis as never as PageGlobals;
+      return JSON.stringify({ ...localStorage, ...sessionStorage });
+    });
+    expect(stored).not.toContain(token);
+    await page.reload();
+    await page.locator('.opblock').first().waitFor();
+    expect(await authorized()).not.toContain(token);
+    expect(violations).toEqual([]);
     await page.close();
   });
 
   it('"Try it out" with a dev token reaches the local API and shows its answer', async () => {
-    const token = await signDevToken('docs-alice');
+    const token = await signDevToken('docs-alice', { secret });
     await fetch(`${api}/v1/messages`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -120,7 +177,7 @@ describe('npm start: OpenAPI document and reference page', () => {
       message: 'request',
       service: 'roaming-api',
       method: 'GET',
-      path: '/v1/conversations',
+      routeKey: 'GET /v1/conversations',
       status: 200,
       correlation_id: expect.any(String),
       dynamodb: { requests: expect.any(Number), capacityUnits: expect.any(Number) },
@@ -129,6 +186,13 @@ describe('npm start: OpenAPI document and reference page', () => {
     expect(line).not.toContain(token);
   });
 });
+
+/** The page's globals these tests read: Swagger UI (`window.ui`) and the browser's storage. */
+interface PageGlobals {
+  ui: { authSelectors: { authorized(): unknown } };
+  localStorage: Record<string, string>;
+  sessionStorage: Record<string, string>;
+}
 
 /** Swagger UI's "Authorize" dialog: the bearer token, then close. */
 async function authorize(page: Page, token: string): Promise<void> {

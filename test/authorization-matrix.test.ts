@@ -4,6 +4,7 @@ import {
   type ForgedAuthorization,
   forgedAuthorizations,
   nonAdminAuthorizations,
+  nonUserAuthorizations,
   TOKEN_CASES,
 } from './support/forged-tokens.js';
 import { type Harness, startHarness, TEST_SECRET } from './support/harness.js';
@@ -162,6 +163,22 @@ for (const route of ROUTES) {
       });
     }
 
+    if (route.access === 'user') {
+      cellCount.total++;
+      it('no user scope (an ID token, another API, admin only): 403', async () => {
+        // alice's own valid request about her own data, with a token of the issuer not meant for it.
+        const request = exampleRequest(route, {
+          chatType: 'single',
+          convId: world.bob,
+          groupId: world.groupId,
+          userId: world.bob,
+          msgIds: world.singleMsgIds,
+        });
+        const authorizations = await nonUserAuthorizations(world.alice, TEST_SECRET);
+        await checkCell({ world, request, authorizations, expected: [403] });
+      });
+    }
+
     if (route.access === 'admin') {
       cellCount.total++;
       it('non-admin: 403', async () => {
@@ -209,11 +226,12 @@ describe('the matrix', () => {
 
   it('covers every route with every case that applies to it', () => {
     const admin = ROUTES.filter((r) => r.access === 'admin').length;
-    const expected = ROUTES.length * (TOKEN_CASES.length + IDENTITY_CASES.length) + admin;
+    const user = ROUTES.length - admin;
+    const expected = ROUTES.length * (TOKEN_CASES.length + IDENTITY_CASES.length) + admin + user;
     expect(cellCount.total).toBe(expected);
     console.log(
       `authorization matrix: ${ROUTES.length} routes × ${TOKEN_CASES.length + IDENTITY_CASES.length} cases ` +
-        `+ ${admin} admin routes × non-admin = ${expected} cells`,
+        `+ ${admin} admin routes × non-admin + ${user} user routes × no user scope = ${expected} cells`,
     );
   });
 });

@@ -1,7 +1,8 @@
+import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MAX_BODY_BYTES } from '../functions/http/endpoint.js';
 import { text } from './support/fixtures.js';
-import { type Harness, startHarness } from './support/harness.js';
+import { type Harness, startHarness, TEST_SECRET } from './support/harness.js';
 
 let h: Harness;
 let token: string;
@@ -236,6 +237,44 @@ describe('authentication', () => {
     expect((await h.raw('GET', '/v1/conversations', { token: otherSecret })).body.error?.code).toBe(
       'unauthorized',
     );
+  });
+
+  it('answers 403 on user routes without the user scope, whose name the server is given', async () => {
+    const { signDevToken } = await import('../local/dev-auth.js');
+    const { createLocalApi } = await import('../local/http-server.js');
+    const { signClaims } = await import('./support/forged-tokens.js');
+    // A token of the issuer without roaming/user (an ID token's scopes): refused, naming the scope.
+    const now = Math.floor(Date.now() / 1000);
+    const idToken = await signClaims(
+      { sub: 'http-alice', iss: 'roaming-local', aud: 'roaming', iat: now, exp: now + 60, scope: 'openid' },
+      TEST_SECRET,
+    );
+    const refused = await h.raw('GET', '/v1/conversations', { token: idToken });
+    expect([refused.status, refused.body.error?.message]).toEqual([
+      403,
+      'This route needs the roaming/user scope',
+    ]);
+    // A server configured with another name (ROAMING_USER_SCOPE) wants that name, and tokens carry it.
+    const server = createLocalApi({
+      handlers: { listConversations: async () => ({ statusCode: 200, body: '{}' }) },
+      jwtSecret: TEST_SECRET,
+      userScope: 'chat/user',
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/conversations`;
+      const as = async (userScope?: string) =>
+        (
+          await fetch(url, {
+            headers: {
+              authorization: `Bearer ${await signDevToken('http-alice', { secret: TEST_SECRET, userScope })}`,
+            },
+          })
+        ).status;
+      expect([await as(), await as('chat/user')]).toEqual([403, 200]);
+    } finally {
+      server.close();
+    }
   });
 
   it('answers 403 on admin routes without the admin scope', async () => {

@@ -76,7 +76,15 @@ describe('npm start answers GET /health, and npm run seed fills the store it ser
     expect(seed.stdout()).not.toMatch(/DynamoDB Local/);
     // Nothing unexplained: no AWS SDK notice (or anything else) on stderr from either command.
     expect([local.stderr(), seed.stderr()]).toEqual(['', '']);
-    const token = await signDevToken('user-0001', {});
+    // The README's way to a token: `npm run token` reads the secret npm start made in the data folder.
+    const tokenCommand = runLocal('local/token.ts', {
+      cwd,
+      env: { ROAMING_DATA_DIR: dataDir },
+      args: ['user-0001'],
+    });
+    started.push(tokenCommand);
+    expect(await tokenCommand.exited()).toEqual({ code: 0, signal: null });
+    const token = tokenCommand.stdout().trim();
     const listed = await fetch(`${api}/v1/conversations?limit=50`, {
       headers: { authorization: `Bearer ${token}` },
     });

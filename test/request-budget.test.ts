@@ -2,8 +2,9 @@ import { GetCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DEFAULT_CONFIG, type RoamingConfig } from '../functions/domain/deps.js';
-import { REQUEST_BUDGET_ACCESS, ROUTES } from '../functions/routes.js';
+import { ROUTES } from '../functions/routes.js';
 import { budgetKey } from '../functions/store/request-budget-store.js';
+import { matchesPattern, PARTITIONS } from '../functions/store-access.js';
 import { countStoreUsage, hasMiddlewareStack } from '../functions/telemetry/store-usage.js';
 import { seedLargeTexts, text } from './support/fixtures.js';
 import { type Harness, type RawResponse, startHarness } from './support/harness.js';
@@ -202,7 +203,7 @@ describe('weighting by the read units a request used', () => {
 });
 
 describe('what the budget writes', () => {
-  it('is only the budget attributes of the caller’s budget item, as REQUEST_BUDGET_ACCESS declares for the stack', async () => {
+  it('is only the caller’s budget item, in the budget partition the stack grants every function (and no other)', async () => {
     // Prepare: every UpdateItem the service sends is recorded (the counting middleware stays on the client).
     const updates: UpdateCommandInput[] = [];
     const h = await startHarness({
@@ -227,20 +228,12 @@ describe('what the budget writes', () => {
     }
     // Assess
     expect(statuses).toEqual([200, 429, 429, 429]);
-    const budgetWrites = updates.filter((u) => String(u.Key?.sk).startsWith('LIMIT#'));
-    expect(budgetWrites.length).toBeGreaterThanOrEqual(2);
-    for (const update of budgetWrites) {
+    // A history page writes nothing but the budget: every UpdateItem is the caller's budget item.
+    expect(updates.length).toBeGreaterThanOrEqual(2);
+    for (const update of updates) {
       expect(update.Key).toEqual(budgetKey('wr-bob', 'requests'));
-      expect(String(update.Key?.pk)).toMatch(
-        new RegExp(`^${REQUEST_BUDGET_ACCESS.leadingKeys.replace('*', '.*')}$`),
-      );
-      const written = [...(update.UpdateExpression ?? '').matchAll(/SET (.*)/g)]
-        .flatMap((m) => (m[1] as string).split(','))
-        .map((assignment) => assignment.split('=')[0]?.trim() as string)
-        .map((name) => update.ExpressionAttributeNames?.[name] ?? name);
-      expect(
-        written.every((name) => (REQUEST_BUDGET_ACCESS.attributes as readonly string[]).includes(name)),
-      ).toBe(true);
+      expect(matchesPattern(PARTITIONS.budget, String(update.Key?.pk))).toBe(true);
+      expect(matchesPattern(PARTITIONS.user, String(update.Key?.pk))).toBe(false);
     }
   });
 });

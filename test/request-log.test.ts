@@ -75,13 +75,14 @@ describe('request log lines and metrics', () => {
       service: 'roaming-api',
       route: 'sendMessage',
       method: 'POST',
-      path: '/v1/messages',
+      routeKey: 'POST /v1/messages',
       caller: 'log-alice',
       status: 201,
       correlation_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
       function_request_id: expect.stringMatching(/^[0-9a-f-]{36}$/),
     });
     expect(line.latencyMs).toEqual(expect.any(Number));
+    expect(line.path).toBeUndefined();
     // A single-chat send: one BatchGetItem and one TransactWriteItems (docs/storage.md, access patterns).
     expect(line.dynamodb).toEqual({
       requests: 2,
@@ -151,6 +152,55 @@ describe('request log lines and metrics', () => {
     expect(action?.correlation_id).toEqual(expect.stringMatching(/^[0-9a-f-]{36}$/));
     expect(action?.correlation_id).toBe(request?.correlation_id);
     expect(action?.correlation_id).not.toBe(logger.lines[before - 1]?.correlation_id);
+  });
+
+  it('names the route key, never the path: whose conversation or which group is not in the log', async () => {
+    const token = await harness.token('log-gina');
+    const requests: [string, string, string][] = [
+      [
+        'GET',
+        '/v1/conversations/single/log-secret-peer/messages',
+        'GET /v1/conversations/{chatType}/{convId}/messages',
+      ],
+      ['DELETE', '/v1/conversations/group/secret-group-id', 'DELETE /v1/conversations/{chatType}/{convId}'],
+      [
+        'PUT',
+        '/v1/groups/secret-group-id/members/log-secret-peer',
+        'PUT /v1/groups/{groupId}/members/{userId}',
+      ],
+    ];
+    for (const [method, path, routeKey] of requests) {
+      await harness.raw(method, path, { token });
+      const line = lastLine();
+      expect(line, path).toMatchObject({ message: 'request', routeKey, caller: 'log-gina' });
+      expect(line.path, path).toBeUndefined();
+      expect(JSON.stringify(line), path).not.toMatch(/secret-group-id|log-secret-peer/);
+    }
+    // Refused before any handler (a bad token): the same, from the local server's own line.
+    await harness.raw('GET', '/v1/conversations/single/log-secret-peer/messages', { token: 'forged' });
+    expect(lastLine()).toMatchObject({
+      status: 401,
+      routeKey: 'GET /v1/conversations/{chatType}/{convId}/messages',
+    });
+    expect(JSON.stringify(lastLine())).not.toContain('log-secret-peer');
+  });
+
+  it('a 404 keeps its path, cut to 64 characters (locally and in the $default function)', async () => {
+    const token = await harness.token('log-hal');
+    const long = `/v1/nothing/${'x'.repeat(200)}`;
+    await harness.raw('GET', long, { token });
+    expect(lastLine()).toMatchObject({ status: 404, routeKey: '$default', path: `${long.slice(0, 64)}…` });
+    const { handler } = await import('../functions/lambda/notFound.js');
+    await handler({
+      rawPath: long,
+      routeKey: '$default',
+      requestContext: { http: { method: 'GET' }, requestId: 'r-404' },
+    } as never);
+    expect(lastLine()).toMatchObject({
+      route: 'notFound',
+      routeKey: '$default',
+      path: `${long.slice(0, 64)}…`,
+    });
   });
 
   it('EMF metrics per route: requests, latency, 4xx, 5xx, DynamoDB requests and capacity', async () => {

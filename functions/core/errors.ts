@@ -43,6 +43,16 @@ export class MethodNotAllowedError extends RoamingError {
   readonly code = 'method_not_allowed';
 }
 
+/**
+ * The request named a host this server does not answer to (the local server: a web page reaching it
+ * through DNS rebinding names its own host).
+ */
+export class MisdirectedRequestError extends RoamingError {
+  override readonly name = 'MisdirectedRequestError';
+  readonly status = 421;
+  readonly code = 'misdirected_request';
+}
+
 export class ConflictError extends RoamingError {
   override readonly name = 'ConflictError';
   readonly status = 409;

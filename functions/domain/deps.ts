@@ -114,6 +114,8 @@ export interface Deps {
   /**
    * The deployment's secret for idempotency records: they keep an HMAC of the request under it, so
    * nothing about a message can be confirmed from a record (a plain hash of a short message could be).
+   * Undefined in a Lambda function that keeps no such records (it is not given the key): asking for a
+   * record's hash there fails (idempotency-store.ts), never falls back to a key anyone knows.
    */
-  idempotencyKey: string;
+  idempotencyKey: string | undefined;
 }

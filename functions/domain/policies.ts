@@ -1,5 +1,13 @@
 import type { RetentionDays } from '../core/model.js';
-import { type AuditRecord, auditAction, listAuditRecords } from '../store/audit-store.js';
+import {
+  type AuditRecord,
+  appendAuditAction,
+  type ChainedAuditRecord,
+  type ChainVerification,
+  listAuditRecords,
+  readAuditHead,
+  verifyAuditTrail,
+} from '../store/audit-store.js';
 import {
   appPolicyCheck,
   deletePolicyAction,
@@ -36,7 +44,11 @@ export async function getRetention(deps: Deps): Promise<RetentionView> {
  * the old policy hides at the change stays hidden (the new item's floor), so a lengthened policy never
  * shows a device again what it was told had expired.
  */
-export async function setAppRetention(deps: Deps, actor: string, days: RetentionDays): Promise<AuditRecord> {
+export async function setAppRetention(
+  deps: Deps,
+  actor: string,
+  days: RetentionDays,
+): Promise<ChainedAuditRecord> {
   return changed(await changePolicy(deps, actor, undefined, () => ({ retentionDays: days })));
 }
 
@@ -45,12 +57,12 @@ export async function setUserRetention(
   actor: string,
   userId: string,
   days: RetentionDays,
-): Promise<AuditRecord> {
+): Promise<ChainedAuditRecord> {
   return changed(await changePolicy(deps, actor, userId, () => ({ retentionDays: days })));
 }
 
 /** Setting a policy always writes (and records) something. */
-function changed(record: AuditRecord | undefined): AuditRecord {
+function changed(record: ChainedAuditRecord | undefined): ChainedAuditRecord {
   if (!record) throw new Error('a policy change wrote nothing');
   return record;
 }
@@ -60,25 +72,26 @@ export async function clearUserRetention(
   deps: Deps,
   actor: string,
   userId: string,
-): Promise<AuditRecord | undefined> {
+): Promise<ChainedAuditRecord | undefined> {
   return changePolicy(deps, actor, userId, (seen) =>
     seen?.retentionDays === undefined ? undefined : { retentionDays: undefined },
   );
 }
 
 /**
- * Reads the policies, writes the change (conditioned on them being as read) and its audit record
- * together. The changed item's floor is what the user (or, for the app default, its followers) had
- * hidden at this moment on any instance: computed two hours ahead of this one's clock.
+ * Reads the policies and the audit trail's head, writes the change (conditioned on the policies being as
+ * read) and its audit record (conditioned on the head being as read) together. The changed item's floor
+ * is what the user (or, for the app default, its followers) had hidden at this moment on any instance:
+ * computed two hours ahead of this one's clock.
  */
 async function changePolicy(
   deps: Deps,
   actor: string,
   userId: string | undefined,
   decide: (seen: PolicyRecord | undefined) => { retentionDays: RetentionDays | undefined } | undefined,
-): Promise<AuditRecord | undefined> {
+): Promise<ChainedAuditRecord | undefined> {
   const record = await withRetries(deps, 'retention policy', async function attemptChange() {
-    const read = await getPolicyRecords(deps.db, userId);
+    const [read, head] = await Promise.all([getPolicyRecords(deps.db, userId), readAuditHead(deps.db)]);
     const seen = userId === undefined ? read.app : read.user;
     const change = decide(seen);
     if (!change) return undefined;
@@ -104,10 +117,11 @@ async function changePolicy(
       after: retentionDays === undefined ? 'unset' : retentionDays,
       at: now,
     };
+    const appended = appendAuditAction(deps.db, head, audit);
     // A user's floor is computed from the app default as read: it must not change in between.
-    const actions: TransactItem[] = [write, auditAction(deps.db.tableName, audit)];
+    const actions: TransactItem[] = [write, appended.action];
     if (userId !== undefined) actions.push(appPolicyCheck(deps.db.tableName, read.app));
-    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : audit;
+    return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : appended.chained;
   });
   deps.retention.invalidate();
   return record;
@@ -117,13 +131,28 @@ async function changePolicy(
 export async function recordAdminAction(
   deps: Deps,
   record: Omit<AuditRecord, 'auditId' | 'at'>,
-): Promise<AuditRecord> {
+): Promise<ChainedAuditRecord> {
   const audit: AuditRecord = { ...record, auditId: deps.ids.next(), at: deps.clock.now() };
-  await commit(deps, [auditAction(deps.db.tableName, audit)]);
-  return audit;
+  return withRetries(deps, 'audit trail', async function attemptAppend() {
+    // Another admin's record took the number after the head as read: chain after theirs.
+    const appended = appendAuditAction(deps.db, await readAuditHead(deps.db), audit);
+    return (await commit(deps, [appended.action])) === TRY_AGAIN ? TRY_AGAIN : appended.chained;
+  });
 }
 
-export async function listAudit(deps: Deps, page: { limit: number; cursor?: string }) {
-  const { records, more } = await listAuditRecords(deps.db, { limit: page.limit, before: page.cursor });
-  return { records, cursor: more ? (records.at(-1)?.auditId ?? null) : null };
+/**
+ * A page of the trail, newest first; the cursor is the number of the page's oldest record. With
+ * `verify`, the whole trail is also read and its chain checked (a gap or an edit is reported).
+ */
+export async function listAudit(
+  deps: Deps,
+  page: { limit: number; cursor?: string; verify?: boolean },
+): Promise<{ records: ChainedAuditRecord[]; cursor: string | null; verification?: ChainVerification }> {
+  const before = page.cursor === undefined ? undefined : Number(page.cursor);
+  const [{ records, more }, verification] = await Promise.all([
+    listAuditRecords(deps.db, { limit: page.limit, before }),
+    page.verify ? verifyAuditTrail(deps.db) : undefined,
+  ]);
+  const cursor = more ? String(records.at(-1)?.seq ?? '') || null : null;
+  return { records, cursor, ...(verification ? { verification } : {}) };
 }

@@ -1,5 +1,4 @@
 import * as z from 'zod/mini';
-import { ULID_PATTERN } from '../core/ids.js';
 import { lazy } from '../core/lazy.js';
 import type { Deps } from '../domain/deps.js';
 import { listAudit } from '../domain/policies.js';
@@ -11,11 +10,15 @@ import { intParam } from '../http/schemas.js';
 const query = /* @__PURE__ */ lazy(() =>
   z.object({
     limit: z._default(intParam(1, 100), 50),
-    cursor: z.optional(z.string().check(z.regex(ULID_PATTERN, 'must be a cursor from an earlier page'))),
+    cursor: z.optional(z.string().check(z.regex(/^[1-9]\d{0,11}$/, 'must be a cursor from an earlier page'))),
+    verify: z._default(z.enum(['true', 'false']), 'false'),
   }),
 );
 
-/** GET /v1/admin/audit?limit=&cursor=: admin actions, newest first (who, what, before, after, when). */
+/**
+ * GET /v1/admin/audit?limit=&cursor=&verify=: admin actions, newest first (who, what, before, after,
+ * when, and the chain); with verify=true also the whole trail's chain checked.
+ */
 export const makeListAuditHandler = (deps: Deps) =>
   endpoint(
     {
@@ -25,6 +28,7 @@ export const makeListAuditHandler = (deps: Deps) =>
       responses: () => ({ 200: auditPageSchema() }),
     },
     async function listAuditRoute({ input }) {
-      return { body: await listAudit(deps, input.query) };
+      const { limit, cursor, verify } = input.query;
+      return { body: await listAudit(deps, { limit, cursor, verify: verify === 'true' }) };
     },
   );

@@ -44,7 +44,7 @@ export function makeHealthHandler(deps: Pick<Deps, 'db'>): HealthHandler {
       {
         route: HEALTH_ROUTE.name,
         method: event.requestContext?.http?.method ?? HEALTH_ROUTE.method,
-        path: event.rawPath ?? HEALTH_ROUTE.path,
+        routeKey: `${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}`,
         status,
         latencyMs: performance.now() - started,
         requestId: requestIdOf(event, context),

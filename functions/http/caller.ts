@@ -4,6 +4,14 @@ import { ID_PATTERN } from './schemas.js';
 
 export const ADMIN_SCOPE = 'roaming/admin';
 
+/**
+ * The scope every user route needs (API Gateway's route authorization scopes; the local server checks
+ * it the same way), so a token of the issuer minted for something else (a Cognito ID token, another
+ * app's access token) reaches no route. Configurable per deployment (stage `api.userScope`, local
+ * ROAMING_USER_SCOPE); this is the default.
+ */
+export const DEFAULT_USER_SCOPE = 'roaming/user';
+
 export interface Caller {
   userId: string;
   scopes: readonly string[];

@@ -29,7 +29,8 @@ export function observe(): MiddlewareObj<Event, HttpResult> {
       {
         route: routeNameOf(event),
         method: event.requestContext?.http?.method ?? '',
-        path: event.rawPath ?? '',
+        // The route key, not rawPath: the path would log whose conversation or which group (README: logs).
+        routeKey: event.routeKey ?? 'unknown',
         caller: event.roaming?.caller?.userId ?? subjectOf(event),
         status,
         latencyMs: performance.now() - (startedAt.get(request) ?? performance.now()),

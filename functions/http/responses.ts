@@ -8,7 +8,7 @@ import type { HistoryPage } from '../domain/history.js';
 import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
 import type { SweepRunView } from '../domain/sweep.js';
-import type { AuditRecord } from '../store/audit-store.js';
+import type { ChainedAuditRecord, ChainVerification } from '../store/audit-store.js';
 import { chatType, described, id, integer, messageType, msgId, named } from './schemas.js';
 
 /**
@@ -249,25 +249,58 @@ export const startedSweepSchema = /* @__PURE__ */ lazy(() =>
 export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
-      auditId: described(msgId(), 'A ULID: records sort by it, newest first'),
+      seq: described(integer(), 'Its number in the trail: 1, 2, 3... with no gaps; newest first'),
+      auditId: described(msgId(), 'A ULID: the id of the action'),
       actor: described(id(), "The admin's `sub`"),
       action: z.enum(['retention.set', 'retention.clear', 'sweep.start']),
       target: described(z.string(), '`app`, `user:{id}`, or a sweep run id'),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
       at: described(integer(), 'Server time in ms'),
+      prevHash: described(z.string(), 'The hash of record `seq - 1` (`genesis` for the first)'),
+      hash: described(z.string(), 'SHA-256 (base64url) of this record with `prevHash`: the chain'),
     }),
     {
       id: 'AuditRecord',
-      description: 'One admin action, written in the same transaction as the change.',
+      description:
+        'One admin action, written in the same transaction as the change, chained to the record before it.',
     },
   ),
 );
 
+export const auditVerificationSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      intact: described(z.boolean(), 'No record missing, none edited'),
+      checked: described(integer(), 'Records read'),
+      head: described(
+        z.nullable(z.object({ seq: integer(), hash: z.string() })),
+        'The newest record: compare with the `seq` and `hash` of the newest admin action in the logs',
+      ),
+      problems: described(
+        z.array(
+          z.object({
+            seq: integer(),
+            problem: z.enum(['missing', 'edited']),
+            detail: z.string(),
+          }),
+        ),
+        'At most 100, oldest first',
+      ),
+    }),
+    { id: 'AuditVerification', description: 'The whole trail read and its chain checked (`verify=true`).' },
+  ),
+);
+
 export const auditPageSchema = /* @__PURE__ */ lazy(() =>
-  named(z.object({ records: z.array(auditRecordSchema()), cursor: z.nullable(msgId()) }), {
-    id: 'AuditPage',
-  }),
+  named(
+    z.object({
+      records: z.array(auditRecordSchema()),
+      cursor: described(z.nullable(z.string()), 'The `seq` to continue before (`cursor=`), or null'),
+      verification: z.optional(auditVerificationSchema()),
+    }),
+    { id: 'AuditPage' },
+  ),
 );
 
 /**
@@ -299,5 +332,6 @@ export type WireAgreesWithDomain = [
   Agrees<Same<z.output<ReturnType<typeof groupSchema>>, Group>>,
   Agrees<Same<z.output<ReturnType<typeof retentionViewSchema>>, RetentionView>>,
   Agrees<Same<z.output<ReturnType<typeof sweepRunSchema>>, SweepRunView>>,
-  Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, AuditRecord>>,
+  Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, ChainedAuditRecord>>,
+  Agrees<Same<z.output<ReturnType<typeof auditVerificationSchema>>, ChainVerification>>,
 ];

@@ -1,4 +1,4 @@
 import { makeCreateGroupHandler } from '../handlers/groups.js';
-import { depsFromEnv } from '../runtime.js';
+import { depsFromEnv, needsOf } from '../runtime.js';
 
-export const handler = makeCreateGroupHandler(depsFromEnv());
+export const handler = makeCreateGroupHandler(depsFromEnv(process.env, needsOf('createGroup')));

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import { jsonResponse } from '../http/json-response.js';
-import { apiTelemetry, recordRequest } from '../telemetry/api-telemetry.js';
+import { apiTelemetry, recordRequest, unmatchedPathForLog } from '../telemetry/api-telemetry.js';
 
 /** API Gateway's `$default` route: any path or method we do not serve gets our JSON 404 (and a log line). */
 export async function handler(
@@ -15,7 +15,9 @@ export async function handler(
   recordRequest(apiTelemetry(), {
     route: 'notFound',
     method,
-    path: event.rawPath,
+    routeKey: event.routeKey ?? '$default',
+    // No route matched, so no route key says what was asked for: the path, cut short, does.
+    unmatchedPath: unmatchedPathForLog(event.rawPath),
     status: 404,
     latencyMs: performance.now() - started,
     requestId: event.requestContext.requestId ?? context?.awsRequestId ?? '',

@@ -1,4 +1,4 @@
 import { makeSendMessageHandler } from '../handlers/send-message.js';
-import { depsFromEnv, idempotencyKeyFromEnv } from '../runtime.js';
+import { depsFromEnv, needsOf } from '../runtime.js';
 
-export const handler = makeSendMessageHandler({ ...depsFromEnv(), idempotencyKey: idempotencyKeyFromEnv() });
+export const handler = makeSendMessageHandler(depsFromEnv(process.env, needsOf('sendMessage')));

@@ -3,7 +3,7 @@ import * as z from 'zod/mini';
 import type { LimitName } from '../core/errors.js';
 import { DEFAULT_CONFIG, type Deps } from '../domain/deps.js';
 import { HANDLER_FACTORIES } from '../handlers/registry.js';
-import { ADMIN_SCOPE } from '../http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../http/caller.js';
 import { contractOf, type EndpointContract, MAX_BODY_BYTES } from '../http/endpoint.js';
 import { errorSchema } from '../http/responses.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../routes.js';
@@ -22,7 +22,11 @@ export const LOCAL_SERVER_URL = 'http://127.0.0.1:3000';
 const ERRORS: Record<number, { name: string; code: string; description: string }> = {
   400: { name: 'BadRequest', code: 'bad_request', description: 'Bad input: the message names each field' },
   401: { name: 'Unauthorized', code: 'unauthorized', description: 'No valid bearer token' },
-  403: { name: 'Forbidden', code: 'forbidden', description: 'Not allowed (not a member, or no admin scope)' },
+  403: {
+    name: 'Forbidden',
+    code: 'forbidden',
+    description: "Not allowed (the token lacks the route's scope, or the caller is not a member)",
+  },
   404: { name: 'NotFound', code: 'not_found', description: 'The caller has no such conversation' },
   409: { name: 'Conflict', code: 'conflict', description: 'Conflicts with the current state' },
   410: {
@@ -41,6 +45,13 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: 'A known path with a method it does not have (answered before any operation)',
   },
   415: { name: 'UnsupportedMediaType', code: 'unsupported_media_type', description: 'The body is not JSON' },
+  421: {
+    name: 'MisdirectedRequest',
+    code: 'misdirected_request',
+    description:
+      '`npm start` only: a request for a host name other than its own loopback address and port (a web page ' +
+      'reaching it through DNS rebinding), answered before any operation',
+  },
   429: {
     name: 'Throttled',
     code: 'throttled',
@@ -60,11 +71,17 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: 'The store cannot be reached: retry after Retry-After',
   },
 };
-/** Every operation: a body is read (and refused when it is too large or not JSON) even where none is expected. */
-const ALWAYS = [400, 401, 413, 415, 429, 500, 503];
+/**
+ * Every operation: a body is read (and refused when it is too large or not JSON) even where none is
+ * expected, and every route needs a scope (403 without it).
+ */
+const ALWAYS = [400, 401, 403, 413, 415, 429, 500, 503];
 const RETRY_AFTER = [429, 503];
-/** Answers to a request that reaches no operation: an unknown path (404), a wrong method (405), too large a request line (431). */
-const UNROUTED = [404, 405, 431];
+/**
+ * Answers to a request that reaches no operation: an unknown path (404), a wrong method (405), another
+ * host name (421, `npm start` only), too large a request line (431).
+ */
+const UNROUTED = [404, 405, 421, 431];
 
 /** The error codes an operation answers with a status (429 is also `rate_limited`: every route has a request budget). */
 function codesOf(status: number): string[] {
@@ -92,11 +109,15 @@ const TOKEN_RULES =
   "A JWT in `Authorization: Bearer <token>`. On AWS, API Gateway's JWT authorizer checks it before any route runs: " +
   "signed by a key of the issuer's JWKS (RS256), `iss` equal to the stack's `jwtIssuer`, `aud` (or `client_id`) one of " +
   'its `jwtAudience`, an `exp` in the future and any `nbf` passed. Locally (`npm start`) tokens are HS256, signed with ' +
-  '`ROAMING_JWT_SECRET`, with `iss` `roaming-local`, `aud` `roaming`, and an `exp` at most 30 days after `iat` ' +
+  "`ROAMING_JWT_SECRET` or the data folder's own secret, with `iss` `roaming-local`, `aud` `roaming`, and an " +
+  '`exp` at most 30 days after `iat` ' +
   '(`npm run token -- alice` prints one). Everywhere the caller is the `sub` claim, which must be a user id ' +
-  '(1 to 128 of `A-Za-z0-9_.@-`); admin routes need the scope `' +
+  '(1 to 128 of `A-Za-z0-9_.@-`). User routes need the scope `' +
+  DEFAULT_USER_SCOPE +
+  '` (the name a deployment may change: stage `api.userScope`, locally `ROAMING_USER_SCOPE`), admin routes `' +
   ADMIN_SCOPE +
-  '` in the `scope` (space-separated) or `scp` claim.';
+  '`, in the `scope` (space-separated) or `scp` claim; a token without it gets 403, so a token the issuer ' +
+  'minted for something else (an ID token, another API) reaches no route.';
 
 /** The document's servers: the same in openapi.json and in what `npm start` serves at /openapi.json. */
 export const SERVERS = [
@@ -188,7 +209,6 @@ function operationOf(
     ...parametersOf(parts.query, 'query', collector),
   ];
   const errors = new Set([...ALWAYS, ...(doc.errors ?? [])]);
-  if (route.access === 'admin') errors.add(403);
   if (parts.body) {
     errors.add(413);
     errors.add(415);
@@ -216,17 +236,20 @@ function operationOf(
   const operation: Record<string, unknown> = {
     operationId: route.name,
     summary: doc.summary,
-    description: [doc.description, route.access === 'admin' ? `Needs the scope \`${ADMIN_SCOPE}\`.` : '']
-      .filter(Boolean)
-      .join('\n\n'),
+    description: [doc.description, `Needs the scope \`${scopeOf(route)}\`.`].filter(Boolean).join('\n\n'),
     tags: [tagOf(route.path)],
-    security: [{ bearer: route.access === 'admin' ? [ADMIN_SCOPE] : [] }],
+    security: [{ bearer: [scopeOf(route)] }],
     parameters,
     responses,
   };
   if (parameters.length === 0) delete operation.parameters;
   if (parts.body) operation.requestBody = requestBodyOf(parts.body, doc, collector);
   return operation;
+}
+
+/** The scope a route needs (the default name of the user scope: a deployment may rename it). */
+function scopeOf(route: RouteSpec): string {
+  return route.access === 'admin' ? ADMIN_SCOPE : DEFAULT_USER_SCOPE;
 }
 
 interface InputParts {

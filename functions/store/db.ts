@@ -54,6 +54,11 @@ export const DEFAULT_RETRY: RetryPolicy = { maxAttempts: 8, baseDelayMs: 25, max
 export interface Db {
   readonly client: DocumentSender;
   readonly tableName: string;
+  /**
+   * The audit trail's own table (audit-store.ts); undefined in a function that has no access to it (on
+   * AWS only the admin functions are given AUDIT_TABLE_NAME).
+   */
+  readonly auditTableName?: string;
   readonly retry: RetryPolicy;
   readonly retryCounter: RetryCounter;
 }
@@ -64,8 +69,13 @@ export function createDocumentClient(config: DynamoDBClientConfig = {}): DynamoD
   });
 }
 
-export function createDb(client: DocumentSender, tableName: string, retry: RetryPolicy = DEFAULT_RETRY): Db {
-  return { client, tableName, retry, retryCounter: { retries: 0 } };
+export function createDb(
+  client: DocumentSender,
+  tableName: string,
+  retry: RetryPolicy = DEFAULT_RETRY,
+  auditTableName?: string,
+): Db {
+  return { client, tableName, auditTableName, retry, retryCounter: { retries: 0 } };
 }
 
 const THROTTLING_ERRORS = new Set([

@@ -25,9 +25,25 @@ export interface RetryableRequest {
  * from a different request under the same client id, and says nothing else of the request to whoever
  * reads the record.
  */
-export function retryableRequest(key: Key, request: unknown, secret: string): RetryableRequest {
+export function retryableRequest(key: Key, request: unknown, secret: string | undefined): RetryableRequest {
+  if (secret === undefined) throw new MissingIdempotencyKeyError();
   return { key, hash: createHmac('sha256', secret).update(JSON.stringify(request)).digest('base64url') };
 }
+
+/**
+ * A function that keeps idempotency records was deployed without the key (ROAMING_IDEMPOTENCY_KEY): it
+ * must not hash with any other. The route table's `keepsRetryRecords` gives the key and makes the
+ * function refuse to start without it, so this is a deployment bug, answered 500.
+ */
+export class MissingIdempotencyKeyError extends Error {
+  override readonly name = 'MissingIdempotencyKeyError';
+  constructor() {
+    super('This function was given no idempotency key (ROAMING_IDEMPOTENCY_KEY) and keeps no retry records');
+  }
+}
+
+/** The condition of every record's Put: a record is written once per attempt that does what it records. */
+export const RETRY_RECORD_CONDITION = 'attribute_not_exists(pk) OR expiresAt <= :now';
 
 /**
  * A record's Put, for the transaction that does what it records: fails it if another attempt did first
@@ -43,7 +59,7 @@ export function putRecordAction(
     Put: {
       TableName: tableName,
       Item: { ...request.key, ...record, requestHash: request.hash },
-      ConditionExpression: 'attribute_not_exists(pk) OR expiresAt <= :now',
+      ConditionExpression: RETRY_RECORD_CONDITION,
       ExpressionAttributeValues: { ':now': Math.floor(now / 1000) },
     },
   };

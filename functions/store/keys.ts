@@ -25,6 +25,8 @@ export const keys = {
   /** GET /health reads this key (it never exists): the store answered, nothing about the data is learned. */
   healthProbe: { pk: 'HEALTH', sk: 'PROBE' },
   userPk: (owner: string) => `U#${owner}`,
+  /** A user's request budget (`requests` or `adminRequests`), in a partition of its own: see store-access.ts. */
+  requestBudget: (owner: string, name: string) => ({ pk: `B#${owner}`, sk: name }),
   conversationSkPrefix: 'C#',
   conversationSk: (chatType: ChatType, convId: string) => `C#${chatType}#${convId}`,
   conversation: (ref: ConversationRef) => ({

@@ -1,9 +1,9 @@
 import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, isConditionFailure, itemOfConditionFailure, type Key, send } from './db.js';
-import { bucketKey } from './rate-limit-store.js';
+import { keys } from './keys.js';
 
 /**
- * A user's request budget (`U#{owner} / LIMIT#{requests|adminRequests}`), kept as a *theoretical
+ * A user's request budget (`B#{owner} / requests|adminRequests`), kept as a *theoretical
  * arrival time* (GCRA, the token bucket written as one number): `tat` is the bucket time (ms) at which
  * everything charged so far has been refilled, so the budget is full whenever `tat` is in the past and
  * holds `window - (tat - now)` ms' worth of units otherwise. A charge moves `tat` forward by its cost.
@@ -22,8 +22,12 @@ export interface BudgetState {
   at: number;
 }
 
+/**
+ * In a partition family of its own (`B#`), so that every function may write it, read routes included,
+ * without a grant on the users' data (functions/store-access.ts).
+ */
 export function budgetKey(owner: string, name: string): Key {
-  return bucketKey(owner, name);
+  return keys.requestBudget(owner, name);
 }
 
 function budgetStateOf(item: Record<string, unknown> | undefined): BudgetState | undefined {

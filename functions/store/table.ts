@@ -59,3 +59,13 @@ export const KEY_ATTRIBUTES: readonly string[] = [
     ...TABLE_INDEXES.flatMap((i) => [i.partitionKey, i.sortKey]),
   ]),
 ];
+
+/**
+ * The audit trail's own table (audit-store.ts): the same key names, no indexes, no TTL. On AWS the stack
+ * names it (AUDIT_TABLE_NAME); locally and in tests it is the main table's name with this suffix.
+ */
+export const AUDIT_TABLE_SUFFIX = '-audit';
+
+export function auditTableNameOf(tableName: string): string {
+  return `${tableName}${AUDIT_TABLE_SUFFIX}`;
+}

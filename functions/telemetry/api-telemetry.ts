@@ -64,7 +64,13 @@ export interface RequestRecord {
   /** The route's name (functions/routes.ts), or the route key API Gateway matched. */
   route: string;
   method: string;
-  path: string;
+  /**
+   * The route key matched (`GET /v1/conversations/{chatType}/{convId}/messages`), never the path: a path
+   * names whose conversation or which group was asked for, and logs are kept for a month.
+   */
+  routeKey: string;
+  /** Only for a request no route matched (404): its path, cut to UNMATCHED_PATH_MAX characters. */
+  unmatchedPath?: string;
   /** The caller's user id (the token's subject), never the token. */
   caller?: string;
   status: number;
@@ -78,6 +84,14 @@ export interface RequestRecord {
 }
 
 let coldStart = true;
+
+/** How much of an unmatched path a 404's log line keeps: enough to spot a client's typo or a scanner. */
+export const UNMATCHED_PATH_MAX = 64;
+
+/** A 404's path for its log line: at most UNMATCHED_PATH_MAX characters. */
+export function unmatchedPathForLog(path: string): string {
+  return path.length > UNMATCHED_PATH_MAX ? `${path.slice(0, UNMATCHED_PATH_MAX)}…` : path;
+}
 
 /** The id of the request running now: scoped with AsyncLocalStorage, as npm start serves several at once. */
 const requestIds = new AsyncLocalStorage<string>();
@@ -111,7 +125,8 @@ export function recordRequest(telemetry: ApiTelemetry, record: RequestRecord, er
   const fields = {
     route: record.route,
     method: record.method,
-    path: record.path,
+    routeKey: record.routeKey,
+    path: record.unmatchedPath,
     caller: record.caller,
     status: record.status,
     latencyMs: Math.round(record.latencyMs * 10) / 10,

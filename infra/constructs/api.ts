@@ -13,9 +13,11 @@ import {
 import { HttpJwtAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { ADMIN_SCOPE } from '../../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../../functions/http/caller.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
+import { withRequestBudget } from '../../functions/store-access.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 
 /** HTTP API integrations give up after 30 s, so a route function must finish before that. */
@@ -43,6 +45,28 @@ export interface RouteThrottle {
   readonly burstLimit: number;
 }
 
+/**
+ * Reserved concurrency of the API's functions: each function's own share of the account's concurrency,
+ * which no other function can take (so a flood of one route, say one user's loop of cheap GETs, cannot
+ * starve the others) and beyond which Lambda throttles that function alone.
+ */
+export interface ReservedConcurrency {
+  /** Each user route's function. */
+  readonly userRoute: number;
+  /** Each admin route's function (rare calls: a small share). */
+  readonly adminRoute: number;
+  /** GET /health's function and the `$default` (404) function, each. */
+  readonly unrouted: number;
+  /** Routes that need more (or less) than their kind's share, by name. */
+  readonly routes?: Partial<Record<RouteName, number>>;
+}
+
+export const DEFAULT_RESERVED_CONCURRENCY: ReservedConcurrency = {
+  userRoute: 10,
+  adminRoute: 2,
+  unrouted: 2,
+};
+
 /** The routes whose functions are traced with X-Ray (the send path and the start of a sweep). */
 export const TRACED_ROUTES: readonly RouteName[] = ['sendMessage', 'startSweep'];
 
@@ -69,6 +93,18 @@ export interface ApiOptions {
    */
   readonly routeThrottles?: Partial<Record<RouteName, RouteThrottle>>;
   /**
+   * The scope a token needs for the user routes (admin routes need `roaming/admin`): with Cognito, a
+   * resource server's custom scope (`{identifier}/{scope}`). A token without it gets 403 from API Gateway.
+   * @default 'roaming/user'
+   */
+  readonly userScope?: string;
+  /**
+   * Reserved concurrency of each route function, GET /health's and the 404 function's (their sum, plus
+   * the sweep's and the 100 Lambda keeps unreserved, must fit the account's quota).
+   * @default DEFAULT_RESERVED_CONCURRENCY (user routes 10, admin routes 2, health and 404: 2)
+   */
+  readonly reservedConcurrency?: ReservedConcurrency;
+  /**
    * Memory of each route function, in MB.
    * @default 512
    */
@@ -82,6 +118,11 @@ export interface ApiOptions {
 
 export interface ApiProps extends ApiOptions {
   readonly defaults: HandlerDefaults;
+  /**
+   * The HMAC key of the idempotency records: every function whose route keeps such records
+   * (`keepsRetryRecords`) gets it as ROAMING_IDEMPOTENCY_KEY, and no other function does.
+   */
+  readonly idempotencyKey: ISecret;
   /** The issuer URL of the tokens (the `iss` claim); API Gateway reads its OIDC discovery document. */
   readonly jwtIssuer: string;
   /** Accepted audiences: a token's `aud` (or, for Cognito access tokens, `client_id`) must be one of them. */
@@ -89,8 +130,8 @@ export interface ApiProps extends ApiOptions {
 }
 
 /**
- * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (admin routes also require the
- * `roaming/admin` scope), `GET /health` without an authorizer, a `$default` route that answers 404 in the API's error format, and a throttled,
+ * The HTTP API: one function and one JWT-authorized route per entry of ROUTES (user routes require the user
+ * scope, `roaming/user` by default, admin routes the `roaming/admin` scope), `GET /health` without an authorizer, a `$default` route that answers 404 in the API's error format, and a throttled,
  * access-logged default stage.
  */
 export class Api extends Construct {
@@ -105,10 +146,19 @@ export class Api extends Construct {
   readonly healthFunction: HandlerFunction;
   /** GET /health's route: the one route without an authorizer. */
   readonly healthRoute: HttpRoute;
+  /** The concurrency reserved by all of the API's functions together. */
+  readonly reservedConcurrencyTotal: number;
 
   constructor(scope: Construct, id: string, props: ApiProps) {
     super(scope, id);
     validate(props);
+    const userScope = props.userScope ?? DEFAULT_USER_SCOPE;
+    const reserved = props.reservedConcurrency ?? DEFAULT_RESERVED_CONCURRENCY;
+    let reservedTotal = 0;
+    const reserve = (concurrency: number) => {
+      reservedTotal += concurrency;
+      return { reservedConcurrentExecutions: concurrency };
+    };
     const functionSettings = {
       defaults: props.defaults,
       memorySize: props.memorySize,
@@ -122,6 +172,7 @@ export class Api extends Construct {
       ...functionSettings,
       entryName: 'notFound',
       description: 'notFound ($default): 404 for any other route',
+      options: reserve(reserved.unrouted),
     });
     const origins = props.corsAllowedOrigins ?? [];
     this.httpApi = new HttpApi(this, 'HttpApi', {
@@ -173,14 +224,25 @@ export class Api extends Construct {
         ...functionSettings,
         entryName: route.name,
         description: `${route.name} (${route.method} ${route.path})`,
-        tableAccess: route.table,
+        store: withRequestBudget(route.store),
         tracing: TRACED_ROUTES.includes(route.name),
+        options: reserve(
+          reserved.routes?.[route.name] ??
+            (route.access === 'admin' ? reserved.adminRoute : reserved.userRoute),
+        ),
       });
+      if ((route as RouteSpec).keepsRetryRecords) {
+        // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
+        handler.function.addEnvironment(
+          'ROAMING_IDEMPOTENCY_KEY',
+          props.idempotencyKey.secretValue.unsafeUnwrap(),
+        );
+      }
       const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
         integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.alias),
-        authorizationScopes: route.access === 'admin' ? [ADMIN_SCOPE] : undefined,
+        authorizationScopes: [route.access === 'admin' ? ADMIN_SCOPE : userScope],
       }) as [HttpRoute];
       const limits = props.routeThrottles?.[route.name];
       if (limits) {
@@ -206,8 +268,10 @@ export class Api extends Construct {
       ...functionSettings,
       entryName: HEALTH_ROUTE.name,
       description: `${HEALTH_ROUTE.name} (${HEALTH_ROUTE.method} ${HEALTH_ROUTE.path}): 200 when the store answers`,
-      tableAccess: HEALTH_ROUTE.table,
+      store: HEALTH_ROUTE.store,
+      options: reserve(reserved.unrouted),
     });
+    this.reservedConcurrencyTotal = reservedTotal;
     [this.healthRoute] = this.httpApi.addRoutes({
       path: HEALTH_ROUTE.path,
       methods: [HttpMethod[HEALTH_ROUTE.method]],
@@ -231,6 +295,9 @@ function validate(props: ApiProps): void {
   if (props.jwtAudience.length === 0 || props.jwtAudience.some((audience) => audience.trim() === '')) {
     throw new Error('jwtAudience must list at least one non-empty audience');
   }
+  if (props.userScope !== undefined && !/^[!#-[\]-~]+$/.test(props.userScope)) {
+    throw new Error(`userScope must be one scope (printable, no spaces or quotes), got "${props.userScope}"`);
+  }
   if (props.timeout && props.timeout.toMilliseconds() > MAX_ROUTE_TIMEOUT.toMilliseconds()) {
     throw new Error(
       `The route function timeout must be at most 29 seconds, got ${props.timeout.toHumanString()}`,
@@ -241,6 +308,24 @@ function validate(props: ApiProps): void {
       throw new Error(`routeThrottles: no route named ${name}`);
     if (!(limits && limits.rateLimit > 0 && Number.isInteger(limits.burstLimit) && limits.burstLimit > 0)) {
       throw new Error(`routeThrottles.${name} needs a positive rateLimit and a positive integer burstLimit`);
+    }
+  }
+  const reserved = props.reservedConcurrency;
+  if (reserved) {
+    const shares = [
+      reserved.userRoute,
+      reserved.adminRoute,
+      reserved.unrouted,
+      ...Object.values(reserved.routes ?? {}),
+    ];
+    if (!shares.every((share) => Number.isInteger(share) && (share as number) >= 1)) {
+      throw new Error(
+        `reservedConcurrency: every share must be an integer of at least 1, got ${JSON.stringify(reserved)}`,
+      );
+    }
+    for (const name of Object.keys(reserved.routes ?? {})) {
+      if (!ROUTES.some((route) => route.name === name))
+        throw new Error(`reservedConcurrency.routes: no route named ${name}`);
     }
   }
   const { throttlingRateLimit: rate, throttlingBurstLimit: burst } = props;

@@ -70,6 +70,13 @@ export class Data extends Construct {
   readonly ownTable: Table;
   /** The names of the table's global secondary indexes. */
   readonly indexNames: readonly string[];
+  /**
+   * The audit trail of admin actions (functions/store/audit-store.ts): a table of its own, so no grant on
+   * the message table reaches it; only the admin functions may append (Query, PutItem) or read (Query),
+   * none may update or delete. Point-in-time recovery, deletion protection, backed up with the table,
+   * kept when the stack goes. Not replaced by `tableName` (a restore of the message table leaves it).
+   */
+  readonly auditTable: Table;
   readonly throughputCaps?: ThroughputCaps;
   /**
    * The key of the idempotency records' HMAC (they must not let anyone confirm a message from its hash).
@@ -108,6 +115,15 @@ export class Data extends Construct {
         })
       : this.ownTable;
 
+    this.auditTable = new Table(this, 'AuditTable', {
+      partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },
+      sortKey: { name: TABLE_KEYS.sortKey, type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: true,
+      removalPolicy: RemovalPolicy.RETAIN_ON_UPDATE_OR_DELETE,
+    });
+
     this.idempotencyKey = new Secret(this, 'IdempotencyKey', {
       description: 'Roaming: HMAC key of the idempotency records of sends',
       generateSecretString: { passwordLength: 64, excludePunctuation: true },
@@ -141,7 +157,10 @@ export class Data extends Construct {
       description: 'AWS Backup: backs up and restores the Roaming table',
     });
     this.backupPlan.addSelection('Table', {
-      resources: [BackupResource.fromArn(this.table.tableArn)],
+      resources: [
+        BackupResource.fromArn(this.table.tableArn),
+        BackupResource.fromArn(this.auditTable.tableArn),
+      ],
       role: this.backupRole,
       allowRestores: true,
     });

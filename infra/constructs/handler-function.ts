@@ -1,6 +1,6 @@
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { ITable } from 'aws-cdk-lib/aws-dynamodb';
-import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Alias, Architecture, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import {
   LogLevel,
@@ -10,18 +10,18 @@ import {
 } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import { TABLE_ACTIONS } from '../../functions/routes.js';
-import { TABLE_INDEXES } from '../../functions/store/table.js';
+import type { StoreAccess } from '../../functions/store-access.js';
 import { LAMBDA_BUNDLE } from '../bundling.js';
 import { LOCK_FILE, lambdaEntry, PROJECT_ROOT } from '../paths.js';
 import { type Tuning, tuningEnvironment } from '../tuning.js';
-
-export type TableAccess = keyof typeof TABLE_ACTIONS;
+import { grantStore } from './store-grants.js';
 
 /** Settings every function of the stack shares. */
 export interface HandlerDefaults {
   /** The table whose name every function receives as TABLE_NAME. */
   readonly table: ITable;
+  /** The audit trail's table: its name (AUDIT_TABLE_NAME) only for the functions that use it. */
+  readonly auditTable: ITable;
   /**
    * How long each function's log group keeps its events.
    * @default RetentionDays.ONE_MONTH
@@ -40,10 +40,11 @@ export interface HandlerFunctionProps {
   readonly entryName: string;
   readonly description: string;
   /**
-   * The access to the table the function is granted: exactly TABLE_ACTIONS[tableAccess] on the table and its indexes.
-   * @default - no access to the table
+   * What the function may ask of DynamoDB (its route table entry): exactly those actions on those
+   * partitions, indexes and the audit trail (store-grants.ts), and nothing else.
+   * @default - no access to the store
    */
-  readonly tableAccess?: TableAccess;
+  readonly store?: StoreAccess;
   /**
    * Memory in MB (CPU grows with it).
    * @default 512
@@ -151,22 +152,9 @@ export class HandlerFunction extends Construct {
       retryAttempts: props.asyncRetryAttempts,
     });
 
-    if (props.tableAccess) this.grantTable(defaults.table, props.tableAccess);
-  }
-
-  /**
-   * Exactly TABLE_ACTIONS[access] on the table and each of its indexes by name (TABLE_INDEXES, no
-   * `index/*`); nothing else (no grantReadWriteData).
-   */
-  grantTable(table: ITable, access: TableAccess): void {
-    this.role.addToPrincipalPolicy(
-      new PolicyStatement({
-        actions: [...TABLE_ACTIONS[access]],
-        resources: [
-          table.tableArn,
-          ...TABLE_INDEXES.map((index) => `${table.tableArn}/index/${index.indexName}`),
-        ],
-      }),
-    );
+    if (props.store) {
+      grantStore(this.role, { table: defaults.table, auditTable: defaults.auditTable }, props.store);
+      if (props.store.audit) this.function.addEnvironment('AUDIT_TABLE_NAME', defaults.auditTable.tableName);
+    }
   }
 }

@@ -6,6 +6,7 @@ import { LambdaInvoke, Universal } from 'aws-cdk-lib/aws-scheduler-targets';
 import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { DEFAULT_CONFIG } from '../../functions/domain/deps.js';
+import { SWEEP_FUNCTION } from '../../functions/routes.js';
 import { METRICS_NAMESPACE, SWEEP_METRICS, SWEEP_SERVICE } from '../../functions/telemetry/api-telemetry.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 import { describeAlarm, RUNBOOKS } from './runbooks.js';
@@ -62,6 +63,8 @@ export interface RetentionProps extends SweepOptions {
  */
 export class Retention extends Construct {
   readonly sweepFunction: HandlerFunction;
+  /** The sweep function's reserved concurrency. */
+  readonly reservedConcurrency: number;
   readonly deadLetterQueue: Queue;
   readonly schedule: Schedule;
   readonly errorsAlarm: Alarm;
@@ -79,6 +82,7 @@ export class Retention extends Construct {
     const expression = props.schedule ?? 'rate(1 hour)';
     validate(props, expression);
 
+    this.reservedConcurrency = props.reservedConcurrency ?? 2;
     this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
       retentionPeriod: Duration.days(14),
       encryption: QueueEncryption.SQS_MANAGED,
@@ -89,14 +93,14 @@ export class Retention extends Construct {
       defaults: props.defaults,
       entryName: 'sweep',
       description: 'sweep (scheduled): purges message copies past retention and pending deletes',
-      tableAccess: 'write',
+      store: SWEEP_FUNCTION.store,
       memorySize: props.memorySize ?? 1024,
       timeout: props.timeout ?? DEFAULT_SWEEP_TIMEOUT,
       tracing: true,
       // A failed run is not retried at once (the next run resumes from the checkpoint); its event is dead-lettered.
       asyncRetryAttempts: 0,
       options: {
-        reservedConcurrentExecutions: props.reservedConcurrency ?? 2,
+        reservedConcurrentExecutions: this.reservedConcurrency,
         deadLetterQueue: this.deadLetterQueue,
       },
     });
@@ -205,9 +209,7 @@ export class Retention extends Construct {
   allowStart(starter: HandlerFunction): void {
     const sweep = this.sweepFunction.alias;
     starter.function.addEnvironment('SWEEP_FUNCTION_NAME', sweep.functionArn);
-    starter.role.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [sweep.functionArn] }),
-    );
+    sweep.grantInvoke(starter.role);
   }
 }
 

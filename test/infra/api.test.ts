@@ -1,6 +1,6 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HEALTH_ROUTE, ROUTES, TABLE_ACTIONS } from '../../functions/routes.js';
+import { HEALTH_ROUTE, ROUTES } from '../../functions/routes.js';
 import {
   actionsOf,
   functionId,
@@ -53,13 +53,20 @@ describe('the HTTP API', () => {
     expect(routeFunctionId(template, 'GET /health')).toBe(functionId(template, HEALTH_ROUTE.name));
   });
 
-  it("GET /health's function may only read the table, and is not any route's function", () => {
+  it("GET /health's function may only read the key it probes, and is not any route's function", () => {
     const healthId = functionId(template, HEALTH_ROUTE.name);
     const roleId = roleIdOf(template, healthId);
-    const tableActions = roleStatements(template, roleId)
-      .flatMap(actionsOf)
-      .filter((action) => action.startsWith('dynamodb:'));
-    expect(tableActions.sort()).toEqual([...TABLE_ACTIONS.read].sort());
+    const tableStatements = roleStatements(template, roleId).filter((statement) =>
+      actionsOf(statement).some((action) => action.startsWith('dynamodb:')),
+    );
+    expect(tableStatements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'dynamodb:GetItem',
+        Resource: expect.anything(),
+        Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['HEALTH'] } },
+      },
+    ]);
     for (const route of ROUTES) {
       expect(routeFunctionId(template, `${route.method} ${route.path}`)).not.toBe(healthId);
     }
@@ -76,19 +83,45 @@ describe('the HTTP API', () => {
         RouteKey: routeKey,
         AuthorizationType: 'JWT',
         AuthorizerId: { Ref: authorizerId },
-        AuthorizationScopes: route.access === 'admin' ? ['roaming/admin'] : Match.absent(),
+        AuthorizationScopes: route.access === 'admin' ? ['roaming/admin'] : ['roaming/user'],
       });
       expect(routeFunctionId(template, routeKey)).toBe(functionId(template, route.name));
     },
   );
 
-  it('requires the roaming/admin scope on exactly the admin routes', () => {
-    const scoped = resources(template, 'AWS::ApiGatewayV2::Route')
-      .filter(([, route]) => route.Properties?.AuthorizationScopes !== undefined)
-      .map(([, route]) => route.Properties?.RouteKey);
-    const admin = ROUTES.filter((route) => route.access === 'admin').map((r) => `${r.method} ${r.path}`);
+  it('requires the roaming/admin scope on exactly the admin routes, roaming/user on every other route', () => {
+    const scopesByRoute = new Map(
+      resources(template, 'AWS::ApiGatewayV2::Route').map(([, route]) => [
+        route.Properties?.RouteKey,
+        route.Properties?.AuthorizationScopes,
+      ]),
+    );
+    const admin = ROUTES.filter((route) => route.access === 'admin');
     expect(admin.length).toBeGreaterThan(0);
-    expect(scoped.sort()).toEqual(admin.sort());
+    for (const route of ROUTES) {
+      expect(scopesByRoute.get(`${route.method} ${route.path}`), route.name).toEqual([
+        route.access === 'admin' ? 'roaming/admin' : 'roaming/user',
+      ]);
+    }
+    // $default (404 in the API's format) and GET /health need no scope.
+    expect(scopesByRoute.get('$default')).toBeUndefined();
+    expect(scopesByRoute.get('GET /health')).toBeUndefined();
+  });
+
+  it("takes the user scope's name from userScope (a Cognito resource server's scope), and refuses a malformed one", () => {
+    const custom = synthesize({
+      props: { api: { userScope: 'https://api.example.com/chat.user' } },
+    }).template;
+    const user = ROUTES.filter((route) => route.access === 'user');
+    for (const route of user) {
+      custom.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+        RouteKey: `${route.method} ${route.path}`,
+        AuthorizationScopes: ['https://api.example.com/chat.user'],
+      });
+    }
+    expect(() => synthesize({ props: { api: { userScope: 'two scopes' } } })).toThrow(
+      /userScope must be one scope/,
+    );
   });
 
   it('sends any other request, authorized, to the notFound function', () => {

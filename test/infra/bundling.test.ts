@@ -8,10 +8,12 @@ import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES } from '../../functions/routes.js';
+import { ROUTES, type RouteSpec } from '../../functions/routes.js';
+import { DEVELOPMENT_IDEMPOTENCY_KEY } from '../../functions/runtime.js';
+import { RETRY_RECORD_CONDITION } from '../../functions/store/idempotency-store.js';
 import { esbuildOptionsOf } from '../../infra/bundling.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
-import { functionIds, type Synthesized, synthesize } from './support/stack.js';
+import { functionId, functionIds, type Synthesized, synthesize } from './support/stack.js';
 
 const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
 /** Far below Lambda's 250 MB; a bundle this large means something unexpected was pulled in. */
@@ -122,6 +124,62 @@ describe('minified bundles', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+});
+
+describe('the idempotency key in the bundles', () => {
+  const code = (name: string) => readFileSync(join(bundles.get(name) as string, 'index.mjs'), 'utf8');
+  /** Every bundle that can write an idempotency record: it carries the record Put's condition. */
+  const recordWriters = () =>
+    [...bundles.keys()].filter((name) => code(name).includes(RETRY_RECORD_CONDITION));
+
+  it('no bundle carries the development key, so none can fall back to it on AWS', () => {
+    for (const name of bundles.keys()) {
+      expect(code(name).includes(DEVELOPMENT_IDEMPOTENCY_KEY), name).toBe(false);
+    }
+  });
+
+  it("every bundle that can write a retry record is a route's that keeps them: given the stack's key, and refusing to start without it", () => {
+    // Prepare: which bundles can write a record, found in the code, not from the route table.
+    const writers = recordWriters().sort();
+    const flagged = (ROUTES as readonly RouteSpec[]).filter((route) => route.keepsRetryRecords);
+    expect(writers).toEqual(flagged.map((route) => route.name).sort());
+    const functions = synthesized.template.findResources('AWS::Lambda::Function');
+    const script = [
+      'const results = {};',
+      'for (const [name, url] of JSON.parse(process.argv[1])) {',
+      '  try { await import(url); results[name] = "started"; }',
+      '  catch (error) { results[name] = error.message; }',
+      '}',
+      'console.log(JSON.stringify(results));',
+    ].join('\n');
+    // Act: each cold start, without the key.
+    const urls = writers.map((name) => [
+      name,
+      pathToFileURL(join(bundles.get(name) as string, 'index.mjs')).href,
+    ]);
+    const output = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', script, JSON.stringify(urls)],
+      {
+        cwd: synthesized.app.outdir,
+        env: {
+          PATH: process.env.PATH,
+          TABLE_NAME: 'roaming-test',
+          AWS_REGION: 'eu-west-1',
+          POWERTOOLS_LOG_LEVEL: 'SILENT',
+          POWERTOOLS_METRICS_DISABLED: 'true',
+        },
+        encoding: 'utf8',
+      },
+    );
+    // Assess: each refuses to start; each function gets the key from the secret in the template.
+    const results = JSON.parse(output) as Record<string, string>;
+    for (const name of writers) {
+      expect(results[name], name).toBe('ROAMING_IDEMPOTENCY_KEY must be set (at least 32 characters)');
+      const variables = functions[functionId(synthesized.template, name)]?.Properties?.Environment?.Variables;
+      expect(JSON.stringify(variables?.ROAMING_IDEMPOTENCY_KEY), name).toMatch(/resolve:secretsmanager/);
+    }
+  }, 120_000);
 });
 
 describe('what a bundle leaves out', () => {

@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
-import { functionIds, onlyResource, synthesize } from './support/stack.js';
+import { functionIds, messageTableId, onlyResource, synthesize } from './support/stack.js';
 
 /**
  * The operations dashboard: its body is JSON with CloudFormation references spliced in (Fn::Join), so
@@ -115,7 +115,7 @@ describe('operations dashboard', () => {
   });
 
   it('shows the table consumed capacity and throttled requests', () => {
-    const [tableId] = onlyResource(template, 'AWS::DynamoDB::Table');
+    const tableId = messageTableId(template);
     expect(metricLines(widget('DynamoDB consumed capacity (units)'))).toEqual([
       ['AWS/DynamoDB', 'ConsumedReadCapacityUnits', 'TableName', `<${tableId}>`],
       ['AWS/DynamoDB', 'ConsumedWriteCapacityUnits', 'TableName', `<${tableId}>`],

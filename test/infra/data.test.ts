@@ -1,14 +1,23 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES, type RouteSpec } from '../../functions/routes.js';
 import { KEY_ATTRIBUTES, TABLE_INDEXES, TABLE_KEYS, TTL_ATTRIBUTE } from '../../functions/store/table.js';
-import { onlyResource, synthesize } from './support/stack.js';
+import {
+  actionsOf,
+  allStatements,
+  auditTableId,
+  messageTableId,
+  onlyResource,
+  resourcesOf,
+  synthesize,
+} from './support/stack.js';
 
 let template: Template;
 let tableId: string;
 
 beforeAll(() => {
   template = synthesize().template;
-  tableId = onlyResource(template, 'AWS::DynamoDB::Table')[0];
+  tableId = messageTableId(template);
 });
 
 describe('the table', () => {
@@ -20,8 +29,8 @@ describe('the table', () => {
       ],
     });
     expect(TABLE_KEYS).toEqual({ partitionKey: 'pk', sortKey: 'sk' });
-    const [, table] = onlyResource(template, 'AWS::DynamoDB::Table');
-    const definitions = table.Properties?.AttributeDefinitions as {
+    const table = template.findResources('AWS::DynamoDB::Table')[tableId];
+    const definitions = table?.Properties?.AttributeDefinitions as {
       AttributeName: string;
       AttributeType: string;
     }[];
@@ -105,7 +114,7 @@ describe('the table', () => {
 });
 
 describe('the idempotency key', () => {
-  it('is a generated secret, kept when the stack goes, resolved into the send function only at deploy time', () => {
+  it('is a generated secret, kept when the stack goes, resolved at deploy time into exactly the functions that keep retry records', () => {
     const [secretId, secret] = onlyResource(template, 'AWS::SecretsManager::Secret');
     expect(secret.Properties?.GenerateSecretString).toMatchObject({
       PasswordLength: 64,
@@ -116,20 +125,19 @@ describe('the idempotency key', () => {
     const withKey = Object.entries(functions).filter(
       ([, fn]) => fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY !== undefined,
     );
-    expect(withKey).toHaveLength(1);
-    const [, send] = withKey[0] as [string, { Properties: Record<string, unknown> }];
-    expect(String(send.Properties.Description)).toMatch(/^sendMessage /);
-    // A dynamic reference to the secret: the key itself is never in the template.
-    expect(
-      JSON.stringify(
-        (send.Properties.Environment as { Variables: Record<string, unknown> }).Variables
-          .ROAMING_IDEMPOTENCY_KEY,
-      ),
-    ).toMatch(
-      new RegExp(
-        `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
-      ),
+    const keepers = (ROUTES as readonly RouteSpec[]).filter((route) => route.keepsRetryRecords);
+    expect(keepers.map((route) => route.name).sort()).toEqual(['createGroup', 'sendMessage']);
+    expect(withKey.map(([, fn]) => String(fn.Properties?.Description).split(' ')[0]).sort()).toEqual(
+      keepers.map((route) => route.name).sort(),
     );
+    for (const [, fn] of withKey) {
+      // A dynamic reference to the secret: the key itself is never in the template.
+      expect(JSON.stringify(fn.Properties?.Environment?.Variables?.ROAMING_IDEMPOTENCY_KEY)).toMatch(
+        new RegExp(
+          `resolve:secretsmanager:.*${secretId}|${secretId}.*resolve:secretsmanager|"Ref":"${secretId}"`,
+        ),
+      );
+    }
   });
 });
 
@@ -152,8 +160,47 @@ describe('the backup plan', () => {
       },
     });
     template.hasResourceProperties('AWS::Backup::BackupSelection', {
-      BackupSelection: { Resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }] },
+      BackupSelection: {
+        Resources: [{ 'Fn::GetAtt': [tableId, 'Arn'] }, { 'Fn::GetAtt': [auditTableId(template), 'Arn'] }],
+      },
     });
+  });
+});
+
+describe('the audit trail table', () => {
+  it('is a table of its own: the shared keys, no index, no TTL, on demand, PITR, deletion protection, retained', () => {
+    const id = auditTableId(template);
+    expect(id).not.toBe(tableId);
+    const table = template.findResources('AWS::DynamoDB::Table')[id] as {
+      Properties: Record<string, unknown>;
+      DeletionPolicy?: string;
+      UpdateReplacePolicy?: string;
+    };
+    expect(table.Properties).toEqual({
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      AttributeDefinitions: [
+        { AttributeName: 'pk', AttributeType: 'S' },
+        { AttributeName: 'sk', AttributeType: 'S' },
+      ],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+    });
+    expect([table.DeletionPolicy, table.UpdateReplacePolicy]).toEqual(['RetainExceptOnCreate', 'Retain']);
+    // Its logical id is pinned like the table's: a new id would be a new, empty trail.
+    expect(id).toBe('DataAuditTableD7A94F1A');
+  });
+
+  it("stays the stack's own when the functions adopt a restored message table", () => {
+    const adopted = synthesize({ props: { tableName: 'Roaming-restored-20261205' } }).template;
+    expect(() => auditTableId(adopted)).not.toThrow();
+  });
+
+  it('outputs its name', () => {
+    template.hasOutput('AuditTableName', { Value: { Ref: auditTableId(template) } });
   });
 });
 
@@ -209,7 +256,7 @@ describe('a stack pointed at a restored table', () => {
   });
 
   it('keeps its own table, with the same logical id, untouched', () => {
-    expect(onlyResource(adopted, 'AWS::DynamoDB::Table')[0]).toBe('DataTableFDBAD0F2');
+    expect(messageTableId(adopted)).toBe('DataTableFDBAD0F2');
   });
 
   it('gives every function the restored table and grants on it and its indexes by name', () => {
@@ -219,23 +266,23 @@ describe('a stack pointed at a restored table', () => {
       expect(fn.Properties?.Environment?.Variables?.TABLE_NAME).toBe('Roaming-restored-20261205');
     }
     const tableArn = 'arn:aws:dynamodb:eu-west-1:123456789012:table/Roaming-restored-20261205';
-    adopted.hasResourceProperties('AWS::IAM::Policy', {
-      PolicyDocument: {
-        Statement: Match.arrayWith([
-          Match.objectLike({
-            Action: Match.arrayWith(['dynamodb:PutItem']),
-            Resource: [tableArn, ...TABLE_INDEXES.map((index) => `${tableArn}/index/${index.indexName}`)],
-          }),
-        ]),
-      },
-    });
+    const statements = allStatements(adopted);
+    const on = (resource: string) =>
+      statements.filter((statement) => resourcesOf(statement).includes(resource)).flatMap(actionsOf);
+    expect(on(tableArn)).toContain('dynamodb:PutItem');
+    for (const index of TABLE_INDEXES) {
+      expect(on(`${tableArn}/index/${index.indexName}`), index.indexName).toContain('dynamodb:Query');
+    }
     adopted.hasOutput('TableName', { Value: 'Roaming-restored-20261205' });
   });
 
-  it('backs up the restored table', () => {
+  it('backs up the restored table (and the audit trail, which a restore leaves as it is)', () => {
     adopted.hasResourceProperties('AWS::Backup::BackupSelection', {
       BackupSelection: {
-        Resources: ['arn:aws:dynamodb:eu-west-1:123456789012:table/Roaming-restored-20261205'],
+        Resources: [
+          'arn:aws:dynamodb:eu-west-1:123456789012:table/Roaming-restored-20261205',
+          { 'Fn::GetAtt': [auditTableId(adopted), 'Arn'] },
+        ],
       },
     });
   });

@@ -2,8 +2,17 @@ import { Duration } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ROUTES, TABLE_ACTIONS } from '../../functions/routes.js';
+import { HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../../functions/routes.js';
 import { TABLE_INDEXES } from '../../functions/store/table.js';
+import {
+  AUDIT_ACTIONS,
+  INDEX_PARTITIONS,
+  isReadOnly,
+  PARTITIONS,
+  type Partition,
+  type StoreAccess,
+  withRequestBudget,
+} from '../../functions/store-access.js';
 import { TRACED_ROUTES } from '../../infra/constructs/api.js';
 import {
   actionsOf,
@@ -24,16 +33,16 @@ import {
 } from './support/stack.js';
 
 const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
-const WRITE_ONLY_ACTIONS = TABLE_ACTIONS.write.filter(
-  (action) => !(TABLE_ACTIONS.read as readonly string[]).includes(action),
-);
 
 let template: Template;
 let tableId: string;
+let auditTableId: string;
 
 beforeAll(() => {
   template = synthesize().template;
-  tableId = onlyResource(template, 'AWS::DynamoDB::Table')[0];
+  const tables = resources(template, 'AWS::DynamoDB::Table');
+  tableId = tables.find(([id]) => id.startsWith('DataTable'))?.[0] as string;
+  auditTableId = tables.find(([id]) => id.startsWith('DataAuditTable'))?.[0] as string;
 });
 
 function statementsOf(name: string): Statement[] {
@@ -81,7 +90,6 @@ describe('the functions', () => {
   it('gives route functions 512 MB and 10 s, the sweep 1024 MB and 5 minutes', () => {
     for (const name of [...ROUTES.map((route) => route.name), 'health', 'notFound']) {
       expect(functionProps(template, name), name).toMatchObject({ MemorySize: 512, Timeout: 10 });
-      expect(functionProps(template, name).ReservedConcurrentExecutions, name).toBeUndefined();
     }
     expect(functionProps(template, 'sweep')).toMatchObject({
       MemorySize: 1024,
@@ -90,13 +98,46 @@ describe('the functions', () => {
     });
   });
 
-  it('sets no tunables unless asked (the runtime defaults apply); only sendMessage gets the idempotency key', () => {
+  it("reserves concurrency for every API function, so no route can take the others' share: user routes 10, admin routes 2, health and 404 2", () => {
+    for (const route of ROUTES) {
+      expect(functionProps(template, route.name).ReservedConcurrentExecutions, route.name).toBe(
+        route.access === 'admin' ? 2 : 10,
+      );
+    }
+    expect(functionProps(template, 'health').ReservedConcurrentExecutions).toBe(2);
+    expect(functionProps(template, 'notFound').ReservedConcurrentExecutions).toBe(2);
+  });
+
+  it('takes the shares from the stage, per kind and per route, and refuses more than the account quota holds', () => {
+    const custom = synthesize({
+      props: {
+        api: {
+          reservedConcurrency: { userRoute: 5, adminRoute: 1, unrouted: 1, routes: { sendMessage: 30 } },
+        },
+      },
+    }).template;
+    expect(functionProps(custom, 'sendMessage').ReservedConcurrentExecutions).toBe(30);
+    expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
+    expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
+    expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
+    // 13 user routes × 10 + 7 admin × 2 + 2 × 2 + the sweep's 2 = 150, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 249 } } })).toThrow(
+      /reserve 150 concurrent executions .* quota of at least 250, and alarms.accountConcurrencyLimit says 249/,
+    );
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 250 } } })).not.toThrow();
+    expect(() =>
+      synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
+    ).toThrow(/integer of at least 1/);
+  });
+
+  it('sets no tunables unless asked (the runtime defaults apply); only the functions that keep retry records get the idempotency key', () => {
+    const keepers = ['sendMessage', 'createGroup'];
     for (const name of ENTRY_NAMES) {
       const variables = (functionProps(template, name).Environment as { Variables: object }).Variables;
       expect(
         Object.keys(variables).filter((key) => key.startsWith('ROAMING_')),
         name,
-      ).toEqual(name === 'sendMessage' ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
+      ).toEqual(keepers.includes(name) ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
     }
   });
 
@@ -122,53 +163,136 @@ describe('the functions', () => {
   });
 });
 
-describe('least privilege', () => {
-  // Each index by name (no `index/*`: cdk-nag IAM5).
-  const tableResources = () => [
-    getAtt(tableId),
-    ...indexArns(
-      tableId,
-      TABLE_INDEXES.map((index) => index.indexName),
-    ),
+describe('least privilege from the route table', () => {
+  /** Every DynamoDB grant of a function, one string per (resource, action, partition pattern). */
+  function grantsOf(name: string): string[] {
+    const grants: string[] = [];
+    for (const statement of dynamoStatements(statementsOf(name))) {
+      expect(statement.Effect).toBe('Allow');
+      const patterns = (
+        statement.Condition as
+          | { 'ForAllValues:StringLike'?: { 'dynamodb:LeadingKeys'?: string[] } }
+          | undefined
+      )?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys'];
+      for (const resource of resourcesOf(statement)) {
+        const where = resourceName(resource);
+        // The audit trail's table is the audit trail's only: no partition conditions needed there.
+        if (where !== 'audit') expect(patterns, `${name}: ${where} grants carry LeadingKeys`).toBeDefined();
+        for (const action of actionsOf(statement)) {
+          for (const pattern of patterns ?? ['*']) grants.push(`${where} ${action} ${pattern}`);
+        }
+      }
+    }
+    return grants.sort();
+  }
+
+  /** `table`, `index:byLatest`, ... or `audit`; anything else fails the test. */
+  function resourceName(resource: unknown): string {
+    const json = JSON.stringify(resource);
+    if (json === JSON.stringify(getAtt(tableId))) return 'table';
+    if (json === JSON.stringify(getAtt(auditTableId))) return 'audit';
+    const index = TABLE_INDEXES.find((i) => json === JSON.stringify(indexArns(tableId, [i.indexName])[0]));
+    if (index) return `index:${index.indexName}`;
+    throw new Error(`A grant on another resource: ${json}`);
+  }
+
+  /** What the route table declares, in the same form. */
+  function declared(store: StoreAccess | undefined): string[] {
+    if (!store) return [];
+    const grants: string[] = [];
+    for (const [partition, actions] of Object.entries(store.table) as [Partition, readonly string[]][]) {
+      for (const action of actions) grants.push(`table dynamodb:${action} ${PARTITIONS[partition]}`);
+    }
+    for (const index of store.indexes ?? [])
+      grants.push(`index:${index} dynamodb:Query ${INDEX_PARTITIONS[index]}`);
+    for (const action of store.audit ? AUDIT_ACTIONS[store.audit] : [])
+      grants.push(`audit dynamodb:${action} *`);
+    return grants.sort();
+  }
+
+  const FUNCTIONS: [string, StoreAccess | undefined][] = [
+    // Every route also charges its caller's request budget (its only grant in the budget partition).
+    ...ROUTES.map((route) => [route.name, withRequestBudget(route.store)] as [string, StoreAccess]),
+    [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
+    [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
+    ['notFound', undefined],
   ];
 
-  it.each(ROUTES.map((route) => [route.name, route.table] as const))(
-    '%s may use exactly the %s actions, on the table and its indexes only',
-    (name, access) => {
-      const statements = dynamoStatements(statementsOf(name));
-      expect(statements.length).toBeGreaterThan(0);
-      const actions = statements.flatMap(actionsOf);
-      expect([...new Set(actions)].sort()).toEqual([...TABLE_ACTIONS[access]].sort());
-      for (const statement of statements) {
-        expect(statement.Effect).toBe('Allow');
-        expect(resourcesOf(statement)).toEqual(tableResources());
-      }
-      if (access === 'read') {
-        expect(actions.filter((action) => WRITE_ONLY_ACTIONS.includes(action as never))).toEqual([]);
-      }
+  it.each(FUNCTIONS)(
+    '%s may use exactly the actions its route table entry declares, each on its partitions only',
+    (name, store) => {
+      expect(grantsOf(name)).toEqual(declared(store));
     },
   );
 
-  it('read routes exist and get only GetItem, BatchGetItem and Query', () => {
-    const readRoutes = ROUTES.filter((route) => route.table === 'read');
-    expect(readRoutes.length).toBeGreaterThan(0);
-    for (const route of readRoutes) {
-      const actions = dynamoStatements(statementsOf(route.name)).flatMap(actionsOf);
-      expect(actions.sort(), route.name).toEqual([
-        'dynamodb:BatchGetItem',
-        'dynamodb:GetItem',
-        'dynamodb:Query',
-      ]);
+  it('read routes exist, and get no write action anywhere', () => {
+    const readRoutes = ROUTES.filter((route) => isReadOnly(route.store));
+    expect(readRoutes.map((route) => route.name).sort()).toEqual([
+      'fetchHistory',
+      'getRetention',
+      'listAudit',
+      'listSweeps',
+    ]);
+    for (const route of [...readRoutes, HEALTH_ROUTE]) {
+      for (const grant of grantsOf(route.name)) {
+        if (grant === 'table dynamodb:UpdateItem B#*') continue; // the caller's request budget
+        expect(grant, route.name).toMatch(/ dynamodb:(GetItem|BatchGetItem|Query) /);
+      }
     }
   });
 
-  it('the sweep gets the write actions; notFound gets no table access', () => {
-    const sweepActions = dynamoStatements(statementsOf('sweep')).flatMap(actionsOf);
-    expect(sweepActions.sort()).toEqual([...TABLE_ACTIONS.write].sort());
-    for (const statement of dynamoStatements(statementsOf('sweep'))) {
-      expect(resourcesOf(statement)).toEqual(tableResources());
+  it("no user route may touch the policies, sweep state or the audit trail; no admin route a user's or a group's items", () => {
+    for (const route of ROUTES) {
+      const grants = grantsOf(route.name);
+      if (route.access === 'user') {
+        expect(
+          grants.filter((g) => !/ (U#\*|G#\*|POLICY)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*'),
+          route.name,
+        ).toEqual([]);
+        // The policies: read only, to apply retention.
+        expect(
+          grants.filter((g) => g.endsWith(' POLICY') && !g.includes('BatchGetItem')),
+          route.name,
+        ).toEqual([]);
+      } else {
+        expect(
+          grants.filter((g) => / (U#\*|G#\*)$/.test(g)),
+          route.name,
+        ).toEqual([]);
+      }
     }
-    expect(dynamoStatements(statementsOf('notFound'))).toEqual([]);
+  });
+
+  it('nobody may update or delete in the audit trail; only the admin functions may append to it or read it', () => {
+    const auditArn = JSON.stringify(getAtt(auditTableId));
+    const onAudit = allStatements(template).filter((statement) =>
+      resourcesOf(statement).some((resource) => JSON.stringify(resource).includes(auditTableId)),
+    );
+    expect(onAudit.length).toBeGreaterThan(0);
+    for (const statement of onAudit) {
+      expect(resourcesOf(statement).map((r) => JSON.stringify(r))).toEqual([auditArn]);
+      for (const action of actionsOf(statement))
+        expect(['dynamodb:Query', 'dynamodb:PutItem']).toContain(action);
+    }
+    const appenders = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:PutItem *'));
+    expect(appenders.map(([name]) => name).sort()).toEqual([
+      'deleteUserRetention',
+      'putRetention',
+      'putUserRetention',
+      'startSweep',
+    ]);
+    const readers = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:Query *'));
+    expect(readers.map(([name]) => name).sort()).toEqual(
+      [...appenders.map(([name]) => name), 'listAudit'].sort(),
+    );
+    // Only they are told its name.
+    for (const name of ENTRY_NAMES) {
+      const variables = (functionProps(template, name).Environment as { Variables: Record<string, unknown> })
+        .Variables;
+      expect(variables.AUDIT_TABLE_NAME !== undefined, name).toBe(
+        readers.some(([reader]) => reader === name),
+      );
+    }
   });
 
   it('no statement grants dynamodb:* or any action on Resource "*" but the X-Ray writes', () => {

@@ -1,5 +1,5 @@
 import { type JWTPayload, SignJWT } from 'jose';
-import { ADMIN_SCOPE } from '../../functions/http/caller.js';
+import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../../functions/http/caller.js';
 import { DEV_AUDIENCE, DEV_ISSUER } from '../../local/dev-auth.js';
 
 /**
@@ -54,7 +54,7 @@ function claimsOf(sub: string): JWTPayload {
     aud: DEV_AUDIENCE,
     iat,
     exp: iat + HOUR_S,
-    scope: `roaming/user ${ADMIN_SCOPE}`,
+    scope: `${DEFAULT_USER_SCOPE} ${ADMIN_SCOPE}`,
   };
 }
 
@@ -208,5 +208,28 @@ export async function nonAdminAuthorizations(sub: string, secret: string): Promi
       if (i === scopes.length - 1) claims.scp = [ADMIN_SCOPE];
       return { label, authorization: bearer(await signClaims(claims, secret)) };
     }),
+  );
+}
+
+/**
+ * Correctly signed tokens of the issuer that must not open user routes: minted for something else (an
+ * ID token's scopes, another API's, none), or a scope that only looks like the user scope. The admin
+ * scope alone opens only admin routes.
+ */
+export async function nonUserAuthorizations(sub: string, secret: string): Promise<ForgedAuthorization[]> {
+  const base = without(claimsOf(sub), 'scope');
+  const scopes: [string, string | undefined][] = [
+    ['no scope claim', undefined],
+    ['an ID token (openid email profile)', 'openid email profile'],
+    ["another API's scope", 'billing/read'],
+    ['user scope upper-cased', DEFAULT_USER_SCOPE.toUpperCase()],
+    ['user scope as a prefix', `${DEFAULT_USER_SCOPE}x`],
+    ['admin scope only', ADMIN_SCOPE],
+  ];
+  return Promise.all(
+    scopes.map(async ([label, scope]) => ({
+      label,
+      authorization: bearer(await signClaims(scope === undefined ? base : { ...base, scope }, secret)),
+    })),
   );
 }

@@ -170,3 +170,19 @@ export function resourcesOf(statement: Statement): unknown[] {
 export function getAtt(logicalId: string, attribute = 'Arn') {
   return { 'Fn::GetAtt': [logicalId, attribute] };
 }
+
+/** The logical id of the message table (the one with the indexes). */
+export function messageTableId(template: Template): string {
+  const found = resources(template, 'AWS::DynamoDB::Table').filter(
+    ([, table]) => table.Properties?.GlobalSecondaryIndexes !== undefined,
+  );
+  if (found.length !== 1) throw new Error(`Expected one table with indexes, found ${found.length}`);
+  return (found[0] as [string, Resource])[0];
+}
+
+/** The logical id of the audit trail's table. */
+export function auditTableId(template: Template): string {
+  const found = resources(template, 'AWS::DynamoDB::Table').filter(([id]) => id.startsWith('DataAuditTable'));
+  if (found.length !== 1) throw new Error(`Expected one audit table, found ${found.length}`);
+  return (found[0] as [string, Resource])[0];
+}

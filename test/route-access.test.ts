@@ -1,0 +1,305 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { RoamingClient } from '../client/roaming-client.js';
+import { DAY_MS, ManualClock } from '../functions/core/clock.js';
+import type { Deps } from '../functions/domain/deps.js';
+import { runSweep } from '../functions/domain/sweep.js';
+import { makeStartSweepHandler } from '../functions/handlers/sweeps.js';
+import { HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../functions/routes.js';
+import { ensureTable } from '../functions/store/create-table.js';
+import { auditTableNameOf } from '../functions/store/table.js';
+import {
+  AUDIT_ACTIONS,
+  INDEX_PARTITIONS,
+  type IndexName,
+  type ItemAction,
+  matchesPattern,
+  PARTITIONS,
+  type Partition,
+  type StoreAccess,
+} from '../functions/store-access.js';
+import { signDevToken } from '../local/dev-auth.js';
+import { createLocalApi, type LocalHandlers } from '../local/http-server.js';
+import { buildLocalApp, documentClientOf, localDynamoClient } from '../local/local-app.js';
+import { type AccessRecorder, accessRecorder, type RecordedAccess } from './support/access-recorder.js';
+import { T0 } from './support/harness.js';
+
+/**
+ * What each function asks of DynamoDB, recorded while a session drives every route through its paths
+ * (sends with and without retry ids and their replays, groups and their fan-out, every list and history
+ * form, every delete, marks, pins, read acks, every admin route) and the sweep runs over expired data.
+ * Each access is held to what the route table declares for that function (functions/routes.ts, the
+ * grants the stack makes from it): a new access a route's code makes without declaring it fails here,
+ * before it fails on AWS with AccessDenied. And every declared grant is used by the session, so no
+ * function keeps a permission it does not need.
+ */
+const SECRET = 'route-access-secret';
+
+let recorder: AccessRecorder;
+let server: Server;
+let baseUrl: string;
+let clock: ManualClock;
+let raw: ReturnType<typeof localDynamoClient>;
+let tableName: string;
+/** Sweep runs startSweep opened: on AWS it invokes the sweep function, which works on them. */
+const deferredSweeps: string[] = [];
+
+async function startDeferredSweeps(deps: Deps): Promise<void> {
+  for (const runId of deferredSweeps.splice(0)) {
+    await recorder.as('sweep', () => runSweep(deps, { trigger: 'admin', runId }));
+  }
+}
+
+beforeAll(async () => {
+  raw = localDynamoClient(inject('dynamoEndpoint'));
+  tableName = `roaming_access_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+  await ensureTable(raw, tableName);
+  recorder = accessRecorder({ table: tableName, audit: auditTableNameOf(tableName) });
+  clock = new ManualClock(T0 + 30 * DAY_MS);
+  const client = recorder.wrap(documentClientOf(raw));
+  // Rate limits on (their buckets are part of what a route touches); the clock moves on between steps.
+  const app = buildLocalApp({ client, tableName, clock, config: { inlinePurgeBudgetMs: 60_000 } });
+  const handlers: LocalHandlers = {};
+  for (const [name, handler] of Object.entries(app.handlers)) {
+    (handlers as Record<string, unknown>)[name] = (event: never, context: never) =>
+      recorder.as(name, () => (handler as (e: never, c: never) => unknown)(event, context));
+  }
+  // On AWS startSweep invokes the sweep function: what the sweep does is the sweep's, not startSweep's.
+  handlers.startSweep = (event, context) =>
+    recorder.as('startSweep', () =>
+      makeStartSweepHandler(app.deps, { start: async (runId) => void deferredSweeps.push(runId) })(
+        event,
+        context,
+      ),
+    );
+  server = createLocalApi({ handlers, jwtSecret: SECRET });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  baseUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  await runSession(app.deps);
+}, 120_000);
+
+afterAll(async () => {
+  server?.closeAllConnections();
+  await new Promise((resolve) => server?.close(resolve));
+  raw?.destroy();
+});
+
+async function as(user: string, admin = false): Promise<RoamingClient> {
+  return new RoamingClient(baseUrl, await signDevToken(user, { secret: SECRET, admin }));
+}
+
+const text = (to: string, words: string, extra: Record<string, unknown> = {}) => ({
+  to,
+  chatType: 'single' as const,
+  type: 'text' as const,
+  body: { text: words },
+  ...extra,
+});
+
+/** A refusal is a path too (it reads before it refuses); a 5xx fails the session. */
+async function refusedOrDone(work: Promise<unknown>): Promise<void> {
+  await work.catch((error: { status?: number }) => {
+    if (!(error.status && error.status < 500)) throw error;
+  });
+}
+
+async function runSession(deps: Deps): Promise<void> {
+  const step = () => clock.advance(1000);
+  const alice = await as('ax-alice');
+  const bob = await as('ax-bob');
+  const carol = await as('ax-carol');
+  const dan = await as('ax-dan');
+  const fay = await as('ax-fay');
+  const pinner = await as('ax-pinner');
+  const ops = await as('ax-ops', true);
+  // Admin first: a user override kept forever and cleared while the app default is forever has no
+  // floor to keep, so it is removed.
+  await ops.setUserRetention('ax-zed', null);
+  await ops.clearUserRetention('ax-zed');
+  // Conversations the sweep settles later: dan's (marked) expires whole, fay's (marked) in part.
+  await (await as('ax-eve')).sendMessage(text('ax-dan', 'old'));
+  await dan.addRemoteAndLocalConversationsMark([{ convId: 'ax-eve', chatType: 'single' }], 5);
+  await (await as('ax-gus')).sendMessage(text('ax-fay', 'old'));
+  step();
+  // Sends: plain, with a retry id, its replay; a conflict on the id.
+  const first = await alice.sendMessage(text('ax-bob', 'one'));
+  step();
+  await alice.sendMessage(text('ax-bob', 'two', { clientMsgId: 'ax-m-1' }));
+  await alice.sendMessage(text('ax-bob', 'two', { clientMsgId: 'ax-m-1' }));
+  await refusedOrDone(alice.sendMessage(text('ax-bob', 'changed', { clientMsgId: 'ax-m-1' })));
+  step();
+  await bob.sendMessage(text('ax-alice', 'back'));
+  await bob.sendMessage({ ...text('ax-alice', ''), type: 'location', body: { lat: 1, lng: 2 } });
+  // Bob marks his chat with alice twice; her next message moves its mark entries.
+  const withAlice = [{ convId: 'ax-alice', chatType: 'single' as const }];
+  await bob.addRemoteAndLocalConversationsMark(withAlice, 3);
+  await bob.addRemoteAndLocalConversationsMark(withAlice, 4);
+  step();
+  const unreadOne = await alice.sendMessage(text('ax-bob', 'three'));
+  const readPoint = await alice.sendMessage(text('ax-bob', 'four'));
+  await alice.sendMessage(text('ax-bob', 'five'));
+  // Groups: create (more members than one transaction takes) with a retry id and its replay, add, send
+  // (fan-out), remove a member who marked it, leave.
+  const crowd = Array.from({ length: 30 }, (_, i) => `ax-crowd-${i}`);
+  const big = await alice.createGroup({ name: 'crowd', members: crowd, clientRequestId: 'ax-g-big' });
+  const group = await alice.createGroup({ name: 'ax', members: ['ax-bob'], clientRequestId: 'ax-g-1' });
+  await alice.createGroup({ name: 'ax', members: ['ax-bob'], clientRequestId: 'ax-g-1' });
+  await alice.addGroupMember(group.groupId, 'ax-carol');
+  step();
+  await alice.sendMessage({ ...text(group.groupId, 'hi all', { clientMsgId: 'ax-g-m' }), chatType: 'group' });
+  await alice.sendMessage({ ...text(group.groupId, 'hi all', { clientMsgId: 'ax-g-m' }), chatType: 'group' });
+  await alice.sendMessage({ ...text(big.groupId, 'hi crowd'), chatType: 'group' });
+  await carol.sendMessage({ ...text(group.groupId, 'hi'), chatType: 'group' });
+  await carol.addRemoteAndLocalConversationsMark([{ convId: group.groupId, chatType: 'group' }], 1);
+  await alice.removeGroupMember(group.groupId, 'ax-carol');
+  await bob.removeGroupMember(group.groupId, 'ax-bob');
+  step();
+  // Lists: first page, next page, since a token, pinned, a mark; pin and unpin a marked conversation.
+  const page = await bob.fetchConversationsFromServer({ limit: 1 });
+  if (page.cursor) await bob.fetchConversationsFromServer({ limit: 1, cursor: page.cursor });
+  if (page.syncToken) await bob.syncConversations(page.syncToken);
+  await bob.pinConversation('ax-alice', 'single', true);
+  await bob.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
+  await bob.fetchConversationsByOptions({ mark: 3, pageSize: 10 });
+  await bob.deleteRemoteAndLocalConversationsMark(withAlice, 4);
+  await bob.pinConversation('ax-alice', 'single', false);
+  await bob.fetchConversationsFromServerWithPage(5, 1);
+  // History: up, down, filtered, a group's, a non-member's.
+  const history = await bob.fetchHistoryMessages('ax-alice', 'single', 2);
+  if (history.cursor) await bob.fetchHistoryMessages('ax-alice', 'single', 2, history.cursor);
+  await bob.fetchHistoryMessages('ax-alice', 'single', 10, undefined, {
+    direction: 'down',
+    types: ['location'],
+  });
+  await alice.fetchHistoryMessages(group.groupId, 'group', 10);
+  await refusedOrDone(carol.fetchHistoryMessages(group.groupId, 'group', 10));
+  // Deletes by ids (an unread one leaves a gap the read ack reads across), read acks, by time (an
+  // inline purge), a whole marked conversation with its history.
+  await bob.removeMessagesFromServerWithMsgIds('ax-alice', 'single', [first.msgId, unreadOne.msgId]);
+  // Read up to a message with unread ones above it: they are counted from positions and gaps.
+  await bob.sendConversationReadAck('ax-alice', 'single', readPoint.msgId);
+  await bob.sendConversationReadAck('ax-alice', 'single');
+  await alice.sendConversationReadAck(group.groupId, 'group');
+  await alice.removeMessagesFromServerWithTimestamp('ax-bob', 'single', clock.now());
+  await refusedOrDone(alice.removeMessagesFromServerWithMsgIds(group.groupId, 'group', [first.msgId]));
+  await bob.removeConversationFromServer('ax-alice', 'single', true);
+  await refusedOrDone(carol.removeConversationFromServer(group.groupId, 'group', false));
+  // The pin cap: 50 pinned, then the 51st once retention hides some of them (they are unpinned first).
+  for (let i = 0; i < 51; i++) {
+    await (await as(`ax-pal-${i}`)).sendMessage(text('ax-pinner', `pal ${i}`));
+    if (i < 50) await pinner.pinConversation(`ax-pal-${i}`, 'single', true);
+  }
+  await ops.setUserRetention('ax-pinner', 1);
+  clock.advance(2 * DAY_MS);
+  await (await as('ax-pal-50')).sendMessage(text('ax-pinner', 'pal 50 again'));
+  await pinner.pinConversation('ax-pal-50', 'single', true);
+  await ops.clearUserRetention('ax-pinner');
+  // Admin: retention (read, set, per user, clear), sweeps, the trail (verified), health.
+  await ops.getRetention();
+  await ops.setAppRetention(30);
+  await ops.setUserRetention('ax-alice', 7);
+  await ops.clearUserRetention('ax-alice');
+  await ops.startSweep();
+  // The run is open, its sweep not yet started: its progress is read from its shards.
+  await ops.listSweeps();
+  const active = await raw.send(
+    new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SWEEPS' }, sk: { S: 'ACTIVE' } } }),
+  );
+  await startDeferredSweeps(deps);
+  // A crash left the finished run's pointer behind: the next start clears it and opens a new run.
+  if (active.Item) await raw.send(new PutItemCommand({ TableName: tableName, Item: active.Item }));
+  await ops.startSweep();
+  await startDeferredSweeps(deps);
+  const admin = await signDevToken('ax-ops', { secret: SECRET, admin: true });
+  await fetch(`${baseUrl}/v1/admin/audit?verify=true`, { headers: { authorization: `Bearer ${admin}` } });
+  await fetch(`${baseUrl}/health`);
+  // Time passes: retention (30 days) expires dan's conversation whole and fay's first message, whose
+  // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both.
+  clock.advance(33 * DAY_MS);
+  await (await as('ax-gus')).sendMessage(text('ax-fay', 'new'));
+  await fay.addRemoteAndLocalConversationsMark([{ convId: 'ax-gus', chatType: 'single' }], 2);
+  await recorder.as('sweep', () => runSweep(deps, { trigger: 'schedule' }));
+}
+
+/** The route table's grants of each function (the stack makes its IAM policy from the same). */
+const GRANTS = new Map<string, StoreAccess>([
+  ...ROUTES.map((route) => [route.name, route.store] as [string, StoreAccess]),
+  [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
+  [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
+]);
+
+/** Why IAM would refuse this request of its function, or undefined if it allows it. */
+function refusal(access: RecordedAccess): string | undefined {
+  const store = GRANTS.get(access.fn);
+  if (!store) return `${access.fn} has no grants`;
+  const action = access.action as ItemAction;
+  if (access.table === 'audit') {
+    return store.audit && (AUDIT_ACTIONS[store.audit] as readonly string[]).includes(action)
+      ? undefined
+      : `audit ${action}`;
+  }
+  if (access.index !== undefined) {
+    const index = access.index as IndexName;
+    const allowed = action === 'Query' && store.indexes?.includes(index);
+    const outside = access.partitions.filter((pk) => !matchesPattern(INDEX_PARTITIONS[index], pk));
+    return allowed && outside.length === 0
+      ? undefined
+      : `index ${index} ${action} ${access.partitions.join(',')}`;
+  }
+  // ForAllValues: every partition the request names must be one the action is granted on.
+  const patterns = (Object.entries(store.table) as [Partition, readonly ItemAction[]][])
+    .filter(([, actions]) => actions.includes(action))
+    .map(([partition]) => PARTITIONS[partition]);
+  const outside = access.partitions.filter((pk) => !patterns.some((pattern) => matchesPattern(pattern, pk)));
+  return outside.length === 0 ? undefined : `table ${action} ${outside.join(',')}`;
+}
+
+/** Each grant of a function, as `where action pattern`. */
+function grantsOf(store: StoreAccess): string[] {
+  return [
+    ...(Object.entries(store.table) as [Partition, readonly ItemAction[]][]).flatMap(([partition, actions]) =>
+      actions.map((action) => `table ${action} ${PARTITIONS[partition]}`),
+    ),
+    ...(store.indexes ?? []).map((index) => `index:${index} Query ${INDEX_PARTITIONS[index]}`),
+    ...(store.audit ? AUDIT_ACTIONS[store.audit].map((action) => `audit ${action} *`) : []),
+  ];
+}
+
+/** Whether a recorded request used this grant. */
+function uses(access: RecordedAccess, grant: string): boolean {
+  const [where, action, pattern] = grant.split(' ') as [string, string, string];
+  if (access.action !== action) return false;
+  if (where === 'audit') return access.table === 'audit';
+  if (access.table !== 'table') return false;
+  if (where.startsWith('index:')) return access.index === where.slice('index:'.length);
+  return access.index === undefined && access.partitions.some((pk) => matchesPattern(pattern, pk));
+}
+
+describe('what each function asks of DynamoDB (recorded over a session of every route)', () => {
+  it('recorded every function: every route, GET /health and the sweep', () => {
+    const recorded = new Set(recorder.accesses.map((access) => access.fn));
+    expect([...recorded].sort()).toEqual([...GRANTS.keys()].sort());
+  });
+
+  it('asks only for what its route table entry grants: no request IAM would refuse', () => {
+    const refused = new Set<string>();
+    for (const access of recorder.accesses) {
+      const why = refusal(access);
+      if (why) refused.add(`${access.fn}: ${why}`);
+    }
+    expect([...refused].sort()).toEqual([]);
+  });
+
+  it('uses every grant it has: no function keeps a permission it does not need', () => {
+    const unused: string[] = [];
+    for (const [fn, store] of GRANTS) {
+      const mine = recorder.accesses.filter((access) => access.fn === fn);
+      for (const grant of grantsOf(store)) {
+        if (!mine.some((access) => uses(access, grant))) unused.push(`${fn}: ${grant}`);
+      }
+    }
+    expect(unused.sort()).toEqual([]);
+  });
+});
