@@ -41,7 +41,8 @@ export const ROUTES = [
     store: {
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
-        group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
+        // GetItem: a replay of a finished group send reads the message's log entry, not the group.
+        group: ['BatchGetItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
       },
     },
     keepsRetryRecords: true,

@@ -19,6 +19,7 @@ import {
   PARTITIONS,
   type Partition,
   type StoreAccess,
+  withRequestBudget,
 } from '../functions/store-access.js';
 import { signDevToken } from '../local/dev-auth.js';
 import { createLocalApi, type LocalHandlers } from '../local/http-server.js';
@@ -225,7 +226,8 @@ async function runSession(deps: Deps): Promise<void> {
 
 /** The route table's grants of each function (the stack makes its IAM policy from the same). */
 const GRANTS = new Map<string, StoreAccess>([
-  ...ROUTES.map((route) => [route.name, route.store] as [string, StoreAccess]),
+  // Every route also charges its caller's request budget (the stack grants it: withRequestBudget).
+  ...ROUTES.map((route) => [route.name, withRequestBudget(route.store)] as [string, StoreAccess]),
   [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
   [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
 ]);

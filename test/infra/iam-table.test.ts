@@ -10,10 +10,11 @@ describe("docs/aws.md's table of each function's IAM permissions", () => {
     const doc = readFileSync(join(PROJECT_ROOT, 'docs', 'aws.md'), 'utf8');
     const table = synthesizedIamTable();
     expect(withIamTable(doc, table)).toBe(doc);
-    // Read from the template: a read route's row has read actions only, on its partitions.
+    // Read from the template: a read route's row has read actions only, on its partitions, and the
+    // UpdateItem of its caller's request budget.
     expect(table).toContain(
-      '| `fetchHistory` | `POLICY`: BatchGetItem<br>`U#*`: GetItem, Query | — | — | logs: CreateLogStream, PutLogEvents |',
+      '| `fetchHistory` | `B#*`: UpdateItem<br>`POLICY`: BatchGetItem<br>`U#*`: GetItem, Query | — | — | logs: CreateLogStream, PutLogEvents |',
     );
-    expect(table).toContain('| `listAudit` | none | — | Query |');
+    expect(table).toContain('| `listAudit` | `B#*`: UpdateItem | — | Query |');
   });
 });
