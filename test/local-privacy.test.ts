@@ -69,7 +69,7 @@ describe('npm start keeps its store to itself', () => {
     const owner = localDynamoClient(`http://127.0.0.1:${port}`, storeCredentialsOf(dataDir));
     try {
       expect((await stranger.send(new ListTablesCommand({}))).TableNames).toEqual([]);
-      expect((await owner.send(new ListTablesCommand({}))).TableNames).toEqual(['roaming']);
+      expect((await owner.send(new ListTablesCommand({}))).TableNames).toEqual(['roaming', 'roaming-audit']);
     } finally {
       stranger.destroy();
       owner.destroy();
