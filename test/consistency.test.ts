@@ -3,7 +3,13 @@ import { RoamingApiError } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import type { Message } from '../functions/core/model.js';
 import { runSweep } from '../functions/domain/sweep.js';
-import { commandGate, InjectedFault, type SentCommand, writes } from './support/command-gate.js';
+import {
+  commandGate,
+  InjectedFault,
+  recordingInto,
+  type SentCommand,
+  writes,
+} from './support/command-gate.js';
 import { idsOf, sendMany, text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 import { copiesInTable } from './support/history-seed.js';
@@ -20,13 +26,7 @@ const sent: SentCommand[] = [];
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({
-    wrapClient: (client) =>
-      gate.wrap({
-        send: ((command: SentCommand) => {
-          sent.push(command);
-          return (client.send as (c: unknown) => Promise<unknown>)(command);
-        }) as typeof client.send,
-      }),
+    wrapClient: (client) => gate.wrap(recordingInto(sent, client)),
   });
 });
 afterAll(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../functions/core/clock.js';
-import { commandGate, type SentCommand } from './support/command-gate.js';
+import { commandGate, recordingInto, type SentCommand, WRITE_COMMANDS } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 
@@ -15,27 +15,14 @@ const sent: SentCommand[] = [];
 let h: Harness;
 beforeAll(async () => {
   h = await startHarness({
-    wrapClient: (client) =>
-      gate.wrap({
-        send: ((command: SentCommand) => {
-          sent.push(command);
-          return (client.send as (c: unknown) => Promise<unknown>)(command);
-        }) as typeof client.send,
-      }),
+    wrapClient: (client) => gate.wrap(recordingInto(sent, client)),
   });
 });
 afterAll(async () => {
   await h.close();
 });
 
-const WRITES = new Set([
-  'PutCommand',
-  'UpdateCommand',
-  'DeleteCommand',
-  'TransactWriteCommand',
-  'BatchWriteCommand',
-]);
-const writesOf = (commands: SentCommand[]) => commands.filter((c) => WRITES.has(c.constructor.name));
+const writesOf = (commands: SentCommand[]) => commands.filter((c) => WRITE_COMMANDS.has(c.constructor.name));
 const convIds = (page: { conversations: { convId: string }[] }) => page.conversations.map((c) => c.convId);
 
 describe('idle sync', () => {

@@ -88,3 +88,22 @@ export class InjectedFault extends Error {
     this.name = 'InjectedFault';
   }
 }
+
+/** The commands that write (what a test asserts a read-only request never sends). */
+export const WRITE_COMMANDS: ReadonlySet<string> = new Set([
+  'PutCommand',
+  'UpdateCommand',
+  'DeleteCommand',
+  'TransactWriteCommand',
+  'BatchWriteCommand',
+]);
+
+/** Wraps the client so that every command it sends is also appended to `sent`. */
+export function recordingInto(sent: SentCommand[], client: DocumentSender): DocumentSender {
+  return {
+    send: ((command: SentCommand) => {
+      sent.push(command);
+      return (client.send as (c: unknown) => Promise<unknown>)(command);
+    }) as DocumentSender['send'],
+  };
+}

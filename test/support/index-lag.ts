@@ -2,6 +2,7 @@ import { BatchGetCommand, QueryCommand, type QueryCommandInput } from '@aws-sdk/
 import type { Clock } from '../../functions/core/clock.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { type IndexDefinition, LIST_INDEX, PINNED_INDEX, TABLE_KEYS } from '../../functions/store/table.js';
+import { WRITE_COMMANDS } from './command-gate.js';
 
 /**
  * Index lag on the real DynamoDB client, as AWS shows it and DynamoDB Local never does: a global
@@ -188,7 +189,7 @@ export function indexLag(indexes: readonly IndexDefinition[] = [LIST_INDEX, PINN
           tableName ??= tableOf(command);
           const index = modelled.get(command.input.IndexName as string);
           if (command.constructor.name === 'QueryCommand' && index) return query(command, index);
-          if (WRITES.has(command.constructor.name)) return write(command);
+          if (WRITE_COMMANDS.has(command.constructor.name)) return write(command);
           return send(command);
         }) as DocumentSender['send'],
       };
@@ -217,14 +218,6 @@ export function indexLag(indexes: readonly IndexDefinition[] = [LIST_INDEX, PINN
     },
   };
 }
-
-const WRITES = new Set([
-  'PutCommand',
-  'UpdateCommand',
-  'DeleteCommand',
-  'TransactWriteCommand',
-  'BatchWriteCommand',
-]);
 
 const idOf = (key: ItemKey) => JSON.stringify([key.pk, key.sk]);
 
