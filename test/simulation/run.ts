@@ -1,5 +1,6 @@
 import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { runSweep } from '../../functions/domain/sweep.js';
+import { verifyAuditTrail } from '../../functions/store/audit-store.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { Dice } from '../support/prng.js';
@@ -71,6 +72,7 @@ export async function runSeed(
   }
   failures.push(...(await settle(world)));
   failures.push(...(await check(world, log)));
+  failures.push(...(await auditTrailFailures(world)));
   return {
     seed,
     failures,
@@ -109,6 +111,15 @@ async function settle(world: World): Promise<string[]> {
     ];
   }
   return ['the sweep did not finish its run after the last operation'];
+}
+
+/**
+ * The operator's policy changes (some crashed before or after a command, some on instances an hour off)
+ * each append their audit record in the change's transaction: the trail stays one unbroken chain.
+ */
+async function auditTrailFailures(world: World): Promise<string[]> {
+  const verification = await verifyAuditTrail(world.direct.db);
+  return verification.problems.map((p) => `audit trail: record ${p.seq} ${p.problem}: ${p.detail}`);
 }
 
 /** Clients keep retrying what failed (same clientMsgId) until it is acknowledged, within the window. */
