@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../infra/paths.js';
 import { benchColdStart, type ColdStartFigures } from './cold-start.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
+import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
 import { benchRequests, type OperationFigure } from './requests.js';
 import { runBenchmarks } from './setup.js';
 import { formatSpread, rounded } from './stats.js';
@@ -23,6 +24,7 @@ export interface BenchResults {
   coldStart: ColdStartFigures;
   sweep: SweepFigures;
   hotItems: HotItemFigure[];
+  largeGroups: LargeGroupFigures;
 }
 
 /** One line of the summary: a figure, what it is measured against, and the ratio or the count. */
@@ -51,6 +53,8 @@ runBenchmarks(async function everyBenchmark() {
   const sweep = await benchSweep();
   console.log('\n== Hot items under transaction conflicts');
   const hotItems = await benchHotItems();
+  console.log('\n== Large groups: a send at each group size');
+  const largeGroups = await benchLargeGroups();
   const results: BenchResults = rounded({
     date: new Date().toISOString(),
     machine: {
@@ -59,11 +63,12 @@ runBenchmarks(async function everyBenchmark() {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
-    summary: summarize(requests, coldStart, sweep, hotItems),
+    summary: summarize(requests, coldStart, sweep, hotItems, largeGroups),
     requests,
     coldStart,
     sweep,
     hotItems,
+    largeGroups,
   });
   console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
   const width = Math.max(...results.summary.map((row) => row.figure.length));
@@ -81,6 +86,7 @@ function summarize(
   coldStart: ColdStartFigures,
   sweep: SweepFigures,
   hotItems: readonly HotItemFigure[],
+  largeGroups: LargeGroupFigures,
 ): SummaryRow[] {
   const rows: SummaryRow[] = [
     {
@@ -115,6 +121,23 @@ function summarize(
       against: `${many.readUnits.toFixed(1)} against ${few.readUnits.toFixed(1)} RCU; ${many.requests} against ${few.requests} requests`,
     });
   }
+  for (const send of largeGroups.sends) {
+    rows.push({
+      figure: `send, group of ${send.members.toLocaleString('en-US')} (${send.mode})`,
+      value: `${send.writeUnits.toFixed(1)} WCU, ${send.requests} requests`,
+      against: `$${send.dollarsPerMillion.toFixed(2)} of on-demand writes per million sends`,
+    });
+  }
+  rows.push({
+    figure: 'list page, a user in 100 large groups',
+    value: `${largeGroups.listIn100.roundTrips} round trips, ${largeGroups.listIn100.requests} requests`,
+    against: `${largeGroups.listIn100.conversations} conversations on the page`,
+  });
+  rows.push({
+    figure: 'history page, a member of a group of 5,000',
+    value: `${largeGroups.historyPage.roundTrips} round trip, ${largeGroups.historyPage.requests} requests`,
+    against: 'the member item, their partition and the shared history, together',
+  });
   for (const hot of hotItems) {
     rows.push({
       figure: `sends to ${hot.scenario}`,

@@ -54,7 +54,12 @@ export const ROUTES = [
     path: '/v1/conversations',
     access: 'user',
     store: {
-      table: { user: ['BatchGetItem', 'Query', 'UpdateItem'], policy: ['BatchGetItem'] },
+      // GetItem of the user's large groups, BatchGetItem of their METAs (docs/large-groups.md).
+      table: {
+        user: ['BatchGetItem', 'GetItem', 'Query', 'UpdateItem'],
+        group: ['BatchGetItem'],
+        policy: ['BatchGetItem'],
+      },
       indexes: ['byLatest', 'byPinned'],
     },
   },
@@ -63,7 +68,8 @@ export const ROUTES = [
     method: 'GET',
     path: '/v1/conversations/{chatType}/{convId}/messages',
     access: 'user',
-    store: { table: { user: ['GetItem', 'Query'], policy: ['BatchGetItem'] } },
+    // A group's page reads its shared history along (a Query of G#{groupId}#H).
+    store: { table: { user: ['GetItem', 'Query'], group: ['Query'], policy: ['BatchGetItem'] } },
   },
   {
     name: 'deleteMessages',
@@ -71,7 +77,10 @@ export const ROUTES = [
     path: '/v1/conversations/{chatType}/{convId}/messages',
     access: 'user',
     store: {
-      table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'] },
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'],
+        group: ['BatchGetItem', 'Query'],
+      },
     },
   },
   // Reading across a delete's gap records: a Query of them.
@@ -80,7 +89,9 @@ export const ROUTES = [
     method: 'PUT',
     path: '/v1/conversations/{chatType}/{convId}/read',
     access: 'user',
-    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'Query'] } },
+    store: {
+      table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'Query'], group: ['BatchGetItem', 'Query'] },
+    },
   },
   // At the pin cap, pinned conversations retention hides are unpinned first: the pinned index and the policies.
   {
@@ -89,7 +100,11 @@ export const ROUTES = [
     path: '/v1/conversations/{chatType}/{convId}/pin',
     access: 'user',
     store: {
-      table: { user: ['BatchGetItem', 'UpdateItem', 'PutItem'], policy: ['BatchGetItem'] },
+      table: {
+        user: ['BatchGetItem', 'UpdateItem', 'PutItem'],
+        group: ['BatchGetItem'],
+        policy: ['BatchGetItem'],
+      },
       indexes: ['byPinned'],
     },
   },
@@ -98,21 +113,23 @@ export const ROUTES = [
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/pin',
     access: 'user',
-    store: { table: { user: ['BatchGetItem', 'UpdateItem', 'PutItem'] } },
+    store: { table: { user: ['BatchGetItem', 'UpdateItem', 'PutItem'], group: ['BatchGetItem'] } },
   },
   {
     name: 'markConversation',
     method: 'PUT',
     path: '/v1/conversations/{chatType}/{convId}/marks/{mark}',
     access: 'user',
-    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem'] } },
+    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem'], group: ['BatchGetItem'] } },
   },
   {
     name: 'unmarkConversation',
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}/marks/{mark}',
     access: 'user',
-    store: { table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'] } },
+    store: {
+      table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'], group: ['BatchGetItem'] },
+    },
   },
   // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes.
   {
@@ -120,7 +137,12 @@ export const ROUTES = [
     method: 'DELETE',
     path: '/v1/conversations/{chatType}/{convId}',
     access: 'user',
-    store: { table: { user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'] } },
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
+        group: ['BatchGetItem'],
+      },
+    },
   },
   // More than 24 members join in more than one transaction: the later ones update the group's META.
   {
@@ -131,7 +153,7 @@ export const ROUTES = [
     store: {
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem'],
-        group: ['PutItem', 'Query', 'UpdateItem'],
+        group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
       },
     },
     keepsRetryRecords: true,
@@ -142,7 +164,10 @@ export const ROUTES = [
     path: '/v1/groups/{groupId}/members/{userId}',
     access: 'user',
     store: {
-      table: { user: [...CONVERSATION_READ_WRITE], group: ['PutItem', 'Query', 'UpdateItem'] },
+      table: {
+        user: [...CONVERSATION_READ_WRITE],
+        group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
+      },
     },
   },
   // The member leaves with their history: it is purged inline, as a delete with deleteMessages=true.
@@ -154,7 +179,7 @@ export const ROUTES = [
     store: {
       table: {
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
-        group: ['DeleteItem', 'Query', 'UpdateItem'],
+        group: ['BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'],
       },
     },
   },
@@ -253,6 +278,8 @@ export const SWEEP_FUNCTION = {
         'UpdateItem',
         'DeleteItem',
       ],
+      // A group member's side is derived from META: it is read with the member's item.
+      group: ['BatchGetItem'],
       policy: ['BatchGetItem', 'Query'],
       sweepRuns: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
       sweepShards: ['Query', 'UpdateItem'],

@@ -317,13 +317,15 @@ describe('DynamoDB requests per operation', () => {
 
     // Single chat: one strongly consistent read of both sides, one transaction for the whole send.
     expect(single).toEqual({ BatchGetItem: 1, TransactWriteItems: 1 });
-    // Group: the group, the position (one transaction), the members' sides (with the log entry below),
-    // one transaction per member, and the log entry's TTL once every member has it.
-    expect(groupSend).toEqual({ Query: 1, BatchGetItem: 1, TransactWriteItems: 11, UpdateItem: 1 });
+    // Group: the sender's side with META (which says the mode: docs/large-groups.md), the group, the
+    // position (one transaction), the members' sides (with the log entry below), one transaction per
+    // member, and the log entry's TTL once every member has it.
+    expect(groupSend).toEqual({ Query: 1, BatchGetItem: 2, TransactWriteItems: 11, UpdateItem: 1 });
     expect(listPage).toEqual({ Query: 1 });
     expect(historyPage).toEqual({ GetItem: 1, Query: 1 });
-    // Membership comes with the caller's own conversation item: no extra read for a group.
-    expect(groupHistoryPage).toEqual({ GetItem: 1, Query: 1 });
+    // Membership comes with the caller's own conversation item: no extra read for a group; its shared
+    // history (a large group's, docs/large-groups.md) is read along, in the same round trip.
+    expect(groupHistoryPage).toEqual({ GetItem: 1, Query: 2 });
   });
 });
 

@@ -61,7 +61,13 @@ beforeAll(async () => {
   clock = new ManualClock(T0 + 30 * DAY_MS);
   const client = recorder.wrap(documentClientOf(raw));
   // Rate limits on (their buckets are part of what a route touches); the clock moves on between steps.
-  const app = buildLocalApp({ client, tableName, clock, config: { inlinePurgeBudgetMs: 60_000 } });
+  // The crowd group (31 members) is past the shared-mode threshold: its session runs in shared mode.
+  const app = buildLocalApp({
+    client,
+    tableName,
+    clock,
+    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20 },
+  });
   const handlers: LocalHandlers = {};
   for (const [name, handler] of Object.entries(app.handlers)) {
     (handlers as Record<string, unknown>)[name] = (event: never, context: never) =>
@@ -156,6 +162,29 @@ async function runSession(deps: Deps): Promise<void> {
   await carol.addRemoteAndLocalConversationsMark([{ convId: group.groupId, chatType: 'group' }], 1);
   await alice.removeGroupMember(group.groupId, 'ax-carol');
   await bob.removeGroupMember(group.groupId, 'ax-bob');
+  step();
+  // A large group's member (shared mode): history, a delete by id (a tombstone), a read ack, a mark and
+  // its list, a pin and its list, a since, deleting the conversation with its history, leaving.
+  const crowdie = await as('ax-crowd-0');
+  const crowdTalk = await crowdie.fetchHistoryMessages(big.groupId, 'group', 10);
+  await crowdie.removeMessagesFromServerWithMsgIds(big.groupId, 'group', [
+    crowdTalk.messages[0]?.msgId ?? '',
+  ]);
+  const again = await alice.sendMessage({ ...text(big.groupId, 'hi again'), chatType: 'group' });
+  await alice.sendMessage({ ...text(big.groupId, 'and again'), chatType: 'group' });
+  // Read short of the newest: what stays unread is counted from positions, the shared history's too.
+  await crowdie.sendConversationReadAck(big.groupId, 'group', again.msgId);
+  const bigGroup = [{ convId: big.groupId, chatType: 'group' as const }];
+  await crowdie.addRemoteAndLocalConversationsMark(bigGroup, 2);
+  await crowdie.fetchConversationsByOptions({ mark: 2, pageSize: 10 });
+  await crowdie.deleteRemoteAndLocalConversationsMark(bigGroup, 2);
+  await crowdie.pinConversation(big.groupId, 'group', true);
+  await crowdie.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
+  await crowdie.pinConversation(big.groupId, 'group', false);
+  const crowdPage = await crowdie.fetchConversationsFromServer({ limit: 1 });
+  if (crowdPage.syncToken) await crowdie.syncConversations(crowdPage.syncToken);
+  await crowdie.removeConversationFromServer(big.groupId, 'group', true);
+  await crowdie.removeGroupMember(big.groupId, 'ax-crowd-0');
   step();
   // Lists: first page, next page, since a token, pinned, a mark; pin and unpin a marked conversation.
   const page = await bob.fetchConversationsFromServer({ limit: 1 });

@@ -9,7 +9,9 @@ import {
   type WriteContext,
 } from '../store/conversation.js';
 import { batchGet, type Key, keyString, sendConditional } from '../store/db.js';
+import { type GroupMeta, metaKey, metaOf } from '../store/group-store.js';
 import { keys } from '../store/keys.js';
+import { advance } from '../store/member-view.js';
 import { type SyncState, syncStateOf } from '../store/sync-store.js';
 import { type TransactItem, transactWrite } from '../store/transactions.js';
 import type { Deps } from './deps.js';
@@ -22,7 +24,10 @@ import type { Deps } from './deps.js';
  */
 
 export interface Snapshot {
+  /** The owner's side as it is now (a large group's member: derived from META, member-view.ts). */
   state(ref: ConversationRef): ConversationState;
+  /** The META of a group conversation read (every group ref's is read along), if the group exists. */
+  meta(groupId: string): GroupMeta | undefined;
   sync(owner: string): SyncState;
   /** Any other item read along (copies, an idempotency record), or undefined if absent. */
   item(key: Key): Record<string, unknown> | undefined;
@@ -54,18 +59,30 @@ async function readSnapshot(
   options: { syncHeads: boolean },
 ): Promise<Snapshot> {
   const owners = options.syncHeads ? [...new Set(refs.map((ref) => ref.owner))] : [];
+  // A group member's side may be derived from META (shared mode): it is read along, once per group.
+  const groups = [...new Set(refs.filter((ref) => ref.chatType === 'group').map((ref) => ref.convId))];
   const items = await batchGet(deps.db, [
     ...refs.map(conversationKey),
     ...owners.map((owner) => keys.syncHead(owner)),
+    ...groups.map(metaKey),
     ...extra,
   ]);
+  const meta = (groupId: string) => {
+    const item = items.get(keyString(metaKey(groupId)));
+    return item && metaOf(groupId, item);
+  };
   const now = deps.clock.now();
   const sync = (owner: string) => {
     if (!options.syncHeads) throw new Error(`the sync head of ${owner} was not read: read for write`);
     return syncStateOf(owner, items.get(keyString(keys.syncHead(owner))));
   };
   return {
-    state: (ref) => stateOf(ref, items.get(keyString(conversationKey(ref)))),
+    state: (ref) =>
+      advance(
+        stateOf(ref, items.get(keyString(conversationKey(ref)))),
+        ref.chatType === 'group' ? meta(ref.convId) : undefined,
+      ),
+    meta,
     sync,
     item: (key) => items.get(keyString(key)),
     context: (owner) => ({

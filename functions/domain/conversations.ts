@@ -2,11 +2,26 @@ import { DAY_MS } from '../core/clock.js';
 import { ResyncRequiredError } from '../core/errors.js';
 import { lowestIdAt } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
-import { conversationKey, stateOf, toConversation } from '../store/conversation.js';
-import { batchGet, keyString } from '../store/db.js';
-import { type ListedPage, queryListed, queryMarked, queryPinned } from '../store/list-index.js';
+import { type ConversationState, conversationKey, toConversation } from '../store/conversation.js';
+import { keyString } from '../store/db.js';
+import { readLargeGroups } from '../store/large-groups.js';
+import {
+  type ListedItem,
+  type ListedPage,
+  type ListRange,
+  queryListed,
+  queryMarked,
+  queryPinned,
+} from '../store/list-index.js';
 import { anyChangeSince, bumpEpoch, queryChanges } from '../store/sync-store.js';
 import type { Deps } from './deps.js';
+import {
+  type GroupPositions,
+  movedSince,
+  positionsOf,
+  readLargeGroupSides,
+  readSides,
+} from './large-group-sides.js';
 import { listTokenEpoch } from './list-sync-token.js';
 import { NO_CUTOFF } from './retention.js';
 import {
@@ -16,6 +31,7 @@ import {
   encodeCursor,
   encodeSinceCursor,
   encodeSyncToken,
+  type SyncToken,
 } from './sync-tokens.js';
 
 /** The four forms of GET /v1/conversations. */
@@ -74,17 +90,14 @@ export async function listConversations(
   const now = deps.clock.now();
   if (request.form === 'since') return changesSince(deps, owner, request);
   // A first page's token goes back far enough for changes the index does not show yet (list-sync-token.ts).
-  const token = (page: ListedPage) => encodeSyncToken({ epoch: listTokenEpoch(page.syncHead, now), at: now });
+  const token = (page: MergedPage) =>
+    encodeSyncToken({ epoch: listTokenEpoch(page.syncHead, now), at: now, groups: page.groups });
 
   if (request.form === 'recent') {
     // "Of the last 7 days" goes by the latest message the user can see, like expiry.
     const page = await readWithCutoff(deps, owner, (cutoff) => {
       const since = Math.max(cutoff, now - RECENT_DAYS * DAY_MS);
-      return queryListed(deps.db, owner, {
-        lowestListSk: lowestIdAt(since + 1),
-        limit: RECENT_COUNT,
-        cutoff: since,
-      });
+      return { lowestListSk: lowestIdAt(since + 1), limit: RECENT_COUNT, cutoff: since };
     });
     return {
       conversations: page.items.map((item) => item.conversation),
@@ -94,33 +107,31 @@ export async function listConversations(
   }
   if (request.form === 'pinned') {
     const belowPinSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'pinned');
-    const page = await readWithCutoff(deps, owner, (cutoff) =>
-      queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff }),
-    );
-    return pageOf(page, request.limit, 'pinned');
+    const cutoff = await deps.retention.cutoffFor(owner);
+    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff });
+    return pageOf(await derivedPinned(deps, page, cutoff), request.limit, 'pinned');
   }
   if (request.form === 'mark') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const page = await readWithCutoff(deps, owner, (cutoff) =>
-      queryMarked(deps.db, owner, request.mark, {
-        lowestListSk: lowestIdAt(cutoff + 1),
-        belowListSk,
-        limit: request.limit + 1,
-        cutoff,
-      }),
+    const cutoff = await deps.retention.cutoffFor(owner);
+    const range = { lowestListSk: lowestIdAt(cutoff + 1), belowListSk, limit: request.limit + 1, cutoff };
+    const [page, largeGroups] = await Promise.all([
+      queryMarked(deps.db, owner, request.mark, range),
+      readLargeGroups(deps.db, owner),
+    ]);
+    const merged = await mergeLargeGroups(deps, owner, { ...page, largeGroups }, range, (state) =>
+      state.marks.includes(request.mark),
     );
-    return pageOf(page, request.limit, 'list');
+    return pageOf(merged, request.limit, 'list');
   }
   if (request.form === 'cursor') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const page = await readWithCutoff(deps, owner, (cutoff) =>
-      queryListed(deps.db, owner, {
-        lowestListSk: lowestIdAt(cutoff + 1),
-        belowListSk,
-        limit: request.limit + 1,
-        cutoff,
-      }),
-    );
+    const page = await readWithCutoff(deps, owner, (cutoff) => ({
+      lowestListSk: lowestIdAt(cutoff + 1),
+      belowListSk,
+      limit: request.limit + 1,
+      cutoff,
+    }));
     return {
       ...pageOf(page, request.limit, 'list'),
       ...(request.cursor === undefined ? { syncToken: token(page) } : {}),
@@ -128,35 +139,99 @@ export async function listConversations(
   }
   // Page numbers: read through to the requested page (cost grows with pageNum; cursors do not).
   const skip = (request.pageNum - 1) * request.pageSize;
-  const page = await readWithCutoff(deps, owner, (cutoff) =>
-    queryListed(deps.db, owner, {
-      lowestListSk: lowestIdAt(cutoff + 1),
-      limit: skip + request.pageSize + 1,
-      cutoff,
-    }),
-  );
+  const page = await readWithCutoff(deps, owner, (cutoff) => ({
+    lowestListSk: lowestIdAt(cutoff + 1),
+    limit: skip + request.pageSize + 1,
+    cutoff,
+  }));
   return {
     ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize, 'list'),
     ...(request.pageNum === 1 ? { syncToken: token(page) } : {}),
   };
 }
 
+/** A list page with the user's large groups merged in, and their positions for a token. */
+interface MergedPage extends ListedPage {
+  groups: GroupPositions;
+}
+
 /**
- * Reads a list page bounded by the owner's retention cutoff, in one round trip: with the cutoff this
- * process knows (its policy cache), or, when it does not, the page's Query goes out together with the
- * policy lookup and without the bound. Rarely, that read shows a conversation that expired by the policy
- * (retention set and nothing swept yet): then it is read again with the cutoff, one more round trip.
+ * Reads a list page bounded by the owner's retention cutoff, with their large groups merged in: the
+ * page's Query, with the cutoff this process knows (its policy cache), or, when it does not, together
+ * with the policy lookup and without the bound (rarely, that read shows a conversation that expired by
+ * the policy: then it is read again with the cutoff). A first page's Query reads the large-groups item
+ * too (it is at the top of the list index); a later page reads it alongside. Then one BatchGetItem of
+ * their METAs and the user's items (docs/large-groups.md): at most two round trips.
  */
 async function readWithCutoff(
   deps: Deps,
   owner: string,
-  read: (cutoff: number) => Promise<ListedPage>,
-): Promise<ListedPage> {
+  rangeFor: (cutoff: number) => ListRange,
+): Promise<MergedPage> {
+  const read = async (range: ListRange): Promise<ListedPage> => {
+    if (range.belowListSk === undefined) return queryListed(deps.db, owner, range);
+    const [page, largeGroups] = await Promise.all([
+      queryListed(deps.db, owner, range),
+      readLargeGroups(deps.db, owner),
+    ]);
+    return { ...page, largeGroups };
+  };
   const known = deps.retention.knownCutoff(owner);
-  if (known !== undefined) return read(known);
-  const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(NO_CUTOFF)]);
+  if (known !== undefined) {
+    const range = rangeFor(known);
+    return mergeLargeGroups(deps, owner, await read(range), range);
+  }
+  const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(rangeFor(NO_CUTOFF))]);
   const expired = page.items.some((item) => item.conversation.lastMessage.timestamp <= cutoff);
-  return expired ? read(cutoff) : page;
+  const range = rangeFor(cutoff);
+  return mergeLargeGroups(deps, owner, expired ? await read(range) : { ...page, items: page.items }, range);
+}
+
+/**
+ * Merges the owner's large groups (listed, within the range and the cutoff, and kept by `keep`) into a
+ * page read from an index, by list key: the page holds its range's `limit` first items of the index,
+ * so the first `limit` of the merge are the list's.
+ */
+async function mergeLargeGroups(
+  deps: Deps,
+  owner: string,
+  page: ListedPage,
+  range: ListRange,
+  keep: (state: ConversationState) => boolean = () => true,
+): Promise<MergedPage> {
+  const groupIds = page.largeGroups ?? [];
+  if (groupIds.length === 0) return { ...page, groups: new Map() };
+  const { states, metas } = await readLargeGroupSides(deps, owner, groupIds);
+  const merged = page.items.filter((item) => !(item.ref.chatType === 'group' && metas.has(item.ref.convId)));
+  for (const state of states) {
+    const conversation = toConversation(state);
+    const sortKey = state.listSk;
+    if (!state.shared || !conversation || sortKey === undefined || !keep(state)) continue;
+    if (conversation.lastMessage.timestamp <= range.cutoff || sortKey < range.lowestListSk) continue;
+    if (range.belowListSk !== undefined && sortKey >= range.belowListSk) continue;
+    merged.push({ ref: state.ref, state, sortKey, conversation });
+  }
+  merged.sort((a, b) => (a.sortKey < b.sortKey ? 1 : a.sortKey > b.sortKey ? -1 : 0));
+  return { ...page, items: merged.slice(0, range.limit), groups: positionsOf(metas) };
+}
+
+/** Pinned large groups, as their items say, moved on to what their groups got since (META). */
+async function derivedPinned(deps: Deps, page: ListedPage, cutoff: number): Promise<ListedPage> {
+  const shared = page.items.filter((item) => item.state.shared);
+  if (shared.length === 0) return page;
+  const { states } = await readSides(
+    deps,
+    shared.map((item) => item.ref),
+  );
+  const now = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
+  const items: ListedItem[] = [];
+  for (const item of page.items) {
+    const state = now.get(keyString(conversationKey(item.ref))) ?? item.state;
+    const conversation = toConversation(state);
+    if (conversation && conversation.lastMessage.timestamp > cutoff)
+      items.push({ ...item, state, conversation });
+  }
+  return { ...page, items };
 }
 
 function pageOf(
@@ -175,12 +250,13 @@ function pageOf(
 
 /**
  * `?since=`: everything that changed after the token. A first call looks for a change marker of the
- * token's epoch or later; with none, nothing changed, and it answers with the token renewed, writing
- * nothing (a later write carries the token's epoch or a later one). Otherwise it starts a new sync epoch
- * (so every later write lands in it or after) and reads the markers of the epochs from the token's up to
- * the new one, which no write can join any more (docs/consistency.md, section 3). Continuation pages read
- * on in the same closed range. Conversations are reported as they are now; those not listed (or expired)
- * come under `removed`.
+ * token's epoch or later, and for a large group of the user's with a message after the token's
+ * position of it; with neither, nothing changed, and it answers with the token renewed, writing nothing
+ * (a later write carries the token's epoch or a later one). Otherwise it starts a new sync epoch (so
+ * every later write lands in it or after) and reads the markers of the epochs from the token's up to
+ * the new one, which no write can join any more (docs/consistency.md, section 3). Continuation pages
+ * read on in the same closed range. Conversations are reported as they are now; those not listed (or
+ * expired) come under `removed`. Large groups that moved are reported on the first page.
  */
 async function changesSince(
   deps: Deps,
@@ -194,9 +270,21 @@ async function changesSince(
   }
   // The policy lookup goes out with the first read (Promise.all: a failure of either is handled).
   const cutoffRead = deps.retention.currentCutoff(owner);
+  let movedGroups: ConversationState[] = [];
+  let groups = since.groups;
   if (since.kind === 'token') {
-    const [cutoff, changed] = await Promise.all([cutoffRead, anyChangeSince(deps.db, owner, since.from)]);
-    if (!changed) return unchanged({ epoch: since.from, at: now }, cutoff);
+    const [cutoff, changed, large] = await Promise.all([
+      cutoffRead,
+      anyChangeSince(deps.db, owner, since.from),
+      readLargeGroups(deps.db, owner).then((ids) => readLargeGroupSides(deps, owner, ids)),
+    ]);
+    movedGroups = large.states.filter((state) => {
+      const meta = large.metas.get(state.ref.convId);
+      return meta !== undefined && movedSince(since.groups, meta);
+    });
+    groups = positionsOf(large.metas);
+    if (!changed && movedGroups.length === 0)
+      return unchanged({ epoch: since.from, at: now, groups }, cutoff);
   }
   const [cutoff, below] = await Promise.all([
     cutoffRead,
@@ -223,17 +311,18 @@ async function changesSince(
     for (const msgId of marker.deleted) entry.msgIds.add(msgId);
     deleted.set(key, entry);
   }
-  const items = await batchGet(deps.db, [...refs.values()].map(conversationKey));
+  const { states } = await readSides(deps, [...refs.values()]);
+  const reported = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
+  for (const state of movedGroups) reported.set(keyString(conversationKey(state.ref)), state);
   const conversations: Conversation[] = [];
   const removed: RemovedConversation[] = [];
-  for (const [key, ref] of refs) {
-    const state = stateOf(ref, items.get(key));
+  for (const state of reported.values()) {
     const conversation = toConversation(state);
     if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
     else
       removed.push({
-        convId: ref.convId,
-        chatType: ref.chatType,
+        convId: state.ref.convId,
+        chatType: state.ref.chatType,
         clearedThrough: state.clearedThrough ?? null,
       });
   }
@@ -243,8 +332,10 @@ async function changesSince(
     removed,
     messagesDeleted: [...deleted.values()].map((d) => ({ ...d, msgIds: [...d.msgIds].sort() })),
     cursor:
-      more && last ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at }) : null,
-    syncToken: encodeSyncToken({ epoch: below, at: now }),
+      more && last
+        ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at, groups })
+        : null,
+    syncToken: encodeSyncToken({ epoch: below, at: now, groups }),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
   };
 }
@@ -253,7 +344,7 @@ async function changesSince(
  * The answer of a `?since=` that found no change: the same epoch, issued now. Renewing `at` is safe: no
  * marker of that epoch or later existed, so every one it needs is written from now on and outlives it.
  */
-function unchanged(token: { epoch: number; at: number }, cutoff: number): ConversationPage {
+function unchanged(token: SyncToken, cutoff: number): ConversationPage {
   return {
     conversations: [],
     removed: [],

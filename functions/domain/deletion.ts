@@ -1,5 +1,5 @@
 import { highestIdAt, maxId, minId, timeOfId } from '../core/ids.js';
-import type { ConversationRef } from '../core/model.js';
+import type { ConversationRef, Message } from '../core/model.js';
 import {
   type ConversationState,
   clear,
@@ -10,7 +10,18 @@ import {
   unlist,
   unreadAfter,
 } from '../store/conversation.js';
-import { copyKey, deleteCopyAction, newestCopy } from '../store/message-store.js';
+import { newestInView } from '../store/member-view.js';
+import {
+  type CopyHome,
+  copyKey,
+  deleteCopyAction,
+  isTombstone,
+  messageOfCopy,
+  positionOfCopy,
+  putTombstoneAction,
+  sharedHistoryOf,
+} from '../store/message-store.js';
+import type { TransactItem } from '../store/transactions.js';
 import {
   changeableState,
   commit,
@@ -46,15 +57,18 @@ export async function deleteMessagesByIds(
   ref: ConversationRef,
   msgIds: readonly string[],
 ): Promise<number> {
-  const keys = msgIds.map((msgId) => copyKey(ref, msgId));
+  // A group's shared copies are read along: the caller's item, read at once, says whether they count.
+  const shared = ref.chatType === 'group' ? sharedHistoryOf(ref.convId) : undefined;
+  const keys = msgIds.flatMap((msgId) => [copyKey(ref, msgId), ...(shared ? [copyKey(shared, msgId)] : [])]);
   // How many of the ids this call deleted (the caller's visible copies among them).
   return withRetries(deps, 'delete', async function attemptDeleteByIds() {
     const read = await readForWrite(deps, [ref], keys);
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return 0;
+    const copies = new Map(msgIds.map((id) => [id, viewCopy(read, state, shared, id)]));
     const visible = msgIds.filter(
       (id) =>
-        read.item(copyKey(ref, id)) !== undefined &&
+        copies.get(id) !== undefined &&
         id <= (state.headMsgId as string) &&
         (state.clearedThrough === undefined || id > state.clearedThrough),
     );
@@ -64,7 +78,7 @@ export async function deleteMessagesByIds(
     const gone = new Set(visible);
     const latestGone = state.lastMessage !== undefined && gone.has(state.lastMessage.msgId);
     const latest = latestGone
-      ? ((await newestCopy(deps.db, ref, {
+      ? ((await newestInView(deps.db, state, {
           above: state.clearedThrough,
           atOrBelow: state.headMsgId,
           excluding: gone,
@@ -73,10 +87,32 @@ export async function deleteMessagesByIds(
     const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadIds, latest });
     const committed = await commit(deps, [
       ...written.actions,
-      ...visible.map((id) => deleteCopyAction(deps.db.tableName, ref, id)),
+      ...visible.map((id) => removeFromView(deps, ref, copies.get(id) as ViewCopy)),
     ]);
     return committed === true ? visible.length : committed;
   });
+}
+
+/** A message the caller sees, as read: their own copy, or (shared mode) the group's shared copy. */
+type ViewCopy = { own: true; msgId: string } | { own: false; message: Message; seq: number };
+
+function viewCopy(
+  read: Snapshot,
+  state: ConversationState,
+  shared: CopyHome | undefined,
+  msgId: string,
+): ViewCopy | undefined {
+  const own = read.item(copyKey(state.ref, msgId));
+  if (own) return isTombstone(own) ? undefined : { own: true, msgId };
+  const common = shared && state.shared ? read.item(copyKey(shared, msgId)) : undefined;
+  return common && { own: false, message: messageOfCopy(common), seq: positionOfCopy(common) ?? 0 };
+}
+
+/** An own copy is deleted; a shared one gets the caller's tombstone (it stays for the other members). */
+function removeFromView(deps: Deps, ref: ConversationRef, copy: ViewCopy): TransactItem {
+  return copy.own
+    ? deleteCopyAction(deps.db.tableName, ref, copy.msgId)
+    : putTombstoneAction(deps.db.tableName, ref, copy.message, copy.seq);
 }
 
 /**
@@ -103,7 +139,7 @@ export async function deleteMessagesBefore(
     if (state.headMsgId === undefined) return undefined;
     // Fixed at the first read: a message applied meanwhile is after it and stays.
     if (target === undefined) {
-      const atOrBefore = await newestCopy(deps.db, ref, {
+      const atOrBefore = await newestInView(deps.db, state, {
         above: state.clearedThrough,
         atOrBelow: minId(highestIdAt(before), state.headMsgId),
       });

@@ -9,6 +9,11 @@ export interface RoamingConfig {
   purgeShards: number;
   /** @default 200 */
   maxGroupMembers: number;
+  /**
+   * A group with more members than this switches, one way, to shared mode: each message stored once,
+   * members' sides derived from their positions (docs/large-groups.md). @default 200
+   */
+  sharedHistoryAbove: number;
   /** How long a clientMsgId is remembered. @default 7 */
   idempotencyDays: number;
   /** 50-message batches a delete purges inline before leaving the rest to the sweep. @default 4 */
@@ -61,6 +66,7 @@ export const NO_RATE_LIMITS = {
 export const DEFAULT_CONFIG: RoamingConfig = {
   purgeShards: 16,
   maxGroupMembers: 200,
+  sharedHistoryAbove: 200,
   idempotencyDays: 7,
   inlinePurgeBatches: 4,
   inlinePurgeBudgetMs: 250,
@@ -82,6 +88,7 @@ export const DEFAULT_CONFIG: RoamingConfig = {
 export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   purgeShards: 'ROAMING_PURGE_SHARDS',
   maxGroupMembers: 'ROAMING_MAX_GROUP_MEMBERS',
+  sharedHistoryAbove: 'ROAMING_SHARED_HISTORY_ABOVE',
   idempotencyDays: 'ROAMING_IDEMPOTENCY_DAYS',
   inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
   inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',

@@ -7,6 +7,7 @@ import {
   deleteMemberAction,
   type GroupView,
   groupOf,
+  markSwitching,
   membershipChangeAction,
   putMemberAction,
   readGroup,
@@ -19,6 +20,7 @@ import {
   retryableRequest,
 } from '../store/idempotency-store.js';
 import { keys } from '../store/keys.js';
+import { addLargeGroupAction, removeLargeGroupAction } from '../store/large-groups.js';
 import type { TransactItem } from '../store/transactions.js';
 import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -44,10 +46,11 @@ export interface CreateGroupInput {
 }
 
 /**
- * Members joined per transaction: four actions each (member, conversation, epoch check, marker), under
- * DynamoDB's 100 with room for META and two limit spends and a creation's record (or its progress).
+ * Members joined per transaction: up to five actions each (member, conversation, epoch check, marker,
+ * and in a large group their large-groups item), under DynamoDB's 100 with room for META and two limit
+ * spends and a creation's record (or its progress).
  */
-const JOINS_PER_TRANSACTION = 24;
+const JOINS_PER_TRANSACTION = 19;
 
 /**
  * Creates a group owned by the caller, who is always a member. META, the limits it spends, the first
@@ -128,6 +131,10 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
       creation: idempotency && { request: idempotency, through: i + batch.length },
     });
   }
+  // Founded past the threshold in its first transaction: its switch begins (the first send finishes it).
+  if (members.length > deps.config.sharedHistoryAbove && !latest?.meta.switching) {
+    await markSwitching(deps.db, group.groupId);
+  }
   if (!replayed) return { ...group, members };
   // A retry answers with the group as it is now (members may have left since it was made).
   const current = latest ?? (await readGroup(deps.db, group.groupId));
@@ -186,6 +193,7 @@ export async function removeMember(
       }),
       deleteMemberAction(deps.db.tableName, groupId, userId),
       ...(state.exists ? clear(read.context(userId), state, { leave: true }).actions : []),
+      ...(state.shared ? [removeLargeGroupAction(deps.db.tableName, userId, groupId)] : []),
     ];
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
     clearedThrough = state.headMsgId;
@@ -224,7 +232,7 @@ async function joinMembers(
   const { chargedTo, justRead, creation } = options;
   const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
   let known = justRead;
-  return withRetries(deps, 'add members', async function attemptJoin() {
+  const joined = await withRetries(deps, 'add members', async function attemptJoin() {
     const view = known ?? (await readGroup(deps.db, groupId));
     known = undefined;
     if (!view) throw new ForbiddenError('You are not a member of this group');
@@ -251,12 +259,18 @@ async function joinMembers(
     if (spent) actions.push(spent);
     if (record)
       actions.push(groupCreationProgressAction(deps.db.tableName, creation.request, creation.through));
+    // Once a switch to shared mode has begun, newcomers join in shared form (switch.ts).
+    const shared = meta.shared || meta.switching;
     for (const ref of refs) {
       actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
       actions.push(
-        ...join(read.context(ref.owner), read.state(ref), { seq: meta.seq, headMsgId: meta.headMsgId })
-          .actions,
+        ...join(read.context(ref.owner), read.state(ref), {
+          seq: meta.seq,
+          headMsgId: meta.headMsgId,
+          shared,
+        }).actions,
       );
+      if (shared) actions.push(addLargeGroupAction(deps.db.tableName, ref.owner, groupId));
     }
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
     return {
@@ -268,6 +282,14 @@ async function joinMembers(
       members: [...view.members, ...newcomers],
     };
   });
+  // Past the threshold, the group's switch to shared mode begins (one way); joins from now on are in
+  // shared form, and the next send finishes the switch before it takes a position (switch.ts).
+  const { meta } = joined;
+  if (!meta.shared && !meta.switching && meta.memberCount > deps.config.sharedHistoryAbove) {
+    await markSwitching(deps.db, groupId);
+    return { ...joined, meta: { ...meta, switching: true } };
+  }
+  return joined;
 }
 
 async function groupOwnedBy(deps: Deps, caller: string, groupId: string): Promise<GroupView> {

@@ -4,7 +4,7 @@ import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId 
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
 import { type ConversationState, conversationKey, isMemberView, stateOf } from '../store/conversation.js';
 import { send } from '../store/db.js';
-import { readHistory, readHistoryPage } from '../store/message-store.js';
+import { readView, readViewPage } from '../store/member-view.js';
 import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 
@@ -57,7 +57,8 @@ export async function fetchHistory(
   const [state, cutoff, first] = await Promise.all([
     readableConversation(deps, ref),
     deps.retention.cutoffFor(ref.owner),
-    readHistoryPage(deps.db, ref, {
+    // A group's page reads its shared history along (the caller's item, read at once, says the mode).
+    readViewPage(deps.db, ref, ref.chatType === 'group', {
       ...asked,
       direction: request.direction,
       limit: wanted,
@@ -66,7 +67,7 @@ export async function fetchHistory(
       ...filters,
     }),
   ]);
-  if (state.headMsgId === undefined) return { messages: [], cursor: null };
+  if (state.headMsgId === undefined && !state.shared) return { messages: [], cursor: null };
   const visible = visibleRange(asked, state, cutoff);
   if (visible.lowestId > visible.highestId) return { messages: [], cursor: null };
 
@@ -86,7 +87,7 @@ export async function fetchHistory(
     // an unfiltered one of the same size would.
     const left = before ? wanted : wanted - (filtered ? first.scanned : found.length);
     if (left > 0) {
-      const rest = await readHistory(deps.db, ref, {
+      const rest = await readView(deps.db, ref, state.shared, {
         ...(before ? visible : narrowedAfter(visible, stoppedAt, request.direction)),
         direction: request.direction,
         limit: wanted - found.length,
@@ -115,11 +116,16 @@ function requestedRange(request: HistoryRequest, knownCutoff: number): IdRange {
   return { lowestId, highestId };
 }
 
-/** What of `asked` the owner can see: above the watermark and the retention cutoff, at most the head. */
+/**
+ * What of `asked` the owner can see: above the watermark and the retention cutoff, at most the head. A
+ * shared-mode member's item does not know the group's head (META does), and needs no bound: a shared
+ * copy is written in the transaction that takes its position, so every one there is visible.
+ */
 function visibleRange(asked: IdRange, state: ConversationState, cutoff: number): IdRange {
   let lowestId = maxId(asked.lowestId, lowestIdAt(cutoff + 1));
   if (state.clearedThrough !== undefined) lowestId = maxId(lowestId, nextId(state.clearedThrough));
-  return { lowestId, highestId: minId(asked.highestId, state.headMsgId as string) };
+  const highestId = state.shared ? asked.highestId : minId(asked.highestId, state.headMsgId as string);
+  return { lowestId, highestId };
 }
 
 /** The Query stopped at `id`, beyond the far end of the visible range: nothing more is visible. */

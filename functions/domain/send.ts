@@ -2,8 +2,16 @@ import { ttlAfter } from '../core/clock.js';
 import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
-import { applyMessage } from '../store/conversation.js';
-import { allocateActions, fanOutFinished, type GroupView, readGroup } from '../store/group-store.js';
+import { applyMessage, applyOwnShared, isMemberView } from '../store/conversation.js';
+import type { Key } from '../store/db.js';
+import {
+  allocateActions,
+  fanOutFinished,
+  type GroupMeta,
+  type GroupView,
+  readGroup,
+  sharedAllocateActions,
+} from '../store/group-store.js';
 import {
   putRecordAction,
   type RetryableRequest,
@@ -14,12 +22,20 @@ import {
 import { keys } from '../store/keys.js';
 import { putCopyAction } from '../store/message-store.js';
 import type { TransactItem } from '../store/transactions.js';
-import { commit, present, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
+import {
+  commit,
+  present,
+  readForWrite,
+  type Snapshot,
+  TRY_AGAIN,
+  withRetries,
+} from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
 import { checkMessageSize } from './message-limits.js';
 import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
 import { inSenderLane } from './sender-lanes.js';
+import { finishSwitch } from './switch.js';
 
 /**
  * Sending (docs/consistency.md, section 1). A message takes the next position of its conversation; its
@@ -82,29 +98,38 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
 
 async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   const groupId = input.to;
+  const side: ConversationRef = { owner: sender, chatType: 'group', convId: groupId };
   const idempotency = idempotencyOf(deps, sender, input);
   const limit = limitKey(deps, sender, 'send');
   const extra = present(idempotency?.key, limit);
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
-    // With a clientMsgId the record is read first: the retry of a send that reached every member is
-    // answered from it, without reading the group and its members again (a retry costs a few reads,
-    // not the fan-out's). Without one, the group and the limit are read together.
-    const records = idempotency ? await readForWrite(deps, [], extra) : undefined;
-    const earlier = idempotency && sendRecordOf(records?.item(idempotency.key), deps.clock.now());
+    // The sender's side, the group's META, the record and the limit, in one read: META says the mode.
+    const read = await readForWrite(deps, [side], extra);
+    const meta = read.meta(groupId);
+    const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     const again = earlier && {
       seq: earlier.seq,
       message: replayed(sender, input, earlier, idempotency.hash),
     };
+    if (meta?.shared) {
+      // A shared-mode send is one transaction (and the switch finished every fan-out before it).
+      if (again) return { ...again, group: undefined };
+      return sendShared(deps, read, side, input, { idempotency, limit });
+    }
+    // A switch to shared mode that an instance left unfinished is finished first (switch.ts).
+    if (meta?.switching) {
+      await finishSwitch(deps, groupId);
+      return TRY_AGAIN;
+    }
+    // The retry of a send that reached every member is answered from its record (a few reads, not the
+    // fan-out's).
     if (again && (await fanOutFinished(deps.db, groupId, again.seq))) return { ...again, group: undefined };
-    const [group, read] = await Promise.all([
-      readGroup(deps.db, groupId),
-      records ?? (extra.length ? readForWrite(deps, [], extra) : undefined),
-    ]);
+    const group = await readGroup(deps.db, groupId);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
     // The earlier attempt took its position; its fan-out did not finish: finish it.
     if (again) return { ...again, group };
-    const spent = limit && spend(deps, sender, 'send', read?.item(limit));
+    const spent = limit && spend(deps, sender, 'send', read.item(limit));
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
     const actions = allocateActions(deps.db.tableName, group.meta, { message, seq });
@@ -114,6 +139,34 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
   });
   if (accepted.group) await fanOut(deps, accepted.group, accepted.message, accepted.seq);
   return accepted.message;
+}
+
+/**
+ * A send to a group in shared mode: the position, the one shared copy, the sender's side (read through
+ * their own message), the record and the limit, in one transaction: the same requests and write units
+ * whatever the group's size (docs/large-groups.md).
+ */
+async function sendShared(
+  deps: Deps,
+  read: Snapshot,
+  side: ConversationRef,
+  input: SendRequest,
+  options: { idempotency?: RetryableRequest; limit?: Key },
+): Promise<typeof TRY_AGAIN | { seq: number; message: Message; group: undefined }> {
+  const { idempotency, limit } = options;
+  const meta = read.meta(side.convId) as GroupMeta;
+  const state = read.state(side);
+  if (!isMemberView(state)) throw new ForbiddenError('You are not a member of this group');
+  const spent = limit && spend(deps, side.owner, 'send', read.item(limit));
+  const seq = meta.seq + 1;
+  const message = newMessage(deps, side.owner, input, meta.headMsgId);
+  const actions: TransactItem[] = [
+    ...sharedAllocateActions(deps.db.tableName, meta, { message, seq }),
+    ...applyOwnShared(read.context(side.owner), state, { message, seq }).actions,
+  ];
+  if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
+  if (spent) actions.push(spent);
+  return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { seq, message, group: undefined };
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ConversationState } from '../store/conversation.js';
-import { countCopies, oldestPositionIn } from '../store/message-store.js';
+import { oldestInView } from '../store/member-view.js';
+import { countCopies } from '../store/message-store.js';
 import { gapsAbove } from '../store/unread-gaps.js';
 import type { Deps } from './deps.js';
 
@@ -18,7 +19,7 @@ export async function unreadAbove(
 ): Promise<number> {
   const head = state.headMsgId;
   if (head === undefined || (from !== undefined && from >= head) || state.unread === 0) return 0;
-  const oldest = await oldestPositionIn(deps.db, state.ref, { above: from, atOrBelow: head });
+  const oldest = await oldestInView(deps.db, state, { above: from, atOrBelow: head });
   if (oldest === undefined) return 0;
   // Copies stored before positions were: counted one by one, as they used to be.
   if (oldest.seq === undefined) return countCopies(deps.db, state.ref, { above: from, atOrBelow: head });

@@ -14,7 +14,7 @@ import type { UpdateExpression } from './update-expression.js';
 type Item = Record<string, unknown>;
 
 /** The fields an item stores (the ref is its key; `exists` is whether there is an item at all). */
-export type StoredFields = Omit<ConversationState, 'ref' | 'exists'>;
+export type StoredFields = Omit<ConversationState, 'ref' | 'exists' | 'advanced'>;
 type Field = keyof StoredFields;
 
 interface Column<F extends Field> {
@@ -56,7 +56,23 @@ const COLUMNS: { [F in Field]: Column<F> } = {
   markedAt: { attribute: 'markedAt', absent: undefined, read: Number },
   left: { attribute: 'left', absent: false, read: (stored) => stored === true, omitted: (left) => !left },
   purgeSk: { attribute: 'purgeSk', absent: undefined },
+  shared: {
+    attribute: 'shared',
+    absent: false,
+    read: (stored) => stored === true,
+    omitted: (shared) => !shared,
+  },
 };
+
+/**
+ * A shared-mode member's list key is stored under another name: the list index must not show it at a
+ * position the group has moved past (list pages merge large groups in; member-view.ts).
+ */
+const SHARED_LIST_SK = 'sharedListSk';
+
+function attributeOf(field: Field, shared: boolean): string {
+  return field === 'listSk' && shared ? SHARED_LIST_SK : COLUMNS[field].attribute;
+}
 
 const FIELDS = Object.keys(COLUMNS) as Field[];
 
@@ -73,7 +89,7 @@ function isAbsent<F extends Field>(field: F, value: StoredFields[F]): boolean {
 
 function readField<F extends Field>(field: F, item: Item): StoredFields[F] {
   const column = COLUMNS[field];
-  const stored = item[column.attribute];
+  const stored = item[attributeOf(field, item.shared === true)];
   if (stored === undefined || stored === null) return column.absent;
   return column.read ? column.read(stored) : (stored as StoredFields[F]);
 }
@@ -111,7 +127,7 @@ export function itemOf(state: ConversationState, purgeShards: number): Item {
   const item: Item = { ...keys.conversation(state.ref), ...identityOf(state.ref) };
   for (const field of FIELDS) {
     const value = state[field];
-    if (!isAbsent(field, value)) item[COLUMNS[field].attribute] = writeField(field, value);
+    if (!isAbsent(field, value)) item[attributeOf(field, state.shared)] = writeField(field, value);
   }
   Object.assign(item, companionsOf(state, purgeShards));
   return item;
@@ -159,11 +175,27 @@ export function change(
   patch: Partial<StoredFields>,
   options: ChangeOptions,
 ): ConversationState {
-  const next: ConversationState = { ...state, ...patch };
+  // A derived state's position, head, latest and unread are stored with the change (member-view.ts).
+  const written: Partial<StoredFields> = state.advanced
+    ? {
+        seq: state.seq,
+        headMsgId: state.headMsgId,
+        lastMessage: state.lastMessage,
+        listSk: state.listSk,
+        unread: state.unread,
+        ...patch,
+      }
+    : patch;
+  const next: ConversationState = { ...state, ...written, advanced: false };
   if (options.create) for (const attribute of IDENTITY) u.set(attribute, state.ref[attribute]);
-  for (const field of Object.keys(patch) as Field[]) {
+  // Moving to shared mode moves the list key out of the list index's attribute.
+  if (next.shared !== state.shared && state.listSk !== undefined) {
+    u.remove(attributeOf('listSk', state.shared));
+    if (!('listSk' in written)) u.set(attributeOf('listSk', next.shared), state.listSk);
+  }
+  for (const field of Object.keys(written) as Field[]) {
     const value = next[field];
-    const attribute = COLUMNS[field].attribute;
+    const attribute = attributeOf(field, next.shared);
     if (isAbsent(field, value)) u.remove(attribute);
     else u.set(attribute, writeField(field, value));
   }

@@ -94,8 +94,9 @@ function markEntryActions(
 ): TransactItem[] {
   const { owner } = before.ref;
   const actions: TransactItem[] = [];
-  const wasIn = isListed(before) ? before.marks : [];
-  const isIn = isListed(after) ? after.marks : [];
+  // A large group's marks have no entries: a mark's list merges large groups in (member-view.ts).
+  const wasIn = isListed(before) && !before.shared ? before.marks : [];
+  const isIn = isListed(after) && !after.shared ? after.marks : [];
   for (const mark of wasIn) {
     if (!isIn.includes(mark) || before.listSk !== after.listSk) {
       actions.push({

@@ -41,6 +41,17 @@ export interface ConversationState {
   left: boolean;
   /** Filed in the purge index (purgeSk), if at all. */
   purgeSk?: string;
+  /**
+   * A member of a group in shared mode (or switching to it): the item holds the member's positions as of
+   * `seq`; what the group got since is derived from META (member-view.ts). Its list key is kept out of
+   * the list index (a list page merges large groups in at their live position).
+   */
+  shared: boolean;
+  /**
+   * Not stored: this state was derived past the item's `seq` from META (member-view.ts), so a write
+   * stores the derived position, head, latest and unread with its own change.
+   */
+  advanced?: boolean;
 }
 
 /** What every write needs besides the state: the table, the owner's sync head as read, and the time. */

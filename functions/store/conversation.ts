@@ -68,6 +68,29 @@ export function applyMessage(
 }
 
 /**
+ * The owner sent message `seq` into a group in shared mode: its one copy is in the group's shared
+ * history, and their side moves to it and reads through it (their own message), in the send's
+ * transaction. So every position after a member's item `seq` holds another member's message, which
+ * is what lets member-view.ts derive their side. A user operation (conditioned on `rev`): the send
+ * reads again when another device changed the side meanwhile.
+ */
+export function applyOwnShared(
+  ctx: WriteContext,
+  state: ConversationState,
+  input: { message: Message; seq: number },
+): ConversationWrite {
+  const { message, seq } = input;
+  return userChange(ctx, state, {
+    seq,
+    headMsgId: message.msgId,
+    lastMessage: previewOf(message),
+    listSk: keys.listSk(message.msgId, state.ref.chatType, state.ref.convId),
+    readThrough: message.msgId,
+    unread: 0,
+  });
+}
+
+/**
  * Position `seq` is passed over without a message: its fan-out log entry expired before this member got
  * it (only entries written before entries waited for their fan-out). Keeps the member's positions
  * contiguous, and records the gap for unread counts.
@@ -168,7 +191,7 @@ export function clear(
 export function join(
   ctx: WriteContext,
   state: ConversationState,
-  input: { seq: number; headMsgId?: string },
+  input: { seq: number; headMsgId?: string; shared?: boolean },
 ): ConversationWrite {
   const u = new UpdateExpression();
   if (state.exists) u.require(`${u.name('rev')} = ${u.value(state.rev)}`);
@@ -186,11 +209,20 @@ export function join(
       ...showing(null),
       pinnedAt: undefined,
       marks: [],
+      shared: input.shared === true,
       ...(state.exists ? dueNow(state) : {}),
     },
     how(ctx, { create: !state.exists }),
   );
   return stamped(ctx, state, u, next);
+}
+
+/**
+ * The group switches to shared mode (switch.ts): the member's side keeps what it shows, but its list key
+ * leaves the list index (list pages merge large groups in) and its marks lose their entries.
+ */
+export function moveToShared(ctx: WriteContext, state: ConversationState): ConversationWrite {
+  return userChange(ctx, state, { shared: true });
 }
 
 /** Pinned at `pinnedAt` (the caller checked it was not pinned: a pin keeps its first time). */
@@ -247,7 +279,8 @@ export function settlePurge(
 export function fileForSettle(ctx: WriteContext, state: ConversationState): ConversationWrite {
   const u = new UpdateExpression();
   u.require('attribute_exists(pk)');
-  const next = change(u, state, dueNow(state), how(ctx));
+  // Not conditioned on `rev`: it must not store a derived position another write may have moved past.
+  const next = change(u, { ...state, advanced: false }, dueNow(state), how(ctx));
   return { actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }], next };
 }
 

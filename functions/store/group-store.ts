@@ -1,8 +1,10 @@
 import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { isExpired } from '../core/clock.js';
+import { previewOf } from '../core/message-preview.js';
 import type { Group, Message } from '../core/model.js';
 import { type Db, type Key, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
+import { putCopyAction, sharedHistoryOf } from './message-store.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
 import { UpdateExpression } from './update-expression.js';
@@ -23,6 +25,15 @@ export interface GroupMeta {
   headMsgId?: string;
   membersVersion: number;
   memberCount: number;
+  /**
+   * Shared mode (a large group): each message is stored once, in the group's shared history, and each
+   * member's side is derived from their positions (member-view.ts). One way: never back to fan-out.
+   */
+  shared: boolean;
+  /** The switch to shared mode has begun (members are being moved); sends still fan out until `shared`. */
+  switching: boolean;
+  /** In shared mode: the newest message's bounded preview, what members' lists show as latest. */
+  lastMessage?: Message;
 }
 
 export interface GroupView {
@@ -72,17 +83,25 @@ export async function readGroup(db: Db, groupId: string): Promise<GroupView | un
   const meta = items.find((item) => item.sk === keys.groupMetaSk);
   if (!meta) return undefined;
   return {
-    meta: {
-      groupId,
-      name: meta.name as string,
-      owner: meta.owner as string,
-      createdAt: meta.createdAt as number,
-      seq: Number(meta.seq ?? 0),
-      headMsgId: meta.headMsgId as string | undefined,
-      membersVersion: Number(meta.membersVersion ?? 0),
-      memberCount: Number(meta.memberCount ?? 0),
-    },
+    meta: metaOf(groupId, meta),
     members: items.filter((item) => item !== meta).map((item) => item.userId as string),
+  };
+}
+
+/** META as read from its item. */
+export function metaOf(groupId: string, meta: Item): GroupMeta {
+  return {
+    groupId,
+    name: meta.name as string,
+    owner: meta.owner as string,
+    createdAt: meta.createdAt as number,
+    seq: Number(meta.seq ?? 0),
+    headMsgId: meta.headMsgId as string | undefined,
+    membersVersion: Number(meta.membersVersion ?? 0),
+    memberCount: Number(meta.memberCount ?? 0),
+    shared: meta.shared === true,
+    switching: meta.switching === true,
+    ...(meta.lastMessage ? { lastMessage: fromStoredMessage(meta.lastMessage as StoredMessage) } : {}),
   };
 }
 
@@ -105,6 +124,8 @@ export function allocateActions(
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
   u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  // A send that read META before the switch to shared mode must not fan out after it.
+  u.require(`attribute_not_exists(${u.name('shared')})`);
   u.set('seq', input.seq).set('headMsgId', input.message.msgId);
   return [
     { Update: u.toUpdate(tableName, metaKey(meta.groupId)) },
@@ -119,6 +140,29 @@ export function allocateActions(
         },
       },
     },
+  ];
+}
+
+/**
+ * Shared mode: takes position `seq` for `message` and stores its one copy in the group's shared
+ * history (condition: nobody took the position first, and the group is in shared mode). META keeps the
+ * head and the latest message's preview: every member's side is derived from them (member-view.ts).
+ */
+export function sharedAllocateActions(
+  tableName: string,
+  meta: GroupMeta,
+  input: { message: Message; seq: number },
+): TransactItem[] {
+  const u = new UpdateExpression();
+  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
+  u.require(`${u.name('shared')} = ${u.value(true)}`);
+  u.set('seq', input.seq)
+    .set('headMsgId', input.message.msgId)
+    .set('lastMessage', toStoredMessage(previewOf(input.message)));
+  const copy = putCopyAction(tableName, sharedHistoryOf(meta.groupId), input.message, input.seq);
+  return [
+    { Update: u.toUpdate(tableName, metaKey(meta.groupId)) },
+    { Put: { ...copy.Put, ConditionExpression: 'attribute_not_exists(pk)' } } as TransactItem,
   ];
 }
 
@@ -274,4 +318,36 @@ async function entryBelow(db: Db, groupId: string, seq: number): Promise<Item | 
     }),
   );
   return Items[0];
+}
+
+/**
+ * Starts the switch to shared mode (switch.ts): from now on members join in shared form, and every
+ * send finishes the switch before it takes a position. Idempotent.
+ */
+export async function markSwitching(db: Db, groupId: string): Promise<void> {
+  await sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: metaKey(groupId),
+      UpdateExpression: 'SET switching = :true',
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: { ':true': true },
+    }),
+  );
+}
+
+/**
+ * Ends the switch: the group is in shared mode from position `meta.seq` on. Only while META is as read
+ * (no send took a position and no member joined or left since every member was moved and brought to
+ * the head), so no position is ever fanned out to some members and shared with others. Returns false
+ * when META changed: the caller goes round again.
+ */
+export function flipToShared(db: Db, meta: GroupMeta): Promise<boolean> {
+  const u = new UpdateExpression();
+  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
+  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  u.require(`${u.name('switching')} = ${u.value(true)}`);
+  u.set('shared', true).remove('switching');
+  return sendConditional(db, new UpdateCommand(u.toUpdate(db.tableName, metaKey(meta.groupId))));
 }

@@ -15,6 +15,8 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
+ * | shared copy      | G#{groupId}#H               | M#{msgId}                |
+ * | large groups     | U#{owner}                   | LARGE                    |
  * | retention policy | POLICY                      | APP / U#{userId}         |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
@@ -82,6 +84,10 @@ export const keys = {
   memberSk: (userId: string) => `M#${userId}`,
   groupLogPk: (groupId: string) => `G#${groupId}#LOG`,
   groupLogSk: (seq: number) => String(seq).padStart(12, '0'),
+  /** A large group's history: one copy of each message, shared by its members (shared-history.ts). */
+  sharedHistoryPk: (groupId: string) => `G#${groupId}#H`,
+  /** The groups in shared mode a user belongs to: a list page merges them in (large-groups.ts). */
+  largeGroups: (owner: string) => ({ pk: keys.userPk(owner), sk: 'LARGE' }),
 
   policyPk: 'POLICY',
   appPolicySk: 'APP',

@@ -1,8 +1,9 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { Conversation, ConversationRef } from '../core/model.js';
-import { refOfItem, stateOf, toConversation } from './conversation-state.js';
+import { type ConversationState, refOfItem, stateOf, toConversation } from './conversation-state.js';
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
+import { LARGE_GROUPS_LIST_SK, largeGroupsOf } from './large-groups.js';
 import { type SyncHeadView, syncHeadViewOf } from './sync-store.js';
 import { LIST_INDEX, PINNED_INDEX } from './table.js';
 
@@ -15,6 +16,8 @@ import { LIST_INDEX, PINNED_INDEX } from './table.js';
 
 export interface ListedItem {
   ref: ConversationRef;
+  /** The side as the item says (a large group's is derived further from META: member-view.ts). */
+  state: ConversationState;
   /** The item's sort key in the list it came from: the next page's cursor. */
   sortKey: string;
   conversation: Conversation;
@@ -24,6 +27,8 @@ export interface ListedPage {
   items: ListedItem[];
   /** The sync head as this Query saw it (first pages of the full list only; absent if not there yet). */
   syncHead?: SyncHeadView;
+  /** The user's large groups as this Query saw them (first pages of the full list only). */
+  largeGroups?: string[];
 }
 
 interface PageQuery {
@@ -49,7 +54,8 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
   if (query.lowest >= highest) return result;
   let startKey: Record<string, unknown> | undefined;
   do {
-    // BETWEEN is inclusive: one more is asked for (the cursor's own item, or the sync head).
+    // BETWEEN is inclusive: one more is asked for (the cursor's own item, or the sync head), and
+    // from the top one more again (the large-groups item).
     const page = await send<{
       Items?: Record<string, unknown>[];
       LastEvaluatedKey?: Record<string, unknown>;
@@ -64,7 +70,7 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
         ScanIndexForward: false,
         // Only the base table can be read strongly consistent (the mark lists are there).
         ConsistentRead: query.indexName === undefined ? true : undefined,
-        Limit: query.limit - result.items.length + 1,
+        Limit: query.limit - result.items.length + (query.below === undefined ? 2 : 1),
         ExclusiveStartKey: startKey,
       }),
     );
@@ -74,11 +80,16 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
         result.syncHead = syncHeadViewOf(item);
         continue;
       }
+      if (sortKey === LARGE_GROUPS_LIST_SK) {
+        result.largeGroups = largeGroupsOf(item);
+        continue;
+      }
       if (sortKey >= highest || result.items.length >= query.limit) continue;
       const ref = refOfItem(item);
-      const conversation = toConversation(stateOf(ref, item));
+      const state = stateOf(ref, item);
+      const conversation = toConversation(state);
       if (conversation && conversation.lastMessage.timestamp > query.cutoff) {
-        result.items.push({ ref, sortKey, conversation });
+        result.items.push({ ref, state, sortKey, conversation });
       }
     }
     startKey = page.LastEvaluatedKey;

@@ -35,34 +35,75 @@ export interface HistoryRead {
   resumeAfter?: string;
 }
 
-type CopyItem = StoredMessage & { pk: string; sk: string; seq?: number };
+/**
+ * `hidden`: a member's tombstone of a shared copy they deleted (member-view.ts): it carries the message's
+ * fields, so type and sender filters treat it as they treated the copy.
+ */
+type CopyItem = StoredMessage & { pk: string; sk: string; seq?: number; hidden?: boolean };
 
-export function copyKey(ref: ConversationRef, msgId: string): Key {
-  return { pk: keys.historyPk(ref), sk: keys.messageSk(msgId) };
+/**
+ * A partition of copies: an owner's own copies of a conversation, or a large group's shared history
+ * (one copy of each message since the group switched to shared mode).
+ */
+export type CopyHome = ConversationRef | { sharedGroupId: string };
+
+export function sharedHistoryOf(groupId: string): CopyHome {
+  return { sharedGroupId: groupId };
 }
 
-function toItem(owner: ConversationRef, message: Message, seq: number): CopyItem {
-  return { ...copyKey(owner, message.msgId), ...toStoredMessage(message), seq };
+function pkOf(home: CopyHome): string {
+  return 'sharedGroupId' in home ? keys.sharedHistoryPk(home.sharedGroupId) : keys.historyPk(home);
+}
+
+export function copyKey(home: CopyHome, msgId: string): Key {
+  return { pk: pkOf(home), sk: keys.messageSk(msgId) };
+}
+
+function toItem(home: CopyHome, message: Message, seq: number): CopyItem {
+  return { ...copyKey(home, message.msgId), ...toStoredMessage(message), seq };
 }
 
 export function messageOfCopy(item: Record<string, unknown>): Message {
-  const { pk: _pk, sk: _sk, seq: _seq, ...stored } = item as CopyItem;
+  const { pk: _pk, sk: _sk, seq: _seq, hidden: _hidden, ...stored } = item as CopyItem;
   return fromStoredMessage(stored);
 }
 
-/** One copy's item (seeding a table without a request per message: bench and tests). */
-export function copyItem(ref: ConversationRef, message: Message, seq: number): Record<string, unknown> {
-  return toItem(ref, message, seq);
+/** Whether a copy item read is a member's tombstone of a shared copy. */
+export function isTombstone(item: Record<string, unknown> | undefined): boolean {
+  return item?.hidden === true;
 }
 
-/** The Put action of one copy, for a transaction. */
-export function putCopyAction(
+/** The position a copy item holds (copies written before positions were stored have none). */
+export function positionOfCopy(item: Record<string, unknown>): number | undefined {
+  return item.seq === undefined ? undefined : Number(item.seq);
+}
+
+/**
+ * The Put of a member's tombstone of shared copy `message` at `seq`: the member deleted it (one-way), so
+ * their view of the group no longer shows it. In their own partition, where a purge finds it.
+ */
+export function putTombstoneAction(
   tableName: string,
   ref: ConversationRef,
   message: Message,
   seq: number,
 ): TransactItem {
-  return { Put: { TableName: tableName, Item: toItem(ref, message, seq) } };
+  return { Put: { TableName: tableName, Item: { ...toItem(ref, message, seq), hidden: true } } };
+}
+
+/** One copy's item (seeding a table without a request per message: bench and tests). */
+export function copyItem(home: CopyHome, message: Message, seq: number): Record<string, unknown> {
+  return toItem(home, message, seq);
+}
+
+/** The Put action of one copy, for a transaction. */
+export function putCopyAction(
+  tableName: string,
+  home: CopyHome,
+  message: Message,
+  seq: number,
+): TransactItem {
+  return { Put: { TableName: tableName, Item: toItem(home, message, seq) } };
 }
 
 /** The Delete action of one copy, for a transaction: only if it is still there. */
@@ -88,11 +129,11 @@ export async function putCopies(
  * below a watermark or retention cutoff cost no reads; type/sender filters may need several Queries,
  * never more items than `budget` in all.
  */
-export async function queryHistory(db: Db, ref: ConversationRef, range: HistoryRange): Promise<Message[]> {
+export async function queryHistory(db: Db, ref: CopyHome, range: HistoryRange): Promise<Message[]> {
   return (await readHistory(db, ref, range)).messages;
 }
 
-export async function readHistory(db: Db, ref: ConversationRef, range: HistoryRange): Promise<HistoryRead> {
+export async function readHistory(db: Db, ref: CopyHome, range: HistoryRange): Promise<HistoryRead> {
   if (range.lowestId > range.highestId) return { messages: [] };
   const messages: Message[] = [];
   let budget = range.budget ?? Number.POSITIVE_INFINITY;
@@ -114,8 +155,12 @@ export async function readHistory(db: Db, ref: ConversationRef, range: HistoryRa
 
 /** One Query of a history range: what it returned, how many items it read, and where it stopped. */
 export interface HistoryPageRead {
-  /** The matching copies read, in walk order. */
+  /** The matching copies read, in walk order (tombstones excluded). */
   messages: Message[];
+  /** The ids of the tombstones read (matching the filters), in walk order. */
+  hidden: string[];
+  /** The position of each copy and tombstone read that has one. */
+  positions: Map<string, number>;
   /** Items read, matching or not (DynamoDB's ScannedCount). */
   scanned: number;
   /** The id of the last item read when the Query stopped before the end of its range, else undefined. */
@@ -128,13 +173,13 @@ export interface HistoryPageRead {
  */
 export async function readHistoryPage(
   db: Db,
-  ref: ConversationRef,
+  ref: CopyHome,
   range: HistoryRange & { afterId?: string },
 ): Promise<HistoryPageRead> {
-  if (range.lowestId > range.highestId) return { messages: [], scanned: 0 };
+  if (range.lowestId > range.highestId) return { messages: [], hidden: [], positions: new Map(), scanned: 0 };
   const filters: string[] = [];
   const values: Record<string, unknown> = {
-    ':pk': keys.historyPk(ref),
+    ':pk': pkOf(ref),
     ':lo': keys.messageSk(range.lowestId),
     ':hi': keys.messageSk(range.highestId),
   };
@@ -174,8 +219,13 @@ export async function readHistoryPage(
     }),
   );
   const lastKey = page.LastEvaluatedKey?.sk;
+  const items = page.Items ?? [];
   return {
-    messages: (page.Items ?? []).map(messageOfCopy),
+    messages: items.filter((item) => !isTombstone(item)).map(messageOfCopy),
+    hidden: items.filter(isTombstone).map((item) => keys.msgIdOfSk(item.sk)),
+    positions: new Map(
+      items.flatMap((item) => (item.seq === undefined ? [] : [[keys.msgIdOfSk(item.sk), Number(item.seq)]])),
+    ),
     scanned: page.ScannedCount ?? 0,
     ...(typeof lastKey === 'string' ? { lastReadId: keys.msgIdOfSk(lastKey) } : {}),
   };
@@ -203,7 +253,7 @@ export async function newestCopy(
 /** How many copies there are in (`above`, `atOrBelow`]: reads their keys only. */
 export async function countCopies(
   db: Db,
-  ref: ConversationRef,
+  ref: CopyHome,
   range: { above?: string; atOrBelow: string },
 ): Promise<number> {
   const lowest = keys.messageSk(lowIdAbove(range.above));
@@ -212,7 +262,7 @@ export async function countCopies(
   return countAll(db, {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-    ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+    ExpressionAttributeValues: { ':pk': pkOf(ref), ':lo': lowest, ':hi': highest },
     ConsistentRead: true,
   });
 }

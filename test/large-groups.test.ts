@@ -1,0 +1,228 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RoamingClient } from '../client/roaming-client.js';
+import { keys } from '../functions/store/keys.js';
+import { text } from './support/fixtures.js';
+import { type Harness, startHarness } from './support/harness.js';
+
+/**
+ * Large groups (issue "Groups of 5,000 at a flat cost per message"): past `sharedHistoryAbove` members a
+ * group switches, one way, to shared mode. Each message is stored once; a member's side is derived from
+ * their positions. These tests run the same operations on a group that stays in fan-out mode and one
+ * that switches (mid-run), and check that the members see the same in both.
+ */
+
+const THRESHOLD = 3;
+let h: Harness;
+beforeAll(async () => {
+  h = await startHarness({ config: { sharedHistoryAbove: THRESHOLD, maxGroupMembers: 50 } });
+});
+afterAll(async () => {
+  await h.close();
+});
+
+async function partitionItems(pk: string) {
+  const { Items = [] } = (await h.documentClient.send(
+    new QueryCommand({
+      TableName: h.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': pk },
+    }),
+  )) as { Items?: Record<string, unknown>[] };
+  return Items;
+}
+
+async function meta(groupId: string) {
+  return (await partitionItems(keys.groupPk(groupId))).find((item) => item.sk === keys.groupMetaSk);
+}
+
+/** What a member sees of a group: its list entry (as text) and its whole history (bodies, oldest first). */
+async function viewOf(client: RoamingClient, groupId: string) {
+  const list = await client.fetchConversationsFromServer({ limit: 50 });
+  const entry = list.conversations.find((c) => c.convId === groupId);
+  const history = await client.fetchHistoryMessages(groupId, 'group', 50, undefined, { direction: 'down' });
+  return {
+    listed: entry !== undefined,
+    unread: entry?.unreadCount,
+    latest: entry?.lastMessage.body,
+    history: history.messages.map((m) => m.body.text),
+  };
+}
+
+const say = (client: RoamingClient, groupId: string, words: string) =>
+  client.sendMessage(text(groupId, words, { chatType: 'group' }));
+
+describe('large groups', () => {
+  it('a group past the threshold stores each message once, and its members see it as in fan-out mode', async () => {
+    const owner = await h.as('lg1-owner');
+    const users = ['lg1-a', 'lg1-b', 'lg1-c', 'lg1-d'];
+    const group = await owner.createGroup({ name: 'big', members: users });
+    // The creation begins the switch; the first send finishes it before it takes a position.
+    expect(await meta(group.groupId)).toMatchObject({ switching: true });
+    const message = await say(owner, group.groupId, 'hello everyone');
+    expect((await meta(group.groupId))?.shared).toBe(true);
+    expect(await partitionItems(keys.sharedHistoryPk(group.groupId))).toHaveLength(1);
+    for (const user of users) {
+      expect(
+        await partitionItems(keys.historyPk({ owner: user, chatType: 'group', convId: group.groupId })),
+      ).toHaveLength(0);
+      const view = await viewOf(await h.as(user), group.groupId);
+      expect(view).toEqual({
+        listed: true,
+        unread: 1,
+        latest: { text: 'hello everyone' },
+        history: ['hello everyone'],
+      });
+    }
+    // The sender's own message is read for them.
+    const own = await viewOf(owner, group.groupId);
+    expect(own.unread).toBe(0);
+    expect(own.history).toEqual(['hello everyone']);
+    expect(message.chatType).toBe('group');
+  });
+
+  it('the same operations give the same views in a fan-out group and in one that switches midway', async () => {
+    const run = async (prefix: string, switches: boolean) => {
+      const owner = await h.as(`${prefix}-owner`);
+      const alice = await h.as(`${prefix}-alice`);
+      const bob = await h.as(`${prefix}-bob`);
+      const group = await owner.createGroup({ members: [`${prefix}-alice`, `${prefix}-bob`] });
+      const { groupId } = group;
+      await say(owner, groupId, 'one');
+      await say(alice, groupId, 'two');
+      // Past the threshold: the group switches here (the newcomer sees only what follows).
+      if (switches) await owner.addGroupMember(groupId, `${prefix}-extra`);
+      await say(bob, groupId, 'three');
+      await say(owner, groupId, 'four');
+      await alice.sendConversationReadAck(groupId, 'group');
+      await say(bob, groupId, 'five');
+      await say(owner, groupId, 'six');
+      // Alice deletes one message from before the switch and one after it, for herself only.
+      const before = (await alice.fetchHistoryMessages(groupId, 'group', 50)).messages;
+      const byText = new Map(before.map((m) => [m.body.text as string, m.msgId]));
+      const deleted = await alice.removeMessagesFromServerWithMsgIds(groupId, 'group', [
+        byText.get('two') as string,
+        byText.get('five') as string,
+      ]);
+      expect(deleted).toBe(2);
+      // Bob deletes everything up to "four".
+      const bobs = (await bob.fetchHistoryMessages(groupId, 'group', 50)).messages;
+      const four = bobs.find((m) => m.body.text === 'four');
+      await bob.removeMessagesFromServerWithTimestamp(groupId, 'group', four?.timestamp as number);
+      await say(alice, groupId, 'seven');
+      return {
+        shared: (await meta(groupId))?.shared === true,
+        owner: await viewOf(owner, groupId),
+        alice: await viewOf(alice, groupId),
+        bob: await viewOf(bob, groupId),
+      };
+    };
+    const fanOut = await run('lg2f', false);
+    const switched = await run('lg2s', true);
+    expect(fanOut.shared).toBe(false);
+    expect(switched.shared).toBe(true);
+    expect({ ...switched, shared: undefined }).toEqual({ ...fanOut, shared: undefined });
+    expect(switched.alice).toEqual({
+      listed: true,
+      unread: 0,
+      latest: { text: 'seven' },
+      history: ['one', 'three', 'four', 'six', 'seven'],
+    });
+    expect(switched.bob.history).toEqual(['five', 'six', 'seven']);
+    expect(switched.bob.unread).toBe(2);
+  });
+
+  it('?since= reports a large group that got a message, and an idle one after it reports nothing', async () => {
+    const owner = await h.as('lg3-owner');
+    const alice = await h.as('lg3-alice');
+    const group = await owner.createGroup({ members: ['lg3-alice', 'lg3-b', 'lg3-c'] });
+    await say(owner, group.groupId, 'before the token');
+    const first = await alice.fetchConversationsFromServer({ limit: 20 });
+    expect(first.conversations.map((c) => c.convId)).toEqual([group.groupId]);
+
+    // A first page's token goes back two hours (list index lag): the first sync reports what is there.
+    const synced = await alice.syncConversations(first.syncToken as string);
+    const idle = await alice.syncConversationsPage(synced.syncToken, 50);
+    expect(idle.conversations).toEqual([]);
+
+    await say(owner, group.groupId, 'after the token');
+    const changed = await alice.syncConversationsPage(idle.syncToken as string, 50);
+    expect(changed.conversations.map((c) => [c.convId, c.unreadCount, c.lastMessage.body.text])).toEqual([
+      [group.groupId, 2, 'after the token'],
+    ]);
+    const again = await alice.syncConversationsPage(changed.syncToken as string, 50);
+    expect(again.conversations).toEqual([]);
+    expect(again.removed).toEqual([]);
+  });
+
+  it('a list merges large groups and other conversations by last arrival, across pages', async () => {
+    const owner = await h.as('lg4-owner');
+    const alice = await h.as('lg4-alice');
+    const big = await owner.createGroup({ members: ['lg4-alice', 'lg4-b', 'lg4-c'] });
+    const small = await owner.createGroup({ members: ['lg4-alice'] });
+    const friend = await h.as('lg4-friend');
+    // A second between arrivals: the list orders by arrival time (ids of one millisecond tie randomly).
+    const tick = () => h.clock.advance(1000);
+    await friend.sendMessage(text('lg4-alice', 'hi'));
+    tick();
+    await say(owner, big.groupId, 'big 1');
+    tick();
+    await say(owner, small.groupId, 'small 1');
+    tick();
+    await friend.sendMessage(text('lg4-alice', 'hi again'));
+    tick();
+    await say(owner, big.groupId, 'big 2');
+
+    const expected = [big.groupId, 'lg4-friend', small.groupId];
+    const all = await alice.fetchConversationsFromServer({ limit: 10 });
+    expect(all.conversations.map((c) => c.convId)).toEqual(expected);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await alice.fetchConversationsFromServer({ limit: 1, cursor });
+      seen.push(...page.conversations.map((c) => c.convId));
+      cursor = page.cursor ?? undefined;
+    } while (cursor);
+    expect(seen).toEqual(expected);
+  });
+
+  it('a member who leaves a large group loses it: history refused, the group reported removed', async () => {
+    const owner = await h.as('lg5-owner');
+    const alice = await h.as('lg5-alice');
+    const group = await owner.createGroup({ members: ['lg5-alice', 'lg5-b', 'lg5-c'] });
+    await say(owner, group.groupId, 'while a member');
+    const first = await alice.fetchConversationsFromServer({ limit: 20 });
+    await alice.removeGroupMember(group.groupId, 'lg5-alice');
+    await say(owner, group.groupId, 'after leaving');
+    const since = await alice.syncConversationsPage(first.syncToken as string, 50);
+    expect(since.removed?.map((r) => r.convId)).toEqual([group.groupId]);
+    expect(since.conversations).toEqual([]);
+    await expect(alice.fetchHistoryMessages(group.groupId, 'group', 10)).rejects.toMatchObject({
+      status: 403,
+    });
+    const list = await alice.fetchConversationsFromServer({ limit: 20 });
+    expect(list.conversations).toEqual([]);
+  });
+
+  it('sends running while a join switches the group are each seen once, in one order, by every member', async () => {
+    const owner = await h.as('lg6-owner');
+    const members = ['lg6-a', 'lg6-b'];
+    const group = await owner.createGroup({ members });
+    const senders = await Promise.all([owner, ...(await Promise.all(members.map((m) => h.as(m))))]);
+    const sends = senders.flatMap((client, i) =>
+      Array.from({ length: 4 }, (_, n) => say(client, group.groupId, `s${i}-${n}`)),
+    );
+    const join = owner.addGroupMember(group.groupId, 'lg6-late');
+    await Promise.all([...sends, join]);
+    // Whichever send met the group switching finished the switch; this one surely does.
+    await say(owner, group.groupId, 'after');
+    expect((await meta(group.groupId))?.shared).toBe(true);
+    const histories = await Promise.all(
+      senders.map(async (client) => (await viewOf(client, group.groupId)).history),
+    );
+    expect(histories[0]).toHaveLength(13);
+    expect(new Set(histories[0]).size).toBe(13);
+    expect(histories[0]?.at(-1)).toBe('after');
+    for (const history of histories) expect(history).toEqual(histories[0]);
+  });
+});
