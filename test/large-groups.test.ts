@@ -1,6 +1,7 @@
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
+import { DAY_MS } from '../functions/core/clock.js';
 import { keys } from '../functions/store/keys.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -184,6 +185,29 @@ describe('large groups', () => {
       cursor = page.cursor ?? undefined;
     } while (cursor);
     expect(seen).toEqual(expected);
+  });
+
+  it('retention past the read position lowers a large group’s unread at read time, and ?since= says so', async () => {
+    const owner = await h.as('lg7-owner');
+    const alice = await h.as('lg7-alice');
+    const ops = await h.as('lg7-ops', { admin: true });
+    const group = await owner.createGroup({ members: ['lg7-alice', 'lg7-b', 'lg7-c'] });
+    await ops.setUserRetention('lg7-alice', 1);
+    await say(owner, group.groupId, 'old 1');
+    await say(owner, group.groupId, 'old 2');
+    const first = await alice.fetchConversationsFromServer({ limit: 20 });
+    const synced = await alice.syncConversations(first.syncToken as string);
+    expect(synced.conversations.find((c) => c.convId === group.groupId)?.unreadCount).toBe(2);
+    h.clock.advance(2 * DAY_MS);
+    await say(owner, group.groupId, 'new');
+    const list = await alice.fetchConversationsFromServer({ limit: 20 });
+    const entry = list.conversations.find((c) => c.convId === group.groupId);
+    expect([entry?.unreadCount, entry?.lastMessage.body.text]).toEqual([1, 'new']);
+    expect(
+      (await alice.fetchHistoryMessages(group.groupId, 'group', 10)).messages.map((m) => m.body.text),
+    ).toEqual(['new']);
+    const since = await alice.syncConversationsPage(synced.syncToken, 50);
+    expect(since.conversations.map((c) => [c.convId, c.unreadCount])).toEqual([[group.groupId, 1]]);
   });
 
   it('a member who leaves a large group loses it: history refused, the group reported removed', async () => {

@@ -201,7 +201,7 @@ async function mergeLargeGroups(
 ): Promise<MergedPage> {
   const groupIds = page.largeGroups ?? [];
   if (groupIds.length === 0) return { ...page, groups: new Map() };
-  const { states, metas } = await readLargeGroupSides(deps, owner, groupIds);
+  const { states, metas } = await readLargeGroupSides(deps, owner, groupIds, range.cutoff);
   const merged = page.items.filter((item) => !(item.ref.chatType === 'group' && metas.has(item.ref.convId)));
   for (const state of states) {
     const conversation = toConversation(state);
@@ -222,6 +222,7 @@ async function derivedPinned(deps: Deps, page: ListedPage, cutoff: number): Prom
   const { states } = await readSides(
     deps,
     shared.map((item) => item.ref),
+    cutoff,
   );
   const now = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
   const items: ListedItem[] = [];
@@ -276,15 +277,21 @@ async function changesSince(
     const [cutoff, changed, large] = await Promise.all([
       cutoffRead,
       anyChangeSince(deps.db, owner, since.from),
-      readLargeGroups(deps.db, owner).then((ids) => readLargeGroupSides(deps, owner, ids)),
+      Promise.all([readLargeGroups(deps.db, owner), cutoffRead]).then(([ids, known]) =>
+        readLargeGroupSides(deps, owner, ids, known),
+      ),
     ]);
+    // A large group is reported when it got a message since the token, or when retention lowered its
+    // unread (nothing stamps that: it is reported at every since until read, more than changed, never less).
     movedGroups = large.states.filter((state) => {
       const meta = large.metas.get(state.ref.convId);
-      return meta !== undefined && movedSince(since.groups, meta);
+      return (
+        meta !== undefined && (movedSince(since.groups, meta) || large.retentionLowered.has(meta.groupId))
+      );
     });
     groups = positionsOf(large.metas);
-    if (!changed && movedGroups.length === 0)
-      return unchanged({ epoch: since.from, at: now, groups }, cutoff);
+    // No marker since the token: the large groups alone need no new epoch (nothing of the user's changed).
+    if (!changed) return unchanged({ epoch: since.from, at: now, groups }, cutoff, movedGroups);
   }
   const [cutoff, below] = await Promise.all([
     cutoffRead,
@@ -311,21 +318,10 @@ async function changesSince(
     for (const msgId of marker.deleted) entry.msgIds.add(msgId);
     deleted.set(key, entry);
   }
-  const { states } = await readSides(deps, [...refs.values()]);
+  const { states } = await readSides(deps, [...refs.values()], cutoff);
   const reported = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
   for (const state of movedGroups) reported.set(keyString(conversationKey(state.ref)), state);
-  const conversations: Conversation[] = [];
-  const removed: RemovedConversation[] = [];
-  for (const state of reported.values()) {
-    const conversation = toConversation(state);
-    if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
-    else
-      removed.push({
-        convId: state.ref.convId,
-        chatType: state.ref.chatType,
-        clearedThrough: state.clearedThrough ?? null,
-      });
-  }
+  const { conversations, removed } = reportOf([...reported.values()], cutoff);
   const last = markers.at(-1);
   return {
     conversations,
@@ -344,13 +340,38 @@ async function changesSince(
  * The answer of a `?since=` that found no change: the same epoch, issued now. Renewing `at` is safe: no
  * marker of that epoch or later existed, so every one it needs is written from now on and outlives it.
  */
-function unchanged(token: SyncToken, cutoff: number): ConversationPage {
+function unchanged(
+  token: SyncToken,
+  cutoff: number,
+  largeGroups: ConversationState[] = [],
+): ConversationPage {
+  const { conversations, removed } = reportOf(largeGroups, cutoff);
   return {
-    conversations: [],
-    removed: [],
+    conversations,
+    removed,
     messagesDeleted: [],
     cursor: null,
     syncToken: encodeSyncToken(token),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
   };
+}
+
+/** Sides as a since answer reports them: listed and not expired, or removed (with their watermark). */
+function reportOf(
+  states: readonly ConversationState[],
+  cutoff: number,
+): Pick<ConversationPage, 'conversations'> & { removed: RemovedConversation[] } {
+  const conversations: Conversation[] = [];
+  const removed: RemovedConversation[] = [];
+  for (const state of states) {
+    const conversation = toConversation(state);
+    if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
+    else
+      removed.push({
+        convId: state.ref.convId,
+        chatType: state.ref.chatType,
+        clearedThrough: state.clearedThrough ?? null,
+      });
+  }
+  return { conversations, removed };
 }

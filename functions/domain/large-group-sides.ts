@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
+import { highestIdAt } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
-import { type ConversationState, conversationKey, stateOf } from '../store/conversation.js';
+import { type ConversationState, conversationKey, stateOf, unreadAfter } from '../store/conversation.js';
 import { batchGet, keyString } from '../store/db.js';
 import { type GroupMeta, metaKey, metaOf } from '../store/group-store.js';
 import { advance } from '../store/member-view.js';
 import type { Deps } from './deps.js';
+import { NO_CUTOFF } from './retention.js';
+import { unreadAbove } from './unread.js';
 
 /**
  * Reading members' sides as they are now: the conversation items and, for groups, META, in one
@@ -16,9 +19,48 @@ export interface Sides {
   states: ConversationState[];
   /** META of each group read (by id). */
   metas: Map<string, GroupMeta>;
+  /** The groups (by id) whose unread retention lowered at this read: nothing stamps that change. */
+  retentionLowered: Set<string>;
 }
 
-export async function readSides(deps: Deps, refs: readonly ConversationRef[]): Promise<Sides> {
+/**
+ * The sides as they are now, with unread counted past the owner's retention cutoff (`cutoff`, ms): a
+ * shared-mode side keeps positions, not copies, so retention lowers its unread here, at read time (the
+ * sweep does it for copies it purges).
+ */
+export async function readSides(
+  deps: Deps,
+  refs: readonly ConversationRef[],
+  cutoff: number,
+): Promise<Sides> {
+  const sides = await readRawSides(deps, refs);
+  const states = await Promise.all(sides.states.map((state) => withRetentionUnread(deps, state, cutoff)));
+  const retentionLowered = new Set(
+    states.filter((state, i) => state.unread !== sides.states[i]?.unread).map((state) => state.ref.convId),
+  );
+  return { ...sides, states, retentionLowered };
+}
+
+/**
+ * A derived side whose unread reaches back to or before the cutoff: unread is what is after it, counted
+ * from positions (unread.ts): a Query or two, only for such a side.
+ */
+async function withRetentionUnread(
+  deps: Deps,
+  state: ConversationState,
+  cutoff: number,
+): Promise<ConversationState> {
+  if (!state.shared || state.unread === 0 || cutoff === NO_CUTOFF) return state;
+  const after = unreadAfter(state);
+  const expiredThrough = highestIdAt(cutoff);
+  if (after !== undefined && after >= expiredThrough) return state;
+  return { ...state, unread: await unreadAbove(deps, state, expiredThrough) };
+}
+
+async function readRawSides(
+  deps: Deps,
+  refs: readonly ConversationRef[],
+): Promise<Omit<Sides, 'retentionLowered'>> {
   const groups = [...new Set(refs.filter((ref) => ref.chatType === 'group').map((ref) => ref.convId))];
   const items = await batchGet(deps.db, [...refs.map(conversationKey), ...groups.map(metaKey)]);
   const metas = new Map<string, GroupMeta>();
@@ -36,10 +78,16 @@ export async function readSides(deps: Deps, refs: readonly ConversationRef[]): P
 }
 
 /** The sides of the owner's large groups (the groups of their large-groups item). */
-export function readLargeGroupSides(deps: Deps, owner: string, groupIds: readonly string[]): Promise<Sides> {
+export function readLargeGroupSides(
+  deps: Deps,
+  owner: string,
+  groupIds: readonly string[],
+  cutoff: number,
+): Promise<Sides> {
   return readSides(
     deps,
     groupIds.map((convId): ConversationRef => ({ owner, chatType: 'group', convId })),
+    cutoff,
   );
 }
 

@@ -280,32 +280,63 @@ async function checkUnread(
   const { Item: item } = (await client.send(
     new GetCommand({ TableName: world.tableName, Key: keys.conversation(ref), ConsistentRead: true }),
   )) as { Item?: Record<string, unknown> };
-  const head = item?.headMsgId as string | undefined;
   const readThrough = item?.readThrough as string | undefined;
   const clearedThrough = item?.clearedThrough as string | undefined;
   const from =
     readThrough && clearedThrough ? maxId(readThrough, clearedThrough) : (readThrough ?? clearedThrough);
-  const copies: string[] = [];
-  let startKey: Record<string, unknown> | undefined;
-  do {
-    const page = (await client.send(
-      new QueryCommand({
+  // A shared-mode member's copies: their own (less tombstones) and the group's shared history, up to
+  // META's head (docs/large-groups.md); read here from the table, not through the service's seam.
+  const shared = item?.shared === true;
+  const own = await copyKeys(world, keys.historyPk(ref));
+  const hidden = new Set(own.filter((copy) => copy.hidden).map((copy) => copy.id));
+  const copies = own.filter((copy) => !copy.hidden).map((copy) => copy.id);
+  let head = item?.headMsgId as string | undefined;
+  if (shared) {
+    const { Item: meta } = (await client.send(
+      new GetCommand({
         TableName: world.tableName,
-        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
-        ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':m': keys.messageSkPrefix },
-        ProjectionExpression: 'sk',
+        Key: { pk: keys.groupPk(ref.convId), sk: keys.groupMetaSk },
         ConsistentRead: true,
-        ExclusiveStartKey: startKey,
       }),
-    )) as { Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> };
-    copies.push(...(page.Items ?? []).map((copy) => keys.msgIdOfSk(copy.sk)));
-    startKey = page.LastEvaluatedKey;
-  } while (startKey);
-  const unread = copies.filter((id) => (from === undefined || id > from) && head !== undefined && id <= head);
+    )) as { Item?: Record<string, unknown> };
+    const groupHead = meta?.shared === true ? (meta.headMsgId as string | undefined) : undefined;
+    if (groupHead !== undefined && (head === undefined || groupHead > head)) head = groupHead;
+    const common = await copyKeys(world, keys.sharedHistoryPk(ref.convId));
+    copies.push(...common.filter((copy) => !hidden.has(copy.id)).map((copy) => copy.id));
+  }
+  const afterRead = copies.filter((id) => (from === undefined || id > from) && head !== undefined && id <= head);
+  // Shared copies past the owner's retention stay in the table (each member's cutoff hides them at read
+  // time): unread counts the visible ones.
+  const visible = new Set(history.map((m) => m.msgId));
+  const unread = shared ? afterRead.filter((id) => visible.has(id)) : afterRead;
   const visibleAfter = history.filter((m) => listed.readThrough === null || m.msgId > listed.readThrough);
   if (listed.unreadCount !== unread.length) {
     failures.push(
       `${where}: unread is ${listed.unreadCount}, ${unread.length} copies are after the read position (${visibleAfter.length} visible)`,
     );
   }
+}
+
+/** The ids of the copies in a history partition, and which are a member's tombstones. */
+async function copyKeys(world: World, pk: string): Promise<{ id: string; hidden: boolean }[]> {
+  const copies: { id: string; hidden: boolean }[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = (await world.direct.db.client.send(
+      new QueryCommand({
+        TableName: world.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+        ExpressionAttributeValues: { ':pk': pk, ':m': keys.messageSkPrefix },
+        ProjectionExpression: 'sk, #hidden',
+        ExpressionAttributeNames: { '#hidden': 'hidden' },
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    )) as { Items?: { sk: string; hidden?: boolean }[]; LastEvaluatedKey?: Record<string, unknown> };
+    copies.push(
+      ...(page.Items ?? []).map((copy) => ({ id: keys.msgIdOfSk(copy.sk), hidden: copy.hidden === true })),
+    );
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  return copies;
 }

@@ -73,6 +73,15 @@ export const SIMULATION_CONFIG: Partial<RoamingConfig> = {
   ...NO_RATE_LIMITS,
 };
 
+/**
+ * The group's storage mode, by seed (not by the dice, so every seed keeps its schedule): a third of the
+ * runs keep fan-out (the group never passes 200 members), a third start in shared mode (past 0: the
+ * first send finishes the switch), and a third switch mid-run, when the third user joins (past 2).
+ */
+export function groupModeThreshold(seed: number): number {
+  return [200, 0, 2][seed % 3] as number;
+}
+
 /** Sleeping never waits in a simulation (retries back off in scheduler steps, not in time). */
 function simulatedTimer(clock: Clock): Timer {
   return { now: () => clock.now(), sleep: () => Promise.resolve() };
@@ -81,6 +90,7 @@ function simulatedTimer(clock: Clock): Timer {
 /** Builds the world on `tableName` (an empty table of its own) and sets it up: the group, maybe a policy. */
 export async function createWorld(seed: number, raw: DocumentSender, tableName: string): Promise<World> {
   const dice = Dice.seeded(seed);
+  const config = { ...SIMULATION_CONFIG, sharedHistoryAbove: groupModeThreshold(seed) };
   const clock = new ManualClock(START_TIME + dice.int(1_000_000));
   const scheduler = new Scheduler(Dice.seeded(dice.fork()).next, () => clock.now());
   const justifications = new Map<number, DeleteJustification>();
@@ -109,7 +119,7 @@ export async function createWorld(seed: number, raw: DocumentSender, tableName: 
         clock: instanceClock,
         timer: simulatedTimer(instanceClock),
         random: Dice.seeded(dice.fork()).next,
-        config: SIMULATION_CONFIG,
+        config,
       }),
     };
   });
@@ -119,7 +129,7 @@ export async function createWorld(seed: number, raw: DocumentSender, tableName: 
     clock,
     timer: simulatedTimer(clock),
     random: Dice.seeded(dice.fork()).next,
-    config: SIMULATION_CONFIG,
+    config,
   });
   const users = [0, 1, 2].map((i) => `s${seed}-u${i}`);
   const [owner, member] = users as [string, string, string];
