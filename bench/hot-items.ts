@@ -1,5 +1,8 @@
 import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
+import { RateLimitedError } from '../functions/core/errors.js';
+import type { RoamingConfig } from '../functions/domain/deps.js';
 import { createGroup } from '../functions/domain/groups.js';
 import { sendMessage } from '../functions/domain/send.js';
 import { text } from '../test/support/fixtures.js';
@@ -9,38 +12,61 @@ import { runBenchmarks, startBenchStore } from './setup.js';
 /**
  * Hot items under DynamoDB's transaction conflicts (test/support/transaction-conflicts.ts: a transaction
  * holds its items for HOLD_MS, as one takes tens of milliseconds on AWS; whatever touches them meanwhile
- * is cancelled). Every send's transaction checks its recipients' sync heads, so concurrent sends to one
- * user conflict even when they write different conversations. Prints, per scenario, sends per second,
- * transactions cancelled and retries per send, and sends that gave up (the store's 8 attempts ran out).
+ * is cancelled). Every send's transaction checks its recipients' sync heads, and every send to a group
+ * writes its META, so concurrent sends to one user or one group conflict. Each scenario runs without
+ * the inbound limit (inbound-limits.ts) and with it (20 a second, bursts of 40: its defaults), where a
+ * refused sender waits the Retry-After it is given and sends again, as an app does. Prints, per
+ * scenario: sends per second delivered, transactions cancelled and store retries per send, 429s from
+ * the inbound limit per send, and sends that gave up (the store's attempts ran out under conflicts).
  * `npx tsx bench/hot-items.ts`
  */
 const HOLD_MS = 15;
 const SENDERS = 50;
 const SENDS_EACH = 4;
+const CAPPED: Partial<RoamingConfig> = { inboundPerSecond: 20, inboundBurst: 40 };
 
 export interface HotItemFigure {
   scenario: string;
   sendsPerSecond: number;
   cancelledPerSend: number;
   retriesPerSend: number;
+  /** 429s the inbound limit answered, per send (each was sent again after its Retry-After). */
+  refusedPerSend: number;
   gaveUp: number;
 }
 
 export async function benchHotItems(): Promise<HotItemFigure[]> {
   const figures: HotItemFigure[] = [];
   console.log(`  transactions hold their items ${HOLD_MS} ms; ${SENDERS} senders, ${SENDS_EACH} sends each`);
-  figures.push(
-    await scenario(`one recipient, ${SENDERS} concurrent senders`, async () => ({
-      send: (sender) => text('star', `from ${sender}`),
-    })),
-  );
-  figures.push(
-    await scenario(`one group of ${SENDERS + 1}, ${SENDERS} concurrent senders`, async (deps) => {
-      const members = Array.from({ length: SENDERS }, (_, i) => `sender-${i}`);
-      const group = await createGroup(deps, 'owner', { name: 'hot', members });
+  const toOne: Setup = async () => ({ send: (sender) => text('star', `from ${sender}`) });
+  const toGroupOf =
+    (members: number): Setup =>
+    async (deps) => {
+      const senders = Array.from({ length: SENDERS }, (_, i) => `sender-${i}`);
+      const others = Array.from({ length: members - 1 - SENDERS }, (_, i) => `member-${i}`);
+      const group = await createGroup(deps, 'owner', { name: 'hot', members: [...senders, ...others] });
       return { send: () => text(group.groupId, 'to everyone', { chatType: 'group' }) };
-    }),
-  );
+    };
+  for (const [label, config] of [
+    ['', {}],
+    [', inbound limit 20/s', CAPPED],
+  ] as const) {
+    figures.push(await scenario(`one recipient, ${SENDERS} senders${label}`, config, toOne));
+    figures.push(
+      await scenario(
+        `one group of ${SENDERS + 1} (fan-out), ${SENDERS} senders${label}`,
+        config,
+        toGroupOf(SENDERS + 1),
+      ),
+    );
+    figures.push(
+      await scenario(
+        `one group of 5,000 (shared), ${SENDERS} senders${label}`,
+        { ...config, maxGroupMembers: 5_000 },
+        toGroupOf(5_000),
+      ),
+    );
+  }
   return figures;
 }
 
@@ -48,22 +74,36 @@ type Setup = (deps: Awaited<ReturnType<typeof startBenchStore>>['deps']) => Prom
   send: (sender: string) => ReturnType<typeof text>;
 }>;
 
-async function scenario(label: string, setup: Setup): Promise<HotItemFigure> {
+async function scenario(label: string, config: Partial<RoamingConfig>, setup: Setup): Promise<HotItemFigure> {
   const conflicts = transactionConflicts({ holdMs: HOLD_MS });
-  const store = await startBenchStore({}, (client) => conflicts.wrap(client));
+  const store = await startBenchStore(config, (client) => conflicts.wrap(client));
   try {
     const { send } = await setup(store.deps);
+    // A first send finishes a switch to shared mode that the group's creation began.
+    await sendMessage(store.deps, 'sender-0', send('sender-0')).catch(() => undefined);
     conflicts.reset();
     const retriesBefore = store.deps.db.retryCounter.retries;
     let gaveUp = 0;
+    let refused = 0;
     const started = performance.now();
     await Promise.all(
       Array.from({ length: SENDERS }, async (_, i) => {
         const sender = `sender-${i}`;
         for (let n = 0; n < SENDS_EACH; n++) {
-          await sendMessage(store.deps, sender, send(sender)).catch(() => {
-            gaveUp++;
-          });
+          for (;;) {
+            try {
+              await sendMessage(store.deps, sender, send(sender));
+              break;
+            } catch (error) {
+              if (error instanceof RateLimitedError && error.limit === 'inbound') {
+                refused++;
+                await sleep((error.retryAfterSeconds ?? 1) * 1000);
+                continue;
+              }
+              gaveUp++;
+              break;
+            }
+          }
         }
       }),
     );
@@ -74,12 +114,13 @@ async function scenario(label: string, setup: Setup): Promise<HotItemFigure> {
       sendsPerSecond: (sends - gaveUp) / seconds,
       cancelledPerSend: conflicts.cancelled / sends,
       retriesPerSend: (store.deps.db.retryCounter.retries - retriesBefore) / sends,
+      refusedPerSend: refused / sends,
       gaveUp,
     };
     console.log(
-      `  ${label.padEnd(48)} ${figure.sendsPerSecond.toFixed(1).padStart(6)} sends/s, ` +
-        `${figure.cancelledPerSend.toFixed(2)} cancelled and ${figure.retriesPerSend.toFixed(2)} retries per send, ` +
-        `${gaveUp} of ${sends} gave up`,
+      `  ${label.padEnd(58)} ${figure.sendsPerSecond.toFixed(1).padStart(6)} sends/s, ` +
+        `${figure.cancelledPerSend.toFixed(2)} cancelled, ${figure.retriesPerSend.toFixed(2)} retries and ` +
+        `${figure.refusedPerSend.toFixed(2)} inbound 429s per send, ${gaveUp} of ${sends} gave up`,
     );
     return figure;
   } finally {

@@ -144,7 +144,7 @@ export type Error = {
   error: {
     code: string;
     message: string;
-    limit?: "requests" | "adminRequests" | "send" | "sendsInFlight" | "createGroup" | "addMembers";
+    limit?: "requests" | "adminRequests" | "send" | "sendCopies" | "inbound" | "sendsInFlight" | "createGroup" | "addMembers";
   };
 };
 

@@ -210,6 +210,23 @@ describe('large groups', () => {
     expect(since.conversations.map((c) => [c.convId, c.unreadCount])).toEqual([[group.groupId, 1]]);
   });
 
+  it('a pinned large group stays in the pinned list when the member item’s own latest has expired', async () => {
+    const owner = await h.as('lg8-owner');
+    const alice = await h.as('lg8-alice');
+    const ops = await h.as('lg8-ops', { admin: true });
+    const group = await owner.createGroup({ members: ['lg8-alice', 'lg8-b', 'lg8-c'] });
+    await say(owner, group.groupId, 'first');
+    // The pin stores alice's side as of now: its latest is "first".
+    await alice.pinConversation(group.groupId, 'group', true);
+    await ops.setUserRetention('lg8-alice', 1);
+    h.clock.advance(2 * DAY_MS);
+    await say(owner, group.groupId, 'two days later');
+    const pinned = await alice.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
+    expect(pinned.conversations.map((c) => [c.convId, c.lastMessage.body.text])).toEqual([
+      [group.groupId, 'two days later'],
+    ]);
+  });
+
   it('a member who leaves a large group loses it: history refused, the group reported removed', async () => {
     const owner = await h.as('lg5-owner');
     const alice = await h.as('lg5-alice');

@@ -66,7 +66,8 @@ beforeAll(async () => {
     client,
     tableName,
     clock,
-    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20 },
+    // The clock stands still: the pin cap's 51 messages to one user fit one inbound burst.
+    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20, inboundBurst: 60 },
   });
   const handlers: LocalHandlers = {};
   for (const [name, handler] of Object.entries(app.handlers)) {

@@ -95,6 +95,8 @@ export const LIMIT_NAMES = [
   'requests',
   'adminRequests',
   'send',
+  'sendCopies',
+  'inbound',
   'sendsInFlight',
   'createGroup',
   'addMembers',

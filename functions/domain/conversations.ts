@@ -6,7 +6,6 @@ import { type ConversationState, conversationKey, toConversation } from '../stor
 import { keyString } from '../store/db.js';
 import { readLargeGroups } from '../store/large-groups.js';
 import {
-  type ListedItem,
   type ListedPage,
   type ListRange,
   queryListed,
@@ -108,8 +107,10 @@ export async function listConversations(
   if (request.form === 'pinned') {
     const belowPinSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'pinned');
     const cutoff = await deps.retention.cutoffFor(owner);
-    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff });
-    return pageOf(await derivedPinned(deps, page, cutoff), request.limit, 'pinned');
+    // A pinned large group's side is derived from META before the page filters it (member-view.ts).
+    const derive = (states: ConversationState[]) => derivedSides(deps, states, cutoff);
+    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff, derive });
+    return pageOf(page, request.limit, 'pinned');
   }
   if (request.form === 'mark') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
@@ -215,24 +216,21 @@ async function mergeLargeGroups(
   return { ...page, items: merged.slice(0, range.limit), groups: positionsOf(metas) };
 }
 
-/** Pinned large groups, as their items say, moved on to what their groups got since (META). */
-async function derivedPinned(deps: Deps, page: ListedPage, cutoff: number): Promise<ListedPage> {
-  const shared = page.items.filter((item) => item.state.shared);
-  if (shared.length === 0) return page;
-  const { states } = await readSides(
+/** Sides read from an index, large groups' derived from META (one BatchGetItem, only if there are any). */
+async function derivedSides(
+  deps: Deps,
+  states: ConversationState[],
+  cutoff: number,
+): Promise<ConversationState[]> {
+  const shared = states.filter((state) => state.shared);
+  if (shared.length === 0) return states;
+  const now = await readSides(
     deps,
-    shared.map((item) => item.ref),
+    shared.map((state) => state.ref),
     cutoff,
   );
-  const now = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
-  const items: ListedItem[] = [];
-  for (const item of page.items) {
-    const state = now.get(keyString(conversationKey(item.ref))) ?? item.state;
-    const conversation = toConversation(state);
-    if (conversation && conversation.lastMessage.timestamp > cutoff)
-      items.push({ ...item, state, conversation });
-  }
-  return { ...page, items };
+  const byKey = new Map(now.states.map((state) => [keyString(conversationKey(state.ref)), state]));
+  return states.map((state) => byKey.get(keyString(conversationKey(state.ref))) ?? state);
 }
 
 function pageOf(

@@ -40,6 +40,22 @@ export interface RoamingConfig {
   sendsPerSecond: number;
   /** Messages one user may send in a burst (the bucket's size). @default 20 */
   sendBurst: number;
+  /**
+   * Message copies one user's sends may write per second, on average: a send costs one unit per copy it
+   * writes per started KB of content (a single chat 2, a fan-out group send one per member, a shared-mode
+   * group send 1), so no account can ask more than a bounded share of the table's writes; 0: no limit.
+   * @default 400
+   */
+  sendCopiesPerSecond: number;
+  /** Copy units one user may spend in a burst: one 12 KB send to 200 members. @default 2400 */
+  sendCopiesBurst: number;
+  /**
+   * Messages one user or one group may receive per second from all senders together (inbound-limits.ts:
+   * past it, sends to one hot item mostly cancel each other on AWS); 0: no limit. @default 20
+   */
+  inboundPerSecond: number;
+  /** Messages one user or one group may receive at once, beyond the rate. @default 40 */
+  inboundBurst: number;
   /** Groups one user may create per day; 0: no limit. @default 20 */
   groupsPerDay: number;
   /** Members one user may add per minute, creating groups included; 0: no limit. @default 200 */
@@ -58,6 +74,8 @@ export interface RoamingConfig {
 /** The per-user limits turned off: tests on a clock that stands still, benchmarks, the seeding tool. */
 export const NO_RATE_LIMITS = {
   sendsPerSecond: 0,
+  sendCopiesPerSecond: 0,
+  inboundPerSecond: 0,
   groupsPerDay: 0,
   memberAddsPerMinute: 0,
   requestBudgetPerSecond: 0,
@@ -77,6 +95,10 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   sweepStopBeforeTimeoutMs: 20_000,
   sendsPerSecond: 10,
   sendBurst: 20,
+  sendCopiesPerSecond: 400,
+  sendCopiesBurst: 2400,
+  inboundPerSecond: 20,
+  inboundBurst: 40,
   groupsPerDay: 20,
   memberAddsPerMinute: 200,
   requestBudget: 3000,
@@ -99,6 +121,10 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   sweepStopBeforeTimeoutMs: 'ROAMING_SWEEP_STOP_BEFORE_TIMEOUT_MS',
   sendsPerSecond: 'ROAMING_SENDS_PER_SECOND',
   sendBurst: 'ROAMING_SEND_BURST',
+  sendCopiesPerSecond: 'ROAMING_SEND_COPIES_PER_SECOND',
+  sendCopiesBurst: 'ROAMING_SEND_COPIES_BURST',
+  inboundPerSecond: 'ROAMING_INBOUND_PER_SECOND',
+  inboundBurst: 'ROAMING_INBOUND_BURST',
   groupsPerDay: 'ROAMING_GROUPS_PER_DAY',
   memberAddsPerMinute: 'ROAMING_MEMBER_ADDS_PER_MINUTE',
   requestBudget: 'ROAMING_REQUEST_BUDGET',

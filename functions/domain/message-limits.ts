@@ -20,6 +20,22 @@ export const MAX_CONTENT_BYTES: Record<MessageType, number> = {
   location: 2 * 1024,
 };
 
+/** Bytes of JSON `body` and `ext` together: what each copy of the message carries. */
+export function contentBytes(input: Pick<SendRequest, 'body' | 'ext'>): number {
+  return (
+    Buffer.byteLength(JSON.stringify(input.body)) +
+    (input.ext ? Buffer.byteLength(JSON.stringify(input.ext)) : 0)
+  );
+}
+
+/**
+ * What a send that writes `copies` copies of this message costs in copy units (the `sendCopies`
+ * limit): one per copy per started KB of content, so a send's charge follows the write units it asks.
+ */
+export function copyUnits(input: Pick<SendRequest, 'body' | 'ext'>, copies: number): number {
+  return copies * Math.max(1, Math.ceil(contentBytes(input) / 1024));
+}
+
 export function checkMessageSize(input: SendRequest): void {
   if (input.type === 'text' && typeof input.body.text === 'string') {
     const characters = [...input.body.text].length;
@@ -29,9 +45,7 @@ export function checkMessageSize(input: SendRequest): void {
       );
     }
   }
-  const bytes =
-    Buffer.byteLength(JSON.stringify(input.body)) +
-    (input.ext ? Buffer.byteLength(JSON.stringify(input.ext)) : 0);
+  const bytes = contentBytes(input);
   const limit = MAX_CONTENT_BYTES[input.type];
   if (bytes > limit) {
     throw new PayloadTooLargeError(

@@ -14,7 +14,7 @@ export { TOLERATED_SKEW_MS } from './bucket-clock.js';
  * transaction (no extra request); over a limit it is refused with 429 and `Retry-After` (when one token
  * will be back) before anything is written.
  */
-export type LimitName = Extract<AllLimits, 'send' | 'createGroup' | 'addMembers'>;
+export type LimitName = Extract<AllLimits, 'send' | 'sendCopies' | 'createGroup' | 'addMembers'>;
 
 interface Rule {
   /** Tokens added per ms. */
@@ -30,6 +30,13 @@ function ruleOf(deps: Deps, name: LimitName): Rule | undefined {
       perMs: c.sendsPerSecond / 1000,
       capacity: Math.max(1, c.sendBurst),
       what: `${c.sendsPerSecond} messages a second`,
+    };
+  }
+  if (name === 'sendCopies' && c.sendCopiesPerSecond > 0) {
+    return {
+      perMs: c.sendCopiesPerSecond / 1000,
+      capacity: Math.max(1, c.sendCopiesBurst),
+      what: `${c.sendCopiesPerSecond} message copies a second (a copy per KB of content per recipient the send writes)`,
     };
   }
   if (name === 'createGroup' && c.groupsPerDay > 0) {
@@ -70,6 +77,8 @@ export function spend(
 ): TransactItem | undefined {
   const rule = ruleOf(deps, name);
   if (!rule || count === 0) return undefined;
+  // A cost beyond the bucket's size could never be paid: it takes the whole bucket instead.
+  count = Math.min(count, rule.capacity);
   const state: BucketState = bucketStateOf(owner, name, item);
   const now = bucketNow(deps, state.exists ? state.at : undefined);
   // Never negative; zero when the bucket's time is beyond the tolerated skew (it is then moved to now).

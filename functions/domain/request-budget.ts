@@ -1,4 +1,5 @@
 import { RateLimitedError, ThrottledError } from '../core/errors.js';
+import type { Key } from '../store/db.js';
 import {
   addCharge,
   applyCharge,
@@ -93,31 +94,49 @@ function createRequestBudget(deps: Deps): RequestBudget {
       const name: BudgetName = access === 'admin' ? 'adminRequests' : 'requests';
       const key = budgetKey(owner, name);
       const seenKey = `${name}|${owner}`;
-      const costMs = msOf(rule, rule.baseUnits);
-      const windowMs = msOf(rule, rule.capacity);
-      let known = seen.get(seenKey);
-      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-        const charge = chargeFor(deps, known, costMs, windowMs);
-        if ('refuseForMs' in charge) throw refusal(rule, name, charge.refuseForMs);
-        const outcome = await applyCharge(deps.db, key, charge);
-        if (outcome.applied) {
-          seen.set(seenKey, outcome.state);
-          return {
-            async settle(readUnits) {
-              const beyondBase = readUnits - rule.baseUnits;
-              if (!(beyondBase > 0)) return;
-              const after = await addCharge(deps.db, key, msOf(rule, beyondBase));
-              if (after) seen.set(seenKey, after);
-            },
-          };
-        }
-        known = outcome.found;
-        if (known) seen.set(seenKey, known);
-        else seen.delete(seenKey);
-      }
-      throw new ThrottledError('The request budget kept changing; retry shortly');
+      const charged = await chargeGcra(deps, seen, { key, seenKey }, msOf(rule, rule.baseUnits), {
+        windowMs: msOf(rule, rule.capacity),
+        what: 'The request budget',
+      });
+      if ('refuseForMs' in charged) throw refusal(rule, name, charged.refuseForMs);
+      return {
+        async settle(readUnits) {
+          const beyondBase = readUnits - rule.baseUnits;
+          if (!(beyondBase > 0)) return;
+          const after = await addCharge(deps.db, key, msOf(rule, beyondBase));
+          if (after) seen.set(seenKey, after);
+        },
+      };
     },
   };
+}
+
+/**
+ * Charges `costMs` to the GCRA budget at `key` (request-budget-store.ts), trying first the form of
+ * charge the state `seen` remembers suggests: the state after, or how long to refuse when the budget
+ * (`windowMs` of refill) cannot pay. Shared by the request budget and the inbound limits.
+ */
+export async function chargeGcra(
+  deps: Deps,
+  seen: BoundedStates,
+  where: { key: Key; seenKey: string },
+  costMs: number,
+  options: { windowMs: number; what: string },
+): Promise<{ state: BudgetState } | { refuseForMs: number }> {
+  let known = seen.get(where.seenKey);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const charge = chargeFor(deps, known, costMs, options.windowMs);
+    if ('refuseForMs' in charge) return charge;
+    const outcome = await applyCharge(deps.db, where.key, charge);
+    if (outcome.applied) {
+      seen.set(where.seenKey, outcome.state);
+      return { state: outcome.state };
+    }
+    known = outcome.found;
+    if (known) seen.set(where.seenKey, known);
+    else seen.delete(where.seenKey);
+  }
+  throw new ThrottledError(`${options.what} kept changing; retry shortly`);
 }
 
 /**
@@ -154,7 +173,7 @@ function refusal(rule: Rule, name: BudgetName, refuseForMs: number): RateLimited
  * The budgets this instance has seen, as it saw them: which form of charge to try first, and a budget
  * seen exhausted is refused without a request. Bounded; forgotten when the instance is cold.
  */
-class BoundedStates {
+export class BoundedStates {
   private static readonly MAX = 10_000;
   private readonly states = new Map<string, BudgetState>();
   get(key: string): BudgetState | undefined {

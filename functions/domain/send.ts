@@ -3,7 +3,6 @@ import { ConflictError, ForbiddenError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage, applyOwnShared, isMemberView } from '../store/conversation.js';
-import type { Key } from '../store/db.js';
 import {
   allocateActions,
   fanOutFinished,
@@ -32,7 +31,8 @@ import {
 } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
-import { checkMessageSize } from './message-limits.js';
+import { admitInbound, type InboundTarget } from './inbound-limits.js';
+import { checkMessageSize, copyUnits } from './message-limits.js';
 import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
 import { inSenderLane } from './sender-lanes.js';
 import { finishSwitch } from './switch.js';
@@ -52,7 +52,11 @@ export async function sendMessage(deps: Deps, sender: string, input: SendRequest
   checkMessageSize(input);
   // A send with a clientMsgId may be the retry of one accepted already, which costs no token: only the
   // read of its record can tell, so it is never refused unread.
-  const refuseUnread = () => input.clientMsgId === undefined && refuseIfKnownEmpty(deps, sender, 'send');
+  const refuseUnread = () => {
+    if (input.clientMsgId !== undefined) return;
+    refuseIfKnownEmpty(deps, sender, 'send');
+    refuseIfKnownEmpty(deps, sender, 'sendCopies');
+  };
   refuseUnread();
   return inSenderLane(deps, sender, function sendInTurn() {
     // Re-checked in turn: the sends ahead in the lane may have emptied the bucket.
@@ -70,13 +74,17 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
           { owner: input.to, chatType: 'single', convId: sender },
         ];
   const idempotency = idempotencyOf(deps, sender, input);
-  const limit = limitKey(deps, sender, 'send');
+  const limits = sendLimits(deps, sender, input);
+  const admitted = inboundAdmission(deps, { recipient: input.to });
   return withRetries(deps, 'send', async function attemptSingleSend() {
-    const read = await readForWrite(deps, sides, present(idempotency?.key, limit));
+    const [read] = await Promise.all([
+      readForWrite(deps, sides, present(idempotency?.key, ...limits.keys)),
+      admitted,
+    ]);
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) return replayed(sender, input, earlier, idempotency.hash);
-    const spent = limit && spend(deps, sender, 'send', read.item(limit));
+    const spent = limits.spend(read, sides.length);
     const states = sides.map((ref) => read.state(ref));
     const head = states.reduce((a, b) => (b.seq > a.seq ? b : a));
     const seq = head.seq + 1;
@@ -91,20 +99,51 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
       actions.push(...written.actions, putCopyAction(deps.db.tableName, state.ref, message, seq));
     }
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-    if (spent) actions.push(spent);
+    actions.push(...spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : message;
   });
+}
+
+/**
+ * The recipient's (or group's) inbound limit, charged alongside the send's first read (no round trip of
+ * its own); awaited with that read, so a refusal answers 429 before anything is written.
+ */
+function inboundAdmission(deps: Deps, target: InboundTarget): Promise<void> {
+  const admitted = admitInbound(deps, target);
+  // Handled where it is awaited; this keeps a refusal that meets an earlier failure from going unhandled.
+  admitted.catch(() => undefined);
+  return admitted;
+}
+
+/**
+ * The sender's two send limits, read with the send's other items: messages (`send`), and the copies
+ * they write (`sendCopies`: one unit per copy per started KB of content, message-limits.ts).
+ */
+function sendLimits(deps: Deps, sender: string, input: SendRequest) {
+  const messages = limitKey(deps, sender, 'send');
+  const copies = limitKey(deps, sender, 'sendCopies');
+  return {
+    keys: present(messages, copies),
+    /** The spends of a send that writes `copyCount` copies; throws 429 when either limit cannot pay. */
+    spend(read: Snapshot, copyCount: number): TransactItem[] {
+      return [
+        messages && spend(deps, sender, 'send', read.item(messages)),
+        copies && spend(deps, sender, 'sendCopies', read.item(copies), copyUnits(input, copyCount)),
+      ].filter((action): action is TransactItem => action !== undefined);
+    },
+  };
 }
 
 async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
   const groupId = input.to;
   const side: ConversationRef = { owner: sender, chatType: 'group', convId: groupId };
   const idempotency = idempotencyOf(deps, sender, input);
-  const limit = limitKey(deps, sender, 'send');
-  const extra = present(idempotency?.key, limit);
+  const limits = sendLimits(deps, sender, input);
+  const extra = present(idempotency?.key, ...limits.keys);
+  const admitted = inboundAdmission(deps, { groupId });
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
-    // The sender's side, the group's META, the record and the limit, in one read: META says the mode.
-    const read = await readForWrite(deps, [side], extra);
+    // The sender's side, the group's META, the record and the limits, in one read: META says the mode.
+    const [read] = await Promise.all([readForWrite(deps, [side], extra), admitted]);
     const meta = read.meta(groupId);
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     const again = earlier && {
@@ -114,7 +153,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     if (meta?.shared) {
       // A shared-mode send is one transaction (and the switch finished every fan-out before it).
       if (again) return { ...again, group: undefined };
-      return sendShared(deps, read, side, input, { idempotency, limit });
+      return sendShared(deps, read, side, input, { idempotency, limits });
     }
     // A switch to shared mode that an instance left unfinished is finished first (switch.ts).
     if (meta?.switching) {
@@ -129,12 +168,13 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
     // The earlier attempt took its position; its fan-out did not finish: finish it.
     if (again) return { ...again, group };
-    const spent = limit && spend(deps, sender, 'send', read.item(limit));
+    // Fan-out writes a copy per member.
+    const spent = limits.spend(read, group.members.length);
     const seq = group.meta.seq + 1;
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
     const actions = allocateActions(deps.db.tableName, group.meta, { message, seq });
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-    if (spent) actions.push(spent);
+    actions.push(...spent);
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
   });
   if (accepted.group) await fanOut(deps, accepted.group, accepted.message, accepted.seq);
@@ -151,13 +191,14 @@ async function sendShared(
   read: Snapshot,
   side: ConversationRef,
   input: SendRequest,
-  options: { idempotency?: RetryableRequest; limit?: Key },
+  options: { idempotency?: RetryableRequest; limits: ReturnType<typeof sendLimits> },
 ): Promise<typeof TRY_AGAIN | { seq: number; message: Message; group: undefined }> {
-  const { idempotency, limit } = options;
+  const { idempotency, limits } = options;
   const meta = read.meta(side.convId) as GroupMeta;
   const state = read.state(side);
   if (!isMemberView(state)) throw new ForbiddenError('You are not a member of this group');
-  const spent = limit && spend(deps, side.owner, 'send', read.item(limit));
+  // One shared copy, whatever the group's size.
+  const spent = limits.spend(read, 1);
   const seq = meta.seq + 1;
   const message = newMessage(deps, side.owner, input, meta.headMsgId);
   const actions: TransactItem[] = [
@@ -165,7 +206,7 @@ async function sendShared(
     ...applyOwnShared(read.context(side.owner), state, { message, seq }).actions,
   ];
   if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-  if (spent) actions.push(spent);
+  actions.push(...spent);
   return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { seq, message, group: undefined };
 }
 

@@ -43,7 +43,15 @@ interface PageQuery {
   limit: number;
   /** A conversation whose visible latest message is at or before this (ms) is not shown. */
   cutoff: number;
+  /**
+   * Derives the sides as they are now (large groups' from META, member-view.ts) before they are
+   * filtered: an item's own latest may be expired, or it may be unlisted, while its group's is not.
+   */
+  derive?: Derive;
 }
+
+/** Sides as read from the index, as they are now (same order, same length). */
+export type Derive = (states: ConversationState[]) => Promise<ConversationState[]>;
 
 /** The top of every list: above any key a conversation can have (the sync head's `~` included). */
 const TOP = '~~';
@@ -74,6 +82,7 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
         ExclusiveStartKey: startKey,
       }),
     );
+    const listed: { sortKey: string; state: ConversationState }[] = [];
     for (const item of page.Items ?? []) {
       const sortKey = item[query.sortKey] as string;
       if (sortKey === keys.syncHeadListSk) {
@@ -84,14 +93,19 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
         result.largeGroups = largeGroupsOf(item);
         continue;
       }
-      if (sortKey >= highest || result.items.length >= query.limit) continue;
-      const ref = refOfItem(item);
-      const state = stateOf(ref, item);
-      const conversation = toConversation(state);
-      if (conversation && conversation.lastMessage.timestamp > query.cutoff) {
-        result.items.push({ ref, state, sortKey, conversation });
-      }
+      if (sortKey >= highest) continue;
+      listed.push({ sortKey, state: stateOf(refOfItem(item), item) });
     }
+    const states = listed.map((entry) => entry.state);
+    const now = query.derive ? await query.derive(states) : states;
+    listed.forEach(({ sortKey }, i) => {
+      const state = now[i] as ConversationState;
+      const conversation = toConversation(state);
+      if (result.items.length >= query.limit) return;
+      if (conversation && conversation.lastMessage.timestamp > query.cutoff) {
+        result.items.push({ ref: state.ref, state, sortKey, conversation });
+      }
+    });
     startKey = page.LastEvaluatedKey;
   } while (startKey && result.items.length < query.limit);
   return result;
@@ -123,7 +137,7 @@ export function queryListed(db: Db, owner: string, range: ListRange): Promise<Li
 export function queryPinned(
   db: Db,
   owner: string,
-  range: { belowPinSk?: string; limit: number; cutoff: number },
+  range: { belowPinSk?: string; limit: number; cutoff: number; derive?: Derive },
 ): Promise<ListedPage> {
   return queryPage(db, {
     indexName: PINNED_INDEX.indexName,
@@ -133,6 +147,7 @@ export function queryPinned(
     below: range.belowPinSk,
     limit: range.limit,
     cutoff: range.cutoff,
+    derive: range.derive,
   });
 }
 

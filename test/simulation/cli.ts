@@ -36,7 +36,9 @@ runCommand(
       concurrency,
       onResult: (result) => {
         const verdict = result.failures.length > 0 ? 'FAILED' : 'ok';
-        console.log(`seed ${result.seed} ${verdict}: ${describeCounts(result.counts)}`);
+        console.log(
+          `seed ${result.seed} ${verdict} (group ${result.groupMode}): ${describeCounts(result.counts)}`,
+        );
         for (const failure of result.failures) console.log(`  ${failure}`);
       },
     });
@@ -59,6 +61,9 @@ runCommand(
         `${failed.length ? `failing seeds: ${failed.map((r) => r.seed).join(' ')}` : 'no failure'}`,
     );
     console.log(`in all: ${describeCounts(totals)}`);
+    const modes = new Map<string, number>();
+    for (const result of results) modes.set(result.groupMode, (modes.get(result.groupMode) ?? 0) + 1);
+    console.log(`groups: ${[...modes].map(([mode, n]) => `${n} ${mode}`).join(', ')}`);
     await lifetime.end(failed.length ? 1 : 0);
   },
   {

@@ -304,7 +304,9 @@ async function checkUnread(
     const common = await copyKeys(world, keys.sharedHistoryPk(ref.convId));
     copies.push(...common.filter((copy) => !hidden.has(copy.id)).map((copy) => copy.id));
   }
-  const afterRead = copies.filter((id) => (from === undefined || id > from) && head !== undefined && id <= head);
+  const afterRead = copies.filter(
+    (id) => (from === undefined || id > from) && head !== undefined && id <= head,
+  );
   // Shared copies past the owner's retention stay in the table (each member's cutoff hides them at read
   // time): unread counts the visible ones.
   const visible = new Set(history.map((m) => m.msgId));

@@ -1,15 +1,17 @@
 import { DeleteTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { runSweep } from '../../functions/domain/sweep.js';
 import { verifyAuditTrail } from '../../functions/store/audit-store.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
+import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
 import { type OperationTag, runAs } from './scheduler.js';
 import { passTime } from './upkeep.js';
 import { actor, attemptSend, operator, platform, RETRY_WINDOW_MS, retryableSends } from './workload.js';
-import { createWorld, MAX_SKEW_MS, type World } from './world.js';
+import { createWorld, groupModeThreshold, MAX_SKEW_MS, type World } from './world.js';
 
 /** One seed's run: what the oracle found, and how much happened. */
 export interface SimulationResult {
@@ -18,7 +20,15 @@ export interface SimulationResult {
   steps: number;
   counts: OperationCounts;
   contended: number;
+  /** How the run's group stored its history (world.ts, groupModeThreshold). */
+  groupMode: GroupMode;
 }
+
+export type GroupMode =
+  | 'fan-out'
+  | 'shared from the start'
+  | 'switched mid-run'
+  | 'stayed fan-out below 3 members';
 
 /** Users' sessions; with them, one operator and the platform (the sweep's schedule, TTL). */
 const ACTORS = 4;
@@ -79,6 +89,7 @@ export async function runSeed(
     steps: world.scheduler.step,
     counts: log.counts,
     contended: log.contended,
+    groupMode: await groupModeOf(world),
   };
 }
 
@@ -168,4 +179,19 @@ export async function runSeeds(
   }
   await Promise.all(Array.from({ length: options.concurrency ?? 4 }, worker));
   return results.sort((a, b) => a.seed - b.seed);
+}
+
+/** How the group ended: in fan-out, or in shared mode from its creation or since a join mid-run. */
+async function groupModeOf(world: World): Promise<GroupMode> {
+  const threshold = groupModeThreshold(world.seed);
+  if (threshold >= 200) return 'fan-out';
+  if (threshold === 0) return 'shared from the start';
+  const { Item } = (await world.direct.db.client.send(
+    new GetCommand({
+      TableName: world.tableName,
+      Key: { pk: keys.groupPk(world.groupId), sk: keys.groupMetaSk },
+      ConsistentRead: true,
+    }),
+  )) as { Item?: Record<string, unknown> };
+  return Item?.shared === true ? 'switched mid-run' : 'stayed fan-out below 3 members';
 }
