@@ -142,7 +142,7 @@ function summarize(
     rows.push({
       figure: `sends to ${hot.scenario}`,
       value: `${hot.sendsPerSecond.toFixed(1)} sends/s`,
-      against: `${hot.cancelledPerSend.toFixed(2)} transactions cancelled and ${hot.retriesPerSend.toFixed(2)} retries per send; ${hot.gaveUp} gave up (429)`,
+      against: `${hot.cancelledPerSend.toFixed(2)} transactions cancelled, ${hot.retriesPerSend.toFixed(2)} retries and ${hot.refusedPerSend.toFixed(2)} inbound 429s per send; ${hot.gaveUp} gave up`,
     });
   }
   const worst = [...coldStart.bundles].sort((a, b) => b.ratio.median - a.ratio.median);

@@ -66,8 +66,8 @@ beforeAll(async () => {
     client,
     tableName,
     clock,
-    // The clock stands still: the pin cap's 51 messages to one user fit one inbound burst.
-    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20, inboundBurst: 60 },
+    // The clock stands still, so the inbound limit's slots never come (test/inbound-limits.test.ts).
+    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20, inboundPerSecond: 0 },
   });
   const handlers: LocalHandlers = {};
   for (const [name, handler] of Object.entries(app.handlers)) {

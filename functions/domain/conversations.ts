@@ -185,7 +185,7 @@ async function readWithCutoff(
   const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(rangeFor(NO_CUTOFF))]);
   const expired = page.items.some((item) => item.conversation.lastMessage.timestamp <= cutoff);
   const range = rangeFor(cutoff);
-  return mergeLargeGroups(deps, owner, expired ? await read(range) : { ...page, items: page.items }, range);
+  return mergeLargeGroups(deps, owner, expired ? await read(range) : page, range);
 }
 
 /**

@@ -1,5 +1,5 @@
 import { highestIdAt, maxId, minId, timeOfId } from '../core/ids.js';
-import type { ConversationRef, Message } from '../core/model.js';
+import type { ConversationRef } from '../core/model.js';
 import {
   type ConversationState,
   clear,
@@ -10,18 +10,13 @@ import {
   unlist,
   unreadAfter,
 } from '../store/conversation.js';
-import { newestInView } from '../store/member-view.js';
 import {
-  type CopyHome,
-  copyKey,
-  deleteCopyAction,
-  isTombstone,
-  messageOfCopy,
-  positionOfCopy,
-  putTombstoneAction,
-  sharedHistoryOf,
-} from '../store/message-store.js';
-import type { TransactItem } from '../store/transactions.js';
+  newestInView,
+  removeFromViewAction,
+  type ViewCopy,
+  viewCopyKeys,
+  viewCopyOf,
+} from '../store/member-view.js';
 import {
   changeableState,
   commit,
@@ -57,15 +52,12 @@ export async function deleteMessagesByIds(
   ref: ConversationRef,
   msgIds: readonly string[],
 ): Promise<number> {
-  // A group's shared copies are read along: the caller's item, read at once, says whether they count.
-  const shared = ref.chatType === 'group' ? sharedHistoryOf(ref.convId) : undefined;
-  const keys = msgIds.flatMap((msgId) => [copyKey(ref, msgId), ...(shared ? [copyKey(shared, msgId)] : [])]);
   // How many of the ids this call deleted (the caller's visible copies among them).
   return withRetries(deps, 'delete', async function attemptDeleteByIds() {
-    const read = await readForWrite(deps, [ref], keys);
+    const read = await readForWrite(deps, [ref], viewCopyKeys(ref, msgIds));
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return 0;
-    const copies = new Map(msgIds.map((id) => [id, viewCopy(read, state, shared, id)]));
+    const copies = new Map(msgIds.map((id) => [id, viewCopyOf(read.item, state, id)]));
     const visible = msgIds.filter(
       (id) =>
         copies.get(id) !== undefined &&
@@ -87,32 +79,10 @@ export async function deleteMessagesByIds(
     const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadIds, latest });
     const committed = await commit(deps, [
       ...written.actions,
-      ...visible.map((id) => removeFromView(deps, ref, copies.get(id) as ViewCopy)),
+      ...visible.map((id) => removeFromViewAction(deps.db.tableName, ref, copies.get(id) as ViewCopy)),
     ]);
     return committed === true ? visible.length : committed;
   });
-}
-
-/** A message the caller sees, as read: their own copy, or (shared mode) the group's shared copy. */
-type ViewCopy = { own: true; msgId: string } | { own: false; message: Message; seq: number };
-
-function viewCopy(
-  read: Snapshot,
-  state: ConversationState,
-  shared: CopyHome | undefined,
-  msgId: string,
-): ViewCopy | undefined {
-  const own = read.item(copyKey(state.ref, msgId));
-  if (own) return isTombstone(own) ? undefined : { own: true, msgId };
-  const common = shared && state.shared ? read.item(copyKey(shared, msgId)) : undefined;
-  return common && { own: false, message: messageOfCopy(common), seq: positionOfCopy(common) ?? 0 };
-}
-
-/** An own copy is deleted; a shared one gets the caller's tombstone (it stays for the other members). */
-function removeFromView(deps: Deps, ref: ConversationRef, copy: ViewCopy): TransactItem {
-  return copy.own
-    ? deleteCopyAction(deps.db.tableName, ref, copy.msgId)
-    : putTombstoneAction(deps.db.tableName, ref, copy.message, copy.seq);
 }
 
 /**

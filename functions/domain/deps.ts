@@ -7,7 +7,7 @@ import type { RetentionReader } from './retention.js';
 export interface RoamingConfig {
   /** Shards of the purge index; the sweep leases them. @default 16 */
   purgeShards: number;
-  /** @default 200 */
+  /** Members a group may have (past `sharedHistoryAbove` it is in shared mode). @default 5000 */
   maxGroupMembers: number;
   /**
    * A group with more members than this switches, one way, to shared mode: each message stored once,
@@ -50,12 +50,13 @@ export interface RoamingConfig {
   /** Copy units one user may spend in a burst: one 12 KB send to 200 members. @default 2400 */
   sendCopiesBurst: number;
   /**
-   * Messages one user or one group may receive per second from all senders together (inbound-limits.ts:
-   * past it, sends to one hot item mostly cancel each other on AWS); 0: no limit. @default 20
+   * Messages one user or one group may receive per second from all senders together: sends to one are
+   * spaced that far apart, so their transactions do not cancel each other on AWS (inbound-limits.ts);
+   * 0: no limit. @default 20
    */
   inboundPerSecond: number;
-  /** Messages one user or one group may receive at once, beyond the rate. @default 40 */
-  inboundBurst: number;
+  /** Longest a send waits for its inbound slot; one further out is refused (429). @default 2000 */
+  inboundQueueMs: number;
   /** Groups one user may create per day; 0: no limit. @default 20 */
   groupsPerDay: number;
   /** Members one user may add per minute, creating groups included; 0: no limit. @default 200 */
@@ -83,7 +84,7 @@ export const NO_RATE_LIMITS = {
 
 export const DEFAULT_CONFIG: RoamingConfig = {
   purgeShards: 16,
-  maxGroupMembers: 200,
+  maxGroupMembers: 5_000,
   sharedHistoryAbove: 200,
   idempotencyDays: 7,
   inlinePurgeBatches: 4,
@@ -98,7 +99,7 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   sendCopiesPerSecond: 400,
   sendCopiesBurst: 2400,
   inboundPerSecond: 20,
-  inboundBurst: 40,
+  inboundQueueMs: 2000,
   groupsPerDay: 20,
   memberAddsPerMinute: 200,
   requestBudget: 3000,
@@ -124,7 +125,7 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   sendCopiesPerSecond: 'ROAMING_SEND_COPIES_PER_SECOND',
   sendCopiesBurst: 'ROAMING_SEND_COPIES_BURST',
   inboundPerSecond: 'ROAMING_INBOUND_PER_SECOND',
-  inboundBurst: 'ROAMING_INBOUND_BURST',
+  inboundQueueMs: 'ROAMING_INBOUND_QUEUE_MS',
   groupsPerDay: 'ROAMING_GROUPS_PER_DAY',
   memberAddsPerMinute: 'ROAMING_MEMBER_ADDS_PER_MINUTE',
   requestBudget: 'ROAMING_REQUEST_BUDGET',

@@ -1,10 +1,8 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { ForbiddenError } from '../core/errors.js';
 import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId } from '../core/ids.js';
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
-import { type ConversationState, conversationKey, isMemberView, stateOf } from '../store/conversation.js';
-import { send } from '../store/db.js';
-import { readView, readViewPage } from '../store/member-view.js';
+import { type ConversationState, isMemberView, readConversation } from '../store/conversation.js';
+import { readFirstViewPage, readView, viewHead, viewIsEmpty } from '../store/member-view.js';
 import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 
@@ -57,8 +55,7 @@ export async function fetchHistory(
   const [state, cutoff, first] = await Promise.all([
     readableConversation(deps, ref),
     deps.retention.cutoffFor(ref.owner),
-    // A group's page reads its shared history along (the caller's item, read at once, says the mode).
-    readViewPage(deps.db, ref, ref.chatType === 'group', {
+    readFirstViewPage(deps.db, ref, {
       ...asked,
       direction: request.direction,
       limit: wanted,
@@ -67,7 +64,7 @@ export async function fetchHistory(
       ...filters,
     }),
   ]);
-  if (state.headMsgId === undefined && !state.shared) return { messages: [], cursor: null };
+  if (viewIsEmpty(state)) return { messages: [], cursor: null };
   const visible = visibleRange(asked, state, cutoff);
   if (visible.lowestId > visible.highestId) return { messages: [], cursor: null };
 
@@ -116,16 +113,12 @@ function requestedRange(request: HistoryRequest, knownCutoff: number): IdRange {
   return { lowestId, highestId };
 }
 
-/**
- * What of `asked` the owner can see: above the watermark and the retention cutoff, at most the head. A
- * shared-mode member's item does not know the group's head (META does), and needs no bound: a shared
- * copy is written in the transaction that takes its position, so every one there is visible.
- */
+/** What of `asked` the owner can see: above the watermark and the retention cutoff, at most the head. */
 function visibleRange(asked: IdRange, state: ConversationState, cutoff: number): IdRange {
   let lowestId = maxId(asked.lowestId, lowestIdAt(cutoff + 1));
   if (state.clearedThrough !== undefined) lowestId = maxId(lowestId, nextId(state.clearedThrough));
-  const highestId = state.shared ? asked.highestId : minId(asked.highestId, state.headMsgId as string);
-  return { lowestId, highestId };
+  const head = viewHead(state);
+  return { lowestId, highestId: head === undefined ? asked.highestId : minId(asked.highestId, head) };
 }
 
 /** The Query stopped at `id`, beyond the far end of the visible range: nothing more is visible. */
@@ -151,11 +144,7 @@ function narrowedAfter(visible: IdRange, id: string, direction: 'up' | 'down'): 
  * they leave, in the same transactions as the membership).
  */
 export async function readableConversation(deps: Deps, ref: ConversationRef): Promise<ConversationState> {
-  const { Item } = await send<{ Item?: Record<string, unknown> }>(
-    deps.db,
-    new GetCommand({ TableName: deps.db.tableName, Key: conversationKey(ref), ConsistentRead: true }),
-  );
-  const state = stateOf(ref, Item);
+  const state = await readConversation(deps.db, ref);
   if (ref.chatType === 'group' && !isMemberView(state)) {
     throw new ForbiddenError('You are not a member of this group');
   }

@@ -1,17 +1,19 @@
 import { RateLimitedError } from '../core/errors.js';
 import { keys } from '../store/keys.js';
+import { bucketNow } from './bucket-clock.js';
 import type { Deps } from './deps.js';
 import { BoundedStates, chargeGcra } from './request-budget.js';
 
 /**
  * Inbound limits (docs/large-groups.md, "Hot items"): every send to a user checks that user's sync head
  * in its transaction, and every send to a group updates its META: on AWS, transactions that overlap on
- * one item cancel each other (TransactionConflict), so past a rate, concurrent sends to one recipient or
- * one group mostly cancel and retry, and give up. The cap is stated and enforced before that: at most
- * `inboundPerSecond` messages a second (bursts of `inboundBurst`) to one user or one group, counted in
- * a GCRA budget item of its own (`B#{userId}` or `B#G#{groupId}`, `inbound`: one conditional UpdateItem
- * outside the send's transaction, sent alongside its first read), and over it a clear 429 `rate_limited`
- * (`limit: inbound`) with Retry-After. bench/hot-items.ts measures what the cap keeps.
+ * one item cancel each other (TransactionConflict), so concurrent sends to one recipient or one group
+ * mostly cancel, retry and give up. So sends to one user or one group are *spaced*: each takes the next
+ * slot of `inboundPerSecond` a second in a GCRA budget item of its own (`B#{userId}` or `B#G#{groupId}`,
+ * `inbound`: one conditional UpdateItem outside the send's transaction, sent alongside its first read)
+ * and waits for it, so their transactions do not overlap. A send whose slot is more than
+ * `inboundQueueMs` away is refused with a clear 429 `rate_limited` (`limit: inbound`) and Retry-After.
+ * bench/hot-items.ts measures what it keeps.
  */
 export type InboundTarget = { recipient: string } | { groupId: string };
 
@@ -26,24 +28,31 @@ function seenOf(deps: Deps): BoundedStates {
   return seen;
 }
 
-/** Charges one message to the target's inbound budget; throws RateLimitedError (429) when it is spent. */
+/**
+ * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`); throws
+ * RateLimitedError (429) when every slot that near is taken.
+ */
 export async function admitInbound(deps: Deps, target: InboundTarget): Promise<void> {
-  const { inboundPerSecond, inboundBurst } = deps.config;
+  const { inboundPerSecond, inboundQueueMs } = deps.config;
   if (!(inboundPerSecond > 0)) return;
   const owner = 'groupId' in target ? `G#${target.groupId}` : target.recipient;
-  const costMs = Math.ceil(1000 / inboundPerSecond);
+  const slotMs = Math.ceil(1000 / inboundPerSecond);
   const charged = await chargeGcra(
     deps,
     seenOf(deps),
     { key: keys.requestBudget(owner, 'inbound'), seenKey: owner },
-    costMs,
-    { windowMs: costMs * Math.max(1, inboundBurst), what: 'An inbound limit' },
+    slotMs,
+    { windowMs: Math.max(0, inboundQueueMs) + slotMs, what: 'An inbound limit' },
   );
-  if (!('refuseForMs' in charged)) return;
-  const retryAfterSeconds = Math.max(1, Math.ceil(charged.refuseForMs / 1000));
-  const whom = 'groupId' in target ? 'this group' : 'this user';
-  throw new RateLimitedError(
-    `Too many messages to ${whom}: at most ${inboundPerSecond} a second from all senders; retry in ${retryAfterSeconds} s`,
-    { retryAfterSeconds, limit: 'inbound' },
-  );
+  if ('refuseForMs' in charged) {
+    const retryAfterSeconds = Math.max(1, Math.ceil(charged.refuseForMs / 1000));
+    const whom = 'groupId' in target ? 'this group' : 'this user';
+    throw new RateLimitedError(
+      `Too many messages to ${whom}: at most ${inboundPerSecond} a second from all senders; retry in ${retryAfterSeconds} s`,
+      { retryAfterSeconds, limit: 'inbound' },
+    );
+  }
+  // The slot begins where the charge before this one ended.
+  const waitMs = charged.state.tat - slotMs - bucketNow(deps, charged.state.at);
+  if (waitMs > 0) await deps.timer.sleep(waitMs);
 }

@@ -2,6 +2,7 @@ import { ThrottledError } from '../core/errors.js';
 import { highestIdAt, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { type ConversationState, fileForSettle, settlePurge, unreadAfter } from '../store/conversation.js';
+import { mayShowShared } from '../store/member-view.js';
 import { deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -124,7 +125,7 @@ export async function settleConversationPurge(
       const written = settlePurge(read.context(ref.owner), state, {
         oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
         unread,
-        emptied: oldest === undefined && !seesShared(state),
+        emptied: oldest === undefined && !mayShowShared(state),
       });
       if (!written) return true;
       return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : true;
@@ -153,16 +154,6 @@ export async function fileUnreadPurges(
       commit(deps, fileForSettle(read.context(ref.owner), read.state(ref)).actions),
     ),
   );
-}
-
-/**
- * Whether a shared-mode member may still see a message of the group's shared history: their own
- * partition may be empty (a purge takes only their copies and tombstones) while the group's history
- * goes on above their watermark. (Retention is applied at read time for shared copies.)
- */
-function seesShared(state: ConversationState): boolean {
-  if (!state.shared || state.headMsgId === undefined) return false;
-  return state.clearedThrough === undefined || state.headMsgId > state.clearedThrough;
 }
 
 /** The purge went past what the owner had hidden or read: retention took copies that counted as unread. */

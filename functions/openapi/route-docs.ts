@@ -96,7 +96,7 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     summary: 'Create a group',
     description:
       'The creator owns the group and is its only admin; the server makes its id (the body has no `groupId`: one ' +
-      'sent is a 400). At most 200 members; at most 20 groups a day and 200 members added a minute per user ' +
+      'sent is a 400). At most 5,000 members (past 200 a group stores each message once: docs/large-groups.md); at most 20 groups a day and 200 members added a minute per user ' +
       '(429 `rate_limited`). A retry with the same `clientRequestId` answers the same group; the same ' +
       '`clientRequestId` with a different name or members is a 409 `conflict`.',
     errors: [409],

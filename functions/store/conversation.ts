@@ -1,6 +1,7 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { lowestIdAt, nextId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
-import type { Message } from '../core/model.js';
+import type { ConversationRef, Message } from '../core/model.js';
 import { type ChangeOptions, change, type StoredFields } from './conversation-item.js';
 import { type StampOptions, stamped } from './conversation-stamp.js';
 import {
@@ -8,8 +9,10 @@ import {
   type ConversationWrite,
   conversationKey,
   isListed,
+  stateOf,
   type WriteContext,
 } from './conversation-state.js';
+import { type Db, send } from './db.js';
 import { keys } from './keys.js';
 import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
@@ -330,4 +333,13 @@ function showing(latest: Message | null | undefined): Partial<StoredFields> {
 /** Filed for purge now: a delete's hidden copies are due at once. */
 function dueNow(state: ConversationState): Partial<StoredFields> {
   return { purgeSk: keys.purgeSk(0, state.ref) };
+}
+
+/** One owner's side as its item says (strongly consistent, one GetItem): what a history page reads. */
+export async function readConversation(db: Db, ref: ConversationRef): Promise<ConversationState> {
+  const { Item } = await send<{ Item?: Record<string, unknown> }>(
+    db,
+    new GetCommand({ TableName: db.tableName, Key: conversationKey(ref), ConsistentRead: true }),
+  );
+  return stateOf(ref, Item);
 }

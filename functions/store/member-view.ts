@@ -1,17 +1,24 @@
 import { lowestIdAt, nextId } from '../core/ids.js';
 import type { ConversationRef, Message } from '../core/model.js';
 import type { ConversationState } from './conversation-state.js';
-import type { Db } from './db.js';
+import type { Db, Key } from './db.js';
 import type { GroupMeta } from './group-store.js';
 import { keys } from './keys.js';
 import {
+  copyKey,
+  deleteCopyAction,
   type HistoryPageRead,
   type HistoryRange,
   type HistoryRead,
+  isTombstone,
+  messageOfCopy,
   oldestPositionIn,
+  positionOfCopy,
+  putTombstoneAction,
   readHistoryPage,
   sharedHistoryOf,
 } from './message-store.js';
+import type { TransactItem } from './transactions.js';
 
 /**
  * The one seam for where a member's messages live (docs/large-groups.md). A conversation's copies are
@@ -160,4 +167,74 @@ export async function oldestInView(
 /** The smallest id strictly above `id` (or the smallest id of all). */
 function lowIdAbove(id: string | undefined): string {
   return id === undefined ? lowestIdAt(0) : nextId(id);
+}
+
+/** A message the member sees, as a delete read it: their own copy, or the group's shared copy. */
+export type ViewCopy = { own: true; msgId: string } | { own: false; message: Message; seq: number };
+
+/**
+ * The keys a delete by ids reads along with the member's side: their own copies, and for a group the
+ * shared ones (the side, read in the same request, says whether those count).
+ */
+export function viewCopyKeys(ref: ConversationRef, msgIds: readonly string[]): Key[] {
+  const shared = ref.chatType === 'group' ? sharedHistoryOf(ref.convId) : undefined;
+  return msgIds.flatMap((msgId) => [copyKey(ref, msgId), ...(shared ? [copyKey(shared, msgId)] : [])]);
+}
+
+/** The member's copy of `msgId` among what was read (`item`), if they see one: a tombstone hides it. */
+export function viewCopyOf(
+  item: (key: Key) => Record<string, unknown> | undefined,
+  state: Pick<ConversationState, 'ref' | 'shared'>,
+  msgId: string,
+): ViewCopy | undefined {
+  const own = item(copyKey(state.ref, msgId));
+  if (own) return isTombstone(own) ? undefined : { own: true, msgId };
+  if (!readsShared(state.ref, state.shared)) return undefined;
+  const common = item(copyKey(sharedHistoryOf(state.ref.convId), msgId));
+  return common && { own: false, message: messageOfCopy(common), seq: positionOfCopy(common) ?? 0 };
+}
+
+/**
+ * A one-way delete of one message the member sees: their own copy is deleted; a shared one gets their
+ * tombstone (it stays for the other members).
+ */
+export function removeFromViewAction(tableName: string, ref: ConversationRef, copy: ViewCopy): TransactItem {
+  return copy.own
+    ? deleteCopyAction(tableName, ref, copy.msgId)
+    : putTombstoneAction(tableName, ref, copy.message, copy.seq);
+}
+
+/**
+ * The newest message the member may see, for bounding a history page: their head, or none for a
+ * shared-mode side (its item does not know the group's head, and needs no bound: a shared copy is
+ * written in the transaction that takes its position, so every one there is visible).
+ */
+export function viewHead(state: Pick<ConversationState, 'shared' | 'headMsgId'>): string | undefined {
+  return state.shared ? undefined : state.headMsgId;
+}
+
+/** Nothing to read: a fan-out side before its first message (a shared side's item cannot tell). */
+export function viewIsEmpty(state: Pick<ConversationState, 'shared' | 'headMsgId'>): boolean {
+  return !state.shared && state.headMsgId === undefined;
+}
+
+/**
+ * Whether the member may still see a message though their own partition is empty (a purge takes only
+ * their copies and tombstones): a shared-mode side whose head is above its watermark.
+ */
+export function mayShowShared(state: ConversationState): boolean {
+  if (!state.shared || state.headMsgId === undefined) return false;
+  return state.clearedThrough === undefined || state.headMsgId > state.clearedThrough;
+}
+
+/**
+ * A history page read before the side is (in parallel with it): a group's shared history is read along,
+ * in case the side is in shared mode.
+ */
+export function readFirstViewPage(
+  db: Db,
+  ref: ConversationRef,
+  range: HistoryRange & { afterId?: string },
+): Promise<HistoryPageRead> {
+  return readViewPage(db, ref, ref.chatType === 'group', range);
 }
