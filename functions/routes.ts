@@ -43,6 +43,8 @@ export const ROUTES = [
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         // GetItem: a replay of a finished group send reads the message's log entry, not the group.
         group: ['BatchGetItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
+        // A send that finishes a group's switch to shared mode registers the group (PutItem).
+        sharedGroups: ['PutItem'],
       },
     },
     keepsRetryRecords: true,
@@ -263,7 +265,8 @@ export const HEALTH_ROUTE = {
 
 /**
  * The retention sweep's function (scheduled, and started by POST /v1/admin/sweeps): it works on every
- * user's partitions by design, deleting copies past retention and settling their conversations.
+ * user's partitions by design, deleting copies past retention and settling their conversations, and on
+ * large groups' shared histories (shared-history-purge.ts).
  */
 export const SWEEP_FUNCTION = {
   name: 'sweep',
@@ -278,8 +281,10 @@ export const SWEEP_FUNCTION = {
         'UpdateItem',
         'DeleteItem',
       ],
-      // A group member's side is derived from META: it is read with the member's item.
-      group: ['BatchGetItem'],
+      // A group member's side is derived from META: it is read with the member's item. Once a run,
+      // the shared histories of the registered groups: a key Query, BatchWriteItem deletes.
+      group: ['BatchGetItem', 'Query', 'BatchWriteItem'],
+      sharedGroups: ['Query'],
       policy: ['BatchGetItem', 'Query'],
       sweepRuns: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
       sweepShards: ['Query', 'UpdateItem'],

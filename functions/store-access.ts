@@ -12,8 +12,10 @@
 export const PARTITIONS = {
   /** A user's items: conversations, sync head, copies, change markers, marks, gaps, retry records, rate limits. */
   user: 'U#*',
-  /** A group's items: META, members, the fan-out log. */
+  /** A group's items: META, members, the fan-out log, the shared history (shared mode). */
   group: 'G#*',
+  /** The registry of groups in shared mode: a group's switch adds it, the sweep lists them. */
+  sharedGroups: 'SHARED_GROUPS',
   /** Retention policies: the app default and per-user overrides. */
   policy: 'POLICY',
   /** Sweep runs and the pointer to the active one. */

@@ -66,6 +66,7 @@ export function describeSweep(summary: SweepSummary): string {
     `Sweep ${summary.runId}: ${summary.outcome} (${summary.shardsDone}/${summary.shardCount} shards done); ` +
     `this invocation: ${counts.messagesDeleted} copies deleted in ${counts.batches} batches, ` +
     `${counts.conversations} conversations, ${counts.users} users, ${counts.retries} retries, ` +
-    `${Math.round(summary.durationMs)} ms; run total: ${runCounts.messagesDeleted} copies`
+    `${Math.round(summary.durationMs)} ms; run total: ${runCounts.messagesDeleted} copies` +
+    (summary.closedRun ? `; shared histories: ${summary.sharedHistories.copiesDeleted} copies` : '')
   );
 }

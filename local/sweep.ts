@@ -1,5 +1,6 @@
 import './quiet-warnings.js';
 import { parseArgs } from 'node:util';
+import type { SharedPurgeCounts } from '../functions/domain/shared-history-purge.js';
 import { runSweep, type SweepSummary } from '../functions/domain/sweep.js';
 import type { SweepEvent } from '../functions/domain/sweep-shard.js';
 import { createDeps } from '../functions/runtime.js';
@@ -72,6 +73,9 @@ function printEvent(event: SweepEvent): void {
       return;
     case 'run-finished':
       console.log(`Run ${event.runId} finished${event.closedHere ? '' : ' (closed by another sweep)'}`);
+      return;
+    case 'shared-histories-purged':
+      console.log(`Shared histories: ${describeShared(event.counts)}`);
   }
 }
 
@@ -84,6 +88,7 @@ function printSummary(summary: SweepSummary, elapsedMs: number): void {
   );
   console.log(`  this sweep:  ${describe(counts)}`);
   console.log(`  whole run:   ${describe(runCounts)}`);
+  if (summary.closedRun) console.log(`  shared:      ${describeShared(summary.sharedHistories)}`);
   console.log(
     `  time:        ${seconds.toFixed(1)} s, ${(counts.messagesDeleted / Math.max(seconds, 0.001)).toFixed(0)} copies deleted/s`,
   );
@@ -95,6 +100,11 @@ function describe(counts: SweepCounts): string {
     `${counts.messagesDeleted} copies deleted in ${counts.batches} batches, ` +
     `${counts.conversations} conversations, ${counts.users} users, ${counts.retries} retries`
   );
+}
+
+function describeShared(counts: SharedPurgeCounts): string {
+  const stopped = counts.stoppedBy ? ` (stopped: ${counts.stoppedBy}; the next run goes on)` : '';
+  return `${counts.copiesDeleted} copies deleted in ${counts.groups} groups${stopped}`;
 }
 
 const pad = (shard: number) => String(shard).padStart(2);

@@ -247,7 +247,8 @@ async function runSession(deps: Deps): Promise<void> {
   await fetch(`${baseUrl}/v1/admin/audit?verify=true`, { headers: { authorization: `Bearer ${admin}` } });
   await fetch(`${baseUrl}/health`);
   // Time passes: retention (30 days) expires dan's conversation whole and fay's first message, whose
-  // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both.
+  // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both. Nobody
+  // keeps longer, so the run also purges the crowd group's shared history (its registered copies).
   clock.advance(33 * DAY_MS);
   await (await as('ax-gus')).sendMessage(text('ax-fay', 'new'));
   await fay.addRemoteAndLocalConversationsMark([{ convId: 'ax-gus', chatType: 'single' }], 2);

@@ -6,6 +6,7 @@ import { addCounts, type RunInfo, type SweepCounts, zeroCounts } from '../store/
 import type { WritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { deletableCutoff } from './retention.js';
+import type { SharedPurgeCounts } from './shared-history-purge.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
   FIRST_ROUND_CONVERSATIONS,
@@ -32,7 +33,8 @@ export type SweepEvent =
   | { type: 'shard-progress'; shard: number; counts: SweepCounts }
   | { type: 'shard-done'; shard: number; counts: SweepCounts }
   | { type: 'shard-stopped'; shard: number; reason: StopReason | 'lease-lost'; counts: SweepCounts }
-  | { type: 'run-finished'; runId: string; counts: SweepCounts; closedHere: boolean };
+  | { type: 'run-finished'; runId: string; counts: SweepCounts; closedHere: boolean }
+  | { type: 'shared-histories-purged'; runId: string; counts: SharedPurgeCounts };
 
 /** What an invocation's workers share: `policies` read at its start, `deletes` behind its rate limit. */
 export type SweepContext = {

@@ -21,6 +21,11 @@ import {
 import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
+import {
+  purgeSharedHistories,
+  type SharedPurgeCounts,
+  zeroSharedPurgeCounts,
+} from './shared-history-purge.js';
 import { createBudget } from './sweep-budget.js';
 import { DELETE_STREAMS_PER_WORKER } from './sweep-round.js';
 import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js';
@@ -28,7 +33,8 @@ import { type SweepContext, type SweepEvent, sweepShard } from './sweep-shard.js
 /**
  * The retention sweep deletes every copy at or before max(watermark, retention cutoff). Invocations
  * started together join one run (SWEEPS/ACTIVE: a conditional put); their workers claim its shards one by
- * one (sweep-shard.ts); whoever finds all done closes it. Design and cost: docs/storage.md.
+ * one (sweep-shard.ts); whoever finds all done closes it, and purges large groups' shared histories
+ * (shared-history-purge.ts). Design and cost: docs/storage.md.
  */
 
 export type SweepTrigger = 'schedule' | 'admin' | 'cli' | 'local';
@@ -70,6 +76,8 @@ export interface SweepSummary {
   shardCount: number;
   counts: SweepCounts;
   runCounts: SweepCounts;
+  /** What this invocation purged of large groups' shared histories: only the one that closed the run does. */
+  sharedHistories: SharedPurgeCounts;
   durationMs: number;
 }
 
@@ -89,7 +97,16 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   if (!opened) {
     const [counts, runCounts, durationMs] = [zeroCounts(), zeroCounts(), timer.now() - started];
     const none = { joined: false, closedRun: false, shardsCompleted: [], shardsDone: 0, shardCount: 0 };
-    return { runId: options.runId ?? null, outcome: 'idle', ...none, counts, runCounts, durationMs };
+    const sharedHistories = zeroSharedPurgeCounts();
+    return {
+      runId: options.runId ?? null,
+      outcome: 'idle',
+      ...none,
+      counts,
+      runCounts,
+      sharedHistories,
+      durationMs,
+    };
   }
   const { run, joined } = opened;
   const mine: Invocation = { counts: zeroCounts(), shardsCompleted: [], stopped: false };
@@ -123,6 +140,12 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });
   }
+  // Once a run, by the invocation that closed it, within its budget: a crash or a stop there leaves
+  // the rest to the next run (the deletes are idempotent).
+  const sharedHistories = closedRun
+    ? await purgeSharedHistories(deps, run.now, { policies: ctx.policies, budget, deletes })
+    : zeroSharedPurgeCounts();
+  if (closedRun) emit({ type: 'shared-histories-purged', runId: run.runId, counts: sharedHistories });
   return {
     runId: run.runId,
     joined,
@@ -133,6 +156,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     shardCount: run.shardCount,
     counts: mine.counts,
     runCounts,
+    sharedHistories,
     durationMs: timer.now() - started,
   };
 }

@@ -5,6 +5,7 @@ import type { Group, Message } from '../core/model.js';
 import { type Db, type Key, queryAll, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import { putCopyAction, sharedHistoryOf } from './message-store.js';
+import { registerSharedGroup } from './shared-groups.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
 import type { TransactItem } from './transactions.js';
 import { UpdateExpression } from './update-expression.js';
@@ -341,9 +342,12 @@ export async function markSwitching(db: Db, groupId: string): Promise<void> {
  * Ends the switch: the group is in shared mode from position `meta.seq` on. Only while META is as read
  * (no send took a position and no member joined or left since every member was moved and brought to
  * the head), so no position is ever fanned out to some members and shared with others. Returns false
- * when META changed: the caller goes round again.
+ * when META changed: the caller goes round again. The group is registered as shared first, so the
+ * sweep finds every shared history (a flip that fails or never comes leaves a registered group with
+ * none: the sweep reads it as empty).
  */
-export function flipToShared(db: Db, meta: GroupMeta): Promise<boolean> {
+export async function flipToShared(db: Db, meta: GroupMeta): Promise<boolean> {
+  await registerSharedGroup(db, meta.groupId);
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
   u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);

@@ -17,6 +17,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
  * | shared copy      | G#{groupId}#H               | M#{msgId}                |
  * | large groups     | U#{owner}                   | LARGE                    |
+ * | shared group     | SHARED_GROUPS               | {groupId}                |
  * | retention policy | POLICY                      | APP / U#{userId}         |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
@@ -88,6 +89,9 @@ export const keys = {
   sharedHistoryPk: (groupId: string) => `G#${groupId}#H`,
   /** The groups in shared mode a user belongs to: a list page merges them in (large-groups.ts). */
   largeGroups: (owner: string) => ({ pk: keys.userPk(owner), sk: 'LARGE' }),
+  /** Every group in shared mode, registered before its flip: the sweep lists them to purge their histories. */
+  sharedGroupsPk: 'SHARED_GROUPS',
+  sharedGroup: (groupId: string) => ({ pk: keys.sharedGroupsPk, sk: groupId }),
 
   policyPk: 'POLICY',
   appPolicySk: 'APP',

@@ -299,12 +299,13 @@ export async function oldestPositionIn(
 /**
  * The ids (only) of up to `limit` copies at or below `highestId`, oldest first, and whether more are
  * there (a Query stops at 1 MB whatever its limit): a purge's and the sweep's key read of one
- * conversation. Its range ends at the bound: a Query's limit counts every item it reads, so reading on
- * to find the first copy above would read up to `limit` copies that stay (oldestCopyAbove reads one).
+ * conversation, or of a group's shared history. Its range ends at the bound: a Query's limit counts
+ * every item it reads, so reading on to find the first copy above would read up to `limit` copies that
+ * stay (oldestCopyAbove reads one).
  */
 export function dueCopyIds(
   db: Db,
-  ref: ConversationRef,
+  ref: CopyHome,
   highestId: string,
   limit: number,
 ): Promise<{ ids: string[]; more: boolean }> {
@@ -324,7 +325,7 @@ export async function oldestCopyAbove(db: Db, ref: ConversationRef, id: string):
 /** One strongly consistent Query of copy keys in [lowSk, highSk], oldest first. */
 async function copyIdsIn(
   db: Db,
-  ref: ConversationRef,
+  ref: CopyHome,
   range: { lowSk: string; highSk: string; limit: number },
 ): Promise<{ ids: string[]; more: boolean }> {
   const page = await send<{ Items?: { sk: string }[]; LastEvaluatedKey?: Record<string, unknown> }>(
@@ -332,7 +333,7 @@ async function copyIdsIn(
     new QueryCommand({
       TableName: db.tableName,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': range.lowSk, ':hi': range.highSk },
+      ExpressionAttributeValues: { ':pk': pkOf(ref), ':lo': range.lowSk, ':hi': range.highSk },
       ProjectionExpression: 'sk',
       ConsistentRead: true,
       Limit: range.limit,
@@ -343,7 +344,7 @@ async function copyIdsIn(
 }
 
 /** The delete request of one copy, for a BatchWriteItem (idempotent: an absent copy is a no-op). */
-export function deleteCopyRequest(ref: ConversationRef, msgId: string): WriteRequest {
+export function deleteCopyRequest(ref: CopyHome, msgId: string): WriteRequest {
   return { DeleteRequest: { Key: copyKey(ref, msgId) } };
 }
 

@@ -246,12 +246,19 @@ describe('least privilege from the route table', () => {
       const grants = grantsOf(route.name);
       if (route.access === 'user') {
         expect(
-          grants.filter((g) => !/ (U#\*|G#\*|POLICY)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*'),
+          grants.filter(
+            (g) => !/ (U#\*|G#\*|POLICY|SHARED_GROUPS)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*',
+          ),
           route.name,
         ).toEqual([]);
         // The policies: read only, to apply retention.
         expect(
           grants.filter((g) => g.endsWith(' POLICY') && !g.includes('BatchGetItem')),
+          route.name,
+        ).toEqual([]);
+        // The registry of groups in shared mode: a switch adds its group, nothing more.
+        expect(
+          grants.filter((g) => g.endsWith(' SHARED_GROUPS') && !g.includes('PutItem')),
           route.name,
         ).toEqual([]);
       } else {

@@ -13,7 +13,7 @@ describe("docs/aws.md's table of each function's IAM permissions", () => {
     // Read from the template: a read route's row has read actions only, on its partitions, and the
     // UpdateItem of its caller's request budget.
     expect(table).toContain(
-      '| `fetchHistory` | `B#*`: UpdateItem<br>`POLICY`: BatchGetItem<br>`U#*`: GetItem, Query | — | — | logs: CreateLogStream, PutLogEvents |',
+      '| `fetchHistory` | `B#*`: UpdateItem<br>`G#*`: Query<br>`POLICY`: BatchGetItem<br>`U#*`: GetItem, Query | — | — | logs: CreateLogStream, PutLogEvents |',
     );
     expect(table).toContain('| `listAudit` | `B#*`: UpdateItem | — | Query |');
   });

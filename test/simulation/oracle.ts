@@ -33,7 +33,8 @@ import type { World } from './world.js';
  * 8. the pinned list is the pinned conversations, most recently pinned first, and each mark's list is
  *    the conversations with that mark, in list order;
  * 9. nothing a policy in force keeps was physically deleted (store-audit.ts checks every delete as it is
- *    sent: only the owner's own deletes, and the sweep within the days in force, delete copies);
+ *    sent: only the owner's own deletes, and the sweep within the days in force, delete copies; a shared
+ *    copy, only the sweep, within the longest retention in force, once no member can see it);
  * 10. expiry never goes backwards: nothing is visible that the policy in force hides, that a policy hid
  *    when it was changed, or that a device was told had expired.
  */
@@ -307,8 +308,8 @@ async function checkUnread(
   const afterRead = copies.filter(
     (id) => (from === undefined || id > from) && head !== undefined && id <= head,
   );
-  // Shared copies past the owner's retention stay in the table (each member's cutoff hides them at read
-  // time): unread counts the visible ones.
+  // Shared copies past the owner's retention may stay in the table (each member's cutoff hides them at
+  // read time; the sweep deletes only what the longest retention expires): unread counts the visible ones.
   const visible = new Set(history.map((m) => m.msgId));
   const unread = shared ? afterRead.filter((id) => visible.has(id)) : afterRead;
   const visibleAfter = history.filter((m) => listed.readThrough === null || m.msgId > listed.readThrough);

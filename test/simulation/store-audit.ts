@@ -1,4 +1,4 @@
-import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { ManualClock } from '../../functions/core/clock.js';
 import { timeOfId } from '../../functions/core/ids.js';
 import type { ChatType, ConversationRef } from '../../functions/core/model.js';
@@ -17,8 +17,9 @@ import { currentOperation, type OperationTag } from './scheduler.js';
 /**
  * Watches every command the simulated instances send, right before the store applies it, from inside
  * the scheduler (so it sees the store exactly as that command will): it keeps the timeline of the
- * retention policies as stored, and checks every physical delete of a message copy against what may
- * justify it (invariant 9 in oracle.ts). Its own reads go straight to the store, outside the scheduler.
+ * retention policies as stored, and checks every physical delete of a message copy (a user's, or a large
+ * group's shared one) against what may justify it (invariant 9 in oracle.ts). Its own reads go straight
+ * to the store, outside the scheduler.
  */
 
 /** The policies as stored from a step on (until the next entry). */
@@ -57,6 +58,7 @@ interface Command {
 }
 
 const COPY_PK = /^U#([^#]+)#C#(single|group)#([^#]+)$/;
+const SHARED_COPY_PK = /^G#([^#]+)#H$/;
 
 export class StoreAudit {
   readonly policyTimeline: PolicyState[] = [];
@@ -133,6 +135,8 @@ export class StoreAudit {
     for (const { key, inTransaction } of deleted) {
       const copy = copyOf(key);
       if (copy) await this.checkCopyDelete(copy.ref, copy.msgId, inTransaction, operation);
+      const shared = sharedCopyOf(key);
+      if (shared) await this.checkSharedCopyDelete(shared.groupId, shared.msgId, operation);
     }
   }
 
@@ -226,6 +230,57 @@ export class StoreAudit {
     if (!hidden) this.failures.push(`${where}: its owner may still see it on an instance an hour slow`);
   }
 
+  /**
+   * A large group's shared copy may be physically deleted only by a sweep, when the longest retention
+   * in force for anyone (the app default and every override) at the sweep's last read of the policies,
+   * or at some moment after it, expires it behind the sweep's clock margin, and it is hidden from every
+   * member on every instance at the moment it goes (shared-history-purge.ts).
+   */
+  private async checkSharedCopyDelete(
+    groupId: string,
+    msgId: string,
+    operation: OperationTag | undefined,
+  ): Promise<void> {
+    const copy = await this.get({ pk: keys.sharedHistoryPk(groupId), sk: keys.messageSk(msgId) });
+    if (!copy) return; // deleting nothing
+    const kind = `${operation?.kind ?? 'unknown'} (shared)`;
+    this.copiesDeleted.set(kind, (this.copiesDeleted.get(kind) ?? 0) + 1);
+    const where = `${kind} (step ${this.step()}) deleted the shared copy of ${msgId} in group ${groupId}`;
+    if (!operation || !this.justificationOf(operation).sweep) {
+      this.failures.push(`${where}: not a sweep`);
+      return;
+    }
+    const timestamp = timeOfId(msgId);
+    const now = this.clock.now();
+    const states = this.statesDuring(this.lastPolicyRead(operation, '*'), this.step());
+    const expired = states.some((state) => {
+      const days = [state.policies.appDays, ...state.policies.userDays.values()];
+      const longest = days.includes(null) ? null : Math.max(...(days as number[]));
+      return timestamp <= cutoffFor(longest, now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS);
+    });
+    if (!expired) {
+      this.failures.push(`${where}: the longest retention in force during the sweep kept it`);
+      return;
+    }
+    const policies = this.current().policies;
+    const seeing = (await this.membersOf(groupId)).filter(
+      (member) => timestamp > visibleCutoff(policies, member, now - MAX_CLOCK_SKEW_MS),
+    );
+    if (seeing.length > 0) this.failures.push(`${where}: ${seeing.join(', ')} may still see it`);
+  }
+
+  private async membersOf(groupId: string): Promise<string[]> {
+    const output = (await this.raw.send(
+      new QueryCommand({
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :member)',
+        ExpressionAttributeValues: { ':pk': keys.groupPk(groupId), ':member': keys.memberSkPrefix },
+        ConsistentRead: true,
+      }),
+    )) as { Items?: { userId: string }[] };
+    return (output.Items ?? []).map((item) => item.userId);
+  }
+
   private async get(key: Record<string, unknown>): Promise<Record<string, unknown> | undefined> {
     const output = (await this.raw.send(
       new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true }),
@@ -240,6 +295,13 @@ function copyOf(key: Record<string, unknown>): { ref: ConversationRef; msgId: st
   if (!match || !sk.startsWith(keys.messageSkPrefix)) return undefined;
   const [, owner, chatType, convId] = match as unknown as [string, string, ChatType, string];
   return { ref: { owner, chatType, convId }, msgId: keys.msgIdOfSk(sk) };
+}
+
+function sharedCopyOf(key: Record<string, unknown>): { groupId: string; msgId: string } | undefined {
+  const match = SHARED_COPY_PK.exec(String(key.pk));
+  const sk = String(key.sk);
+  if (!match || !sk.startsWith(keys.messageSkPrefix)) return undefined;
+  return { groupId: match[1] as string, msgId: keys.msgIdOfSk(sk) };
 }
 
 function touchesPolicies(command: Command): boolean {

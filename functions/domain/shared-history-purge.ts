@@ -1,0 +1,134 @@
+import { forEachLimited } from '../core/concurrency.js';
+import { highestIdAt } from '../core/ids.js';
+import { batchWriteAll } from '../store/db.js';
+import { deleteCopyRequest, dueCopyIds, sharedHistoryOf } from '../store/message-store.js';
+import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
+import { listSharedGroups } from '../store/shared-groups.js';
+import type { WritePipe } from '../store/write-pipe.js';
+import type { Deps } from './deps.js';
+import { PURGE_BATCH } from './purge.js';
+import { cutoffFor, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
+import { type Budget, createBudget, type StopReason } from './sweep-budget.js';
+import { ROUND_COPIES } from './sweep-round.js';
+
+/**
+ * The physical deletion of large groups' shared copies (docs/large-groups.md), once per sweep run.
+ * Retention is per user, and every member's read of a shared history is bounded by their own cutoff;
+ * one copy serves them all, so it may go only once nobody could see it. The rule is conservative: a
+ * shared copy is deleted once it is at or before the cutoff of the LONGEST retention in force for
+ * anyone (the app default and every user's override, members or not; a cleared override follows the
+ * app default), at the run's fixed `now` less the sweep's clock margin, as the sweep deletes own copies
+ * (deletableCutoff). An app default or any override of "forever" deletes nothing. So no copy goes that
+ * any member could still see under their own policy; copies may stay longer than their members'
+ * policies need (one user keeping a year keeps every group's copies a year). Floors are not read: they
+ * only ever hide more. A policy lengthened after the policies were read binds nothing here, as in a
+ * sweep round: its floor keeps hidden what the old policies expired (docs/consistency.md, section 7).
+ * The deletes are idempotent: a crash or an early stop leaves the rest to the next run.
+ */
+
+export interface SharedPurgeCounts {
+  /** Registered groups whose shared history was read. */
+  groups: number;
+  copiesDeleted: number;
+  /** Set when the budget stopped the purge before every group was done (the next run goes on). */
+  stoppedBy?: StopReason;
+}
+
+export const zeroSharedPurgeCounts = (): SharedPurgeCounts => ({ groups: 0, copiesDeleted: 0 });
+
+export interface SharedPurgeOptions {
+  /** The policies in force, read by the caller with one Query of POLICY. @default read here */
+  policies?: RetentionPolicies;
+  /** The sweep invocation's time and batch limits (50 copies a batch). @default unlimited */
+  budget?: Budget;
+  /** The sweep invocation's rate-limited delete streams. @default BatchWriteItem calls of 25 */
+  deletes?: WritePipe;
+}
+
+/** Registered groups read per Query of the registry, and purged at once. */
+const GROUPS_PAGE = 100;
+const GROUPS_AT_ONCE = 4;
+
+/**
+ * What may be deleted of any shared history at `now`: the cutoff of the longest retention in force
+ * (NO_CUTOFF if anyone keeps forever), less the sweep's clock margin.
+ */
+export function sharedDeletableCutoff(policies: RetentionPolicies, now: number): number {
+  const days = [policies.appDays, ...policies.userDays.values()];
+  if (days.some((d) => d === null)) return NO_CUTOFF;
+  return cutoffFor(Math.max(...(days as number[])), now - SWEEP_CLOCK_MARGIN_MS);
+}
+
+/**
+ * Deletes every registered group's shared copies at or before sharedDeletableCutoff, oldest first, in
+ * BatchWriteItem calls of 25. Stops early when the budget says so (the next run goes on). Costs one
+ * Query per 100 registered groups, one key Query per group (and one more per 250 copies deleted), and
+ * one write unit per copy deleted; nothing at all while anyone keeps forever.
+ */
+export async function purgeSharedHistories(
+  deps: Deps,
+  now: number,
+  options: SharedPurgeOptions = {},
+): Promise<SharedPurgeCounts> {
+  const counts = zeroSharedPurgeCounts();
+  const cutoff = sharedDeletableCutoff(options.policies ?? (await getAllPolicies(deps.db)), now);
+  if (cutoff === NO_CUTOFF) return counts;
+  const through = highestIdAt(cutoff);
+  const budget = options.budget ?? unlimitedBudget();
+  const deletes = options.deletes ?? directDeletes;
+  const stoppedAlready = budget.stopReason();
+  if (stoppedAlready !== undefined) return { ...counts, stoppedBy: stoppedAlready };
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await listSharedGroups(deps.db, { limit: GROUPS_PAGE, startKey });
+    await forEachLimited(page.groupIds, GROUPS_AT_ONCE, async function purgeGroup(groupId) {
+      const stop = counts.stoppedBy ?? budget.stopReason();
+      if (stop !== undefined) {
+        counts.stoppedBy = stop;
+        return;
+      }
+      counts.groups++;
+      const purged = await purgeHistory(deps, groupId, through, { budget, deletes });
+      counts.copiesDeleted += purged.deleted;
+      if (purged.stoppedBy !== undefined) counts.stoppedBy ??= purged.stoppedBy;
+    });
+    startKey = page.nextKey;
+  } while (startKey && counts.stoppedBy === undefined);
+  return counts;
+}
+
+/** Deletes one shared history's copies at or below `through`, unless the budget stops it first. */
+async function purgeHistory(
+  deps: Deps,
+  groupId: string,
+  through: string,
+  { budget, deletes }: { budget: Budget; deletes: WritePipe },
+): Promise<{ deleted: number; stoppedBy?: StopReason }> {
+  const home = sharedHistoryOf(groupId);
+  let deleted = 0;
+  for (;;) {
+    // Deleted copies are gone from the next strongly consistent read: it starts at the bottom again.
+    const { ids, more } = await dueCopyIds(deps.db, home, through, ROUND_COPIES);
+    let allowed = 0;
+    while (allowed < ids.length && budget.takeBatch()) allowed += PURGE_BATCH;
+    const taken = ids.slice(0, allowed);
+    await deletes.write(
+      deps.db,
+      taken.map((id) => deleteCopyRequest(home, id)),
+    );
+    deleted += taken.length;
+    if (taken.length < ids.length) return { deleted, stoppedBy: budget.stopReason() ?? 'aborted' };
+    if (!more) return { deleted };
+  }
+}
+
+function unlimitedBudget(): Budget {
+  const unlimited = { remainingMs: () => Number.POSITIVE_INFINITY, stopBeforeTimeoutMs: 0 };
+  return createBudget({ ...unlimited, maxBatches: Number.POSITIVE_INFINITY });
+}
+
+const directDeletes: WritePipe = {
+  async write(db, requests) {
+    await batchWriteAll(db, requests);
+  },
+};
