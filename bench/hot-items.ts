@@ -96,6 +96,7 @@ async function scenario(label: string, config: Partial<RoamingConfig>, setup: Se
     const retriesBefore = store.deps.db.retryCounter.retries;
     let gaveUp = 0;
     let refused = 0;
+    const reasons = new Map<string, number>();
     const started = performance.now();
     await Promise.all(
       Array.from({ length: SENDERS }, async (_, i) => {
@@ -112,6 +113,7 @@ async function scenario(label: string, config: Partial<RoamingConfig>, setup: Se
                 continue;
               }
               gaveUp++;
+              reasons.set(describe(error), (reasons.get(describe(error)) ?? 0) + 1);
               break;
             }
           }
@@ -132,7 +134,8 @@ async function scenario(label: string, config: Partial<RoamingConfig>, setup: Se
     console.log(
       `  ${label.padEnd(58)} ${figure.sendsPerSecond.toFixed(1).padStart(6)} sends/s, ` +
         `${figure.cancelledPerSend.toFixed(2)} cancelled, ${figure.retriesPerSend.toFixed(2)} retries and ` +
-        `${figure.refusedPerSend.toFixed(2)} inbound 429s per send, ${gaveUp} of ${sends} gave up`,
+        `${figure.refusedPerSend.toFixed(2)} inbound 429s per send, ${gaveUp} of ${sends} gave up` +
+        (reasons.size ? ` (${[...reasons].map(([why, n]) => `${n}: ${why}`).join('; ')})` : ''),
     );
     return figure;
   } finally {
@@ -144,3 +147,8 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href)
   runBenchmarks(async () => {
     await benchHotItems();
   });
+
+/** Why a send gave up, in a few words (the error's class and the start of its message). */
+function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name} ${error.message.slice(0, 40)}` : String(error);
+}

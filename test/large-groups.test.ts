@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import { keys } from '../functions/store/keys.js';
+import { commandGate } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
 
@@ -14,9 +15,13 @@ import { type Harness, startHarness } from './support/harness.js';
  */
 
 const THRESHOLD = 3;
+const gate = commandGate();
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness({ config: { sharedHistoryAbove: THRESHOLD, maxGroupMembers: 50 } });
+  h = await startHarness({
+    config: { sharedHistoryAbove: THRESHOLD, maxGroupMembers: 50 },
+    wrapClient: (client) => gate.wrap(client),
+  });
 });
 afterAll(async () => {
   await h.close();
@@ -154,6 +159,33 @@ describe('large groups', () => {
     const again = await alice.syncConversationsPage(changed.syncToken as string, 50);
     expect(again.conversations).toEqual([]);
     expect(again.removed).toEqual([]);
+  });
+
+  it('?since= reports a large group as it is once its new epoch began, not as its first read saw it', async () => {
+    const owner = await h.as('lg9-owner');
+    const phone = await h.as('lg9-alice');
+    const laptop = await h.as('lg9-alice');
+    const group = await owner.createGroup({ members: ['lg9-alice', 'lg9-b', 'lg9-c'] });
+    await say(owner, group.groupId, 'before the token');
+    const first = await phone.fetchConversationsFromServer({ limit: 20 });
+    const synced = await phone.syncConversations(first.syncToken as string);
+    await say(owner, group.groupId, 'after the token');
+    // A change of alice's own (a marker): the since begins a new epoch.
+    await (await h.as('lg9-friend')).sendMessage(text('lg9-alice', 'hello'));
+    // The phone's since has read the group (it moved); before it begins its new epoch, the laptop
+    // deletes the conversation with its messages.
+    gate.before(
+      (c) =>
+        c.constructor.name === 'UpdateCommand' &&
+        JSON.stringify(c.input).includes('"pk":"U#lg9-alice","sk":"SYNC"'),
+      async () => {
+        await laptop.removeConversationFromServer(group.groupId, 'group', true);
+      },
+    );
+    const since = await phone.syncConversationsPage(synced.syncToken, 50);
+    expect(since.conversations.map((c) => c.convId)).toEqual(['lg9-friend']);
+    expect(since.removed?.map((r) => r.convId)).toEqual([group.groupId]);
+    expect(since.removed?.[0]?.clearedThrough).not.toBeNull();
   });
 
   it('a list merges large groups and other conversations by last arrival, across pages', async () => {

@@ -316,10 +316,12 @@ async function changesSince(
     for (const msgId of marker.deleted) entry.msgIds.add(msgId);
     deleted.set(key, entry);
   }
+  // The large groups that moved are read again with the markers' conversations, after the new epoch
+  // began: a change of one made since the first read (its marker is in an epoch this call reads) must
+  // be reported as it is now, not as that first read saw it (simulation seed 196).
+  for (const state of movedGroups) refs.set(keyString(conversationKey(state.ref)), state.ref);
   const { states } = await readSides(deps, [...refs.values()], cutoff);
-  const reported = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
-  for (const state of movedGroups) reported.set(keyString(conversationKey(state.ref)), state);
-  const { conversations, removed } = reportOf([...reported.values()], cutoff);
+  const { conversations, removed } = reportOf(states, cutoff);
   const last = markers.at(-1);
   return {
     conversations,
