@@ -17,6 +17,12 @@ import { BoundedStates, chargeGcra } from './request-budget.js';
  */
 export type InboundTarget = { recipient: string } | { groupId: string };
 
+/**
+ * Charges of one inbound budget that raced before giving up: every sender to a hot recipient charges
+ * the same item at once, and a charge that lost a race learns the state from its failure (no read).
+ */
+const INBOUND_CHARGE_ATTEMPTS = 25;
+
 const seenByDeps = new WeakMap<Deps, BoundedStates>();
 
 function seenOf(deps: Deps): BoundedStates {
@@ -29,12 +35,12 @@ function seenOf(deps: Deps): BoundedStates {
 }
 
 /**
- * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`); throws
- * RateLimitedError (429) when every slot that near is taken.
+ * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`): how long it
+ * waited. Throws RateLimitedError (429) when every slot that near is taken.
  */
-export async function admitInbound(deps: Deps, target: InboundTarget): Promise<void> {
+export async function admitInbound(deps: Deps, target: InboundTarget): Promise<number> {
   const { inboundPerSecond, inboundQueueMs } = deps.config;
-  if (!(inboundPerSecond > 0)) return;
+  if (!(inboundPerSecond > 0)) return 0;
   const owner = 'groupId' in target ? `G#${target.groupId}` : target.recipient;
   const slotMs = Math.ceil(1000 / inboundPerSecond);
   const charged = await chargeGcra(
@@ -42,7 +48,11 @@ export async function admitInbound(deps: Deps, target: InboundTarget): Promise<v
     seenOf(deps),
     { key: keys.requestBudget(owner, 'inbound'), seenKey: owner },
     slotMs,
-    { windowMs: Math.max(0, inboundQueueMs) + slotMs, what: 'An inbound limit' },
+    {
+      windowMs: Math.max(0, inboundQueueMs) + slotMs,
+      what: 'An inbound limit',
+      maxAttempts: INBOUND_CHARGE_ATTEMPTS,
+    },
   );
   if ('refuseForMs' in charged) {
     const retryAfterSeconds = Math.max(1, Math.ceil(charged.refuseForMs / 1000));
@@ -54,5 +64,7 @@ export async function admitInbound(deps: Deps, target: InboundTarget): Promise<v
   }
   // The slot begins where the charge before this one ended.
   const waitMs = charged.state.tat - slotMs - bucketNow(deps, charged.state.at);
-  if (waitMs > 0) await deps.timer.sleep(waitMs);
+  if (!(waitMs > 0)) return 0;
+  await deps.timer.sleep(waitMs);
+  return waitMs;
 }

@@ -121,10 +121,10 @@ export async function chargeGcra(
   seen: BoundedStates,
   where: { key: Key; seenKey: string },
   costMs: number,
-  options: { windowMs: number; what: string },
+  options: { windowMs: number; what: string; maxAttempts?: number },
 ): Promise<{ state: BudgetState } | { refuseForMs: number }> {
   let known = seen.get(where.seenKey);
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+  for (let attempt = 0; attempt < (options.maxAttempts ?? MAX_ATTEMPTS); attempt++) {
     const charge = chargeFor(deps, known, costMs, options.windowMs);
     if ('refuseForMs' in charge) return charge;
     const outcome = await applyCharge(deps.db, where.key, charge);

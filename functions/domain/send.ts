@@ -75,12 +75,12 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
         ];
   const idempotency = idempotencyOf(deps, sender, input);
   const limits = sendLimits(deps, sender, input);
-  const admitted = inboundAdmission(deps, { recipient: input.to });
+  let admission = inboundAdmission(deps, { recipient: input.to });
   return withRetries(deps, 'send', async function attemptSingleSend() {
-    const [read] = await Promise.all([
+    const read = await readAdmitted(admission, () =>
       readForWrite(deps, sides, present(idempotency?.key, ...limits.keys)),
-      admitted,
-    ]);
+    );
+    admission = ADMITTED;
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) return replayed(sender, input, earlier, idempotency.hash);
@@ -106,13 +106,26 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
 
 /**
  * The recipient's (or group's) inbound limit, charged alongside the send's first read (no round trip of
- * its own); awaited with that read, so a refusal answers 429 before anything is written.
+ * its own); awaited with that read, so a refusal answers 429 before anything is written. Resolves with
+ * how long the send waited for its slot.
  */
-function inboundAdmission(deps: Deps, target: InboundTarget): Promise<void> {
+function inboundAdmission(deps: Deps, target: InboundTarget): Promise<number> {
   const admitted = admitInbound(deps, target);
   // Handled where it is awaited; this keeps a refusal that meets an earlier failure from going unhandled.
   admitted.catch(() => undefined);
   return admitted;
+}
+
+/** An admission already awaited (a retry of the attempt). */
+const ADMITTED: Promise<number> = Promise.resolve(0);
+
+/**
+ * The send's read, sent with its admission; read again when the admission waited for its slot: what
+ * was read before the wait has likely moved (a group's META surely, by the sends of the slots before).
+ */
+async function readAdmitted(admission: Promise<number>, read: () => Promise<Snapshot>): Promise<Snapshot> {
+  const [snapshot, waitedMs] = await Promise.all([read(), admission]);
+  return waitedMs > 0 ? read() : snapshot;
 }
 
 /**
@@ -140,10 +153,11 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
   const idempotency = idempotencyOf(deps, sender, input);
   const limits = sendLimits(deps, sender, input);
   const extra = present(idempotency?.key, ...limits.keys);
-  const admitted = inboundAdmission(deps, { groupId });
+  let admission = inboundAdmission(deps, { groupId });
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
     // The sender's side, the group's META, the record and the limits, in one read: META says the mode.
-    const [read] = await Promise.all([readForWrite(deps, [side], extra), admitted]);
+    const read = await readAdmitted(admission, () => readForWrite(deps, [side], extra));
+    admission = ADMITTED;
     const meta = read.meta(groupId);
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     const again = earlier && {
