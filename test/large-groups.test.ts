@@ -299,3 +299,32 @@ describe('large groups', () => {
     for (const history of histories) expect(history).toEqual(histories[0]);
   });
 });
+
+describe('large groups with the default settings', () => {
+  let defaults: Harness;
+  beforeAll(async () => {
+    defaults = await startHarness();
+  });
+  afterAll(async () => {
+    await defaults.close();
+  });
+
+  it('with the defaults (shared past 200, up to 5,000 members) a group of 201 switches at its first send', async () => {
+    expect(defaults.deps.config).toMatchObject({ sharedHistoryAbove: 200, maxGroupMembers: 5_000 });
+    const owner = await defaults.as('lgd-owner');
+    const members = Array.from({ length: 200 }, (_, i) => `lgd-m${i}`);
+    const group = await owner.createGroup({ members });
+    await owner.sendMessage(text(group.groupId, 'to all 201', { chatType: 'group' }));
+    const { Items = [] } = (await defaults.documentClient.send(
+      new QueryCommand({
+        TableName: defaults.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.sharedHistoryPk(group.groupId) },
+      }),
+    )) as { Items?: Record<string, unknown>[] };
+    expect(Items).toHaveLength(1);
+    const last = await defaults.as('lgd-m199');
+    const list = await last.fetchConversationsFromServer({ limit: 5 });
+    expect(list.conversations.map((c) => [c.convId, c.unreadCount])).toEqual([[group.groupId, 1]]);
+  });
+});
