@@ -1,7 +1,8 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
+import { runSweep } from '../functions/domain/sweep.js';
 import { keys } from '../functions/store/keys.js';
 import { commandGate } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
@@ -257,6 +258,122 @@ describe('large groups', () => {
     expect(pinned.conversations.map((c) => [c.convId, c.lastMessage.body.text])).toEqual([
       [group.groupId, 'two days later'],
     ]);
+  });
+
+  it('a fan-out apply that meets a side moved by the switch reads again: no list key is left in the index', async () => {
+    const owner = await h.as('lg11-owner');
+    const group = await owner.createGroup({ members: ['lg11-a', 'lg11-b'] });
+    // The fan-out of "before" to b is held until the switch has moved b's side.
+    let moved!: () => void;
+    const bMoved = new Promise<void>((resolve) => {
+      moved = resolve;
+    });
+    gate.before(
+      (c) =>
+        c.constructor.name === 'TransactWriteCommand' &&
+        JSON.stringify(c.input).includes('"pk":"U#lg11-b#C#group#'),
+      () => bMoved,
+    );
+    gate.after(
+      (c) =>
+        c.constructor.name === 'TransactWriteCommand' &&
+        JSON.stringify(c.input).includes('"pk":"U#lg11-b","sk":"LARGE"'),
+      async () => moved(),
+    );
+    const before = say(owner, group.groupId, 'before');
+    // A join past the threshold; the next send moves every side (b's included), finishes the fan-out, flips.
+    await owner.addGroupMember(group.groupId, 'lg11-c');
+    await say(await h.as('lg11-a'), group.groupId, 'after');
+    await before;
+    const { Item } = (await h.documentClient.send(
+      new GetCommand({
+        TableName: h.tableName,
+        Key: keys.conversation({ owner: 'lg11-b', chatType: 'group', convId: group.groupId }),
+      }),
+    )) as { Item?: Record<string, unknown> };
+    expect(Item).toMatchObject({ shared: true });
+    expect(Item?.listSk).toBeUndefined();
+    const b = await h.as('lg11-b');
+    expect((await viewOf(b, group.groupId)).history).toEqual(['before', 'after']);
+  });
+
+  it('a join read before a switch began does not commit in fan-out form after the flip', async () => {
+    const owner = await h.as('lg12-owner');
+    const group = await owner.createGroup({ members: ['lg12-a', 'lg12-b'] });
+    // c's join (past the threshold) commits; before it marks the switch, d's join reads the group, and
+    // its transaction waits until the switch has flipped.
+    let flipped!: () => void;
+    const afterFlip = new Promise<void>((resolve) => {
+      flipped = resolve;
+    });
+    let lateJoin: Promise<unknown> | undefined;
+    let lateReady!: () => void;
+    const lateHeld = new Promise<void>((resolve) => {
+      lateReady = resolve;
+    });
+    gate.before(
+      (c) => c.constructor.name === 'UpdateCommand' && JSON.stringify(c.input).includes('SET switching'),
+      async () => {
+        lateJoin = owner.addGroupMember(group.groupId, 'lg12-d');
+        await lateHeld;
+      },
+    );
+    gate.before(
+      (c) =>
+        c.constructor.name === 'TransactWriteCommand' && JSON.stringify(c.input).includes('"sk":"M#lg12-d"'),
+      async () => {
+        lateReady();
+        await afterFlip;
+      },
+    );
+    gate.after(
+      (c) => c.constructor.name === 'UpdateCommand' && JSON.stringify(c.input).includes('REMOVE #switching'),
+      async () => flipped(),
+    );
+    await owner.addGroupMember(group.groupId, 'lg12-c');
+    await say(owner, group.groupId, 'after the flip');
+    await lateJoin;
+    await say(owner, group.groupId, 'to everyone');
+    const d = await h.as('lg12-d');
+    const { Item } = (await h.documentClient.send(
+      new GetCommand({
+        TableName: h.tableName,
+        Key: keys.conversation({ owner: 'lg12-d', chatType: 'group', convId: group.groupId }),
+      }),
+    )) as { Item?: Record<string, unknown> };
+    expect(Item).toMatchObject({ shared: true });
+    expect(await viewOf(d, group.groupId)).toMatchObject({
+      listed: true,
+      unread: 1,
+      history: ['to everyone'],
+    });
+  });
+
+  it('the recent list counts a large group’s unread from the read position, not from seven days ago', async () => {
+    const owner = await h.as('lg13-owner');
+    const alice = await h.as('lg13-alice');
+    const group = await owner.createGroup({ members: ['lg13-alice', 'lg13-b', 'lg13-c'] });
+    await say(owner, group.groupId, 'eight days ago');
+    h.clock.advance(8 * DAY_MS);
+    await say(owner, group.groupId, 'today');
+    const recent = await alice.fetchConversationsFromServer();
+    expect(recent.conversations.map((c) => [c.convId, c.unreadCount])).toEqual([[group.groupId, 2]]);
+  });
+
+  it('a tombstone is filed for purge: retention past it deletes it physically', async () => {
+    const owner = await h.as('lg14-owner');
+    const alice = await h.as('lg14-alice');
+    const ops = await h.as('lg14-ops', { admin: true });
+    const group = await owner.createGroup({ members: ['lg14-alice', 'lg14-b', 'lg14-c'] });
+    const sent = await say(owner, group.groupId, 'to hide');
+    await say(owner, group.groupId, 'to keep');
+    expect(await alice.removeMessagesFromServerWithMsgIds(group.groupId, 'group', [sent.msgId])).toBe(1);
+    const own = keys.historyPk({ owner: 'lg14-alice', chatType: 'group', convId: group.groupId });
+    expect(await partitionItems(own)).toHaveLength(1);
+    await ops.setUserRetention('lg14-alice', 1);
+    h.clock.advance(2 * DAY_MS);
+    await runSweep(h.deps);
+    expect(await partitionItems(own)).toHaveLength(0);
   });
 
   it('a member who leaves a large group loses it: history refused, the group reported removed', async () => {

@@ -120,9 +120,10 @@ export async function listConversations(
       queryMarked(deps.db, owner, request.mark, range),
       readLargeGroups(deps.db, owner),
     ]);
-    const merged = await mergeLargeGroups(deps, owner, { ...page, largeGroups }, range, (state) =>
-      state.marks.includes(request.mark),
-    );
+    const merged = await mergeLargeGroups(deps, owner, { ...page, largeGroups }, range, {
+      retentionCutoff: cutoff,
+      keep: (state) => state.marks.includes(request.mark),
+    });
     return pageOf(merged, request.limit, 'list');
   }
   if (request.form === 'cursor') {
@@ -180,12 +181,14 @@ async function readWithCutoff(
   const known = deps.retention.knownCutoff(owner);
   if (known !== undefined) {
     const range = rangeFor(known);
-    return mergeLargeGroups(deps, owner, await read(range), range);
+    return mergeLargeGroups(deps, owner, await read(range), range, { retentionCutoff: known });
   }
   const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(rangeFor(NO_CUTOFF))]);
   const expired = page.items.some((item) => item.conversation.lastMessage.timestamp <= cutoff);
   const range = rangeFor(cutoff);
-  return mergeLargeGroups(deps, owner, expired ? await read(range) : page, range);
+  return mergeLargeGroups(deps, owner, expired ? await read(range) : page, range, {
+    retentionCutoff: cutoff,
+  });
 }
 
 /**
@@ -198,11 +201,16 @@ async function mergeLargeGroups(
   owner: string,
   page: ListedPage,
   range: ListRange,
-  keep: (state: ConversationState) => boolean = () => true,
+  options: {
+    /** The owner's retention cutoff (a range's may be later: the recent form's 7 days). */
+    retentionCutoff: number;
+    keep?: (state: ConversationState) => boolean;
+  },
 ): Promise<MergedPage> {
+  const keep = options.keep ?? (() => true);
   const groupIds = page.largeGroups ?? [];
   if (groupIds.length === 0) return { ...page, groups: new Map() };
-  const { states, metas } = await readLargeGroupSides(deps, owner, groupIds, range.cutoff);
+  const { states, metas } = await readLargeGroupSides(deps, owner, groupIds, options.retentionCutoff);
   const merged = page.items.filter((item) => !(item.ref.chatType === 'group' && metas.has(item.ref.convId)));
   for (const state of states) {
     const conversation = toConversation(state);

@@ -247,11 +247,15 @@ async function joinMembers(
     const record = creation && groupCreationRecordOf(read.item(creation.request.key), now);
     if (record && record.joinedThrough >= creation.through) return view;
     const { meta } = view;
+    // Once a switch to shared mode has begun, newcomers join in shared form (switch.ts); a join read
+    // before it began must not commit in fan-out form after it.
+    const shared = meta.shared || meta.switching;
     const actions: TransactItem[] = [
       membershipChangeAction(deps.db.tableName, meta, {
         added: newcomers.length,
         removed: 0,
         maxMembers: deps.config.maxGroupMembers,
+        fanOutForm: !shared,
       }),
     ];
     const spent =
@@ -259,8 +263,6 @@ async function joinMembers(
     if (spent) actions.push(spent);
     if (record)
       actions.push(groupCreationProgressAction(deps.db.tableName, creation.request, creation.through));
-    // Once a switch to shared mode has begun, newcomers join in shared form (switch.ts).
-    const shared = meta.shared || meta.switching;
     for (const ref of refs) {
       actions.push(putMemberAction(deps.db.tableName, groupId, ref.owner, meta.seq, now));
       actions.push(

@@ -63,15 +63,20 @@ async function unpinExpired(deps: Deps, owner: string): Promise<number> {
   if (cutoff === NO_CUTOFF) return 0;
   const page = await queryPinned(deps.db, owner, { limit: MAX_PINNED, cutoff: NO_CUTOFF });
   const expired = page.items.filter((item) => item.conversation.lastMessage.timestamp <= cutoff);
+  let unpinned = 0;
   for (const item of expired) {
     await withRetries(deps, 'unpin', async function attemptUnpinExpired() {
       const read = await readForWrite(deps, [item.ref]);
+      // As it is now: a large group's item keeps the latest of its member's last write (member-view.ts).
       const state = read.state(item.ref);
-      if (state.pinnedAt === undefined) return true;
-      return commit(deps, unpin(read.context(owner), state).actions);
+      const latest = state.lastMessage?.timestamp;
+      if (state.pinnedAt === undefined || (latest !== undefined && latest > cutoff)) return false;
+      const committed = await commit(deps, unpin(read.context(owner), state).actions);
+      if (committed === true) unpinned++;
+      return committed;
     });
   }
-  return expired.length;
+  return unpinned;
 }
 
 /** Adds or removes one mark. */

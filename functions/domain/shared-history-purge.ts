@@ -21,8 +21,9 @@ import { ROUND_COPIES } from './sweep-round.js';
  * (deletableCutoff). An app default or any override of "forever" deletes nothing. So no copy goes that
  * any member could still see under their own policy; copies may stay longer than their members'
  * policies need (one user keeping a year keeps every group's copies a year). Floors are not read: they
- * only ever hide more. A policy lengthened after the policies were read binds nothing here, as in a
- * sweep round: its floor keeps hidden what the old policies expired (docs/consistency.md, section 7).
+ * only ever hide more. The policies are read again (strongly consistent) before each page of groups,
+ * after the deletes of the page before: a policy change that answered by then binds that page, as a
+ * sweep round's do (docs/consistency.md, section 7).
  * The deletes are idempotent: a crash or an early stop leaves the rest to the next run.
  */
 
@@ -71,15 +72,19 @@ export async function purgeSharedHistories(
   options: SharedPurgeOptions = {},
 ): Promise<SharedPurgeCounts> {
   const counts = zeroSharedPurgeCounts();
-  const cutoff = sharedDeletableCutoff(options.policies ?? (await getAllPolicies(deps.db)), now);
-  if (cutoff === NO_CUTOFF) return counts;
-  const through = highestIdAt(cutoff);
+  let policies = options.policies;
   const budget = options.budget ?? unlimitedBudget();
   const deletes = options.deletes ?? directDeletes;
   const stoppedAlready = budget.stopReason();
   if (stoppedAlready !== undefined) return { ...counts, stoppedBy: stoppedAlready };
   let startKey: Record<string, unknown> | undefined;
   do {
+    // Bound again before each page's deletes (strongly consistent): a policy change that answered
+    // while the page before was deleting binds this one (docs/consistency.md, section 7).
+    const cutoff = sharedDeletableCutoff(policies ?? (await getAllPolicies(deps.db)), now);
+    policies = undefined;
+    if (cutoff === NO_CUTOFF) return counts;
+    const through = highestIdAt(cutoff);
     const page = await listSharedGroups(deps.db, { limit: GROUPS_PAGE, startKey });
     await forEachLimited(page.groupIds, GROUPS_AT_ONCE, async function purgeGroup(groupId) {
       const stop = counts.stoppedBy ?? budget.stopReason();

@@ -143,7 +143,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   // Once a run, by the invocation that closed it, within its budget: a crash or a stop there leaves
   // the rest to the next run (the deletes are idempotent).
   const sharedHistories = closedRun
-    ? await purgeSharedHistories(deps, run.now, { policies: ctx.policies, budget, deletes })
+    ? await purgeSharedHistories(deps, run.now, { budget, deletes })
     : zeroSharedPurgeCounts();
   if (closedRun) emit({ type: 'shared-histories-purged', runId: run.runId, counts: sharedHistories });
   return {

@@ -188,10 +188,13 @@ export function change(
     : patch;
   const next: ConversationState = { ...state, ...written, advanced: false };
   if (options.create) for (const attribute of IDENTITY) u.set(attribute, state.ref[attribute]);
-  // Moving to shared mode moves the list key out of the list index's attribute.
+  // Moving to shared mode moves the list key out of the list index's attribute; a shared side never
+  // keeps one there (it would list the group at a position it has moved past).
   if (next.shared !== state.shared && state.listSk !== undefined) {
     u.remove(attributeOf('listSk', state.shared));
     if (!('listSk' in written)) u.set(attributeOf('listSk', next.shared), state.listSk);
+  } else if (next.shared) {
+    u.remove(COLUMNS.listSk.attribute);
   }
   for (const field of Object.keys(written) as Field[]) {
     const value = next[field];

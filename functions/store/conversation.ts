@@ -1,5 +1,5 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
-import { lowestIdAt, nextId } from '../core/ids.js';
+import { lowestIdAt, nextId, timeOfId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
 import type { ConversationRef, Message } from '../core/model.js';
 import { type ChangeOptions, change, type StoredFields } from './conversation-item.js';
@@ -45,6 +45,10 @@ export function applyMessage(
   if (state.exists) {
     u.require(`${u.name('seq')} = ${u.value(state.seq)}`);
     u.require(`attribute_not_exists(${u.name('left')})`);
+    // The list key's attribute depends on the mode: a side moved to shared mode since the read (a switch
+    // running, switch.ts) must be read again.
+    if (state.shared) u.require(`${u.name('shared')} = ${u.value(true)}`);
+    else u.require(`attribute_not_exists(${u.name('shared')})`);
     // Its mark entries copy the new state: marks added or removed since the read must fail this write.
     if (state.marks.length > 0) u.require(`${u.name('rev')} = ${u.value(state.rev)}`);
     else u.require(`attribute_not_exists(${u.name('marks')})`);
@@ -146,7 +150,18 @@ export function removeCopies(
   input: { msgIds: readonly string[]; unreadIds: readonly string[]; latest?: Message | null },
 ): ConversationWrite {
   const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadIds.length);
-  const written = userChange(ctx, state, { unread, ...showing(input.latest) }, { deletedIds: input.msgIds });
+  // A shared-mode side's deletes write tombstones (member-view.ts), which carry the message: filed for
+  // purge under the oldest, so the sweep meets them when retention or a watermark passes them.
+  const oldest = [...input.msgIds].sort()[0];
+  const fileIfUnfiled =
+    state.shared && oldest !== undefined ? keys.purgeSk(timeOfId(oldest), state.ref) : undefined;
+  const written = userChange(
+    ctx,
+    state,
+    { unread, ...showing(input.latest) },
+    { deletedIds: input.msgIds },
+    { fileIfUnfiled },
+  );
   if (input.unreadIds.length > 0) {
     written.actions.push(deletedGapAction(ctx.tableName, state.ref, input.unreadIds, `r${written.next.rev}`));
   }
@@ -264,9 +279,10 @@ export function settlePurge(
   const recount = input.unread !== undefined && input.unread !== state.unread;
   if (!unlisting && !recount) {
     if (purgeSk === state.purgeSk) return undefined;
-    // Only the purge filing changes: no stamp, no rev bump (nothing the owner sees moved).
+    // Only the purge filing changes: no stamp, no rev bump (nothing the owner sees moved). So it must
+    // not store a derived position either: a user operation read before it would still commit on `rev`.
     const u = userOperation(state);
-    const next = change(u, state, { purgeSk }, how(ctx));
+    const next = change(u, { ...state, advanced: false }, { purgeSk }, how(ctx));
     return { actions: [{ Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) }], next };
   }
   const unread = unlisting ? 0 : (input.unread ?? state.unread);
@@ -302,9 +318,10 @@ function userChange(
   state: ConversationState,
   patch: Partial<StoredFields>,
   options: StampOptions = {},
+  filing: { fileIfUnfiled?: string } = {},
 ): ConversationWrite {
   const u = userOperation(state);
-  return stamped(ctx, state, u, change(u, state, patch, how(ctx)), options);
+  return stamped(ctx, state, u, change(u, state, patch, { ...how(ctx), ...filing }), options);
 }
 
 function how(ctx: WriteContext, options: { create?: boolean } = {}): ChangeOptions {

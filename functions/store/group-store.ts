@@ -174,11 +174,21 @@ export function sharedAllocateActions(
 export function membershipChangeAction(
   tableName: string,
   meta: GroupMeta,
-  change: { added: number; removed: number; maxMembers: number },
+  change: {
+    added: number;
+    removed: number;
+    maxMembers: number;
+    /** Newcomers join in fan-out form: only while no switch to shared mode has begun (switch.ts). */
+    fanOutForm?: boolean;
+  },
 ): TransactItem {
   const u = new UpdateExpression();
   u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
   u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  if (change.fanOutForm) {
+    u.require(`attribute_not_exists(${u.name('switching')})`);
+    u.require(`attribute_not_exists(${u.name('shared')})`);
+  }
   const count = meta.memberCount + change.added - change.removed;
   if (change.added > 0) u.require(`${u.name('memberCount')} <= ${u.value(change.maxMembers - change.added)}`);
   u.set('membersVersion', meta.membersVersion + 1).set('memberCount', count);

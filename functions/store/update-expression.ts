@@ -42,8 +42,12 @@ export class UpdateExpression {
     return this;
   }
 
+  /** Removes the attributes (once each, however often asked: an event's parts may each ask). */
   remove(...attributes: string[]): this {
-    for (const attribute of attributes) this.removes.push(this.name(attribute));
+    for (const attribute of attributes) {
+      const name = this.name(attribute);
+      if (!this.removes.includes(name)) this.removes.push(name);
+    }
     return this;
   }
 
