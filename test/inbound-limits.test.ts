@@ -58,4 +58,33 @@ describe('the inbound limit of a user and of a group', () => {
     const history = await owner.fetchHistoryMessages(group.groupId, 'group', 10);
     expect(history.messages.map((m) => m.body.text)).toEqual(['3', '2', '1']);
   });
+
+  it('answers the retry of an accepted send even when the limit is full, and a non-member takes no slot', async () => {
+    const owner = await h.as('in3-owner');
+    const group = await owner.createGroup({ members: ['in3-a'] });
+    const outsider = await h.as('in3-outsider');
+    const a = await h.as('in3-a');
+    const first = await owner.sendMessage({
+      ...text(group.groupId, 'first', { chatType: 'group' }),
+      clientMsgId: 'in3-1',
+    });
+    // Non-members are refused (403) and give their slot back.
+    for (let i = 0; i < 2; i++) {
+      const refused = await outsider
+        .sendMessage(text(group.groupId, 'let me in', { chatType: 'group' }))
+        .catch((e) => e);
+      expect(refused).toMatchObject({ status: 403 });
+    }
+    // The slots at 500 and 1,000 ms are still there for members; then the limit is full.
+    await a.sendMessage(text(group.groupId, 'second', { chatType: 'group' }));
+    await a.sendMessage(text(group.groupId, 'third', { chatType: 'group' }));
+    const full = await a.sendMessage(text(group.groupId, 'fourth', { chatType: 'group' })).catch((e) => e);
+    expect(full).toMatchObject({ status: 429, limit: 'inbound' });
+    // The retry of the first send is answered from its record.
+    const retried = await owner.sendMessage({
+      ...text(group.groupId, 'first', { chatType: 'group' }),
+      clientMsgId: 'in3-1',
+    });
+    expect(retried).toEqual(first);
+  });
 });

@@ -1,5 +1,6 @@
 import { RateLimitedError } from '../core/errors.js';
 import { keys } from '../store/keys.js';
+import { addCharge } from '../store/request-budget-store.js';
 import { bucketNow } from './bucket-clock.js';
 import type { Deps } from './deps.js';
 import { BoundedStates, chargeGcra } from './request-budget.js';
@@ -34,13 +35,21 @@ function seenOf(deps: Deps): BoundedStates {
   return seen;
 }
 
+/** A slot taken: how long the send waited for it, and how to give it back (a send that wrote nothing). */
+export interface InboundAdmission {
+  waitedMs: number;
+  release(): Promise<void>;
+}
+
+const NOTHING_TAKEN: InboundAdmission = { waitedMs: 0, release: async () => {} };
+
 /**
- * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`): how long it
- * waited. Throws RateLimitedError (429) when every slot that near is taken.
+ * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`). Throws
+ * RateLimitedError (429) when every slot that near is taken.
  */
-export async function admitInbound(deps: Deps, target: InboundTarget): Promise<number> {
+export async function admitInbound(deps: Deps, target: InboundTarget): Promise<InboundAdmission> {
   const { inboundPerSecond, inboundQueueMs } = deps.config;
-  if (!(inboundPerSecond > 0)) return 0;
+  if (!(inboundPerSecond > 0)) return NOTHING_TAKEN;
   const owner = 'groupId' in target ? `G#${target.groupId}` : target.recipient;
   const slotMs = Math.ceil(1000 / inboundPerSecond);
   const charged = await chargeGcra(
@@ -62,9 +71,14 @@ export async function admitInbound(deps: Deps, target: InboundTarget): Promise<n
       { retryAfterSeconds, limit: 'inbound' },
     );
   }
+  const key = keys.requestBudget(owner, 'inbound');
+  // Unconditional: the slot's time goes back to the budget (the slots after it stay where they are).
+  const release = async () => {
+    await addCharge(deps.db, key, -slotMs);
+  };
   // The slot begins where the charge before this one ended.
   const waitMs = charged.state.tat - slotMs - bucketNow(deps, charged.state.at);
-  if (!(waitMs > 0)) return 0;
+  if (!(waitMs > 0)) return { waitedMs: 0, release };
   await deps.timer.sleep(waitMs);
-  return waitMs;
+  return { waitedMs: waitMs, release };
 }

@@ -1,5 +1,5 @@
 import { ttlAfter } from '../core/clock.js';
-import { ConflictError, ForbiddenError } from '../core/errors.js';
+import { ConflictError, ForbiddenError, RateLimitedError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage, applyOwnShared, isMemberView } from '../store/conversation.js';
@@ -31,7 +31,7 @@ import {
 } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
-import { admitInbound, type InboundTarget } from './inbound-limits.js';
+import { admitInbound, type InboundAdmission, type InboundTarget } from './inbound-limits.js';
 import { checkMessageSize, copyUnits } from './message-limits.js';
 import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
 import { inSenderLane } from './sender-lanes.js';
@@ -77,13 +77,17 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
   const limits = sendLimits(deps, sender, input);
   let admission = inboundAdmission(deps, { recipient: input.to });
   return withRetries(deps, 'send', async function attemptSingleSend() {
-    const read = await readAdmitted(admission, () =>
+    const { read, refused, release } = await readAdmitted(admission, () =>
       readForWrite(deps, sides, present(idempotency?.key, ...limits.keys)),
     );
     admission = ADMITTED;
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
-    if (earlier) return replayed(sender, input, earlier, idempotency.hash);
+    if (earlier) {
+      await release();
+      return replayed(sender, input, earlier, idempotency.hash);
+    }
+    if (refused) throw refused;
     const spent = limits.spend(read, sides.length);
     const states = sides.map((ref) => read.state(ref));
     const head = states.reduce((a, b) => (b.seq > a.seq ? b : a));
@@ -109,23 +113,37 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
  * its own); awaited with that read, so a refusal answers 429 before anything is written. Resolves with
  * how long the send waited for its slot.
  */
-function inboundAdmission(deps: Deps, target: InboundTarget): Promise<number> {
+function inboundAdmission(deps: Deps, target: InboundTarget): Promise<InboundAdmission> {
   const admitted = admitInbound(deps, target);
   // Handled where it is awaited; this keeps a refusal that meets an earlier failure from going unhandled.
   admitted.catch(() => undefined);
   return admitted;
 }
 
-/** An admission already awaited (a retry of the attempt). */
-const ADMITTED: Promise<number> = Promise.resolve(0);
+/** An admission already used (a retry of the attempt): nothing to wait for or give back. */
+const ADMITTED: Promise<InboundAdmission> = Promise.resolve({ waitedMs: 0, release: async () => {} });
 
 /**
  * The send's read, sent with its admission; read again when the admission waited for its slot: what
  * was read before the wait has likely moved (a group's META surely, by the sends of the slots before).
+ * A refusal (429) is handed back, not thrown: the retry of an accepted send is answered whatever the
+ * limit, so the caller throws it only once the read shows a new message. `release` gives the slot back
+ * when the send writes nothing (a retry answered from its record, a sender who is not a member).
  */
-async function readAdmitted(admission: Promise<number>, read: () => Promise<Snapshot>): Promise<Snapshot> {
-  const [snapshot, waitedMs] = await Promise.all([read(), admission]);
-  return waitedMs > 0 ? read() : snapshot;
+async function readAdmitted(
+  admission: Promise<InboundAdmission>,
+  read: () => Promise<Snapshot>,
+): Promise<{ read: Snapshot; refused?: RateLimitedError; release: () => Promise<void> }> {
+  const [snapshot, outcome] = await Promise.all([
+    read(),
+    admission.catch((error: unknown) => {
+      if (error instanceof RateLimitedError) return error;
+      throw error;
+    }),
+  ]);
+  if (outcome instanceof RateLimitedError)
+    return { read: snapshot, refused: outcome, release: async () => {} };
+  return { read: outcome.waitedMs > 0 ? await read() : snapshot, release: outcome.release };
 }
 
 /**
@@ -156,7 +174,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
   let admission = inboundAdmission(deps, { groupId });
   const accepted = await withRetries(deps, 'send', async function attemptGroupAllocation() {
     // The sender's side, the group's META, the record and the limits, in one read: META says the mode.
-    const read = await readAdmitted(admission, () => readForWrite(deps, [side], extra));
+    const { read, refused, release } = await readAdmitted(admission, () => readForWrite(deps, [side], extra));
     admission = ADMITTED;
     const meta = read.meta(groupId);
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
@@ -166,9 +184,19 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     };
     if (meta?.shared) {
       // A shared-mode send is one transaction (and the switch finished every fan-out before it).
-      if (again) return { ...again, group: undefined };
+      if (again) {
+        await release();
+        return { ...again, group: undefined };
+      }
+      if (refused) throw refused;
+      if (!isMemberView(read.state(side))) {
+        await release();
+        throw new ForbiddenError('You are not a member of this group');
+      }
       return sendShared(deps, read, side, input, { idempotency, limits });
     }
+    // Refused by the inbound limit: only the retry of an accepted send goes on (it writes no message).
+    if (refused && !again) throw refused;
     // A switch to shared mode that an instance left unfinished is finished first (switch.ts).
     if (meta?.switching) {
       await finishSwitch(deps, groupId);
@@ -176,12 +204,21 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     }
     // The retry of a send that reached every member is answered from its record (a few reads, not the
     // fan-out's).
-    if (again && (await fanOutFinished(deps.db, groupId, again.seq))) return { ...again, group: undefined };
+    if (again && (await fanOutFinished(deps.db, groupId, again.seq))) {
+      await release();
+      return { ...again, group: undefined };
+    }
     const group = await readGroup(deps.db, groupId);
     // One answer for "no such group" and "not a member", so group ids cannot be probed.
-    if (!group?.members.includes(sender)) throw new ForbiddenError('You are not a member of this group');
+    if (!group?.members.includes(sender)) {
+      await release();
+      throw new ForbiddenError('You are not a member of this group');
+    }
     // The earlier attempt took its position; its fan-out did not finish: finish it.
-    if (again) return { ...again, group };
+    if (again) {
+      await release();
+      return { ...again, group };
+    }
     // Fan-out writes a copy per member.
     const spent = limits.spend(read, group.members.length);
     const seq = group.meta.seq + 1;
