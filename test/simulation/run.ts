@@ -10,7 +10,15 @@ import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
 import { type OperationTag, runAs } from './scheduler.js';
 import { passTime } from './upkeep.js';
-import { actor, attemptSend, operator, platform, RETRY_WINDOW_MS, retryableSends } from './workload.js';
+import {
+  actor,
+  attemptSend,
+  joinPastThreshold,
+  operator,
+  platform,
+  RETRY_WINDOW_MS,
+  retryableSends,
+} from './workload.js';
 import { createWorld, groupModeThreshold, MAX_SKEW_MS, type World } from './world.js';
 
 /** One seed's run: what the oracle found, and how much happened. */
@@ -65,7 +73,10 @@ export async function runSeed(
     world.scheduler.start('platform', () =>
       platform(world, log, platformDice, PLATFORM_OPERATIONS_PER_PHASE),
     );
+    const switching =
+      phase === 1 && groupModeThreshold(world.seed) === 2 ? joinPastThreshold(world, log) : undefined;
     await world.scheduler.drain();
+    await switching;
     await retryFailedSends(world, log);
   }
   const failures: string[] = [];

@@ -241,6 +241,20 @@ export async function attemptSend(
   }
 }
 
+/**
+ * In the seeds whose group switches mid-run (world.ts, groupModeThreshold), the third user joins as
+ * the second phase starts, interleaved with everything else: past the threshold, the group's switch
+ * runs while the others send, delete and sync (a no-op if they are a member already).
+ */
+export function joinPastThreshold(world: World, log: SimulationLog): Promise<void> {
+  const user = world.users[2] as string;
+  const deps = (world.instances[0] as (typeof world.instances)[number]).deps;
+  const ref = { owner: user, chatType: 'group' as const, convId: world.groupId };
+  return change(world, log, { kind: 'join', ...ref }, () =>
+    addMember(deps, world.groupOwner, world.groupId, user),
+  );
+}
+
 async function change(
   world: World,
   log: SimulationLog,
