@@ -376,6 +376,28 @@ describe('large groups', () => {
     expect(await partitionItems(own)).toHaveLength(0);
   });
 
+  it('at the pin cap, a pinned large group that is active is not unpinned as expired', async () => {
+    const owner = await h.as('lg15-owner');
+    const alice = await h.as('lg15-alice');
+    const ops = await h.as('lg15-ops', { admin: true });
+    const group = await owner.createGroup({ members: ['lg15-alice', 'lg15-b', 'lg15-c'] });
+    await say(owner, group.groupId, 'first');
+    // Alice's item stores the latest as of her pin: "first".
+    await alice.pinConversation(group.groupId, 'group', true);
+    for (let i = 0; i < 49; i++) {
+      await (await h.as(`lg15-pal-${i}`)).sendMessage(text('lg15-alice', `pal ${i}`));
+      await alice.pinConversation(`lg15-pal-${i}`, 'single', true);
+    }
+    await ops.setUserRetention('lg15-alice', 1);
+    h.clock.advance(2 * DAY_MS);
+    // The group is active; the pals' chats have expired. The 51st pin unpins what retention hides.
+    await say(owner, group.groupId, 'today');
+    await (await h.as('lg15-new')).sendMessage(text('lg15-alice', 'new'));
+    await alice.pinConversation('lg15-new', 'single', true);
+    const pinned = await alice.fetchPinnedConversationsFromServerWithCursor(undefined, 50);
+    expect(pinned.conversations.map((c) => c.convId).sort()).toEqual([group.groupId, 'lg15-new'].sort());
+  });
+
   it('a member who leaves a large group loses it: history refused, the group reported removed', async () => {
     const owner = await h.as('lg5-owner');
     const alice = await h.as('lg5-alice');
