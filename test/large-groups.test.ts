@@ -6,6 +6,7 @@ import { runSweep } from '../functions/domain/sweep.js';
 import { keys } from '../functions/store/keys.js';
 import { commandGate } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
+import { partitionItems, viewOf } from './support/group-views.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 /**
@@ -28,32 +29,8 @@ afterAll(async () => {
   await h.close();
 });
 
-async function partitionItems(pk: string) {
-  const { Items = [] } = (await h.documentClient.send(
-    new QueryCommand({
-      TableName: h.tableName,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk },
-    }),
-  )) as { Items?: Record<string, unknown>[] };
-  return Items;
-}
-
 async function meta(groupId: string) {
-  return (await partitionItems(keys.groupPk(groupId))).find((item) => item.sk === keys.groupMetaSk);
-}
-
-/** What a member sees of a group: its list entry (as text) and its whole history (bodies, oldest first). */
-async function viewOf(client: RoamingClient, groupId: string) {
-  const list = await client.fetchConversationsFromServer({ limit: 50 });
-  const entry = list.conversations.find((c) => c.convId === groupId);
-  const history = await client.fetchHistoryMessages(groupId, 'group', 50, undefined, { direction: 'down' });
-  return {
-    listed: entry !== undefined,
-    unread: entry?.unreadCount,
-    latest: entry?.lastMessage.body,
-    history: history.messages.map((m) => m.body.text),
-  };
+  return (await partitionItems(h, keys.groupPk(groupId))).find((item) => item.sk === keys.groupMetaSk);
 }
 
 const say = (client: RoamingClient, groupId: string, words: string) =>
@@ -68,10 +45,10 @@ describe('large groups', () => {
     expect(await meta(group.groupId)).toMatchObject({ switching: true });
     const message = await say(owner, group.groupId, 'hello everyone');
     expect((await meta(group.groupId))?.shared).toBe(true);
-    expect(await partitionItems(keys.sharedHistoryPk(group.groupId))).toHaveLength(1);
+    expect(await partitionItems(h, keys.sharedHistoryPk(group.groupId))).toHaveLength(1);
     for (const user of users) {
       expect(
-        await partitionItems(keys.historyPk({ owner: user, chatType: 'group', convId: group.groupId })),
+        await partitionItems(h, keys.historyPk({ owner: user, chatType: 'group', convId: group.groupId })),
       ).toHaveLength(0);
       const view = await viewOf(await h.as(user), group.groupId);
       expect(view).toEqual({
@@ -369,11 +346,11 @@ describe('large groups', () => {
     await say(owner, group.groupId, 'to keep');
     expect(await alice.removeMessagesFromServerWithMsgIds(group.groupId, 'group', [sent.msgId])).toBe(1);
     const own = keys.historyPk({ owner: 'lg14-alice', chatType: 'group', convId: group.groupId });
-    expect(await partitionItems(own)).toHaveLength(1);
+    expect(await partitionItems(h, own)).toHaveLength(1);
     await ops.setUserRetention('lg14-alice', 1);
     h.clock.advance(2 * DAY_MS);
     await runSweep(h.deps);
-    expect(await partitionItems(own)).toHaveLength(0);
+    expect(await partitionItems(h, own)).toHaveLength(0);
   });
 
   it('at the pin cap, a pinned large group that is active is not unpinned as expired', async () => {

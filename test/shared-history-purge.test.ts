@@ -1,6 +1,4 @@
-import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import type { Message } from '../functions/core/model.js';
 import { purgeSharedHistories } from '../functions/domain/shared-history-purge.js';
@@ -9,6 +7,7 @@ import { batchWriteAll } from '../functions/store/db.js';
 import { keys } from '../functions/store/keys.js';
 import { copyItem, sharedHistoryOf } from '../functions/store/message-store.js';
 import { text } from './support/fixtures.js';
+import { partitionItems, viewOf } from './support/group-views.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 /**
@@ -27,18 +26,6 @@ async function started(): Promise<Harness> {
   const h = await startHarness({ config: { sharedHistoryAbove: 3, maxGroupMembers: 50 } });
   harnesses.push(h);
   return h;
-}
-
-async function partitionItems(h: Harness, pk: string) {
-  const { Items = [] } = (await h.documentClient.send(
-    new QueryCommand({
-      TableName: h.tableName,
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': pk },
-      ConsistentRead: true,
-    }),
-  )) as { Items?: Record<string, unknown>[] };
-  return Items;
 }
 
 /**
@@ -62,19 +49,6 @@ async function largeGroup(h: Harness, prefix: string, timeline: [words: string, 
       return texts.get(msgId) ?? msgId;
     });
   return { owner, members, groupId, sharedCopies, users: [`${prefix}-owner`, ...members] };
-}
-
-/** What a member sees of the group: its list entry and its whole history, oldest first. */
-async function viewOf(client: RoamingClient, groupId: string) {
-  const list = await client.fetchConversationsFromServer({ limit: 50 });
-  const entry = list.conversations.find((c) => c.convId === groupId);
-  const history = await client.fetchHistoryMessages(groupId, 'group', 50, undefined, { direction: 'down' });
-  return {
-    listed: entry !== undefined,
-    unread: entry?.unreadCount,
-    latest: entry?.lastMessage.body,
-    history: history.messages.map((m) => m.body.text),
-  };
 }
 
 async function viewsOf(h: Harness, users: readonly string[], groupId: string) {

@@ -89,6 +89,12 @@ export async function readGroup(db: Db, groupId: string): Promise<GroupView | un
   };
 }
 
+/** META still at the position and member list as read: no send took a position, no member came or went. */
+function requirePositionAndMembers(u: UpdateExpression, meta: GroupMeta): void {
+  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
+  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+}
+
 /** META as read from its item. */
 export function metaOf(groupId: string, meta: Item): GroupMeta {
   return {
@@ -123,8 +129,7 @@ export function allocateActions(
   input: { message: Message; seq: number },
 ): TransactItem[] {
   const u = new UpdateExpression();
-  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
-  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  requirePositionAndMembers(u, meta);
   // A send that read META before the switch to shared mode must not fan out after it.
   u.require(`attribute_not_exists(${u.name('shared')})`);
   u.set('seq', input.seq).set('headMsgId', input.message.msgId);
@@ -183,8 +188,7 @@ export function membershipChangeAction(
   },
 ): TransactItem {
   const u = new UpdateExpression();
-  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
-  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  requirePositionAndMembers(u, meta);
   if (change.fanOutForm) {
     u.require(`attribute_not_exists(${u.name('switching')})`);
     u.require(`attribute_not_exists(${u.name('shared')})`);
@@ -359,8 +363,7 @@ export async function markSwitching(db: Db, groupId: string): Promise<void> {
 export async function flipToShared(db: Db, meta: GroupMeta): Promise<boolean> {
   await registerSharedGroup(db, meta.groupId);
   const u = new UpdateExpression();
-  u.require(`${u.name('seq')} = ${u.value(meta.seq)}`);
-  u.require(`${u.name('membersVersion')} = ${u.value(meta.membersVersion)}`);
+  requirePositionAndMembers(u, meta);
   u.require(`${u.name('switching')} = ${u.value(true)}`);
   u.set('shared', true).remove('switching');
   return sendConditional(db, new UpdateCommand(u.toUpdate(db.tableName, metaKey(meta.groupId))));

@@ -124,35 +124,6 @@ export async function putCopies(
   );
 }
 
-/**
- * Reads up to `limit` messages in the range, in walk order. The range is a key range, so messages
- * below a watermark or retention cutoff cost no reads; type/sender filters may need several Queries,
- * never more items than `budget` in all.
- */
-export async function queryHistory(db: Db, ref: CopyHome, range: HistoryRange): Promise<Message[]> {
-  return (await readHistory(db, ref, range)).messages;
-}
-
-export async function readHistory(db: Db, ref: CopyHome, range: HistoryRange): Promise<HistoryRead> {
-  if (range.lowestId > range.highestId) return { messages: [] };
-  const messages: Message[] = [];
-  let budget = range.budget ?? Number.POSITIVE_INFINITY;
-  let resumeAfter: string | undefined;
-  do {
-    const page = await readHistoryPage(db, ref, {
-      ...range,
-      limit: range.limit - messages.length,
-      budget,
-      afterId: resumeAfter,
-    });
-    messages.push(...page.messages);
-    budget -= page.scanned;
-    resumeAfter = page.lastReadId;
-  } while (resumeAfter !== undefined && messages.length < range.limit && budget > 0);
-  const stoppedEarly = resumeAfter !== undefined && messages.length < range.limit;
-  return { messages: messages.slice(0, range.limit), ...(stoppedEarly ? { resumeAfter } : {}) };
-}
-
 /** One Query of a history range: what it returned, how many items it read, and where it stopped. */
 export interface HistoryPageRead {
   /** The matching copies read, in walk order (tombstones excluded). */
@@ -229,25 +200,6 @@ export async function readHistoryPage(
     scanned: page.ScannedCount ?? 0,
     ...(typeof lastKey === 'string' ? { lastReadId: keys.msgIdOfSk(lastKey) } : {}),
   };
-}
-
-/**
- * The newest copy in (`above`, `atOrBelow`] whose id is not in `excluding`: what the conversation shows
- * once those go. Reads at most |excluding| + 1 copies.
- */
-export async function newestCopy(
-  db: Db,
-  ref: ConversationRef,
-  range: { above?: string; atOrBelow: string; excluding?: ReadonlySet<string> },
-): Promise<Message | undefined> {
-  const excluding = range.excluding ?? new Set<string>();
-  const found = await queryHistory(db, ref, {
-    lowestId: lowIdAbove(range.above),
-    highestId: range.atOrBelow,
-    direction: 'up',
-    limit: excluding.size + 1,
-  });
-  return found.find((message) => !excluding.has(message.msgId));
 }
 
 /** How many copies there are in (`above`, `atOrBelow`]: reads their keys only. */
