@@ -18,6 +18,8 @@ export const PARTITIONS = {
   sharedGroups: 'SHARED_GROUPS',
   /** Retention policies: the app default and per-user overrides. */
   policy: 'POLICY',
+  /** Legal holds (hold-store.ts): few items, listed whole by every reader. */
+  holds: 'HOLD',
   /** Sweep runs and the pointer to the active one. */
   sweepRuns: 'SWEEPS',
   /** A sweep run's shards. */

@@ -19,6 +19,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | large groups     | U#{owner}                   | LARGE                    |
  * | shared group     | SHARED_GROUPS               | {groupId}                |
  * | retention policy | POLICY                      | APP / U#{userId}         |
+ * | legal hold       | HOLD                        | {holdId}                 |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
@@ -96,6 +97,9 @@ export const keys = {
   policyPk: 'POLICY',
   appPolicySk: 'APP',
   userPolicySk: (userId: string) => `U#${userId}`,
+
+  holdsPk: 'HOLD',
+  hold: (holdId: string) => ({ pk: keys.holdsPk, sk: holdId }),
 
   sweepRunsPk: 'SWEEPS',
   /** Run ids are ULIDs, so a descending Query lists the newest runs first. */

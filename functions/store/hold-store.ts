@@ -1,0 +1,85 @@
+import type { ChatType } from '../core/model.js';
+import { type Db, queryAll } from './db.js';
+import { keys } from './keys.js';
+import type { TransactItem } from './transactions.js';
+
+/**
+ * Legal holds (`HOLD / {holdId}`): while a hold covers a user, or one of their conversations, nothing of
+ * theirs there is physically deleted (not by retention, not by their own one-way deletes, not by
+ * erasure). A hold changes nothing a user sees. Holds are few (an operator's litigation list), so every
+ * reader lists them all in one strongly consistent Query.
+ */
+export interface HeldConversation {
+  chatType: ChatType;
+  convId: string;
+}
+
+export interface Hold {
+  holdId: string;
+  userIds: string[];
+  reason: string;
+  /** Absent: the hold covers everything of its users; present: only these conversations of theirs. */
+  conversations?: HeldConversation[];
+  createdAt: number;
+  updatedAt: number;
+  /** Who set it (the admin's user id). */
+  setBy: string;
+}
+
+type HoldItem = Hold & { pk: string; sk: string };
+
+/** Every hold in force, strongly consistent: a hold that answered before the read binds the reader. */
+export async function listHolds(db: Db): Promise<Hold[]> {
+  const items = await queryAll<HoldItem>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.holdsPk },
+    ConsistentRead: true,
+  });
+  return items.map(({ pk: _pk, sk: _sk, ...hold }) => hold);
+}
+
+/** Does any hold cover this user's conversation (or, without one, anything of the user's)? */
+export function isHeld(holds: readonly Hold[], owner: string, conversation?: HeldConversation): boolean {
+  return holds.some(
+    (hold) =>
+      hold.userIds.includes(owner) &&
+      (hold.conversations === undefined ||
+        conversation === undefined ||
+        hold.conversations.some(
+          (c) => c.chatType === conversation.chatType && c.convId === conversation.convId,
+        )),
+  );
+}
+
+/** Writes a hold, if it is still as read (`seenUpdatedAt`; undefined: it must not exist): for a transaction. */
+export function putHoldAction(
+  tableName: string,
+  hold: Hold,
+  seenUpdatedAt: number | undefined,
+): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { ...keys.hold(hold.holdId), ...hold },
+      ...(seenUpdatedAt === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : {
+            ConditionExpression: 'updatedAt = :seen',
+            ExpressionAttributeValues: { ':seen': seenUpdatedAt },
+          }),
+    },
+  };
+}
+
+/** Removes a hold, if it is still as read: for a transaction (with its audit record). */
+export function deleteHoldAction(tableName: string, holdId: string, seenUpdatedAt: number): TransactItem {
+  return {
+    Delete: {
+      TableName: tableName,
+      Key: keys.hold(holdId),
+      ConditionExpression: 'updatedAt = :seen',
+      ExpressionAttributeValues: { ':seen': seenUpdatedAt },
+    },
+  };
+}
