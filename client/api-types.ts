@@ -26,8 +26,8 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.clear" | "sweep.start";
-  /** `app`, `user:{id}`, or a sweep run id */
+  action: "retention.set" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release";
+  /** `app`, `user:{id}`, `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
   before: unknown;
@@ -120,6 +120,16 @@ export type DeletedMessages = {
   msgIds: string[];
 };
 
+export type DeleteHoldError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
+};
+
 export type DeleteMessagesError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -190,6 +200,23 @@ export type HistoryPage = {
   cursor: string | null;
 };
 
+/** While it stands nothing of its users' (in those conversations) is physically deleted; what they see is unchanged. */
+export type LegalHold = {
+  holdId: string;
+  /** The users it covers */
+  userIds: string[];
+  reason: string;
+  /** Only these conversations of its users (absent: everything of theirs) */
+  conversations?: {
+    chatType: "single" | "group";
+    convId: string;
+  }[];
+  createdAt: number;
+  updatedAt: number;
+  /** The admin's `sub` who set it last */
+  setBy: string;
+};
+
 export type ListAuditError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -207,6 +234,16 @@ export type ListConversationsError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type ListHoldsError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -289,6 +326,16 @@ export type PurgeReport = {
   purged: number;
   /** Copies remain hidden but not yet deleted: the sweep finishes them */
   purgePending: boolean;
+};
+
+export type PutHoldError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 export type PutRetentionError = {
@@ -682,6 +729,48 @@ export interface Operations {
       200: {
         userId: string;
         removed: boolean;
+      };
+    };
+  };
+  /** PUT /v1/admin/holds/{holdId}: Set or replace a legal hold */
+  putHold: {
+    path: {
+      holdId: string;
+    };
+    query: Record<string, never>;
+    body: {
+      userIds: string[];
+      reason: string;
+      conversations?: {
+        chatType: "single" | "group";
+        convId: string;
+      }[];
+    };
+    responses: {
+      200: LegalHold;
+    };
+  };
+  /** DELETE /v1/admin/holds/{holdId}: Release a legal hold */
+  deleteHold: {
+    path: {
+      holdId: string;
+    };
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: {
+        released: LegalHold;
+      };
+    };
+  };
+  /** GET /v1/admin/holds: Every legal hold in force */
+  listHolds: {
+    path: Record<string, never>;
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: {
+        holds: LegalHold[];
       };
     };
   };

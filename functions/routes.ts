@@ -82,6 +82,8 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'Query'],
+        // Every delete reads the legal holds: under one, copies become tombstones and purges stop.
+        holds: ['Query'],
       },
     },
   },
@@ -133,7 +135,8 @@ export const ROUTES = [
       table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'], group: ['BatchGetItem'] },
     },
   },
-  // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes.
+  // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes
+  // (none under a legal hold: each batch reads the holds first).
   {
     name: 'deleteConversation',
     method: 'DELETE',
@@ -143,6 +146,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem'],
+        holds: ['Query'],
       },
     },
   },
@@ -182,6 +186,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'],
+        holds: ['Query'],
       },
     },
   },
@@ -217,6 +222,28 @@ export const ROUTES = [
       table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem', 'DeleteItem'] },
       audit: 'append',
     },
+  },
+  // A hold is decided on its own item as read (GetItem) and written with its audit record.
+  {
+    name: 'putHold',
+    method: 'PUT',
+    path: '/v1/admin/holds/{holdId}',
+    access: 'admin',
+    store: { table: { holds: ['GetItem', 'PutItem'] }, audit: 'append' },
+  },
+  {
+    name: 'listHolds',
+    method: 'GET',
+    path: '/v1/admin/holds',
+    access: 'admin',
+    store: { table: { holds: ['Query'] } },
+  },
+  {
+    name: 'deleteHold',
+    method: 'DELETE',
+    path: '/v1/admin/holds/{holdId}',
+    access: 'admin',
+    store: { table: { holds: ['GetItem', 'DeleteItem'] }, audit: 'append' },
   },
   {
     name: 'listSweeps',
@@ -286,6 +313,8 @@ export const SWEEP_FUNCTION = {
       group: ['BatchGetItem', 'Query', 'BatchWriteItem'],
       sharedGroups: ['Query'],
       policy: ['BatchGetItem', 'Query'],
+      // Each round, and each page of shared histories, reads the legal holds: held ones are skipped.
+      holds: ['Query'],
       sweepRuns: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
       sweepShards: ['Query', 'UpdateItem'],
     },

@@ -10,6 +10,7 @@ import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
+import { makeDeleteHoldHandler, makeListHoldsHandler, makePutHoldHandler } from './holds.js';
 import { makeListConversationsHandler } from './list-conversations.js';
 import { makeMarkReadHandler } from './mark-read.js';
 import {
@@ -51,6 +52,9 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   putRetention: makePutRetentionHandler,
   putUserRetention: makePutUserRetentionHandler,
   deleteUserRetention: makeDeleteUserRetentionHandler,
+  putHold: makePutHoldHandler,
+  listHolds: makeListHoldsHandler,
+  deleteHold: makeDeleteHoldHandler,
   listSweeps: makeListSweepsHandler,
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.

@@ -9,6 +9,7 @@ import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
 import type { SweepRunView } from '../domain/sweep.js';
 import type { ChainedAuditRecord, ChainVerification } from '../store/audit-store.js';
+import type { Hold } from '../store/hold-store.js';
 import { chatType, described, id, integer, messageType, msgId, named } from './schemas.js';
 
 /**
@@ -203,6 +204,30 @@ export const retentionViewSchema = /* @__PURE__ */ lazy(() =>
   ),
 );
 
+export const holdSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      holdId: id(),
+      userIds: described(z.array(id()), 'The users it covers'),
+      reason: z.string(),
+      conversations: z.optional(
+        described(
+          z.array(z.object({ chatType: chatType(), convId: id() })),
+          'Only these conversations of its users (absent: everything of theirs)',
+        ),
+      ),
+      createdAt: integer(),
+      updatedAt: integer(),
+      setBy: described(id(), "The admin's `sub` who set it last"),
+    }),
+    {
+      id: 'LegalHold',
+      description:
+        "While it stands nothing of its users' (in those conversations) is physically deleted; what they see is unchanged.",
+    },
+  ),
+);
+
 export const sweepCountsSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
@@ -252,8 +277,8 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
       seq: described(integer(), 'Its number in the trail: 1, 2, 3... with no gaps; newest first'),
       auditId: described(msgId(), 'A ULID: the id of the action'),
       actor: described(id(), "The admin's `sub`"),
-      action: z.enum(['retention.set', 'retention.clear', 'sweep.start']),
-      target: described(z.string(), '`app`, `user:{id}`, or a sweep run id'),
+      action: z.enum(['retention.set', 'retention.clear', 'sweep.start', 'hold.set', 'hold.release']),
+      target: described(z.string(), '`app`, `user:{id}`, `hold:{id}`, or a sweep run id'),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
       at: described(integer(), 'Server time in ms'),
@@ -331,6 +356,7 @@ export type WireAgreesWithDomain = [
   Agrees<Same<z.output<ReturnType<typeof readPositionSchema>>, ReadPosition>>,
   Agrees<Same<z.output<ReturnType<typeof groupSchema>>, Group>>,
   Agrees<Same<z.output<ReturnType<typeof retentionViewSchema>>, RetentionView>>,
+  Agrees<Same<z.output<ReturnType<typeof holdSchema>>, Hold>>,
   Agrees<Same<z.output<ReturnType<typeof sweepRunSchema>>, SweepRunView>>,
   Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, ChainedAuditRecord>>,
   Agrees<Same<z.output<ReturnType<typeof auditVerificationSchema>>, ChainVerification>>,

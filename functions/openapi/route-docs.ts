@@ -123,6 +123,23 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
   },
   putUserRetention: { summary: "Override one user's retention", requestExample: { days: null } },
   deleteUserRetention: { summary: 'Remove a per-user override (the user follows the app default again)' },
+  putHold: {
+    summary: 'Set or replace a legal hold',
+    description:
+      'While a hold covers a user (or, with `conversations`, those conversations of theirs), nothing of theirs there is ' +
+      'physically deleted: not by the retention sweep, not by their own one-way deletes, not by erasure. What they see ' +
+      'is unchanged (their deletes still hide, expired messages still disappear from reads). 1 to 100 distinct `userIds`, ' +
+      'a `reason` of 1 to 500 characters, and optionally 1 to 100 distinct conversations. Audited with before and after.',
+    requestExample: { userIds: ['alice'], reason: 'Case 2026-114: preserve all records' },
+  },
+  listHolds: { summary: 'Every legal hold in force' },
+  deleteHold: {
+    summary: 'Release a legal hold',
+    description:
+      'The next retention sweep purges what the hold kept: what its users deleted, and what retention expired. ' +
+      'Audited with the hold as it was. 404 if there is no such hold.',
+    errors: [404],
+  },
   listSweeps: { summary: 'Recent retention sweep runs, newest first, with progress' },
   listAudit: {
     summary: 'The audit trail of admin actions, newest first',
@@ -162,6 +179,7 @@ export const PARAMETER_DOCS: Record<string, string> = {
   deleteMessages: 'Also delete the messages',
   groupId: 'The group',
   userId: 'The user',
+  holdId: 'The legal hold: an id the operator chooses (a case number)',
 };
 
 /** Tags group the routes in the reference page, by path. */

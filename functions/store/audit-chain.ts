@@ -13,8 +13,8 @@ export interface AuditRecord {
   auditId: string;
   /** The admin's `sub`. */
   actor: string;
-  action: 'retention.set' | 'retention.clear' | 'sweep.start';
-  /** What was changed: `app`, `user:{id}`, or a sweep run id. */
+  action: 'retention.set' | 'retention.clear' | 'sweep.start' | 'hold.set' | 'hold.release';
+  /** What was changed: `app`, `user:{id}`, `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;
   after: unknown;

@@ -13,6 +13,7 @@ import {
   type WriteContext,
 } from './conversation-state.js';
 import { type Db, send } from './db.js';
+import { heldDeleteAction } from './held-delete-store.js';
 import { keys } from './keys.js';
 import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
@@ -147,24 +148,37 @@ export function hide(
 export function removeCopies(
   ctx: WriteContext,
   state: ConversationState,
-  input: { msgIds: readonly string[]; unreadIds: readonly string[]; latest?: Message | null },
+  input: {
+    msgIds: readonly string[];
+    unreadIds: readonly string[];
+    latest?: Message | null;
+    /** Own copies kept as tombstones under a legal hold (the caller writes them): recorded, due now. */
+    heldIds?: readonly string[];
+  },
 ): ConversationWrite {
   const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadIds.length);
+  const held = input.heldIds ?? [];
   // A shared-mode side's deletes write tombstones (member-view.ts), which carry the message: filed for
   // purge under the oldest, so the sweep meets them when retention or a watermark passes them.
   const oldest = [...input.msgIds].sort()[0];
   const fileIfUnfiled =
-    state.shared && oldest !== undefined ? keys.purgeSk(timeOfId(oldest), state.ref) : undefined;
+    state.shared && oldest !== undefined && held.length === 0
+      ? keys.purgeSk(timeOfId(oldest), state.ref)
+      : undefined;
+  // Copies kept for a hold are due at once: the first sweep after the release meets the conversation
+  // there and deletes them (a sweep leaves a held conversation filed as it is).
   const written = userChange(
     ctx,
     state,
-    { unread, ...showing(input.latest) },
+    { unread, ...showing(input.latest), ...(held.length > 0 ? dueNow(state) : {}) },
     { deletedIds: input.msgIds },
     { fileIfUnfiled },
   );
   if (input.unreadIds.length > 0) {
     written.actions.push(deletedGapAction(ctx.tableName, state.ref, input.unreadIds, `r${written.next.rev}`));
   }
+  if (held.length > 0)
+    written.actions.push(heldDeleteAction(ctx.tableName, state.ref, held, written.next.rev));
   return written;
 }
 

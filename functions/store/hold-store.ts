@@ -1,5 +1,6 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChatType } from '../core/model.js';
-import { type Db, queryAll } from './db.js';
+import { type Db, queryAll, send } from './db.js';
 import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
@@ -37,6 +38,17 @@ export async function listHolds(db: Db): Promise<Hold[]> {
     ConsistentRead: true,
   });
   return items.map(({ pk: _pk, sk: _sk, ...hold }) => hold);
+}
+
+/** One hold, strongly consistent (an admin's change is decided on it), or undefined. */
+export async function getHold(db: Db, holdId: string): Promise<Hold | undefined> {
+  const { Item } = await send<{ Item?: HoldItem }>(
+    db,
+    new GetCommand({ TableName: db.tableName, Key: keys.hold(holdId), ConsistentRead: true }),
+  );
+  if (!Item) return undefined;
+  const { pk: _pk, sk: _sk, ...hold } = Item;
+  return hold;
 }
 
 /** Does any hold cover this user's conversation (or, without one, anything of the user's)? */

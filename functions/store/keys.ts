@@ -11,6 +11,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | sync head        | U#{owner}                   | SYNC                     |
  * | change marker    | U#{owner}#CHG               | E{epoch}#C#{type}#{convId} |
  * | mark entry       | U#{owner}#MARK#{n}          | {listSk}                 |
+ * | held deletes     | U#{owner}#HD#{type}#{convId} | R{rev, zero-padded}     |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
@@ -72,6 +73,10 @@ export const keys = {
   gapSk: (highestId: string, unique: string) => `G#${highestId}#${unique}`,
   gapSkAbove: (id: string) => `G#${id}#~`,
   gapSkTop: 'G#~',
+
+  /** Copies the owner deleted by id under a legal hold, kept as tombstones: one record per delete. */
+  heldDeletesPk: (ref: ConversationRef) => `U#${ref.owner}#HD#${ref.chatType}#${ref.convId}`,
+  heldDeletesSk: (rev: number) => `R${String(rev).padStart(12, '0')}`,
 
   idempotency: (owner: string, clientMsgId: string) => ({ pk: `U#${owner}#IDEM`, sk: clientMsgId }),
   /** '#' is not allowed in a clientMsgId, so these never meet a send's record. */
