@@ -102,8 +102,9 @@ export function keepDeletedCopyAction(tableName: string, ref: ConversationRef, m
     Update: {
       TableName: tableName,
       Key: copyKey(ref, msgId),
-      UpdateExpression: 'SET hidden = :hidden',
-      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(hidden)',
+      UpdateExpression: 'SET #hidden = :hidden',
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#hidden)',
+      ExpressionAttributeNames: { '#hidden': 'hidden' },
       ExpressionAttributeValues: { ':hidden': true },
     },
   };
@@ -233,7 +234,8 @@ export async function countCopies(
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
     // A tombstone (a shared copy hidden, or a copy deleted under a legal hold) is no copy the owner has.
-    FilterExpression: 'attribute_not_exists(hidden)',
+    FilterExpression: 'attribute_not_exists(#hidden)',
+    ExpressionAttributeNames: { '#hidden': 'hidden' },
     ExpressionAttributeValues: { ':pk': pkOf(ref), ':lo': lowest, ':hi': highest },
     ConsistentRead: true,
   });
@@ -264,7 +266,8 @@ export async function oldestPositionIn(
       new QueryCommand({
         TableName: db.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        FilterExpression: 'attribute_not_exists(hidden)',
+        FilterExpression: 'attribute_not_exists(#hidden)',
+        ExpressionAttributeNames: { '#hidden': 'hidden' },
         ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
         ProjectionExpression: 'sk, seq',
         ConsistentRead: true,
