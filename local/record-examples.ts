@@ -95,6 +95,12 @@ const retention = (await call('getRetention', 'GET', '/v1/admin/retention', 'ex-
 await call('putRetention', 'PUT', '/v1/admin/retention', 'ex-ops', { days: retention.appDays });
 await call('startSweep', 'POST', '/v1/admin/sweeps', 'ex-ops', {});
 await call('listSweeps', 'GET', '/v1/admin/sweeps?limit=2', 'ex-ops');
+await call('putHold', 'PUT', '/v1/admin/holds/case-2026-114', 'ex-ops', {
+  userIds: ['ex-dave'],
+  reason: 'Case 2026-114: preserve all records',
+});
+await call('listHolds', 'GET', '/v1/admin/holds', 'ex-ops');
+await call('deleteHold', 'DELETE', '/v1/admin/holds/case-2026-114', 'ex-ops');
 await call('listAudit', 'GET', '/v1/admin/audit?limit=2', 'ex-ops');
 
 const sorted = Object.fromEntries(Object.entries(examples).sort(([a], [b]) => a.localeCompare(b)));

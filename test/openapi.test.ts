@@ -209,6 +209,16 @@ describe('the handlers answer what the document says', () => {
       await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/oa-bob', admin);
       await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
       await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
+      const hold = {
+        userIds: ['oa-dave'],
+        reason: 'case',
+        conversations: [{ chatType: 'single', convId: 'oa-bob' }],
+      };
+      await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json(hold));
+      await call('listHolds', 'GET', '/v1/admin/holds', admin);
+      await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
+      await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
+      await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json({ userIds: [], reason: 'case' }));
       await call('listAudit', 'GET', '/v1/admin/audit?limit=5', admin);
       // Errors too: bad input, a missing scope, an unknown conversation.
       await call('fetchHistory', 'GET', `${conv}/messages?pageSize=0`, alice);

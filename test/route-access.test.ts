@@ -245,6 +245,17 @@ async function runSession(deps: Deps): Promise<void> {
   await startDeferredSweeps(deps);
   const admin = await signDevToken('ax-ops', { secret: SECRET, admin: true });
   await fetch(`${baseUrl}/v1/admin/audit?verify=true`, { headers: { authorization: `Bearer ${admin}` } });
+  // Legal holds: set, replace, list, release (on a user of their own: the session's deletes stay as they are).
+  const holdRequest = (method: string, body?: unknown) => ({
+    method,
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const hold = { userIds: ['ax-hal'], reason: 'session' };
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('PUT', hold));
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('PUT', { ...hold, reason: 'replaced' }));
+  await fetch(`${baseUrl}/v1/admin/holds`, holdRequest('GET'));
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('DELETE'));
   await fetch(`${baseUrl}/health`);
   // Time passes: retention (30 days) expires dan's conversation whole and fay's first message, whose
   // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both. Nobody
