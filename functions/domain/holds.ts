@@ -20,7 +20,7 @@ import type { Deps } from './deps.js';
  * Legal hold administration (docs/compliance.md, "Legal holds"). Setting, replacing and releasing a hold
  * is one transaction with its audit record (before and after), decided on a strongly consistent read of
  * the hold and conditioned on it being as read, so two admins never overwrite each other unseen. A hold
- * binds every physical delete that reads the holds after it answered (docs/consistency.md, section 8).
+ * binds every physical delete that reads the holds after it answered (docs/consistency.md, section 9).
  */
 export interface HoldInput {
   holdId: string;

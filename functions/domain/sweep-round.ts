@@ -89,7 +89,7 @@ async function readRound(deps: Deps, { round, tail }: RoundPass, runNow: number)
   const reads = Promise.all([readConversationsOnly(deps, refs), mapLimited(round, PARALLEL / 2, readEntry)]);
   const [[snapshot, entries]] = await Promise.all([reads, tail?.done]);
   // The holds are read with the policies, once the round before has finished: a hold that answered
-  // by then keeps everything of this round it covers (docs/consistency.md, section 8).
+  // by then keeps everything of this round it covers (docs/consistency.md, section 9).
   const [policies, holds] = await Promise.all([
     getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]),
     listHolds(deps.db),
