@@ -379,3 +379,44 @@ describe('a hold binds what reads it after it answered', () => {
     expect(await storedTexts(a, 'single', b)).toEqual([]);
   });
 });
+
+describe("large groups' shared histories", () => {
+  it('a group with a held member keeps its shared copies past retention; released, the next sweep purges them', async () => {
+    // Its own table: the app default (which bounds every shared history) is set here.
+    const own = await startHarness({ config: { sharedHistoryAbove: THRESHOLD, maxGroupMembers: 50 } });
+    try {
+      const token = await own.token('hold-ops', { admin: true });
+      const admin = await own.as('hold-ops', { admin: true });
+      const groupOf = async (p: string) => {
+        const owner = await own.as(`${p}-o`);
+        const { groupId } = await owner.createGroup({ members: [`${p}-a`, `${p}-b`, `${p}-c`] });
+        await owner.sendMessage(text(groupId, 'old news', { chatType: 'group' }));
+        return groupId;
+      };
+      const heldGroup = await groupOf('sh1');
+      const freeGroup = await groupOf('sh2');
+      const hold = { userIds: ['sh1-b'], reason: 'member of a held group' };
+      const set = await own.raw('PUT', '/v1/admin/holds/sh1', {
+        token,
+        body: JSON.stringify(hold),
+        headers: json,
+      });
+      expect(set.status).toBe(200);
+      await admin.setAppRetention(10);
+      own.clock.advance(11 * DAY_MS + SWEEP_CLOCK_MARGIN_MS);
+      const shared = async (groupId: string) =>
+        (await partitionItems(own, keys.sharedHistoryPk(groupId))).length;
+      expect([await shared(heldGroup), await shared(freeGroup)]).toEqual([1, 1]);
+      const first = await runSweep(own.deps);
+      expect([await shared(heldGroup), await shared(freeGroup)]).toEqual([1, 0]);
+      expect(first.sharedHistories.copiesDeleted).toBe(1);
+      // The member sees nothing expired either way.
+      expect((await viewOf(await own.as('sh1-b'), heldGroup, 'group')).history).toEqual([]);
+      expect((await own.raw('DELETE', '/v1/admin/holds/sh1', { token })).status).toBe(200);
+      await runSweep(own.deps);
+      expect(await shared(heldGroup)).toBe(0);
+    } finally {
+      await own.close();
+    }
+  });
+});
