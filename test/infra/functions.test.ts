@@ -120,11 +120,11 @@ describe('the functions', () => {
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
     expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
-    // 13 user routes × 10 + 7 admin × 2 + 2 × 2 + the sweep's 2 = 150, and Lambda keeps 100 unreserved.
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 249 } } })).toThrow(
-      /reserve 150 concurrent executions .* quota of at least 250, and alarms.accountConcurrencyLimit says 249/,
+    // 13 user routes × 10 + 10 admin × 2 + 2 × 2 + the sweep's 2 = 156, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 255 } } })).toThrow(
+      /reserve 156 concurrent executions .* quota of at least 256, and alarms.accountConcurrencyLimit says 255/,
     );
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 250 } } })).not.toThrow();
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 256 } } })).not.toThrow();
     expect(() =>
       synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
     ).toThrow(/integer of at least 1/);
@@ -231,6 +231,7 @@ describe('least privilege from the route table', () => {
       'fetchHistory',
       'getRetention',
       'listAudit',
+      'listHolds',
       'listSweeps',
     ]);
     for (const route of [...readRoutes, HEALTH_ROUTE]) {
@@ -247,8 +248,14 @@ describe('least privilege from the route table', () => {
       if (route.access === 'user') {
         expect(
           grants.filter(
-            (g) => !/ (U#\*|G#\*|POLICY|SHARED_GROUPS)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*',
+            (g) =>
+              !/ (U#\*|G#\*|POLICY|SHARED_GROUPS|HOLD)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*',
           ),
+          route.name,
+        ).toEqual([]);
+        // The legal holds: read only, by the deletes (under a hold they keep the copies).
+        expect(
+          grants.filter((g) => g.endsWith(' HOLD') && g !== 'table dynamodb:Query HOLD'),
           route.name,
         ).toEqual([]);
         // The policies: read only, to apply retention.
@@ -283,7 +290,9 @@ describe('least privilege from the route table', () => {
     }
     const appenders = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:PutItem *'));
     expect(appenders.map(([name]) => name).sort()).toEqual([
+      'deleteHold',
       'deleteUserRetention',
+      'putHold',
       'putRetention',
       'putUserRetention',
       'startSweep',
