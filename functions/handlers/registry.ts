@@ -19,8 +19,10 @@ import {
   makeUnpinConversationHandler,
 } from './pins-and-marks.js';
 import {
+  makeCancelPendingRetentionHandler,
   makeDeleteUserRetentionHandler,
   makeGetRetentionHandler,
+  makePreviewRetentionHandler,
   makePutRetentionHandler,
   makePutUserRetentionHandler,
 } from './retention.js';
@@ -51,6 +53,8 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   putRetention: makePutRetentionHandler,
   putUserRetention: makePutUserRetentionHandler,
   deleteUserRetention: makeDeleteUserRetentionHandler,
+  previewRetention: makePreviewRetentionHandler,
+  cancelPendingRetention: makeCancelPendingRetentionHandler,
   listSweeps: makeListSweepsHandler,
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
