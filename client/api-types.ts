@@ -26,7 +26,7 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release";
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release";
   /** `app`, `user:{id}`, `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
@@ -58,6 +58,16 @@ export type AuditVerification = {
     problem: "missing" | "edited";
     detail: string;
   }[];
+};
+
+export type CancelPendingRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 /** One conversation in a user's list. */
@@ -311,6 +321,15 @@ export type MessagePreview = {
   truncated?: true;
 };
 
+export type PendingRetention = {
+  /** null: the app default */
+  userId: string | null;
+  days: RetentionDays;
+  /** When it takes effect (server time in ms), unless cancelled first */
+  effectiveAt: number;
+  preview: RetentionPreview;
+};
+
 export type PinConversationError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -318,6 +337,16 @@ export type PinConversationError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type PreviewRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -386,11 +415,51 @@ export type RemoveMemberError = {
 export type RetentionDays = number | null;
 
 export type RetentionPolicy = {
+  /** The app default in force now */
   appDays: RetentionDays;
+  /** Per-user overrides in force now */
   users: {
     userId: string;
     days: RetentionDays;
   }[];
+  /** Shortenings waiting for their time: DELETE /v1/admin/retention/pending cancels one */
+  pending: {
+    /** The user whose override it is; null: the app default */
+    userId: string | null;
+    days: number;
+    /** When it takes effect (server time in ms), unless cancelled first */
+    effectiveAt: number;
+  }[];
+};
+
+export type RetentionPreview = {
+  days: RetentionDays;
+  /** The user previewed; null: the app default (overrides left out) */
+  userId: string | null;
+  /** The sweep time previewed: a sweep then, under this policy, deletes this */
+  asOf: number;
+  /** Copies at or before this time (ms) are deleted; -1: none */
+  cutoff: number;
+  /** Message copies deleted (see method) */
+  copies: number;
+  /** Conversations that lose at least one copy */
+  conversations: number;
+  /** Users who lose at least one copy */
+  users: number;
+  /** The time (ms) of the oldest copy kept among those the policy governs; null: none left */
+  oldestKept: number | null;
+  /** exact: every conversation counted; estimate: copies from a uniform sample of `sampled` of `of` conversations, within ± maxError at 95% confidence, and never below copiesAtLeast (conversations and users stay exact; oldestKept is at or after the true one) */
+  method: {
+    kind: "exact";
+  } | {
+    kind: "estimate";
+    basis: "uniform-sample";
+    sampled: number;
+    of: number;
+    confidence: 0.95;
+    maxError: number;
+    copiesAtLeast: number;
+  };
 };
 
 export type SendMessageError = {
@@ -680,7 +749,7 @@ export interface Operations {
       };
     };
   };
-  /** GET /v1/admin/retention: Retention policy: the app default and per-user overrides */
+  /** GET /v1/admin/retention: Retention policy: the app default and per-user overrides in force, and pending shortenings */
   getRetention: {
     path: Record<string, never>;
     query: Record<string, never>;
@@ -695,11 +764,13 @@ export interface Operations {
     query: Record<string, never>;
     body: {
       days: number | null;
+      delaySeconds?: number;
     };
     responses: {
       200: {
         appDays: RetentionDays;
       };
+      202: PendingRetention;
     };
   };
   /** PUT /v1/admin/retention/users/{userId}: Override one user's retention */
@@ -710,12 +781,14 @@ export interface Operations {
     query: Record<string, never>;
     body: {
       days: number | null;
+      delaySeconds?: number;
     };
     responses: {
       200: {
         userId: string;
         days: RetentionDays;
       };
+      202: PendingRetention;
     };
   };
   /** DELETE /v1/admin/retention/users/{userId}: Remove a per-user override (the user follows the app default again) */
@@ -729,6 +802,35 @@ export interface Operations {
       200: {
         userId: string;
         removed: boolean;
+      };
+    };
+  };
+  /** GET /v1/admin/retention/preview: What a retention policy of `days` would delete now */
+  previewRetention: {
+    path: Record<string, never>;
+    query: {
+      days: number;
+      userId?: string;
+    };
+    body: undefined;
+    responses: {
+      200: RetentionPreview;
+    };
+  };
+  /** DELETE /v1/admin/retention/pending: Cancel a pending retention shortening (the app default, or `userId`) */
+  cancelPendingRetention: {
+    path: Record<string, never>;
+    query: {
+      userId?: string;
+    };
+    body: undefined;
+    responses: {
+      200: {
+        userId: string | null;
+        cancelled: {
+          days: number;
+          effectiveAt: number;
+        };
       };
     };
   };

@@ -197,20 +197,49 @@ export const ROUTES = [
     access: 'admin',
     store: { table: { policy: ['Query'] } },
   },
+  // A shortening answers with the app default's preview: the policies (Query), the purge index and the
+  // copies it would delete (Select COUNT and the oldest kept: Query of U#*).
   {
     name: 'putRetention',
     method: 'PUT',
     path: '/v1/admin/retention',
     access: 'admin',
-    store: { table: { policy: ['BatchGetItem', 'PutItem'] }, audit: 'append' },
+    store: {
+      table: { policy: ['BatchGetItem', 'PutItem', 'Query'], user: ['Query'] },
+      indexes: ['byPurge'],
+      audit: 'append',
+    },
   },
-  // A user's policy is written conditioned on the app default as read: a ConditionCheckItem of it.
+  // A user's policy is written conditioned on the app default as read: a ConditionCheckItem of it. A
+  // shortening's preview reads the user's own partitions (their conversations, then copy counts).
   {
     name: 'putUserRetention',
     method: 'PUT',
     path: '/v1/admin/retention/users/{userId}',
     access: 'admin',
-    store: { table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem'] }, audit: 'append' },
+    store: {
+      table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem'], user: ['Query'] },
+      audit: 'append',
+    },
+  },
+  // The preview reads no item it returns: the policies, the purge index, copy counts (retention-preview.ts).
+  {
+    name: 'previewRetention',
+    method: 'GET',
+    path: '/v1/admin/retention/preview',
+    access: 'admin',
+    store: { table: { policy: ['Query'], user: ['Query'] }, indexes: ['byPurge'] },
+  },
+  // A cancel writes the item as a change does: removed when nothing of it is left (no days, no floor).
+  {
+    name: 'cancelPendingRetention',
+    method: 'DELETE',
+    path: '/v1/admin/retention/pending',
+    access: 'admin',
+    store: {
+      table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem', 'DeleteItem'] },
+      audit: 'append',
+    },
   },
   // A cleared override is kept for its floor (PutItem), or removed when it has none (DeleteItem).
   {

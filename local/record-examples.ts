@@ -89,6 +89,14 @@ await call('removeMember', 'DELETE', `/v1/groups/${team}/members/ex-carol`, 'ex-
 await call('putUserRetention', 'PUT', '/v1/admin/retention/users/ex-bob', 'ex-ops', { days: 90 });
 await call('getRetention', 'GET', '/v1/admin/retention', 'ex-ops');
 await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/ex-bob', 'ex-ops');
+await call('previewRetention', 'GET', '/v1/admin/retention/preview?days=7', 'ex-ops');
+// A shortening that waits (its answer is putUserRetention's 202 example), then its cancel.
+await call('putUserRetention', 'PUT', '/v1/admin/retention/users/ex-bob', 'ex-ops', {
+  days: 1,
+  delaySeconds: 3600,
+});
+await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=ex-bob', 'ex-ops');
+await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/ex-bob', 'ex-ops');
 const retention = (await call('getRetention', 'GET', '/v1/admin/retention', 'ex-ops')) as {
   appDays: number | null;
 };

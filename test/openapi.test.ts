@@ -207,6 +207,12 @@ describe('the handlers answer what the document says', () => {
       await call('putUserRetention', 'PUT', '/v1/admin/retention/users/oa-bob', admin, json({ days: null }));
       await call('getRetention', 'GET', '/v1/admin/retention', admin);
       await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/oa-bob', admin);
+      // A preview, a shortening that waits (202) and its cancel; a second cancel finds nothing (409).
+      await call('previewRetention', 'GET', '/v1/admin/retention/preview?days=1', admin);
+      const shorter = json({ days: 1, delaySeconds: 3600 });
+      await call('putUserRetention', 'PUT', '/v1/admin/retention/users/oa-bob', admin, shorter);
+      await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=oa-bob', admin);
+      await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=oa-bob', admin);
       await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
       await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
       const hold = {

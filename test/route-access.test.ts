@@ -67,7 +67,13 @@ beforeAll(async () => {
     tableName,
     clock,
     // The clock stands still, so the inbound limit's slots never come (test/inbound-limits.test.ts).
-    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20, inboundPerSecond: 0 },
+    // Shortenings take effect at once unless the session asks for a delay (as the pending ones below do).
+    config: {
+      inlinePurgeBudgetMs: 60_000,
+      sharedHistoryAbove: 20,
+      inboundPerSecond: 0,
+      retentionDelaySeconds: 0,
+    },
   });
   const handlers: LocalHandlers = {};
   for (const [name, handler] of Object.entries(app.handlers)) {
@@ -227,6 +233,22 @@ async function runSession(deps: Deps): Promise<void> {
   await (await as('ax-pal-50')).sendMessage(text('ax-pinner', 'pal 50 again'));
   await pinner.pinConversation('ax-pal-50', 'single', true);
   await ops.clearUserRetention('ax-pinner');
+  // Retention previews (the app default: policies, purge index, copy counts; a user: their partitions)
+  // and pending shortenings with their previews, cancelled (the user's item goes: nothing of it is left;
+  // the app default's cancel leaves a floor, so it comes second).
+  const opsToken = await signDevToken('ax-ops', { secret: SECRET, admin: true });
+  const adminCall = (method: string, path: string, body?: unknown) =>
+    fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${opsToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  await adminCall('GET', '/v1/admin/retention/preview?days=1');
+  await adminCall('GET', '/v1/admin/retention/preview?days=1&userId=ax-bob');
+  await adminCall('PUT', '/v1/admin/retention/users/ax-bob', { days: 1, delaySeconds: 86_400 });
+  await adminCall('DELETE', '/v1/admin/retention/pending?userId=ax-bob');
+  await adminCall('PUT', '/v1/admin/retention', { days: 1, delaySeconds: 3600 });
+  await adminCall('DELETE', '/v1/admin/retention/pending');
   // Admin: retention (read, set, per user, clear), sweeps, the trail (verified), health.
   await ops.getRetention();
   await ops.setAppRetention(30);

@@ -9,7 +9,7 @@ import { listSharedGroups } from '../store/shared-groups.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { cutoffFor, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
+import { cutoffFor, inForceAt, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
 import { type Budget, createBudget, type StopReason } from './sweep-budget.js';
 import { ROUND_COPIES } from './sweep-round.js';
 
@@ -58,7 +58,8 @@ const GROUPS_AT_ONCE = 4;
  * What may be deleted of any shared history at `now`: the cutoff of the longest retention in force
  * (NO_CUTOFF if anyone keeps forever), less the sweep's clock margin.
  */
-export function sharedDeletableCutoff(policies: RetentionPolicies, now: number): number {
+export function sharedDeletableCutoff(stored: RetentionPolicies, now: number): number {
+  const policies = inForceAt(stored, now - SWEEP_CLOCK_MARGIN_MS);
   const days = [policies.appDays, ...policies.userDays.values()];
   if (days.some((d) => d === null)) return NO_CUTOFF;
   return cutoffFor(Math.max(...(days as number[])), now - SWEEP_CLOCK_MARGIN_MS);

@@ -20,8 +20,10 @@ import {
   makeUnpinConversationHandler,
 } from './pins-and-marks.js';
 import {
+  makeCancelPendingRetentionHandler,
   makeDeleteUserRetentionHandler,
   makeGetRetentionHandler,
+  makePreviewRetentionHandler,
   makePutRetentionHandler,
   makePutUserRetentionHandler,
 } from './retention.js';
@@ -55,6 +57,8 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   putHold: makePutHoldHandler,
   listHolds: makeListHoldsHandler,
   deleteHold: makeDeleteHoldHandler,
+  previewRetention: makePreviewRetentionHandler,
+  cancelPendingRetention: makeCancelPendingRetentionHandler,
   listSweeps: makeListSweepsHandler,
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.

@@ -7,6 +7,7 @@ import type { PurgeReport } from '../domain/deletion.js';
 import type { HistoryPage } from '../domain/history.js';
 import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
+import type { RetentionPreview } from '../domain/retention-preview.js';
 import type { SweepRunView } from '../domain/sweep.js';
 import type { ChainedAuditRecord, ChainVerification } from '../store/audit-store.js';
 import type { Hold } from '../store/hold-store.js';
@@ -197,8 +198,24 @@ export const retentionDaysSchema = /* @__PURE__ */ lazy(() =>
 export const retentionViewSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
-      appDays: retentionDaysSchema(),
-      users: z.array(z.object({ userId: id(), days: retentionDaysSchema() })),
+      appDays: described(retentionDaysSchema(), 'The app default in force now'),
+      users: described(
+        z.array(z.object({ userId: id(), days: retentionDaysSchema() })),
+        'Per-user overrides in force now',
+      ),
+      pending: described(
+        z.array(
+          z.object({
+            userId: described(z.nullable(id()), 'The user whose override it is; null: the app default'),
+            days: integer(z.minimum(1), z.maximum(36_500)),
+            effectiveAt: described(
+              integer(),
+              'When it takes effect (server time in ms), unless cancelled first',
+            ),
+          }),
+        ),
+        'Shortenings waiting for their time: DELETE /v1/admin/retention/pending cancels one',
+      ),
     }),
     { id: 'RetentionPolicy' },
   ),
@@ -225,6 +242,55 @@ export const holdSchema = /* @__PURE__ */ lazy(() =>
       description:
         "While it stands nothing of its users' (in those conversations) is physically deleted; what they see is unchanged.",
     },
+  ),
+);
+
+export const retentionPreviewSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      days: retentionDaysSchema(),
+      userId: described(z.nullable(id()), 'The user previewed; null: the app default (overrides left out)'),
+      asOf: described(integer(), 'The sweep time previewed: a sweep then, under this policy, deletes this'),
+      cutoff: described(integer(), 'Copies at or before this time (ms) are deleted; -1: none'),
+      copies: described(integer(z.minimum(0)), 'Message copies deleted (see method)'),
+      conversations: described(integer(z.minimum(0)), 'Conversations that lose at least one copy'),
+      users: described(integer(z.minimum(0)), 'Users who lose at least one copy'),
+      oldestKept: described(
+        z.nullable(integer()),
+        'The time (ms) of the oldest copy kept among those the policy governs; null: none left',
+      ),
+      method: described(
+        z.union([
+          z.object({ kind: z.literal('exact') }),
+          z.object({
+            kind: z.literal('estimate'),
+            basis: z.literal('uniform-sample'),
+            sampled: integer(z.minimum(1)),
+            of: integer(z.minimum(1)),
+            confidence: z.literal(0.95),
+            maxError: integer(z.minimum(0)),
+            copiesAtLeast: integer(z.minimum(0)),
+          }),
+        ]),
+        'exact: every conversation counted; estimate: copies from a uniform sample of `sampled` of `of` ' +
+          'conversations, within ± maxError at 95% confidence, and never below copiesAtLeast ' +
+          '(conversations and users stay exact; oldestKept is at or after the true one)',
+      ),
+    }),
+    { id: 'RetentionPreview' },
+  ),
+);
+
+/** A change that keeps less than the days in force: it waits, and can be cancelled until effectiveAt. */
+export const pendingRetentionSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      userId: described(z.nullable(id()), 'null: the app default'),
+      days: retentionDaysSchema(),
+      effectiveAt: described(integer(), 'When it takes effect (server time in ms), unless cancelled first'),
+      preview: retentionPreviewSchema(),
+    }),
+    { id: 'PendingRetention' },
   ),
 );
 
@@ -277,7 +343,15 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
       seq: described(integer(), 'Its number in the trail: 1, 2, 3... with no gaps; newest first'),
       auditId: described(msgId(), 'A ULID: the id of the action'),
       actor: described(id(), "The admin's `sub`"),
-      action: z.enum(['retention.set', 'retention.clear', 'sweep.start', 'hold.set', 'hold.release']),
+      action: z.enum([
+        'retention.set',
+        'retention.schedule',
+        'retention.cancel',
+        'retention.clear',
+        'sweep.start',
+        'hold.set',
+        'hold.release',
+      ]),
       target: described(z.string(), '`app`, `user:{id}`, `hold:{id}`, or a sweep run id'),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
@@ -357,6 +431,7 @@ export type WireAgreesWithDomain = [
   Agrees<Same<z.output<ReturnType<typeof groupSchema>>, Group>>,
   Agrees<Same<z.output<ReturnType<typeof retentionViewSchema>>, RetentionView>>,
   Agrees<Same<z.output<ReturnType<typeof holdSchema>>, Hold>>,
+  Agrees<Same<z.output<ReturnType<typeof retentionPreviewSchema>>, RetentionPreview>>,
   Agrees<Same<z.output<ReturnType<typeof sweepRunSchema>>, SweepRunView>>,
   Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, ChainedAuditRecord>>,
   Agrees<Same<z.output<ReturnType<typeof auditVerificationSchema>>, ChainVerification>>,

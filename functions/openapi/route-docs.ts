@@ -114,14 +114,27 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     description: "Clears the member's copy of the group history. The owner cannot leave.",
     errors: [403, 409],
   },
-  getRetention: { summary: 'Retention policy: the app default and per-user overrides' },
+  getRetention: {
+    summary: 'Retention policy: the app default and per-user overrides in force, and pending shortenings',
+  },
   putRetention: {
     summary: 'Set the app default retention',
     description:
-      'Messages at or before `now - days` are never returned from that moment; the sweep deletes them.',
+      'Keeping as much or more (or keep-forever) takes effect at once: 200, and messages at or before ' +
+      '`now - days` are never returned from that moment; the sweep deletes them. Keeping less answers 202 ' +
+      'with `effectiveAt` (now + `delaySeconds`, default ROAMING_RETENTION_DELAY_SECONDS, 24 h) and a preview ' +
+      'of what it will delete: until then reads use the policy in force, and DELETE /v1/admin/retention/pending ' +
+      'cancels it. A second shortening replaces a pending one and starts its delay again; `delaySeconds: 0` ' +
+      'applies it at once (still 202, with its preview).',
     requestExample: { days: 30 },
   },
-  putUserRetention: { summary: "Override one user's retention", requestExample: { days: null } },
+  putUserRetention: {
+    summary: "Override one user's retention",
+    description:
+      "As the app default's: keeping less than the user's days in force answers 202 and waits; " +
+      'cancel with DELETE /v1/admin/retention/pending?userId=.',
+    requestExample: { days: null },
+  },
   deleteUserRetention: { summary: 'Remove a per-user override (the user follows the app default again)' },
   putHold: {
     summary: 'Set or replace a legal hold',
@@ -139,6 +152,22 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       'The next retention sweep purges what the hold kept: what its users deleted, and what retention expired. ' +
       'Audited with the hold as it was. 404 if there is no such hold.',
     errors: [404],
+  },
+  previewRetention: {
+    summary: 'What a retention policy of `days` would delete now',
+    description:
+      'Counts from the purge index (never a scan of the table) what a sweep run now would physically delete ' +
+      'under a policy of `days` for the app default (users with an override of their own left out) or for ' +
+      '`userId`: copies, conversations, users, and the oldest copy kept. `method` says whether the copies are ' +
+      'exact or estimated from a uniform sample (with a 95% error bound and a hard lower bound).',
+  },
+  cancelPendingRetention: {
+    summary: 'Cancel a pending retention shortening (the app default, or `userId`)',
+    description:
+      'Until its `effectiveAt`. 409 when none is pending (none was set, or it is in force already: set a ' +
+      'longer policy instead). Nothing it would have expired is deleted; what an instance may already have ' +
+      'hidden under it stays hidden (docs/consistency.md, section 7).',
+    errors: [409],
   },
   listSweeps: { summary: 'Recent retention sweep runs, newest first, with progress' },
   listAudit: {

@@ -13,7 +13,14 @@ export interface AuditRecord {
   auditId: string;
   /** The admin's `sub`. */
   actor: string;
-  action: 'retention.set' | 'retention.clear' | 'sweep.start' | 'hold.set' | 'hold.release';
+  action:
+    | 'retention.set'
+    | 'retention.schedule'
+    | 'retention.cancel'
+    | 'retention.clear'
+    | 'sweep.start'
+    | 'hold.set'
+    | 'hold.release';
   /** What was changed: `app`, `user:{id}`, `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;

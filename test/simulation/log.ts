@@ -84,6 +84,9 @@ export interface OperationCounts {
   pinsAndMarks: number;
   syncs: number;
   policyChanges: number;
+  /** Shortenings that waited (pending-policies.ts), and pending ones cancelled. */
+  pendingSet: number;
+  pendingCancelled: number;
   /** Sweep invocations, and those whose process died at a random command. */
   sweeps: number;
   sweepsCrashed: number;
@@ -103,6 +106,8 @@ export function zeroCounts(): OperationCounts {
     pinsAndMarks: 0,
     syncs: 0,
     policyChanges: 0,
+    pendingSet: 0,
+    pendingCancelled: 0,
     sweeps: 0,
     sweepsCrashed: 0,
     expiries: 0,

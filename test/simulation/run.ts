@@ -8,6 +8,7 @@ import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
+import { pendingOperator } from './pending-policies.js';
 import { type OperationTag, runAs } from './scheduler.js';
 import { passTime } from './upkeep.js';
 import {
@@ -44,6 +45,8 @@ const ACTORS = 4;
 const PHASES = 4;
 const OPERATIONS_PER_ACTOR_AND_PHASE = 3;
 const OPERATOR_OPERATIONS_PER_PHASE = 2;
+/** Pending shortenings set or cancelled per phase (pending-policies.ts). */
+const PENDING_OPERATIONS_PER_PHASE = 2;
 const PLATFORM_OPERATIONS_PER_PHASE = 1;
 const RETRY_ROUNDS = 5;
 
@@ -72,6 +75,11 @@ export async function runSeed(
     const platformDice = Dice.seeded(world.dice.fork());
     world.scheduler.start('platform', () =>
       platform(world, log, platformDice, PLATFORM_OPERATIONS_PER_PHASE),
+    );
+    // Its dice are not drawn from the world's, so the other actors make the choices they made before it.
+    const pendingDice = Dice.seeded(world.seed * 7_919 + phase * 104_729 + 1);
+    world.scheduler.start('pending', () =>
+      pendingOperator(world, log, pendingDice, PENDING_OPERATIONS_PER_PHASE),
     );
     const switching =
       phase === 1 && groupModeThreshold(world.seed) === 2 ? joinPastThreshold(world, log) : undefined;

@@ -5,6 +5,7 @@ import type { ChatType, ConversationRef } from '../../functions/core/model.js';
 import {
   cutoffFor,
   daysFor,
+  inForceAt,
   MAX_CLOCK_SKEW_MS,
   SWEEP_CLOCK_MARGIN_MS,
   visibleCutoff,
@@ -216,13 +217,12 @@ export class StoreAudit {
     const timestamp = timeOfId(msgId);
     const now = this.clock.now();
     const states = this.statesDuring(this.lastPolicyRead(operation, ref.owner), this.step());
-    const expiredByDays = states.some(
-      (state) =>
-        timestamp <=
-        cutoffFor(daysFor(state.policies, ref.owner), now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS),
-    );
+    // The latest a sweep's clock may read, less its margin: pending changes are in force by then or not.
+    const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
+    const daysThen = (state: PolicyState) => daysFor(inForceAt(state.policies, sweepNow), ref.owner);
+    const expiredByDays = states.some((state) => timestamp <= cutoffFor(daysThen(state), sweepNow));
     if (!expiredByDays) {
-      const days = states.map((state) => String(daysFor(state.policies, ref.owner))).join(',');
+      const days = states.map((state) => String(daysThen(state))).join(',');
       this.failures.push(`${where}: no retention in force during the sweep (days ${days}) expired it`);
       return;
     }
@@ -253,10 +253,12 @@ export class StoreAudit {
     const timestamp = timeOfId(msgId);
     const now = this.clock.now();
     const states = this.statesDuring(this.lastPolicyRead(operation, '*'), this.step());
+    const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
     const expired = states.some((state) => {
-      const days = [state.policies.appDays, ...state.policies.userDays.values()];
+      const policies = inForceAt(state.policies, sweepNow);
+      const days = [policies.appDays, ...policies.userDays.values()];
       const longest = days.includes(null) ? null : Math.max(...(days as number[]));
-      return timestamp <= cutoffFor(longest, now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS);
+      return timestamp <= cutoffFor(longest, sweepNow);
     });
     if (!expired) {
       this.failures.push(`${where}: the longest retention in force during the sweep kept it`);
