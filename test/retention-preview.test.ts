@@ -73,7 +73,10 @@ async function copiesOf(h: Harness, pairs: readonly SeededPair[]) {
 }
 
 describe('GET /v1/admin/retention/preview and a delayed shortening', () => {
-  it('a preview matches what the delayed policy then deletes, and the sweep deletes nothing before it binds', async () => {
+  // Two sweeps over 720 copies and a scan: about 20 s alone, more on a loaded 2-core machine.
+  it('a preview matches what the delayed policy then deletes, and the sweep deletes nothing before it binds', {
+    timeout: 180_000,
+  }, async () => {
     // Prepare: six users, 20 days of history each way; rp-a02 keeps forever by an override of their own.
     const h = await harness();
     const call = await admin(h);
