@@ -297,8 +297,8 @@ describe('least privilege from the route table', () => {
     }
     const appenders = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:PutItem *'));
     expect(appenders.map(([name]) => name).sort()).toEqual([
-      'deleteHold',
       'cancelPendingRetention',
+      'deleteHold',
       'deleteUserRetention',
       'putHold',
       'putRetention',
