@@ -6,6 +6,7 @@ import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
+import { heldCopiesPurged, releaseAllHolds, startHoldOperations } from './holds.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
 import { type OperationTag, runAs } from './scheduler.js';
@@ -73,6 +74,7 @@ export async function runSeed(
     world.scheduler.start('platform', () =>
       platform(world, log, platformDice, PLATFORM_OPERATIONS_PER_PHASE),
     );
+    startHoldOperations(world, log, phase, PHASES);
     const switching =
       phase === 1 && groupModeThreshold(world.seed) === 2 ? joinPastThreshold(world, log) : undefined;
     await world.scheduler.drain();
@@ -91,7 +93,9 @@ export async function runSeed(
     }
     failures.push(`send ${record.text} was never acknowledged (last error ${record.lastError})`);
   }
+  failures.push(...(await releaseAllHolds(world, log)));
   failures.push(...(await settle(world)));
+  failures.push(...(await heldCopiesPurged(world, log)));
   failures.push(...(await check(world, log)));
   failures.push(...(await auditTrailFailures(world)));
   return {
