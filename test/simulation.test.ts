@@ -12,7 +12,8 @@ import { type GroupMode, runSeeds } from './simulation/run.js';
  * message caches; interleaved with them, retention policy changes (app default and per-user overrides
  * shortened, lengthened, kept forever, cleared), sweep invocations (some dying at a random command and
  * resumed later), DynamoDB's TTL deleting expired items one by one within two days, and minutes of time
- * passing; hours to days pass between the run's four phases. The group fans out in a third of the seeds,
+ * passing; legal holds set, replaced and released through the admin routes in some phases (holds.ts);
+ * hours to days pass between the run's four phases. The group fans out in a third of the seeds,
  * is in shared mode from its creation in a third, and switches to it mid-run in the rest (world.ts). All of it is interleaved one DynamoDB
  * command at a time by a seeded scheduler, and every physical delete is checked as it is sent; then the
  * oracle (oracle.ts) checks every promise. `npm run simulate -- --seeds N` runs more seeds; a seed that
@@ -72,6 +73,8 @@ const EVERY_BATCH_RUNS: (keyof OperationCounts)[] = [
   'sweepsCrashed',
   'expiries',
   'clockAdvances',
+  'holdsSet',
+  'holdsReleased',
 ];
 
 const EVERY_BATCH_MODES: GroupMode[] = ['fan-out', 'shared from the start', 'switched mid-run'];

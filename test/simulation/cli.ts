@@ -79,6 +79,8 @@ function describeCounts(counts: OperationCounts): string {
     `${counts.sends} sends (${counts.retries} retries, ${counts.givenUp} given up), ${counts.deletes} deletes, ` +
     `${counts.policyChanges} policy changes (${counts.pendingSet} waited, ${counts.pendingCancelled} cancelled), ${counts.sweeps} sweeps (${counts.sweepsCrashed} died), ` +
     `${counts.expiries} expiries, ${counts.clockAdvances} clock advances, ${counts.syncs} syncs, ` +
-    `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks`
+    `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks, ` +
+    `${counts.holdsSet} holds set, ${counts.holdsReleased} released (${counts.heldDeletes} copies kept as tombstones, ` +
+    `${counts.keptByHolds} hidden or expired kept at the end, ${counts.holdWindowDeletes} deleted in the window)`
   );
 }

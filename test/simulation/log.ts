@@ -93,6 +93,15 @@ export interface OperationCounts {
   /** Items TTL deleted. */
   expiries: number;
   clockAdvances: number;
+  /** Legal holds set (or replaced) and released through the admin routes (holds.ts). */
+  holdsSet: number;
+  holdsReleased: number;
+  /** Copies deletes by ids kept as tombstones under a hold. */
+  heldDeletes: number;
+  /** Hidden or expired copies still stored under the holds in force when the run ended. */
+  keptByHolds: number;
+  /** Copies a hold covered, deleted by work that read the holds before it was set (the window). */
+  holdWindowDeletes: number;
 }
 
 export function zeroCounts(): OperationCounts {
@@ -112,6 +121,11 @@ export function zeroCounts(): OperationCounts {
     sweepsCrashed: 0,
     expiries: 0,
     clockAdvances: 0,
+    holdsSet: 0,
+    holdsReleased: 0,
+    heldDeletes: 0,
+    keptByHolds: 0,
+    holdWindowDeletes: 0,
   };
 }
 

@@ -6,6 +6,7 @@ import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
+import { heldCopiesPurged, releaseAllHolds, startHoldOperations } from './holds.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
 import { pendingOperator } from './pending-policies.js';
@@ -81,6 +82,7 @@ export async function runSeed(
     world.scheduler.start('pending', () =>
       pendingOperator(world, log, pendingDice, PENDING_OPERATIONS_PER_PHASE),
     );
+    startHoldOperations(world, log, phase, PHASES);
     const switching =
       phase === 1 && groupModeThreshold(world.seed) === 2 ? joinPastThreshold(world, log) : undefined;
     await world.scheduler.drain();
@@ -99,7 +101,9 @@ export async function runSeed(
     }
     failures.push(`send ${record.text} was never acknowledged (last error ${record.lastError})`);
   }
+  failures.push(...(await releaseAllHolds(world, log)));
   failures.push(...(await settle(world)));
+  failures.push(...(await heldCopiesPurged(world, log)));
   failures.push(...(await check(world, log)));
   failures.push(...(await auditTrailFailures(world)));
   return {

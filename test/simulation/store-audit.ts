@@ -13,6 +13,7 @@ import {
 import { createDb, type DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { getAllPolicies, type RetentionPolicies } from '../../functions/store/policy-store.js';
+import { HoldAudit } from './holds.js';
 import { currentOperation, type OperationTag } from './scheduler.js';
 
 /**
@@ -68,6 +69,8 @@ export class StoreAudit {
   readonly copiesDeleted = new Map<string, number>();
   /** By operation: the step of its last read of each user's policy item ('*': of all of them). */
   private readonly policyReads = new Map<number, Map<string, number>>();
+  /** Legal holds: their timeline, and which deletes they forbid (holds.ts). */
+  readonly holds: HoldAudit;
 
   constructor(
     private readonly raw: DocumentSender,
@@ -75,11 +78,14 @@ export class StoreAudit {
     private readonly clock: ManualClock,
     private readonly step: () => number,
     private readonly justificationOf: (operation: OperationTag) => DeleteJustification,
-  ) {}
+  ) {
+    this.holds = new HoldAudit(raw, tableName, step);
+  }
 
-  /** Reads the policies as they are now (before any operation runs). */
+  /** Reads the policies and holds as they are now (before any operation runs). */
   async start(): Promise<void> {
     await this.recordPolicies();
+    await this.holds.start();
   }
 
   /** The store as the audit watches it: wrap the raw client with this, then the scheduler around it. */
@@ -89,6 +95,7 @@ export class StoreAudit {
         await this.beforeSending(command, currentOperation());
         const output = await (client.send as (c: unknown) => Promise<unknown>)(command);
         if (touchesPolicies(command)) await this.recordPolicies();
+        await this.holds.afterSending(command);
         return output;
       }) as DocumentSender['send'],
     };
@@ -119,6 +126,7 @@ export class StoreAudit {
   private async beforeSending(command: Command, operation: OperationTag | undefined): Promise<void> {
     const name = command.constructor.name;
     if (operation) this.notePolicyReads(command, operation);
+    await this.holds.beforeSending(command, operation);
     const deleted: { key: Record<string, unknown>; inTransaction: boolean }[] = [];
     if (name === 'BatchWriteCommand') {
       for (const requests of Object.values(command.input.RequestItems ?? {})) {
@@ -195,6 +203,11 @@ export class StoreAudit {
     const kind = operation?.kind ?? 'unknown';
     this.copiesDeleted.set(kind, (this.copiesDeleted.get(kind) ?? 0) + 1);
     const justification = operation ? this.justificationOf(operation) : {};
+    const where = `${kind} (step ${this.step()}) deleted ${ref.owner}'s copy of ${msgId} in ${ref.chatType}#${ref.convId}`;
+    const held = this.holds.copyDeleteFailure(ref, operation, where);
+    if (held) this.failures.push(held);
+    // A tombstone: its owner deleted it by id under a hold; it may go once no hold covers it.
+    if (copy.hidden === true) return;
     const byIds = justification.byIds;
     if (
       inTransaction &&
@@ -209,7 +222,6 @@ export class StoreAudit {
     const conversation = await this.get(keys.conversation(ref));
     const clearedThrough = conversation?.clearedThrough as string | undefined;
     if (clearedThrough !== undefined && msgId <= clearedThrough) return;
-    const where = `${kind} (step ${this.step()}) deleted ${ref.owner}'s copy of ${msgId} in ${ref.chatType}#${ref.convId}`;
     if (!justification.sweep || !operation) {
       this.failures.push(`${where}: not its owner's delete, and above their watermark ${clearedThrough}`);
       return;
@@ -246,6 +258,8 @@ export class StoreAudit {
     const kind = `${operation?.kind ?? 'unknown'} (shared)`;
     this.copiesDeleted.set(kind, (this.copiesDeleted.get(kind) ?? 0) + 1);
     const where = `${kind} (step ${this.step()}) deleted the shared copy of ${msgId} in group ${groupId}`;
+    const held = await this.holds.sharedDeleteFailure(groupId, operation, where);
+    if (held) this.failures.push(held);
     if (!operation || !this.justificationOf(operation).sweep) {
       this.failures.push(`${where}: not a sweep`);
       return;
