@@ -252,8 +252,11 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
       seq: described(integer(), 'Its number in the trail: 1, 2, 3... with no gaps; newest first'),
       auditId: described(msgId(), 'A ULID: the id of the action'),
       actor: described(id(), "The admin's `sub`"),
-      action: z.enum(['retention.set', 'retention.clear', 'sweep.start']),
-      target: described(z.string(), '`app`, `user:{id}`, or a sweep run id'),
+      action: z.enum(['retention.set', 'retention.clear', 'sweep.start', 'export.start']),
+      target: described(
+        z.string(),
+        '`app`, `user:{id}` (a policy; an export: whose data), or a sweep run id',
+      ),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
       at: described(integer(), 'Server time in ms'),
