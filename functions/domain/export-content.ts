@@ -1,4 +1,4 @@
-import { highestIdAt, nextId } from '../core/ids.js';
+import { highestIdAt, minId, nextId } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef, Message } from '../core/model.js';
 import { type ConversationState, toConversation } from '../store/conversation.js';
 import { type CopyScanPage, type StoredCopy, scanConversationRefs, scanCopies } from '../store/copy-scan.js';
@@ -244,7 +244,7 @@ async function readViewCopies(
     }),
   ]);
   const stops = [own.lastReadId, common.lastReadId].filter((id): id is string => id !== undefined);
-  const stop = stops.length ? stops.reduce((a, b) => (a < b ? a : b)) : undefined;
+  const stop = stops.length ? stops.reduce(minId) : undefined;
   const byId = new Map<string, StoredCopy>();
   for (const copy of common.copies) byId.set(copy.msgId, copy);
   for (const copy of own.copies) byId.set(copy.msgId, copy);
