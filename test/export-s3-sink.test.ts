@@ -17,7 +17,14 @@ function fakeBucket() {
   const client = {
     async send(command: { constructor: { name: string }; input: Record<string, unknown> }) {
       const name = command.constructor.name;
-      const input = command.input as Record<string, string & number & { Parts: { PartNumber: number }[] }>;
+      const input = command.input as {
+        Key: string;
+        Body?: string;
+        UploadId: string;
+        PartNumber: number;
+        CopySource?: string;
+        MultipartUpload: { Parts: { PartNumber: number }[] };
+      };
       sent.push(name);
       switch (name) {
         case 'PutObjectCommand':

@@ -54,8 +54,10 @@ export type ExportLine =
   | { type: 'message'; chatType: ChatType; convId: string; message: Message; hidden?: HiddenReason }
   | { type: 'end'; conversations: number; copies: number };
 
-/** Copies one Query reads of a partition. */
-const COPY_PAGE = 200;
+/** Copies one Query reads of a partition (at most 1 MB, whatever the limit). */
+const COPY_PAGE = 5000;
+/** Conversations one step reads ahead (their keys in one Query, their sides in one BatchGetItem). */
+const CONVERSATION_BATCH = 25;
 
 export interface ExportStep {
   /** The lines, each with its newline: one part. */
@@ -80,13 +82,10 @@ export async function readExportStep(deps: Deps, job: ExportJob, minBytes: numbe
     if (line.type === 'message') counts.copies++;
   };
   if (job.parts.length === 0) write(headerOf(job));
+  const ahead = readAhead(deps, job);
   while (counts.bytes < minBytes && !cursor.complete) {
     if (!cursor.current) {
-      const { refs } = await scanConversationRefs(deps.db, job.userId, {
-        afterSk: cursor.conversationsAfter,
-        limit: 1,
-      });
-      const next = refs[0];
+      const next = await ahead.next(cursor.conversationsAfter);
       if (!next) {
         write({
           type: 'end',
@@ -98,7 +97,8 @@ export async function readExportStep(deps: Deps, job: ExportJob, minBytes: numbe
       }
       cursor.current = { sk: next.sk, opened: false };
     }
-    const finished = await exportConversation(deps, job, cursor, write, () => counts.bytes >= minBytes);
+    const side = await ahead.side(cursor.current.sk);
+    const finished = await exportConversation(deps, job, side, cursor, write, () => counts.bytes >= minBytes);
     if (finished) {
       cursor.conversationsAfter = cursor.current?.sk;
       cursor.current = undefined;
@@ -127,15 +127,14 @@ function headerOf(job: ExportJob): ExportLine {
 async function exportConversation(
   deps: Deps,
   job: ExportJob,
+  side: ConversationState | undefined,
   cursor: ExportCursor,
   write: (line: ExportLine) => void,
   full: () => boolean,
 ): Promise<boolean> {
   const current = cursor.current;
-  if (!current) return true;
-  const ref = refOfSk(job.userId, current.sk);
-  const [side] = (await readSides(deps, [ref], job.retentionCutoff)).states;
-  if (!side) return true;
+  if (!current || !side) return true;
+  const ref = side.ref;
   const view = viewRules(side, job);
   const open = () => {
     if (current.opened) return;
@@ -176,6 +175,42 @@ async function exportConversation(
     current.afterMsgId = page.lastReadId;
     if (full()) return false;
   }
+}
+
+/**
+ * The user's conversations in key order, a batch at a time, with their sides (read, as a list page
+ * reads them, when the batch is: a step works on sides at most one batch old).
+ */
+function readAhead(deps: Deps, job: ExportJob) {
+  let batch: { sk: string; side: ConversationState | undefined }[] = [];
+  let more = true;
+  const load = async (afterSk: string | undefined) => {
+    const page = await scanConversationRefs(deps.db, job.userId, { afterSk, limit: CONVERSATION_BATCH });
+    const { states } = await readSides(
+      deps,
+      page.refs.map(({ ref }) => ref),
+      job.retentionCutoff,
+    );
+    batch = page.refs.map(({ sk }, i) => ({ sk, side: states[i] }));
+    more = page.more;
+  };
+  return {
+    /** The conversation after `afterSk`, if there is one. */
+    async next(afterSk: string | undefined): Promise<{ sk: string } | undefined> {
+      const at = batch.findIndex((entry) => afterSk === undefined || entry.sk > afterSk);
+      if (at >= 0) return batch[at];
+      if (batch.length > 0 && !more) return undefined;
+      await load(afterSk);
+      return batch[0];
+    },
+    /** The side of conversation `sk` (read with its batch, or now if it is not in it: a resumed step). */
+    async side(sk: string): Promise<ConversationState | undefined> {
+      const found = batch.find((entry) => entry.sk === sk);
+      if (found) return found.side;
+      const { states } = await readSides(deps, [refOfSk(job.userId, sk)], job.retentionCutoff);
+      return states[0];
+    },
+  };
 }
 
 interface ViewRules {

@@ -16,8 +16,8 @@ export interface FolderSink extends ExportSink {
   fileOf(exportId: string): string | undefined;
 }
 
-/** Parts of 256 KiB: a step reads a few hundred copies. */
-const FOLDER_PART_BYTES = 256 * 1024;
+/** Parts of 1 MiB: a step reads a few thousand copies. */
+const FOLDER_PART_BYTES = 1024 * 1024;
 
 export function folderSink(root: string, partBytes = FOLDER_PART_BYTES): FolderSink {
   const partsDir = (exportId: string) => join(root, checked(exportId), 'parts');
