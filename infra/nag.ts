@@ -58,7 +58,7 @@ export const NAG_ACKNOWLEDGEMENTS = {
     id: 'AwsSolutions-IAM5[Resource::<ExportsBucket54D5CE64.Arn>/exports/*]',
     reason:
       'Export files are named by their export id, made at run time: the export worker writes (and the getExport route ' +
-      'presigns reads of) objects under the exports/ prefix of the stack\'s own export bucket, with only the actions ' +
+      "presigns reads of) objects under the exports/ prefix of the stack's own export bucket, with only the actions " +
       'it needs (PutObject, GetObject, AbortMultipartUpload; GetObject).',
   },
   exportBucketLogs: {

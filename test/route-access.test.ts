@@ -288,7 +288,9 @@ async function runSession(deps: Deps): Promise<void> {
   });
   const { exportId } = (await started.json()) as { exportId: string };
   await runDeferredExports(deps);
-  await fetch(`${baseUrl}/v1/admin/exports/${exportId}`, { headers: { authorization: `Bearer ${adminToken}` } });
+  await fetch(`${baseUrl}/v1/admin/exports/${exportId}`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
 }
 
 /** The route table's grants of each function (the stack makes its IAM policy from the same). */

@@ -45,10 +45,14 @@ export class Exports extends Construct {
     super(scope, id);
     const timeout = props.timeout ?? MAX_LAMBDA_TIMEOUT;
     if (timeout.toMilliseconds() > MAX_LAMBDA_TIMEOUT.toMilliseconds()) {
-      throw new Error(`The export worker's timeout must be at most 15 minutes, got ${timeout.toHumanString()}`);
+      throw new Error(
+        `The export worker's timeout must be at most 15 minutes, got ${timeout.toHumanString()}`,
+      );
     }
     if (timeout.toSeconds() <= 90) {
-      throw new Error(`The export worker's timeout must exceed 90 seconds (it stops a minute early), got ${timeout.toHumanString()}`);
+      throw new Error(
+        `The export worker's timeout must exceed 90 seconds (it stops a minute early), got ${timeout.toHumanString()}`,
+      );
     }
     this.bucket = new Bucket(this, 'Bucket', {
       encryption: BucketEncryption.S3_MANAGED,
