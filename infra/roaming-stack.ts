@@ -120,6 +120,7 @@ export class RoamingStack extends Stack {
       api: this.api,
       retention: this.retention,
       table: this.data.table,
+      otherFunctions: [this.exports.workerFunction],
     });
     this.alarms = new Alarms(this, 'Alarms', {
       ...props.alarms,

@@ -148,8 +148,9 @@ async function workOn(
     }
     const step = await readExportStep(deps, job, sink.partBytes);
     const partsBefore = job.parts.length;
-    // A name of this attempt's own: a worker that lost the job may still write its part, never over this one.
-    const part = `${String(partsBefore + 1).padStart(6, '0')}-${deps.ids.next().slice(-10)}`;
+    // A name of this attempt's own (a fresh id: 26 characters, so the item holds 10,000 of them): a
+    // worker that lost the job may still write its part, never over this one.
+    const part = deps.ids.next();
     await sink.writePart(job.exportId, part, step.text);
     const now = deps.clock.now();
     const recorded = await recordPart(deps.db, job.exportId, {

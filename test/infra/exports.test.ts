@@ -21,7 +21,7 @@ let workerId: string;
 beforeAll(() => {
   template = synthesize().template;
   bucketId = onlyResource(template, 'AWS::S3::Bucket')[0];
-  workerId = functionId(template, 'export');
+  workerId = functionId(template, 'exportWorker');
 });
 
 /** Every S3 or Lambda action a role's policies allow, with its resources. */
@@ -78,7 +78,7 @@ describe('the export bucket', () => {
 
 describe('the export worker', () => {
   it('runs 15 minutes, is retried twice, knows its bucket, and may start its own next invocation', () => {
-    const props = functionProps(template, 'export');
+    const props = functionProps(template, 'exportWorker');
     expect(props).toMatchObject({ Timeout: 900, MemorySize: 1024 });
     expect((props.Environment as { Variables: Record<string, unknown> }).Variables.EXPORT_BUCKET).toEqual({
       Ref: bucketId,
