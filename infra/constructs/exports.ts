@@ -72,7 +72,8 @@ export class Exports extends Construct {
     this.workerFunction = new HandlerFunction(this, 'Worker', {
       defaults: props.defaults,
       entryName: EXPORT_FUNCTION.name,
-      description: "exportWorker: writes one user's conversations and copies as NDJSON to the export bucket",
+      description:
+        "exportWorker (started by POST /v1/admin/exports): writes a user's data as NDJSON to the export bucket",
       store: EXPORT_FUNCTION.store,
       memorySize: props.memorySize ?? 1024,
       timeout,
