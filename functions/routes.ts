@@ -133,6 +133,21 @@ export const ROUTES = [
       table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'], group: ['BatchGetItem'] },
     },
   },
+  // A conversation's own retention: the user's policy is read (for the floor), and the lists' reach
+  // (U#{owner} / LARGE) raised in the same transaction (list-reach.ts).
+  {
+    name: 'putConversationRetention',
+    method: 'PUT',
+    path: '/v1/conversations/{chatType}/{convId}/retention',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem'],
+        group: ['BatchGetItem'],
+        policy: ['BatchGetItem'],
+      },
+    },
+  },
   // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes.
   {
     name: 'deleteConversation',

@@ -6,6 +6,7 @@ import type {
 import type { Deps } from '../domain/deps.js';
 import type { RouteName } from '../routes.js';
 import { makeListAuditHandler } from './audit.js';
+import { makePutConversationRetentionHandler } from './conversation-retention.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
@@ -43,6 +44,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   unpinConversation: makeUnpinConversationHandler,
   markConversation: makeMarkConversationHandler,
   unmarkConversation: makeUnmarkConversationHandler,
+  putConversationRetention: makePutConversationRetentionHandler,
   deleteConversation: makeDeleteConversationHandler,
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,
