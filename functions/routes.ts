@@ -134,7 +134,8 @@ export const ROUTES = [
     },
   },
   // A conversation's own retention: the user's policy is read (for the floor), and the lists' reach
-  // (U#{owner} / LARGE) raised in the same transaction (list-reach.ts).
+  // (U#{owner} / LARGE) raised in the same transaction (list-reach.ts); for a group, its registry
+  // item's keepDays too (SHARED_GROUPS: the shared purge keeps its copies that long).
   {
     name: 'putConversationRetention',
     method: 'PUT',
@@ -145,6 +146,7 @@ export const ROUTES = [
         user: [...CONVERSATION_READ_WRITE, 'PutItem'],
         group: ['BatchGetItem'],
         policy: ['BatchGetItem'],
+        sharedGroups: ['BatchGetItem', 'UpdateItem'],
       },
     },
   },

@@ -1,10 +1,18 @@
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS } from '../functions/core/clock.js';
 import type { ChatType, Message } from '../functions/core/model.js';
-import { FLOOR_CLOCK_MARGIN_MS, MAX_CLOCK_SKEW_MS } from '../functions/domain/retention.js';
+import {
+  FLOOR_CLOCK_MARGIN_MS,
+  MAX_CLOCK_SKEW_MS,
+  SWEEP_CLOCK_MARGIN_MS,
+} from '../functions/domain/retention.js';
+import { runSweep } from '../functions/domain/sweep.js';
+import { keys } from '../functions/store/keys.js';
 import { Device } from './support/device.js';
 import { text } from './support/fixtures.js';
+import { partitionItems } from './support/group-views.js';
 import { type Harness, startHarness } from './support/harness.js';
 
 /**
@@ -49,6 +57,19 @@ async function historyIds(client: RoamingClient, convId: string, chatType: ChatT
 }
 
 const ids = (...messages: Message[]) => messages.map((m) => m.msgId);
+
+/** The message ids physically stored in one side's history partition (a Query of the table itself). */
+async function storedIds(h: Harness, owner: string, convId: string, chatType: ChatType = 'single') {
+  const { Items } = await h.documentClient.send(
+    new QueryCommand({
+      TableName: h.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+      ExpressionAttributeValues: { ':pk': keys.historyPk({ owner, chatType, convId }), ':m': 'M#' },
+      ConsistentRead: true,
+    }),
+  );
+  return (Items ?? []).map((item) => keys.msgIdOfSk(item.sk as string)).sort();
+}
 
 /** A device that has replayed `?since=` shows exactly what a fresh fetch shows. */
 async function expectConverged(device: Device, h: Harness, owner: string) {
@@ -294,5 +315,100 @@ describe('devices learn it through ?since=', () => {
     // Assess: the floor keeps day 0 expired for a fresh fetch too.
     expect(droppedByFast).toBe(true);
     await expectConverged(onTime, h, 'cr-fast');
+  });
+});
+
+describe('the sweep', () => {
+  it('purges a shorter own policy’s expired copies and never a longer one’s, on the owner’s side only', async () => {
+    // Prepare: the app keeps 30 days, cr-sw's override 10. cr-short, cr-long and cr-plain write cr-sw on
+    // day 0 and day 5; on day 5 cr-sw gives cr-short 3 days and cr-long 60. cr-long's first message (a
+    // minute before day 0) cr-sw deleted (a one-way delete: filed as due now, met by the sweep's first pass).
+    const h = await harness();
+    const admin = await h.as('cr-ops', { admin: true });
+    await admin.setAppRetention(30);
+    await admin.setUserRetention('cr-sw', 10);
+    const owner = await h.as('cr-sw');
+    const peers = ['cr-short', 'cr-long', 'cr-plain'];
+    const deleted = await (await h.as('cr-long')).sendMessage(text('cr-sw', 'deleted'));
+    await owner.removeMessagesFromServerWithTimestamp('cr-long', 'single', deleted.timestamp);
+    h.clock.advance(60_000);
+    const sent: Record<string, Message[]> = {};
+    for (const peer of peers) sent[peer] = [await (await h.as(peer)).sendMessage(text('cr-sw', 'day 0'))];
+    h.clock.advance(5 * DAY_MS);
+    for (const peer of peers) sent[peer]?.push(await (await h.as(peer)).sendMessage(text('cr-sw', 'day 5')));
+    await owner.setConversationRetention('cr-short', 'single', 3);
+    await owner.setConversationRetention('cr-long', 'single', 60);
+    const stored = async () =>
+      Object.fromEntries(await Promise.all(peers.map(async (p) => [p, await storedIds(h, 'cr-sw', p)])));
+    // Act 1: day 12, a sweep (its clock margin past).
+    h.clock.advance(7 * DAY_MS + SWEEP_CLOCK_MARGIN_MS);
+    await runSweep(h.deps);
+    const day12 = await stored();
+    const peersKept = await Promise.all(peers.map((p) => storedIds(h, p, 'cr-sw')));
+    const listDay12 = await listedIds(owner);
+    // Act 2: day 40: the user's 10 days and the app's 30 are long past day 5; cr-long's 60 days are not.
+    h.clock.advance(28 * DAY_MS);
+    await runSweep(h.deps);
+    const day40 = await stored();
+    // Assess
+    const [short, long, plain] = peers.map((p) => ids(...(sent[p] as Message[])));
+    expect(day12).toEqual({ 'cr-short': [], 'cr-long': long, 'cr-plain': plain?.slice(1) });
+    expect(peersKept).toEqual([short, [deleted.msgId, ...(long ?? [])], plain]);
+    expect(listDay12.sort()).toEqual(['cr-long', 'cr-plain']);
+    expect(day40).toEqual({ 'cr-short': [], 'cr-long': long, 'cr-plain': [] });
+    expect(await historyIds(owner, 'cr-long')).toEqual(long);
+  });
+
+  it('purges a conversation whose own policy is shorter even when its owner keeps forever', async () => {
+    // Prepare: no policy at all; cr-dis gives cr-pal 2 days; cr-pal writes on day 0 and day 3.
+    const h = await harness();
+    const owner = await h.as('cr-dis');
+    const pal = await h.as('cr-pal');
+    await pal.sendMessage(text('cr-dis', 'day 0'));
+    await owner.setConversationRetention('cr-pal', 'single', 2);
+    h.clock.advance(3 * DAY_MS);
+    const day3 = await pal.sendMessage(text('cr-dis', 'day 3'));
+    // Act: day 4, a sweep (its clock margin past).
+    h.clock.advance(DAY_MS + SWEEP_CLOCK_MARGIN_MS);
+    await runSweep(h.deps);
+    // Assess: day 0 is gone from the store; day 3 (one day old) stays.
+    expect(await storedIds(h, 'cr-dis', 'cr-pal')).toEqual(ids(day3));
+    expect(await historyIds(owner, 'cr-pal')).toEqual(ids(day3));
+  });
+});
+
+describe('large groups in shared mode', () => {
+  it('the sweep keeps the shared copies a member’s own longer policy can see, and purges them after', async () => {
+    // Prepare: a group past the threshold (its first send switches it: one shared copy a message). The
+    // app keeps 7 days; member cr-gb gives their side 30 days before the group switched.
+    const h = await startHarness({ config: { sharedHistoryAbove: 3, maxGroupMembers: 50 } });
+    harnesses.push(h);
+    const admin = await h.as('cr-ops', { admin: true });
+    await admin.setAppRetention(7);
+    const owner = await h.as('cr-go');
+    const { groupId } = await owner.createGroup({ name: 'g', members: ['cr-ga', 'cr-gb', 'cr-gc', 'cr-gd'] });
+    const keeper = await h.as('cr-gb');
+    const opening = await owner.sendMessage(text(groupId, 'day 0', { chatType: 'group' }));
+    await keeper.setConversationRetention(groupId, 'group', 30);
+    h.clock.advance(10 * DAY_MS);
+    const later = await owner.sendMessage(text(groupId, 'day 10', { chatType: 'group' }));
+    const shared = async () => (await partitionItems(h, keys.sharedHistoryPk(groupId))).map((i) => i.sk);
+    const sharedBefore = await shared();
+    // Act 1: day 12, a sweep: day 0 is past everyone's 7 days but within cr-gb's 30.
+    h.clock.advance(2 * DAY_MS + SWEEP_CLOCK_MARGIN_MS);
+    await runSweep(h.deps);
+    const sharedDay12 = await shared();
+    const keeperSees = await historyIds(keeper, groupId, 'group');
+    const otherSees = await historyIds(await h.as('cr-ga'), groupId, 'group');
+    // Act 2: day 31: past cr-gb's 30 days too.
+    h.clock.advance(19 * DAY_MS);
+    await runSweep(h.deps);
+    const sharedDay31 = await shared();
+    // Assess
+    expect(sharedBefore).toEqual([keys.messageSk(opening.msgId), keys.messageSk(later.msgId)]);
+    expect(sharedDay12).toEqual(sharedBefore);
+    expect(keeperSees).toEqual(ids(opening, later));
+    expect(otherSees).toEqual(ids(later));
+    expect(sharedDay31).toEqual([keys.messageSk(later.msgId)]);
   });
 });

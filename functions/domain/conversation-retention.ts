@@ -4,7 +4,8 @@ import type { Conversation, ConversationRef } from '../core/model.js';
 import { type ConversationState, isListed, setOwnRetention, toConversation } from '../store/conversation.js';
 import { keys } from '../store/keys.js';
 import { listReachOf, raiseListReachAction } from '../store/list-reach.js';
-import { getPoliciesFor } from '../store/policy-store.js';
+import { getPoliciesFor, type RetentionPolicies } from '../store/policy-store.js';
+import { keepDaysOf, raiseKeepDaysAction } from '../store/shared-groups.js';
 import { changeableState, commit, readForWrite, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { FLOOR_CLOCK_MARGIN_MS, NO_CUTOFF, visibleCutoff } from './retention.js';
@@ -41,6 +42,16 @@ export function reachCutoff(userCutoff: number, reachDays: number | undefined, n
 }
 
 /**
+ * The policies as they bind this conversation: its own days in place of its owner's, if it has them. The
+ * sweep bounds what it deletes of a conversation by these (purgeBound), so a conversation with a longer
+ * own policy is never purged by its owner's or the app's.
+ */
+export function withOwnPolicy(policies: RetentionPolicies, state: ConversationState): RetentionPolicies {
+  if (state.retentionDays === undefined) return policies;
+  return { ...policies, userDays: new Map(policies.userDays).set(state.ref.owner, state.retentionDays) };
+}
+
+/**
  * Sets (days) or removes (null) the conversation's own policy on the caller's side of a conversation
  * they have (404 otherwise; 403 in a group they are not a member of). Idempotent: the same policy again
  * writes nothing. The new floor is what the conversation had hidden at this moment on any instance (its
@@ -55,8 +66,10 @@ export function setConversationRetention(
   const wanted = days ?? undefined;
   return withRetries(deps, 'conversation retention', async function attemptSetRetention() {
     const reachKey = keys.largeGroups(ref.owner);
+    // A group's registry item: the shared purge keeps the group's copies as long as any member's policy.
+    const registryKey = ref.chatType === 'group' ? keys.sharedGroup(ref.convId) : undefined;
     const [read, policies] = await Promise.all([
-      readForWrite(deps, [ref], [reachKey]),
+      readForWrite(deps, [ref], registryKey ? [reachKey, registryKey] : [reachKey]),
       getPoliciesFor(deps.db, ref.owner),
     ]);
     const state = changeableState(read, ref);
@@ -73,6 +86,10 @@ export function setConversationRetention(
     const reach = listReachOf(read.item(reachKey));
     if (wanted !== undefined && (reach === undefined || reach < wanted)) {
       written.actions.push(raiseListReachAction(deps.db.tableName, ref.owner, wanted));
+    }
+    const keep = registryKey && keepDaysOf(read.item(registryKey));
+    if (registryKey && wanted !== undefined && (keep === undefined || keep < wanted)) {
+      written.actions.push(raiseKeepDaysAction(deps.db.tableName, ref.convId, wanted));
     }
     if ((await commit(deps, written.actions)) === TRY_AGAIN) return TRY_AGAIN;
     return toConversation(written.next) as Conversation;

@@ -1,5 +1,6 @@
+import { DAY_MS } from '../core/clock.js';
 import { forEachLimited } from '../core/concurrency.js';
-import { highestIdAt } from '../core/ids.js';
+import { highestIdAt, minId } from '../core/ids.js';
 import { batchWriteAll } from '../store/db.js';
 import { deleteCopyRequest, dueCopyIds, sharedHistoryOf } from '../store/message-store.js';
 import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
@@ -93,7 +94,13 @@ export async function purgeSharedHistories(
         return;
       }
       counts.groups++;
-      const purged = await purgeHistory(deps, groupId, through, { budget, deletes });
+      // A member's own longer policy on this group keeps its copies that long (conversation-retention.ts).
+      const keep = page.keepDays.get(groupId);
+      const bound =
+        keep === undefined
+          ? through
+          : minId(through, highestIdAt(now - SWEEP_CLOCK_MARGIN_MS - keep * DAY_MS));
+      const purged = await purgeHistory(deps, groupId, bound, { budget, deletes });
       counts.copiesDeleted += purged.deleted;
       if (purged.stoppedBy !== undefined) counts.stoppedBy ??= purged.stoppedBy;
     });

@@ -5,6 +5,7 @@ import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
 import type { ShardItem } from '../store/sweep-shard-store.js';
 import type { SweepCounts } from '../store/sweep-store.js';
+import { withOwnPolicy } from './conversation-retention.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { fileUnreadPurges, PURGE_BATCH, settleReadPurge } from './purge.js';
@@ -23,7 +24,7 @@ const PARALLEL = 8;
 export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
-export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
+export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'ownCursor' | 'ownDone' | 'userCursor'>;
 
 /** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
 export interface RoundEntry {
@@ -73,7 +74,10 @@ async function readRound(deps: Deps, { round, tail }: RoundPass, runNow: number)
   const policies = await getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]);
   const bounded = entries.map(function withinBound(entry): ReadEntry {
     const { ref, through, ids } = entry;
-    const bound = purgeBound(policies, ref.owner, runNow, snapshot.state(ref).clearedThrough) ?? NOTHING;
+    // A conversation's own retention, as read now, wins over its owner's (longer: it keeps more).
+    const state = snapshot.state(ref);
+    const bound =
+      purgeBound(withOwnPolicy(policies, state), ref.owner, runNow, state.clearedThrough) ?? NOTHING;
     if (bound >= through) return entry;
     const kept = ids.filter((id) => id <= bound);
     if (kept.length === ids.length) return { ...entry, through: bound };
