@@ -233,9 +233,11 @@ async function readWithCutoff(
   if (known !== undefined) {
     const range = rangeFor(known, known);
     const page = await read(range);
-    const bound = reachCutoff(known, page.listReach, now);
-    if (bound >= known || page.items.length >= range.limit) return merge(page, range, known);
-    const reaching = rangeFor(known, bound);
+    const reaching = rangeFor(known, reachCutoff(known, page.listReach, now));
+    // Read again only if the page ended above where a longer own policy may still show something.
+    if (reaching.lowestListSk >= range.lowestListSk || page.items.length >= range.limit) {
+      return merge(page, range, known);
+    }
     return merge(await read(reaching), reaching, known);
   }
   const [cutoff, page] = await Promise.all([
