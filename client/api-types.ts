@@ -87,6 +87,10 @@ export type Conversation = {
   pinnedAt: number | null;
   /** This user's marks, sorted */
   marks: number[];
+  /** This conversation's own retention in days, set by this user (absent: the user's or app's policy applies) */
+  retentionDays?: number;
+  /** Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the conversation's own policy last changed (absent: none) */
+  retentionFloor?: number;
 };
 
 export type ConversationPage = {
@@ -99,8 +103,10 @@ export type ConversationPage = {
   removed?: RemovedConversation[];
   /** In a sync (`since`) only */
   messagesDeleted?: DeletedMessages[];
-  /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. */
+  /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. A conversation with its own `retentionDays` goes by those instead (see serverTime). */
   retentionCutoff?: number | null;
+  /** In a sync (`since`) only: the server time (ms) the cutoffs were computed for. For each cached conversation, cutoff = max(retentionFloor ?? -1, retentionDays ? serverTime - retentionDays * 86400000 : retentionCutoff); drop its cached messages at or before it, and the conversation if its lastMessage is. */
+  serverTime?: number;
 };
 
 export type CreateGroupError = {
@@ -396,6 +402,16 @@ export type PurgeReport = {
   purgePending: boolean;
 };
 
+export type PutConversationRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
+  };
+};
+
 export type PutHoldError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -433,11 +449,15 @@ export type ReadPosition = {
   unreadCount: number;
 };
 
-/** A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). */
+/** A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). Its own retention, if any, still expires cached messages. */
 export type RemovedConversation = {
   convId: string;
   chatType: "single" | "group";
   clearedThrough: string | null;
+  /** This conversation's own retention in days, set by this user (absent: the user's or app's policy applies) */
+  retentionDays?: number;
+  /** Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the conversation's own policy last changed (absent: none) */
+  retentionFloor?: number;
 };
 
 export type RemoveMemberError = {
@@ -742,6 +762,22 @@ export interface Operations {
     };
     query: Record<string, never>;
     body: undefined;
+    responses: {
+      200: {
+        conversation: Conversation;
+      };
+    };
+  };
+  /** PUT /v1/conversations/{chatType}/{convId}/retention: Set or remove a conversation's own retention (disappearing messages) */
+  putConversationRetention: {
+    path: {
+      chatType: "single" | "group";
+      convId: string;
+    };
+    query: Record<string, never>;
+    body: {
+      days: number | null;
+    };
     responses: {
       200: {
         conversation: Conversation;

@@ -135,6 +135,23 @@ export const ROUTES = [
       table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'], group: ['BatchGetItem'] },
     },
   },
+  // A conversation's own retention: the user's policy is read (for the floor), and the lists' reach
+  // (U#{owner} / LARGE) raised in the same transaction (list-reach.ts); for a group, its registry
+  // item's keepDays too (SHARED_GROUPS: the shared purge keeps its copies that long).
+  {
+    name: 'putConversationRetention',
+    method: 'PUT',
+    path: '/v1/conversations/{chatType}/{convId}/retention',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem'],
+        group: ['BatchGetItem'],
+        policy: ['BatchGetItem'],
+        sharedGroups: ['BatchGetItem', 'UpdateItem'],
+      },
+    },
+  },
   // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes
   // (none under a legal hold: each batch reads the holds first).
   {

@@ -77,6 +77,7 @@ await call('pinConversation', 'PUT', `${conv}/pin`, 'ex-alice');
 await call('unpinConversation', 'DELETE', `${conv}/pin`, 'ex-alice');
 await call('markConversation', 'PUT', `${conv}/marks/3`, 'ex-alice');
 await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, 'ex-alice');
+await call('putConversationRetention', 'PUT', `${conv}/retention`, 'ex-alice', { days: 7 });
 await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${sent.message.msgId}`, 'ex-alice');
 await call('deleteConversation', 'DELETE', `${conv}?deleteMessages=true`, 'ex-alice');
 const created = (await call('createGroup', 'POST', '/v1/groups', 'ex-alice', {

@@ -184,6 +184,7 @@ describe('the handlers answer what the document says', () => {
       await call('unpinConversation', 'DELETE', `${conv}/pin`, alice);
       await call('markConversation', 'PUT', `${conv}/marks/3`, alice);
       await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, alice);
+      await call('putConversationRetention', 'PUT', `${conv}/retention`, alice, json({ days: 7 }));
       await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${msgId}`, alice);
       await call('deleteMessages', 'DELETE', `${conv}/messages?before=${harness.clock.now()}`, alice);
       await call('listConversations', 'GET', `/v1/conversations?since=${first.body.syncToken}`, alice);

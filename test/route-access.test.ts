@@ -212,6 +212,7 @@ async function runSession(deps: Deps): Promise<void> {
   await crowdie.fetchConversationsByOptions({ mark: 2, pageSize: 10 });
   await crowdie.deleteRemoteAndLocalConversationsMark(bigGroup, 2);
   await crowdie.pinConversation(big.groupId, 'group', true);
+  await crowdie.setConversationRetention(big.groupId, 'group', 30);
   await crowdie.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
   await crowdie.pinConversation(big.groupId, 'group', false);
   const crowdPage = await crowdie.fetchConversationsFromServer({ limit: 1 });
@@ -226,6 +227,8 @@ async function runSession(deps: Deps): Promise<void> {
   await bob.pinConversation('ax-alice', 'single', true);
   await bob.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
   await bob.fetchConversationsByOptions({ mark: 3, pageSize: 10 });
+  // A conversation's own retention, on a marked conversation (its mark entries are rewritten).
+  await bob.setConversationRetention('ax-alice', 'single', 30);
   await bob.deleteRemoteAndLocalConversationsMark(withAlice, 4);
   await bob.pinConversation('ax-alice', 'single', false);
   await bob.fetchConversationsFromServerWithPage(5, 1);

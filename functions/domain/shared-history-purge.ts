@@ -1,5 +1,6 @@
+import { DAY_MS } from '../core/clock.js';
 import { forEachLimited } from '../core/concurrency.js';
-import { highestIdAt } from '../core/ids.js';
+import { highestIdAt, minId } from '../core/ids.js';
 import { batchGet, batchWriteAll } from '../store/db.js';
 import { type Hold, listHolds } from '../store/hold-store.js';
 import { keys } from '../store/keys.js';
@@ -101,7 +102,13 @@ export async function purgeSharedHistories(
       }
       counts.groups++;
       if (await groupIsHeld(deps, holds, groupId)) return;
-      const purged = await purgeHistory(deps, groupId, through, { budget, deletes });
+      // A member's own longer policy on this group keeps its copies that long (conversation-retention.ts).
+      const keep = page.keepDays.get(groupId);
+      const bound =
+        keep === undefined
+          ? through
+          : minId(through, highestIdAt(now - SWEEP_CLOCK_MARGIN_MS - keep * DAY_MS));
+      const purged = await purgeHistory(deps, groupId, bound, { budget, deletes });
       counts.copiesDeleted += purged.deleted;
       if (purged.stoppedBy !== undefined) counts.stoppedBy ??= purged.stoppedBy;
     });

@@ -7,6 +7,7 @@ import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
 import type { ShardItem } from '../store/sweep-shard-store.js';
 import type { SweepCounts } from '../store/sweep-store.js';
+import { withOwnPolicy } from './conversation-retention.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import {
@@ -31,7 +32,7 @@ const PARALLEL = 8;
 export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
-export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
+export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'ownCursor' | 'ownDone' | 'userCursor'>;
 
 /** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
 export interface RoundEntry {
@@ -96,8 +97,10 @@ async function readRound(deps: Deps, { round, tail }: RoundPass, runNow: number)
   ]);
   const bounded = entries.map(function withinBound(read): ReadEntry {
     const { ref } = read;
+    // A conversation's own retention, as read now, wins over its owner's (longer: it keeps more).
     const state = snapshot.state(ref);
-    const bound = purgeBound(policies, ref.owner, runNow, state.clearedThrough) ?? NOTHING;
+    const bound =
+      purgeBound(withOwnPolicy(policies, state), ref.owner, runNow, state.clearedThrough) ?? NOTHING;
     if (isHeld(holds, ref.owner, ref)) {
       return { ...read, through: bound, ids: [], more: false, oldestRemaining: undefined, held: true };
     }

@@ -7,6 +7,7 @@ import type { Deps } from '../domain/deps.js';
 import { localExportsOf } from '../exports/local-exports.js';
 import type { RouteName } from '../routes.js';
 import { makeListAuditHandler } from './audit.js';
+import { makePutConversationRetentionHandler } from './conversation-retention.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeGetExportHandler, makeStartExportHandler } from './exports.js';
@@ -48,6 +49,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   unpinConversation: makeUnpinConversationHandler,
   markConversation: makeMarkConversationHandler,
   unmarkConversation: makeUnmarkConversationHandler,
+  putConversationRetention: makePutConversationRetentionHandler,
   deleteConversation: makeDeleteConversationHandler,
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,

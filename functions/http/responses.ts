@@ -72,6 +72,19 @@ export const messagePreviewSchema = /* @__PURE__ */ lazy(() =>
   ),
 );
 
+/** A conversation's own retention (per-conversation policy), present only when it has one. */
+const ownRetention = () => ({
+  retentionDays: described(
+    z.optional(integer(z.minimum(1), z.maximum(36_500))),
+    "This conversation's own retention in days, set by this user (absent: the user's or app's policy applies)",
+  ),
+  retentionFloor: described(
+    z.optional(integer()),
+    'Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the ' +
+      "conversation's own policy last changed (absent: none)",
+  ),
+});
+
 export const conversationSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
@@ -90,6 +103,7 @@ export const conversationSchema = /* @__PURE__ */ lazy(() =>
       ),
       pinnedAt: described(z.nullable(integer()), 'When this user pinned it (ms), or null'),
       marks: described(z.array(integer(z.minimum(0), z.maximum(19))), "This user's marks, sorted"),
+      ...ownRetention(),
     }),
     { id: 'Conversation', description: "One conversation in a user's list." },
   ),
@@ -98,10 +112,11 @@ export const conversationSchema = /* @__PURE__ */ lazy(() =>
 const conversationKey = () => ({ convId: id(), chatType: chatType() });
 
 export const removedConversationSchema = /* @__PURE__ */ lazy(() =>
-  named(z.object({ ...conversationKey(), clearedThrough: nullableMsgId() }), {
+  named(z.object({ ...conversationKey(), clearedThrough: nullableMsgId(), ...ownRetention() }), {
     id: 'RemovedConversation',
     description:
-      'A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages).',
+      'A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). ' +
+      'Its own retention, if any, still expires cached messages.',
   }),
 );
 
@@ -130,7 +145,14 @@ export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
         z.optional(z.nullable(integer())),
         'In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller ' +
           '(null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. ' +
-          'It never goes back: a lengthened policy does not show expired messages again.',
+          'It never goes back: a lengthened policy does not show expired messages again. A conversation with ' +
+          'its own `retentionDays` goes by those instead (see serverTime).',
+      ),
+      serverTime: described(
+        z.optional(integer()),
+        'In a sync (`since`) only: the server time (ms) the cutoffs were computed for. For each cached ' +
+          'conversation, cutoff = max(retentionFloor ?? -1, retentionDays ? serverTime - retentionDays * 86400000 ' +
+          ': retentionCutoff); drop its cached messages at or before it, and the conversation if its lastMessage is.',
       ),
     }),
     { id: 'ConversationPage' },

@@ -83,6 +83,16 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     errors: [403, 404, 409],
   },
   unpinConversation: { summary: 'Unpin a conversation', errors: [403, 404] },
+  putConversationRetention: {
+    summary: "Set or remove a conversation's own retention (disappearing messages)",
+    description:
+      "`days` (1 to 36500) gives the caller's side of the conversation its own retention: messages older than that " +
+      "many days are hidden, then deleted, whatever the caller's or the app's policy (shorter or longer); `null` " +
+      'removes it. What had expired when it changed stays hidden (`retentionFloor`). Idempotent; other devices learn ' +
+      'it through `?since=`. A conversation the caller does not have is a 404; a group they are not a member of, a 403.',
+    errors: [400, 403, 404],
+    requestExample: { days: 7 },
+  },
   markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [403, 404] },
   unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [403, 404] },
   deleteConversation: {

@@ -2,7 +2,13 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { lowestIdAt, nextId, timeOfId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { type ChangeOptions, change, type StoredFields } from './conversation-item.js';
+import {
+  type ChangeOptions,
+  change,
+  oldestOfPurgeKey,
+  purgeKeyOf,
+  type StoredFields,
+} from './conversation-item.js';
 import { type StampOptions, stamped } from './conversation-stamp.js';
 import {
   type ConversationState,
@@ -69,7 +75,7 @@ export function applyMessage(
     {
       ...how(ctx, { create: !state.exists }),
       add: own ? {} : { unread: 1 },
-      fileIfUnfiled: keys.purgeSk(message.timestamp, ref),
+      fileIfUnfiled: purgeKeyOf(state, message.timestamp),
     },
   );
   return stamped(ctx, state, u, next);
@@ -163,7 +169,7 @@ export function removeCopies(
   const oldest = [...input.msgIds].sort()[0];
   const fileIfUnfiled =
     state.shared && oldest !== undefined && held.length === 0
-      ? keys.purgeSk(timeOfId(oldest), state.ref)
+      ? purgeKeyOf(state, timeOfId(oldest))
       : undefined;
   // Copies kept for a hold are due at once: the first sweep after the release meets the conversation
   // there and deletes them (a sweep leaves a held conversation filed as it is).
@@ -276,6 +282,27 @@ export function setMarks(
 }
 
 /**
+ * The owner gave the conversation its own retention (`days`), or removed it (undefined); `floor` is what
+ * stays hidden (ms: what was expired at the change), or undefined for none. A user operation, stamped.
+ */
+export function setOwnRetention(
+  ctx: WriteContext,
+  state: ConversationState,
+  input: { days?: number; floor?: number },
+): ConversationWrite {
+  // Filed again under the new policy (a due-now filing stays due now): the sweep meets it when its
+  // oldest copy expires by the policy in force.
+  const filed = state.purgeSk;
+  const refiled =
+    filed === undefined
+      ? {}
+      : {
+          purgeSk: purgeKeyOf({ ref: state.ref, retentionDays: input.days }, oldestOfPurgeKey(state, filed)),
+        };
+  return userChange(ctx, state, { retentionDays: input.days, retentionFloor: input.floor, ...refiled });
+}
+
+/**
  * After a purge: files the conversation under its oldest remaining copy (or out of the purge index when
  * none is left). When retention purged copies the owner could still see, what they see changes too:
  * `unread` is recounted and, with no copy left, the conversation leaves the list. Conditioned on `rev`,
@@ -287,8 +314,7 @@ export function settlePurge(
   state: ConversationState,
   input: { oldestRemaining?: number; unread?: number; emptied: boolean },
 ): ConversationWrite | undefined {
-  const purgeSk =
-    input.oldestRemaining === undefined ? undefined : keys.purgeSk(input.oldestRemaining, state.ref);
+  const purgeSk = input.oldestRemaining === undefined ? undefined : purgeKeyOf(state, input.oldestRemaining);
   const unlisting = input.emptied && (isListed(state) || state.lastMessage !== undefined);
   const recount = input.unread !== undefined && input.unread !== state.unread;
   if (!unlisting && !recount) {

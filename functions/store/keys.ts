@@ -121,6 +121,11 @@ export const keys = {
   exportsPk: 'EXPORT',
 
   purgeShard: (shard: number) => `P#${shard}`,
+  /**
+   * The shard of conversations with their own retention (conversation-retention.ts): their purge key's
+   * time is when their oldest copy expires by that policy, not the copy's time (still under `P#*`).
+   */
+  ownPurgeShard: (shard: number) => `P#${shard}#C`,
   /** Zero-padded so string order is time order; then the conversation, so keys are unique. */
   purgeSk: (dueAt: number, ref: ConversationRef) =>
     `${String(dueAt).padStart(15, '0')}#${ref.owner}#${ref.chatType}#${ref.convId}`,

@@ -49,6 +49,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   fetchHistory: () => ({ query: { pageSize: '50' } }),
   deleteMessages: (t) => ({ query: { msgIds: t.msgIds.join(',') } }),
   markRead: (t) => ({ body: t.msgIds.length ? { msgId: t.msgIds.at(-1) } : {} }),
+  putConversationRetention: () => ({ body: { days: 30 } }),
   deleteConversation: () => ({ query: { deleteMessages: 'true' } }),
   createGroup: (t) => ({ body: { name: 'probe', members: [t.userId] } }),
   // The path says it all.
