@@ -4,7 +4,12 @@ import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { APIGatewayProxyEventV2WithJWTAuthorizer } from 'aws-lambda';
 import { timeOfId } from '../../functions/core/ids.js';
 import type { ChatType, ConversationRef } from '../../functions/core/model.js';
-import { cutoffFor, daysFor, SWEEP_CLOCK_MARGIN_MS } from '../../functions/domain/retention.js';
+import {
+  cutoffFor,
+  deletableCutoff,
+  inForceAt,
+  SWEEP_CLOCK_MARGIN_MS,
+} from '../../functions/domain/retention.js';
 import { runSweep } from '../../functions/domain/sweep.js';
 import {
   makeDeleteHoldHandler,
@@ -589,7 +594,8 @@ async function storedLeft(world: World, ref: ConversationRef, policies: Retentio
     new GetCommand({ TableName: world.tableName, Key: keys.conversation(ref), ConsistentRead: true }),
   )) as { Item?: Record<string, unknown> };
   const clearedThrough = conversation?.clearedThrough as string | undefined;
-  const cutoff = cutoffFor(daysFor(policies, ref.owner), now - SWEEP_CLOCK_MARGIN_MS);
+  // The days in force at the sweep's time (a pending shortening counts once its effectiveAt passed).
+  const cutoff = deletableCutoff(policies, ref.owner, now);
   const left: string[] = [];
   for (const item of await query(world, keys.historyPk(ref))) {
     const id = keys.msgIdOfSk(String(item.sk));
@@ -608,7 +614,8 @@ async function countKept(world: World, refs: ConversationRef[]): Promise<number>
   return kept;
 }
 
-function longestCutoff(policies: RetentionPolicies, now: number): number {
+function longestCutoff(stored: RetentionPolicies, now: number): number {
+  const policies = inForceAt(stored, now);
   const days = [policies.appDays, ...policies.userDays.values()];
   return days.includes(null) ? -1 : cutoffFor(Math.max(...(days as number[])), now);
 }
