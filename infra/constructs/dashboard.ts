@@ -28,11 +28,6 @@ export interface OperationsDashboardProps {
   readonly api: Api;
   readonly retention: Retention;
   readonly table: ITable;
-  /**
-   * Functions outside the API and the sweep (the export worker): their cold starts and throttles too.
-   * @default - none
-   */
-  readonly otherFunctions?: readonly HandlerFunction[];
 }
 
 const WIDE = 24;
@@ -58,7 +53,6 @@ export class OperationsDashboard extends Construct {
       api.notFoundFunction,
       api.healthFunction,
       retention.sweepFunction,
-      ...(props.otherFunctions ?? []),
     ];
     const sweep = retention.sweepFunction;
 
