@@ -147,6 +147,8 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     putRetention: { path: '/v1/admin/retention', body: { days: 30 } },
     putUserRetention: { path: '/v1/admin/retention/users/bob', body: { days: 7 } },
     deleteUserRetention: { path: '/v1/admin/retention/users/bob' },
+    previewRetention: { path: '/v1/admin/retention/preview?days=30' },
+    cancelPendingRetention: { path: '/v1/admin/retention/pending' },
     listSweeps: { path: '/v1/admin/sweeps' },
     listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },

@@ -29,8 +29,10 @@ import {
   inForceAt,
   keepsLess,
   NO_CUTOFF,
+  SWEEP_CLOCK_MARGIN_MS,
   visibleCutoff,
 } from './retention.js';
+import { previewRetention, type RetentionPreview } from './retention-preview.js';
 
 /**
  * Retention policy administration: the app default and per-user overrides (null keeps forever). Every
@@ -65,7 +67,7 @@ export async function getRetention(deps: Deps): Promise<RetentionView> {
  */
 export interface PolicyChange {
   record: ChainedAuditRecord;
-  shortened?: { effectiveAt: number; waits: boolean };
+  shortened?: { effectiveAt: number; waits: boolean; preview: RetentionPreview };
   cancelled?: PendingPolicy;
 }
 
@@ -160,7 +162,7 @@ function setting(userId: string | undefined, days: RetentionDays, delayMs: numbe
       // A second shortening replaces a waiting one, with a full delay of its own.
       const pending = { days, effectiveAt: now + delayMs };
       const after = { days: own ?? 'unset', pending };
-      const shortened = { effectiveAt: pending.effectiveAt, waits: true };
+      const shortened = { effectiveAt: pending.effectiveAt, waits: true, days };
       return {
         retentionDays: own,
         pending,
@@ -168,7 +170,7 @@ function setting(userId: string | undefined, days: RetentionDays, delayMs: numbe
         audit: { action: 'retention.schedule', before, after },
       };
     }
-    const shortened = shorter ? { effectiveAt: now, waits: false } : undefined;
+    const shortened = shorter && days !== null ? { effectiveAt: now, waits: false, days } : undefined;
     return { retentionDays: days, shortened, audit: { action: 'retention.set', before, after: days } };
   };
 }
@@ -195,7 +197,7 @@ function described(days: RetentionDays | undefined, waiting: PendingPolicy | und
 type Decision = {
   retentionDays: RetentionDays | undefined;
   pending?: PendingPolicy;
-  shortened?: PolicyChange['shortened'];
+  shortened?: { effectiveAt: number; waits: boolean; days: number };
   cancelled?: PendingPolicy;
   audit: Pick<AuditRecord, 'action' | 'before' | 'after'>;
 };
@@ -245,8 +247,10 @@ async function changePolicy(
     // A user's floor is computed from the app default as read: it must not change in between.
     const actions: TransactItem[] = [write, appended.action];
     if (userId !== undefined) actions.push(appPolicyCheck(deps.db.tableName, read.app));
+    // A shortening's preview is read before it is written: a preview that fails changes nothing.
+    const shortened = decision.shortened && (await withPreview(deps, userId, decision.shortened));
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
-    const { shortened, cancelled } = decision;
+    const { cancelled } = decision;
     return {
       record: appended.chained,
       ...(shortened ? { shortened } : {}),
@@ -255,6 +259,19 @@ async function changePolicy(
   });
   deps.retention.invalidate();
   return change;
+}
+
+/**
+ * What a shortening will delete: a sweep's preview at the moment it binds the sweep (its effectiveAt
+ * plus the sweep's clock margin; now when it takes effect at once), over the data as it is now.
+ */
+async function withPreview(
+  deps: Deps,
+  userId: string | undefined,
+  { effectiveAt, waits, days }: { effectiveAt: number; waits: boolean; days: number },
+): Promise<NonNullable<PolicyChange['shortened']>> {
+  const asOf = waits ? effectiveAt + SWEEP_CLOCK_MARGIN_MS : effectiveAt;
+  return { effectiveAt, waits, preview: await previewRetention(deps, { days, userId, asOf }) };
 }
 
 /** Records an admin action that is not a policy change (a sweep started by hand). */

@@ -10,7 +10,6 @@ import {
   setUserRetention,
 } from '../domain/policies.js';
 import { requestBudget } from '../domain/request-budget.js';
-import { SWEEP_CLOCK_MARGIN_MS } from '../domain/retention.js';
 import { previewRetention } from '../domain/retention-preview.js';
 import { logAdminAction } from '../http/admin-log.js';
 import { endpoint } from '../http/endpoint.js';
@@ -57,23 +56,9 @@ const pendingQuery = /* @__PURE__ */ lazy(() => z.object({ userId: z.optional(id
 const delayMsOf = (body: { delaySeconds?: number }) =>
   body.delaySeconds === undefined ? undefined : body.delaySeconds * 1000;
 
-/**
- * A shortening answers 202 with when it takes effect and what it will delete then: the preview of a
- * sweep run as soon as the change binds the sweep (its effectiveAt plus the sweep's clock margin; now
- * when it took effect at once).
- */
-async function shortenedReply(
-  deps: Deps,
-  change: PolicyChange,
-  target: { userId: string | null; days: number | null },
-) {
-  const { effectiveAt, waits } = change.shortened as NonNullable<PolicyChange['shortened']>;
-  const asOf = waits ? effectiveAt + SWEEP_CLOCK_MARGIN_MS : effectiveAt;
-  const preview = await previewRetention(deps, {
-    days: target.days,
-    userId: target.userId ?? undefined,
-    asOf,
-  });
+/** A shortening answers 202 with when it takes effect and what it will delete then (policies.ts). */
+function shortenedReply(change: PolicyChange, target: { userId: string | null; days: number | null }) {
+  const { effectiveAt, preview } = change.shortened as NonNullable<PolicyChange['shortened']>;
   return { status: 202 as const, body: { ...target, effectiveAt, preview } };
 }
 
@@ -107,7 +92,7 @@ export const makePutRetentionHandler = (deps: Deps) =>
       const { days } = input.body;
       const change = await setAppRetention(deps, caller.userId, days, delayMsOf(input.body));
       logAdminAction(change.record);
-      if (change.shortened) return shortenedReply(deps, change, { userId: null, days });
+      if (change.shortened) return shortenedReply(change, { userId: null, days });
       return { body: { appDays: days } };
     },
   );
@@ -129,7 +114,7 @@ export const makePutUserRetentionHandler = (deps: Deps) =>
       const { days } = input.body;
       const change = await setUserRetention(deps, caller.userId, userId, days, delayMsOf(input.body));
       logAdminAction(change.record);
-      if (change.shortened) return shortenedReply(deps, change, { userId, days });
+      if (change.shortened) return shortenedReply(change, { userId, days });
       return { body: { userId, days } };
     },
   );
