@@ -152,6 +152,10 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     listSweeps: { path: '/v1/admin/sweeps' },
     listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },
+    putHold: { path: '/v1/admin/holds/case-1', body: { userIds: ['bob'], reason: 'Case 1' } },
+    listHolds: { path: '/v1/admin/holds' },
+    deleteHold: { path: '/v1/admin/holds/case-1' },
+    putConversationRetention: { path: '/v1/conversations/single/bob/retention', body: { days: 7 } },
   };
 
   it('covers every route in the route table', () => {
