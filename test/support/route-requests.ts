@@ -58,6 +58,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   getRetention: () => ({}),
   putRetention: () => ({ body: { days: 30 } }),
   putUserRetention: () => ({ body: { days: 7 } }),
+  putHold: (t) => ({ body: { userIds: [t.userId], reason: 'Case 1: preserve records' } }),
   deleteUserRetention: () => ({}),
   listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),
