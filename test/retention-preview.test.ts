@@ -229,6 +229,27 @@ describe('GET /v1/admin/retention/preview and a delayed shortening', () => {
     expect((await runSweep(h.deps)).runCounts.messagesDeleted).toBe(due.length);
   });
 
+  it('an override scheduled before the default was shortened at once keeps its days through the sweep window', async () => {
+    // Prepare: the app keeps 3 days; rp-k03's override of 2 waits an hour, then the default drops to 1 at once.
+    const h = await harness();
+    const call = await admin(h);
+    const pairs = await seedRing(h, 'rp-k');
+    expect((await call('PUT', '/v1/admin/retention', { days: 3, delaySeconds: 0 })).status).toBe(202);
+    const override = await call('PUT', '/v1/admin/retention/users/rp-k03', { days: 2, delaySeconds: 3600 });
+    h.clock.advance(90 * 60_000); // in force for 30 minutes: within the sweep's two-hour margin
+    expect((await call('PUT', '/v1/admin/retention', { days: 1, delaySeconds: 0 })).status).toBe(202);
+    // Act
+    await runSweep(h.deps);
+    // Assess: rp-k03 loses only what 2 days expire at the window's start, the others what 1 day does.
+    const windowStart = h.clock.now() - SWEEP_CLOCK_MARGIN_MS;
+    expect(override.status).toBe(202);
+    const rows = await copiesOf(h, pairs);
+    const oldestOf = (owner: string) => Math.min(...rows.filter((r) => r.owner === owner).map((r) => r.time));
+    expect(oldestOf('rp-k03')).toBeGreaterThan(windowStart - 2 * DAY_MS);
+    expect(oldestOf('rp-k03')).toBeLessThanOrEqual(windowStart - DAY_MS);
+    expect(oldestOf('rp-k01')).toBeGreaterThan(windowStart - DAY_MS);
+  });
+
   it('a second shortening replaces the pending one and starts its delay again', async () => {
     const h = await harness();
     const call = await admin(h);

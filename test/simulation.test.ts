@@ -41,12 +41,16 @@ const BATCH = 25;
  * had moved as its first read saw it; a delete of the conversation made before the call's new epoch
  * began was in an epoch the call read, so never reported again (fixed: moved groups are read again with
  * the markers' conversations).
+ * 8 (pending changes): a user's override scheduled as a shortening (3 days to 2) was left keeping more
+ * than the app default once the default was shortened at once (to 1); the sweep took the policies in force
+ * two hours behind its clock, before the override's effectiveAt, and deleted by the default what the
+ * override (in force by then) kept (fixed: the sweep keeps what any policy in force in its window keeps).
  * The large-group work (shared mode, the sends' new reads, the third user joining in the second phase of
  * the seeds that switch mid-run) changed every seed's schedule: the seeds above may no longer replay
  * the interleavings that found their bugs (196, 412, 472 and 581 are also pinned by staged tests in
  * large-groups.test.ts); they stay as seeds.
  */
-const REGRESSION_SEEDS: number[] = [35, 108, 116, 136, 169, 173, 196, 412, 472, 581, 594, 893, 1213, 1219];
+const REGRESSION_SEEDS: number[] = [8, 35, 108, 116, 136, 169, 173, 196, 412, 472, 581, 594, 893, 1213, 1219];
 
 let raw: ReturnType<typeof localDynamoClient>;
 let client: DocumentSender;

@@ -71,13 +71,46 @@ export function visibleCutoff(stored: RetentionPolicies, userId: string, now: nu
 }
 
 /**
- * What the sweep may physically delete for the user at `now`: only what the days in force expire (never
- * by a floor: a lengthened policy or a hold keeps those copies), with the sweep's clock margin: a
- * pending change binds the sweep two hours after its `effectiveAt`, so a fast instance cannot delete early.
+ * What the sweep may physically delete for the user at `now`: only what every policy in force for them
+ * at some moment of the sweep's clock window expires (never by a floor: a lengthened policy or a hold
+ * keeps those copies), cut at the window's start. So a pending shortening binds the sweep two hours
+ * after its `effectiveAt` (a fast instance cannot delete early), and a pending override that keeps more
+ * than the app default now does (the default was shortened at once after it was scheduled) keeps its
+ * copies from the window's start, before any instance, slow or fast, has it in force.
  */
 export function deletableCutoff(policies: RetentionPolicies, userId: string, now: number): number {
-  const sweepNow = now - SWEEP_CLOCK_MARGIN_MS;
-  return cutoffFor(daysFor(inForceAt(policies, sweepNow), userId), sweepNow);
+  const { from, to } = sweepWindow(now);
+  return cutoffFor(longestDuring(policies, from, to, (inForce) => daysFor(inForce, userId)), from);
+}
+
+/**
+ * The moments of its own clock a sweep at `now` answers for: from its clock margin behind (what it may
+ * delete by) to the most another instance's clock may be ahead of it (what a user may have in force).
+ */
+export function sweepWindow(now: number): { from: number; to: number } {
+  return { from: now - SWEEP_CLOCK_MARGIN_MS, to: now + MAX_CLOCK_SKEW_MS };
+}
+
+/**
+ * The longest of `daysOf` the policies in force at any moment of [from, to]: they change only at a
+ * pending change's `effectiveAt`, so the window's start and each such moment inside it are all there is.
+ * Pending changes are not monotone: one scheduled before a shortening at once may keep more than it.
+ */
+export function longestDuring(
+  policies: RetentionPolicies,
+  from: number,
+  to: number,
+  daysOf: (inForce: RetentionPolicies) => RetentionDays,
+): RetentionDays {
+  const changes = [policies.appPending, ...policies.userPending.values()]
+    .map((pending) => pending?.effectiveAt)
+    .filter((at): at is number => at !== undefined && at > from && at <= to);
+  let longest = daysOf(inForceAt(policies, from));
+  for (const at of changes) {
+    const days = daysOf(inForceAt(policies, at));
+    if (keepsLess(longest, days)) longest = days;
+  }
+  return longest;
 }
 
 /**

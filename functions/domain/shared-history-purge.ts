@@ -1,4 +1,5 @@
 import { DAY_MS } from '../core/clock.js';
+import type { RetentionDays } from '../core/model.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { highestIdAt, minId } from '../core/ids.js';
 import { batchGet, batchWriteAll } from '../store/db.js';
@@ -10,7 +11,7 @@ import { listSharedGroups } from '../store/shared-groups.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { cutoffFor, inForceAt, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
+import { cutoffFor, longestDuring, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS, sweepWindow } from './retention.js';
 import { type Budget, createBudget, type StopReason } from './sweep-budget.js';
 import { ROUND_COPIES } from './sweep-round.js';
 
@@ -57,13 +58,15 @@ const GROUPS_AT_ONCE = 4;
 
 /**
  * What may be deleted of any shared history at `now`: the cutoff of the longest retention in force
- * (NO_CUTOFF if anyone keeps forever), less the sweep's clock margin.
+ * for anyone at any moment of the sweep's clock window (NO_CUTOFF if anyone keeps forever), at its start.
  */
 export function sharedDeletableCutoff(stored: RetentionPolicies, now: number): number {
-  const policies = inForceAt(stored, now - SWEEP_CLOCK_MARGIN_MS);
-  const days = [policies.appDays, ...policies.userDays.values()];
-  if (days.some((d) => d === null)) return NO_CUTOFF;
-  return cutoffFor(Math.max(...(days as number[])), now - SWEEP_CLOCK_MARGIN_MS);
+  const { from, to } = sweepWindow(now);
+  const longestOfAnyone = (policies: RetentionPolicies): RetentionDays => {
+    const days = [policies.appDays, ...policies.userDays.values()];
+    return days.some((d) => d === null) ? null : Math.max(...(days as number[]));
+  };
+  return cutoffFor(longestDuring(stored, from, to, longestOfAnyone), from);
 }
 
 /**
