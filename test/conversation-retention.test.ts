@@ -26,8 +26,8 @@ afterEach(async () => {
   await Promise.all(harnesses.splice(0).map((h) => h.close()));
 });
 
-async function harness(): Promise<Harness> {
-  const h = await startHarness();
+async function harness(options?: Parameters<typeof startHarness>[0]): Promise<Harness> {
+  const h = await startHarness(options);
   harnesses.push(h);
   return h;
 }
@@ -374,6 +374,38 @@ describe('the sweep', () => {
     // Assess: day 0 is gone from the store; day 3 (one day old) stays.
     expect(await storedIds(h, 'cr-dis', 'cr-pal')).toEqual(ids(day3));
     expect(await historyIds(owner, 'cr-pal')).toEqual(ids(day3));
+  });
+
+  it('keeps a conversation with a longer own policy when its owner’s pending admin shortening reaches its effectiveAt', async () => {
+    // Prepare: cr-kept writes cr-pend twice a minute apart, cr-other once; cr-pend gives cr-kept 1000 days.
+    // An admin shortens cr-pend to 1 day, pending for 60 seconds. Then cr-pend clears cr-kept through its
+    // first message (a one-way delete with no inline purge: filed due now, so the sweep meets it).
+    const h = await harness({ config: { inlinePurgeBatches: 0 } });
+    const owner = await h.as('cr-pend');
+    const kept = await h.as('cr-kept');
+    const cleared = await kept.sendMessage(text('cr-pend', 'cleared'));
+    h.clock.advance(60_000);
+    const day0 = await kept.sendMessage(text('cr-pend', 'day 0'));
+    await (await h.as('cr-other')).sendMessage(text('cr-pend', 'day 0'));
+    await owner.setConversationRetention('cr-kept', 'single', 1000);
+    const token = await h.token('cr-ops', { admin: true });
+    const put = await h.raw('PUT', '/v1/admin/retention/users/cr-pend', {
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ days: 1, delaySeconds: 60 }),
+    });
+    const before = await storedIds(h, 'cr-pend', 'cr-kept');
+    await owner.removeMessagesFromServerWithTimestamp('cr-kept', 'single', cleared.timestamp);
+    // Act: day 2, past effectiveAt and past the 1-day cutoff plus the sweep's margin; a sweep.
+    h.clock.advance(2 * DAY_MS + SWEEP_CLOCK_MARGIN_MS);
+    await runSweep(h.deps);
+    // Assess: the shortening took cr-other's copy and the sweep purged what cr-pend cleared; the copy the
+    // conversation's own 1000 days keep is still stored and visible.
+    expect(put.status).toBe(202);
+    expect(before).toEqual(ids(cleared, day0).sort());
+    expect(await storedIds(h, 'cr-pend', 'cr-other')).toEqual([]);
+    expect(await storedIds(h, 'cr-pend', 'cr-kept')).toEqual(ids(day0));
+    expect(await historyIds(owner, 'cr-kept')).toEqual(ids(day0));
   });
 });
 
