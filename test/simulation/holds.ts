@@ -557,7 +557,11 @@ export async function heldCopiesPurged(world: World, log: SimulationLog): Promis
       hold.conversations === undefined ||
       hold.conversations.some((c) => c.chatType === 'group' && c.convId === world.groupId),
   );
-  const sharedCutoff = longestCutoff(policies, runNow - SWEEP_CLOCK_MARGIN_MS);
+  const sharedCutoff = longestCutoff(
+    policies,
+    runNow - SWEEP_CLOCK_MARGIN_MS,
+    world.audit.conversations.longestEverInGroup(world.groupId),
+  );
   if (groupHeld) {
     const expired = (await query(world, keys.sharedHistoryPk(world.groupId)))
       .map((item) => keys.msgIdOfSk(String(item.sk)))
@@ -594,8 +598,13 @@ async function storedLeft(world: World, ref: ConversationRef, policies: Retentio
     new GetCommand({ TableName: world.tableName, Key: keys.conversation(ref), ConsistentRead: true }),
   )) as { Item?: Record<string, unknown> };
   const clearedThrough = conversation?.clearedThrough as string | undefined;
-  // The days in force at the sweep's time (a pending shortening counts once its effectiveAt passed).
-  const cutoff = deletableCutoff(policies, ref.owner, now);
+  // The days in force at the sweep's time (a pending shortening counts once its effectiveAt passed); a
+  // conversation's own days in place of its owner's (withOwnPolicy, conversation-policies.ts).
+  const own = conversation?.retentionDays as number | undefined;
+  const cutoff =
+    own === undefined
+      ? deletableCutoff(policies, ref.owner, now)
+      : cutoffFor(own, now - SWEEP_CLOCK_MARGIN_MS);
   const left: string[] = [];
   for (const item of await query(world, keys.historyPk(ref))) {
     const id = keys.msgIdOfSk(String(item.sk));
@@ -614,9 +623,14 @@ async function countKept(world: World, refs: ConversationRef[]): Promise<number>
   return kept;
 }
 
-function longestCutoff(stored: RetentionPolicies, now: number): number {
+/** The longest retention in force, and the longest own policy a member gave the group (its keepDays). */
+function longestCutoff(stored: RetentionPolicies, now: number, keepDays?: number): number {
   const policies = inForceAt(stored, now);
-  const days = [policies.appDays, ...policies.userDays.values()];
+  const days = [
+    policies.appDays,
+    ...policies.userDays.values(),
+    ...(keepDays === undefined ? [] : [keepDays]),
+  ];
   return days.includes(null) ? -1 : cutoffFor(Math.max(...(days as number[])), now);
 }
 

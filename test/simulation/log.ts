@@ -87,6 +87,8 @@ export interface OperationCounts {
   /** Shortenings that waited (pending-policies.ts), and pending ones cancelled. */
   pendingSet: number;
   pendingCancelled: number;
+  /** Changes of a conversation's own policy (conversation-policies.ts). */
+  conversationPolicyChanges: number;
   /** Sweep invocations, and those whose process died at a random command. */
   sweeps: number;
   sweepsCrashed: number;
@@ -117,6 +119,7 @@ export function zeroCounts(): OperationCounts {
     policyChanges: 0,
     pendingSet: 0,
     pendingCancelled: 0,
+    conversationPolicyChanges: 0,
     sweeps: 0,
     sweepsCrashed: 0,
     expiries: 0,

@@ -6,6 +6,7 @@ import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
+import { conversationPolicyUser } from './conversation-policies.js';
 import { heldCopiesPurged, releaseAllHolds, startHoldOperations } from './holds.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
@@ -49,6 +50,8 @@ const OPERATOR_OPERATIONS_PER_PHASE = 2;
 /** Pending shortenings set or cancelled per phase (pending-policies.ts). */
 const PENDING_OPERATIONS_PER_PHASE = 2;
 const PLATFORM_OPERATIONS_PER_PHASE = 1;
+/** Conversations' own policies set, changed or cleared per phase (conversation-policies.ts). */
+const CONVERSATION_POLICY_OPERATIONS_PER_PHASE = 2;
 const RETRY_ROUNDS = 5;
 
 /**
@@ -81,6 +84,10 @@ export async function runSeed(
     const pendingDice = Dice.seeded(world.seed * 7_919 + phase * 104_729 + 1);
     world.scheduler.start('pending', () =>
       pendingOperator(world, log, pendingDice, PENDING_OPERATIONS_PER_PHASE),
+    );
+    const conversationDice = Dice.seeded(world.seed * 6_007 + phase * 15_485_863 + 2);
+    world.scheduler.start('conversation policies', () =>
+      conversationPolicyUser(world, log, conversationDice, CONVERSATION_POLICY_OPERATIONS_PER_PHASE),
     );
     startHoldOperations(world, log, phase, PHASES);
     const switching =

@@ -13,6 +13,7 @@ import {
 import { createDb, type DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { getAllPolicies, type RetentionPolicies } from '../../functions/store/policy-store.js';
+import { ConversationPolicyAudit, ownCutoff } from './conversation-policies.js';
 import { HoldAudit } from './holds.js';
 import { currentOperation, type OperationTag } from './scheduler.js';
 
@@ -71,6 +72,8 @@ export class StoreAudit {
   private readonly policyReads = new Map<number, Map<string, number>>();
   /** Legal holds: their timeline, and which deletes they forbid (holds.ts). */
   readonly holds: HoldAudit;
+  /** Conversations' own policies: their timeline, and which each sweep round read (conversation-policies.ts). */
+  readonly conversations: ConversationPolicyAudit;
 
   constructor(
     private readonly raw: DocumentSender,
@@ -80,6 +83,7 @@ export class StoreAudit {
     private readonly justificationOf: (operation: OperationTag) => DeleteJustification,
   ) {
     this.holds = new HoldAudit(raw, tableName, step);
+    this.conversations = new ConversationPolicyAudit(raw, tableName, clock, step);
   }
 
   /** Reads the policies and holds as they are now (before any operation runs). */
@@ -96,6 +100,7 @@ export class StoreAudit {
         const output = await (client.send as (c: unknown) => Promise<unknown>)(command);
         if (touchesPolicies(command)) await this.recordPolicies();
         await this.holds.afterSending(command);
+        await this.conversations.afterSending(command);
         return output;
       }) as DocumentSender['send'],
     };
@@ -126,6 +131,7 @@ export class StoreAudit {
   private async beforeSending(command: Command, operation: OperationTag | undefined): Promise<void> {
     const name = command.constructor.name;
     if (operation) this.notePolicyReads(command, operation);
+    if (operation) this.conversations.noteReads(command, operation);
     await this.holds.beforeSending(command, operation);
     const deleted: { key: Record<string, unknown>; inTransaction: boolean }[] = [];
     if (name === 'BatchWriteCommand') {
@@ -231,14 +237,21 @@ export class StoreAudit {
     const states = this.statesDuring(this.lastPolicyRead(operation, ref.owner), this.step());
     // The latest a sweep's clock may read, less its margin: pending changes are in force by then or not.
     const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
-    const daysThen = (state: PolicyState) => daysFor(inForceAt(state.policies, sweepNow), ref.owner);
-    const expiredByDays = states.some((state) => timestamp <= cutoffFor(daysThen(state), sweepNow));
+    // A conversation's own days, as the round's snapshot read them, replace its owner's (withOwnPolicy).
+    const own = this.conversations.statesForRound(ref, operation);
+    const daysThen = (state: PolicyState) =>
+      own.map((o) => o.days ?? daysFor(inForceAt(state.policies, sweepNow), ref.owner));
+    const expiredByDays = states.some((state) =>
+      daysThen(state).some((days) => timestamp <= cutoffFor(days, sweepNow)),
+    );
     if (!expiredByDays) {
-      const days = states.map((state) => String(daysThen(state))).join(',');
+      const days = states.map((state) => daysThen(state).join('/')).join(',');
       this.failures.push(`${where}: no retention in force during the sweep (days ${days}) expired it`);
       return;
     }
-    const hidden = timestamp <= visibleCutoff(this.current().policies, ref.owner, now - MAX_CLOCK_SKEW_MS);
+    const slowNow = now - MAX_CLOCK_SKEW_MS;
+    const userCutoff = visibleCutoff(this.current().policies, ref.owner, slowNow);
+    const hidden = timestamp <= ownCutoff(this.conversations.current(ref), userCutoff, slowNow);
     if (!hidden) this.failures.push(`${where}: its owner may still see it on an instance an hour slow`);
   }
 
@@ -270,7 +283,9 @@ export class StoreAudit {
     const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
     const expired = states.some((state) => {
       const policies = inForceAt(state.policies, sweepNow);
-      const days = [policies.appDays, ...policies.userDays.values()];
+      // A member's own policy for the group raised its keepDays, never lowered (shared-groups.ts).
+      const own = this.conversations.longestEverInGroup(groupId);
+      const days = [policies.appDays, ...policies.userDays.values(), ...(own === undefined ? [] : [own])];
       const longest = days.includes(null) ? null : Math.max(...(days as number[]));
       return timestamp <= cutoffFor(longest, sweepNow);
     });
@@ -279,9 +294,14 @@ export class StoreAudit {
       return;
     }
     const policies = this.current().policies;
-    const seeing = (await this.membersOf(groupId)).filter(
-      (member) => timestamp > visibleCutoff(policies, member, now - MAX_CLOCK_SKEW_MS),
-    );
+    const seeing = (await this.membersOf(groupId)).filter((member) => {
+      const slowNow = now - MAX_CLOCK_SKEW_MS;
+      const ref = { owner: member, chatType: 'group' as const, convId: groupId };
+      return (
+        timestamp >
+        ownCutoff(this.conversations.current(ref), visibleCutoff(policies, member, slowNow), slowNow)
+      );
+    });
     if (seeing.length > 0) this.failures.push(`${where}: ${seeing.join(', ')} may still see it`);
   }
 
