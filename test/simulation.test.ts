@@ -73,6 +73,7 @@ const EVERY_BATCH_RUNS: (keyof OperationCounts)[] = [
   'pinsAndMarks',
   'syncs',
   'policyChanges',
+  'conversationPolicyChanges',
   'sweeps',
   'sweepsCrashed',
   'expiries',
