@@ -376,6 +376,33 @@ describe('the sweep', () => {
     expect(await historyIds(owner, 'cr-pal')).toEqual(ids(day3));
   });
 
+  it('purges a shorter own policy’s expired copies in the first sweep after a hold on its owner is released', async () => {
+    // Prepare: cr-hpal writes cr-held on day 0 (unread); cr-held gives cr-hpal 1 day; a hold covers cr-held.
+    const h = await harness();
+    const owner = await h.as('cr-held');
+    const day0 = await (await h.as('cr-hpal')).sendMessage(text('cr-held', 'day 0'));
+    await owner.setConversationRetention('cr-hpal', 'single', 1);
+    const json = { 'content-type': 'application/json' };
+    const token = await h.token('cr-ops', { admin: true });
+    const hold = { userIds: ['cr-held'], reason: 'case cr' };
+    const set = await h.raw('PUT', '/v1/admin/holds/cr-h1', {
+      token,
+      headers: json,
+      body: JSON.stringify(hold),
+    });
+    // A sweep while held keeps the copy, and settles only what the owner sees (unread, the list).
+    h.clock.advance(DAY_MS + SWEEP_CLOCK_MARGIN_MS + 60_000);
+    await runSweep(h.deps);
+    const whileHeld = await storedIds(h, 'cr-held', 'cr-hpal');
+    // Act: the hold is released; one sweep.
+    const released = await h.raw('DELETE', '/v1/admin/holds/cr-h1', { token });
+    await runSweep(h.deps);
+    // Assess: that sweep deletes the copy its own day expired (it stayed filed where it was).
+    expect([set.status, released.status]).toEqual([200, 200]);
+    expect(whileHeld).toEqual(ids(day0));
+    expect(await storedIds(h, 'cr-held', 'cr-hpal')).toEqual([]);
+  });
+
   it('keeps a conversation with a longer own policy when its owner’s pending admin shortening reaches its effectiveAt', async () => {
     // Prepare: cr-kept writes cr-pend twice a minute apart, cr-other once; cr-pend gives cr-kept 1000 days.
     // An admin shortens cr-pend to 1 day, pending for 60 seconds. Then cr-pend clears cr-kept through its

@@ -4,7 +4,6 @@ import type { ConversationRef } from '../core/model.js';
 import { type ConversationState, fileForSettle, settlePurge, unreadAfter } from '../store/conversation.js';
 import { hasHeldDeletes, purgeHeldDeletes } from '../store/held-delete-store.js';
 import { isHeld, listHolds } from '../store/hold-store.js';
-import { keys } from '../store/keys.js';
 import { mayShowShared, oldestInView } from '../store/member-view.js';
 import { deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
@@ -214,7 +213,7 @@ export async function settleHeldView(deps: Deps, ref: ConversationRef, bound: st
         ? await oldestInView(deps.db, state, { above: hidden, atOrBelow: state.headMsgId })
         : true;
       const written = settlePurge(read.context(ref.owner), state, {
-        oldestRemaining: keys.dueAtOfPurgeSk(state.purgeSk),
+        keepFiling: true,
         unread,
         emptied: visible === undefined,
       });

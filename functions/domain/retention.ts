@@ -80,7 +80,10 @@ export function visibleCutoff(stored: RetentionPolicies, userId: string, now: nu
  */
 export function deletableCutoff(policies: RetentionPolicies, userId: string, now: number): number {
   const { from, to } = sweepWindow(now);
-  return cutoffFor(longestDuring(policies, from, to, (inForce) => daysFor(inForce, userId)), from);
+  return cutoffFor(
+    longestDuring(policies, from, to, (inForce) => daysFor(inForce, userId)),
+    from,
+  );
 }
 
 /**

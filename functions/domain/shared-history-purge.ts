@@ -1,7 +1,7 @@
 import { DAY_MS } from '../core/clock.js';
-import type { RetentionDays } from '../core/model.js';
 import { forEachLimited } from '../core/concurrency.js';
 import { highestIdAt, minId } from '../core/ids.js';
+import type { RetentionDays } from '../core/model.js';
 import { batchGet, batchWriteAll } from '../store/db.js';
 import { type Hold, listHolds } from '../store/hold-store.js';
 import { keys } from '../store/keys.js';

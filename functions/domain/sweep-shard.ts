@@ -11,7 +11,6 @@ import type { SharedPurgeCounts } from './shared-history-purge.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
   FIRST_ROUND_CONVERSATIONS,
-  NOTHING,
   type Position,
   purgeBound,
   purgeRound,
@@ -196,9 +195,12 @@ function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][
   const { owner, chatType, convId } = candidate;
   const ref = { owner, chatType, convId };
   const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
+  // Filed due now: the round bounds it by the policy it has when read (its own, if any, may keep less).
+  if (dueAt === 0) {
+    const upTo = upToRunTime(run, candidate.clearedThrough);
+    return { entry: { ref, through: upTo, position, recount: true } as const, position };
+  }
   const through = purgeBound(policies, owner, run.now, candidate.clearedThrough);
-  if (dueAt === 0)
-    return { entry: { ref, through: through ?? NOTHING, position, recount: true } as const, position };
   if (through === undefined || dueAt > deletableCutoff(policies, owner, run.now)) return { position };
   return { entry: { ref, through, position }, position };
 }
@@ -210,9 +212,16 @@ function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][
  */
 function metOwn({ run }: SweepContext, candidate: CandidatePage['items'][number], position: Position) {
   const { owner, chatType, convId, clearedThrough } = candidate;
+  return {
+    entry: { ref: { owner, chatType, convId }, through: upToRunTime(run, clearedThrough), position },
+    position,
+  };
+}
+
+/** The most a round may delete of a conversation: what it cleared, and every copy up to the run's time. */
+function upToRunTime(run: SweepContext['run'], clearedThrough: string | undefined): string {
   const upTo = highestIdAt(run.now - SWEEP_CLOCK_MARGIN_MS);
-  const through = clearedThrough === undefined ? upTo : maxId(clearedThrough, upTo);
-  return { entry: { ref: { owner, chatType, convId }, through, position }, position };
+  return clearedThrough === undefined ? upTo : maxId(clearedThrough, upTo);
 }
 
 const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>

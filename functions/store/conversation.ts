@@ -312,9 +312,14 @@ export function setOwnRetention(
 export function settlePurge(
   ctx: WriteContext,
   state: ConversationState,
-  input: { oldestRemaining?: number; unread?: number; emptied: boolean },
+  input: { oldestRemaining?: number; keepFiling?: true; unread?: number; emptied: boolean },
 ): ConversationWrite | undefined {
-  const purgeSk = input.oldestRemaining === undefined ? undefined : purgeKeyOf(state, input.oldestRemaining);
+  // `keepFiling`: it stays filed under its key as it is (a held conversation: nothing was deleted).
+  const purgeSk = input.keepFiling
+    ? state.purgeSk
+    : input.oldestRemaining === undefined
+      ? undefined
+      : purgeKeyOf(state, input.oldestRemaining);
   const unlisting = input.emptied && (isListed(state) || state.lastMessage !== undefined);
   const recount = input.unread !== undefined && input.unread !== state.unread;
   if (!unlisting && !recount) {

@@ -7,8 +7,9 @@ import type { ChatType, ConversationRef } from '../../functions/core/model.js';
 import {
   cutoffFor,
   deletableCutoff,
-  inForceAt,
+  longestDuring,
   SWEEP_CLOCK_MARGIN_MS,
+  sweepWindow,
 } from '../../functions/domain/retention.js';
 import { runSweep } from '../../functions/domain/sweep.js';
 import {
@@ -559,7 +560,7 @@ export async function heldCopiesPurged(world: World, log: SimulationLog): Promis
   );
   const sharedCutoff = longestCutoff(
     policies,
-    runNow - SWEEP_CLOCK_MARGIN_MS,
+    runNow,
     world.audit.conversations.longestEverInGroup(world.groupId),
   );
   if (groupHeld) {
@@ -623,15 +624,22 @@ async function countKept(world: World, refs: ConversationRef[]): Promise<number>
   return kept;
 }
 
-/** The longest retention in force, and the longest own policy a member gave the group (its keepDays). */
-function longestCutoff(stored: RetentionPolicies, now: number, keepDays?: number): number {
-  const policies = inForceAt(stored, now);
-  const days = [
-    policies.appDays,
-    ...policies.userDays.values(),
-    ...(keepDays === undefined ? [] : [keepDays]),
-  ];
-  return days.includes(null) ? -1 : cutoffFor(Math.max(...(days as number[])), now);
+/**
+ * The longest retention in force for anyone at any moment of a sweep's clock window at `runNow`, or the
+ * longest own policy a member gave the group (its keepDays), cut at the window's start (the product's
+ * sharedDeletableCutoff, with the group's keepDays).
+ */
+function longestCutoff(stored: RetentionPolicies, runNow: number, keepDays?: number): number {
+  const { from, to } = sweepWindow(runNow);
+  const days = longestDuring(stored, from, to, (policies) => {
+    const all = [
+      policies.appDays,
+      ...policies.userDays.values(),
+      ...(keepDays === undefined ? [] : [keepDays]),
+    ];
+    return all.includes(null) ? null : Math.max(...(all as number[]));
+  });
+  return cutoffFor(days, from);
 }
 
 async function query(world: World, pk: string): Promise<Record<string, unknown>[]> {
