@@ -45,6 +45,9 @@ const BATCH = 25;
  * than the app default once the default was shortened at once (to 1); the sweep took the policies in force
  * two hours behind its clock, before the override's effectiveAt, and deleted by the default what the
  * override (in force by then) kept (fixed: the sweep keeps what any policy in force in its window keeps).
+ * 116 (again, with conversations' own retention): a sweep that met a held conversation settled what
+ * its owner sees and re-keyed its filing a second time by its own days; after the release the sweep met
+ * it a day late and kept an expired copy (fixed: a held conversation stays filed as it is).
  * The large-group work (shared mode, the sends' new reads, the third user joining in the second phase of
  * the seeds that switch mid-run) changed every seed's schedule: the seeds above may no longer replay
  * the interleavings that found their bugs (196, 412, 472 and 581 are also pinned by staged tests in
