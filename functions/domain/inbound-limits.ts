@@ -41,7 +41,8 @@ export interface InboundAdmission {
   release(): Promise<void>;
 }
 
-const NOTHING_TAKEN: InboundAdmission = { waitedMs: 0, release: async () => {} };
+/** No slot held: nothing to wait for or give back (limit off, or an admission already used). */
+export const NOTHING_TAKEN: InboundAdmission = { waitedMs: 0, release: async () => {} };
 
 /**
  * Takes the target's next inbound slot, and waits until it comes (at most `inboundQueueMs`). Throws

@@ -31,7 +31,7 @@ import {
 } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
-import { admitInbound, type InboundAdmission, type InboundTarget } from './inbound-limits.js';
+import { admitInbound, type InboundAdmission, type InboundTarget, NOTHING_TAKEN } from './inbound-limits.js';
 import { checkMessageSize, copyUnits } from './message-limits.js';
 import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
 import { inSenderLane } from './sender-lanes.js';
@@ -121,7 +121,7 @@ function inboundAdmission(deps: Deps, target: InboundTarget): Promise<InboundAdm
 }
 
 /** An admission already used (a retry of the attempt): nothing to wait for or give back. */
-const ADMITTED: Promise<InboundAdmission> = Promise.resolve({ waitedMs: 0, release: async () => {} });
+const ADMITTED: Promise<InboundAdmission> = Promise.resolve(NOTHING_TAKEN);
 
 /**
  * The send's read, sent with its admission; read again when the admission waited for its slot: what
@@ -142,7 +142,7 @@ async function readAdmitted(
     }),
   ]);
   if (outcome instanceof RateLimitedError)
-    return { read: snapshot, refused: outcome, release: async () => {} };
+    return { read: snapshot, refused: outcome, release: NOTHING_TAKEN.release };
   return { read: outcome.waitedMs > 0 ? await read() : snapshot, release: outcome.release };
 }
 

@@ -44,8 +44,6 @@ export interface SharedPurgeCounts {
 export const zeroSharedPurgeCounts = (): SharedPurgeCounts => ({ groups: 0, copiesDeleted: 0 });
 
 export interface SharedPurgeOptions {
-  /** The policies in force, read by the caller with one Query of POLICY. @default read here */
-  policies?: RetentionPolicies;
   /** The sweep invocation's time and batch limits (50 copies a batch). @default unlimited */
   budget?: Budget;
   /** The sweep invocation's rate-limited delete streams. @default BatchWriteItem calls of 25 */
@@ -81,7 +79,6 @@ export async function purgeSharedHistories(
   options: SharedPurgeOptions = {},
 ): Promise<SharedPurgeCounts> {
   const counts = zeroSharedPurgeCounts();
-  let policies = options.policies;
   const budget = options.budget ?? unlimitedBudget();
   const deletes = options.deletes ?? directDeletes;
   const stoppedAlready = budget.stopReason();
@@ -91,9 +88,8 @@ export async function purgeSharedHistories(
     // Bound again before each page's deletes (strongly consistent): a policy change that answered
     // while the page before was deleting binds this one (docs/consistency.md, section 7).
     // The holds too: a group one of whose members (or former members) is held keeps its copies.
-    const [inForce, holds] = await Promise.all([policies ?? getAllPolicies(deps.db), listHolds(deps.db)]);
+    const [inForce, holds] = await Promise.all([getAllPolicies(deps.db), listHolds(deps.db)]);
     const cutoff = sharedDeletableCutoff(inForce, now);
-    policies = undefined;
     if (cutoff === NO_CUTOFF) return counts;
     const through = highestIdAt(cutoff);
     const page = await listSharedGroups(deps.db, { limit: GROUPS_PAGE, startKey });
