@@ -10,7 +10,10 @@ export function dependenciesOf(resource: Json, logicalIds: ReadonlySet<string>):
   const dependsOn = resource.DependsOn;
   for (const id of Array.isArray(dependsOn) ? dependsOn : dependsOn ? [dependsOn] : []) found.add(String(id));
   const visit = (value: unknown): void => {
-    if (Array.isArray(value)) return value.forEach(visit);
+    if (Array.isArray(value)) {
+      for (const item of value) visit(item);
+      return;
+    }
     if (value === null || typeof value !== 'object') return;
     const node = value as Json;
     const keys = Object.keys(node);
@@ -24,7 +27,7 @@ export function dependenciesOf(resource: Json, logicalIds: ReadonlySet<string>):
       for (const match of String(pattern).matchAll(/\$\{([^!}][^}.]*)(\.[^}]*)?\}/g))
         found.add(match[1] ?? '');
       if (Array.isArray(argument)) visit(argument[1]);
-    } else Object.values(node).forEach(visit);
+    } else for (const item of Object.values(node)) visit(item);
   };
   for (const [key, value] of Object.entries(resource))
     if (key !== 'DependsOn' && key !== 'Type') visit(value);
