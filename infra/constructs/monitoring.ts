@@ -5,7 +5,7 @@ import { Alarms, type AlarmsProps } from './alarms.js';
 /**
  * The alarms in a nested stack of their own, deployed with the top-level stack by the same `cdk deploy`.
  * CloudFormation refuses a template of more than 500 resources, and the alarms (five per route) are a third
- * of the stack: here they grow on their own budget (test/infra/stack-size.test.ts).
+ * of the stack: here they grow on their own budget (test/infra/stack-layout.test.ts).
  *
  * It takes from the top-level stack only what exists before any alias is shifted: each function's name
  * (the alarms watch the function's metrics, not the alias's), the HTTP API's id, the table's name and the
