@@ -2,11 +2,13 @@ import { CfnOutput, Stack, type StackProps, Tags } from 'aws-cdk-lib';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { DEFAULT_CONFIG } from '../functions/domain/deps.js';
-import { type AlarmDestinations, Alarms } from './constructs/alarms.js';
+import { AlarmTopic } from './constructs/alarm-topic.js';
+import type { AlarmDestinations, Alarms } from './constructs/alarms.js';
 import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
+import { Monitoring } from './constructs/monitoring.js';
 import { Retention, type SweepOptions } from './constructs/retention.js';
 import { type DeploymentStyle, Rollout } from './constructs/rollout.js';
 import { acknowledgeNagFindings } from './nag.js';
@@ -76,6 +78,9 @@ export class RoamingStack extends Stack {
   readonly api: Api;
   readonly retention: Retention;
   readonly dashboard: OperationsDashboard;
+  readonly alarmTopic: AlarmTopic;
+  /** The nested stack of the alarms (CloudFormation's 500-resource limit per template). */
+  readonly monitoring: Monitoring;
   readonly alarms: Alarms;
   readonly rollout: Rollout;
 
@@ -111,14 +116,18 @@ export class RoamingStack extends Stack {
       retention: this.retention,
       table: this.data.table,
     });
-    this.alarms = new Alarms(this, 'Alarms', {
-      ...props.alarms,
+    // The id `Alarms` is the topic's path from before the alarms moved to Monitoring: the same logical ids.
+    this.alarmTopic = new AlarmTopic(this, 'Alarms', props.alarms ?? {});
+    this.monitoring = new Monitoring(this, 'Monitoring', {
+      topic: this.alarmTopic.topic,
+      accountConcurrencyLimit: props.alarms?.accountConcurrencyLimit,
       api: this.api,
       retention: this.retention,
       data: this.data,
       sweepStopBeforeTimeoutMs:
         props.tuning?.sweepStopBeforeTimeoutMs ?? DEFAULT_CONFIG.sweepStopBeforeTimeoutMs,
     });
+    this.alarms = this.monitoring.alarms;
     this.rollout = new Rollout(this, 'Rollout', {
       functions: this.alarms.deployAlarms,
       style: props.deployment,
@@ -139,7 +148,7 @@ export class RoamingStack extends Stack {
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify',
-      value: this.alarms.topic.topicArn,
+      value: this.alarmTopic.topic.topicArn,
     });
   }
 }

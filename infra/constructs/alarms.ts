@@ -1,5 +1,4 @@
-import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
-import { SlackChannelConfiguration } from 'aws-cdk-lib/aws-chatbot';
+import { Duration } from 'aws-cdk-lib';
 import {
   Alarm,
   ComparisonOperator,
@@ -9,10 +8,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
-import { type ITopic, Topic } from 'aws-cdk-lib/aws-sns';
-import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { RouteName } from '../../functions/routes.js';
 import { ALARM_THRESHOLDS } from './alarm-thresholds.js';
@@ -49,7 +45,14 @@ export interface AlarmDestinations {
   readonly accountConcurrencyLimit?: number;
 }
 
-export interface AlarmsProps extends AlarmDestinations {
+export interface AlarmsProps {
+  /** Where every alarm notifies (constructs/alarm-topic.ts, in the top-level stack). */
+  readonly topic: ITopic;
+  /**
+   * The account's Lambda concurrency quota; the concurrency alarm fires at 80% of it.
+   * @default 1000
+   */
+  readonly accountConcurrencyLimit?: number;
   readonly api: Api;
   readonly retention: Retention;
   readonly data: Data;
@@ -58,11 +61,13 @@ export interface AlarmsProps extends AlarmDestinations {
 }
 
 /**
- * Alarms a person receives: one SNS topic (the stack's own, or an existing one) with optional email and
- * Slack subscriptions, notified on alarm and back to OK. Alarms on what users feel (5xx rate and p99
- * latency per route), on every function (errors, throttles, duration near its timeout), on the table
- * (throttled requests, system errors, consumption near its throughput caps), on account concurrency, and
- * the sweep's (Retention: errors, heartbeat, dead letters). Every description names its runbook.
+ * Alarms a person receives, each notifying the alarm topic (constructs/alarm-topic.ts) on alarm and back to
+ * OK. Alarms on what users feel (5xx rate and p99 latency per route), on every function (errors, throttles,
+ * duration near its timeout), on the table (throttled requests, system errors, consumption near its
+ * throughput caps), on account concurrency, and the sweep's (Retention: errors, heartbeat, dead letters).
+ * Every description names its runbook. The stack builds this construct in the Monitoring nested stack
+ * (constructs/monitoring.ts); the sweep's alarms stay with Retention in the top-level stack and get their
+ * actions here.
  */
 export class Alarms extends Construct {
   readonly topic: ITopic;
@@ -75,16 +80,7 @@ export class Alarms extends Construct {
 
   constructor(scope: Construct, id: string, props: AlarmsProps) {
     super(scope, id);
-    this.topic = props.topicArn ? Topic.fromTopicArn(this, 'Topic', props.topicArn) : this.ownTopic();
-    for (const email of props.emails ?? []) this.topic.addSubscription(new EmailSubscription(email));
-    if (props.slack) {
-      new SlackChannelConfiguration(this, 'Slack', {
-        slackChannelConfigurationName: `${Stack.of(this).stackName}-alarms`,
-        slackWorkspaceId: props.slack.workspaceId,
-        slackChannelId: props.slack.channelId,
-        notificationTopics: [this.topic],
-      });
-    }
+    this.topic = props.topic;
 
     const all: Alarm[] = [];
     const routeAlarms = new Map<RouteName, Alarm[]>();
@@ -206,23 +202,6 @@ export class Alarms extends Construct {
     this.alarms = all;
     this.deployAlarms = deployAlarms;
     this.routeAlarms = routeAlarms;
-  }
-
-  private ownTopic(): Topic {
-    // CloudWatch can publish to an encrypted topic only through a customer managed key that lets it.
-    const key = new Key(this, 'TopicKey', {
-      description: 'Roaming: encrypts the alarm topic',
-      enableKeyRotation: true,
-      // It protects notifications in flight only: nothing to keep once the stack is gone.
-      removalPolicy: RemovalPolicy.DESTROY,
-      pendingWindow: Duration.days(7),
-    });
-    key.grant(new ServicePrincipal('cloudwatch.amazonaws.com'), 'kms:Decrypt', 'kms:GenerateDataKey*');
-    return new Topic(this, 'Topic', {
-      displayName: `Roaming alarms (${Stack.of(this).stackName})`,
-      masterKey: key,
-      enforceSSL: true,
-    });
   }
 }
 

@@ -87,6 +87,12 @@ export class HandlerFunction extends Construct {
   readonly role: Role;
   /** The `live` alias on the latest published version: what every caller invokes. */
   readonly alias: Alias;
+  /**
+   * The `live` alias's ARN, built from the function's ARN: what another function's environment and role
+   * name, so they depend on this function and not on its alias (whose update waits for its CodeDeploy
+   * group, and so for the alarms in the Monitoring nested stack: a cycle, docs/aws.md "Stack layout").
+   */
+  readonly liveAliasArn: string;
   readonly timeout: Duration;
   /** Whether X-Ray active tracing is on. */
   readonly traced: boolean;
@@ -151,6 +157,7 @@ export class HandlerFunction extends Construct {
       version: this.function.currentVersion,
       retryAttempts: props.asyncRetryAttempts,
     });
+    this.liveAliasArn = `${this.function.functionArn}:${LIVE_ALIAS}`;
 
     if (props.store) {
       grantStore(this.role, { table: defaults.table, auditTable: defaults.auditTable }, props.store);

@@ -204,12 +204,17 @@ export class Retention extends Construct {
 
   /**
    * Lets a function start a sweep run: SWEEP_FUNCTION_NAME (the `live` alias's ARN) in its environment and
-   * lambda:InvokeFunction on that alias only (an asynchronous invoke).
+   * lambda:InvokeFunction on that alias only (an asynchronous invoke). Both name the alias by its ARN, not
+   * the alias resource: the alias waits for its deployment group, which waits for the Monitoring nested
+   * stack, which takes the starter's function name, so a reference to the alias would be a cycle
+   * (HandlerFunction.liveAliasArn, docs/aws.md "Stack layout").
    */
   allowStart(starter: HandlerFunction): void {
-    const sweep = this.sweepFunction.alias;
-    starter.function.addEnvironment('SWEEP_FUNCTION_NAME', sweep.functionArn);
-    sweep.grantInvoke(starter.role);
+    const sweep = this.sweepFunction.liveAliasArn;
+    starter.function.addEnvironment('SWEEP_FUNCTION_NAME', sweep);
+    starter.role.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [sweep] }),
+    );
   }
 }
 

@@ -15,7 +15,9 @@ let topicId: string;
 let apiId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  // The alarms live in the Monitoring nested stack, the sweep's with Retention in the top-level stack, the
+  // topic in the top-level stack: the whole template reads each reference through the nested parameters.
+  template = synthesize().whole;
   topicId = onlyResource(template, 'AWS::SNS::Topic')[0];
   apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api')[0];
 });
@@ -229,7 +231,7 @@ describe('the sweep alarms', () => {
   });
 
   it('follows the schedule: rate(30 minutes) watches one hour', () => {
-    const custom = synthesize({ props: { sweep: { schedule: 'rate(30 minutes)' } } }).template;
+    const custom = synthesize({ props: { sweep: { schedule: 'rate(30 minutes)' } } }).whole;
     expect(onlyAlarm(custom, 'No retention sweep run finished')[1]).toMatchObject({ Period: 3600 });
   });
 
@@ -281,7 +283,7 @@ describe('the sweep alarms', () => {
 describe('alarms with options', () => {
   it('an existing topic: no topic of our own, every alarm notifies it', () => {
     const topicArn = 'arn:aws:sns:eu-west-1:123456789012:ops-alarms';
-    const custom = synthesize({ props: { alarms: { topicArn } } }).template;
+    const custom = synthesize({ props: { alarms: { topicArn } } }).whole;
     custom.resourceCountIs('AWS::SNS::Topic', 0);
     custom.resourceCountIs('AWS::KMS::Key', 0);
     custom.allResourcesProperties('AWS::CloudWatch::Alarm', { AlarmActions: [topicArn] });
@@ -295,7 +297,7 @@ describe('alarms with options', () => {
           slack: { workspaceId: 'T0123', channelId: 'C0456' },
         },
       },
-    }).template;
+    }).whole;
     const topic = { Ref: onlyResource(custom, 'AWS::SNS::Topic')[0] };
     for (const email of ['oncall@example.org', 'lead@example.org']) {
       custom.hasResourceProperties('AWS::SNS::Subscription', {
@@ -314,7 +316,7 @@ describe('alarms with options', () => {
   it('throughput caps: read and write alarms at 80% of the caps, for the table and every index', () => {
     const custom = synthesize({
       props: { throughputCaps: { maxReadRequestUnits: 1000, maxWriteRequestUnits: 500 } },
-    }).template;
+    }).whole;
     for (const target of ['table', ...TABLE_INDEXES.map((index) => `index ${index.indexName}`)]) {
       for (const [kind, threshold] of [
         ['read', 800],
@@ -338,7 +340,7 @@ describe('alarms with options', () => {
   });
 
   it('account concurrency follows the configured quota', () => {
-    const custom = synthesize({ props: { alarms: { accountConcurrencyLimit: 3000 } } }).template;
+    const custom = synthesize({ props: { alarms: { accountConcurrencyLimit: 3000 } } }).whole;
     expect(onlyAlarm(custom, 'account concurrent executions')[1]).toMatchObject({ Threshold: 2400 });
   });
 });

@@ -52,6 +52,13 @@ function statementsOf(name: string): Statement[] {
   return roleStatements(template, roleIdOf(template, functionId(template, name)));
 }
 
+/** The ARN of a function's `live` alias (which must exist), as built from the function's ARN. */
+function liveAliasArn(functionLogicalId: string) {
+  const aliasId = aliasIdOf(template, functionLogicalId);
+  expect(template.findResources('AWS::Lambda::Alias')[aliasId]?.Properties?.Name).toBe('live');
+  return { 'Fn::Join': ['', [getAtt(functionLogicalId), ':live']] };
+}
+
 function dynamoStatements(statements: Statement[]): Statement[] {
   return statements.filter((s) => actionsOf(s).some((action) => action.startsWith('dynamodb:')));
 }
@@ -144,14 +151,12 @@ describe('the functions', () => {
     }
   });
 
-  it("tells only startSweep the sweep function's live alias", () => {
-    const sweepAliasId = aliasIdOf(template, functionId(template, 'sweep'));
+  it("tells only startSweep the sweep function's live alias (its ARN built from the function's: no reference to the alias resource)", () => {
+    const sweepAliasArn = liveAliasArn(functionId(template, 'sweep'));
     for (const name of ENTRY_NAMES) {
       const variables = (functionProps(template, name).Environment as { Variables: Record<string, unknown> })
         .Variables;
-      expect(variables.SWEEP_FUNCTION_NAME, name).toEqual(
-        name === 'startSweep' ? { Ref: sweepAliasId } : undefined,
-      );
+      expect(variables.SWEEP_FUNCTION_NAME, name).toEqual(name === 'startSweep' ? sweepAliasArn : undefined);
     }
   });
 
@@ -366,7 +371,7 @@ describe('least privilege from the route table', () => {
   );
 
   it("only startSweep may invoke a function, and only the sweep function's live alias", () => {
-    const sweepArn = { Ref: aliasIdOf(template, functionId(template, 'sweep')) };
+    const sweepArn = liveAliasArn(functionId(template, 'sweep'));
     for (const name of ENTRY_NAMES) {
       const invokes = statementsOf(name).filter((s) =>
         actionsOf(s).some((action) => action.startsWith('lambda:')),

@@ -10,7 +10,9 @@ let template: Template;
 let applicationId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  // The deployment groups are in the top-level stack, their alarms in the Monitoring nested stack: the whole
+  // template reads each group's alarm names through the nested stack's outputs.
+  template = synthesize().whole;
   applicationId = onlyResource(template, 'AWS::CodeDeploy::Application')[0];
 });
 
@@ -127,7 +129,7 @@ describe('deployment groups', () => {
     ['allAtOnce', 'CodeDeployDefault.LambdaAllAtOnce'],
     ['linear10PercentEvery1Minute', 'CodeDeployDefault.LambdaLinear10PercentEvery1Minute'],
   ] as const)('deployment %s uses %s for every group', (style, configName) => {
-    const custom = synthesize({ props: { deployment: style } }).template;
+    const custom = synthesize({ props: { deployment: style } }).whole;
     custom.allResourcesProperties('AWS::CodeDeploy::DeploymentGroup', { DeploymentConfigName: configName });
   });
 });

@@ -4,6 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { PROJECT_ROOT } from '../../../infra/paths.js';
 import { RoamingStack, type RoamingStackProps } from '../../../infra/roaming-stack.js';
+import { wholeTemplate } from './nested.js';
 
 export const TEST_ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool1';
 export const TEST_AUDIENCE = ['test-app-client'];
@@ -17,7 +18,12 @@ export function cdkJsonContext(): Record<string, unknown> {
 export interface Synthesized {
   app: App;
   stack: RoamingStack;
+  /** The top-level stack's template. */
   template: Template;
+  /** The Monitoring nested stack's template (the alarms). */
+  monitoring: Template;
+  /** The top-level template with the nested stacks spliced in, in its own terms (support/nested.ts). */
+  whole: Template;
 }
 
 /**
@@ -37,7 +43,13 @@ export function synthesize(
     jwtAudience: TEST_AUDIENCE,
     ...options.props,
   });
-  return { app, stack, template: Template.fromStack(stack) };
+  return {
+    app,
+    stack,
+    template: Template.fromStack(stack),
+    monitoring: Template.fromStack(stack.monitoring),
+    whole: wholeTemplate(stack),
+  };
 }
 
 type Resource = { Type: string; Properties?: Record<string, unknown>; Metadata?: Record<string, unknown> };
