@@ -150,6 +150,8 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     listSweeps: { path: '/v1/admin/sweeps' },
     listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },
+    startExport: { path: '/v1/admin/exports', body: { userId: 'bob' } },
+    getExport: { path: '/v1/admin/exports/01KG8NJW002MYZ336HTPDJ5Q1Z' },
   };
 
   it('covers every route in the route table', () => {
