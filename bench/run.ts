@@ -8,6 +8,7 @@ import { benchExport, type ExportFigures } from './export.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
 import { benchRequests, type OperationFigure } from './requests.js';
+import { benchRetentionPreview, type PreviewFigure } from './retention-preview.js';
 import { runBenchmarks } from './setup.js';
 import { formatSpread, rounded } from './stats.js';
 import { benchSweep, type SweepFigures } from './sweep.js';
@@ -24,6 +25,7 @@ export interface BenchResults {
   requests: OperationFigure[];
   coldStart: ColdStartFigures;
   sweep: SweepFigures;
+  retentionPreview: PreviewFigure[];
   hotItems: HotItemFigure[];
   largeGroups: LargeGroupFigures;
   exports: ExportFigures;
@@ -53,6 +55,8 @@ runBenchmarks(async function everyBenchmark() {
   const coldStart = await benchColdStart();
   console.log('\n== Retention sweep');
   const sweep = await benchSweep();
+  console.log('\n== Retention preview: read units');
+  const retentionPreview = await benchRetentionPreview();
   console.log('\n== Hot items under transaction conflicts');
   const hotItems = await benchHotItems();
   console.log('\n== Large groups: a send at each group size');
@@ -67,10 +71,19 @@ runBenchmarks(async function everyBenchmark() {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
-    summary: [...summarize(requests, coldStart, sweep, hotItems, largeGroups), exportRow(exports)],
+    summary: [
+      ...summarize(requests, coldStart, sweep, hotItems, largeGroups),
+      ...retentionPreview.map((figure) => ({
+        figure: `retention preview, ${figure.label}`,
+        value: `${figure.readUnits.toFixed(1)} RU`,
+        against: `${figure.copies} copies due, ${figure.method}`,
+      })),
+      exportRow(exports),
+    ],
     requests,
     coldStart,
     sweep,
+    retentionPreview,
     hotItems,
     largeGroups,
     exports,

@@ -13,8 +13,16 @@ export interface AuditRecord {
   auditId: string;
   /** The admin's `sub`. */
   actor: string;
-  action: 'retention.set' | 'retention.clear' | 'sweep.start' | 'export.start';
-  /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), or a sweep run id. */
+  action:
+    | 'retention.set'
+    | 'retention.schedule'
+    | 'retention.cancel'
+    | 'retention.clear'
+    | 'sweep.start'
+    | 'hold.set'
+    | 'hold.release'
+    | 'export.start';
+  /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;
   after: unknown;
