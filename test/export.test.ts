@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { ulid } from 'ulid';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DAY_MS } from '../functions/core/clock.js';
 import { highestIdAt } from '../functions/core/ids.js';
@@ -47,15 +48,26 @@ async function scanTable(harness: Harness): Promise<Record<string, unknown>[]> {
 /**
  * What the export must hold, from the scan: each conversation item of the user (in key order) and the
  * copies of their view (own partition; a shared-mode group's history above their watermark, a tombstone
- * standing for its copy), each with the reason it is hidden, if it is.
+ * standing for its copy), each with the reason it is hidden, if it is. A conversation's cutoff is its own
+ * policy's (`retentionDays` before the export's start) if it has one, else the user's, and never below
+ * its `retentionFloor`.
  */
-function expectedFromScan(items: Record<string, unknown>[], userId: string, cutoff: number | null) {
-  const expiredThrough = cutoff === null ? undefined : highestIdAt(cutoff);
+function expectedFromScan(
+  items: Record<string, unknown>[],
+  userId: string,
+  cutoff: number | null,
+  startedAt: number,
+) {
   const conversations = items
     .filter((item) => item.pk === `U#${userId}` && String(item.sk).startsWith('C#'))
     .sort((a, b) => (String(a.sk) < String(b.sk) ? -1 : 1));
   return conversations.map((conv) => {
     const [, chatType, convId] = String(conv.sk).split('#') as [string, string, string];
+    const ownDays = conv.retentionDays as number | undefined;
+    const ownCutoff = ownDays === undefined ? cutoff : startedAt - ownDays * DAY_MS;
+    const floor = conv.retentionFloor as number | undefined;
+    const convCutoff = floor !== undefined && (ownCutoff === null || floor > ownCutoff) ? floor : ownCutoff;
+    const expiredThrough = convCutoff === null ? undefined : highestIdAt(convCutoff);
     const watermark = conv.clearedThrough as string | undefined;
     const shared = conv.shared === true;
     const byId = new Map<string, Record<string, unknown>>();
@@ -77,7 +89,8 @@ function expectedFromScan(items: Record<string, unknown>[], userId: string, cuto
         else if (expiredThrough !== undefined && msgId <= expiredThrough) hidden = 'expired';
         else if (!shared && (conv.headMsgId === undefined || msgId > String(conv.headMsgId)))
           hidden = 'unapplied';
-        return { msgId, hidden, text: (JSON.parse(String(item.body)) as { text?: string }).text };
+        const text = (JSON.parse(String(item.body)) as { text?: string }).text;
+        return { msgId, hidden, tombstone: item.hidden === true, text };
       });
     return { chatType, convId, copies };
   });
@@ -94,7 +107,8 @@ function parseExport(ndjson: string) {
     convId: string;
     listed: boolean;
     conversation: Conversation | null;
-    copies: { msgId: string; hidden: string | undefined; text: string | undefined }[];
+    retentionCutoff: number | undefined;
+    copies: { msgId: string; hidden: string | undefined; tombstone: boolean; text: string | undefined }[];
   }[] = [];
   for (const line of lines) {
     if (line.type === 'conversation') {
@@ -103,6 +117,7 @@ function parseExport(ndjson: string) {
         convId: line.convId as string,
         listed: line.listed as boolean,
         conversation: line.conversation as Conversation | null,
+        retentionCutoff: line.retentionCutoff as number | undefined,
         copies: [],
       });
     }
@@ -113,6 +128,7 @@ function parseExport(ndjson: string) {
       current?.copies.push({
         msgId: message.msgId,
         hidden: line.hidden as string | undefined,
+        tombstone: line.tombstone === true,
         text: message.body.text,
       });
     }
@@ -207,7 +223,12 @@ describe('export equals a full scan of the user', () => {
       includeHidden: false,
     });
     expect(header.retentionCutoff).toBe(h.clock.now() - DAY_MS);
-    const expected = expectedFromScan(items, 'alice', header.retentionCutoff as number);
+    const expected = expectedFromScan(
+      items,
+      'alice',
+      header.retentionCutoff as number,
+      header.startedAt as number,
+    );
 
     // includeHidden: every conversation item and every stored copy of her view, once, with its reason.
     expect(
@@ -263,6 +284,117 @@ describe('export equals a full scan of the user', () => {
       copies,
       bytes: Buffer.byteLength(visible.ndjson),
     });
+  });
+
+  it("leaves out what a conversation's own policy expired and the tombstones a hold keeps, unless includeHidden", async () => {
+    const harness = await startHarness({ config: CONFIG });
+    h = harness;
+    const [alice, dan, erin, bob, ops] = await Promise.all([
+      harness.as('alice'),
+      harness.as('dan'),
+      harness.as('erin'),
+      harness.as('bob'),
+      harness.as('ops', { admin: true }),
+    ]);
+    if (!alice || !dan || !erin || !bob || !ops) throw new Error('clients');
+    // alice keeps forever; two of her conversations do not.
+    for (const [client, to, sender] of [
+      [dan, 'alice', 'dan'],
+      [alice, 'dan', 'alice'],
+      [erin, 'alice', 'erin'],
+      [bob, 'alice', 'bob'],
+    ] as const) {
+      await client.sendMessage(text(to, `old ${sender}`));
+      harness.clock.advance(1000);
+    }
+    harness.clock.advance(3 * DAY_MS);
+    // dan: a day of its own. erin: a day, then back to alice's (the floor keeps what had expired hidden).
+    await alice.setConversationRetention('dan', 'single', 1);
+    await alice.setConversationRetention('erin', 'single', 1);
+    await alice.setConversationRetention('erin', 'single', null);
+    await dan.sendMessage(text('alice', 'new from dan'));
+    await erin.sendMessage(text('alice', 'new from erin'));
+    // bob: under a legal hold alice deletes one of his messages: kept, as a tombstone she cannot see.
+    const held = await harness.raw('PUT', '/v1/admin/holds/case-7', {
+      token: await adminToken(harness),
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userIds: ['alice'], reason: 'Case 7' }),
+    });
+    expect(held.status).toBe(200);
+    const doomed = await bob.sendMessage(text('alice', 'deleted under the hold'));
+    await bob.sendMessage(text('alice', 'kept and seen'));
+    await alice.removeMessagesFromServerWithMsgIds('bob', 'single', [doomed.msgId]);
+
+    const visible = await exportOverHttp(harness, 'alice');
+    const hidden = await exportOverHttp(harness, 'alice', true);
+    const items = await scanTable(harness);
+    // The world is what the test says: the tombstone is stored, the policies are on the items.
+    const tombstone = items.find(
+      (item) => item.pk === 'U#alice#C#single#bob' && item.sk === `M#${doomed.msgId}`,
+    );
+    expect(tombstone?.hidden).toBe(true);
+    const danItem = items.find((item) => item.pk === 'U#alice' && item.sk === 'C#single#dan');
+    const erinItem = items.find((item) => item.pk === 'U#alice' && item.sk === 'C#single#erin');
+    expect(danItem?.retentionDays).toBe(1);
+    expect(erinItem?.retentionDays).toBeUndefined();
+    expect(erinItem?.retentionFloor).toBeGreaterThan(0);
+
+    for (const file of [visible, hidden]) {
+      const header = file.lines[0] as Line;
+      expect(header.retentionCutoff).toBeNull();
+      const expected = expectedFromScan(items, 'alice', null, header.startedAt as number);
+      const wanted =
+        file === hidden
+          ? expected
+          : expected.map((conv) => ({
+              ...conv,
+              copies: conv.copies.filter((copy) => copy.hidden === undefined),
+            }));
+      expect(
+        file.conversations.map(({ chatType, convId, copies }) => ({ chatType, convId, copies })),
+      ).toEqual(wanted);
+      // A conversation whose own policy or floor sets its cutoff apart says so; the others follow the header.
+      const cutoffs = Object.fromEntries(file.conversations.map((c) => [c.convId, c.retentionCutoff]));
+      expect(cutoffs).toEqual({
+        dan: (header.startedAt as number) - DAY_MS,
+        erin: erinItem?.retentionFloor,
+        bob: undefined,
+      });
+    }
+    const textsOf = (file: typeof visible, convId: string) =>
+      file.conversations
+        .find((c) => c.convId === convId)
+        ?.copies.map((c) => [c.text, c.hidden ?? 'visible', c.tombstone]);
+    expect(textsOf(visible, 'dan')).toEqual([['new from dan', 'visible', false]]);
+    expect(textsOf(visible, 'erin')).toEqual([['new from erin', 'visible', false]]);
+    expect(textsOf(visible, 'bob')).toEqual([
+      ['old bob', 'visible', false],
+      ['kept and seen', 'visible', false],
+    ]);
+    expect(textsOf(hidden, 'dan')).toEqual([
+      ['old dan', 'expired', false],
+      ['old alice', 'expired', false],
+      ['new from dan', 'visible', false],
+    ]);
+    expect(textsOf(hidden, 'erin')).toEqual([
+      ['old erin', 'expired', false],
+      ['new from erin', 'visible', false],
+    ]);
+    expect(textsOf(hidden, 'bob')).toEqual([
+      ['old bob', 'visible', false],
+      ['deleted under the hold', 'deleted', true],
+      ['kept and seen', 'visible', false],
+    ]);
+    // Exactly what her own reads show, conversation by conversation.
+    for (const conv of visible.conversations) {
+      const history = await alice.fetchHistoryMessages(conv.convId, 'single', 50, undefined, {
+        direction: 'down',
+      });
+      expect(
+        conv.copies.map((c) => c.msgId),
+        conv.convId,
+      ).toEqual(history.messages.map((m) => m.msgId));
+    }
   });
 
   it('exports a user with nothing stored as a header and an end line', async () => {
@@ -338,12 +470,35 @@ describe('export survives a crash at any point', () => {
     const parsed = parseExport(readFileSync(file ?? '', 'utf8'));
     const ids = parsed.conversations.flatMap((c) => c.copies.map((copy) => `${c.convId}/${copy.msgId}`));
     expect(new Set(ids).size).toBe(ids.length);
-    const expected = expectedFromScan(await scanTable(h), 'alice', h.clock.now() - DAY_MS);
+    const expected = expectedFromScan(await scanTable(h), 'alice', h.clock.now() - DAY_MS, job.startedAt);
     expect(ids).toEqual(
       expected.flatMap((c) =>
         c.copies.filter((copy) => !copy.hidden).map((copy) => `${c.convId}/${copy.msgId}`),
       ),
     );
+  });
+});
+
+describe('the folder sink', () => {
+  it('joins a single part by renaming it, and a join again after a crash leaves the same file', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'roaming-export-join-'));
+    const sink = folderSink(root, 1024);
+    const exportId = ulid();
+    const part = ulid();
+    await sink.writePart(exportId, part, '{"type":"header"}\n{"type":"end"}\n');
+    await sink.join(exportId, [part]);
+    const file = sink.fileOf(exportId);
+    expect(readFileSync(file ?? '', 'utf8')).toBe('{"type":"header"}\n{"type":"end"}\n');
+    // The job was not marked done (a crash): the next worker joins the same parts again.
+    await sink.join(exportId, [part]);
+    expect(readFileSync(sink.fileOf(exportId) ?? '', 'utf8')).toBe('{"type":"header"}\n{"type":"end"}\n');
+    // Two parts are copied in order.
+    const other = ulid();
+    const [first, second] = [ulid(), ulid()];
+    await sink.writePart(other, first, 'a\n');
+    await sink.writePart(other, second, 'b\n');
+    await sink.join(other, [first, second]);
+    expect(readFileSync(sink.fileOf(other) ?? '', 'utf8')).toBe('a\nb\n');
   });
 });
 

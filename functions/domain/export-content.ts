@@ -1,11 +1,11 @@
-import { highestIdAt, minId, nextId } from '../core/ids.js';
+import { highestIdAt, nextId } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef, Message } from '../core/model.js';
 import { type ConversationState, toConversation } from '../store/conversation.js';
-import { type CopyScanPage, type StoredCopy, scanConversationRefs, scanCopies } from '../store/copy-scan.js';
-import type { Db } from '../store/db.js';
+import { type StoredCopy, scanConversationRefs } from '../store/copy-scan.js';
 import type { ExportCounts, ExportCursor, ExportJob } from '../store/export-store.js';
-import { sharedHistoryOf } from '../store/message-store.js';
+import { conversationCutoff } from './conversation-retention.js';
 import type { Deps } from './deps.js';
+import { READ_AHEAD, type ViewPages, type ViewRange, viewPages } from './export-pages.js';
 import { readSides } from './large-group-sides.js';
 import { NO_CUTOFF } from './retention.js';
 
@@ -18,10 +18,13 @@ import { NO_CUTOFF } from './retention.js';
  * The rule, per copy of the user's view (their own partition and, for a group in shared mode, the
  * shared history above their watermark, where their joining set it; a tombstone stands for the shared
  * copy it hides), first match wins:
- * - `deleted`: a tombstone (deleted by id in shared mode), or at or before the conversation's watermark
+ * - `deleted`: a tombstone (a copy deleted by id while a legal hold kept it, or a shared copy deleted by
+ *   id in shared mode: its line says `tombstone: true`), or at or before the conversation's watermark
  *   (`clearedThrough`: a delete before a time, a conversation deleted with its messages, a rejoin);
  * - `left`: the user left the group (nothing of it is readable for them);
- * - `expired`: at or before the user's retention cutoff, fixed when the export started;
+ * - `expired`: at or before the conversation's retention cutoff (conversation-retention.ts: its own
+ *   days if it has them, else the user's policy, never below its floor) as it was when the export
+ *   started (its `startedAt`; the user's cutoff is fixed then too);
  * - `unapplied`: above the head of a fan-out conversation (a send still applying it);
  * - otherwise visible. Hidden copies are only in an export with `includeHidden`.
  * A conversation is written when it is listed (as the list shows it: `conversation`), or when it has a
@@ -50,13 +53,24 @@ export type ExportLine =
       /** In the user's conversation list: `conversation` is the object the list shows. */
       listed: boolean;
       conversation: Conversation | null;
+      /**
+       * Its copies at or before it (ms) are expired: only when its own policy or floor (conversation-
+       * retention.ts) sets it apart from the user's, else the header's `retentionCutoff` applies.
+       */
+      retentionCutoff?: number;
     }
-  | { type: 'message'; chatType: ChatType; convId: string; message: Message; hidden?: HiddenReason }
+  | {
+      type: 'message';
+      chatType: ChatType;
+      convId: string;
+      message: Message;
+      hidden?: HiddenReason;
+      /** Stored as a tombstone: deleted by the user, kept by a legal hold or for a shared copy. */
+      tombstone?: true;
+    }
   | { type: 'end'; conversations: number; copies: number };
 
-/** Copies one Query reads of a partition (at most 1 MB, whatever the limit). */
-const COPY_PAGE = 5000;
-/** Conversations one step reads ahead (their keys in one Query, their sides in one BatchGetItem). */
+/** Conversations read at a time (their keys in one Query, their sides in one BatchGetItem). */
 const CONVERSATION_BATCH = 25;
 
 export interface ExportStep {
@@ -66,11 +80,32 @@ export interface ExportStep {
   counts: ExportCounts;
 }
 
+/** Reads an export's steps one after the other (one worker's run: what it has read serves the next step). */
+export interface ExportReader {
+  /**
+   * The lines that follow `job.cursor`, at least `minBytes` of them unless the export ends first, and
+   * the cursor after them. Reads only: a part is written and the job moved on by the caller.
+   */
+  step(job: ExportJob, minBytes: number): Promise<ExportStep>;
+}
+
 /**
- * The lines that follow `job.cursor`, at least `minBytes` of them unless the export ends first, and
- * the cursor after them. Reads only: a part is written and the job moved on by the caller.
+ * A reader for one worker's run of one export: it keeps the batch of conversations it read and the
+ * page it is in across steps, and reads the next page (or the next conversation's first) while it
+ * writes the lines of the current one.
  */
-export async function readExportStep(deps: Deps, job: ExportJob, minBytes: number): Promise<ExportStep> {
+export function exportReader(deps: Deps, job: ExportJob): ExportReader {
+  const conversations = conversationBatches(deps, job);
+  const pages = viewPages(deps.db);
+  return { step: (at, minBytes) => readStep(at, minBytes, conversations, pages) };
+}
+
+async function readStep(
+  job: ExportJob,
+  minBytes: number,
+  conversations: ConversationBatches,
+  pages: ViewPages,
+): Promise<ExportStep> {
   const cursor: ExportCursor = structuredClone(job.cursor);
   const lines: string[] = [];
   const counts: ExportCounts = { conversations: 0, copies: 0, bytes: 0 };
@@ -82,10 +117,9 @@ export async function readExportStep(deps: Deps, job: ExportJob, minBytes: numbe
     if (line.type === 'message') counts.copies++;
   };
   if (job.parts.length === 0) write(headerOf(job));
-  const ahead = readAhead(deps, job);
   while (counts.bytes < minBytes && !cursor.complete) {
     if (!cursor.current) {
-      const next = await ahead.next(cursor.conversationsAfter);
+      const next = await conversations.next(cursor.conversationsAfter);
       if (!next) {
         write({
           type: 'end',
@@ -97,10 +131,23 @@ export async function readExportStep(deps: Deps, job: ExportJob, minBytes: numbe
       }
       cursor.current = { sk: next.sk, opened: false };
     }
-    const side = await ahead.side(cursor.current.sk);
-    const finished = await exportConversation(deps, job, side, cursor, write, () => counts.bytes >= minBytes);
+    const current = cursor.current;
+    const side = await conversations.side(current.sk);
+    // The first pages of the conversations that follow are read while this one is written.
+    const readNextAhead = () => {
+      for (const following of conversations.loadedAfter(current.sk, READ_AHEAD - 1)) {
+        const view = following.side && viewRules(following.side, job);
+        if (!following.side || !view || !(job.includeHidden || view.readable)) continue;
+        pages.readAhead(following.side.ref, following.side.shared, rangeOf(view, job, undefined));
+      }
+    };
+    const finished = await exportConversation(job, side, current, pages, {
+      write,
+      full: () => counts.bytes >= minBytes,
+      readNextAhead,
+    });
     if (finished) {
-      cursor.conversationsAfter = cursor.current?.sk;
+      cursor.conversationsAfter = current.sk;
       cursor.current = undefined;
     }
   }
@@ -120,20 +167,31 @@ function headerOf(job: ExportJob): ExportLine {
   };
 }
 
+/** The range of a conversation's view an export reads from `afterId` on. */
+function rangeOf(view: ViewRules, job: ExportJob, afterId: string | undefined): ViewRange {
+  return {
+    ...(afterId !== undefined ? { afterId } : {}),
+    ...(job.includeHidden
+      ? view.lowestSharedId !== undefined
+        ? { sharedLowestId: view.lowestSharedId }
+        : {}
+      : { ownLowestId: view.lowestVisibleId, sharedLowestId: view.lowestVisibleId }),
+  };
+}
+
 /**
  * Writes the conversation in progress from its position on, until `full()` or its end; moves
- * `cursor.current` along. True when the conversation is finished.
+ * `current` along. True when the conversation is finished.
  */
 async function exportConversation(
-  deps: Deps,
   job: ExportJob,
   side: ConversationState | undefined,
-  cursor: ExportCursor,
-  write: (line: ExportLine) => void,
-  full: () => boolean,
+  current: NonNullable<ExportCursor['current']>,
+  pages: ViewPages,
+  out: { write: (line: ExportLine) => void; full: () => boolean; readNextAhead: () => void },
 ): Promise<boolean> {
-  const current = cursor.current;
-  if (!current || !side) return true;
+  if (!side) return true;
+  const { write, full } = out;
   const ref = side.ref;
   const view = viewRules(side, job);
   const open = () => {
@@ -144,17 +202,17 @@ async function exportConversation(
       convId: ref.convId,
       listed: view.conversation !== null,
       conversation: view.conversation,
+      ...(view.cutoff !== job.retentionCutoff ? { retentionCutoff: view.cutoff } : {}),
     });
     current.opened = true;
   };
   if (job.includeHidden || view.conversation !== null) open();
   if (!job.includeHidden && !view.readable) return true;
   for (;;) {
-    const page = await readViewCopies(deps.db, ref, side.shared, {
-      afterId: current.afterMsgId,
-      ownLowestId: job.includeHidden ? undefined : view.lowestVisibleId,
-      sharedLowestId: job.includeHidden ? view.lowestSharedId : view.lowestVisibleId,
-    });
+    const reading = pages.read(ref, side.shared, rangeOf(view, job, current.afterMsgId));
+    out.readNextAhead();
+    const page = await reading;
+    if (page.lastReadId !== undefined) pages.readAhead(ref, side.shared, rangeOf(view, job, page.lastReadId));
     for (const copy of page.copies) {
       const hidden = view.hiddenReason(copy);
       // Past a fan-out head the rest is still being applied: not in a default export (nor skipped for good).
@@ -168,6 +226,7 @@ async function exportConversation(
         convId: ref.convId,
         message: copy.message,
         ...(hidden !== undefined ? { hidden } : {}),
+        ...(copy.tombstone ? { tombstone: true } : {}),
       });
       if (full()) return page.lastReadId === undefined && copy === page.copies.at(-1);
     }
@@ -177,11 +236,20 @@ async function exportConversation(
   }
 }
 
+interface ConversationBatches {
+  /** The conversation after `afterSk`, if there is one. */
+  next(afterSk: string | undefined): Promise<{ sk: string } | undefined>;
+  /** The side of conversation `sk` (read with its batch, or now if it is not in it: a resumed worker). */
+  side(sk: string): Promise<ConversationState | undefined>;
+  /** Up to `count` conversations after `sk` among those read already (nothing is read). */
+  loadedAfter(sk: string, count: number): { sk: string; side: ConversationState | undefined }[];
+}
+
 /**
  * The user's conversations in key order, a batch at a time, with their sides (read, as a list page
- * reads them, when the batch is: a step works on sides at most one batch old).
+ * reads them, when the batch is: a conversation is written by the side its batch read).
  */
-function readAhead(deps: Deps, job: ExportJob) {
+function conversationBatches(deps: Deps, job: ExportJob): ConversationBatches {
   let batch: { sk: string; side: ConversationState | undefined }[] = [];
   let more = true;
   const load = async (afterSk: string | undefined) => {
@@ -194,26 +262,31 @@ function readAhead(deps: Deps, job: ExportJob) {
     batch = page.refs.map(({ sk }, i) => ({ sk, side: states[i] }));
     more = page.more;
   };
+  const after = (afterSk: string | undefined) =>
+    batch.find((entry) => afterSk === undefined || entry.sk > afterSk);
   return {
-    /** The conversation after `afterSk`, if there is one. */
-    async next(afterSk: string | undefined): Promise<{ sk: string } | undefined> {
-      const at = batch.findIndex((entry) => afterSk === undefined || entry.sk > afterSk);
-      if (at >= 0) return batch[at];
+    async next(afterSk) {
+      const found = after(afterSk);
+      if (found) return found;
       if (batch.length > 0 && !more) return undefined;
       await load(afterSk);
       return batch[0];
     },
-    /** The side of conversation `sk` (read with its batch, or now if it is not in it: a resumed step). */
-    async side(sk: string): Promise<ConversationState | undefined> {
+    async side(sk) {
       const found = batch.find((entry) => entry.sk === sk);
       if (found) return found.side;
       const { states } = await readSides(deps, [refOfSk(job.userId, sk)], job.retentionCutoff);
       return states[0];
     },
+    loadedAfter(sk, count) {
+      return batch.filter((entry) => entry.sk > sk).slice(0, count);
+    },
   };
 }
 
 interface ViewRules {
+  /** The conversation's retention cutoff (ms) for this export. */
+  cutoff: number;
   /** The conversation as the list shows it, or null when it is not listed. */
   conversation: Conversation | null;
   /** The user may read its history at all (not a group they left). */
@@ -226,7 +299,8 @@ interface ViewRules {
 }
 
 function viewRules(side: ConversationState, job: ExportJob): ViewRules {
-  const cutoff = job.retentionCutoff;
+  // As a read at the export's start judged it: its own days from then, else the user's cutoff then.
+  const cutoff = conversationCutoff(side, job.retentionCutoff, job.startedAt);
   const expiredThrough = cutoff === NO_CUTOFF ? undefined : highestIdAt(cutoff);
   const watermark = side.clearedThrough;
   const conversation = toConversation(side);
@@ -238,6 +312,7 @@ function viewRules(side: ConversationState, job: ExportJob): ViewRules {
     '',
   );
   return {
+    cutoff,
     conversation: listed && conversation ? conversation : null,
     readable: side.exists && !side.left,
     lowestVisibleId,
@@ -250,43 +325,6 @@ function viewRules(side: ConversationState, job: ExportJob): ViewRules {
       return undefined;
     },
   };
-}
-
-/**
- * A page of the user's view, oldest first: their own copies and tombstones, and for a group in shared
- * mode the shared history too (a tombstone wins over the shared copy of its id). What either Query
- * stopped short of is cut off, so the page is exact up to `lastReadId`.
- */
-async function readViewCopies(
-  db: Db,
-  ref: ConversationRef,
-  shared: boolean,
-  range: { afterId?: string; ownLowestId?: string; sharedLowestId?: string },
-): Promise<CopyScanPage> {
-  const lowest = (id: string | undefined) => (id ? { lowestId: id } : {});
-  const ownRead = scanCopies(db, ref, {
-    afterId: range.afterId,
-    ...lowest(range.ownLowestId),
-    limit: COPY_PAGE,
-  });
-  if (!(ref.chatType === 'group' && shared)) return ownRead;
-  const [own, common] = await Promise.all([
-    ownRead,
-    scanCopies(db, sharedHistoryOf(ref.convId), {
-      afterId: range.afterId,
-      ...lowest(range.sharedLowestId),
-      limit: COPY_PAGE,
-    }),
-  ]);
-  const stops = [own.lastReadId, common.lastReadId].filter((id): id is string => id !== undefined);
-  const stop = stops.length ? stops.reduce(minId) : undefined;
-  const byId = new Map<string, StoredCopy>();
-  for (const copy of common.copies) byId.set(copy.msgId, copy);
-  for (const copy of own.copies) byId.set(copy.msgId, copy);
-  const copies = [...byId.values()]
-    .filter((copy) => stop === undefined || copy.msgId <= stop)
-    .sort((a, b) => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0));
-  return { copies, ...(stop !== undefined ? { lastReadId: stop } : {}) };
 }
 
 function refOfSk(owner: string, sk: string): ConversationRef {

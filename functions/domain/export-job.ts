@@ -1,4 +1,5 @@
 import { NotFoundError } from '../core/errors.js';
+import type { ChainHead } from '../store/audit-chain.js';
 import { appendAuditAction, type ChainedAuditRecord, readAuditHead } from '../store/audit-store.js';
 import {
   claimExport,
@@ -13,7 +14,7 @@ import {
 } from '../store/export-store.js';
 import { commit, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { readExportStep } from './export-content.js';
+import { type ExportStep, exportReader } from './export-content.js';
 import type { ExportSink } from './export-sink.js';
 
 /**
@@ -45,8 +46,15 @@ export async function startExport(
   request: ExportRequest,
 ): Promise<{ job: ExportJob; audit: ChainedAuditRecord }> {
   const exportId = deps.ids.next();
-  const retentionCutoff = await deps.retention.currentCutoff(request.userId);
+  // The first attempt's audit head is read with the policy (two reads at once); a retry reads it again.
+  const [retentionCutoff, firstHead] = await Promise.all([
+    deps.retention.currentCutoff(request.userId),
+    readAuditHead(deps.db),
+  ]);
+  let head: ChainHead | undefined = firstHead;
   return withRetries(deps, 'export start', async function attemptStart() {
+    const chainHead = head ?? (await readAuditHead(deps.db));
+    head = undefined;
     const now = deps.clock.now();
     const job: ExportJob = {
       exportId,
@@ -65,7 +73,7 @@ export async function startExport(
       copies: 0,
       bytes: 0,
     };
-    const appended = appendAuditAction(deps.db, await readAuditHead(deps.db), {
+    const appended = appendAuditAction(deps.db, chainHead, {
       auditId: deps.ids.next(),
       actor,
       action: 'export.start',
@@ -141,16 +149,34 @@ async function workOn(
   const stopBefore = options.stopBeforeMs ?? 30_000;
   let job = claimed;
   let parts = 0;
+  const reader = exportReader(deps, claimed);
+  /** The next step, read while the current one's part is written and recorded. */
+  let ahead: Promise<ExportStep> | undefined;
   while (!job.cursor.complete) {
     if (remaining() < stopBefore || parts >= (options.maxParts ?? Number.POSITIVE_INFINITY)) {
       await releaseExport(deps.db, job.exportId, owner, deps.clock.now());
       return 'stopped';
     }
-    const step = await readExportStep(deps, job, sink.partBytes);
+    const step = await (ahead ?? reader.step(job, sink.partBytes));
+    ahead = undefined;
     const partsBefore = job.parts.length;
     // A name of this attempt's own (a fresh id: 26 characters, so the item holds 10,000 of them): a
     // worker that lost the job may still write its part, never over this one.
     const part = deps.ids.next();
+    const next: ExportJob = {
+      ...job,
+      cursor: step.cursor,
+      parts: [...job.parts, part],
+      conversations: job.conversations + step.counts.conversations,
+      copies: job.copies + step.counts.copies,
+      bytes: job.bytes + step.counts.bytes,
+    };
+    // Reads only, so reading on before this part is recorded is safe: if it never is (a crash, a lost
+    // lease), the read is dropped and the next worker reads from the recorded position.
+    if (!step.cursor.complete) {
+      ahead = reader.step(next, sink.partBytes);
+      ahead.catch(() => undefined); // dropped unread, its failure is nobody's; awaited, it rethrows
+    }
     await sink.writePart(job.exportId, part, step.text);
     const now = deps.clock.now();
     const recorded = await recordPart(deps.db, job.exportId, {
@@ -163,14 +189,7 @@ async function workOn(
       leaseUntil: now + EXPORT_LEASE_MS,
     });
     if (!recorded) return 'lost';
-    job = {
-      ...job,
-      cursor: step.cursor,
-      parts: [...job.parts, part],
-      conversations: job.conversations + step.counts.conversations,
-      copies: job.copies + step.counts.copies,
-      bytes: job.bytes + step.counts.bytes,
-    };
+    job = next;
     parts++;
   }
   await sink.join(job.exportId, job.parts);

@@ -16,8 +16,11 @@ export interface FolderSink extends ExportSink {
   fileOf(exportId: string): string | undefined;
 }
 
-/** Parts of 1 MiB: a step reads a few thousand copies. */
-const FOLDER_PART_BYTES = 1024 * 1024;
+/**
+ * Parts of 8 MiB, as the S3 sink's: a step reads tens of thousands of copies, so a few writes and
+ * checkpoints an export; most exports are one part, which the join renames rather than copies.
+ */
+const FOLDER_PART_BYTES = 8 * 1024 * 1024;
 
 export function folderSink(root: string, partBytes = FOLDER_PART_BYTES): FolderSink {
   const partsDir = (exportId: string) => join(root, checked(exportId), 'parts');
@@ -35,7 +38,17 @@ export function folderSink(root: string, partBytes = FOLDER_PART_BYTES): FolderS
     },
     async join(exportId, parts) {
       const target = finalFile(exportId);
-      if (!existsSync(target)) {
+      const [only] = parts;
+      if (!existsSync(target) && parts.length === 1 && only !== undefined) {
+        // One part is the file: made durable, then renamed (a second join finds the file and skips).
+        const part = await open(join(partsDir(exportId), `${only}.ndjson`), 'r');
+        try {
+          await part.sync();
+        } finally {
+          await part.close();
+        }
+        await rename(join(partsDir(exportId), `${only}.ndjson`), target);
+      } else if (!existsSync(target)) {
         const tmp = temporary(target);
         const out = await open(tmp, 'w', 0o600);
         try {
