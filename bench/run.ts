@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../infra/paths.js';
 import { benchColdStart, type ColdStartFigures } from './cold-start.js';
+import { benchExport, type ExportFigures } from './export.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
 import { benchRequests, type OperationFigure } from './requests.js';
@@ -27,6 +28,7 @@ export interface BenchResults {
   retentionPreview: PreviewFigure[];
   hotItems: HotItemFigure[];
   largeGroups: LargeGroupFigures;
+  exports: ExportFigures;
 }
 
 /** One line of the summary: a figure, what it is measured against, and the ratio or the count. */
@@ -59,6 +61,8 @@ runBenchmarks(async function everyBenchmark() {
   const hotItems = await benchHotItems();
   console.log('\n== Large groups: a send at each group size');
   const largeGroups = await benchLargeGroups();
+  console.log('\n== Export throughput');
+  const exports = await benchExport();
   const results: BenchResults = rounded({
     date: new Date().toISOString(),
     machine: {
@@ -74,6 +78,7 @@ runBenchmarks(async function everyBenchmark() {
         value: `${figure.readUnits.toFixed(1)} RU`,
         against: `${figure.copies} copies due, ${figure.method}`,
       })),
+      exportRow(exports),
     ],
     requests,
     coldStart,
@@ -81,6 +86,7 @@ runBenchmarks(async function everyBenchmark() {
     retentionPreview,
     hotItems,
     largeGroups,
+    exports,
   });
   console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
   const width = Math.max(...results.summary.map((row) => row.figure.length));
@@ -174,4 +180,15 @@ function summarize(
     against: `first 500: ${maps.firstErrorMsWith.median.toFixed(1)} against ${maps.firstErrorMsWithout.median.toFixed(1)} ms without (not enabled)`,
   });
   return rows;
+}
+
+/** Export throughput against a raw Query of the same copies (target: at least 0.8). */
+function exportRow(exports: ExportFigures): SummaryRow {
+  return {
+    figure: 'export / raw Query of the same copies',
+    value: `${formatSpread(exports.ratioSpread)}×`,
+    against:
+      `median of ${exports.rounds.length} rounds (${exports.rounds.map((round) => round.ratio.toFixed(2)).join(', ')}): ` +
+      `${exports.exportRate.toFixed(0)} against ${exports.rawRate.toFixed(0)} copies/s (${exports.copies} copies)`,
+  };
 }

@@ -26,8 +26,8 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release";
-  /** `app`, `user:{id}`, `hold:{id}`, or a sweep run id */
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start";
+  /** `app`, `user:{id}` (a policy; an export: whose data), `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
   before: unknown;
@@ -174,6 +174,35 @@ export type Error = {
   };
 };
 
+export type Export = {
+  /** A ULID */
+  exportId: string;
+  /** Whose data it copies */
+  userId: string;
+  /** Copies hidden from the user are in it too, each saying why */
+  includeHidden: boolean;
+  status: "running" | "done" | "failed";
+  /** Conversation lines written so far */
+  conversations: number;
+  /** Message lines written so far */
+  copies: number;
+  /** Bytes of NDJSON written so far */
+  bytes: number;
+  /** Parts written so far (joined into one file at the end) */
+  parts: number;
+  /** The admin's `sub` */
+  startedBy: string;
+  startedAt: number;
+  updatedAt: number;
+  finishedAt?: number;
+  /** Once done: where the NDJSON file is (deployed: a presigned S3 URL; `npm start`: a path of this server, fetched with an admin token) */
+  location?: string;
+  /** When a presigned `location` stops working (ms) */
+  locationExpiresAt?: number;
+  /** Why the last attempt failed (a running export is retried) */
+  error?: string;
+};
+
 export type FetchHistoryError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -181,6 +210,16 @@ export type FetchHistoryError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type GetExportError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -492,6 +531,14 @@ export type SendMessageError = {
   };
 };
 
+export type StartedExport = {
+  exportId: string;
+  userId: string;
+  includeHidden: boolean;
+  status: "running";
+  startedAt: number;
+};
+
 export type StartedSweep = {
   runId: string;
   status: "running";
@@ -499,6 +546,16 @@ export type StartedSweep = {
   joined: boolean;
   startedAt: number;
   now: number;
+};
+
+export type StartExportError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 export type StartSweepError = {
@@ -945,6 +1002,29 @@ export interface Operations {
     body: undefined;
     responses: {
       200: AuditPage;
+    };
+  };
+  /** POST /v1/admin/exports: Start an export of one user's data (NDJSON) */
+  startExport: {
+    path: Record<string, never>;
+    query: Record<string, never>;
+    body: {
+      userId: string;
+      includeHidden?: boolean;
+    };
+    responses: {
+      202: StartedExport;
+    };
+  };
+  /** GET /v1/admin/exports/{exportId}: An export's progress, and where its file is once done */
+  getExport: {
+    path: {
+      exportId: string;
+    };
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: Export;
     };
   };
 }

@@ -313,6 +313,21 @@ export const ROUTES = [
     access: 'admin',
     store: { table: { sweepRuns: ['GetItem', 'PutItem', 'DeleteItem'] }, audit: 'append' },
   },
+  // The job and its audit record in one transaction; the user's retention cutoff is fixed at the start.
+  {
+    name: 'startExport',
+    method: 'POST',
+    path: '/v1/admin/exports',
+    access: 'admin',
+    store: { table: { exports: ['PutItem'], policy: ['BatchGetItem'] }, audit: 'append' },
+  },
+  {
+    name: 'getExport',
+    method: 'GET',
+    path: '/v1/admin/exports/{exportId}',
+    access: 'admin',
+    store: { table: { exports: ['GetItem'] } },
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];
@@ -365,5 +380,21 @@ export const SWEEP_FUNCTION = {
       sweepShards: ['Query', 'UpdateItem'],
     },
     indexes: ['byPurge'],
+  },
+} as const satisfies { name: string; store: StoreAccess };
+
+/**
+ * The export worker (started by POST /v1/admin/exports, and by itself to go on): it reads one user's
+ * conversations and copies (a group member's side is derived from META; a shared-mode group's history
+ * is read along) and moves its job on (functions/domain/export-job.ts); the file goes to the bucket.
+ */
+export const EXPORT_FUNCTION = {
+  name: 'exportWorker',
+  store: {
+    table: {
+      user: ['BatchGetItem', 'Query'],
+      group: ['BatchGetItem', 'Query'],
+      exports: ['GetItem', 'UpdateItem'],
+    },
   },
 } as const satisfies { name: string; store: StoreAccess };

@@ -24,6 +24,8 @@ export const PARTITIONS = {
   sweepRuns: 'SWEEPS',
   /** A sweep run's shards. */
   sweepShards: 'SWEEP#*',
+  /** Export jobs: each one's position, parts and lease (export-store.ts). */
+  exports: 'EXPORT',
   /** The key GET /health reads (never written). */
   health: 'HEALTH',
   /** Each user's request budgets: every route charges its caller's (withRequestBudget). */

@@ -54,6 +54,20 @@ export const NAG_ACKNOWLEDGEMENTS = {
       'GET /health answers load balancers and scripts without a token on purpose: only {"status":"ok"} or a 503, ' +
       'nothing about users or data (docs/api.md); every other route has the JWT authorizer.',
   },
+  exportObjects: {
+    id: 'AwsSolutions-IAM5[Resource::<ExportsBucket54D5CE64.Arn>/exports/*]',
+    reason:
+      'Export files are named by their export id, made at run time: the export worker writes (and the getExport route ' +
+      "presigns reads of) objects under the exports/ prefix of the stack's own export bucket, with only the actions " +
+      'it needs (PutObject, GetObject, AbortMultipartUpload; GetObject).',
+  },
+  exportBucketLogs: {
+    id: 'AwsSolutions-S1',
+    reason:
+      'The export bucket holds only exports, each started by an admin and recorded in the audit trail (who, which user, ' +
+      'when); files expire within a week. Server access logs would need a log bucket of their own; CloudTrail data ' +
+      'events can be enabled for the bucket where downloads must be logged (docs/compliance.md).',
+  },
 } as const;
 
 export function acknowledgeNagFindings(stack: RoamingStack): void {
@@ -62,6 +76,7 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
     stack.api.notFoundFunction,
     stack.api.healthFunction,
     stack.retention.sweepFunction,
+    stack.exports.workerFunction,
   ];
   for (const fn of functions) {
     acknowledge(fn.function, NAG_ACKNOWLEDGEMENTS.lambdaRuntime);
@@ -72,6 +87,9 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
   acknowledge(stack.rollout.role, NAG_ACKNOWLEDGEMENTS.codeDeployRole);
   acknowledge(stack.data.backupRole, NAG_ACKNOWLEDGEMENTS.backupRole);
   acknowledge(stack.data.backupRole, NAG_ACKNOWLEDGEMENTS.restoreRole);
+  acknowledge(stack.exports.bucket, NAG_ACKNOWLEDGEMENTS.exportBucketLogs);
+  acknowledge(stack.exports.workerFunction.role, NAG_ACKNOWLEDGEMENTS.exportObjects);
+  acknowledge(stack.api.routeFunction('getExport').role, NAG_ACKNOWLEDGEMENTS.exportObjects);
 }
 
 function acknowledge(scope: IConstruct, finding: { id: string; reason: string }): void {

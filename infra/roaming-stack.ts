@@ -7,6 +7,7 @@ import type { AlarmDestinations, Alarms } from './constructs/alarms.js';
 import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
+import { type ExportOptions, Exports } from './constructs/exports.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Monitoring } from './constructs/monitoring.js';
 import { Retention, type SweepOptions } from './constructs/retention.js';
@@ -70,6 +71,11 @@ export interface RoamingStackProps extends StackProps {
    * @default false
    */
   readonly contributorInsights?: boolean;
+  /**
+   * Exports: how long files stay in the bucket, the worker's timeout and memory.
+   * @default - see ExportOptions
+   */
+  readonly exports?: ExportOptions;
 }
 
 /** Roaming on AWS: wiring only; each capability is a construct under ./constructs. */
@@ -77,6 +83,7 @@ export class RoamingStack extends Stack {
   readonly data: Data;
   readonly api: Api;
   readonly retention: Retention;
+  readonly exports: Exports;
   readonly dashboard: OperationsDashboard;
   readonly alarmTopic: AlarmTopic;
   /** The nested stack of the alarms (CloudFormation's 500-resource limit per template). */
@@ -110,11 +117,15 @@ export class RoamingStack extends Stack {
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
+    this.exports = new Exports(this, 'Exports', { ...props.exports, defaults });
+    this.exports.allowStart(this.api.routeFunction('startExport'));
+    this.exports.allowLocate(this.api.routeFunction('getExport'));
     requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
       table: this.data.table,
+      otherFunctions: [this.exports.workerFunction],
     });
     // The id `Alarms` is the topic's path from before the alarms moved to Monitoring: the same logical ids.
     this.alarmTopic = new AlarmTopic(this, 'Alarms', props.alarms ?? {});
@@ -145,6 +156,10 @@ export class RoamingStack extends Stack {
     new CfnOutput(this, 'AuditTableName', {
       description: 'The audit trail of admin actions (GET /v1/admin/audit?verify=true checks its chain)',
       value: this.data.auditTable.tableName,
+    });
+    new CfnOutput(this, 'ExportBucketName', {
+      description: "Where exports of a user's data go (POST /v1/admin/exports); expired by its lifecycle",
+      value: this.exports.bucket.bucketName,
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify',

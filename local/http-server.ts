@@ -1,3 +1,4 @@
+import { createReadStream, statSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type {
@@ -16,6 +17,7 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '../functions/core/errors.js';
+import { ULID_PATTERN } from '../functions/core/ids.js';
 import type { HealthHandler } from '../functions/handlers/health.js';
 import type { HttpHandler } from '../functions/handlers/registry.js';
 import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../functions/http/caller.js';
@@ -58,7 +60,19 @@ export interface LocalApiOptions {
    * @default DEFAULT_USER_SCOPE
    */
   userScope?: string;
+  /**
+   * Serve finished export files to admins at GET /v1/admin/exports/{exportId}/file (the `location` a
+   * local export answers; deployed, it is a presigned S3 URL instead, so this route is not in ROUTES).
+   * @default - not served
+   */
+  exportFiles?: { fileOf(exportId: string): string | undefined };
 }
+
+/** The local download of a finished export (functions/exports/folder-sink.ts). */
+const EXPORT_FILE_PATH = /^\/v1\/admin\/exports\/([^/]+)\/file$/;
+
+/** A handler's answer, or (the export download) a file to stream. */
+type LocalResult = APIGatewayProxyStructuredResultV2 & { file?: string };
 
 interface CompiledRoute {
   spec: RouteSpec;
@@ -192,13 +206,14 @@ function answerUnparsableRequest(error: Error & { code?: string }, socket: Duple
   );
 }
 
-async function handle(
-  options: LocalApiOptions,
-  req: IncomingMessage,
-): Promise<APIGatewayProxyStructuredResultV2> {
+async function handle(options: LocalApiOptions, req: IncomingMessage): Promise<LocalResult> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const method = (req.method ?? 'GET').toUpperCase();
   if (url.pathname === HEALTH_ROUTE.path) return health(options, req, url, method);
+  const exportFile = options.exportFiles ? EXPORT_FILE_PATH.exec(url.pathname) : null;
+  if (exportFile && options.exportFiles) {
+    return serveExportFile(options.exportFiles, req, method, decodePathSegment(exportFile[1] ?? ''), options);
+  }
   const matches = COMPILED.map((route) => ({ route, match: route.pattern.exec(url.pathname) })).filter(
     (m) => m.match,
   );
@@ -221,6 +236,35 @@ async function handle(
   );
   const event = toEvent(req, url, route.spec, pathParameters, claims, body);
   return handler(event, lambdaContext(route.spec.name));
+}
+
+/** GET /v1/admin/exports/{exportId}/file: a finished export's NDJSON, to an admin token only. */
+async function serveExportFile(
+  files: NonNullable<LocalApiOptions['exportFiles']>,
+  req: IncomingMessage,
+  method: string,
+  exportId: string,
+  options: LocalApiOptions,
+): Promise<LocalResult> {
+  if (method !== 'GET') throw new MethodNotAllowedError(`${method} is not allowed on an export's file`);
+  const claims = await authorize(req, options.jwtSecret);
+  const scopes = typeof claims.scope === 'string' ? claims.scope.split(' ') : [];
+  if (!scopes.includes(ADMIN_SCOPE)) throw new ForbiddenError(`This route needs the ${ADMIN_SCOPE} scope`);
+  if (!ULID_PATTERN.test(exportId)) {
+    throw new ValidationError('path.exportId: must be an export id (26-character ULID)');
+  }
+  const file = files.fileOf(exportId);
+  if (!file) throw new NotFoundError(`No finished export ${exportId}`);
+  return {
+    statusCode: 200,
+    headers: {
+      ...API_SECURITY_HEADERS,
+      'content-type': 'application/x-ndjson',
+      'content-length': String(statSync(file).size),
+      'content-disposition': `attachment; filename="${exportId}.ndjson"`,
+    },
+    file,
+  };
 }
 
 /** GET /health: no token (API Gateway has no authorizer on it either). */
@@ -344,7 +388,13 @@ export function lambdaContext(functionName: string, timeoutMs = 30_000): Context
   };
 }
 
-function writeResult(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+function writeResult(res: ServerResponse, result: LocalResult): void {
   res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-  res.end(result.body ?? '');
+  if (result.file === undefined) {
+    res.end(result.body ?? '');
+    return;
+  }
+  createReadStream(result.file)
+    .on('error', () => res.destroy())
+    .pipe(res);
 }

@@ -2,6 +2,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../functions/core/clock.js';
 import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import { type LocalExports, localExportsOf } from '../functions/exports/local-exports.js';
 import { makeHealthHandler } from '../functions/handlers/health.js';
 import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/registry.js';
 import type { RouteName } from '../functions/routes.js';
@@ -41,10 +42,14 @@ export function buildLocalApp(options: {
   clock?: Clock;
   config?: Partial<RoamingConfig>;
   idempotencyKey?: string;
-}): { deps: Deps; handlers: LocalHandlers } {
+  /** Where exports are written (npm start: beside its data). @default DEFAULT_EXPORT_DIR */
+  exportDir?: string;
+}): { deps: Deps; handlers: LocalHandlers; exports: LocalExports } {
   // As on Lambda: each request's log line counts its DynamoDB requests (a test's wrapper may hide the client).
   if (hasMiddlewareStack(options.client)) countStoreUsage(options.client);
   const deps = createDeps(options);
+  // Before the handlers: the export routes share this folder and this process's job runner.
+  const exports = localExportsOf(deps, options.exportDir);
   const handlers: LocalHandlers = { health: makeHealthHandler(deps) };
   for (const [name, make] of Object.entries(HANDLER_FACTORIES) as [
     RouteName,
@@ -52,5 +57,5 @@ export function buildLocalApp(options: {
   ][]) {
     handlers[name] = make(deps);
   }
-  return { deps, handlers };
+  return { deps, handlers, exports };
 }

@@ -111,6 +111,17 @@ await call('putHold', 'PUT', '/v1/admin/holds/case-2026-114', 'ex-ops', {
 await call('listHolds', 'GET', '/v1/admin/holds', 'ex-ops');
 await call('deleteHold', 'DELETE', '/v1/admin/holds/case-2026-114', 'ex-ops');
 await call('listAudit', 'GET', '/v1/admin/audit?limit=2', 'ex-ops');
+const exported = await call('startExport', 'POST', '/v1/admin/exports', 'ex-ops', { userId: seeded });
+// The export's example is a finished one: its progress until then is not recorded.
+for (let i = 0; i < 100; i++) {
+  const token = await signDevToken('ex-ops', { admin: true, secret });
+  const progress = await fetch(`${API}/v1/admin/exports/${exported.exportId}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  if (((await progress.json()) as { status?: string }).status !== 'running') break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+await call('getExport', 'GET', `/v1/admin/exports/${exported.exportId}`, 'ex-ops');
 
 const sorted = Object.fromEntries(Object.entries(examples).sort(([a], [b]) => a.localeCompare(b)));
 writeFileSync(OUT, `${JSON.stringify(sorted, null, 2)}\n`);

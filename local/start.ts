@@ -1,3 +1,4 @@
+import { dirname, join, resolve } from 'node:path';
 import './quiet-warnings.js';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -66,6 +67,8 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   let endpointFileWritten = false;
   // Filled in once the store is ready; until then every request gets 503.
   const handlers: LocalHandlers = {};
+  // Export downloads: served once the store is ready (until then, like every route, 503).
+  const exportFiles: { fileOf(exportId: string): string | undefined } = { fileOf: () => undefined };
   useTerminalLogsOnTerminal();
   const server = createLocalApi({
     handlers,
@@ -75,6 +78,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     // Without HOST only this server's own loopback name is answered (DNS rebinding: http-server.ts).
     acceptAnyHost: Boolean(env.HOST?.trim()),
     userScope: localUserScope(env),
+    exportFiles,
   });
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';
@@ -102,8 +106,10 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     tableName,
     config,
     idempotencyKey: secretOf(dataDir, 'idempotency-key'),
+    exportDir: exportDirOf(env),
   });
   Object.assign(handlers, app.handlers);
+  exportFiles.fileOf = (exportId) => app.exports.sink.fileOf(exportId);
   // `npm run sweep` finds the store through the data folder's lock, or without one through this file.
   if (!dataDir) {
     writeEndpointFile(endpoint, credentials.accessKeyId);
@@ -258,4 +264,12 @@ async function closeServer(server: Server): Promise<void> {
   const force = setTimeout(() => server.closeAllConnections(), 2000);
   await closed;
   clearTimeout(force);
+}
+
+/**
+ * Where `npm start` writes exports: ROAMING_EXPORT_DIR, else `exports/` beside the DynamoDB data folder
+ * (`.data/exports` by default), also when the store is in memory or elsewhere.
+ */
+function exportDirOf(env: NodeJS.ProcessEnv): string {
+  return resolve(env.ROAMING_EXPORT_DIR || join(dirname(dataDirOf(env)), 'exports'));
 }

@@ -227,6 +227,15 @@ describe('the handlers answer what the document says', () => {
       await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
       await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json({ userIds: [], reason: 'case' }));
       await call('listAudit', 'GET', '/v1/admin/audit?limit=5', admin);
+      const exported = await call(
+        'startExport',
+        'POST',
+        '/v1/admin/exports',
+        admin,
+        json({ userId: 'oa-alice' }),
+      );
+      await harness.exports.starter.idle();
+      await call('getExport', 'GET', `/v1/admin/exports/${exported.body.exportId}`, admin);
       // Errors too: bad input, a missing scope, an unknown conversation.
       await call('fetchHistory', 'GET', `${conv}/messages?pageSize=0`, alice);
       await call('getRetention', 'GET', '/v1/admin/retention', alice);

@@ -5,9 +5,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS, ManualClock } from '../functions/core/clock.js';
 import type { Deps } from '../functions/domain/deps.js';
+import { runExport } from '../functions/domain/export-job.js';
 import { runSweep } from '../functions/domain/sweep.js';
+import { makeStartExportHandler } from '../functions/handlers/exports.js';
 import { makeStartSweepHandler } from '../functions/handlers/sweeps.js';
-import { HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../functions/routes.js';
+import { EXPORT_FUNCTION, HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../functions/routes.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import { auditTableNameOf } from '../functions/store/table.js';
 import {
@@ -46,6 +48,21 @@ let raw: ReturnType<typeof localDynamoClient>;
 let tableName: string;
 /** Sweep runs startSweep opened: on AWS it invokes the sweep function, which works on them. */
 const deferredSweeps: string[] = [];
+/** Exports startExport opened: on AWS it invokes the export worker function, which works on them. */
+const deferredExports: string[] = [];
+let exportsOf: ReturnType<typeof buildLocalApp>['exports'];
+
+async function runDeferredExports(deps: Deps): Promise<void> {
+  for (const exportId of deferredExports.splice(0)) {
+    await recorder.as(EXPORT_FUNCTION.name, () =>
+      runExport(deps, exportsOf.sink, exportId, { invocationId: `ax-${exportId}` }),
+    );
+    // Lambda delivers an event at least once: a second delivery finds the job over (it reads the job).
+    await recorder.as(EXPORT_FUNCTION.name, () =>
+      runExport(deps, exportsOf.sink, exportId, { invocationId: `ax-again-${exportId}` }),
+    );
+  }
+}
 
 async function startDeferredSweeps(deps: Deps): Promise<void> {
   for (const runId of deferredSweeps.splice(0)) {
@@ -84,6 +101,15 @@ beforeAll(async () => {
   handlers.startSweep = (event, context) =>
     recorder.as('startSweep', () =>
       makeStartSweepHandler(app.deps, { start: async (runId) => void deferredSweeps.push(runId) })(
+        event,
+        context,
+      ),
+    );
+  // Likewise startExport: the export worker's reads are its own.
+  exportsOf = app.exports;
+  handlers.startExport = (event, context) =>
+    recorder.as('startExport', () =>
+      makeStartExportHandler(app.deps, { start: async (exportId) => void deferredExports.push(exportId) })(
         event,
         context,
       ),
@@ -289,6 +315,18 @@ async function runSession(deps: Deps): Promise<void> {
   await (await as('ax-gus')).sendMessage(text('ax-fay', 'new'));
   await fay.addRemoteAndLocalConversationsMark([{ convId: 'ax-gus', chatType: 'single' }], 2);
   await recorder.as('sweep', () => runSweep(deps, { trigger: 'schedule' }));
+  // An export of a member of the crowd group (shared mode) and of other chats, and its progress.
+  const adminToken = await signDevToken('ax-ops', { secret: SECRET, admin: true });
+  const started = await fetch(`${baseUrl}/v1/admin/exports`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ userId: 'ax-crowd-0', includeHidden: true }),
+  });
+  const { exportId } = (await started.json()) as { exportId: string };
+  await runDeferredExports(deps);
+  await fetch(`${baseUrl}/v1/admin/exports/${exportId}`, {
+    headers: { authorization: `Bearer ${adminToken}` },
+  });
 }
 
 /** The route table's grants of each function (the stack makes its IAM policy from the same). */
@@ -297,6 +335,7 @@ const GRANTS = new Map<string, StoreAccess>([
   ...ROUTES.map((route) => [route.name, withRequestBudget(route.store)] as [string, StoreAccess]),
   [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
   [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
+  [EXPORT_FUNCTION.name, EXPORT_FUNCTION.store],
 ]);
 
 /** Why IAM would refuse this request of its function, or undefined if it allows it. */

@@ -156,6 +156,8 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     listHolds: { path: '/v1/admin/holds' },
     deleteHold: { path: '/v1/admin/holds/case-1' },
     putConversationRetention: { path: '/v1/conversations/single/bob/retention', body: { days: 7 } },
+    startExport: { path: '/v1/admin/exports', body: { userId: 'bob' } },
+    getExport: { path: '/v1/admin/exports/01KG8NJW002MYZ336HTPDJ5Q1Z' },
   };
 
   it('covers every route in the route table', () => {

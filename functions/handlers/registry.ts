@@ -4,11 +4,13 @@ import type {
   Context,
 } from 'aws-lambda';
 import type { Deps } from '../domain/deps.js';
+import { localExportsOf } from '../exports/local-exports.js';
 import type { RouteName } from '../routes.js';
 import { makeListAuditHandler } from './audit.js';
 import { makePutConversationRetentionHandler } from './conversation-retention.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
+import { makeGetExportHandler, makeStartExportHandler } from './exports.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
 import { makeDeleteHoldHandler, makeListHoldsHandler, makePutHoldHandler } from './holds.js';
@@ -65,4 +67,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
   startSweep: (deps) => makeStartSweepHandler(deps),
+  // Locally exports run in this process into a folder; functions/lambda/ invokes the worker and uses S3.
+  startExport: (deps) => makeStartExportHandler(deps, localExportsOf(deps).starter),
+  getExport: (deps) => makeGetExportHandler(deps, localExportsOf(deps).sink),
 };

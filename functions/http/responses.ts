@@ -373,8 +373,12 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
         'sweep.start',
         'hold.set',
         'hold.release',
+        'export.start',
       ]),
-      target: described(z.string(), '`app`, `user:{id}`, `hold:{id}`, or a sweep run id'),
+      target: described(
+        z.string(),
+        '`app`, `user:{id}` (a policy; an export: whose data), `hold:{id}`, or a sweep run id',
+      ),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
       at: described(integer(), 'Server time in ms'),

@@ -190,6 +190,22 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     description: 'Starts a run (or joins the one in progress) and answers at once with its id.',
     requestExample: {},
   },
+  startExport: {
+    summary: "Start an export of one user's data (NDJSON)",
+    description:
+      "A resumable job writes the user's conversations and every message copy they own, oldest first, one JSON " +
+      'object a line (docs/compliance.md, "Export"): by default what the user can see; with `includeHidden` also ' +
+      'what is stored but hidden from them (deleted and not yet purged, expired and not yet swept), each line ' +
+      'saying why. Answers 202 at once; follow it with GET /v1/admin/exports/{exportId}. Audited.',
+    requestExample: { userId: 'alice', includeHidden: false },
+  },
+  getExport: {
+    summary: "An export's progress, and where its file is once done",
+    description:
+      '`location` appears when `status` is `done`: deployed, a presigned S3 URL valid until `locationExpiresAt` ' +
+      '(ask again for a fresh one); under `npm start`, a path of the server, fetched with an admin token.',
+    errors: [404],
+  },
 };
 
 /**

@@ -20,8 +20,9 @@ export interface AuditRecord {
     | 'retention.clear'
     | 'sweep.start'
     | 'hold.set'
-    | 'hold.release';
-  /** What was changed: `app`, `user:{id}`, `hold:{id}`, or a sweep run id. */
+    | 'hold.release'
+    | 'export.start';
+  /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;
   after: unknown;

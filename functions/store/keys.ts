@@ -24,6 +24,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
+ * | export job       | EXPORT                      | {exportId}               |
  * | health probe     | HEALTH                      | PROBE (never written)    |
  */
 export const keys = {
@@ -115,6 +116,9 @@ export const keys = {
   sweepShardPk: (runId: string) => `SWEEP#${runId}`,
   sweepShardSkPrefix: 'SHARD#',
   sweepShardSk: (shard: number) => `SHARD#${shard}`,
+
+  /** Export jobs (export-store.ts): progress, lease and parts of each, by its id (a ULID). */
+  exportsPk: 'EXPORT',
 
   purgeShard: (shard: number) => `P#${shard}`,
   /**

@@ -28,6 +28,11 @@ export interface OperationsDashboardProps {
   readonly api: Api;
   readonly retention: Retention;
   readonly table: ITable;
+  /**
+   * Functions outside the API and the sweep (the export worker): their cold starts and throttles too.
+   * @default - none
+   */
+  readonly otherFunctions?: readonly HandlerFunction[];
 }
 
 const WIDE = 24;
@@ -53,6 +58,7 @@ export class OperationsDashboard extends Construct {
       api.notFoundFunction,
       api.healthFunction,
       retention.sweepFunction,
+      ...(props.otherFunctions ?? []),
     ];
     const sweep = retention.sweepFunction;
 

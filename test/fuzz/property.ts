@@ -112,8 +112,14 @@ export function problemsOf(answer: WireResponse, changes: string[]): string[] {
   return problems;
 }
 
-/** A 202 starts background work (a sweep): wait until it ended, so the next snapshot is stable. */
-async function settleBackgroundWork(service: FuzzService, authorization: string): Promise<void> {
+/** A 202 starts background work (a sweep, an export): wait until it ended, so the next snapshot is stable. */
+async function settleBackgroundWork(
+  service: FuzzService,
+  authorization: string,
+  started: WireResponse,
+): Promise<void> {
+  const exportId = exportIdOf(started.text);
+  if (exportId !== undefined) return settleExport(service, authorization, exportId);
   for (let i = 0; i < 200; i++) {
     const answer = await sendRequest(service.baseUrl, {
       method: 'GET',
@@ -129,6 +135,29 @@ async function settleBackgroundWork(service: FuzzService, authorization: string)
   throw new Error('a sweep started by the fuzzer did not finish within 5 s');
 }
 
+function exportIdOf(text: string): string | undefined {
+  try {
+    const id = (JSON.parse(text) as { exportId?: unknown }).exportId;
+    return typeof id === 'string' ? id : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An export started by the fuzzer runs in the server's process: wait until it is done. */
+async function settleExport(service: FuzzService, authorization: string, exportId: string): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const answer = await sendRequest(service.baseUrl, {
+      method: 'GET',
+      url: `/v1/admin/exports/${exportId}`,
+      headers: { authorization },
+    });
+    if ((JSON.parse(answer.text) as { status?: string }).status !== 'running') return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('an export started by the fuzzer did not finish within 5 s');
+}
+
 /** One fuzz case against one route: the problems it found (empty when the service behaved). */
 export async function runCase(
   service: FuzzService,
@@ -139,7 +168,7 @@ export async function runCase(
   const request = buildRequest(route, world.targets[fuzz.chatType], fuzz, world.authorization);
   const before = await service.snapshot();
   const answer = await sendWire(service.baseUrl, request);
-  if (answer.status === 202) await settleBackgroundWork(service, world.authorization);
+  if (answer.status === 202) await settleBackgroundWork(service, world.authorization, answer);
   const after = answer.status >= 400 ? await service.snapshot() : before;
   const changes = tableChanges(before, after).map((c) => `${c.kind} ${c.key}`);
   // Held to the OpenAPI document too: a documented status of the operation, a body its schema allows.

@@ -35,7 +35,7 @@ import {
 /** The admin routes that answer with a retention preview, so read (Query) users' partitions. */
 const PREVIEWING_ROUTES = ['previewRetention', 'putRetention', 'putUserRetention'];
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep', 'exportWorker'];
 
 let template: Template;
 let tableId: string;
@@ -64,9 +64,9 @@ function dynamoStatements(statements: Statement[]): Statement[] {
 }
 
 describe('the functions', () => {
-  it('are one per route, plus health, notFound and sweep', () => {
+  it('are one per route, plus health, notFound, sweep and the export worker', () => {
     expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 3);
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 4);
   });
 
   it.each(ENTRY_NAMES)(
@@ -130,11 +130,11 @@ describe('the functions', () => {
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
     expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
-    // 14 user routes × 10 + 12 admin × 2 + 2 × 2 + the sweep's 2 = 170, and Lambda keeps 100 unreserved.
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 269 } } })).toThrow(
-      /reserve 170 concurrent executions .* quota of at least 270, and alarms.accountConcurrencyLimit says 269/,
+    // 14 user routes × 10 + 14 admin × 2 + 2 × 2 + the sweep's 2 = 174, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 273 } } })).toThrow(
+      /reserve 174 concurrent executions .* quota of at least 274, and alarms.accountConcurrencyLimit says 273/,
     );
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 270 } } })).not.toThrow();
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 274 } } })).not.toThrow();
     expect(() =>
       synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
     ).toThrow(/integer of at least 1/);
@@ -237,6 +237,7 @@ describe('least privilege from the route table', () => {
     const readRoutes = ROUTES.filter((route) => isReadOnly(route.store));
     expect(readRoutes.map((route) => route.name).sort()).toEqual([
       'fetchHistory',
+      'getExport',
       'getRetention',
       'listAudit',
       'listHolds',
@@ -313,6 +314,7 @@ describe('least privilege from the route table', () => {
       'putHold',
       'putRetention',
       'putUserRetention',
+      'startExport',
       'startSweep',
     ]);
     const readers = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:Query *'));
@@ -370,21 +372,29 @@ describe('least privilege from the route table', () => {
     },
   );
 
-  it("only startSweep may invoke a function, and only the sweep function's live alias", () => {
+  it("only startSweep and the export starters may invoke a function: the sweep's or the export worker's live alias", () => {
     const sweepArn = liveAliasArn(functionId(template, 'sweep'));
+    const exportArn = liveAliasArn(functionId(template, 'exportWorker'));
+    const invoking: Record<string, unknown> = {
+      startSweep: sweepArn,
+      startExport: exportArn,
+      exportWorker: exportArn,
+    };
     for (const name of ENTRY_NAMES) {
       const invokes = statementsOf(name).filter((s) =>
         actionsOf(s).some((action) => action.startsWith('lambda:')),
       );
-      if (name === 'startSweep') {
-        expect(invokes).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: sweepArn }]);
+      if (name in invoking) {
+        expect(invokes, name).toEqual([
+          { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: invoking[name] },
+        ]);
       } else {
         expect(invokes, name).toEqual([]);
       }
     }
   });
 
-  it('grants nothing beyond logs, the table, the dead-letter queue (sweep), the sweep (startSweep) and X-Ray (traced)', () => {
+  it('grants nothing beyond logs, the table, the dead-letter queue (sweep), the function it starts (startSweep, startExport, the export worker), the export bucket (export routes) and X-Ray (traced)', () => {
     for (const name of ENTRY_NAMES) {
       const services = new Set(
         statementsOf(name)
@@ -394,7 +404,8 @@ describe('least privilege from the route table', () => {
       const expected = new Set(['logs']);
       if (name !== 'notFound') expected.add('dynamodb');
       if (name === 'sweep') expected.add('sqs');
-      if (name === 'startSweep') expected.add('lambda');
+      if (['startSweep', 'startExport', 'exportWorker'].includes(name)) expected.add('lambda');
+      if (['getExport', 'exportWorker'].includes(name)) expected.add('s3');
       if (name === 'sweep' || (TRACED_ROUTES as readonly string[]).includes(name)) expected.add('xray');
       expect(services, name).toEqual(expected);
     }

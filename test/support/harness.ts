@@ -1,9 +1,13 @@
+import { mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import { RoamingClient } from '../../client/roaming-client.js';
 import { type Clock, DAY_MS, ManualClock } from '../../functions/core/clock.js';
 import { type Deps, NO_RATE_LIMITS, type RoamingConfig } from '../../functions/domain/deps.js';
+import type { LocalExports } from '../../functions/exports/local-exports.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { signDevToken } from '../../local/dev-auth.js';
@@ -30,6 +34,8 @@ export interface Instance {
   baseUrl: string;
   deps: Deps;
   as(userId: string, options?: { admin?: boolean }): Promise<RoamingClient>;
+  /** This instance's export runner and folder (a folder of the harness's own). */
+  exports: LocalExports;
 }
 
 export interface Harness {
@@ -41,6 +47,8 @@ export interface Harness {
   requests: RequestCounts;
   /** The raw document client (for checking items directly in the table). */
   documentClient: DocumentSender;
+  /** The main instance's export runner (`idle()` waits for exports started so far) and folder. */
+  exports: LocalExports;
   as(userId: string, options?: { admin?: boolean }): Promise<RoamingClient>;
   token(userId: string, options?: { admin?: boolean }): Promise<string>;
   /** A second instance whose clock reads the harness clock plus `clockOffsetMs`. */
@@ -80,17 +88,23 @@ export async function startHarness(
     ...options.config,
   };
   const servers: Server[] = [];
+  const exportDir = mkdtempSync(join(tmpdir(), 'roaming-test-exports-'));
   const token = (userId: string, o: { admin?: boolean } = {}) =>
     signDevToken(userId, { admin: o.admin, secret: TEST_SECRET });
   async function serve(instanceClock: Clock): Promise<Instance> {
-    const app = buildLocalApp({ client, tableName, clock: instanceClock, config });
-    const server = createLocalApi({ handlers: app.handlers, jwtSecret: TEST_SECRET });
+    const app = buildLocalApp({ client, tableName, clock: instanceClock, config, exportDir });
+    const server = createLocalApi({
+      handlers: app.handlers,
+      jwtSecret: TEST_SECRET,
+      exportFiles: app.exports.sink,
+    });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     servers.push(server);
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     return {
       baseUrl: url,
       deps: app.deps,
+      exports: app.exports,
       as: async (userId, o) => new RoamingClient(url, await token(userId, o)),
     };
   }
@@ -105,6 +119,7 @@ export async function startHarness(
     tableName,
     requests,
     documentClient,
+    exports: main.exports,
     token,
     as: main.as,
     instance: ({ clockOffsetMs }) => serve({ now: () => clock.now() + clockOffsetMs }),

@@ -62,6 +62,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   deleteUserRetention: () => ({}),
   listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),
+  startExport: (t) => ({ body: { userId: t.userId } }),
 };
 
 const KNOWN_PARAMS: Record<string, (t: RequestTarget) => string> = {
