@@ -8,6 +8,7 @@ import type { RouteName } from '../routes.js';
 import { makeListAuditHandler } from './audit.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
+import { makeGetErasureHandler, makeStartErasureHandler } from './erasures.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
 import { makeListConversationsHandler } from './list-conversations.js';
@@ -55,4 +56,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
   startSweep: (deps) => makeStartSweepHandler(deps),
+  // Locally the erasure runs in this process; functions/lambda/startErasure.ts invokes the erasure function.
+  startErasure: (deps) => makeStartErasureHandler(deps),
+  getErasure: makeGetErasureHandler,
 };

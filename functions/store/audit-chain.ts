@@ -13,7 +13,7 @@ export interface AuditRecord {
   auditId: string;
   /** The admin's `sub`. */
   actor: string;
-  action: 'retention.set' | 'retention.clear' | 'sweep.start';
+  action: 'retention.set' | 'retention.clear' | 'sweep.start' | 'erasure.start';
   /** What was changed: `app`, `user:{id}`, or a sweep run id. */
   target: string;
   before: unknown;

@@ -20,6 +20,8 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | shared group     | SHARED_GROUPS               | {groupId}                |
  * | retention policy | POLICY                      | APP / U#{userId}         |
  * | legal hold       | HOLD                        | {holdId}                 |
+ * | erasure job      | ERASURE                     | {erasureId}              |
+ * | resync marker    | U#{owner}#CHG               | E{epoch}#RESYNC          |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
@@ -100,6 +102,15 @@ export const keys = {
 
   holdsPk: 'HOLD',
   hold: (holdId: string) => ({ pk: keys.holdsPk, sk: holdId }),
+
+  /** An erasure job's progress (erasure-store.ts): the user id is on it only while the job runs. */
+  erasuresPk: 'ERASURE',
+  erasure: (erasureId: string) => ({ pk: keys.erasuresPk, sk: erasureId }),
+  /**
+   * "Fetch everything again": an erasure removed conversations of this owner whose id it may not keep
+   * (a single chat with the erased user). Sorts after the epoch's conversation markers ('C' < 'R').
+   */
+  resyncSk: (epoch: number) => `${keys.changeEpochPrefix(epoch)}RESYNC`,
 
   sweepRunsPk: 'SWEEPS',
   /** Run ids are ULIDs, so a descending Query lists the newest runs first. */
