@@ -209,6 +209,15 @@ describe('the handlers answer what the document says', () => {
       await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/oa-bob', admin);
       await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
       await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
+      const erasure = await call(
+        'startErasure',
+        'POST',
+        '/v1/admin/erasures',
+        admin,
+        json({ userId: 'oa-gone' }),
+      );
+      await call('getErasure', 'GET', `/v1/admin/erasures/${erasure.body.erasureId as string}`, admin);
+      await call('getErasure', 'GET', '/v1/admin/erasures/01ARZ3NDEKTSV4RRFFQ69G5FAV', admin);
       await call('listAudit', 'GET', '/v1/admin/audit?limit=5', admin);
       // Errors too: bad input, a missing scope, an unknown conversation.
       await call('fetchHistory', 'GET', `${conv}/messages?pageSize=0`, alice);

@@ -150,6 +150,8 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     listSweeps: { path: '/v1/admin/sweeps' },
     listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },
+    startErasure: { path: '/v1/admin/erasures', body: { userId: 'bob' } },
+    getErasure: { path: '/v1/admin/erasures/01ARZ3NDEKTSV4RRFFQ69G5FAV' },
   };
 
   it('covers every route in the route table', () => {
