@@ -62,6 +62,7 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
     stack.api.notFoundFunction,
     stack.api.healthFunction,
     stack.retention.sweepFunction,
+    stack.erasure.erasureFunction,
   ];
   for (const fn of functions) {
     acknowledge(fn.function, NAG_ACKNOWLEDGEMENTS.lambdaRuntime);

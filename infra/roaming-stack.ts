@@ -6,6 +6,7 @@ import { type AlarmDestinations, Alarms } from './constructs/alarms.js';
 import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
+import { Erasure } from './constructs/erasure.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Retention, type SweepOptions } from './constructs/retention.js';
 import { type DeploymentStyle, Rollout } from './constructs/rollout.js';
@@ -78,6 +79,7 @@ export class RoamingStack extends Stack {
   readonly dashboard: OperationsDashboard;
   readonly alarms: Alarms;
   readonly rollout: Rollout;
+  readonly erasure: Erasure;
 
   constructor(scope: Construct, id: string, props: RoamingStackProps) {
     super(scope, id, props);
@@ -105,10 +107,13 @@ export class RoamingStack extends Stack {
       jwtAudience: props.jwtAudience,
     });
     this.retention.allowStart(this.api.routeFunction('startSweep'));
+    this.erasure = new Erasure(this, 'Erasure', { defaults });
+    this.erasure.allowStart(this.api.routeFunction('startErasure'));
     requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
+      workers: [this.erasure.erasureFunction],
       table: this.data.table,
     });
     this.alarms = new Alarms(this, 'Alarms', {

@@ -27,6 +27,8 @@ import { TABLE_OPERATIONS } from './table-alarms.js';
 export interface OperationsDashboardProps {
   readonly api: Api;
   readonly retention: Retention;
+  /** Functions beyond the API and the sweep (the erasure's): their cold starts and throttles. */
+  readonly workers?: readonly HandlerFunction[];
   readonly table: ITable;
 }
 
@@ -53,6 +55,7 @@ export class OperationsDashboard extends Construct {
       api.notFoundFunction,
       api.healthFunction,
       retention.sweepFunction,
+      ...(props.workers ?? []),
     ];
     const sweep = retention.sweepFunction;
 

@@ -15,7 +15,7 @@ import { esbuildOptionsOf } from '../../infra/bundling.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
 import { functionId, functionIds, type Synthesized, synthesize } from './support/stack.js';
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep', 'erasure'];
 /** Far below Lambda's 250 MB; a bundle this large means something unexpected was pulled in. */
 const MAX_BUNDLE_BYTES = 5 * 1024 * 1024;
 
@@ -76,6 +76,7 @@ describe('bundling with the local esbuild', () => {
           TABLE_NAME: 'roaming-test',
           ROAMING_IDEMPOTENCY_KEY: 'bundle-load-test-key-of-at-least-32-chars',
           SWEEP_FUNCTION_NAME: 'roaming-test-sweep',
+          ERASURE_FUNCTION_NAME: 'roaming-test-erasure',
           AWS_REGION: 'eu-west-1',
           // The notFound handler logs its request (Powertools); this script's stdout is its JSON answer only.
           POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -196,12 +197,14 @@ describe('what a bundle leaves out', () => {
 });
 
 describe('the Lambda client', () => {
-  it('is in no bundle: startSweep imports it from the Lambda runtime on its first invoke', () => {
+  it('is in no bundle: the functions that invoke (startSweep, startErasure, erasure) import it from the Lambda runtime on their first invoke', () => {
     for (const [name, dir] of bundles) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       // The Invoke operation's path, which the bundled client would carry.
       expect(code.includes('/2015-03-31/functions/'), name).toBe(false);
-      expect(code.includes('import("@aws-sdk/client-lambda")'), name).toBe(name === 'startSweep');
+      expect(code.includes('import("@aws-sdk/client-lambda")'), name).toBe(
+        ['startSweep', 'startErasure', 'erasure'].includes(name),
+      );
     }
   });
 

@@ -107,7 +107,8 @@ describe('operations dashboard', () => {
     expect(coldStarts.type).toBe('log');
     expect(coldStarts.properties.query).toContain('@initDuration');
     const functionCount = functionIds(template).size;
-    expect(functionCount).toBe(ROUTES.length + 3);
+    // The routes', health, notFound, the sweep and the erasure function.
+    expect(functionCount).toBe(ROUTES.length + 4);
     expect(coldStarts.properties.query?.match(/SOURCE '/g)).toHaveLength(functionCount);
     const throttles = metricLines(widget('Lambda throttles per function'));
     expect(throttles).toHaveLength(functionCount);

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../../functions/routes.js';
+import { ERASURE_FUNCTION, HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../../functions/routes.js';
 import { TABLE_INDEXES } from '../../functions/store/table.js';
 import {
   AUDIT_ACTIONS,
@@ -32,7 +32,7 @@ import {
   synthesize,
 } from './support/stack.js';
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep'];
+const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep', 'erasure'];
 
 let template: Template;
 let tableId: string;
@@ -54,9 +54,9 @@ function dynamoStatements(statements: Statement[]): Statement[] {
 }
 
 describe('the functions', () => {
-  it('are one per route, plus health, notFound and sweep', () => {
+  it('are one per route, plus health, notFound, sweep and erasure', () => {
     expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 3);
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 4);
   });
 
   it.each(ENTRY_NAMES)(
@@ -120,11 +120,11 @@ describe('the functions', () => {
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
     expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
-    // 13 user routes × 10 + 7 admin × 2 + 2 × 2 + the sweep's 2 = 150, and Lambda keeps 100 unreserved.
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 249 } } })).toThrow(
-      /reserve 150 concurrent executions .* quota of at least 250, and alarms.accountConcurrencyLimit says 249/,
+    // 13 user routes × 10 + 9 admin × 2 + 2 × 2 + the sweep's 2 = 154, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 253 } } })).toThrow(
+      /reserve 154 concurrent executions .* quota of at least 254, and alarms.accountConcurrencyLimit says 253/,
     );
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 250 } } })).not.toThrow();
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 254 } } })).not.toThrow();
     expect(() =>
       synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
     ).toThrow(/integer of at least 1/);
@@ -177,7 +177,10 @@ describe('least privilege from the route table', () => {
       for (const resource of resourcesOf(statement)) {
         const where = resourceName(resource);
         // The audit trail's table is the audit trail's only: no partition conditions needed there.
-        if (where !== 'audit') expect(patterns, `${name}: ${where} grants carry LeadingKeys`).toBeDefined();
+        // A Scan names no partition (the erasure's only: store-access.ts, `scan`).
+        const scan = actionsOf(statement).join() === 'dynamodb:Scan';
+        if (where !== 'audit' && !scan)
+          expect(patterns, `${name}: ${where} grants carry LeadingKeys`).toBeDefined();
         for (const action of actionsOf(statement)) {
           for (const pattern of patterns ?? ['*']) grants.push(`${where} ${action} ${pattern}`);
         }
@@ -207,6 +210,7 @@ describe('least privilege from the route table', () => {
       grants.push(`index:${index} dynamodb:Query ${INDEX_PARTITIONS[index]}`);
     for (const action of store.audit ? AUDIT_ACTIONS[store.audit] : [])
       grants.push(`audit dynamodb:${action} *`);
+    if (store.scan) grants.push('table dynamodb:Scan *');
     return grants.sort();
   }
 
@@ -215,6 +219,7 @@ describe('least privilege from the route table', () => {
     ...ROUTES.map((route) => [route.name, withRequestBudget(route.store)] as [string, StoreAccess]),
     [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
     [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
+    [ERASURE_FUNCTION.name, ERASURE_FUNCTION.store],
     ['notFound', undefined],
   ];
 
@@ -229,6 +234,7 @@ describe('least privilege from the route table', () => {
     const readRoutes = ROUTES.filter((route) => isReadOnly(route.store));
     expect(readRoutes.map((route) => route.name).sort()).toEqual([
       'fetchHistory',
+      'getErasure',
       'getRetention',
       'listAudit',
       'listSweeps',
@@ -286,6 +292,7 @@ describe('least privilege from the route table', () => {
       'deleteUserRetention',
       'putRetention',
       'putUserRetention',
+      'startErasure',
       'startSweep',
     ]);
     const readers = FUNCTIONS.filter(([name]) => grantsOf(name).includes('audit dynamodb:Query *'));
@@ -343,14 +350,22 @@ describe('least privilege from the route table', () => {
     },
   );
 
-  it("only startSweep may invoke a function, and only the sweep function's live alias", () => {
+  it("only startSweep and startErasure may invoke a function, each its worker's live alias; the erasure function its own", () => {
     const sweepArn = { Ref: aliasIdOf(template, functionId(template, 'sweep')) };
+    const erasureArn = { Ref: aliasIdOf(template, functionId(template, 'erasure')) };
     for (const name of ENTRY_NAMES) {
       const invokes = statementsOf(name).filter((s) =>
         actionsOf(s).some((action) => action.startsWith('lambda:')),
       );
       if (name === 'startSweep') {
         expect(invokes).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: sweepArn }]);
+      } else if (name === 'startErasure') {
+        expect(invokes).toEqual([{ Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: erasureArn }]);
+      } else if (name === 'erasure') {
+        // Its own live alias, by name (a reference to its own ARN would make it depend on itself).
+        expect(invokes).toHaveLength(1);
+        expect(JSON.stringify(invokes[0]?.Resource)).toContain(functionId(template, 'erasure'));
+        expect(JSON.stringify(invokes[0]?.Resource)).toMatch(/:live"/);
       } else {
         expect(invokes, name).toEqual([]);
       }
@@ -367,7 +382,7 @@ describe('least privilege from the route table', () => {
       const expected = new Set(['logs']);
       if (name !== 'notFound') expected.add('dynamodb');
       if (name === 'sweep') expected.add('sqs');
-      if (name === 'startSweep') expected.add('lambda');
+      if (name === 'startSweep' || name === 'startErasure' || name === 'erasure') expected.add('lambda');
       if (name === 'sweep' || (TRACED_ROUTES as readonly string[]).includes(name)) expected.add('xray');
       expect(services, name).toEqual(expected);
     }

@@ -71,8 +71,9 @@ describe('the retention sweep', () => {
       Timeout: 300,
       DeadLetterConfig: { TargetArn: getAtt(queueId) },
     });
-    // On the alias every caller invokes (an EventInvokeConfig applies to its own qualifier only).
-    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 1);
+    // On the alias every caller invokes (an EventInvokeConfig applies to its own qualifier only); the
+    // other one is the erasure function's (test/infra/erasure.test.ts).
+    template.resourceCountIs('AWS::Lambda::EventInvokeConfig', 2);
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
       FunctionName: { Ref: sweepId },
       Qualifier: { 'Fn::Select': [7, { 'Fn::Split': [':', { Ref: sweepAliasId }] }] },
