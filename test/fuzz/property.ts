@@ -112,9 +112,20 @@ export function problemsOf(answer: WireResponse, changes: string[]): string[] {
   return problems;
 }
 
-/** A 202 starts background work (a sweep): wait until it ended, so the next snapshot is stable. */
+/**
+ * A 202 starts background work (a sweep, an erasure): wait until it ended, so the next snapshot is
+ * stable. An erasure's job item (`ERASURE|{id}`) says `running` until it is over.
+ */
 async function settleBackgroundWork(service: FuzzService, authorization: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
+    const snapshot = await service.snapshot();
+    const erasing = [...snapshot].some(
+      ([key, text]) => key.startsWith('ERASURE|') && text.includes('"S":"running"'),
+    );
+    if (erasing) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      continue;
+    }
     const answer = await sendRequest(service.baseUrl, {
       method: 'GET',
       url: '/v1/admin/sweeps?limit=100',
