@@ -7,6 +7,7 @@ import { benchColdStart, type ColdStartFigures } from './cold-start.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
 import { benchRequests, type OperationFigure } from './requests.js';
+import { benchRetentionPreview, type PreviewFigure } from './retention-preview.js';
 import { runBenchmarks } from './setup.js';
 import { formatSpread, rounded } from './stats.js';
 import { benchSweep, type SweepFigures } from './sweep.js';
@@ -23,6 +24,7 @@ export interface BenchResults {
   requests: OperationFigure[];
   coldStart: ColdStartFigures;
   sweep: SweepFigures;
+  retentionPreview: PreviewFigure[];
   hotItems: HotItemFigure[];
   largeGroups: LargeGroupFigures;
 }
@@ -51,6 +53,8 @@ runBenchmarks(async function everyBenchmark() {
   const coldStart = await benchColdStart();
   console.log('\n== Retention sweep');
   const sweep = await benchSweep();
+  console.log('\n== Retention preview: read units');
+  const retentionPreview = await benchRetentionPreview();
   console.log('\n== Hot items under transaction conflicts');
   const hotItems = await benchHotItems();
   console.log('\n== Large groups: a send at each group size');
@@ -63,10 +67,18 @@ runBenchmarks(async function everyBenchmark() {
       cpuModel: cpus()[0]?.model ?? 'unknown',
       memoryGiB: Math.round(totalmem() / 2 ** 30),
     },
-    summary: summarize(requests, coldStart, sweep, hotItems, largeGroups),
+    summary: [
+      ...summarize(requests, coldStart, sweep, hotItems, largeGroups),
+      ...retentionPreview.map((figure) => ({
+        figure: `retention preview, ${figure.label}`,
+        value: `${figure.readUnits.toFixed(1)} RU`,
+        against: `${figure.copies} copies due, ${figure.method}`,
+      })),
+    ],
     requests,
     coldStart,
     sweep,
+    retentionPreview,
     hotItems,
     largeGroups,
   });

@@ -26,8 +26,8 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.clear" | "sweep.start" | "erasure.start";
-  /** `app`, `user:{id}`, or a sweep run id */
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "erasure.start";
+  /** `app`, `user:{id}`, `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
   before: unknown;
@@ -60,6 +60,16 @@ export type AuditVerification = {
   }[];
 };
 
+export type CancelPendingRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
+};
+
 /** One conversation in a user's list. */
 export type Conversation = {
   /** The peer (single chat) or the group id (group chat) */
@@ -77,6 +87,10 @@ export type Conversation = {
   pinnedAt: number | null;
   /** This user's marks, sorted */
   marks: number[];
+  /** This conversation's own retention in days, set by this user (absent: the user's or app's policy applies) */
+  retentionDays?: number;
+  /** Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the conversation's own policy last changed (absent: none) */
+  retentionFloor?: number;
 };
 
 export type ConversationPage = {
@@ -89,8 +103,10 @@ export type ConversationPage = {
   removed?: RemovedConversation[];
   /** In a sync (`since`) only */
   messagesDeleted?: DeletedMessages[];
-  /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. */
+  /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. A conversation with its own `retentionDays` goes by those instead (see serverTime). */
   retentionCutoff?: number | null;
+  /** In a sync (`since`) only: the server time (ms) the cutoffs were computed for. For each cached conversation, cutoff = max(retentionFloor ?? -1, retentionDays ? serverTime - retentionDays * 86400000 : retentionCutoff); drop its cached messages at or before it, and the conversation if its lastMessage is. */
+  serverTime?: number;
 };
 
 export type CreateGroupError = {
@@ -118,6 +134,16 @@ export type DeletedMessages = {
   convId: string;
   chatType: "single" | "group";
   msgIds: string[];
+};
+
+export type DeleteHoldError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 export type DeleteMessagesError = {
@@ -228,6 +254,23 @@ export type HistoryPage = {
   cursor: string | null;
 };
 
+/** While it stands nothing of its users' (in those conversations) is physically deleted; what they see is unchanged. */
+export type LegalHold = {
+  holdId: string;
+  /** The users it covers */
+  userIds: string[];
+  reason: string;
+  /** Only these conversations of its users (absent: everything of theirs) */
+  conversations?: {
+    chatType: "single" | "group";
+    convId: string;
+  }[];
+  createdAt: number;
+  updatedAt: number;
+  /** The admin's `sub` who set it last */
+  setBy: string;
+};
+
 export type ListAuditError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -245,6 +288,16 @@ export type ListConversationsError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type ListHoldsError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -316,6 +369,15 @@ export type MessagePreview = {
   truncated?: true;
 };
 
+export type PendingRetention = {
+  /** null: the app default */
+  userId: string | null;
+  days: RetentionDays;
+  /** When it takes effect (server time in ms), unless cancelled first */
+  effectiveAt: number;
+  preview: RetentionPreview;
+};
+
 export type PinConversationError = {
   error: {
     code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
@@ -326,11 +388,41 @@ export type PinConversationError = {
   };
 };
 
+export type PreviewRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
+};
+
 export type PurgeReport = {
   /** Copies physically deleted during this request */
   purged: number;
   /** Copies remain hidden but not yet deleted: the sweep finishes them */
   purgePending: boolean;
+};
+
+export type PutConversationRetentionError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
+  };
+};
+
+export type PutHoldError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 export type PutRetentionError = {
@@ -360,11 +452,15 @@ export type ReadPosition = {
   unreadCount: number;
 };
 
-/** A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). */
+/** A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). Its own retention, if any, still expires cached messages. */
 export type RemovedConversation = {
   convId: string;
   chatType: "single" | "group";
   clearedThrough: string | null;
+  /** This conversation's own retention in days, set by this user (absent: the user's or app's policy applies) */
+  retentionDays?: number;
+  /** Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the conversation's own policy last changed (absent: none) */
+  retentionFloor?: number;
 };
 
 export type RemoveMemberError = {
@@ -381,11 +477,51 @@ export type RemoveMemberError = {
 export type RetentionDays = number | null;
 
 export type RetentionPolicy = {
+  /** The app default in force now */
   appDays: RetentionDays;
+  /** Per-user overrides in force now */
   users: {
     userId: string;
     days: RetentionDays;
   }[];
+  /** Shortenings waiting for their time: DELETE /v1/admin/retention/pending cancels one */
+  pending: {
+    /** The user whose override it is; null: the app default */
+    userId: string | null;
+    days: number;
+    /** When it takes effect (server time in ms), unless cancelled first */
+    effectiveAt: number;
+  }[];
+};
+
+export type RetentionPreview = {
+  days: RetentionDays;
+  /** The user previewed; null: the app default (overrides left out) */
+  userId: string | null;
+  /** The sweep time previewed: a sweep then, under this policy, deletes this */
+  asOf: number;
+  /** Copies at or before this time (ms) are deleted; -1: none */
+  cutoff: number;
+  /** Message copies deleted (see method) */
+  copies: number;
+  /** Conversations that lose at least one copy */
+  conversations: number;
+  /** Users who lose at least one copy */
+  users: number;
+  /** The time (ms) of the oldest copy kept among those the policy governs; null: none left */
+  oldestKept: number | null;
+  /** exact: every conversation counted; estimate: copies from a uniform sample of `sampled` of `of` conversations, within ± maxError at 95% confidence, and never below copiesAtLeast (conversations and users stay exact; oldestKept is at or after the true one) */
+  method: {
+    kind: "exact";
+  } | {
+    kind: "estimate";
+    basis: "uniform-sample";
+    sampled: number;
+    of: number;
+    confidence: 0.95;
+    maxError: number;
+    copiesAtLeast: number;
+  };
 };
 
 export type SendMessageError = {
@@ -627,6 +763,22 @@ export interface Operations {
       };
     };
   };
+  /** PUT /v1/conversations/{chatType}/{convId}/retention: Set or remove a conversation's own retention (disappearing messages) */
+  putConversationRetention: {
+    path: {
+      chatType: "single" | "group";
+      convId: string;
+    };
+    query: Record<string, never>;
+    body: {
+      days: number | null;
+    };
+    responses: {
+      200: {
+        conversation: Conversation;
+      };
+    };
+  };
   /** DELETE /v1/conversations/{chatType}/{convId}: Delete a conversation (the caller's side only) */
   deleteConversation: {
     path: {
@@ -685,7 +837,7 @@ export interface Operations {
       };
     };
   };
-  /** GET /v1/admin/retention: Retention policy: the app default and per-user overrides */
+  /** GET /v1/admin/retention: Retention policy: the app default and per-user overrides in force, and pending shortenings */
   getRetention: {
     path: Record<string, never>;
     query: Record<string, never>;
@@ -700,11 +852,13 @@ export interface Operations {
     query: Record<string, never>;
     body: {
       days: number | null;
+      delaySeconds?: number;
     };
     responses: {
       200: {
         appDays: RetentionDays;
       };
+      202: PendingRetention;
     };
   };
   /** PUT /v1/admin/retention/users/{userId}: Override one user's retention */
@@ -715,12 +869,14 @@ export interface Operations {
     query: Record<string, never>;
     body: {
       days: number | null;
+      delaySeconds?: number;
     };
     responses: {
       200: {
         userId: string;
         days: RetentionDays;
       };
+      202: PendingRetention;
     };
   };
   /** DELETE /v1/admin/retention/users/{userId}: Remove a per-user override (the user follows the app default again) */
@@ -734,6 +890,77 @@ export interface Operations {
       200: {
         userId: string;
         removed: boolean;
+      };
+    };
+  };
+  /** GET /v1/admin/retention/preview: What a retention policy of `days` would delete now */
+  previewRetention: {
+    path: Record<string, never>;
+    query: {
+      days: number;
+      userId?: string;
+    };
+    body: undefined;
+    responses: {
+      200: RetentionPreview;
+    };
+  };
+  /** DELETE /v1/admin/retention/pending: Cancel a pending retention shortening (the app default, or `userId`) */
+  cancelPendingRetention: {
+    path: Record<string, never>;
+    query: {
+      userId?: string;
+    };
+    body: undefined;
+    responses: {
+      200: {
+        userId: string | null;
+        cancelled: {
+          days: number;
+          effectiveAt: number;
+        };
+      };
+    };
+  };
+  /** PUT /v1/admin/holds/{holdId}: Set or replace a legal hold */
+  putHold: {
+    path: {
+      holdId: string;
+    };
+    query: Record<string, never>;
+    body: {
+      userIds: string[];
+      reason: string;
+      conversations?: {
+        chatType: "single" | "group";
+        convId: string;
+      }[];
+    };
+    responses: {
+      200: LegalHold;
+    };
+  };
+  /** DELETE /v1/admin/holds/{holdId}: Release a legal hold */
+  deleteHold: {
+    path: {
+      holdId: string;
+    };
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: {
+        released: LegalHold;
+      };
+    };
+  };
+  /** GET /v1/admin/holds: Every legal hold in force */
+  listHolds: {
+    path: Record<string, never>;
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: {
+        holds: LegalHold[];
       };
     };
   };

@@ -69,6 +69,11 @@ export interface SyncResult {
   syncToken: string;
   /** Messages at or before this server time (ms) have expired: drop them, and conversations whose latest is. */
   retentionCutoff: number | null;
+  /**
+   * The server time (ms) the cutoffs were computed for: a conversation with its own `retentionDays` has
+   * expired what is at or before serverTime - retentionDays days (and its `retentionFloor`) instead.
+   */
+  serverTime: number | null;
 }
 
 /** The filters of a history page (lists are sent comma-separated). */
@@ -121,6 +126,7 @@ export class RoamingClient {
       messagesDeleted: [],
       syncToken: since,
       retentionCutoff: null,
+      serverTime: null,
     };
     let token = since;
     for (;;) {
@@ -133,6 +139,7 @@ export class RoamingClient {
           ...result,
           syncToken: page.syncToken as string,
           retentionCutoff: page.retentionCutoff ?? null,
+          serverTime: page.serverTime ?? null,
         };
       }
       token = page.cursor;
@@ -149,6 +156,19 @@ export class RoamingClient {
     const path = `${conversationPath(chatType, convId)}/pin`;
     return (await this.request<{ conversation: Conversation }>(isPinned ? 'PUT' : 'DELETE', path))
       .conversation;
+  }
+
+  /**
+   * Gives the caller's side of a conversation its own retention ("disappearing messages"): whole days
+   * 1..36500, or null to follow the user's (or app's) policy again. Other devices learn it through sync.
+   */
+  async setConversationRetention(
+    convId: string,
+    chatType: ChatType,
+    days: number | null,
+  ): Promise<Conversation> {
+    const path = `${conversationPath(chatType, convId)}/retention`;
+    return (await this.request<{ conversation: Conversation }>('PUT', path, {}, { days })).conversation;
   }
 
   /** Pinned conversations, most recently pinned first (pageSize 1..50). */

@@ -82,6 +82,8 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'Query'],
+        // Every delete reads the legal holds: under one, copies become tombstones and purges stop.
+        holds: ['Query'],
       },
     },
   },
@@ -133,7 +135,25 @@ export const ROUTES = [
       table: { user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'], group: ['BatchGetItem'] },
     },
   },
-  // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes.
+  // A conversation's own retention: the user's policy is read (for the floor), and the lists' reach
+  // (U#{owner} / LARGE) raised in the same transaction (list-reach.ts); for a group, its registry
+  // item's keepDays too (SHARED_GROUPS: the shared purge keeps its copies that long).
+  {
+    name: 'putConversationRetention',
+    method: 'PUT',
+    path: '/v1/conversations/{chatType}/{convId}/retention',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem'],
+        group: ['BatchGetItem'],
+        policy: ['BatchGetItem'],
+        sharedGroups: ['BatchGetItem', 'UpdateItem'],
+      },
+    },
+  },
+  // With deleteMessages=true its copies are purged inline: a Query of them, BatchWriteItem deletes
+  // (none under a legal hold: each batch reads the holds first).
   {
     name: 'deleteConversation',
     method: 'DELETE',
@@ -143,6 +163,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem'],
+        holds: ['Query'],
       },
     },
   },
@@ -182,6 +203,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'],
+        holds: ['Query'],
       },
     },
   },
@@ -192,20 +214,49 @@ export const ROUTES = [
     access: 'admin',
     store: { table: { policy: ['Query'] } },
   },
+  // A shortening answers with the app default's preview: the policies (Query), the purge index and the
+  // copies it would delete (Select COUNT and the oldest kept: Query of U#*).
   {
     name: 'putRetention',
     method: 'PUT',
     path: '/v1/admin/retention',
     access: 'admin',
-    store: { table: { policy: ['BatchGetItem', 'PutItem'] }, audit: 'append' },
+    store: {
+      table: { policy: ['BatchGetItem', 'PutItem', 'Query'], user: ['Query'] },
+      indexes: ['byPurge'],
+      audit: 'append',
+    },
   },
-  // A user's policy is written conditioned on the app default as read: a ConditionCheckItem of it.
+  // A user's policy is written conditioned on the app default as read: a ConditionCheckItem of it. A
+  // shortening's preview reads the user's own partitions (their conversations, then copy counts).
   {
     name: 'putUserRetention',
     method: 'PUT',
     path: '/v1/admin/retention/users/{userId}',
     access: 'admin',
-    store: { table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem'] }, audit: 'append' },
+    store: {
+      table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem'], user: ['Query'] },
+      audit: 'append',
+    },
+  },
+  // The preview reads no item it returns: the policies, the purge index, copy counts (retention-preview.ts).
+  {
+    name: 'previewRetention',
+    method: 'GET',
+    path: '/v1/admin/retention/preview',
+    access: 'admin',
+    store: { table: { policy: ['Query'], user: ['Query'] }, indexes: ['byPurge'] },
+  },
+  // A cancel writes the item as a change does: removed when nothing of it is left (no days, no floor).
+  {
+    name: 'cancelPendingRetention',
+    method: 'DELETE',
+    path: '/v1/admin/retention/pending',
+    access: 'admin',
+    store: {
+      table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem', 'DeleteItem'] },
+      audit: 'append',
+    },
   },
   // A cleared override is kept for its floor (PutItem), or removed when it has none (DeleteItem).
   {
@@ -217,6 +268,28 @@ export const ROUTES = [
       table: { policy: ['BatchGetItem', 'ConditionCheckItem', 'PutItem', 'DeleteItem'] },
       audit: 'append',
     },
+  },
+  // A hold is decided on its own item as read (GetItem) and written with its audit record.
+  {
+    name: 'putHold',
+    method: 'PUT',
+    path: '/v1/admin/holds/{holdId}',
+    access: 'admin',
+    store: { table: { holds: ['GetItem', 'PutItem'] }, audit: 'append' },
+  },
+  {
+    name: 'listHolds',
+    method: 'GET',
+    path: '/v1/admin/holds',
+    access: 'admin',
+    store: { table: { holds: ['Query'] } },
+  },
+  {
+    name: 'deleteHold',
+    method: 'DELETE',
+    path: '/v1/admin/holds/{holdId}',
+    access: 'admin',
+    store: { table: { holds: ['GetItem', 'DeleteItem'] }, audit: 'append' },
   },
   {
     name: 'listSweeps',
@@ -302,6 +375,8 @@ export const SWEEP_FUNCTION = {
       group: ['BatchGetItem', 'Query', 'BatchWriteItem'],
       sharedGroups: ['Query'],
       policy: ['BatchGetItem', 'Query'],
+      // Each round, and each page of shared histories, reads the legal holds: held ones are skipped.
+      holds: ['Query'],
       sweepRuns: ['GetItem', 'PutItem', 'UpdateItem', 'DeleteItem'],
       sweepShards: ['Query', 'UpdateItem'],
     },

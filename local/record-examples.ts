@@ -77,6 +77,7 @@ await call('pinConversation', 'PUT', `${conv}/pin`, 'ex-alice');
 await call('unpinConversation', 'DELETE', `${conv}/pin`, 'ex-alice');
 await call('markConversation', 'PUT', `${conv}/marks/3`, 'ex-alice');
 await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, 'ex-alice');
+await call('putConversationRetention', 'PUT', `${conv}/retention`, 'ex-alice', { days: 7 });
 await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${sent.message.msgId}`, 'ex-alice');
 await call('deleteConversation', 'DELETE', `${conv}?deleteMessages=true`, 'ex-alice');
 const created = (await call('createGroup', 'POST', '/v1/groups', 'ex-alice', {
@@ -89,12 +90,26 @@ await call('removeMember', 'DELETE', `/v1/groups/${team}/members/ex-carol`, 'ex-
 await call('putUserRetention', 'PUT', '/v1/admin/retention/users/ex-bob', 'ex-ops', { days: 90 });
 await call('getRetention', 'GET', '/v1/admin/retention', 'ex-ops');
 await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/ex-bob', 'ex-ops');
+await call('previewRetention', 'GET', '/v1/admin/retention/preview?days=7', 'ex-ops');
+// A shortening that waits (its answer is putUserRetention's 202 example), then its cancel.
+await call('putUserRetention', 'PUT', '/v1/admin/retention/users/ex-bob', 'ex-ops', {
+  days: 1,
+  delaySeconds: 3600,
+});
+await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=ex-bob', 'ex-ops');
+await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/ex-bob', 'ex-ops');
 const retention = (await call('getRetention', 'GET', '/v1/admin/retention', 'ex-ops')) as {
   appDays: number | null;
 };
 await call('putRetention', 'PUT', '/v1/admin/retention', 'ex-ops', { days: retention.appDays });
 await call('startSweep', 'POST', '/v1/admin/sweeps', 'ex-ops', {});
 await call('listSweeps', 'GET', '/v1/admin/sweeps?limit=2', 'ex-ops');
+await call('putHold', 'PUT', '/v1/admin/holds/case-2026-114', 'ex-ops', {
+  userIds: ['ex-dave'],
+  reason: 'Case 2026-114: preserve all records',
+});
+await call('listHolds', 'GET', '/v1/admin/holds', 'ex-ops');
+await call('deleteHold', 'DELETE', '/v1/admin/holds/case-2026-114', 'ex-ops');
 // An erasure of a user made for it (ex-gone): the job runs in npm start's process.
 await call('sendMessage', 'POST', '/v1/messages', 'ex-gone', {
   to: 'ex-alice',

@@ -184,6 +184,7 @@ describe('the handlers answer what the document says', () => {
       await call('unpinConversation', 'DELETE', `${conv}/pin`, alice);
       await call('markConversation', 'PUT', `${conv}/marks/3`, alice);
       await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, alice);
+      await call('putConversationRetention', 'PUT', `${conv}/retention`, alice, json({ days: 7 }));
       await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${msgId}`, alice);
       await call('deleteMessages', 'DELETE', `${conv}/messages?before=${harness.clock.now()}`, alice);
       await call('listConversations', 'GET', `/v1/conversations?since=${first.body.syncToken}`, alice);
@@ -207,8 +208,24 @@ describe('the handlers answer what the document says', () => {
       await call('putUserRetention', 'PUT', '/v1/admin/retention/users/oa-bob', admin, json({ days: null }));
       await call('getRetention', 'GET', '/v1/admin/retention', admin);
       await call('deleteUserRetention', 'DELETE', '/v1/admin/retention/users/oa-bob', admin);
+      // A preview, a shortening that waits (202) and its cancel; a second cancel finds nothing (409).
+      await call('previewRetention', 'GET', '/v1/admin/retention/preview?days=1', admin);
+      const shorter = json({ days: 1, delaySeconds: 3600 });
+      await call('putUserRetention', 'PUT', '/v1/admin/retention/users/oa-bob', admin, shorter);
+      await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=oa-bob', admin);
+      await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=oa-bob', admin);
       await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
       await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
+      const hold = {
+        userIds: ['oa-dave'],
+        reason: 'case',
+        conversations: [{ chatType: 'single', convId: 'oa-bob' }],
+      };
+      await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json(hold));
+      await call('listHolds', 'GET', '/v1/admin/holds', admin);
+      await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
+      await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
+      await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json({ userIds: [], reason: 'case' }));
       const erasure = await call(
         'startErasure',
         'POST',

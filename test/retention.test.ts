@@ -36,13 +36,14 @@ describe('the retention policy routes', () => {
         { userId: 'p-amy', days: null },
         { userId: 'p-zed', days: 400 },
       ],
+      pending: [],
     });
     expect([removed.status, removed.body]).toEqual([200, { userId: 'p-bob', removed: true }]);
     expect([removedAgain.status, removedAgain.body]).toEqual([200, { userId: 'p-bob', removed: false }]);
     await admin.setAppRetention(null);
     await admin.clearUserRetention('p-zed');
     await admin.clearUserRetention('p-amy');
-    expect(await admin.getRetention()).toEqual({ appDays: null, users: [] });
+    expect(await admin.getRetention()).toEqual({ appDays: null, users: [], pending: [] });
   });
 
   it('refuses anything but a whole number of days from 1 to 36500, or null (400)', async () => {

@@ -71,7 +71,13 @@ beforeAll(async () => {
     tableName,
     clock,
     // The clock stands still, so the inbound limit's slots never come (test/inbound-limits.test.ts).
-    config: { inlinePurgeBudgetMs: 60_000, sharedHistoryAbove: 20, inboundPerSecond: 0 },
+    // Shortenings take effect at once unless the session asks for a delay (as the pending ones below do).
+    config: {
+      inlinePurgeBudgetMs: 60_000,
+      sharedHistoryAbove: 20,
+      inboundPerSecond: 0,
+      retentionDelaySeconds: 0,
+    },
   });
   const handlers: LocalHandlers = {};
   for (const [name, handler] of Object.entries(app.handlers)) {
@@ -191,6 +197,7 @@ async function runSession(deps: Deps): Promise<void> {
   await crowdie.fetchConversationsByOptions({ mark: 2, pageSize: 10 });
   await crowdie.deleteRemoteAndLocalConversationsMark(bigGroup, 2);
   await crowdie.pinConversation(big.groupId, 'group', true);
+  await crowdie.setConversationRetention(big.groupId, 'group', 30);
   await crowdie.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
   await crowdie.pinConversation(big.groupId, 'group', false);
   const crowdPage = await crowdie.fetchConversationsFromServer({ limit: 1 });
@@ -205,6 +212,8 @@ async function runSession(deps: Deps): Promise<void> {
   await bob.pinConversation('ax-alice', 'single', true);
   await bob.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
   await bob.fetchConversationsByOptions({ mark: 3, pageSize: 10 });
+  // A conversation's own retention, on a marked conversation (its mark entries are rewritten).
+  await bob.setConversationRetention('ax-alice', 'single', 30);
   await bob.deleteRemoteAndLocalConversationsMark(withAlice, 4);
   await bob.pinConversation('ax-alice', 'single', false);
   await bob.fetchConversationsFromServerWithPage(5, 1);
@@ -238,6 +247,22 @@ async function runSession(deps: Deps): Promise<void> {
   await (await as('ax-pal-50')).sendMessage(text('ax-pinner', 'pal 50 again'));
   await pinner.pinConversation('ax-pal-50', 'single', true);
   await ops.clearUserRetention('ax-pinner');
+  // Retention previews (the app default: policies, purge index, copy counts; a user: their partitions)
+  // and pending shortenings with their previews, cancelled (the user's item goes: nothing of it is left;
+  // the app default's cancel leaves a floor, so it comes second).
+  const opsToken = await signDevToken('ax-ops', { secret: SECRET, admin: true });
+  const adminCall = (method: string, path: string, body?: unknown) =>
+    fetch(`${baseUrl}${path}`, {
+      method,
+      headers: { authorization: `Bearer ${opsToken}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  await adminCall('GET', '/v1/admin/retention/preview?days=1');
+  await adminCall('GET', '/v1/admin/retention/preview?days=1&userId=ax-bob');
+  await adminCall('PUT', '/v1/admin/retention/users/ax-bob', { days: 1, delaySeconds: 86_400 });
+  await adminCall('DELETE', '/v1/admin/retention/pending?userId=ax-bob');
+  await adminCall('PUT', '/v1/admin/retention', { days: 1, delaySeconds: 3600 });
+  await adminCall('DELETE', '/v1/admin/retention/pending');
   // Admin: retention (read, set, per user, clear), sweeps, the trail (verified), health.
   await ops.getRetention();
   await ops.setAppRetention(30);
@@ -256,6 +281,17 @@ async function runSession(deps: Deps): Promise<void> {
   await startDeferredSweeps(deps);
   const admin = await signDevToken('ax-ops', { secret: SECRET, admin: true });
   await fetch(`${baseUrl}/v1/admin/audit?verify=true`, { headers: { authorization: `Bearer ${admin}` } });
+  // Legal holds: set, replace, list, release (on a user of their own: the session's deletes stay as they are).
+  const holdRequest = (method: string, body?: unknown) => ({
+    method,
+    headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const hold = { userIds: ['ax-hal'], reason: 'session' };
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('PUT', hold));
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('PUT', { ...hold, reason: 'replaced' }));
+  await fetch(`${baseUrl}/v1/admin/holds`, holdRequest('GET'));
+  await fetch(`${baseUrl}/v1/admin/holds/ax-case`, holdRequest('DELETE'));
   await fetch(`${baseUrl}/health`);
   // Time passes: retention (30 days) expires dan's conversation whole and fay's first message, whose
   // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both. Nobody

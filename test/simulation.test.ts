@@ -12,7 +12,8 @@ import { type GroupMode, runSeeds } from './simulation/run.js';
  * message caches; interleaved with them, retention policy changes (app default and per-user overrides
  * shortened, lengthened, kept forever, cleared), sweep invocations (some dying at a random command and
  * resumed later), DynamoDB's TTL deleting expired items one by one within two days, and minutes of time
- * passing; hours to days pass between the run's four phases. The group fans out in a third of the seeds,
+ * passing; legal holds set, replaced and released through the admin routes in some phases (holds.ts);
+ * hours to days pass between the run's four phases. The group fans out in a third of the seeds,
  * is in shared mode from its creation in a third, and switches to it mid-run in the rest (world.ts). All of it is interleaved one DynamoDB
  * command at a time by a seeded scheduler, and every physical delete is checked as it is sent; then the
  * oracle (oracle.ts) checks every promise. `npm run simulate -- --seeds N` runs more seeds; a seed that
@@ -40,12 +41,19 @@ const BATCH = 25;
  * had moved as its first read saw it; a delete of the conversation made before the call's new epoch
  * began was in an epoch the call read, so never reported again (fixed: moved groups are read again with
  * the markers' conversations).
+ * 8 (pending changes): a user's override scheduled as a shortening (3 days to 2) was left keeping more
+ * than the app default once the default was shortened at once (to 1); the sweep took the policies in force
+ * two hours behind its clock, before the override's effectiveAt, and deleted by the default what the
+ * override (in force by then) kept (fixed: the sweep keeps what any policy in force in its window keeps).
+ * 116 (again, with conversations' own retention): a sweep that met a held conversation settled what
+ * its owner sees and re-keyed its filing a second time by its own days; after the release the sweep met
+ * it a day late and kept an expired copy (fixed: a held conversation stays filed as it is).
  * The large-group work (shared mode, the sends' new reads, the third user joining in the second phase of
  * the seeds that switch mid-run) changed every seed's schedule: the seeds above may no longer replay
  * the interleavings that found their bugs (196, 412, 472 and 581 are also pinned by staged tests in
  * large-groups.test.ts); they stay as seeds.
  */
-const REGRESSION_SEEDS: number[] = [35, 108, 116, 136, 169, 173, 196, 412, 472, 581, 594, 893, 1213, 1219];
+const REGRESSION_SEEDS: number[] = [8, 35, 108, 116, 136, 169, 173, 196, 412, 472, 581, 594, 893, 1213, 1219];
 
 let raw: ReturnType<typeof localDynamoClient>;
 let client: DocumentSender;
@@ -68,10 +76,13 @@ const EVERY_BATCH_RUNS: (keyof OperationCounts)[] = [
   'pinsAndMarks',
   'syncs',
   'policyChanges',
+  'conversationPolicyChanges',
   'sweeps',
   'sweepsCrashed',
   'expiries',
   'clockAdvances',
+  'holdsSet',
+  'holdsReleased',
 ];
 
 const EVERY_BATCH_MODES: GroupMode[] = ['fan-out', 'shared from the start', 'switched mid-run'];

@@ -50,6 +50,16 @@ export interface Conversation {
   pinnedAt: number | null;
   /** This user's marks (0..19), sorted. */
   marks: number[];
+  /**
+   * This conversation's own retention in days ("disappearing messages"), set by the user for their side;
+   * absent: their user's (or the app's) policy applies. The most specific policy wins.
+   */
+  retentionDays?: number;
+  /**
+   * What stays hidden whatever the days (ms): what was expired when the conversation's own policy last
+   * changed. Absent: none. A device drops cached messages at or before it.
+   */
+  retentionFloor?: number;
 }
 
 /** Names one conversation of one user: the peer's id (single) or the group id (group). */

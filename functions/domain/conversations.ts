@@ -4,15 +4,18 @@ import { lowestIdAt } from '../core/ids.js';
 import type { ChatType, Conversation, ConversationRef } from '../core/model.js';
 import { type ConversationState, conversationKey, toConversation } from '../store/conversation.js';
 import { keyString } from '../store/db.js';
-import { readLargeGroups } from '../store/large-groups.js';
+import { largeGroupsOf, readLargeGroups, readLargeGroupsItem } from '../store/large-groups.js';
 import {
+  type CutoffOf,
   type ListedPage,
   type ListRange,
   queryListed,
   queryMarked,
   queryPinned,
 } from '../store/list-index.js';
+import { listReachOf } from '../store/list-reach.js';
 import { anyChangeSince, bumpEpoch, type ChangeMarker, queryChanges } from '../store/sync-store.js';
+import { conversationCutoff, reachCutoff } from './conversation-retention.js';
 import type { Deps } from './deps.js';
 import {
   type GroupPositions,
@@ -64,6 +67,12 @@ export interface ConversationPage {
    * list ends as a fresh fetch (docs/consistency.md, section 7).
    */
   retentionCutoff?: number | null;
+  /**
+   * In the `since` form: the server time (ms) the cutoffs were computed for. A conversation with its own
+   * policy (`retentionDays`) expires what is at or before serverTime - retentionDays days, instead of
+   * `retentionCutoff`; and never less than its `retentionFloor` (docs/api.md, "Retention on devices").
+   */
+  serverTime?: number;
 }
 
 /**
@@ -74,6 +83,9 @@ export interface RemovedConversation {
   convId: string;
   chatType: ChatType;
   clearedThrough: string | null;
+  /** Its own policy, if any (Conversation.retentionDays): cached messages keep expiring by it. */
+  retentionDays?: number;
+  retentionFloor?: number;
 }
 
 export const RECENT_COUNT = 10;
@@ -94,10 +106,12 @@ export async function listConversations(
 
   if (request.form === 'recent') {
     // "Of the last 7 days" goes by the latest message the user can see, like expiry.
-    const page = await readWithCutoff(deps, owner, (cutoff) => {
-      const since = Math.max(cutoff, now - RECENT_DAYS * DAY_MS);
-      return { lowestListSk: lowestIdAt(since + 1), limit: RECENT_COUNT, cutoff: since };
-    });
+    const recent = now - RECENT_DAYS * DAY_MS;
+    const page = await readWithCutoff(deps, owner, (cutoff, bound) => ({
+      lowestListSk: lowestIdAt(Math.max(bound, recent) + 1),
+      limit: RECENT_COUNT,
+      cutoffOf: cutoffsOf(cutoff, now, recent),
+    }));
     return {
       conversations: page.items.map((item) => item.conversation),
       cursor: null,
@@ -109,30 +123,44 @@ export async function listConversations(
     const cutoff = await deps.retention.cutoffFor(owner);
     // A pinned large group's side is derived from META before the page filters it (member-view.ts).
     const derive = (states: ConversationState[]) => derivedSides(deps, states, cutoff);
-    const page = await queryPinned(deps.db, owner, { belowPinSk, limit: request.limit + 1, cutoff, derive });
+    const cutoffOf = cutoffsOf(cutoff, now);
+    const page = await queryPinned(deps.db, owner, {
+      belowPinSk,
+      limit: request.limit + 1,
+      cutoffOf,
+      derive,
+    });
     return pageOf(page, request.limit, 'pinned');
   }
   if (request.form === 'mark') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const cutoff = await deps.retention.cutoffFor(owner);
-    const range = { lowestListSk: lowestIdAt(cutoff + 1), belowListSk, limit: request.limit + 1, cutoff };
-    const [page, largeGroups] = await Promise.all([
-      queryMarked(deps.db, owner, request.mark, range),
-      readLargeGroups(deps.db, owner),
-    ]);
-    const merged = await mergeLargeGroups(deps, owner, { ...page, largeGroups }, range, {
-      retentionCutoff: cutoff,
-      keep: (state) => state.marks.includes(request.mark),
-    });
+    const read = async (range: ListRange): Promise<ListedPage> => {
+      const [page, item] = await Promise.all([
+        queryMarked(deps.db, owner, request.mark, range),
+        readLargeGroupsItem(deps.db, owner),
+      ]);
+      return { ...page, largeGroups: largeGroupsOf(item), listReach: listReachOf(item) };
+    };
+    const merged = await readWithCutoff(
+      deps,
+      owner,
+      (cutoff, bound) => ({
+        lowestListSk: lowestIdAt(bound + 1),
+        belowListSk,
+        limit: request.limit + 1,
+        cutoffOf: cutoffsOf(cutoff, now),
+      }),
+      { read, keep: (state) => state.marks.includes(request.mark) },
+    );
     return pageOf(merged, request.limit, 'list');
   }
   if (request.form === 'cursor') {
     const belowListSk = request.cursor === undefined ? undefined : decodeCursor(request.cursor, 'list');
-    const page = await readWithCutoff(deps, owner, (cutoff) => ({
-      lowestListSk: lowestIdAt(cutoff + 1),
+    const page = await readWithCutoff(deps, owner, (cutoff, bound) => ({
+      lowestListSk: lowestIdAt(bound + 1),
       belowListSk,
       limit: request.limit + 1,
-      cutoff,
+      cutoffOf: cutoffsOf(cutoff, now),
     }));
     return {
       ...pageOf(page, request.limit, 'list'),
@@ -141,10 +169,10 @@ export async function listConversations(
   }
   // Page numbers: read through to the requested page (cost grows with pageNum; cursors do not).
   const skip = (request.pageNum - 1) * request.pageSize;
-  const page = await readWithCutoff(deps, owner, (cutoff) => ({
-    lowestListSk: lowestIdAt(cutoff + 1),
+  const page = await readWithCutoff(deps, owner, (cutoff, bound) => ({
+    lowestListSk: lowestIdAt(bound + 1),
     limit: skip + request.pageSize + 1,
-    cutoff,
+    cutoffOf: cutoffsOf(cutoff, now),
   }));
   return {
     ...pageOf({ ...page, items: page.items.slice(skip) }, request.pageSize, 'list'),
@@ -158,37 +186,69 @@ interface MergedPage extends ListedPage {
 }
 
 /**
+ * Each conversation's cutoff (conversation-retention.ts) from the owner's (`cutoff`) at `now`, and not
+ * below `atLeast` (the recent form's 7 days).
+ */
+function cutoffsOf(cutoff: number, now: number, atLeast = NO_CUTOFF): CutoffOf {
+  return (state) => Math.max(atLeast, conversationCutoff(state, cutoff, now));
+}
+
+/** A page's range from the owner's cutoff and the bound its Query starts at (at or below that cutoff). */
+type RangeFor = (cutoff: number, bound: number) => ListRange;
+
+/**
  * Reads a list page bounded by the owner's retention cutoff, with their large groups merged in: the
  * page's Query, with the cutoff this process knows (its policy cache), or, when it does not, together
  * with the policy lookup and without the bound (rarely, that read shows a conversation that expired by
  * the policy: then it is read again with the cutoff). A first page's Query reads the large-groups item
  * too (it is at the top of the list index); a later page reads it alongside. Then one BatchGetItem of
- * their METAs and the user's items (docs/large-groups.md): at most two round trips.
+ * their METAs and the user's items (docs/large-groups.md): at most two round trips. A conversation with
+ * its own policy longer than the user's may be visible below the cutoff: the large-groups item says how
+ * far back (list-reach.ts), and a page that ended above that is read again from there (only for users
+ * who gave a conversation a longer policy).
  */
 async function readWithCutoff(
   deps: Deps,
   owner: string,
-  rangeFor: (cutoff: number) => ListRange,
+  rangeFor: RangeFor,
+  options: {
+    read?: (range: ListRange) => Promise<ListedPage>;
+    keep?: (state: ConversationState) => boolean;
+  } = {},
 ): Promise<MergedPage> {
-  const read = async (range: ListRange): Promise<ListedPage> => {
-    if (range.belowListSk === undefined) return queryListed(deps.db, owner, range);
-    const [page, largeGroups] = await Promise.all([
-      queryListed(deps.db, owner, range),
-      readLargeGroups(deps.db, owner),
-    ]);
-    return { ...page, largeGroups };
-  };
+  const now = deps.clock.now();
+  const read =
+    options.read ??
+    (async (range: ListRange): Promise<ListedPage> => {
+      if (range.belowListSk === undefined) return queryListed(deps.db, owner, range);
+      const [page, item] = await Promise.all([
+        queryListed(deps.db, owner, range),
+        readLargeGroupsItem(deps.db, owner),
+      ]);
+      return { ...page, largeGroups: largeGroupsOf(item), listReach: listReachOf(item) };
+    });
+  const merge = (page: ListedPage, range: ListRange, cutoff: number) =>
+    mergeLargeGroups(deps, owner, page, range, { retentionCutoff: cutoff, keep: options.keep });
   const known = deps.retention.knownCutoff(owner);
   if (known !== undefined) {
-    const range = rangeFor(known);
-    return mergeLargeGroups(deps, owner, await read(range), range, { retentionCutoff: known });
+    const range = rangeFor(known, known);
+    const page = await read(range);
+    const reaching = rangeFor(known, reachCutoff(known, page.listReach, now));
+    // Read again only if the page ended above where a longer own policy may still show something.
+    if (reaching.lowestListSk >= range.lowestListSk || page.items.length >= range.limit) {
+      return merge(page, range, known);
+    }
+    return merge(await read(reaching), reaching, known);
   }
-  const [cutoff, page] = await Promise.all([deps.retention.cutoffFor(owner), read(rangeFor(NO_CUTOFF))]);
-  const expired = page.items.some((item) => item.conversation.lastMessage.timestamp <= cutoff);
-  const range = rangeFor(cutoff);
-  return mergeLargeGroups(deps, owner, expired ? await read(range) : page, range, {
-    retentionCutoff: cutoff,
-  });
+  const [cutoff, page] = await Promise.all([
+    deps.retention.cutoffFor(owner),
+    read(rangeFor(NO_CUTOFF, NO_CUTOFF)),
+  ]);
+  const range = rangeFor(cutoff, reachCutoff(cutoff, page.listReach, now));
+  const expired = page.items.some(
+    (item) => item.conversation.lastMessage.timestamp <= range.cutoffOf(item.state),
+  );
+  return merge(expired ? await read(range) : page, range, cutoff);
 }
 
 /**
@@ -216,7 +276,7 @@ async function mergeLargeGroups(
     const conversation = toConversation(state);
     const sortKey = state.listSk;
     if (!state.shared || !conversation || sortKey === undefined || !keep(state)) continue;
-    if (conversation.lastMessage.timestamp <= range.cutoff || sortKey < range.lowestListSk) continue;
+    if (conversation.lastMessage.timestamp <= range.cutoffOf(state) || sortKey < range.lowestListSk) continue;
     if (range.belowListSk !== undefined && sortKey >= range.belowListSk) continue;
     merged.push({ ref: state.ref, state, sortKey, conversation });
   }
@@ -297,7 +357,7 @@ async function changesSince(
     });
     groups = positionsOf(large.metas);
     // No marker since the token: the large groups alone need no new epoch (nothing of the user's changed).
-    if (!changed) return unchanged({ epoch: since.from, at: now, groups }, cutoff, movedGroups);
+    if (!changed) return unchanged({ epoch: since.from, at: now, groups }, cutoff, movedGroups, now);
   }
   const [cutoff, below] = await Promise.all([
     cutoffRead,
@@ -335,7 +395,7 @@ async function changesSince(
   // be reported as it is now, not as that first read saw it (simulation seed 196).
   for (const state of movedGroups) refs.set(keyString(conversationKey(state.ref)), state.ref);
   const { states } = await readSides(deps, [...refs.values()], cutoff);
-  const { conversations, removed } = reportOf(states, cutoff);
+  const { conversations, removed } = reportOf(states, cutoff, now);
   const last = markers.at(-1);
   return {
     conversations,
@@ -347,6 +407,7 @@ async function changesSince(
         : null,
     syncToken: encodeSyncToken({ epoch: below, at: now, groups }),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
+    serverTime: now,
   };
 }
 
@@ -369,9 +430,10 @@ function resyncRequired(marker: ChangeMarker, tokenAt: number): boolean {
 function unchanged(
   token: SyncToken,
   cutoff: number,
-  largeGroups: ConversationState[] = [],
+  largeGroups: ConversationState[],
+  now: number,
 ): ConversationPage {
-  const { conversations, removed } = reportOf(largeGroups, cutoff);
+  const { conversations, removed } = reportOf(largeGroups, cutoff, now);
   return {
     conversations,
     removed,
@@ -379,24 +441,33 @@ function unchanged(
     cursor: null,
     syncToken: encodeSyncToken(token),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
+    serverTime: now,
   };
 }
 
-/** Sides as a since answer reports them: listed and not expired, or removed (with their watermark). */
+/**
+ * Sides as a since answer reports them: listed and not expired (by their own policy, or the owner's
+ * `cutoff`, at `now`), or removed (with their watermark, and their own policy: a device keeps expiring
+ * its cached messages by it).
+ */
 function reportOf(
   states: readonly ConversationState[],
   cutoff: number,
+  now: number,
 ): Pick<ConversationPage, 'conversations'> & { removed: RemovedConversation[] } {
   const conversations: Conversation[] = [];
   const removed: RemovedConversation[] = [];
   for (const state of states) {
     const conversation = toConversation(state);
-    if (conversation && conversation.lastMessage.timestamp > cutoff) conversations.push(conversation);
+    if (conversation && conversation.lastMessage.timestamp > conversationCutoff(state, cutoff, now))
+      conversations.push(conversation);
     else
       removed.push({
         convId: state.ref.convId,
         chatType: state.ref.chatType,
         clearedThrough: state.clearedThrough ?? null,
+        ...(state.retentionDays === undefined ? {} : { retentionDays: state.retentionDays }),
+        ...(state.retentionFloor === undefined ? {} : { retentionFloor: state.retentionFloor }),
       });
   }
   return { conversations, removed };

@@ -10,6 +10,7 @@ import {
   unlist,
   unreadAfter,
 } from '../store/conversation.js';
+import { isHeld, listHolds } from '../store/hold-store.js';
 import {
   newestInView,
   removeFromViewAction,
@@ -17,6 +18,7 @@ import {
   viewCopyKeys,
   viewCopyOf,
 } from '../store/member-view.js';
+import { keepDeletedCopyAction } from '../store/message-store.js';
 import {
   changeableState,
   commit,
@@ -54,7 +56,11 @@ export async function deleteMessagesByIds(
 ): Promise<number> {
   // How many of the ids this call deleted (the caller's visible copies among them).
   return withRetries(deps, 'delete', async function attemptDeleteByIds() {
-    const read = await readForWrite(deps, [ref], viewCopyKeys(ref, msgIds));
+    // The holds are read with every attempt: one that answered before it keeps the copies stored.
+    const [read, holds] = await Promise.all([
+      readForWrite(deps, [ref], viewCopyKeys(ref, msgIds)),
+      listHolds(deps.db),
+    ]);
     const state = changeableState(read, ref);
     if (state.headMsgId === undefined) return 0;
     const copies = new Map(msgIds.map((id) => [id, viewCopyOf(read.item, state, id)]));
@@ -76,11 +82,21 @@ export async function deleteMessagesByIds(
           excluding: gone,
         })) ?? null)
       : undefined;
-    const written = removeCopies(read.context(ref.owner), state, { msgIds: visible, unreadIds, latest });
-    const committed = await commit(deps, [
-      ...written.actions,
-      ...visible.map((id) => removeFromViewAction(deps.db.tableName, ref, copies.get(id) as ViewCopy)),
-    ]);
+    // Under a hold the caller's own copies become tombstones (a shared copy's tombstone deletes nothing).
+    const held = isHeld(holds, ref.owner, ref);
+    const heldIds = held ? visible.filter((id) => (copies.get(id) as ViewCopy).own) : [];
+    const written = removeCopies(read.context(ref.owner), state, {
+      msgIds: visible,
+      unreadIds,
+      latest,
+      heldIds,
+    });
+    const removals = visible.map((id) =>
+      held && (copies.get(id) as ViewCopy).own
+        ? keepDeletedCopyAction(deps.db.tableName, ref, id)
+        : removeFromViewAction(deps.db.tableName, ref, copies.get(id) as ViewCopy),
+    );
+    const committed = await commit(deps, [...written.actions, ...removals]);
     return committed === true ? visible.length : committed;
   });
 }

@@ -22,6 +22,16 @@ export interface RoamingConfig {
   inlinePurgeBudgetMs: number;
   /** How long a process trusts the retention policy it read. @default 10000 */
   policyCacheMs: number;
+  /**
+   * How long a retention change that keeps less than today waits before it takes effect, unless the
+   * request names its own `delaySeconds`: it can be cancelled until then. @default 86400
+   */
+  retentionDelaySeconds: number;
+  /**
+   * Conversations a retention preview counts one by one; past this it counts a uniform sample of them
+   * and estimates the copies, with a stated error bound. @default 1000
+   */
+  retentionPreviewExactConversations: number;
   /** Purge shards one sweep invocation works on at the same time, each under its own lease. @default 4 */
   sweepWorkers: number;
   /**
@@ -95,6 +105,8 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   inlinePurgeBatches: 4,
   inlinePurgeBudgetMs: 250,
   policyCacheMs: 10_000,
+  retentionDelaySeconds: 86_400,
+  retentionPreviewExactConversations: 1000,
   sweepWorkers: 4,
   sweepMaxDeletesPerSecond: 1000,
   sweepLeaseMs: 60_000,
@@ -122,6 +134,8 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   inlinePurgeBatches: 'ROAMING_INLINE_PURGE_BATCHES',
   inlinePurgeBudgetMs: 'ROAMING_INLINE_PURGE_BUDGET_MS',
   policyCacheMs: 'ROAMING_POLICY_CACHE_MS',
+  retentionDelaySeconds: 'ROAMING_RETENTION_DELAY_SECONDS',
+  retentionPreviewExactConversations: 'ROAMING_RETENTION_PREVIEW_EXACT_CONVERSATIONS',
   sweepWorkers: 'ROAMING_SWEEP_WORKERS',
   sweepMaxDeletesPerSecond: 'ROAMING_SWEEP_MAX_DELETES_PER_SECOND',
   sweepLeaseMs: 'ROAMING_SWEEP_LEASE_MS',

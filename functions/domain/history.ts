@@ -3,6 +3,7 @@ import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId, minId, nextId, previousId 
 import type { ConversationRef, Message, MessageType } from '../core/model.js';
 import { type ConversationState, isMemberView, readConversation } from '../store/conversation.js';
 import { readFirstViewPage, readView, viewHead, viewIsEmpty } from '../store/member-view.js';
+import { conversationCutoff } from './conversation-retention.js';
 import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 
@@ -43,16 +44,31 @@ interface IdRange {
  * cut the page short and more is there is a second Query sent, on the exact range: paging up past
  * copies still being applied, or down from below the watermark while the purge of a delete is pending.
  */
-export async function fetchHistory(
+export function fetchHistory(
   deps: Deps,
   ref: ConversationRef,
   request: HistoryRequest,
 ): Promise<HistoryPage> {
+  return readPage(deps, ref, request, deps.retention.knownCutoff(ref.owner) ?? NO_CUTOFF, true);
+}
+
+/**
+ * A page whose first Query starts past `bound` (a cutoff known before the conversation is read). A
+ * conversation with its own policy longer than its owner's shows copies below that bound: its page is
+ * read again from its own cutoff (a second round trip, for those conversations alone).
+ */
+async function readPage(
+  deps: Deps,
+  ref: ConversationRef,
+  request: HistoryRequest,
+  bound: number,
+  mayReadAgain: boolean,
+): Promise<HistoryPage> {
   const wanted = request.pageSize + 1;
   const filters = { types: request.types, senders: request.from };
   const filtered = Boolean(request.types?.length || request.from?.length);
-  const asked = requestedRange(request, deps.retention.knownCutoff(ref.owner) ?? NO_CUTOFF);
-  const [state, cutoff, first] = await Promise.all([
+  const asked = requestedRange(request, bound);
+  const [state, userCutoff, first] = await Promise.all([
     readableConversation(deps, ref),
     deps.retention.cutoffFor(ref.owner),
     readFirstViewPage(deps.db, ref, {
@@ -65,6 +81,8 @@ export async function fetchHistory(
     }),
   ]);
   if (viewIsEmpty(state)) return { messages: [], cursor: null };
+  const cutoff = conversationCutoff(state, userCutoff, deps.clock.now());
+  if (cutoff < bound && mayReadAgain) return readPage(deps, ref, request, cutoff, false);
   const visible = visibleRange(asked, state, cutoff);
   if (visible.lowestId > visible.highestId) return { messages: [], cursor: null };
 

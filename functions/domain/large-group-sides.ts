@@ -5,6 +5,7 @@ import { type ConversationState, conversationKey, stateOf, unreadAfter } from '.
 import { batchGet, keyString } from '../store/db.js';
 import { type GroupMeta, metaKey, metaOf } from '../store/group-store.js';
 import { advance } from '../store/member-view.js';
+import { conversationCutoff } from './conversation-retention.js';
 import type { Deps } from './deps.js';
 import { NO_CUTOFF } from './retention.js';
 import { unreadAbove } from './unread.js';
@@ -24,7 +25,8 @@ export interface Sides {
 }
 
 /**
- * The sides as they are now, with unread counted past the owner's retention cutoff (`cutoff`, ms): a
+ * The sides as they are now, with unread counted past each one's retention cutoff (its own policy's, or
+ * the owner's `cutoff`, ms): a
  * shared-mode side keeps positions, not copies, so retention lowers its unread here, at read time (the
  * sweep does it for copies it purges).
  */
@@ -34,7 +36,11 @@ export async function readSides(
   cutoff: number,
 ): Promise<Sides> {
   const sides = await readRawSides(deps, refs);
-  const states = await Promise.all(sides.states.map((state) => withRetentionUnread(deps, state, cutoff)));
+  const now = deps.clock.now();
+  // Each side by its own policy if it has one (conversation-retention.ts), else by its owner's.
+  const states = await Promise.all(
+    sides.states.map((state) => withRetentionUnread(deps, state, conversationCutoff(state, cutoff, now))),
+  );
   const retentionLowered = new Set(
     states.filter((state, i) => state.unread !== sides.states[i]?.unread).map((state) => state.ref.convId),
   );

@@ -10,6 +10,7 @@ import {
 } from '../store/conversation.js';
 import { queryPinned } from '../store/list-index.js';
 import { MAX_PINNED } from '../store/sync-store.js';
+import { conversationCutoff } from './conversation-retention.js';
 import {
   changeableState,
   commit,
@@ -60,9 +61,13 @@ class PinCapError extends ConflictError {
 /** Unpins the owner's pinned conversations that retention hides (one Query of at most 50); how many. */
 async function unpinExpired(deps: Deps, owner: string): Promise<number> {
   const cutoff = await deps.retention.currentCutoff(owner); // at the cap only: read as stored
-  if (cutoff === NO_CUTOFF) return 0;
-  const page = await queryPinned(deps.db, owner, { limit: MAX_PINNED, cutoff: NO_CUTOFF });
-  const expired = page.items.filter((item) => item.conversation.lastMessage.timestamp <= cutoff);
+  const now = deps.clock.now();
+  // Each by its own policy, if it has one (conversation-retention.ts).
+  const cutoffOf = (state: ConversationState) => conversationCutoff(state, cutoff, now);
+  const page = await queryPinned(deps.db, owner, { limit: MAX_PINNED, cutoffOf: () => NO_CUTOFF });
+  const expired = page.items.filter(
+    (item) => item.conversation.lastMessage.timestamp <= cutoffOf(item.state),
+  );
   let unpinned = 0;
   for (const item of expired) {
     await withRetries(deps, 'unpin', async function attemptUnpinExpired() {
@@ -70,7 +75,7 @@ async function unpinExpired(deps: Deps, owner: string): Promise<number> {
       // As it is now: a large group's item keeps the latest of its member's last write (member-view.ts).
       const state = read.state(item.ref);
       const latest = state.lastMessage?.timestamp;
-      if (state.pinnedAt === undefined || (latest !== undefined && latest > cutoff)) return false;
+      if (state.pinnedAt === undefined || (latest !== undefined && latest > cutoffOf(state))) return false;
       const committed = await commit(deps, unpin(read.context(owner), state).actions);
       if (committed === true) unpinned++;
       return committed;

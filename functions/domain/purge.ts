@@ -1,8 +1,10 @@
 import { ThrottledError } from '../core/errors.js';
-import { highestIdAt, timeOfId } from '../core/ids.js';
+import { highestIdAt, maxId, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
 import { type ConversationState, fileForSettle, settlePurge, unreadAfter } from '../store/conversation.js';
-import { mayShowShared } from '../store/member-view.js';
+import { hasHeldDeletes, purgeHeldDeletes } from '../store/held-delete-store.js';
+import { isHeld, listHolds } from '../store/hold-store.js';
+import { mayShowShared, oldestInView } from '../store/member-view.js';
 import { deleteCopies, dueCopyIds } from '../store/message-store.js';
 import { commit, readForWrite, type Snapshot, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
@@ -16,6 +18,8 @@ export interface PurgeProgress {
   batches: number;
   /** True when no copy at or before the bound is left. */
   finished: boolean;
+  /** True when a legal hold stopped it: what is left stays stored (and filed) until the hold goes. */
+  held?: boolean;
 }
 
 /**
@@ -32,7 +36,15 @@ export async function purgeThrough(
 ): Promise<PurgeProgress> {
   const progress: PurgeProgress = { deleted: 0, batches: 0, finished: false };
   while (mayContinue(progress)) {
-    const { ids } = await dueCopyIds(deps.db, ref, through, PURGE_BATCH);
+    // Every batch reads the holds (with its keys): a hold that answered before binds it.
+    const [holds, { ids }] = await Promise.all([
+      listHolds(deps.db),
+      dueCopyIds(deps.db, ref, through, PURGE_BATCH),
+    ]);
+    if (isHeld(holds, ref.owner, ref)) {
+      progress.held = true;
+      break;
+    }
     if (ids.length > 0) {
       await deleteCopies(deps.db, ref, ids);
       progress.deleted += ids.length;
@@ -48,7 +60,8 @@ export async function purgeThrough(
 
 /**
  * A delete's purge, inline: a few batches within a small time budget; the sweep finishes the rest (the
- * delete filed the conversation as due).
+ * delete filed the conversation as due). Under a legal hold it deletes nothing and leaves the
+ * conversation filed as due, so the first sweep after the release purges it.
  */
 export async function purgeInline(
   deps: Deps,
@@ -117,13 +130,18 @@ export async function settleConversationPurge(
       const read = await readForWrite(deps, [ref]);
       const state = read.state(ref);
       if (!state.exists) return true;
-      const oldest = (await dueCopyIds(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1)).ids[0];
+      const [oldestRead, heldDeletes] = await Promise.all([
+        dueCopyIds(deps.db, ref, highestIdAt(Number.MAX_SAFE_INTEGER), 1),
+        hasHeldDeletes(deps.db, ref),
+      ]);
+      const oldest = oldestRead.ids[0];
       const after = unreadAfter(state);
       const beyondHidden =
         options.purgedThrough !== undefined && purgedPastRead(state, options.purgedThrough);
       const unread = beyondHidden ? await unreadAbove(deps, state, after) : undefined;
+      // Tombstones a hold kept stay due now: the next sweep deletes them (it leaves them while held).
       const written = settlePurge(read.context(ref.owner), state, {
-        oldestRemaining: oldest === undefined ? undefined : timeOfId(oldest),
+        oldestRemaining: heldDeletes ? 0 : oldest === undefined ? undefined : timeOfId(oldest),
         unread,
         emptied: oldest === undefined && !mayShowShared(state),
       });
@@ -160,4 +178,49 @@ export async function fileUnreadPurges(
 function purgedPastRead(state: ConversationState, purgedThrough: string): boolean {
   const after = unreadAfter(state);
   return after === undefined || purgedThrough > after;
+}
+
+/** Deletes every tombstone a released hold kept in the conversation, and their records. */
+export async function purgeAllHeldDeletes(deps: Deps, ref: ConversationRef): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const page = await purgeHeldDeletes(deps.db, ref);
+    deleted += page.deleted;
+    if (!page.more) return deleted;
+  }
+}
+
+/**
+ * A conversation the sweep met under a legal hold: nothing is deleted and it stays filed where it is,
+ * but what its owner sees follows retention as it would without the hold (the hold is invisible to
+ * them): unread stops counting what retention expired (at or below `bound`), and with nothing visible
+ * left the conversation leaves the list. Writes nothing when that changes nothing.
+ */
+export async function settleHeldView(deps: Deps, ref: ConversationRef, bound: string): Promise<void> {
+  try {
+    await withRetries(deps, 'settle', async function attemptHeldSettle() {
+      const read = await readForWrite(deps, [ref]);
+      const state = read.state(ref);
+      if (!state.exists || state.headMsgId === undefined || state.purgeSk === undefined) return true;
+      const after = unreadAfter(state);
+      const unreadExpired = state.unread > 0 && purgedPastRead(state, bound);
+      const latestExpired = state.lastMessage !== undefined && state.lastMessage.msgId <= bound;
+      if (!unreadExpired && !latestExpired) return true;
+      const from = after === undefined ? bound : maxId(after, bound);
+      const unread = unreadExpired ? await unreadAbove(deps, state, from) : undefined;
+      const hidden = state.clearedThrough === undefined ? bound : maxId(state.clearedThrough, bound);
+      const visible = latestExpired
+        ? await oldestInView(deps.db, state, { above: hidden, atOrBelow: state.headMsgId })
+        : true;
+      const written = settlePurge(read.context(ref.owner), state, {
+        keepFiling: true,
+        unread,
+        emptied: visible === undefined,
+      });
+      if (!written) return true;
+      return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : true;
+    });
+  } catch (error) {
+    if (!(error instanceof ThrottledError)) throw error;
+  }
 }

@@ -1,7 +1,7 @@
 import { type Clock, DAY_MS } from '../core/clock.js';
 import type { RetentionDays } from '../core/model.js';
 import type { Db } from '../store/db.js';
-import { getPoliciesFor, type RetentionPolicies } from '../store/policy-store.js';
+import { getPoliciesFor, type PendingPolicy, type RetentionPolicies } from '../store/policy-store.js';
 
 /** Nothing is expired: the cutoff before every possible message time. */
 export const NO_CUTOFF = -1;
@@ -28,6 +28,32 @@ export function cutoffFor(days: RetentionDays, now: number): number {
   return days === null ? NO_CUTOFF : now - days * DAY_MS;
 }
 
+/**
+ * The policies in force at `at`: each pending shortening whose `effectiveAt` has come replaces the days
+ * it waits on. Every reader evaluates them at its own clock, so no job applies a pending change.
+ */
+export function inForceAt(policies: RetentionPolicies, at: number): RetentionPolicies {
+  const due = (pending?: PendingPolicy) => pending !== undefined && pending.effectiveAt <= at;
+  const dueUsers = [...policies.userPending].filter(([, pending]) => due(pending));
+  if (!due(policies.appPending) && dueUsers.length === 0) return policies;
+  const userDays = new Map(policies.userDays);
+  const userPending = new Map(policies.userPending);
+  for (const [userId, pending] of dueUsers) {
+    userDays.set(userId, pending.days);
+    userPending.delete(userId);
+  }
+  const app = policies.appPending;
+  return due(app)
+    ? { ...policies, appDays: (app as PendingPolicy).days, appPending: undefined, userDays, userPending }
+    : { ...policies, userDays, userPending };
+}
+
+/** A policy of `next` days keeps less than one of `current` (null keeps forever). */
+export function keepsLess(next: RetentionDays, current: RetentionDays): boolean {
+  return next !== null && (current === null || next < current);
+}
+
+/** Days in force for the user, as stored (evaluate pending changes with inForceAt first). */
 export function daysFor(policies: RetentionPolicies, userId: string): RetentionDays {
   const override = policies.userDays.get(userId);
   return override !== undefined ? override : policies.appDays;
@@ -37,18 +63,57 @@ export function daysFor(policies: RetentionPolicies, userId: string): RetentionD
  * What the user sees hidden by retention now: the days in force, and never less than a floor (what an
  * earlier policy had hidden when it was changed). Never goes down as time passes or policies change.
  */
-export function visibleCutoff(policies: RetentionPolicies, userId: string, now: number): number {
+export function visibleCutoff(stored: RetentionPolicies, userId: string, now: number): number {
+  const policies = inForceAt(stored, now);
   const userFloor = policies.userFloors.get(userId) ?? NO_CUTOFF;
   const floor = policies.userDays.has(userId) ? userFloor : Math.max(userFloor, policies.appFloor);
   return Math.max(floor, cutoffFor(daysFor(policies, userId), now));
 }
 
 /**
- * What the sweep may physically delete for the user at `now`: only what the days in force expire (never
- * by a floor: a lengthened policy or a hold keeps those copies), with the sweep's clock margin.
+ * What the sweep may physically delete for the user at `now`: only what every policy in force for them
+ * at some moment of the sweep's clock window expires (never by a floor: a lengthened policy or a hold
+ * keeps those copies), cut at the window's start. So a pending shortening binds the sweep two hours
+ * after its `effectiveAt` (a fast instance cannot delete early), and a pending override that keeps more
+ * than the app default now does (the default was shortened at once after it was scheduled) keeps its
+ * copies from the window's start, before any instance, slow or fast, has it in force.
  */
 export function deletableCutoff(policies: RetentionPolicies, userId: string, now: number): number {
-  return cutoffFor(daysFor(policies, userId), now - SWEEP_CLOCK_MARGIN_MS);
+  const { from, to } = sweepWindow(now);
+  return cutoffFor(
+    longestDuring(policies, from, to, (inForce) => daysFor(inForce, userId)),
+    from,
+  );
+}
+
+/**
+ * The moments of its own clock a sweep at `now` answers for: from its clock margin behind (what it may
+ * delete by) to the most another instance's clock may be ahead of it (what a user may have in force).
+ */
+export function sweepWindow(now: number): { from: number; to: number } {
+  return { from: now - SWEEP_CLOCK_MARGIN_MS, to: now + MAX_CLOCK_SKEW_MS };
+}
+
+/**
+ * The longest of `daysOf` the policies in force at any moment of [from, to]: they change only at a
+ * pending change's `effectiveAt`, so the window's start and each such moment inside it are all there is.
+ * Pending changes are not monotone: one scheduled before a shortening at once may keep more than it.
+ */
+export function longestDuring(
+  policies: RetentionPolicies,
+  from: number,
+  to: number,
+  daysOf: (inForce: RetentionPolicies) => RetentionDays,
+): RetentionDays {
+  const changes = [policies.appPending, ...policies.userPending.values()]
+    .map((pending) => pending?.effectiveAt)
+    .filter((at): at is number => at !== undefined && at > from && at <= to);
+  let longest = daysOf(inForceAt(policies, from));
+  for (const at of changes) {
+    const days = daysOf(inForceAt(policies, at));
+    if (keepsLess(longest, days)) longest = days;
+  }
+  return longest;
 }
 
 /**

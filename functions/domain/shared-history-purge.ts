@@ -1,13 +1,17 @@
+import { DAY_MS } from '../core/clock.js';
 import { forEachLimited } from '../core/concurrency.js';
-import { highestIdAt } from '../core/ids.js';
-import { batchWriteAll } from '../store/db.js';
+import { highestIdAt, minId } from '../core/ids.js';
+import type { RetentionDays } from '../core/model.js';
+import { batchGet, batchWriteAll } from '../store/db.js';
+import { type Hold, listHolds } from '../store/hold-store.js';
+import { keys } from '../store/keys.js';
 import { deleteCopyRequest, dueCopyIds, sharedHistoryOf } from '../store/message-store.js';
 import { getAllPolicies, type RetentionPolicies } from '../store/policy-store.js';
 import { listSharedGroups } from '../store/shared-groups.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
-import { cutoffFor, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
+import { cutoffFor, longestDuring, NO_CUTOFF, SWEEP_CLOCK_MARGIN_MS, sweepWindow } from './retention.js';
 import { type Budget, createBudget, type StopReason } from './sweep-budget.js';
 import { ROUND_COPIES } from './sweep-round.js';
 
@@ -25,6 +29,8 @@ import { ROUND_COPIES } from './sweep-round.js';
  * after the deletes of the page before: a policy change that answered by then binds that page, as a
  * sweep round's do (docs/consistency.md, section 7).
  * The deletes are idempotent: a crash or an early stop leaves the rest to the next run.
+ * A group under a legal hold (named by a hold, or with a held user's side) is skipped whole: its copies
+ * stay until the hold is released, and the first run after purges them (docs/compliance.md).
  */
 
 export interface SharedPurgeCounts {
@@ -52,12 +58,15 @@ const GROUPS_AT_ONCE = 4;
 
 /**
  * What may be deleted of any shared history at `now`: the cutoff of the longest retention in force
- * (NO_CUTOFF if anyone keeps forever), less the sweep's clock margin.
+ * for anyone at any moment of the sweep's clock window (NO_CUTOFF if anyone keeps forever), at its start.
  */
-export function sharedDeletableCutoff(policies: RetentionPolicies, now: number): number {
-  const days = [policies.appDays, ...policies.userDays.values()];
-  if (days.some((d) => d === null)) return NO_CUTOFF;
-  return cutoffFor(Math.max(...(days as number[])), now - SWEEP_CLOCK_MARGIN_MS);
+export function sharedDeletableCutoff(stored: RetentionPolicies, now: number): number {
+  const { from, to } = sweepWindow(now);
+  const longestOfAnyone = (policies: RetentionPolicies): RetentionDays => {
+    const days = [policies.appDays, ...policies.userDays.values()];
+    return days.some((d) => d === null) ? null : Math.max(...(days as number[]));
+  };
+  return cutoffFor(longestDuring(stored, from, to, longestOfAnyone), from);
 }
 
 /**
@@ -81,7 +90,9 @@ export async function purgeSharedHistories(
   do {
     // Bound again before each page's deletes (strongly consistent): a policy change that answered
     // while the page before was deleting binds this one (docs/consistency.md, section 7).
-    const cutoff = sharedDeletableCutoff(policies ?? (await getAllPolicies(deps.db)), now);
+    // The holds too: a group one of whose members (or former members) is held keeps its copies.
+    const [inForce, holds] = await Promise.all([policies ?? getAllPolicies(deps.db), listHolds(deps.db)]);
+    const cutoff = sharedDeletableCutoff(inForce, now);
     policies = undefined;
     if (cutoff === NO_CUTOFF) return counts;
     const through = highestIdAt(cutoff);
@@ -93,7 +104,14 @@ export async function purgeSharedHistories(
         return;
       }
       counts.groups++;
-      const purged = await purgeHistory(deps, groupId, through, { budget, deletes });
+      if (await groupIsHeld(deps, holds, groupId)) return;
+      // A member's own longer policy on this group keeps its copies that long (conversation-retention.ts).
+      const keep = page.keepDays.get(groupId);
+      const bound =
+        keep === undefined
+          ? through
+          : minId(through, highestIdAt(now - SWEEP_CLOCK_MARGIN_MS - keep * DAY_MS));
+      const purged = await purgeHistory(deps, groupId, bound, { budget, deletes });
       counts.copiesDeleted += purged.deleted;
       if (purged.stoppedBy !== undefined) counts.stoppedBy ??= purged.stoppedBy;
     });
@@ -125,6 +143,27 @@ async function purgeHistory(
     if (taken.length < ids.length) return { deleted, stoppedBy: budget.stopReason() ?? 'aborted' };
     if (!more) return { deleted };
   }
+}
+
+/**
+ * Whether a legal hold covers the group's shared copies: a hold names the group as a conversation, or
+ * holds everything of a user who has a side of it (a member, or a former one: what they could see is
+ * kept). One BatchGetItem of the held users' sides, only while there are such holds.
+ */
+async function groupIsHeld(deps: Deps, holds: readonly Hold[], groupId: string): Promise<boolean> {
+  const group = { chatType: 'group' as const, convId: groupId };
+  if (holds.some((hold) => hold.conversations?.some((c) => c.chatType === 'group' && c.convId === groupId))) {
+    return true;
+  }
+  const users = [
+    ...new Set(holds.filter((hold) => hold.conversations === undefined).flatMap((h) => h.userIds)),
+  ];
+  if (users.length === 0) return false;
+  const sides = await batchGet(
+    deps.db,
+    users.map((owner) => keys.conversation({ owner, ...group })),
+  );
+  return sides.size > 0;
 }
 
 function unlimitedBudget(): Budget {

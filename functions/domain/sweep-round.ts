@@ -1,13 +1,22 @@
 import { mapLimited } from '../core/concurrency.js';
 import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
+import { isHeld, listHolds } from '../store/hold-store.js';
+import { keys } from '../store/keys.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
 import { getPoliciesForUsers, type RetentionPolicies } from '../store/policy-store.js';
 import type { ShardItem } from '../store/sweep-shard-store.js';
 import type { SweepCounts } from '../store/sweep-store.js';
+import { withOwnPolicy } from './conversation-retention.js';
 import { readConversationsOnly } from './conversation-writes.js';
 import type { Deps } from './deps.js';
-import { fileUnreadPurges, PURGE_BATCH, settleReadPurge } from './purge.js';
+import {
+  fileUnreadPurges,
+  PURGE_BATCH,
+  purgeAllHeldDeletes,
+  settleHeldView,
+  settleReadPurge,
+} from './purge.js';
 import { deletableCutoff, NO_CUTOFF } from './retention.js';
 import type { StopReason } from './sweep-budget.js';
 import type { SweepContext } from './sweep-shard.js';
@@ -23,7 +32,7 @@ const PARALLEL = 8;
 export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
-export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'userCursor'>;
+export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'ownCursor' | 'ownDone' | 'userCursor'>;
 
 /** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
 export interface RoundEntry {
@@ -47,8 +56,18 @@ export interface RoundPass {
 
 type SavePosition = (at: Position) => Promise<unknown>;
 
-/** A round entry once read: the ids it deletes now (`more` left for the next round). */
-type ReadEntry = RoundEntry & { ids: string[]; more: boolean; oldestRemaining?: string };
+/**
+ * A round entry once read: the ids it deletes now (`more` left for the next round). `held`: a legal hold
+ * covers it, so it deletes nothing and is not settled (it stays filed where the sweep meets it again).
+ * `heldDeletes`: filed due now, so it may have tombstones a released hold kept (held-delete-store.ts).
+ */
+type ReadEntry = RoundEntry & {
+  ids: string[];
+  more: boolean;
+  oldestRemaining?: string;
+  held?: true;
+  heldDeletes?: true;
+};
 
 /**
  * Reads the round's due ids (up to 250 each), oldest copies left and items (no sync heads: the settle
@@ -70,10 +89,24 @@ async function readRound(deps: Deps, { round, tail }: RoundPass, runNow: number)
   };
   const reads = Promise.all([readConversationsOnly(deps, refs), mapLimited(round, PARALLEL / 2, readEntry)]);
   const [[snapshot, entries]] = await Promise.all([reads, tail?.done]);
-  const policies = await getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]);
-  const bounded = entries.map(function withinBound(entry): ReadEntry {
-    const { ref, through, ids } = entry;
-    const bound = purgeBound(policies, ref.owner, runNow, snapshot.state(ref).clearedThrough) ?? NOTHING;
+  // The holds are read with the policies, once the round before has finished: a hold that answered
+  // by then keeps everything of this round it covers (docs/consistency.md, section 9).
+  const [policies, holds] = await Promise.all([
+    getPoliciesForUsers(deps.db, [...new Set(refs.map((ref) => ref.owner))]),
+    listHolds(deps.db),
+  ]);
+  const bounded = entries.map(function withinBound(read): ReadEntry {
+    const { ref } = read;
+    // A conversation's own retention, as read now, wins over its owner's (longer: it keeps more).
+    const state = snapshot.state(ref);
+    const bound =
+      purgeBound(withOwnPolicy(policies, state), ref.owner, runNow, state.clearedThrough) ?? NOTHING;
+    if (isHeld(holds, ref.owner, ref)) {
+      return { ...read, through: bound, ids: [], more: false, oldestRemaining: undefined, held: true };
+    }
+    const filedNow = state.purgeSk !== undefined && keys.dueAtOfPurgeSk(state.purgeSk) === 0;
+    const entry: ReadEntry = read.recount || filedNow ? { ...read, heldDeletes: true } : read;
+    const { through, ids } = entry;
     if (bound >= through) return entry;
     const kept = ids.filter((id) => id <= bound);
     if (kept.length === ids.length) return { ...entry, through: bound };
@@ -123,13 +156,25 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
   }
   if (deleting.length > 0) await Promise.all([save(first), fileUnreadPurges(deps, snapshot, deleting)]);
   const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
-  const settle = ({ ref, through, oldestRemaining, recount }: ReadEntry) =>
-    settleReadPurge(deps, snapshot, ref, {
+  const settle = async ({ ref, through, oldestRemaining, recount, heldDeletes }: ReadEntry) => {
+    // Tombstones a released hold kept go first; the settle then files the conversation as it is.
+    if (heldDeletes) await purgeAllHeldDeletes(deps, ref);
+    return settleReadPurge(deps, snapshot, ref, {
       purgedThrough: recount ? highestIdAt(MAX_ID_TIME) : through,
       oldestRemaining,
     });
-  const finished = taken.filter((entry) => !entry.more);
-  const done = ctx.deletes.write(deps.db, requests).then(() => mapLimited(finished, PARALLEL, settle));
+  };
+  const finished = taken.filter((entry) => !entry.more && !entry.held);
+  // A held conversation keeps its copies and its filing; only what its owner sees follows retention.
+  const held = taken.filter((entry) => entry.held);
+  const done = ctx.deletes
+    .write(deps.db, requests)
+    .then(() =>
+      Promise.all([
+        mapLimited(finished, PARALLEL, settle),
+        mapLimited(held, PARALLEL, ({ ref, through }) => settleHeldView(deps, ref, through)),
+      ]),
+    );
   done.catch(() => undefined); // it fails when awaited
   pass.tail = { first, done };
   const goingOn = taken.filter((entry) => entry.more);

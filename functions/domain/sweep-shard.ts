@@ -1,3 +1,4 @@
+import { highestIdAt, maxId } from '../core/ids.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import type { RetentionPolicies } from '../store/policy-store.js';
 import { type CandidatePage, queryDueInShard, queryUserCandidates } from '../store/purge-index.js';
@@ -5,12 +6,11 @@ import { checkpointShard, type ShardItem } from '../store/sweep-shard-store.js';
 import { addCounts, type RunInfo, type SweepCounts, zeroCounts } from '../store/sweep-store.js';
 import type { WritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
-import { deletableCutoff } from './retention.js';
+import { deletableCutoff, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
 import type { SharedPurgeCounts } from './shared-history-purge.js';
 import type { Budget, StopReason } from './sweep-budget.js';
 import {
   FIRST_ROUND_CONVERSATIONS,
-  NOTHING,
   type Position,
   purgeBound,
   purgeRound,
@@ -70,7 +70,13 @@ export async function sweepShard(deps: Deps, ctx: SweepContext, shard: ShardItem
   const saved = zeroCounts();
   const pass: Pass = {
     round: [],
-    at: { indexCursor: shard.indexCursor, indexDone: shard.indexDone, userCursor: shard.userCursor },
+    at: {
+      indexCursor: shard.indexCursor,
+      indexDone: shard.indexDone,
+      ownCursor: shard.ownCursor,
+      ownDone: shard.ownDone,
+      userCursor: shard.userCursor,
+    },
     tally: { unsaved: zeroCounts(), owners: new Set(), saved, savedAt: deps.clock.now() },
   };
   const event = () => ({ shard: shard.shard, counts: shardCounts(shard, saved) });
@@ -96,8 +102,10 @@ async function passOver(claim: Claim, pass: Pass): Promise<void> {
   for await (const { entry, position } of candidates(claim, pass.at)) {
     const reason = ctx.budget.stopReason();
     if (reason !== undefined) throw new ShardStop(reason);
-    // The per-user pass meets again what the index pass purged: that is finished (and re-filed) first.
-    if (position.indexDone && !pass.at.indexDone) await drain(claim, pass);
+    // A later pass may meet again what an earlier one purged: that is finished (and re-filed) first.
+    if ((position.indexDone && !pass.at.indexDone) || (position.ownDone && !pass.at.ownDone)) {
+      await drain(claim, pass);
+    }
     pass.at = position;
     // Met again (re-filed further on): once per round, or its keys would go twice in one BatchWriteItem.
     if (entry && !pass.round.some(({ ref }) => sameRef(ref, entry.ref))) pass.round.push(entry);
@@ -119,7 +127,9 @@ async function drain(claim: Claim, pass: Pass): Promise<void> {
 
 /**
  * The shard's candidates from `from` on, with the position at each: the purge index's range due by the
- * app default's cutoff, then the partition of each user whose override is shorter (that range misses them).
+ * app default's cutoff, then the conversations with their own retention whose oldest copy has expired by
+ * it (`P#{n}#C`, keyed by that time: up to the run's time less the clock margin), then the partition of
+ * each user whose override is shorter (the first range misses them).
  */
 async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
   const { policies, run } = ctx;
@@ -139,6 +149,23 @@ async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
       yield met(ctx, candidate, { indexCursor });
     }
   }
+  let ownCursor = from.ownCursor;
+  if (!from.ownDone) {
+    const upTo = keys.purgeSkUpperBound(run.now - SWEEP_CLOCK_MARGIN_MS);
+    const ownDue = pages((startKey) =>
+      queryDueInShard(deps.db, shard.shard, {
+        from: ownCursor ?? '0',
+        upTo,
+        limit: INDEX_PAGE,
+        startKey,
+        own: true,
+      }),
+    );
+    for await (const candidate of ownDue) {
+      ownCursor = candidate.purgeSk;
+      yield metOwn(ctx, candidate, { indexCursor, indexDone: true, ownCursor });
+    }
+  }
   const owners = [...policies.userDays.keys()].filter(
     (owner) =>
       deletableCutoff(policies, owner, run.now) > appCutoff &&
@@ -146,7 +173,7 @@ async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
       owner >= (from.userCursor ?? ''),
   );
   for (const owner of owners.sort()) {
-    const position = { indexCursor, indexDone: true, userCursor: owner };
+    const position = { indexCursor, indexDone: true, ownCursor, ownDone: true, userCursor: owner };
     for await (const candidate of pages((startKey) => queryUserCandidates(deps.db, owner, startKey))) {
       yield met(ctx, candidate, position);
     }
@@ -168,11 +195,33 @@ function met({ policies, run }: SweepContext, candidate: CandidatePage['items'][
   const { owner, chatType, convId } = candidate;
   const ref = { owner, chatType, convId };
   const dueAt = keys.dueAtOfPurgeSk(candidate.purgeSk);
+  // Filed due now: the round bounds it by the policy it has when read (its own, if any, may keep less).
+  if (dueAt === 0) {
+    const upTo = upToRunTime(run, candidate.clearedThrough);
+    return { entry: { ref, through: upTo, position, recount: true } as const, position };
+  }
   const through = purgeBound(policies, owner, run.now, candidate.clearedThrough);
-  if (dueAt === 0)
-    return { entry: { ref, through: through ?? NOTHING, position, recount: true } as const, position };
   if (through === undefined || dueAt > deletableCutoff(policies, owner, run.now)) return { position };
   return { entry: { ref, through, position }, position };
+}
+
+/**
+ * A conversation met in the pass over own policies: its oldest copy has expired by its own retention as
+ * filed. Its entry reaches to the run's time; the round bounds it by the policy the conversation has
+ * when the round reads it (readRound), which the index's projection does not carry.
+ */
+function metOwn({ run }: SweepContext, candidate: CandidatePage['items'][number], position: Position) {
+  const { owner, chatType, convId, clearedThrough } = candidate;
+  return {
+    entry: { ref: { owner, chatType, convId }, through: upToRunTime(run, clearedThrough), position },
+    position,
+  };
+}
+
+/** The most a round may delete of a conversation: what it cleared, and every copy up to the run's time. */
+function upToRunTime(run: SweepContext['run'], clearedThrough: string | undefined): string {
+  const upTo = highestIdAt(run.now - SWEEP_CLOCK_MARGIN_MS);
+  return clearedThrough === undefined ? upTo : maxId(clearedThrough, upTo);
 }
 
 const sameRef = (a: RoundEntry['ref'], b: RoundEntry['ref']) =>

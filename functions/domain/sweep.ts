@@ -21,6 +21,7 @@ import {
 import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
+import { inForceAt, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
 import {
   purgeSharedHistories,
   type SharedPurgeCounts,
@@ -121,7 +122,9 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   const deletes = createWritePipe(workers * DELETE_STREAMS_PER_WORKER, (chunk) =>
     limiter.take(chunk.filter((request) => 'DeleteRequest' in request).length),
   );
-  const ctx: SweepContext = { run, policies: await getAllPolicies(deps.db), budget, deletes, emit };
+  // Pending changes as the sweep sees them (its clock margin): the run's plan uses the days then in force.
+  const policies = inForceAt(await getAllPolicies(deps.db), run.now - SWEEP_CLOCK_MARGIN_MS);
+  const ctx: SweepContext = { run, policies, budget, deletes, emit };
   const invocationId = options.invocationId ?? deps.ids.next();
   const results = await Promise.allSettled(
     Array.from({ length: workers }, (_, i) =>

@@ -6,11 +6,13 @@ import type {
 import type { Deps } from '../domain/deps.js';
 import type { RouteName } from '../routes.js';
 import { makeListAuditHandler } from './audit.js';
+import { makePutConversationRetentionHandler } from './conversation-retention.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeGetErasureHandler, makeStartErasureHandler } from './erasures.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
+import { makeDeleteHoldHandler, makeListHoldsHandler, makePutHoldHandler } from './holds.js';
 import { makeListConversationsHandler } from './list-conversations.js';
 import { makeMarkReadHandler } from './mark-read.js';
 import {
@@ -20,8 +22,10 @@ import {
   makeUnpinConversationHandler,
 } from './pins-and-marks.js';
 import {
+  makeCancelPendingRetentionHandler,
   makeDeleteUserRetentionHandler,
   makeGetRetentionHandler,
+  makePreviewRetentionHandler,
   makePutRetentionHandler,
   makePutUserRetentionHandler,
 } from './retention.js';
@@ -44,6 +48,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   unpinConversation: makeUnpinConversationHandler,
   markConversation: makeMarkConversationHandler,
   unmarkConversation: makeUnmarkConversationHandler,
+  putConversationRetention: makePutConversationRetentionHandler,
   deleteConversation: makeDeleteConversationHandler,
   createGroup: makeCreateGroupHandler,
   addMember: makeAddMemberHandler,
@@ -52,6 +57,11 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   putRetention: makePutRetentionHandler,
   putUserRetention: makePutUserRetentionHandler,
   deleteUserRetention: makeDeleteUserRetentionHandler,
+  putHold: makePutHoldHandler,
+  listHolds: makeListHoldsHandler,
+  deleteHold: makeDeleteHoldHandler,
+  previewRetention: makePreviewRetentionHandler,
+  cancelPendingRetention: makeCancelPendingRetentionHandler,
   listSweeps: makeListSweepsHandler,
   listAudit: makeListAuditHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.

@@ -8,9 +8,11 @@ import type { ErasureView } from '../domain/erasure.js';
 import type { HistoryPage } from '../domain/history.js';
 import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
+import type { RetentionPreview } from '../domain/retention-preview.js';
 import type { SweepRunView } from '../domain/sweep.js';
 import type { ChainedAuditRecord, ChainVerification } from '../store/audit-store.js';
 import { ERASURE_COUNT_NAMES } from '../store/erasure-store.js';
+import type { Hold } from '../store/hold-store.js';
 import { chatType, described, id, integer, messageType, msgId, named } from './schemas.js';
 
 /**
@@ -78,6 +80,19 @@ export const messagePreviewSchema = /* @__PURE__ */ lazy(() =>
   ),
 );
 
+/** A conversation's own retention (per-conversation policy), present only when it has one. */
+const ownRetention = () => ({
+  retentionDays: described(
+    z.optional(integer(z.minimum(1), z.maximum(36_500))),
+    "This conversation's own retention in days, set by this user (absent: the user's or app's policy applies)",
+  ),
+  retentionFloor: described(
+    z.optional(integer()),
+    'Messages at or before this server time (ms) stay hidden whatever the days: what had expired when the ' +
+      "conversation's own policy last changed (absent: none)",
+  ),
+});
+
 export const conversationSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
@@ -96,6 +111,7 @@ export const conversationSchema = /* @__PURE__ */ lazy(() =>
       ),
       pinnedAt: described(z.nullable(integer()), 'When this user pinned it (ms), or null'),
       marks: described(z.array(integer(z.minimum(0), z.maximum(19))), "This user's marks, sorted"),
+      ...ownRetention(),
     }),
     { id: 'Conversation', description: "One conversation in a user's list." },
   ),
@@ -104,10 +120,11 @@ export const conversationSchema = /* @__PURE__ */ lazy(() =>
 const conversationKey = () => ({ convId: id(), chatType: chatType() });
 
 export const removedConversationSchema = /* @__PURE__ */ lazy(() =>
-  named(z.object({ ...conversationKey(), clearedThrough: nullableMsgId() }), {
+  named(z.object({ ...conversationKey(), clearedThrough: nullableMsgId(), ...ownRetention() }), {
     id: 'RemovedConversation',
     description:
-      'A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages).',
+      'A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). ' +
+      'Its own retention, if any, still expires cached messages.',
   }),
 );
 
@@ -136,7 +153,14 @@ export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
         z.optional(z.nullable(integer())),
         'In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller ' +
           '(null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. ' +
-          'It never goes back: a lengthened policy does not show expired messages again.',
+          'It never goes back: a lengthened policy does not show expired messages again. A conversation with ' +
+          'its own `retentionDays` goes by those instead (see serverTime).',
+      ),
+      serverTime: described(
+        z.optional(integer()),
+        'In a sync (`since`) only: the server time (ms) the cutoffs were computed for. For each cached ' +
+          'conversation, cutoff = max(retentionFloor ?? -1, retentionDays ? serverTime - retentionDays * 86400000 ' +
+          ': retentionCutoff); drop its cached messages at or before it, and the conversation if its lastMessage is.',
       ),
     }),
     { id: 'ConversationPage' },
@@ -204,10 +228,99 @@ export const retentionDaysSchema = /* @__PURE__ */ lazy(() =>
 export const retentionViewSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
-      appDays: retentionDaysSchema(),
-      users: z.array(z.object({ userId: id(), days: retentionDaysSchema() })),
+      appDays: described(retentionDaysSchema(), 'The app default in force now'),
+      users: described(
+        z.array(z.object({ userId: id(), days: retentionDaysSchema() })),
+        'Per-user overrides in force now',
+      ),
+      pending: described(
+        z.array(
+          z.object({
+            userId: described(z.nullable(id()), 'The user whose override it is; null: the app default'),
+            days: integer(z.minimum(1), z.maximum(36_500)),
+            effectiveAt: described(
+              integer(),
+              'When it takes effect (server time in ms), unless cancelled first',
+            ),
+          }),
+        ),
+        'Shortenings waiting for their time: DELETE /v1/admin/retention/pending cancels one',
+      ),
     }),
     { id: 'RetentionPolicy' },
+  ),
+);
+
+export const holdSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      holdId: id(),
+      userIds: described(z.array(id()), 'The users it covers'),
+      reason: z.string(),
+      conversations: z.optional(
+        described(
+          z.array(z.object({ chatType: chatType(), convId: id() })),
+          'Only these conversations of its users (absent: everything of theirs)',
+        ),
+      ),
+      createdAt: integer(),
+      updatedAt: integer(),
+      setBy: described(id(), "The admin's `sub` who set it last"),
+    }),
+    {
+      id: 'LegalHold',
+      description:
+        "While it stands nothing of its users' (in those conversations) is physically deleted; what they see is unchanged.",
+    },
+  ),
+);
+
+export const retentionPreviewSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      days: retentionDaysSchema(),
+      userId: described(z.nullable(id()), 'The user previewed; null: the app default (overrides left out)'),
+      asOf: described(integer(), 'The sweep time previewed: a sweep then, under this policy, deletes this'),
+      cutoff: described(integer(), 'Copies at or before this time (ms) are deleted; -1: none'),
+      copies: described(integer(z.minimum(0)), 'Message copies deleted (see method)'),
+      conversations: described(integer(z.minimum(0)), 'Conversations that lose at least one copy'),
+      users: described(integer(z.minimum(0)), 'Users who lose at least one copy'),
+      oldestKept: described(
+        z.nullable(integer()),
+        'The time (ms) of the oldest copy kept among those the policy governs; null: none left',
+      ),
+      method: described(
+        z.union([
+          z.object({ kind: z.literal('exact') }),
+          z.object({
+            kind: z.literal('estimate'),
+            basis: z.literal('uniform-sample'),
+            sampled: integer(z.minimum(1)),
+            of: integer(z.minimum(1)),
+            confidence: z.literal(0.95),
+            maxError: integer(z.minimum(0)),
+            copiesAtLeast: integer(z.minimum(0)),
+          }),
+        ]),
+        'exact: every conversation counted; estimate: copies from a uniform sample of `sampled` of `of` ' +
+          'conversations, within ± maxError at 95% confidence, and never below copiesAtLeast ' +
+          '(conversations and users stay exact; oldestKept is at or after the true one)',
+      ),
+    }),
+    { id: 'RetentionPreview' },
+  ),
+);
+
+/** A change that keeps less than the days in force: it waits, and can be cancelled until effectiveAt. */
+export const pendingRetentionSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      userId: described(z.nullable(id()), 'null: the app default'),
+      days: retentionDaysSchema(),
+      effectiveAt: described(integer(), 'When it takes effect (server time in ms), unless cancelled first'),
+      preview: retentionPreviewSchema(),
+    }),
+    { id: 'PendingRetention' },
   ),
 );
 
@@ -296,8 +409,17 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
       seq: described(integer(), 'Its number in the trail: 1, 2, 3... with no gaps; newest first'),
       auditId: described(msgId(), 'A ULID: the id of the action'),
       actor: described(id(), "The admin's `sub`"),
-      action: z.enum(['retention.set', 'retention.clear', 'sweep.start', 'erasure.start']),
-      target: described(z.string(), '`app`, `user:{id}`, or a sweep run id'),
+      action: z.enum([
+        'retention.set',
+        'retention.schedule',
+        'retention.cancel',
+        'retention.clear',
+        'sweep.start',
+        'hold.set',
+        'hold.release',
+        'erasure.start',
+      ]),
+      target: described(z.string(), '`app`, `user:{id}`, `hold:{id}`, or a sweep run id'),
       before: described(z.unknown(), 'The value before (`unset` when there was none)'),
       after: described(z.unknown(), 'The value after (`unset` when it was removed)'),
       at: described(integer(), 'Server time in ms'),
@@ -375,6 +497,8 @@ export type WireAgreesWithDomain = [
   Agrees<Same<z.output<ReturnType<typeof readPositionSchema>>, ReadPosition>>,
   Agrees<Same<z.output<ReturnType<typeof groupSchema>>, Group>>,
   Agrees<Same<z.output<ReturnType<typeof retentionViewSchema>>, RetentionView>>,
+  Agrees<Same<z.output<ReturnType<typeof holdSchema>>, Hold>>,
+  Agrees<Same<z.output<ReturnType<typeof retentionPreviewSchema>>, RetentionPreview>>,
   Agrees<Same<z.output<ReturnType<typeof sweepRunSchema>>, SweepRunView>>,
   Agrees<Same<z.output<ReturnType<typeof erasureSchema>>, ErasureView>>,
   Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, ChainedAuditRecord>>,

@@ -83,6 +83,16 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     errors: [403, 404, 409],
   },
   unpinConversation: { summary: 'Unpin a conversation', errors: [403, 404] },
+  putConversationRetention: {
+    summary: "Set or remove a conversation's own retention (disappearing messages)",
+    description:
+      "`days` (1 to 36500) gives the caller's side of the conversation its own retention: messages older than that " +
+      "many days are hidden, then deleted, whatever the caller's or the app's policy (shorter or longer); `null` " +
+      'removes it. What had expired when it changed stays hidden (`retentionFloor`). Idempotent; other devices learn ' +
+      'it through `?since=`. A conversation the caller does not have is a 404; a group they are not a member of, a 403.',
+    errors: [400, 403, 404],
+    requestExample: { days: 7 },
+  },
   markConversation: { summary: 'Add a mark (0..19) to a conversation', errors: [403, 404] },
   unmarkConversation: { summary: 'Remove a mark from a conversation', errors: [403, 404] },
   deleteConversation: {
@@ -114,15 +124,61 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     description: "Clears the member's copy of the group history. The owner cannot leave.",
     errors: [403, 409],
   },
-  getRetention: { summary: 'Retention policy: the app default and per-user overrides' },
+  getRetention: {
+    summary: 'Retention policy: the app default and per-user overrides in force, and pending shortenings',
+  },
   putRetention: {
     summary: 'Set the app default retention',
     description:
-      'Messages at or before `now - days` are never returned from that moment; the sweep deletes them.',
+      'Keeping as much or more (or keep-forever) takes effect at once: 200, and messages at or before ' +
+      '`now - days` are never returned from that moment; the sweep deletes them. Keeping less answers 202 ' +
+      'with `effectiveAt` (now + `delaySeconds`, default ROAMING_RETENTION_DELAY_SECONDS, 24 h) and a preview ' +
+      'of what it will delete: until then reads use the policy in force, and DELETE /v1/admin/retention/pending ' +
+      'cancels it. A second shortening replaces a pending one and starts its delay again; `delaySeconds: 0` ' +
+      'applies it at once (still 202, with its preview).',
     requestExample: { days: 30 },
   },
-  putUserRetention: { summary: "Override one user's retention", requestExample: { days: null } },
+  putUserRetention: {
+    summary: "Override one user's retention",
+    description:
+      "As the app default's: keeping less than the user's days in force answers 202 and waits; " +
+      'cancel with DELETE /v1/admin/retention/pending?userId=.',
+    requestExample: { days: null },
+  },
   deleteUserRetention: { summary: 'Remove a per-user override (the user follows the app default again)' },
+  putHold: {
+    summary: 'Set or replace a legal hold',
+    description:
+      'While a hold covers a user (or, with `conversations`, those conversations of theirs), nothing of theirs there is ' +
+      'physically deleted: not by the retention sweep, not by their own one-way deletes, not by erasure. What they see ' +
+      'is unchanged (their deletes still hide, expired messages still disappear from reads). 1 to 100 distinct `userIds`, ' +
+      'a `reason` of 1 to 500 characters, and optionally 1 to 100 distinct conversations. Audited with before and after.',
+    requestExample: { userIds: ['alice'], reason: 'Case 2026-114: preserve all records' },
+  },
+  listHolds: { summary: 'Every legal hold in force' },
+  deleteHold: {
+    summary: 'Release a legal hold',
+    description:
+      'The next retention sweep purges what the hold kept: what its users deleted, and what retention expired. ' +
+      'Audited with the hold as it was. 404 if there is no such hold.',
+    errors: [404],
+  },
+  previewRetention: {
+    summary: 'What a retention policy of `days` would delete now',
+    description:
+      'Counts from the purge index (never a scan of the table) what a sweep run now would physically delete ' +
+      'under a policy of `days` for the app default (users with an override of their own left out) or for ' +
+      '`userId`: copies, conversations, users, and the oldest copy kept. `method` says whether the copies are ' +
+      'exact or estimated from a uniform sample (with a 95% error bound and a hard lower bound).',
+  },
+  cancelPendingRetention: {
+    summary: 'Cancel a pending retention shortening (the app default, or `userId`)',
+    description:
+      'Until its `effectiveAt`. 409 when none is pending (none was set, or it is in force already: set a ' +
+      'longer policy instead). Nothing it would have expired is deleted; what an instance may already have ' +
+      'hidden under it stays hidden (docs/consistency.md, section 7).',
+    errors: [409],
+  },
   listSweeps: { summary: 'Recent retention sweep runs, newest first, with progress' },
   listAudit: {
     summary: 'The audit trail of admin actions, newest first',
@@ -180,6 +236,7 @@ export const PARAMETER_DOCS: Record<string, string> = {
   deleteMessages: 'Also delete the messages',
   groupId: 'The group',
   userId: 'The user',
+  holdId: 'The legal hold: an id the operator chooses (a case number)',
 };
 
 /** Tags group the routes in the reference page, by path. */

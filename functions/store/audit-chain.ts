@@ -13,8 +13,16 @@ export interface AuditRecord {
   auditId: string;
   /** The admin's `sub`. */
   actor: string;
-  action: 'retention.set' | 'retention.clear' | 'sweep.start' | 'erasure.start';
-  /** What was changed: `app`, `user:{id}`, or a sweep run id. */
+  action:
+    | 'retention.set'
+    | 'retention.schedule'
+    | 'retention.cancel'
+    | 'retention.clear'
+    | 'sweep.start'
+    | 'hold.set'
+    | 'hold.release'
+    | 'erasure.start';
+  /** What was changed: `app`, `user:{id}`, `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;
   after: unknown;

@@ -1,3 +1,4 @@
+import { DAY_MS } from '../core/clock.js';
 import type { ChatType, ConversationRef } from '../core/model.js';
 import type { ConversationState } from './conversation-state.js';
 import { keys, purgeShardOf } from './keys.js';
@@ -56,6 +57,8 @@ const COLUMNS: { [F in Field]: Column<F> } = {
   markedAt: { attribute: 'markedAt', absent: undefined, read: Number },
   left: { attribute: 'left', absent: false, read: (stored) => stored === true, omitted: (left) => !left },
   purgeSk: { attribute: 'purgeSk', absent: undefined },
+  retentionDays: { attribute: 'retentionDays', absent: undefined, read: Number, listed: true },
+  retentionFloor: { attribute: 'retentionFloor', absent: undefined, read: Number, listed: true },
   shared: {
     attribute: 'shared',
     absent: false,
@@ -139,19 +142,45 @@ function identityOf(ref: ConversationRef): Item {
 
 /** Index keys that follow a field: the pinned index's key follows the pin, the purge shard the filing. */
 function companionsOf(
-  state: Pick<StoredFields, 'pinnedAt' | 'purgeSk'> & { ref: ConversationRef },
+  state: Pick<StoredFields, 'pinnedAt' | 'purgeSk' | 'retentionDays'> & { ref: ConversationRef },
   purgeShards: number,
 ) {
   const companions: Item = {};
   if (state.pinnedAt !== undefined) {
     companions.pinSk = keys.pinSk(state.pinnedAt, state.ref.chatType, state.ref.convId);
   }
-  if (state.purgeSk !== undefined) companions.purgeShard = purgeShardKey(state.ref.owner, purgeShards);
+  if (state.purgeSk !== undefined) {
+    companions.purgeShard = purgeShardKey({ ...state, purgeSk: state.purgeSk }, purgeShards);
+  }
   return companions;
 }
 
-export function purgeShardKey(owner: string, purgeShards: number): string {
-  return keys.purgeShard(purgeShardOf(owner, purgeShards));
+type Filing = Pick<StoredFields, 'retentionDays'> & { ref: ConversationRef };
+
+/**
+ * The purge shard of a filing: a conversation with its own retention is filed by when its oldest copy
+ * expires, in the owner's `P#{n}#C` (the sweep reads it up to its run's time); every other filing, and a
+ * due-now one (time 0: a one-way delete's), in `P#{n}` by its oldest copy's time.
+ */
+export function purgeShardKey(state: Filing & { purgeSk: string }, purgeShards: number): string {
+  const shard = purgeShardOf(state.ref.owner, purgeShards);
+  const ownFiled = state.retentionDays !== undefined && keys.dueAtOfPurgeSk(state.purgeSk) > 0;
+  return ownFiled ? keys.ownPurgeShard(shard) : keys.purgeShard(shard);
+}
+
+/**
+ * The purge key of a conversation whose oldest copy is from `oldest` (ms): that time, or, with its own
+ * retention, when that copy expires by it (oldest + days). The one place a filing's key is computed.
+ */
+export function purgeKeyOf(state: Filing, oldest: number): string {
+  const days = state.retentionDays;
+  return keys.purgeSk(days === undefined ? oldest : oldest + days * DAY_MS, state.ref);
+}
+
+/** The oldest copy's time (ms) a filing of `state` stands for (0: due now). */
+export function oldestOfPurgeKey(state: Filing, purgeSk: string): number {
+  const dueAt = keys.dueAtOfPurgeSk(purgeSk);
+  return dueAt === 0 || state.retentionDays === undefined ? dueAt : dueAt - state.retentionDays * DAY_MS;
 }
 
 /** How an event changes its fields: most are set to the patch's value; these two are relative. */
@@ -209,7 +238,10 @@ export function change(
   if (options.fileIfUnfiled !== undefined) {
     // Whatever the read said: a settle may have unfiled it since (it does not change `seq`).
     u.setIfAbsent(COLUMNS.purgeSk.attribute, options.fileIfUnfiled);
-    u.setIfAbsent('purgeShard', purgeShardKey(state.ref.owner, options.purgeShards));
+    u.setIfAbsent(
+      'purgeShard',
+      purgeShardKey({ ...next, purgeSk: options.fileIfUnfiled }, options.purgeShards),
+    );
     next.purgeSk = state.purgeSk ?? options.fileIfUnfiled;
   }
   const companions = companionsOf(next, options.purgeShards);

@@ -47,6 +47,10 @@ export interface ConversationState {
    * the list index (a list page merges large groups in at their live position).
    */
   shared: boolean;
+  /** The conversation's own retention in days, set by its owner (conversation-retention.ts), if any. */
+  retentionDays?: number;
+  /** What was expired (ms) when the conversation's own policy last changed: it stays hidden. */
+  retentionFloor?: number;
   /**
    * Not stored: this state was derived past the item's `seq` from META (member-view.ts), so a write
    * stores the derived position, head, latest and unread with its own change.
@@ -92,6 +96,8 @@ export function toConversation(state: ConversationState): Conversation | undefin
     clearedThrough: state.clearedThrough ?? null,
     pinnedAt: state.pinnedAt ?? null,
     marks: state.marks,
+    ...(state.retentionDays === undefined ? {} : { retentionDays: state.retentionDays }),
+    ...(state.retentionFloor === undefined ? {} : { retentionFloor: state.retentionFloor }),
   };
 }
 

@@ -2,7 +2,13 @@ import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { lowestIdAt, nextId, timeOfId } from '../core/ids.js';
 import { previewOf } from '../core/message-preview.js';
 import type { ConversationRef, Message } from '../core/model.js';
-import { type ChangeOptions, change, type StoredFields } from './conversation-item.js';
+import {
+  type ChangeOptions,
+  change,
+  oldestOfPurgeKey,
+  purgeKeyOf,
+  type StoredFields,
+} from './conversation-item.js';
 import { type StampOptions, stamped } from './conversation-stamp.js';
 import {
   type ConversationState,
@@ -13,6 +19,7 @@ import {
   type WriteContext,
 } from './conversation-state.js';
 import { type Db, send } from './db.js';
+import { heldDeleteAction } from './held-delete-store.js';
 import { keys } from './keys.js';
 import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
@@ -68,7 +75,7 @@ export function applyMessage(
     {
       ...how(ctx, { create: !state.exists }),
       add: own ? {} : { unread: 1 },
-      fileIfUnfiled: keys.purgeSk(message.timestamp, ref),
+      fileIfUnfiled: purgeKeyOf(state, message.timestamp),
     },
   );
   return stamped(ctx, state, u, next);
@@ -147,24 +154,37 @@ export function hide(
 export function removeCopies(
   ctx: WriteContext,
   state: ConversationState,
-  input: { msgIds: readonly string[]; unreadIds: readonly string[]; latest?: Message | null },
+  input: {
+    msgIds: readonly string[];
+    unreadIds: readonly string[];
+    latest?: Message | null;
+    /** Own copies kept as tombstones under a legal hold (the caller writes them): recorded, due now. */
+    heldIds?: readonly string[];
+  },
 ): ConversationWrite {
   const unread = input.latest === null ? 0 : Math.max(0, state.unread - input.unreadIds.length);
+  const held = input.heldIds ?? [];
   // A shared-mode side's deletes write tombstones (member-view.ts), which carry the message: filed for
   // purge under the oldest, so the sweep meets them when retention or a watermark passes them.
   const oldest = [...input.msgIds].sort()[0];
   const fileIfUnfiled =
-    state.shared && oldest !== undefined ? keys.purgeSk(timeOfId(oldest), state.ref) : undefined;
+    state.shared && oldest !== undefined && held.length === 0
+      ? purgeKeyOf(state, timeOfId(oldest))
+      : undefined;
+  // Copies kept for a hold are due at once: the first sweep after the release meets the conversation
+  // there and deletes them (a sweep leaves a held conversation filed as it is).
   const written = userChange(
     ctx,
     state,
-    { unread, ...showing(input.latest) },
+    { unread, ...showing(input.latest), ...(held.length > 0 ? dueNow(state) : {}) },
     { deletedIds: input.msgIds },
     { fileIfUnfiled },
   );
   if (input.unreadIds.length > 0) {
     written.actions.push(deletedGapAction(ctx.tableName, state.ref, input.unreadIds, `r${written.next.rev}`));
   }
+  if (held.length > 0)
+    written.actions.push(heldDeleteAction(ctx.tableName, state.ref, held, written.next.rev));
   return written;
 }
 
@@ -262,6 +282,27 @@ export function setMarks(
 }
 
 /**
+ * The owner gave the conversation its own retention (`days`), or removed it (undefined); `floor` is what
+ * stays hidden (ms: what was expired at the change), or undefined for none. A user operation, stamped.
+ */
+export function setOwnRetention(
+  ctx: WriteContext,
+  state: ConversationState,
+  input: { days?: number; floor?: number },
+): ConversationWrite {
+  // Filed again under the new policy (a due-now filing stays due now): the sweep meets it when its
+  // oldest copy expires by the policy in force.
+  const filed = state.purgeSk;
+  const refiled =
+    filed === undefined
+      ? {}
+      : {
+          purgeSk: purgeKeyOf({ ref: state.ref, retentionDays: input.days }, oldestOfPurgeKey(state, filed)),
+        };
+  return userChange(ctx, state, { retentionDays: input.days, retentionFloor: input.floor, ...refiled });
+}
+
+/**
  * After a purge: files the conversation under its oldest remaining copy (or out of the purge index when
  * none is left). When retention purged copies the owner could still see, what they see changes too:
  * `unread` is recounted and, with no copy left, the conversation leaves the list. Conditioned on `rev`,
@@ -271,10 +312,14 @@ export function setMarks(
 export function settlePurge(
   ctx: WriteContext,
   state: ConversationState,
-  input: { oldestRemaining?: number; unread?: number; emptied: boolean },
+  input: { oldestRemaining?: number; keepFiling?: true; unread?: number; emptied: boolean },
 ): ConversationWrite | undefined {
-  const purgeSk =
-    input.oldestRemaining === undefined ? undefined : keys.purgeSk(input.oldestRemaining, state.ref);
+  // `keepFiling`: it stays filed under its key as it is (a held conversation: nothing was deleted).
+  const purgeSk = input.keepFiling
+    ? state.purgeSk
+    : input.oldestRemaining === undefined
+      ? undefined
+      : purgeKeyOf(state, input.oldestRemaining);
   const unlisting = input.emptied && (isListed(state) || state.lastMessage !== undefined);
   const recount = input.unread !== undefined && input.unread !== state.unread;
   if (!unlisting && !recount) {

@@ -1,5 +1,6 @@
+import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import type { ChatType } from '../core/model.js';
-import { type Db, queryAll } from './db.js';
+import { type Db, queryAll, send } from './db.js';
 import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
@@ -36,7 +37,32 @@ export async function listHolds(db: Db): Promise<Hold[]> {
     ExpressionAttributeValues: { ':pk': keys.holdsPk },
     ConsistentRead: true,
   });
-  return items.map(({ pk: _pk, sk: _sk, ...hold }) => hold);
+  return items.map(holdOf);
+}
+
+/** A hold as read, its fields in their declared order (answers are stable whatever the store returns). */
+function holdOf(item: HoldItem): Hold {
+  const { holdId, userIds, reason, conversations, createdAt, updatedAt, setBy } = item;
+  return {
+    holdId,
+    userIds,
+    reason,
+    ...(conversations
+      ? { conversations: conversations.map(({ chatType, convId }) => ({ chatType, convId })) }
+      : {}),
+    createdAt: Number(createdAt),
+    updatedAt: Number(updatedAt),
+    setBy,
+  };
+}
+
+/** One hold, strongly consistent (an admin's change is decided on it), or undefined. */
+export async function getHold(db: Db, holdId: string): Promise<Hold | undefined> {
+  const { Item } = await send<{ Item?: HoldItem }>(
+    db,
+    new GetCommand({ TableName: db.tableName, Key: keys.hold(holdId), ConsistentRead: true }),
+  );
+  return Item && holdOf(Item);
 }
 
 /** Does any hold cover this user's conversation (or, without one, anything of the user's)? */

@@ -11,6 +11,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | sync head        | U#{owner}                   | SYNC                     |
  * | change marker    | U#{owner}#CHG               | E{epoch}#C#{type}#{convId} |
  * | mark entry       | U#{owner}#MARK#{n}          | {listSk}                 |
+ * | held deletes     | U#{owner}#HD#{type}#{convId} | R{rev, zero-padded}     |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
@@ -75,6 +76,10 @@ export const keys = {
   gapSkAbove: (id: string) => `G#${id}#~`,
   gapSkTop: 'G#~',
 
+  /** Copies the owner deleted by id under a legal hold, kept as tombstones: one record per delete. */
+  heldDeletesPk: (ref: ConversationRef) => `U#${ref.owner}#HD#${ref.chatType}#${ref.convId}`,
+  heldDeletesSk: (rev: number) => `R${String(rev).padStart(12, '0')}`,
+
   idempotency: (owner: string, clientMsgId: string) => ({ pk: `U#${owner}#IDEM`, sk: clientMsgId }),
   /** '#' is not allowed in a clientMsgId, so these never meet a send's record. */
   groupCreation: (owner: string, clientRequestId: string) => ({
@@ -123,6 +128,11 @@ export const keys = {
   sweepShardSk: (shard: number) => `SHARD#${shard}`,
 
   purgeShard: (shard: number) => `P#${shard}`,
+  /**
+   * The shard of conversations with their own retention (conversation-retention.ts): their purge key's
+   * time is when their oldest copy expires by that policy, not the copy's time (still under `P#*`).
+   */
+  ownPurgeShard: (shard: number) => `P#${shard}#C`,
   /** Zero-padded so string order is time order; then the conversation, so keys are unique. */
   purgeSk: (dueAt: number, ref: ConversationRef) =>
     `${String(dueAt).padStart(15, '0')}#${ref.owner}#${ref.chatType}#${ref.convId}`,

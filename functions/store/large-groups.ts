@@ -47,9 +47,17 @@ export function largeGroupsOf(item: Record<string, unknown> | undefined): string
 
 /** The owner's large groups, strongly consistent (pages after the first, since calls). */
 export async function readLargeGroups(db: Db, owner: string): Promise<string[]> {
+  return largeGroupsOf(await readLargeGroupsItem(db, owner));
+}
+
+/** The item itself, strongly consistent (it also holds the lists' reach: list-reach.ts). */
+export async function readLargeGroupsItem(
+  db: Db,
+  owner: string,
+): Promise<Record<string, unknown> | undefined> {
   const { Item } = await send<{ Item?: Record<string, unknown> }>(
     db,
     new GetCommand({ TableName: db.tableName, Key: keys.largeGroups(owner), ConsistentRead: true }),
   );
-  return largeGroupsOf(Item);
+  return Item;
 }

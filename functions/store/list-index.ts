@@ -4,6 +4,7 @@ import { type ConversationState, refOfItem, stateOf, toConversation } from './co
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
 import { LARGE_GROUPS_LIST_SK, largeGroupsOf } from './large-groups.js';
+import { listReachOf } from './list-reach.js';
 import { type SyncHeadView, syncHeadViewOf } from './sync-store.js';
 import { LIST_INDEX, PINNED_INDEX } from './table.js';
 
@@ -29,6 +30,8 @@ export interface ListedPage {
   syncHead?: SyncHeadView;
   /** The user's large groups as this Query saw them (first pages of the full list only). */
   largeGroups?: string[];
+  /** The lists' reach as that item said (list-reach.ts), when it was read and has one. */
+  listReach?: number;
 }
 
 interface PageQuery {
@@ -41,14 +44,17 @@ interface PageQuery {
   /** Exclusive upper bound (a cursor), or undefined for the top. */
   below?: string;
   limit: number;
-  /** A conversation whose visible latest message is at or before this (ms) is not shown. */
-  cutoff: number;
+  /** A conversation whose visible latest message is at or before its cutoff (ms) is not shown. */
+  cutoffOf: CutoffOf;
   /**
    * Derives the sides as they are now (large groups' from META, member-view.ts) before they are
    * filtered: an item's own latest may be expired, or it may be unlisted, while its group's is not.
    */
   derive?: Derive;
 }
+
+/** A conversation's retention cutoff (ms): its own policy, or its owner's (conversation-retention.ts). */
+export type CutoffOf = (state: ConversationState) => number;
 
 /** Sides as read from the index, as they are now (same order, same length). */
 export type Derive = (states: ConversationState[]) => Promise<ConversationState[]>;
@@ -91,6 +97,7 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
       }
       if (sortKey === LARGE_GROUPS_LIST_SK) {
         result.largeGroups = largeGroupsOf(item);
+        result.listReach = listReachOf(item);
         continue;
       }
       if (sortKey >= highest) continue;
@@ -102,7 +109,7 @@ async function queryPage(db: Db, query: PageQuery): Promise<ListedPage> {
       const state = now[i] as ConversationState;
       const conversation = toConversation(state);
       if (result.items.length >= query.limit) return;
-      if (conversation && conversation.lastMessage.timestamp > query.cutoff) {
+      if (conversation && conversation.lastMessage.timestamp > query.cutoffOf(state)) {
         result.items.push({ ref: state.ref, state, sortKey, conversation });
       }
     });
@@ -117,7 +124,7 @@ export interface ListRange {
   /** Only keys strictly below this (the cursor), if given; else from the top, sync head included. */
   belowListSk?: string;
   limit: number;
-  cutoff: number;
+  cutoffOf: CutoffOf;
 }
 
 /** Listed conversations, newest first. */
@@ -129,7 +136,7 @@ export function queryListed(db: Db, owner: string, range: ListRange): Promise<Li
     lowest: range.lowestListSk,
     below: range.belowListSk,
     limit: range.limit,
-    cutoff: range.cutoff,
+    cutoffOf: range.cutoffOf,
   });
 }
 
@@ -137,7 +144,7 @@ export function queryListed(db: Db, owner: string, range: ListRange): Promise<Li
 export function queryPinned(
   db: Db,
   owner: string,
-  range: { belowPinSk?: string; limit: number; cutoff: number; derive?: Derive },
+  range: { belowPinSk?: string; limit: number; cutoffOf: CutoffOf; derive?: Derive },
 ): Promise<ListedPage> {
   return queryPage(db, {
     indexName: PINNED_INDEX.indexName,
@@ -146,7 +153,7 @@ export function queryPinned(
     lowest: '0',
     below: range.belowPinSk,
     limit: range.limit,
-    cutoff: range.cutoff,
+    cutoffOf: range.cutoffOf,
     derive: range.derive,
   });
 }
@@ -156,7 +163,7 @@ export function queryMarked(
   db: Db,
   owner: string,
   mark: number,
-  range: { lowestListSk: string; belowListSk?: string; limit: number; cutoff: number },
+  range: { lowestListSk: string; belowListSk?: string; limit: number; cutoffOf: CutoffOf },
 ): Promise<ListedPage> {
   return queryPage(db, {
     pk: keys.markPk(owner, mark),
@@ -164,6 +171,6 @@ export function queryMarked(
     lowest: range.lowestListSk,
     below: range.belowListSk,
     limit: range.limit,
-    cutoff: range.cutoff,
+    cutoffOf: range.cutoffOf,
   });
 }

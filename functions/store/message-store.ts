@@ -91,6 +91,25 @@ export function putTombstoneAction(
   return { Put: { TableName: tableName, Item: { ...toItem(ref, message, seq), hidden: true } } };
 }
 
+/**
+ * The Update that turns the owner's own copy into a tombstone instead of deleting it: a one-way delete
+ * under a legal hold (hold-store.ts). The copy keeps every field, so it is still stored, and every read
+ * treats it as deleted (`hidden`); once the hold is released the sweep deletes it (held-delete-store.ts
+ * records which ones).
+ */
+export function keepDeletedCopyAction(tableName: string, ref: ConversationRef, msgId: string): TransactItem {
+  return {
+    Update: {
+      TableName: tableName,
+      Key: copyKey(ref, msgId),
+      UpdateExpression: 'SET #hidden = :hidden',
+      ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(#hidden)',
+      ExpressionAttributeNames: { '#hidden': 'hidden' },
+      ExpressionAttributeValues: { ':hidden': true },
+    },
+  };
+}
+
 /** One copy's item (seeding a table without a request per message: bench and tests). */
 export function copyItem(home: CopyHome, message: Message, seq: number): Record<string, unknown> {
   return toItem(home, message, seq);
@@ -214,6 +233,9 @@ export async function countCopies(
   return countAll(db, {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+    // A tombstone (a shared copy hidden, or a copy deleted under a legal hold) is no copy the owner has.
+    FilterExpression: 'attribute_not_exists(#hidden)',
+    ExpressionAttributeNames: { '#hidden': 'hidden' },
     ExpressionAttributeValues: { ':pk': pkOf(ref), ':lo': lowest, ':hi': highest },
     ConsistentRead: true,
   });
@@ -231,21 +253,36 @@ export async function oldestPositionIn(
   const lowest = keys.messageSk(lowIdAbove(range.above));
   const highest = keys.messageSk(range.atOrBelow);
   if (lowest > highest) return undefined;
-  const page = await send<{ Items?: { sk: string; seq?: number }[] }>(
-    db,
-    new QueryCommand({
-      TableName: db.tableName,
-      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-      ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
-      ProjectionExpression: 'sk, seq',
-      ConsistentRead: true,
-      Limit: 1,
-    }),
-  );
-  const item = page.Items?.[0];
-  return (
-    item && { msgId: keys.msgIdOfSk(item.sk), seq: item.seq === undefined ? undefined : Number(item.seq) }
-  );
+  // Tombstones (copies deleted under a legal hold) are skipped: usually none, so the first read is one
+  // item; past tombstones, pages of 50 (DynamoDB's Limit counts the items the filter drops).
+  let startKey: Record<string, unknown> | undefined;
+  let limit = 1;
+  do {
+    const page = await send<{
+      Items?: { sk: string; seq?: number }[];
+      LastEvaluatedKey?: Record<string, unknown>;
+    }>(
+      db,
+      new QueryCommand({
+        TableName: db.tableName,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+        FilterExpression: 'attribute_not_exists(#hidden)',
+        ExpressionAttributeNames: { '#hidden': 'hidden' },
+        ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
+        ProjectionExpression: 'sk, seq',
+        ConsistentRead: true,
+        Limit: limit,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    const item = page.Items?.[0];
+    if (item) {
+      return { msgId: keys.msgIdOfSk(item.sk), seq: item.seq === undefined ? undefined : Number(item.seq) };
+    }
+    startKey = page.LastEvaluatedKey;
+    limit = 50;
+  } while (startKey);
+  return undefined;
 }
 
 /**

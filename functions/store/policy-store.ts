@@ -10,7 +10,17 @@ import type { TransactItem } from './transactions.js';
  * (docs/consistency.md, section 7), so expiry never goes backwards for a device; the sweep never
  * deletes by the floor, only by the days in force. A user item without `retentionDays` is a cleared
  * override kept for its floor: the user follows the app default.
+ *
+ * A shortening may wait: `pendingDays` take over from `retentionDays` at `effectiveAt` (ms), on each
+ * reader's own clock (retention.ts, inForceAt), so no job applies it and an admin can cancel it until then
+ * (docs/compliance.md, "Retention preview and undo").
  */
+
+/** A shorter policy that takes over at `effectiveAt` (ms) unless cancelled first. */
+export interface PendingPolicy {
+  days: number;
+  effectiveAt: number;
+}
 
 type PolicyItem = {
   pk: string;
@@ -18,6 +28,8 @@ type PolicyItem = {
   /** Absent on a cleared user override (follows the app default). */
   retentionDays?: RetentionDays;
   floor?: number;
+  pendingDays?: number;
+  effectiveAt?: number;
   updatedAt: number;
 };
 
@@ -29,6 +41,10 @@ export interface RetentionPolicies {
   userDays: Map<string, RetentionDays>;
   /** Floors of user items (overrides and cleared overrides), by user id. */
   userFloors: Map<string, number>;
+  /** The app default's pending shortening, if any (in force from its `effectiveAt`). */
+  appPending?: PendingPolicy;
+  /** Users' pending overrides, by user id. */
+  userPending: Map<string, PendingPolicy>;
 }
 
 /** The keys of the policies that decide one user's retention: the app default and their own item. */
@@ -65,19 +81,23 @@ export function policiesOf(items: readonly Record<string, unknown>[]): Retention
     appFloor: -1,
     userDays: new Map(),
     userFloors: new Map(),
+    userPending: new Map(),
   };
   for (const raw of items) {
     if (raw.pk !== keys.policyPk) continue;
     const item = raw as unknown as PolicyItem;
     const floor = item.floor === undefined ? -1 : Number(item.floor);
+    const pending = pendingOf(item);
     if (item.sk === keys.appPolicySk) {
       policies.appDays = item.retentionDays ?? null;
       policies.appFloor = floor;
+      if (pending) policies.appPending = pending;
       continue;
     }
     const userId = item.sk.slice(keys.userPolicySk('').length);
     if (item.retentionDays !== undefined) policies.userDays.set(userId, item.retentionDays);
     if (floor >= 0) policies.userFloors.set(userId, floor);
+    if (pending) policies.userPending.set(userId, pending);
   }
   return policies;
 }
@@ -85,7 +105,13 @@ export function policiesOf(items: readonly Record<string, unknown>[]): Retention
 export interface PolicyRecord {
   /** Undefined on a cleared user override (kept for its floor). */
   retentionDays?: RetentionDays;
+  pending?: PendingPolicy;
   updatedAt: number;
+}
+
+function pendingOf(item: PolicyItem): PendingPolicy | undefined {
+  if (item.pendingDays === undefined || item.effectiveAt === undefined) return undefined;
+  return { days: Number(item.pendingDays), effectiveAt: Number(item.effectiveAt) };
 }
 
 /**
@@ -100,7 +126,14 @@ export async function getPolicyRecords(
   const items = [...found.values()] as PolicyItem[];
   const recordOf = (sk: string) => {
     const item = items.find((candidate) => candidate.sk === sk);
-    return item && { retentionDays: item.retentionDays, updatedAt: item.updatedAt };
+    const pending = item && pendingOf(item);
+    return (
+      item && {
+        retentionDays: item.retentionDays,
+        updatedAt: item.updatedAt,
+        ...(pending ? { pending } : {}),
+      }
+    );
   };
   return {
     app: recordOf(keys.appPolicySk),
@@ -123,13 +156,14 @@ function asRead(seen: PolicyRecord | undefined) {
 
 /**
  * Writes the app default (no user) or a user's item, if it is still as `seen`: for a transaction.
- * `retentionDays` undefined clears a user's override but keeps the item for its floor.
+ * `retentionDays` undefined clears a user's override but keeps the item for its floor; `pending` is a
+ * shortening that waits (a write without it cancels the one stored).
  */
 export function putPolicyAction(
   tableName: string,
   userId: string | undefined,
   seen: PolicyRecord | undefined,
-  change: { retentionDays?: RetentionDays; floor: number; now: number },
+  change: { retentionDays?: RetentionDays; floor: number; now: number; pending?: PendingPolicy },
 ): TransactItem {
   return {
     Put: {
@@ -138,6 +172,9 @@ export function putPolicyAction(
         ...policyKey(userId),
         ...(change.retentionDays === undefined ? {} : { retentionDays: change.retentionDays }),
         ...(change.floor >= 0 ? { floor: change.floor } : {}),
+        ...(change.pending
+          ? { pendingDays: change.pending.days, effectiveAt: change.pending.effectiveAt }
+          : {}),
         // Always past what was read, even on a clock that stands still or runs behind the last writer's:
         // the condition below (`updatedAt` as read) then tells every write after the read apart.
         updatedAt: Math.max(change.now, (seen?.updatedAt ?? 0) + 1),

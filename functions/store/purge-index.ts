@@ -29,7 +29,7 @@ export interface CandidatePage {
 export async function queryDueInShard(
   db: Db,
   shard: number,
-  range: { from: string; upTo: string; limit: number; startKey?: Key },
+  range: { from: string; upTo: string; limit: number; startKey?: Key; own?: boolean },
 ): Promise<CandidatePage> {
   if (range.from > range.upTo) return { items: [] };
   const page = await send<{ Items?: PurgeCandidate[]; LastEvaluatedKey?: Key }>(
@@ -39,7 +39,8 @@ export async function queryDueInShard(
       IndexName: PURGE_INDEX.indexName,
       KeyConditionExpression: 'purgeShard = :shard AND purgeSk BETWEEN :from AND :upTo',
       ExpressionAttributeValues: {
-        ':shard': keys.purgeShard(shard),
+        // `own`: the shard's conversations with their own retention, keyed by when they expire.
+        ':shard': range.own ? keys.ownPurgeShard(shard) : keys.purgeShard(shard),
         ':from': range.from,
         ':upTo': range.upTo,
       },

@@ -19,6 +19,12 @@ export interface ShardItem extends SweepCounts {
   indexDone?: boolean;
   /** The purge key the index pass resumes at: every candidate before it is finished. */
   indexCursor?: string;
+  /**
+   * The pass over conversations with their own retention (`P#{n}#C`, after the index pass) is complete;
+   * until then `ownCursor` is the purge key it resumes at.
+   */
+  ownDone?: boolean;
+  ownCursor?: string;
   /** The user the per-user pass resumes at: every user before is finished. */
   userCursor?: string;
   /** Checkpoints written so far (a claim of a shard with some resumes it). */
@@ -96,6 +102,8 @@ export interface ShardCheckpoint {
   indexCursor?: string;
   userCursor?: string;
   indexDone?: boolean;
+  ownCursor?: string;
+  ownDone?: boolean;
   done?: boolean;
 }
 
@@ -122,6 +130,8 @@ export async function checkpointShard(
     indexCursor: checkpoint.indexCursor,
     userCursor: checkpoint.userCursor,
     indexDone: checkpoint.indexDone,
+    ownCursor: checkpoint.ownCursor,
+    ownDone: checkpoint.ownDone,
     done: checkpoint.done,
   };
   for (const [name, value] of Object.entries(optional)) {

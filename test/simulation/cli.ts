@@ -77,8 +77,10 @@ runCommand(
 function describeCounts(counts: OperationCounts): string {
   return (
     `${counts.sends} sends (${counts.retries} retries, ${counts.givenUp} given up), ${counts.deletes} deletes, ` +
-    `${counts.policyChanges} policy changes, ${counts.sweeps} sweeps (${counts.sweepsCrashed} died), ` +
+    `${counts.policyChanges} policy changes (${counts.pendingSet} waited, ${counts.pendingCancelled} cancelled), ${counts.conversationPolicyChanges} conversation policy changes, ${counts.sweeps} sweeps (${counts.sweepsCrashed} died), ` +
     `${counts.expiries} expiries, ${counts.clockAdvances} clock advances, ${counts.syncs} syncs, ` +
-    `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks`
+    `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks, ` +
+    `${counts.holdsSet} holds set, ${counts.holdsReleased} released (${counts.heldDeletes} copies kept as tombstones, ` +
+    `${counts.keptByHolds} hidden or expired kept at the end, ${counts.holdWindowDeletes} deleted in the window)`
   );
 }

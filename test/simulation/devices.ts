@@ -1,3 +1,4 @@
+import { DAY_MS } from '../../functions/core/clock.js';
 import type { ChatType, Conversation, ConversationRef, Message } from '../../functions/core/model.js';
 import { listConversations } from '../../functions/domain/conversations.js';
 import type { Deps } from '../../functions/domain/deps.js';
@@ -8,7 +9,8 @@ import { fetchHistory } from '../../functions/domain/history.js';
  * conversation list and a cache of each conversation's messages. Its first sync walks the list (cursor
  * pages of 2) and fetches every listed conversation's history; later ones replay `?since=` from its
  * token and fetch only the messages newer than the cached ones, dropping what was deleted (by id, by
- * watermark) and what expired (the answers' `retentionCutoff`).
+ * watermark) and what expired (the answers' `retentionCutoff`, or a conversation's own `retentionDays`
+ * before the answer's `serverTime`, never below its `retentionFloor`: docs/api.md).
  */
 export interface Device {
   user: string;
@@ -16,7 +18,11 @@ export interface Device {
   token?: string;
   conversations: Map<string, Conversation>;
   cache: Map<string, Map<string, Message>>;
+  /** Each conversation's own retention as last reported (listed or removed). */
+  policies?: Map<string, OwnPolicy>;
 }
+
+type OwnPolicy = { retentionDays?: number; retentionFloor?: number };
 
 export const conversationKey = (c: { chatType: ChatType; convId: string }) => `${c.chatType}#${c.convId}`;
 
@@ -38,18 +44,18 @@ export async function syncDevice(
       for (const msgId of gone.msgIds) device.cache.get(conversationKey(gone))?.delete(msgId);
     }
     for (const removed of page.removed ?? []) {
+      remember(device, removed);
       device.conversations.delete(conversationKey(removed));
       dropThrough(device, removed, removed.clearedThrough);
     }
     for (const c of page.conversations) {
+      remember(device, c);
       device.conversations.set(conversationKey(c), c);
       dropThrough(device, c, c.clearedThrough);
       await fetchNewer(deps, device, c);
     }
-    if (typeof page.retentionCutoff === 'number') {
-      onCutoff(page.retentionCutoff);
-      expireThrough(device, page.retentionCutoff);
-    }
+    if (typeof page.retentionCutoff === 'number') onCutoff(page.retentionCutoff);
+    expire(device, page.retentionCutoff ?? null, page.serverTime);
     if (page.cursor === null) {
       device.token = page.syncToken;
       return;
@@ -77,6 +83,8 @@ async function firstSync(deps: Deps, device: Device): Promise<void> {
   for (const c of seen.values()) await fetchNewer(deps, fresh, c);
   device.conversations = seen;
   device.cache = fresh.cache;
+  device.policies = new Map();
+  for (const c of seen.values()) remember(device, c);
   device.token = token;
 }
 
@@ -109,12 +117,32 @@ function dropThrough(
   for (const msgId of [...(cached?.keys() ?? [])]) if (msgId <= through) cached?.delete(msgId);
 }
 
-/** What retention took: messages at or before the cutoff, and conversations whose latest is. */
-function expireThrough(device: Device, cutoff: number): void {
+function remember(device: Device, c: { chatType: ChatType; convId: string } & OwnPolicy): void {
+  device.policies ??= new Map();
+  device.policies.set(conversationKey(c), {
+    retentionDays: c.retentionDays,
+    retentionFloor: c.retentionFloor,
+  });
+}
+
+/**
+ * What retention took, per conversation: messages at or before max(its floor, its own days before
+ * `serverTime`, else the user's `cutoff`), and the conversation if its latest is.
+ */
+function expire(device: Device, cutoff: number | null, serverTime: number | undefined): void {
+  const cutoffOf = (key: string) => {
+    const own = device.policies?.get(key) ?? {};
+    const byDays =
+      own.retentionDays !== undefined && serverTime !== undefined
+        ? serverTime - own.retentionDays * DAY_MS
+        : (cutoff ?? -1);
+    return Math.max(own.retentionFloor ?? -1, byDays);
+  };
   for (const [key, conversation] of device.conversations) {
-    if (conversation.lastMessage.timestamp <= cutoff) device.conversations.delete(key);
+    if (conversation.lastMessage.timestamp <= cutoffOf(key)) device.conversations.delete(key);
   }
-  for (const messages of device.cache.values()) {
-    for (const [msgId, message] of messages) if (message.timestamp <= cutoff) messages.delete(msgId);
+  for (const [key, messages] of device.cache) {
+    const through = cutoffOf(key);
+    for (const [msgId, message] of messages) if (message.timestamp <= through) messages.delete(msgId);
   }
 }

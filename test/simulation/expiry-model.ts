@@ -2,9 +2,11 @@ import {
   cutoffFor,
   daysFor,
   FLOOR_CLOCK_MARGIN_MS,
+  inForceAt,
   MAX_CLOCK_SKEW_MS,
   NO_CUTOFF,
 } from '../../functions/domain/retention.js';
+import type { RetentionPolicies } from '../../functions/store/policy-store.js';
 import type { SimulationLog } from './log.js';
 import type { World } from './world.js';
 
@@ -35,19 +37,23 @@ export function expiryBounds(world: World, log: SimulationLog, owner: string, no
   const timeline = world.audit.policyTimeline;
   const last = timeline.at(-1);
   if (!last) throw new Error('the audit read no policy');
-  const inForce = cutoffFor(daysFor(last.policies, owner), now);
+  // Pending shortenings only shorten as time passes: within a state, its latest moment hides the most.
+  const daysAt = (policies: RetentionPolicies, at: number) => daysFor(inForceAt(policies, at), owner);
+  const inForce = cutoffFor(daysAt(last.policies, now), now);
   let mayHideThrough = inForce;
   let mustHideThrough = Math.max(inForce, log.reportedCutoffs.get(owner) ?? NO_CUTOFF);
   timeline.forEach((state, i) => {
     const next = timeline[i + 1];
     if (!next) return;
-    const ownDays = daysFor(state.policies, owner);
     const followsAppLater = timeline.slice(i).some((later) => !later.policies.userDays.has(owner));
     const fastEnd = next.at + MAX_CLOCK_SKEW_MS + FLOOR_CLOCK_MARGIN_MS;
-    mayHideThrough = Math.max(mayHideThrough, cutoffFor(ownDays, fastEnd));
-    if (followsAppLater)
-      mayHideThrough = Math.max(mayHideThrough, cutoffFor(state.policies.appDays, fastEnd));
-    mustHideThrough = Math.max(mustHideThrough, cutoffFor(ownDays, next.changedFrom - MAX_CLOCK_SKEW_MS));
+    mayHideThrough = Math.max(mayHideThrough, cutoffFor(daysAt(state.policies, fastEnd), fastEnd));
+    if (followsAppLater) {
+      const appDays = inForceAt(state.policies, fastEnd).appDays;
+      mayHideThrough = Math.max(mayHideThrough, cutoffFor(appDays, fastEnd));
+    }
+    const slowEnd = next.changedFrom - MAX_CLOCK_SKEW_MS;
+    mustHideThrough = Math.max(mustHideThrough, cutoffFor(daysAt(state.policies, slowEnd), slowEnd));
   });
   return { mayHideThrough, mustHideThrough };
 }

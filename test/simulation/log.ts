@@ -84,12 +84,26 @@ export interface OperationCounts {
   pinsAndMarks: number;
   syncs: number;
   policyChanges: number;
+  /** Shortenings that waited (pending-policies.ts), and pending ones cancelled. */
+  pendingSet: number;
+  pendingCancelled: number;
+  /** Changes of a conversation's own policy (conversation-policies.ts). */
+  conversationPolicyChanges: number;
   /** Sweep invocations, and those whose process died at a random command. */
   sweeps: number;
   sweepsCrashed: number;
   /** Items TTL deleted. */
   expiries: number;
   clockAdvances: number;
+  /** Legal holds set (or replaced) and released through the admin routes (holds.ts). */
+  holdsSet: number;
+  holdsReleased: number;
+  /** Copies deletes by ids kept as tombstones under a hold. */
+  heldDeletes: number;
+  /** Hidden or expired copies still stored under the holds in force when the run ended. */
+  keptByHolds: number;
+  /** Copies a hold covered, deleted by work that read the holds before it was set (the window). */
+  holdWindowDeletes: number;
 }
 
 export function zeroCounts(): OperationCounts {
@@ -103,10 +117,18 @@ export function zeroCounts(): OperationCounts {
     pinsAndMarks: 0,
     syncs: 0,
     policyChanges: 0,
+    pendingSet: 0,
+    pendingCancelled: 0,
+    conversationPolicyChanges: 0,
     sweeps: 0,
     sweepsCrashed: 0,
     expiries: 0,
     clockAdvances: 0,
+    holdsSet: 0,
+    holdsReleased: 0,
+    heldDeletes: 0,
+    keptByHolds: 0,
+    holdWindowDeletes: 0,
   };
 }
 

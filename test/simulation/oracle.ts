@@ -5,6 +5,7 @@ import type { Deps } from '../../functions/domain/deps.js';
 import { fetchHistory } from '../../functions/domain/history.js';
 import { readGroup } from '../../functions/store/group-store.js';
 import { keys } from '../../functions/store/keys.js';
+import { conversationBounds } from './conversation-policies.js';
 import { conversationKey } from './devices.js';
 import { type ExpiryBounds, expiryBounds } from './expiry-model.js';
 import type { ChangeRecord, SendRecord, SimulationLog } from './log.js';
@@ -46,7 +47,6 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
   const lists = new Map<string, Map<string, Conversation>>();
   const histories = new Map<string, Message[]>();
   for (const owner of world.users) {
-    const bounds = expiryBounds(world, log, owner, now);
     lists.set(owner, await fullList(deps, owner));
     for (const ref of refsOf(world, owner)) {
       if (ref.chatType === 'group' && !members.has(owner)) {
@@ -59,6 +59,9 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
         continue;
       }
       const where = `${owner} ${conversationKey(ref)}`;
+      // A conversation's own policy bounds it in place of its owner's (conversation-policies.ts).
+      const userBounds = (at: number) => expiryBounds(world, log, owner, at);
+      const bounds: ExpiryBounds = conversationBounds(world.audit.conversations, ref, now, userBounds);
       const history = await walkedHistory(deps, ref, world.dice.between(2, 5), failures, where);
       histories.set(`${owner}|${conversationKey(ref)}`, history);
       checkIdentity(log, ref, history, failures, where);

@@ -6,8 +6,11 @@ import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { Dice } from '../support/prng.js';
+import { conversationPolicyUser } from './conversation-policies.js';
+import { heldCopiesPurged, releaseAllHolds, startHoldOperations } from './holds.js';
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
+import { pendingOperator } from './pending-policies.js';
 import { type OperationTag, runAs } from './scheduler.js';
 import { passTime } from './upkeep.js';
 import {
@@ -44,7 +47,11 @@ const ACTORS = 4;
 const PHASES = 4;
 const OPERATIONS_PER_ACTOR_AND_PHASE = 3;
 const OPERATOR_OPERATIONS_PER_PHASE = 2;
+/** Pending shortenings set or cancelled per phase (pending-policies.ts). */
+const PENDING_OPERATIONS_PER_PHASE = 2;
 const PLATFORM_OPERATIONS_PER_PHASE = 1;
+/** Conversations' own policies set, changed or cleared per phase (conversation-policies.ts). */
+const CONVERSATION_POLICY_OPERATIONS_PER_PHASE = 2;
 const RETRY_ROUNDS = 5;
 
 /**
@@ -73,6 +80,16 @@ export async function runSeed(
     world.scheduler.start('platform', () =>
       platform(world, log, platformDice, PLATFORM_OPERATIONS_PER_PHASE),
     );
+    // Its dice are not drawn from the world's, so the other actors make the choices they made before it.
+    const pendingDice = Dice.seeded(world.seed * 7_919 + phase * 104_729 + 1);
+    world.scheduler.start('pending', () =>
+      pendingOperator(world, log, pendingDice, PENDING_OPERATIONS_PER_PHASE),
+    );
+    const conversationDice = Dice.seeded(world.seed * 6_007 + phase * 15_485_863 + 2);
+    world.scheduler.start('conversation policies', () =>
+      conversationPolicyUser(world, log, conversationDice, CONVERSATION_POLICY_OPERATIONS_PER_PHASE),
+    );
+    startHoldOperations(world, log, phase, PHASES);
     const switching =
       phase === 1 && groupModeThreshold(world.seed) === 2 ? joinPastThreshold(world, log) : undefined;
     await world.scheduler.drain();
@@ -91,7 +108,9 @@ export async function runSeed(
     }
     failures.push(`send ${record.text} was never acknowledged (last error ${record.lastError})`);
   }
+  failures.push(...(await releaseAllHolds(world, log)));
   failures.push(...(await settle(world)));
+  failures.push(...(await heldCopiesPurged(world, log)));
   failures.push(...(await check(world, log)));
   failures.push(...(await auditTrailFailures(world)));
   return {

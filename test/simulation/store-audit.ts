@@ -5,6 +5,7 @@ import type { ChatType, ConversationRef } from '../../functions/core/model.js';
 import {
   cutoffFor,
   daysFor,
+  inForceAt,
   MAX_CLOCK_SKEW_MS,
   SWEEP_CLOCK_MARGIN_MS,
   visibleCutoff,
@@ -12,6 +13,8 @@ import {
 import { createDb, type DocumentSender } from '../../functions/store/db.js';
 import { keys } from '../../functions/store/keys.js';
 import { getAllPolicies, type RetentionPolicies } from '../../functions/store/policy-store.js';
+import { ConversationPolicyAudit, ownCutoff } from './conversation-policies.js';
+import { HoldAudit } from './holds.js';
 import { currentOperation, type OperationTag } from './scheduler.js';
 
 /**
@@ -67,6 +70,10 @@ export class StoreAudit {
   readonly copiesDeleted = new Map<string, number>();
   /** By operation: the step of its last read of each user's policy item ('*': of all of them). */
   private readonly policyReads = new Map<number, Map<string, number>>();
+  /** Legal holds: their timeline, and which deletes they forbid (holds.ts). */
+  readonly holds: HoldAudit;
+  /** Conversations' own policies: their timeline, and which each sweep round read (conversation-policies.ts). */
+  readonly conversations: ConversationPolicyAudit;
 
   constructor(
     private readonly raw: DocumentSender,
@@ -74,11 +81,15 @@ export class StoreAudit {
     private readonly clock: ManualClock,
     private readonly step: () => number,
     private readonly justificationOf: (operation: OperationTag) => DeleteJustification,
-  ) {}
+  ) {
+    this.holds = new HoldAudit(raw, tableName, step);
+    this.conversations = new ConversationPolicyAudit(raw, tableName, clock, step);
+  }
 
-  /** Reads the policies as they are now (before any operation runs). */
+  /** Reads the policies and holds as they are now (before any operation runs). */
   async start(): Promise<void> {
     await this.recordPolicies();
+    await this.holds.start();
   }
 
   /** The store as the audit watches it: wrap the raw client with this, then the scheduler around it. */
@@ -88,6 +99,8 @@ export class StoreAudit {
         await this.beforeSending(command, currentOperation());
         const output = await (client.send as (c: unknown) => Promise<unknown>)(command);
         if (touchesPolicies(command)) await this.recordPolicies();
+        await this.holds.afterSending(command);
+        await this.conversations.afterSending(command);
         return output;
       }) as DocumentSender['send'],
     };
@@ -118,6 +131,8 @@ export class StoreAudit {
   private async beforeSending(command: Command, operation: OperationTag | undefined): Promise<void> {
     const name = command.constructor.name;
     if (operation) this.notePolicyReads(command, operation);
+    if (operation) this.conversations.noteReads(command, operation);
+    await this.holds.beforeSending(command, operation);
     const deleted: { key: Record<string, unknown>; inTransaction: boolean }[] = [];
     if (name === 'BatchWriteCommand') {
       for (const requests of Object.values(command.input.RequestItems ?? {})) {
@@ -194,6 +209,11 @@ export class StoreAudit {
     const kind = operation?.kind ?? 'unknown';
     this.copiesDeleted.set(kind, (this.copiesDeleted.get(kind) ?? 0) + 1);
     const justification = operation ? this.justificationOf(operation) : {};
+    const where = `${kind} (step ${this.step()}) deleted ${ref.owner}'s copy of ${msgId} in ${ref.chatType}#${ref.convId}`;
+    const held = this.holds.copyDeleteFailure(ref, operation, where);
+    if (held) this.failures.push(held);
+    // A tombstone: its owner deleted it by id under a hold; it may go once no hold covers it.
+    if (copy.hidden === true) return;
     const byIds = justification.byIds;
     if (
       inTransaction &&
@@ -208,7 +228,6 @@ export class StoreAudit {
     const conversation = await this.get(keys.conversation(ref));
     const clearedThrough = conversation?.clearedThrough as string | undefined;
     if (clearedThrough !== undefined && msgId <= clearedThrough) return;
-    const where = `${kind} (step ${this.step()}) deleted ${ref.owner}'s copy of ${msgId} in ${ref.chatType}#${ref.convId}`;
     if (!justification.sweep || !operation) {
       this.failures.push(`${where}: not its owner's delete, and above their watermark ${clearedThrough}`);
       return;
@@ -216,17 +235,23 @@ export class StoreAudit {
     const timestamp = timeOfId(msgId);
     const now = this.clock.now();
     const states = this.statesDuring(this.lastPolicyRead(operation, ref.owner), this.step());
-    const expiredByDays = states.some(
-      (state) =>
-        timestamp <=
-        cutoffFor(daysFor(state.policies, ref.owner), now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS),
+    // The latest a sweep's clock may read, less its margin: pending changes are in force by then or not.
+    const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
+    // A conversation's own days, as the round's snapshot read them, replace its owner's (withOwnPolicy).
+    const own = this.conversations.statesForRound(ref, operation);
+    const daysThen = (state: PolicyState) =>
+      own.map((o) => o.days ?? daysFor(inForceAt(state.policies, sweepNow), ref.owner));
+    const expiredByDays = states.some((state) =>
+      daysThen(state).some((days) => timestamp <= cutoffFor(days, sweepNow)),
     );
     if (!expiredByDays) {
-      const days = states.map((state) => String(daysFor(state.policies, ref.owner))).join(',');
+      const days = states.map((state) => daysThen(state).join('/')).join(',');
       this.failures.push(`${where}: no retention in force during the sweep (days ${days}) expired it`);
       return;
     }
-    const hidden = timestamp <= visibleCutoff(this.current().policies, ref.owner, now - MAX_CLOCK_SKEW_MS);
+    const slowNow = now - MAX_CLOCK_SKEW_MS;
+    const userCutoff = visibleCutoff(this.current().policies, ref.owner, slowNow);
+    const hidden = timestamp <= ownCutoff(this.conversations.current(ref), userCutoff, slowNow);
     if (!hidden) this.failures.push(`${where}: its owner may still see it on an instance an hour slow`);
   }
 
@@ -246,6 +271,8 @@ export class StoreAudit {
     const kind = `${operation?.kind ?? 'unknown'} (shared)`;
     this.copiesDeleted.set(kind, (this.copiesDeleted.get(kind) ?? 0) + 1);
     const where = `${kind} (step ${this.step()}) deleted the shared copy of ${msgId} in group ${groupId}`;
+    const held = await this.holds.sharedDeleteFailure(groupId, operation, where);
+    if (held) this.failures.push(held);
     if (!operation || !this.justificationOf(operation).sweep) {
       this.failures.push(`${where}: not a sweep`);
       return;
@@ -253,19 +280,28 @@ export class StoreAudit {
     const timestamp = timeOfId(msgId);
     const now = this.clock.now();
     const states = this.statesDuring(this.lastPolicyRead(operation, '*'), this.step());
+    const sweepNow = now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS;
     const expired = states.some((state) => {
-      const days = [state.policies.appDays, ...state.policies.userDays.values()];
+      const policies = inForceAt(state.policies, sweepNow);
+      // A member's own policy for the group raised its keepDays, never lowered (shared-groups.ts).
+      const own = this.conversations.longestEverInGroup(groupId);
+      const days = [policies.appDays, ...policies.userDays.values(), ...(own === undefined ? [] : [own])];
       const longest = days.includes(null) ? null : Math.max(...(days as number[]));
-      return timestamp <= cutoffFor(longest, now + MAX_CLOCK_SKEW_MS - SWEEP_CLOCK_MARGIN_MS);
+      return timestamp <= cutoffFor(longest, sweepNow);
     });
     if (!expired) {
       this.failures.push(`${where}: the longest retention in force during the sweep kept it`);
       return;
     }
     const policies = this.current().policies;
-    const seeing = (await this.membersOf(groupId)).filter(
-      (member) => timestamp > visibleCutoff(policies, member, now - MAX_CLOCK_SKEW_MS),
-    );
+    const seeing = (await this.membersOf(groupId)).filter((member) => {
+      const slowNow = now - MAX_CLOCK_SKEW_MS;
+      const ref = { owner: member, chatType: 'group' as const, convId: groupId };
+      return (
+        timestamp >
+        ownCutoff(this.conversations.current(ref), visibleCutoff(policies, member, slowNow), slowNow)
+      );
+    });
     if (seeing.length > 0) this.failures.push(`${where}: ${seeing.join(', ')} may still see it`);
   }
 

@@ -20,7 +20,10 @@ const HOUR_MS = 60 * MINUTE_MS;
 /** TTL deletes an expired item some time within this after it expired (on AWS: usually within two days). */
 export const TTL_LAG_MS = 2 * DAY_MS;
 
-/** The app default or a user's override set to 1-3 days or to keep forever, or a user's override cleared. */
+/**
+ * The app default or a user's override set to 1-3 days or to keep forever at once (no delay: pending
+ * changes are pending-policies.ts's), or a user's override cleared.
+ */
 export async function changePolicy(world: World, log: SimulationLog, dice: Dice, deps: Deps): Promise<void> {
   log.counts.policyChanges++;
   const roll = dice.int(10);
@@ -34,10 +37,10 @@ export async function changePolicy(world: World, log: SimulationLog, dice: Dice,
     'policy',
     () =>
       roll < 4
-        ? setAppRetention(deps, world.admin, days)
+        ? setAppRetention(deps, world.admin, days, 0)
         : roll < 8
-          ? setUserRetention(deps, world.admin, user, days)
-          : clearUserRetention(deps, world.admin, user),
+          ? setUserRetention(deps, world.admin, user, days, 0)
+          : clearUserRetention(deps, world.admin, user).then((record) => record && { record }),
     fault,
   );
   await done.catch((error: unknown) => classify(log, 'policy', error));

@@ -103,7 +103,8 @@ export async function createWorld(seed: number, raw: DocumentSender, tableName: 
   );
   await audit.start();
   const audited = audit.wrap(raw);
-  const scheduled = scheduler.wrap(audited);
+  // The hold audit notes when each command was sent, before it waits its turn (holds.ts).
+  const scheduled = audit.holds.noteIssued(scheduler.wrap(audited));
   const instances: SimInstance[] = Array.from({ length: INSTANCES }, (_, i) => {
     // As often as not at the limit, either way: where two instances disagree most.
     const roll = dice.int(3);

@@ -1,4 +1,5 @@
 import type { ConversationKey, RoamingClient, SyncResult } from '../../client/roaming-client.js';
+import { DAY_MS } from '../../functions/core/clock.js';
 import type { Conversation, Message } from '../../functions/core/model.js';
 
 /**
@@ -10,6 +11,8 @@ import type { Conversation, Message } from '../../functions/core/model.js';
 export class Device {
   conversations = new Map<string, Conversation>();
   cache = new Map<string, Map<string, Message>>();
+  /** Each conversation's own retention as last reported (listed or removed): its cache expires by it. */
+  policies = new Map<string, { retentionDays?: number; retentionFloor?: number }>();
   token?: string;
 
   constructor(readonly client: RoamingClient) {}
@@ -17,11 +20,15 @@ export class Device {
   async fullFetch(): Promise<void> {
     this.conversations.clear();
     this.cache.clear();
+    this.policies.clear();
     let cursor: string | undefined;
     do {
       const page = await this.client.fetchConversationsFromServer({ limit: 2, cursor });
       this.token ??= page.syncToken;
-      for (const c of page.conversations) this.conversations.set(keyOf(c), c);
+      for (const c of page.conversations) {
+        this.conversations.set(keyOf(c), c);
+        this.remember(c);
+      }
       cursor = page.cursor ?? undefined;
     } while (cursor);
     for (const c of this.conversations.values()) await this.fetchNewer(c);
@@ -35,24 +42,43 @@ export class Device {
     }
     for (const removed of delta.removed) {
       this.conversations.delete(keyOf(removed));
+      this.remember(removed);
       this.dropThrough(removed, removed.clearedThrough);
     }
     for (const c of delta.conversations) {
       this.conversations.set(keyOf(c), c);
+      this.remember(c);
       this.dropThrough(c, c.clearedThrough);
       await this.fetchNewer(c);
     }
-    if (delta.retentionCutoff !== null) this.expireThrough(delta.retentionCutoff);
+    this.expire(delta);
     this.token = delta.syncToken;
     return delta;
   }
 
-  /** What retention took: messages at or before the cutoff, and conversations whose latest is. */
-  private expireThrough(cutoff: number): void {
+  private remember(c: ConversationKey & { retentionDays?: number; retentionFloor?: number }): void {
+    this.policies.set(keyOf(c), { retentionDays: c.retentionDays, retentionFloor: c.retentionFloor });
+  }
+
+  /**
+   * What retention took (docs/api.md): per conversation, cutoff = max(retentionFloor, its own days before
+   * serverTime, or else retentionCutoff); its messages at or before it go, and it leaves the list if its
+   * latest is.
+   */
+  private expire(delta: SyncResult): void {
+    const cutoffOf = (key: string) => {
+      const own = this.policies.get(key) ?? {};
+      const byDays =
+        own.retentionDays !== undefined && delta.serverTime !== null
+          ? delta.serverTime - own.retentionDays * DAY_MS
+          : (delta.retentionCutoff ?? -1);
+      return Math.max(own.retentionFloor ?? -1, byDays);
+    };
     for (const [key, conversation] of this.conversations) {
-      if (conversation.lastMessage.timestamp <= cutoff) this.conversations.delete(key);
+      if (conversation.lastMessage.timestamp <= cutoffOf(key)) this.conversations.delete(key);
     }
-    for (const messages of this.cache.values()) {
+    for (const [key, messages] of this.cache) {
+      const cutoff = cutoffOf(key);
       for (const [msgId, message] of messages) if (message.timestamp <= cutoff) messages.delete(msgId);
     }
   }

@@ -72,8 +72,10 @@ export async function startHarness(
   const client = options.wrapClient ? options.wrapClient(documentClient) : documentClient;
   // Inline purges stop at their batch cap, not at the wall-clock budget, so request counts are exact.
   // Per-user rate limits are off (the clock stands still in tests); the limit tests turn them on.
+  // Retention shortenings take effect at once unless a test asks for a delay (retention-preview.test.ts).
   const config = {
     inlinePurgeBudgetMs: 60_000,
+    retentionDelaySeconds: 0,
     ...NO_RATE_LIMITS,
     ...options.config,
   };

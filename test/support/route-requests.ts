@@ -49,6 +49,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   fetchHistory: () => ({ query: { pageSize: '50' } }),
   deleteMessages: (t) => ({ query: { msgIds: t.msgIds.join(',') } }),
   markRead: (t) => ({ body: t.msgIds.length ? { msgId: t.msgIds.at(-1) } : {} }),
+  putConversationRetention: () => ({ body: { days: 30 } }),
   deleteConversation: () => ({ query: { deleteMessages: 'true' } }),
   createGroup: (t) => ({ body: { name: 'probe', members: [t.userId] } }),
   // The path says it all.
@@ -57,6 +58,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   getRetention: () => ({}),
   putRetention: () => ({ body: { days: 30 } }),
   putUserRetention: () => ({ body: { days: 7 } }),
+  putHold: (t) => ({ body: { userIds: [t.userId], reason: 'Case 1: preserve records' } }),
   deleteUserRetention: () => ({}),
   listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),

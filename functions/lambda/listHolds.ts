@@ -1,0 +1,4 @@
+import { makeListHoldsHandler } from '../handlers/holds.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeListHoldsHandler(depsFromEnv());

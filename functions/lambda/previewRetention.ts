@@ -1,0 +1,4 @@
+import { makePreviewRetentionHandler } from '../handlers/retention.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makePreviewRetentionHandler(depsFromEnv());
