@@ -408,8 +408,9 @@ export const ERASURE_FUNCTION = {
       // Leaving a group: its items (Query), META's count (UpdateItem), the member item (DeleteItem);
       // tombstones in logs and shared histories (UpdateItem).
       group: ['Query', 'UpdateItem', 'DeleteItem'],
-      policy: ['BatchWriteItem'],
-      budget: ['BatchWriteItem'],
+      // The closing walk reads the user's policy item and request budgets by key (erasure-walk.ts).
+      policy: ['GetItem', 'BatchWriteItem'],
+      budget: ['Query', 'BatchWriteItem'],
       holds: ['Query'],
       erasures: ['GetItem', 'UpdateItem'],
     },

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import type { Message } from '../functions/core/model.js';
 import { ERASURE_LEASE_MS, runErasure } from '../functions/domain/erasure.js';
+import { runSweep } from '../functions/domain/sweep.js';
 import { keys } from '../functions/store/keys.js';
 import { auditTableNameOf } from '../functions/store/table.js';
 import { commandGate, type SentCommand } from './support/command-gate.js';
@@ -138,9 +139,54 @@ function expectTombstones(before: Message[], after: Message[], erasedId: string)
   }
 }
 
+async function adminCall(method: string, path: string, body?: unknown) {
+  return h.raw(method, path, {
+    token: await admin(),
+    ...(body === undefined
+      ? {}
+      : { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) }),
+  });
+}
+
+const itemsUnder = async (pk: string) => (await scanAll(h.tableName)).filter((item) => item.pk === pk);
+
+/**
+ * The state of issue 21's other parts around zed: held deletes (a hold on zed and amy while each deletes
+ * one message of their chat by id, then released: tombstones and `HD` records stay until a purge), a
+ * pending shortening of zed's retention, and conversations' own retention (zed's and amy's chat, and
+ * ben's side of the fan-out group, which names nothing of zed and must keep its policy).
+ */
+async function addHoldAndRetentionState(w: Awaited<ReturnType<typeof buildWorld>>, p: string) {
+  const { ids } = w;
+  expect(
+    (await adminCall('PUT', `/v1/admin/holds/${p}-case`, { userIds: [ids.zed, ids.amy], reason: 'case' }))
+      .status,
+  ).toBe(200);
+  const chat = await w.history(w.zed, ids.amy, 'single');
+  const [first, second] = chat.map((m) => m.msgId);
+  expect(await w.zed.removeMessagesFromServerWithMsgIds(ids.amy, 'single', [first as string])).toBe(1);
+  expect(await w.amy.removeMessagesFromServerWithMsgIds(ids.zed, 'single', [second as string])).toBe(1);
+  expect((await adminCall('DELETE', `/v1/admin/holds/${p}-case`)).status).toBe(200);
+  expect(await itemsUnder(`U#${ids.zed}#HD#single#${ids.amy}`)).toHaveLength(1);
+  expect(await itemsUnder(`U#${ids.amy}#HD#single#${ids.zed}`)).toHaveLength(1);
+  expect(
+    (await itemsUnder(`U#${ids.zed}#C#single#${ids.amy}`)).filter((c) => c.hidden === true),
+  ).toHaveLength(1);
+  // A shortening that waits an hour: a pending change on zed's policy item.
+  expect(
+    (await adminCall('PUT', `/v1/admin/retention/users/${ids.zed}`, { days: 1, delaySeconds: 3600 })).status,
+  ).toBe(202);
+  const policy = (await itemsUnder(keys.policyPk)).find((item) => item.sk === keys.userPolicySk(ids.zed));
+  expect(policy?.pendingDays).toBe(1);
+  await w.zed.setConversationRetention(ids.amy, 'single', 30);
+  await w.amy.setConversationRetention(ids.zed, 'single', 30);
+  await w.ben.setConversationRetention(w.fanOut.groupId, 'group', 20);
+}
+
 describe('erasure', () => {
   it('erases a user everywhere: a scan finds their id only in audit records and none of their bodies', async () => {
     const w = await buildWorld('e1');
+    await addHoldAndRetentionState(w, 'e1');
     const amyToken = (await w.amy.fetchConversationsFromServer({ limit: 50 })).syncToken as string;
     const smallBefore = await w.history(w.amy, w.fanOut.groupId, 'group');
     const bigBefore = await w.history(w.ben, w.shared.groupId, 'group');
@@ -150,16 +196,23 @@ describe('erasure', () => {
     expect(started.status).toBe(202);
     expect(started.body).toEqual({ erasureId: expect.any(String), status: 'running' });
     const view = await settled(started.body.erasureId as string);
-    expect(view).toMatchObject({ status: 'done', phase: 'scan', segmentsDone: 4, segmentCount: 4 });
+    expect(view).toMatchObject({ status: 'done', phase: 'close', segmentsDone: 4, segmentCount: 4 });
     expect(view.userId).toBeUndefined();
     expect(view.counts).toMatchObject({ groupsLeft: 2, groupsHandedOver: 1 });
 
     const found = await itemsContaining(w.ids.zed);
     expect(found.table).toEqual([]);
-    expect(found.audit.map((record) => [record.action, record.target])).toEqual([
+    // The audit trail keeps what admins did about zed: the hold, the shortening, the erasure.
+    expect(found.audit.map((record) => [record.action, record.target]).sort()).toEqual([
       ['erasure.start', `user:${w.ids.zed}`],
+      ['hold.release', 'hold:e1-case'],
+      ['hold.set', 'hold:e1-case'],
+      ['retention.schedule', `user:${w.ids.zed}`],
     ]);
     expect(await itemsContaining(`SECRET-e1-`)).toEqual({ table: [], audit: [] });
+    // What names nothing of zed stays: ben's side of the group keeps its own retention.
+    const benList = await w.ben.fetchConversationsFromServer({ limit: 50 });
+    expect(benList.conversations.find((c) => c.convId === w.fanOut.groupId)?.retentionDays).toBe(20);
 
     // Others' histories keep every position; zed's messages are tombstones.
     expectTombstones(smallBefore, await w.history(w.amy, w.fanOut.groupId, 'group'), w.ids.zed);
@@ -280,6 +333,11 @@ describe('erasure', () => {
         String(c.input.UpdateExpression).includes('#segments.#segment'),
     ],
     ['a delete batch', (c) => c.constructor.name === 'BatchWriteCommand'],
+    [
+      'the closing walk',
+      (c) =>
+        c.constructor.name === 'UpdateCommand' && String(c.input.UpdateExpression).includes('closing = '),
+    ],
   ];
   for (const [index, [point, matches]] of crashPoints.entries()) {
     it(`resumes after a crash at ${point} and finishes the erasure`, async () => {
@@ -303,6 +361,88 @@ describe('erasure', () => {
       expect(JSON.stringify(stale.body)).not.toContain(w.ids.zed);
     });
   }
+
+  it('erases what lands behind the scan while it runs (a peer send, a group fan-out): the closing walk', async () => {
+    const w = await buildWorld('e6');
+    const late = await h.as('e6-eve');
+    // The fan-out of amy's group message reaches every member but zed, and waits there.
+    let sendMayGo: () => void = () => {};
+    const sendWaits = new Promise<void>((resolve) => {
+      sendMayGo = resolve;
+    });
+    gate.before(
+      (c) =>
+        c.constructor.name === 'TransactWriteCommand' &&
+        JSON.stringify(c.input).includes(`"U#${w.ids.zed}#C#group#${w.fanOut.groupId}"`),
+      () => sendWaits,
+    );
+    const groupSend = w.amy.sendMessage(text(w.fanOut.groupId, 'late in small', { chatType: 'group' }));
+    // Segment 0 of the Scan waits at its first page until the other three have finished.
+    let scanMayGo: () => void = () => {};
+    const scanWaits = new Promise<void>((resolve) => {
+      scanMayGo = resolve;
+    });
+    let scanHeld: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      scanHeld = resolve;
+    });
+    gate.before(
+      (c) => c.constructor.name === 'ScanCommand' && c.input.Segment === 0 && !c.input.ExclusiveStartKey,
+      () => {
+        scanHeld();
+        return scanWaits;
+      },
+    );
+    const started = await startErasure(w.ids.zed);
+    const erasureId = started.body.erasureId as string;
+    await held;
+    for (let i = 0; i < 500 && (await erasureView(erasureId)).body.segmentsDone !== 3; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect((await erasureView(erasureId)).body).toMatchObject({
+      status: 'running',
+      phase: 'scan',
+      segmentsDone: 3,
+    });
+    // Behind three segments of four: the fan-out's copy for zed, single chats from a peer and a stranger.
+    sendMayGo();
+    await groupSend;
+    await w.amy.sendMessage(text(w.ids.zed, 'are you there?'));
+    await late.sendMessage(text(w.ids.zed, 'hello from eve'));
+    expect(
+      (await itemsContaining(w.ids.zed)).table.filter((item) => item.pk !== keys.erasuresPk).length,
+    ).toBeGreaterThan(5);
+    scanMayGo();
+    const view = await settled(erasureId);
+    expect(view).toMatchObject({ status: 'done', phase: 'close' });
+    expect((await itemsContaining(w.ids.zed)).table).toEqual([]);
+    expect((await itemsContaining('SECRET-e6-')).table).toEqual([]);
+    // eve and amy hold nothing of their chats with zed; amy's devices are told to fetch afresh.
+    expect(await w.history(late, w.ids.zed, 'single')).toEqual([]);
+    expect(await w.history(w.amy, w.ids.zed, 'single')).toEqual([]);
+  });
+
+  it('leaves no sweep record naming the user: a run whose checkpoints met them, then the erasure', async () => {
+    const [zedId, amyId] = ['e7-zed', 'e7-amy'];
+    const [zed, amy] = await Promise.all([h.as(zedId), h.as(amyId)]);
+    await zed.sendMessage(text(amyId, 'SECRET-e7-0'));
+    await amy.sendMessage(text(zedId, 'back'));
+    // zed's override is shorter than the app default (the sweep walks zed's partition in its per-user
+    // pass) and amy's side of the chat has its own retention (its pass meets amy's chat with zed).
+    expect(
+      (await adminCall('PUT', `/v1/admin/retention/users/${zedId}`, { days: 1, delaySeconds: 0 })).status,
+    ).toBe(202);
+    await amy.setConversationRetention(zedId, 'single', 1);
+    h.clock.advance(2 * 24 * 60 * 60 * 1000);
+    const summary = await runSweep(h.deps);
+    expect(summary.counts.messagesDeleted).toBeGreaterThanOrEqual(4);
+    const sweepItems = (await scanAll(h.tableName)).filter((item) => String(item.pk).startsWith('SWEEP'));
+    expect(sweepItems.length).toBeGreaterThan(0);
+    expect(JSON.stringify(sweepItems)).not.toContain(zedId);
+    const started = await startErasure(zedId);
+    expect(await settled(started.body.erasureId as string)).toMatchObject({ status: 'done' });
+    expect((await itemsContaining(zedId)).table).toEqual([]);
+  });
 
   it('refuses bad input (400), a non-admin (403) and an unknown job (404)', async () => {
     const post = async (body: string, token?: string) =>

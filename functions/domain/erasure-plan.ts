@@ -71,8 +71,8 @@ function peerSteps(item: Item, key: Key, userId: string): ItemStep[] {
       },
     ];
   }
-  // Copies and gap records of that chat: `U#{owner}#C#single#{user}`, `U#{owner}#GAP#single#{user}`.
-  if ((kind === 'C' || kind === 'GAP') && rest[0] === 'single' && rest[1] === userId) {
+  // Copies, gap and held-delete records of that chat: `U#{owner}#{C|GAP|HD}#single#{user}`.
+  if ((kind === 'C' || kind === 'GAP' || kind === 'HD') && rest[0] === 'single' && rest[1] === userId) {
     return [{ kind: 'delete', key, owner, conversation: withUser }];
   }
   // Change markers, deleted-ids records and mark entries name their conversation.

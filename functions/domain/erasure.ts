@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { HeldError, NotFoundError } from '../core/errors.js';
 import { appendAuditAction, type ChainedAuditRecord, readAuditHead } from '../store/audit-store.js';
-import { type Db, send } from '../store/db.js';
+import { type Db, queryAll, send } from '../store/db.js';
 import {
   addErasureCounts,
   claimErasure,
@@ -10,36 +10,44 @@ import {
   type ErasureStatus,
   finishErasure,
   finishGroupsPhase,
+  finishScanPhase,
   getErasure,
   putErasureAction,
   releaseErasure,
   type SegmentState,
+  saveClosing,
   saveSegment,
   zeroErasureCounts,
 } from '../store/erasure-store.js';
 import {
   deleteConversationItem,
+  deleteIfUnchanged,
   deleteItems,
   tombstoneCopy,
   tombstoneEmbedded,
 } from '../store/erasure-writes.js';
 import { readGroup } from '../store/group-store.js';
 import { type Hold, isHeld, listHolds } from '../store/hold-store.js';
+import { keys } from '../store/keys.js';
 import { putResyncMarker } from '../store/sync-store.js';
 import { commit, TRY_AGAIN, withRetries } from './conversation-writes.js';
 import type { Deps } from './deps.js';
 import { groupsOfUser, leaveGroupForErasure } from './erasure-groups.js';
 import { type ItemStep, stepsFor } from './erasure-plan.js';
+import { itemsNamingUser } from './erasure-walk.js';
 import { createBudget } from './sweep-budget.js';
 
 /**
- * Erasure of one user (docs/compliance.md, "Erasure"): a resumable job. First the user leaves their
- * groups; then a parallel Scan of the whole table (strongly consistent, SEGMENTS segments, pages of
- * config.erasurePageSize items) deletes what is theirs and makes tombstones of what they sent in others' data
- * (erasure-plan.ts says what, item by item). Every page re-reads the holds first: a hold on the user
- * stops the job (`held`); an item a hold covers for its owner is left as it is. Each segment checkpoints
- * after each page; the peers a page changes are saved before it and told to resync after it, so a crash
- * anywhere replays at most one page per segment (every write is idempotent) and owes no peer its marker.
+ * Erasure of one user (docs/compliance.md, "Erasure"): a resumable job in three phases. `groups`: the
+ * user leaves their groups and their messages in those groups' fan-out logs become tombstones (so a
+ * fan-out still catching up copies the tombstone). `scan`: a parallel Scan of the whole table (strongly
+ * consistent, SEGMENTS segments, pages of config.erasurePageSize items) deletes what is theirs and makes
+ * tombstones of what they sent in others' data (erasure-plan.ts says what, item by item). `close`: walks
+ * by key what a write behind the Scan's position can have left (erasure-walk.ts), again until a walk
+ * finds nothing. Every batch re-reads the holds first: a hold on the user stops the job (`held`); an item
+ * a hold covers for its owner is left as it is. Each segment (and the walk) checkpoints after each batch;
+ * the peers a batch changes are saved before it and told to resync after it, so a crash anywhere replays
+ * at most one batch per segment (every write is idempotent) and owes no peer its marker.
  */
 
 export const ERASURE_SEGMENTS = 4;
@@ -51,7 +59,7 @@ export interface ErasureView {
   status: ErasureStatus;
   /** Only while it runs, or when a hold stopped it. */
   userId?: string;
-  phase: 'groups' | 'scan';
+  phase: 'groups' | 'scan' | 'close';
   segmentsDone: number;
   segmentCount: number;
   counts: ErasureCounts;
@@ -106,15 +114,16 @@ export async function getErasureView(deps: Deps, erasureId: string): Promise<Era
 
 function viewOf(job: ErasureJob): ErasureView {
   const segments = Object.values(job.segments ?? {});
-  const counts =
-    job.counts ??
-    segments.reduce((sum, segment) => addErasureCounts(sum, segment.counts), { ...job.groupCounts });
+  const counts = job.counts ?? totalCounts(job);
   return {
     erasureId: job.erasureId,
     status: job.status,
     ...(job.userId !== undefined ? { userId: job.userId } : {}),
     phase: job.phase,
-    segmentsDone: job.status === 'done' ? job.segmentCount : segments.filter((s) => s.done).length,
+    segmentsDone:
+      job.status === 'done' || job.phase === 'close'
+        ? job.segmentCount
+        : segments.filter((s) => s.done).length,
     segmentCount: job.segmentCount,
     counts,
     startedAt: job.startedAt,
@@ -166,12 +175,12 @@ export async function runErasure(
       const { left, handedOver } = await leaveGroupForErasure(deps, groupId, userId);
       groupCounts.groupsLeft += left ? 1 : 0;
       groupCounts.groupsHandedOver += handedOver ? 1 : 0;
+      await tombstoneLog(deps, groupId, userId, groupCounts);
     }
     if (!(await finishGroupsPhase(deps.db, erasureId, groupCounts, lease()))) return { outcome: 'busy' };
     job.groupCounts = groupCounts;
     job.phase = 'scan';
   }
-  const segments = job.segments ?? {};
   const ctx: ScanContext = {
     deps,
     job,
@@ -180,29 +189,45 @@ export async function runErasure(
     lease,
     pageSize: Math.max(1, options.pageSize ?? deps.config.erasurePageSize),
   };
-  const results = await Promise.all(
-    Array.from({ length: job.segmentCount }, (_, n) =>
-      scanSegment(ctx, n, segments[String(n)] ?? { done: false, counts: zeroErasureCounts() }).then(
-        (result) => {
-          segments[String(n)] = result.state;
-          return result.outcome;
-        },
+  if (job.phase === 'scan') {
+    const segments = job.segments ?? {};
+    const results = await Promise.all(
+      Array.from({ length: job.segmentCount }, (_, n) =>
+        scanSegment(ctx, n, segments[String(n)] ?? { done: false, counts: zeroErasureCounts() }).then(
+          (result) => {
+            segments[String(n)] = result.state;
+            return result.outcome;
+          },
+        ),
       ),
-    ),
-  );
-  job.segments = segments;
-  if (results.includes('held')) return finish(deps, job, 'held');
-  if (results.includes('lost')) return { outcome: 'busy' };
-  if (results.every((outcome) => outcome === 'done')) return finish(deps, job, 'done');
-  await releaseErasure(deps.db, erasureId, owner);
-  return { outcome: 'stopped', view: viewOf(job) };
+    );
+    job.segments = segments;
+    if (results.includes('held')) return finish(deps, job, 'held');
+    if (results.includes('lost')) return { outcome: 'busy' };
+    if (!results.every((outcome) => outcome === 'done')) return stop(deps, job, owner);
+    if (!(await finishScanPhase(deps.db, erasureId, lease()))) return { outcome: 'busy' };
+    job.phase = 'close';
+  }
+  const closing = await closeWalk(ctx, job.closing ?? { done: false, counts: zeroErasureCounts() });
+  job.closing = closing.state;
+  if (closing.outcome === 'held') return finish(deps, job, 'held');
+  if (closing.outcome === 'lost') return { outcome: 'busy' };
+  if (closing.outcome === 'stopped') return stop(deps, job, owner);
+  return finish(deps, job, 'done');
+}
+
+async function stop(deps: Deps, job: ErasureJob, owner: string) {
+  await releaseErasure(deps.db, job.erasureId, owner);
+  return { outcome: 'stopped' as const, view: viewOf(job) };
+}
+
+function totalCounts(job: ErasureJob): ErasureCounts {
+  const states = [...Object.values(job.segments ?? {}), ...(job.closing ? [job.closing] : [])];
+  return states.reduce((sum, state) => addErasureCounts(sum, state.counts), { ...job.groupCounts });
 }
 
 async function finish(deps: Deps, job: ErasureJob, status: 'done' | 'held') {
-  const counts = Object.values(job.segments ?? {}).reduce(
-    (sum, segment) => addErasureCounts(sum, segment.counts),
-    { ...job.groupCounts },
-  );
+  const counts = totalCounts(job);
   const at = deps.clock.now();
   await finishErasure(deps.db, job.erasureId, { status, counts, at });
   const current = await getErasure(deps.db, job.erasureId);
@@ -243,12 +268,13 @@ async function scanSegment(
     const page = await scanPage(deps.db, segment, job.segmentCount, ctx.pageSize, state.lastKey);
     const counts = zeroErasureCounts();
     counts.itemsScanned = page.items.length;
-    const steps = await allowedSteps(deps, page.items, userId, holds, counts);
-    const peers = await peersOf(deps, steps, userId);
-    if (peers.length > 0 && !(await save({ ...state, pendingOwners: peers })))
-      return { outcome: 'lost', state };
-    await apply(deps, steps, userId, counts);
-    await resync(deps, peers, counts);
+    // The user's root partition (their conversation items) is left to the closing walk: it points to
+    // everything a write behind the Scan can add, so it goes last.
+    const items = page.items.filter((item) => item.pk !== keys.userPk(userId));
+    const batch = await eraseBatch(ctx, items, holds, counts, (peers) =>
+      save({ ...state, pendingOwners: peers }),
+    );
+    if (batch === 'lost') return { outcome: 'lost', state };
     const next: SegmentState = {
       done: page.lastKey === undefined,
       ...(page.lastKey ? { lastKey: page.lastKey } : {}),
@@ -259,6 +285,115 @@ async function scanSegment(
     state = next;
   }
   return { outcome: 'done', state };
+}
+
+/**
+ * Erases what `items` hold of the user's (less what holds keep): the peers it changes are saved first
+ * (`savePending`, skipped when none), told to resync after. 'lost' if the save found the lease gone;
+ * else how many steps it took.
+ */
+async function eraseBatch(
+  ctx: ScanContext,
+  items: Record<string, unknown>[],
+  holds: readonly Hold[],
+  counts: ErasureCounts,
+  savePending: (peers: string[]) => Promise<boolean>,
+): Promise<number | 'lost'> {
+  const { deps, userId } = ctx;
+  const steps = await allowedSteps(deps, items, userId, holds, counts);
+  const peers = await peersOf(deps, steps, userId);
+  if (peers.length > 0 && !(await savePending(peers))) return 'lost';
+  await apply(deps, steps, userId, counts);
+  await resync(deps, peers, counts);
+  return steps.length;
+}
+
+/**
+ * The closing walk (erasure-walk.ts): what writes behind the Scan left, read by key, erased like a page;
+ * walks again until one finds nothing to do, so a write that lands during a walk is met by the next.
+ * Checkpointed like a segment (`closing`), so a crash replays at most one walk.
+ */
+async function closeWalk(
+  ctx: ScanContext,
+  start: SegmentState,
+): Promise<{ outcome: SegmentOutcome; state: SegmentState }> {
+  const { deps, job, userId } = ctx;
+  let state: SegmentState = { ...start, counts: { ...start.counts } };
+  const save = (next: SegmentState) => saveClosing(deps.db, job.erasureId, next, ctx.lease());
+  if (state.pendingOwners?.length) {
+    await resync(deps, state.pendingOwners, state.counts);
+    state = { ...state, pendingOwners: [] };
+    if (!(await save(state))) return { outcome: 'lost', state };
+  }
+  for (;;) {
+    if (!ctx.budget.takeBatch()) return { outcome: 'stopped', state };
+    const holds = await listHolds(deps.db);
+    if (isHeld(holds, userId)) return { outcome: 'held', state };
+    const found = await itemsNamingUser(deps.db, userId);
+    const counts = zeroErasureCounts();
+    counts.itemsScanned = found.items.length;
+    // A group they were added to behind the Scan: they leave it again (no-op when not a member).
+    for (const groupId of found.groups) {
+      const { left, handedOver } = await leaveGroupForErasure(deps, groupId, userId);
+      counts.groupsLeft += left ? 1 : 0;
+      counts.groupsHandedOver += handedOver ? 1 : 0;
+    }
+    const root = keys.userPk(userId);
+    let taken = await eraseBatch(
+      ctx,
+      found.items.filter((item) => item.pk !== root),
+      holds,
+      counts,
+      (peers) => save({ ...state, pendingOwners: peers }),
+    );
+    if (taken === 'lost') return { outcome: 'lost', state };
+    // Nothing left behind the pointers: the root partition goes, its conversation items only as read.
+    if (taken === 0)
+      taken = await deleteRoot(
+        deps,
+        found.items.filter((item) => item.pk === root),
+        counts,
+      );
+    const next: SegmentState = {
+      done: taken === 0,
+      pendingOwners: [],
+      counts: addErasureCounts({ ...state.counts }, counts),
+    };
+    if (!(await save(next))) return { outcome: 'lost', state };
+    state = next;
+    if (state.done) return { outcome: 'done', state };
+  }
+}
+
+/** The user's root partition (`U#{user}`): conversation items as read (deleteIfUnchanged), the rest. */
+async function deleteRoot(deps: Deps, items: Record<string, unknown>[], counts: ErasureCounts) {
+  const isConversation = (item: Record<string, unknown>) =>
+    String(item.sk).startsWith(keys.conversationSkPrefix);
+  for (const item of items.filter(isConversation)) {
+    if (await deleteIfUnchanged(deps.db, item)) counts.itemsDeleted++;
+  }
+  const rest = items.filter((item) => !isConversation(item));
+  await deleteItems(
+    deps.db,
+    rest.map((item) => ({ pk: item.pk as string, sk: item.sk as string })),
+  );
+  counts.itemsDeleted += rest.length;
+  return items.length;
+}
+
+/**
+ * The user's messages in a group's fan-out log become tombstones before the Scan: a member a fan-out
+ * has not reached yet gets the tombstone, wherever the Scan is (holds are read as for a page).
+ */
+async function tombstoneLog(deps: Deps, groupId: string, userId: string, counts: ErasureCounts) {
+  const entries = await queryAll<Record<string, unknown>>(deps.db, {
+    TableName: deps.db.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.groupLogPk(groupId) },
+    ConsistentRead: true,
+  });
+  const steps = await allowedSteps(deps, entries, userId, await listHolds(deps.db), counts);
+  await apply(deps, steps, userId, counts);
 }
 
 async function scanPage(

@@ -392,7 +392,10 @@ export const erasureSchema = /* @__PURE__ */ lazy(() =>
         '`held`: a legal hold placed while it ran stopped it; the counts say what was erased before',
       ),
       userId: z.optional(described(id(), 'Only while it runs, or when a hold stopped it')),
-      phase: described(z.enum(['groups', 'scan']), "Leaving the user's groups, then the table scan"),
+      phase: described(
+        z.enum(['groups', 'scan', 'close']),
+        "Leaving the user's groups, then the table scan, then the closing walk (what landed behind the scan)",
+      ),
       segmentsDone: integer(z.minimum(0)),
       segmentCount: integer(z.minimum(1)),
       counts: erasureCountsSchema(),

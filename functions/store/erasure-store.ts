@@ -64,11 +64,13 @@ export interface ErasureJob {
   /** Absent once the job is done. */
   userId?: string;
   status: ErasureStatus;
-  /** `groups`: leaving the user's groups; `scan`: the table scan. */
-  phase: 'groups' | 'scan';
+  /** `groups`: leaving the user's groups; `scan`: the table scan; `close`: the closing walk. */
+  phase: 'groups' | 'scan' | 'close';
   segmentCount: number;
   /** By segment number (absent once done). */
   segments?: Record<string, SegmentState>;
+  /** The closing walk's state (erasure-walk.ts), once the scan is over (absent once done). */
+  closing?: SegmentState;
   /** Groups left in the first phase (kept apart: segments count the rest). */
   groupCounts: ErasureCounts;
   /** The sum of everything, once the job is over. */
@@ -183,6 +185,43 @@ export async function saveSegment(
   );
 }
 
+/** Saves the closing walk's state (and renews the lease); false if the lease or the job is gone. */
+export async function saveClosing(
+  db: Db,
+  erasureId: string,
+  state: SegmentState,
+  checkpoint: Checkpoint,
+): Promise<boolean> {
+  const { ConditionExpression, names, values } = leased(checkpoint);
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.erasure(erasureId),
+      UpdateExpression: 'SET closing = :state, updatedAt = :now, leaseUntil = :until',
+      ConditionExpression,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ...values, ':state': state },
+    }),
+  );
+}
+
+/** Every segment of the scan is done: the closing walk begins. */
+export async function finishScanPhase(db: Db, erasureId: string, checkpoint: Checkpoint): Promise<boolean> {
+  const { ConditionExpression, names, values } = leased(checkpoint);
+  return sendConditional(
+    db,
+    new UpdateCommand({
+      TableName: db.tableName,
+      Key: keys.erasure(erasureId),
+      UpdateExpression: 'SET phase = :close, updatedAt = :now, leaseUntil = :until',
+      ConditionExpression,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: { ...values, ':close': 'close' },
+    }),
+  );
+}
+
 /** The groups phase is over: its counts are kept and the scan begins. */
 export async function finishGroupsPhase(
   db: Db,
@@ -205,7 +244,8 @@ export async function finishGroupsPhase(
 }
 
 /**
- * Ends the job: `done` removes the user id and the cursors (which may name it) and keeps only the
+ * Ends the job: `done` removes the user id, the cursors and the walk's state (which may name it: a Scan
+ * position is an item's key; the peers owed a marker are not the user, but are no one's business) and keeps only the
  * counts; `held` keeps them, to say whose erasure stopped where. False if it was already over.
  */
 export async function finishErasure(
@@ -221,7 +261,7 @@ export async function finishErasure(
       UpdateExpression:
         outcome.status === 'done'
           ? 'SET #status = :status, counts = :counts, finishedAt = :at, updatedAt = :at, leaseUntil = :zero ' +
-            'REMOVE userId, #segments, leaseOwner'
+            'REMOVE userId, #segments, closing, leaseOwner'
           : 'SET #status = :status, counts = :counts, finishedAt = :at, updatedAt = :at, leaseUntil = :zero',
       ConditionExpression: '#status = :running',
       ExpressionAttributeNames: {

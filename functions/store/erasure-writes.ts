@@ -1,4 +1,4 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { batchWriteAll, type Db, type Key, sendConditional } from './db.js';
 import { keys } from './keys.js';
 import type { StoredMessage } from './stored-message.js';
@@ -107,5 +107,32 @@ export async function deleteItems(db: Db, items: readonly Key[]): Promise<number
   return batchWriteAll(
     db,
     items.map((key) => ({ DeleteRequest: { Key: { pk: key.pk, sk: key.sk } } })),
+  );
+}
+
+/**
+ * Removes one of the user's own conversation items only as read: every write to the conversation (a
+ * message applied: `seq`; a delete, a mark: `rev`) changes one of them, so a write that landed since the
+ * read fails this and the next walk meets what it wrote (functions/domain/erasure-walk.ts).
+ */
+export async function deleteIfUnchanged(db: Db, item: Record<string, unknown>): Promise<boolean> {
+  const values: Record<string, unknown> = {};
+  const conditions = ['attribute_exists(pk)'];
+  for (const name of ['seq', 'rev'] as const) {
+    if (item[name] === undefined) conditions.push(`attribute_not_exists(#${name})`);
+    else {
+      conditions.push(`#${name} = :${name}`);
+      values[`:${name}`] = item[name];
+    }
+  }
+  return sendConditional(
+    db,
+    new DeleteCommand({
+      TableName: db.tableName,
+      Key: { pk: item.pk as string, sk: item.sk as string },
+      ConditionExpression: conditions.join(' AND '),
+      ExpressionAttributeNames: { '#seq': 'seq', '#rev': 'rev' },
+      ...(Object.keys(values).length > 0 ? { ExpressionAttributeValues: values } : {}),
+    }),
   );
 }

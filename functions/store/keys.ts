@@ -139,6 +139,11 @@ export const keys = {
   purgeSkUpperBound: (dueAt: number) => `${String(dueAt).padStart(15, '0')}#~`,
   /** The due time (ms) a purge key was filed under: 0 for a pending one-way delete. */
   dueAtOfPurgeSk: (purgeSk: string) => Number(purgeSk.slice(0, 15)),
+  /**
+   * The due-time part of a purge key (`{dueAt}#`): sorts before every key of that time, and names no
+   * one (a sweep checkpoints it instead of the key, which names an owner and a conversation).
+   */
+  purgeSkTimePrefix: (purgeSk: string) => `${purgeSk.slice(0, 15)}#`,
 };
 
 /** Spreads purge work over shards by owner, so parallel sweeps can lease disjoint parts. */
