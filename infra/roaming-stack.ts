@@ -124,6 +124,7 @@ export class RoamingStack extends Stack {
       sweepStopBeforeTimeoutMs:
         props.tuning?.sweepStopBeforeTimeoutMs ?? DEFAULT_CONFIG.sweepStopBeforeTimeoutMs,
     });
+    this.erasure.notify(this.alarms.topic);
     this.rollout = new Rollout(this, 'Rollout', {
       functions: this.alarms.deployAlarms,
       style: props.deployment,

@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
-import { functionIds, messageTableId, onlyResource, synthesize } from './support/stack.js';
+import { functionIds, messageTableId, onlyResource, sweepQueue, synthesize } from './support/stack.js';
 
 /**
  * The operations dashboard: its body is JSON with CloudFormation references spliced in (Fn::Join), so
@@ -142,7 +142,7 @@ describe('operations dashboard', () => {
       sweep('SweepFailures'),
       sweep('SweepDuration'),
     ]);
-    const [queueId] = onlyResource(template, 'AWS::SQS::Queue');
+    const [queueId] = sweepQueue(template);
     expect(metricLines(widget('Sweep dead-letter queue depth'))).toEqual([
       ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', `<${queueId}.QueueName>`],
     ]);

@@ -69,3 +69,54 @@ describe('the erasure function', () => {
     expect(resource).toContain(':live');
   });
 });
+
+describe('when an erasure invocation fails', () => {
+  it('goes, after its two retries, to an encrypted SQS queue (the alias on-failure destination)', () => {
+    const queues = template.findResources('AWS::SQS::Queue');
+    const queueId = Object.keys(queues).find((id) => id.startsWith('ErasureDeadLetterQueue'));
+    expect(queueId).toBeDefined();
+    expect(queues[queueId as string]?.Properties).toMatchObject({
+      SqsManagedSseEnabled: true,
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: erasureId },
+      MaximumRetryAttempts: 2,
+      DestinationConfig: { OnFailure: { Destination: getAtt(queueId as string, 'Arn') } },
+    });
+    // The function may send to it (Lambda sends the failure record with the function's role).
+    const sends = roleStatements(template, roleIdOf(template, erasureId)).filter((s) =>
+      actionsOf(s).includes('sqs:SendMessage'),
+    );
+    expect(sends.map((s) => s.Resource)).toEqual([getAtt(queueId as string, 'Arn')]);
+  });
+
+  it('alarms on errors and on dead letters waiting, each naming the erasure runbook, and notifies the alarm topic', () => {
+    const alarms = Object.entries(template.findResources('AWS::CloudWatch::Alarm')).filter(([id]) =>
+      id.startsWith('ErasureErasure'),
+    );
+    expect(alarms.map(([id]) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ErasureErasureDeadLettersAlarm',
+      'ErasureErasureErrorsAlarm',
+    ]);
+    for (const [, alarm] of alarms) {
+      const props = alarm.Properties as Record<string, unknown>;
+      expect(props.AlarmDescription).toContain('docs/runbooks/erasure-stuck.md');
+      expect(props.AlarmActions).toHaveLength(1);
+    }
+    const actionsOf = (name: string) => alarms.find(([id]) => id.startsWith(name))?.[1].Properties;
+    // Errors notify when they recover too; dead letters only when they arrive (as the sweep's).
+    expect(actionsOf('ErasureErasureErrorsAlarm')?.OKActions).toEqual(
+      actionsOf('ErasureErasureErrorsAlarm')?.AlarmActions,
+    );
+    expect(actionsOf('ErasureErasureDeadLettersAlarm')?.OKActions).toBeUndefined();
+    const errors = alarms.find(([id]) => id.startsWith('ErasureErasureErrorsAlarm'))?.[1].Properties;
+    expect(errors).toMatchObject({
+      MetricName: 'Errors',
+      Threshold: 1,
+      Dimensions: [{ Name: 'FunctionName', Value: { Ref: erasureId } }],
+    });
+    const letters = alarms.find(([id]) => id.startsWith('ErasureErasureDeadLettersAlarm'))?.[1].Properties;
+    expect(letters).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0 });
+  });
+});

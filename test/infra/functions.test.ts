@@ -394,7 +394,7 @@ describe('least privilege from the route table', () => {
     }
   });
 
-  it('grants nothing beyond logs, the table, the dead-letter queue (sweep), the sweep (startSweep) and X-Ray (traced)', () => {
+  it('grants nothing beyond logs, the table, the dead-letter queues (sweep, erasure), the workers (startSweep, startErasure, erasure) and X-Ray (traced)', () => {
     for (const name of ENTRY_NAMES) {
       const services = new Set(
         statementsOf(name)
@@ -403,7 +403,7 @@ describe('least privilege from the route table', () => {
       );
       const expected = new Set(['logs']);
       if (name !== 'notFound') expected.add('dynamodb');
-      if (name === 'sweep') expected.add('sqs');
+      if (name === 'sweep' || name === 'erasure') expected.add('sqs');
       if (name === 'startSweep' || name === 'startErasure' || name === 'erasure') expected.add('lambda');
       if (name === 'sweep' || (TRACED_ROUTES as readonly string[]).includes(name)) expected.add('xray');
       expect(services, name).toEqual(expected);

@@ -7,9 +7,9 @@ import {
   functionId,
   functionProps,
   getAtt,
-  onlyResource,
   resourcesOf,
   roleStatements,
+  sweepQueue,
   synthesize,
 } from './support/stack.js';
 
@@ -22,7 +22,7 @@ beforeAll(() => {
   template = synthesize().template;
   sweepId = functionId(template, 'sweep');
   sweepAliasId = aliasIdOf(template, sweepId);
-  queueId = onlyResource(template, 'AWS::SQS::Queue')[0];
+  queueId = sweepQueue(template)[0];
 });
 
 function sweepSchedule(of: Template) {
