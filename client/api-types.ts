@@ -173,8 +173,8 @@ export type Erasure = {
   status: "running" | "done" | "held";
   /** Only while it runs, or when a hold stopped it */
   userId?: string;
-  /** Leaving the user's groups, then the table scan */
-  phase: "groups" | "scan";
+  /** Leaving the user's groups, then the table scan, then the closing walk (what landed behind the scan) */
+  phase: "groups" | "scan" | "close";
   segmentsDone: number;
   segmentCount: number;
   counts: ErasureCounts;
