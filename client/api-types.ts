@@ -3,7 +3,7 @@
 
 export type AddMemberError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -26,7 +26,7 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start";
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start" | "erasure.start";
   /** `app`, `user:{id}` (a policy; an export: whose data), `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
@@ -62,7 +62,7 @@ export type AuditVerification = {
 
 export type CancelPendingRetentionError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -111,7 +111,7 @@ export type ConversationPage = {
 
 export type CreateGroupError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -166,6 +166,34 @@ export type DeleteUserRetentionError = {
   };
 };
 
+/** An erasure job and its progress. */
+export type Erasure = {
+  erasureId: string;
+  /** `held`: a legal hold placed while it ran stopped it; the counts say what was erased before */
+  status: "running" | "done" | "held";
+  /** Only while it runs, or when a hold stopped it */
+  userId?: string;
+  /** Leaving the user's groups, then the table scan, then the closing walk (what landed behind the scan) */
+  phase: "groups" | "scan" | "close";
+  segmentsDone: number;
+  segmentCount: number;
+  counts: ErasureCounts;
+  startedAt: number;
+  finishedAt?: number;
+};
+
+/** At least once: a page replayed after a crash counts again. itemsDeleted: the user's own items and their peers' single chats with them; messagesErased: tombstones made of messages they sent; previewsErased: latest-message previews; skippedHeld: items a hold on their owner kept as they were */
+export type ErasureCounts = {
+  itemsScanned: number;
+  itemsDeleted: number;
+  messagesErased: number;
+  previewsErased: number;
+  groupsLeft: number;
+  groupsHandedOver: number;
+  peersResynced: number;
+  skippedHeld: number;
+};
+
 export type Error = {
   error: {
     code: string;
@@ -210,6 +238,16 @@ export type FetchHistoryError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type GetErasureError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -346,6 +384,8 @@ export type Message = {
   ext?: Record<string, unknown>;
   /** Server time in ms, the time encoded in msgId */
   timestamp: number;
+  /** The sender's data was erased: a tombstone in its place (`from` is `erased`, `body` is empty, no `ext`) */
+  erased?: true;
 };
 
 /** A message as a conversation list shows it: bounded in size; fetch history for the whole message. */
@@ -362,6 +402,8 @@ export type MessagePreview = {
   ext?: Record<string, unknown>;
   /** Server time in ms, the time encoded in msgId */
   timestamp: number;
+  /** The sender's data was erased: a tombstone in its place (`from` is `erased`, `body` is empty, no `ext`) */
+  erased?: true;
   /** Present when the body or ext was cut: the first 200 characters of a text; other bodies up to 512 bytes; ext up to 256 */
   truncated?: true;
 };
@@ -377,7 +419,7 @@ export type PendingRetention = {
 
 export type PinConversationError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -462,7 +504,7 @@ export type RemovedConversation = {
 
 export type RemoveMemberError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -523,7 +565,7 @@ export type RetentionPreview = {
 
 export type SendMessageError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -546,6 +588,16 @@ export type StartedSweep = {
   joined: boolean;
   startedAt: number;
   now: number;
+};
+
+export type StartErasureError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
+  };
 };
 
 export type StartExportError = {
@@ -1025,6 +1077,31 @@ export interface Operations {
     body: undefined;
     responses: {
       200: Export;
+    };
+  };
+  /** POST /v1/admin/erasures: Erase everything stored about a user */
+  startErasure: {
+    path: Record<string, never>;
+    query: Record<string, never>;
+    body: {
+      userId: string;
+    };
+    responses: {
+      202: {
+        erasureId: string;
+        status: "running";
+      };
+    };
+  };
+  /** GET /v1/admin/erasures/{erasureId}: An erasure job and its progress */
+  getErasure: {
+    path: {
+      erasureId: string;
+    };
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: Erasure;
     };
   };
 }

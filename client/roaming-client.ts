@@ -300,6 +300,16 @@ export class RoamingClient {
     return this.request('POST', '/v1/admin/sweeps', {}, {});
   }
 
+  /** Starts erasing everything stored about a user (admin); 409 `held` under a legal hold. */
+  startErasure<T = { erasureId: string; status: 'running' }>(userId: string): Promise<T> {
+    return this.request('POST', '/v1/admin/erasures', {}, { userId });
+  }
+
+  /** An erasure job's progress (admin). */
+  getErasure<T = Record<string, unknown>>(erasureId: string): Promise<T> {
+    return this.request('GET', `/v1/admin/erasures/${encodeURIComponent(erasureId)}`);
+  }
+
   private async request<T>(method: string, path: string, query: Query = {}, body?: unknown): Promise<T> {
     // Appended, not resolved: new URL('/v1/…', base) would drop the base URL's own path.
     const url = new URL(`${this.baseUrl}${path}`);

@@ -328,6 +328,22 @@ export const ROUTES = [
     access: 'admin',
     store: { table: { exports: ['GetItem'] } },
   },
+  // Checks the holds, appends the audit record with the job's item (one transaction); the erasure
+  // function does the work.
+  {
+    name: 'startErasure',
+    method: 'POST',
+    path: '/v1/admin/erasures',
+    access: 'admin',
+    store: { table: { holds: ['Query'], erasures: ['PutItem'] }, audit: 'append' },
+  },
+  {
+    name: 'getErasure',
+    method: 'GET',
+    path: '/v1/admin/erasures/{erasureId}',
+    access: 'admin',
+    store: { table: { erasures: ['GetItem'] } },
+  },
 ] as const satisfies readonly RouteSpec[];
 
 export type RouteName = (typeof ROUTES)[number]['name'];
@@ -396,5 +412,39 @@ export const EXPORT_FUNCTION = {
       group: ['BatchGetItem', 'Query'],
       exports: ['GetItem', 'UpdateItem'],
     },
+  },
+} as const satisfies { name: string; store: StoreAccess };
+
+/**
+ * The erasure function (started by POST /v1/admin/erasures, and by itself to go on): it scans the whole
+ * table (IAM cannot limit a Scan by partition) and deletes or rewrites what holds the erased user's data,
+ * in every user's partitions and every group's (functions/domain/erasure.ts).
+ */
+export const ERASURE_FUNCTION = {
+  name: 'erasure',
+  store: {
+    table: {
+      // Their own items and peers' single chats with them: BatchWriteItem; a pinned one with the peer's
+      // pin count (a transaction: DeleteItem, UpdateItem); tombstones: UpdateItem; resync markers: the
+      // peer's head (GetItem) and a marker put under its epoch check.
+      user: [
+        'GetItem',
+        'BatchWriteItem',
+        'DeleteItem',
+        'UpdateItem',
+        'PutItem',
+        'ConditionCheckItem',
+        'Query',
+      ],
+      // Leaving a group: its items (Query), META's count (UpdateItem), the member item (DeleteItem);
+      // tombstones in logs and shared histories (UpdateItem).
+      group: ['Query', 'UpdateItem', 'DeleteItem'],
+      // The closing walk reads the user's policy item and request budgets by key (erasure-walk.ts).
+      policy: ['GetItem', 'BatchWriteItem'],
+      budget: ['Query', 'BatchWriteItem'],
+      holds: ['Query'],
+      erasures: ['GetItem', 'UpdateItem'],
+    },
+    scan: true,
   },
 } as const satisfies { name: string; store: StoreAccess };

@@ -20,6 +20,8 @@ export const PARTITIONS = {
   policy: 'POLICY',
   /** Legal holds (hold-store.ts): few items, listed whole by every reader. */
   holds: 'HOLD',
+  /** Erasure jobs (erasure-store.ts): progress of each. */
+  erasures: 'ERASURE',
   /** Sweep runs and the pointer to the active one. */
   sweepRuns: 'SWEEPS',
   /** A sweep run's shards. */
@@ -70,6 +72,11 @@ export interface StoreAccess {
   indexes?: readonly IndexName[];
   /** The audit trail: never updated or deleted by anyone. */
   audit?: keyof typeof AUDIT_ACTIONS;
+  /**
+   * Scan of the whole table (the erasure worker only): IAM's LeadingKeys cannot limit a Scan, so this
+   * reads every partition.
+   */
+  scan?: true;
 }
 
 /**

@@ -77,6 +77,7 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
     stack.api.healthFunction,
     stack.retention.sweepFunction,
     stack.exports.workerFunction,
+    stack.erasure.erasureFunction,
   ];
   for (const fn of functions) {
     acknowledge(fn.function, NAG_ACKNOWLEDGEMENTS.lambdaRuntime);

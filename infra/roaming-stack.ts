@@ -7,6 +7,7 @@ import type { AlarmDestinations, Alarms } from './constructs/alarms.js';
 import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
+import { Erasure } from './constructs/erasure.js';
 import { type ExportOptions, Exports } from './constructs/exports.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Monitoring } from './constructs/monitoring.js';
@@ -90,6 +91,7 @@ export class RoamingStack extends Stack {
   readonly monitoring: Monitoring;
   readonly alarms: Alarms;
   readonly rollout: Rollout;
+  readonly erasure: Erasure;
 
   constructor(scope: Construct, id: string, props: RoamingStackProps) {
     super(scope, id, props);
@@ -120,12 +122,14 @@ export class RoamingStack extends Stack {
     this.exports = new Exports(this, 'Exports', { ...props.exports, defaults });
     this.exports.allowStart(this.api.routeFunction('startExport'));
     this.exports.allowLocate(this.api.routeFunction('getExport'));
+    this.erasure = new Erasure(this, 'Erasure', { defaults });
+    this.erasure.allowStart(this.api.routeFunction('startErasure'));
     requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
       table: this.data.table,
-      otherFunctions: [this.exports.workerFunction],
+      otherFunctions: [this.exports.workerFunction, this.erasure.erasureFunction],
     });
     // The id `Alarms` is the topic's path from before the alarms moved to Monitoring: the same logical ids.
     this.alarmTopic = new AlarmTopic(this, 'Alarms', props.alarms ?? {});
@@ -139,6 +143,7 @@ export class RoamingStack extends Stack {
         props.tuning?.sweepStopBeforeTimeoutMs ?? DEFAULT_CONFIG.sweepStopBeforeTimeoutMs,
     });
     this.alarms = this.monitoring.alarms;
+    this.erasure.notify(this.alarmTopic.topic);
     this.rollout = new Rollout(this, 'Rollout', {
       functions: this.alarms.deployAlarms,
       style: props.deployment,

@@ -110,6 +110,24 @@ await call('putHold', 'PUT', '/v1/admin/holds/case-2026-114', 'ex-ops', {
 });
 await call('listHolds', 'GET', '/v1/admin/holds', 'ex-ops');
 await call('deleteHold', 'DELETE', '/v1/admin/holds/case-2026-114', 'ex-ops');
+// An erasure of a user made for it (ex-gone): the job runs in npm start's process.
+await call('sendMessage', 'POST', '/v1/messages', 'ex-gone', {
+  to: 'ex-alice',
+  chatType: 'single',
+  type: 'text',
+  body: { text: 'erase me' },
+});
+const erasure = (await call('startErasure', 'POST', '/v1/admin/erasures', 'ex-ops', {
+  userId: 'ex-gone',
+})) as { erasureId: string };
+for (let i = 0; i < 100; i++) {
+  const view = await fetch(`${API}/v1/admin/erasures/${erasure.erasureId}`, {
+    headers: { authorization: `Bearer ${await signDevToken('ex-ops', { admin: true, secret })}` },
+  });
+  if (((await view.json()) as Json).status !== 'running') break;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+}
+await call('getErasure', 'GET', `/v1/admin/erasures/${erasure.erasureId}`, 'ex-ops');
 await call('listAudit', 'GET', '/v1/admin/audit?limit=2', 'ex-ops');
 const exported = await call('startExport', 'POST', '/v1/admin/exports', 'ex-ops', { userId: seeded });
 // The export's example is a finished one: its progress until then is not recorded.

@@ -226,6 +226,15 @@ describe('the handlers answer what the document says', () => {
       await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
       await call('deleteHold', 'DELETE', '/v1/admin/holds/oa-case', admin);
       await call('putHold', 'PUT', '/v1/admin/holds/oa-case', admin, json({ userIds: [], reason: 'case' }));
+      const erasure = await call(
+        'startErasure',
+        'POST',
+        '/v1/admin/erasures',
+        admin,
+        json({ userId: 'oa-gone' }),
+      );
+      await call('getErasure', 'GET', `/v1/admin/erasures/${erasure.body.erasureId as string}`, admin);
+      await call('getErasure', 'GET', '/v1/admin/erasures/01ARZ3NDEKTSV4RRFFQ69G5FAV', admin);
       await call('listAudit', 'GET', '/v1/admin/audit?limit=5', admin);
       const exported = await call(
         'startExport',

@@ -1,8 +1,10 @@
 import { type AttributeValue, BatchWriteItemCommand } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { runErasure } from '../functions/domain/erasure.js';
 import { EXPORT_LEASE_MS, runExport } from '../functions/domain/export-job.js';
 import { ROUTES, type RouteName, type RouteSpec } from '../functions/routes.js';
+import { keys } from '../functions/store/keys.js';
 import { isReadOnly } from '../functions/store-access.js';
 import { type Harness, startHarness } from './support/harness.js';
 import {
@@ -224,8 +226,9 @@ function normalized(snapshot: TableSnapshot): string[] {
       if (pk === 'AUDIT' && (item.action as { S?: string } | undefined)?.S === 'sweep.start') {
         delete (item.after as { M?: Record<string, unknown> } | undefined)?.M?.joined;
       }
-      // Sweep bookkeeping: finalTable has waited until every run is finished.
-      if (pk === 'SWEEPS' || pk.startsWith('SWEEP#')) return undefined;
+      // Sweep bookkeeping: finalTable has waited until every run is finished. Erasure jobs likewise
+      // (their counts are at least once: a replayed page counts again).
+      if (pk === 'SWEEPS' || pk.startsWith('SWEEP#') || pk === keys.erasuresPk) return undefined;
       // An export's bookkeeping (its leases, attempts and times) records the way there; finalTable has
       // checked that it is done, and what it wrote (position, counts, how many parts) is compared.
       if (pk === 'EXPORT') {
@@ -255,6 +258,7 @@ async function finalTable(w: World): Promise<string[]> {
   });
   expect(started.status).toBe(202);
   await sweepsSettled(w);
+  await erasuresSettled(w);
   return normalized(await snapshotTable(w.h.documentClient, w.h.tableName));
 }
 
@@ -270,6 +274,28 @@ async function sweepsSettled(w: World): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
   throw new Error('the sweep did not finish');
+}
+
+/**
+ * Runs every erasure job still running to its end, as the erasure function's retries do on AWS (a job the
+ * faults stopped holds a lease the clock has moved past), and waits for those running in the background.
+ */
+async function erasuresSettled(w: World): Promise<void> {
+  for (let i = 0; i < 500; i++) {
+    const jobs = await w.h.documentClient.send(
+      new QueryCommand({
+        TableName: w.h.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.erasuresPk },
+        ConsistentRead: true,
+      }),
+    );
+    const running = (jobs.Items ?? []).filter((job) => job.status === 'running');
+    if (running.length === 0) return;
+    for (const job of running) await runErasure(w.h.deps, job.sk as string);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error('an erasure did not finish');
 }
 
 type Outcome = 'refused, nothing written' | 'refused, retry finished it' | 'answered, sweep finished it';

@@ -5,11 +5,19 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS, ManualClock } from '../functions/core/clock.js';
 import type { Deps } from '../functions/domain/deps.js';
+import { runErasure } from '../functions/domain/erasure.js';
 import { runExport } from '../functions/domain/export-job.js';
 import { runSweep } from '../functions/domain/sweep.js';
+import { makeStartErasureHandler } from '../functions/handlers/erasures.js';
 import { makeStartExportHandler } from '../functions/handlers/exports.js';
 import { makeStartSweepHandler } from '../functions/handlers/sweeps.js';
-import { EXPORT_FUNCTION, HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../functions/routes.js';
+import {
+  ERASURE_FUNCTION,
+  EXPORT_FUNCTION,
+  HEALTH_ROUTE,
+  ROUTES,
+  SWEEP_FUNCTION,
+} from '../functions/routes.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import { auditTableNameOf } from '../functions/store/table.js';
 import {
@@ -63,6 +71,8 @@ async function runDeferredExports(deps: Deps): Promise<void> {
     );
   }
 }
+/** Erasures startErasure opened: on AWS it invokes the erasure function, which works on them. */
+const deferredErasures: string[] = [];
 
 async function startDeferredSweeps(deps: Deps): Promise<void> {
   for (const runId of deferredSweeps.splice(0)) {
@@ -110,6 +120,13 @@ beforeAll(async () => {
   handlers.startExport = (event, context) =>
     recorder.as('startExport', () =>
       makeStartExportHandler(app.deps, { start: async (exportId) => void deferredExports.push(exportId) })(
+        event,
+        context,
+      ),
+    );
+  handlers.startErasure = (event, context) =>
+    recorder.as('startErasure', () =>
+      makeStartErasureHandler(app.deps, { start: async (id) => void deferredErasures.push(id) })(
         event,
         context,
       ),
@@ -327,6 +344,20 @@ async function runSession(deps: Deps): Promise<void> {
   await fetch(`${baseUrl}/v1/admin/exports/${exportId}`, {
     headers: { authorization: `Bearer ${adminToken}` },
   });
+  // Erasure of a user with a pinned single chat, a mark, a group they own (fan-out) and the crowd group
+  // (shared mode): the job leaves the groups, deletes, tombstones and tells the peers to resync.
+  await ops.setUserRetention('ax-gone', 30);
+  const gone = await as('ax-gone');
+  await gone.sendMessage(text('ax-alice', 'from gone', { ext: { k: 1 } }));
+  await alice.pinConversation('ax-gone', 'single', true);
+  await gone.sendMessage(text('ax-alice', 'again'));
+  const owned = await gone.createGroup({ name: 'gone', members: ['ax-alice', 'ax-bob'] });
+  await gone.sendMessage({ ...text(owned.groupId, 'in group'), chatType: 'group' });
+  await ops.startErasure<{ erasureId: string }>('ax-gone');
+  for (const erasureId of deferredErasures.splice(0)) {
+    await recorder.as('erasure', () => runErasure(deps, erasureId));
+    await ops.getErasure(erasureId);
+  }
 }
 
 /** The route table's grants of each function (the stack makes its IAM policy from the same). */
@@ -336,12 +367,14 @@ const GRANTS = new Map<string, StoreAccess>([
   [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
   [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
   [EXPORT_FUNCTION.name, EXPORT_FUNCTION.store],
+  [ERASURE_FUNCTION.name, ERASURE_FUNCTION.store],
 ]);
 
 /** Why IAM would refuse this request of its function, or undefined if it allows it. */
 function refusal(access: RecordedAccess): string | undefined {
   const store = GRANTS.get(access.fn);
   if (!store) return `${access.fn} has no grants`;
+  if (access.action === 'Scan') return store.scan && access.table === 'table' ? undefined : 'table Scan';
   const action = access.action as ItemAction;
   if (access.table === 'audit') {
     return store.audit && (AUDIT_ACTIONS[store.audit] as readonly string[]).includes(action)
@@ -372,6 +405,7 @@ function grantsOf(store: StoreAccess): string[] {
     ),
     ...(store.indexes ?? []).map((index) => `index:${index} Query ${INDEX_PARTITIONS[index]}`),
     ...(store.audit ? AUDIT_ACTIONS[store.audit].map((action) => `audit ${action} *`) : []),
+    ...(store.scan ? ['table Scan *'] : []),
   ];
 }
 
@@ -380,6 +414,7 @@ function uses(access: RecordedAccess, grant: string): boolean {
   const [where, action, pattern] = grant.split(' ') as [string, string, string];
   if (access.action !== action) return false;
   if (where === 'audit') return access.table === 'audit';
+  if (action === 'Scan') return access.table === 'table';
   if (access.table !== 'table') return false;
   if (where.startsWith('index:')) return access.index === where.slice('index:'.length);
   return access.index === undefined && access.partitions.some((pk) => matchesPattern(pattern, pk));

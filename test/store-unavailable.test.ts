@@ -158,6 +158,8 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     putConversationRetention: { path: '/v1/conversations/single/bob/retention', body: { days: 7 } },
     startExport: { path: '/v1/admin/exports', body: { userId: 'bob' } },
     getExport: { path: '/v1/admin/exports/01KG8NJW002MYZ336HTPDJ5Q1Z' },
+    startErasure: { path: '/v1/admin/erasures', body: { userId: 'bob' } },
+    getErasure: { path: '/v1/admin/erasures/01ARZ3NDEKTSV4RRFFQ69G5FAV' },
   };
 
   it('covers every route in the route table', () => {

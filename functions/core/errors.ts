@@ -59,6 +59,13 @@ export class ConflictError extends RoamingError {
   readonly code = 'conflict';
 }
 
+/** A legal hold covers what the request would physically delete (an erasure of a held user). */
+export class HeldError extends RoamingError {
+  override readonly name = 'HeldError';
+  readonly status = 409;
+  readonly code = 'held';
+}
+
 /** A sync token older than the change records kept: the device must fetch the list afresh. */
 export class ResyncRequiredError extends RoamingError {
   override readonly name = 'ResyncRequiredError';

@@ -16,6 +16,11 @@ export interface Message {
   ext?: Record<string, unknown>;
   /** Server time in ms, equal to the time encoded in msgId. */
   timestamp: number;
+  /**
+   * The sender's data was erased (docs/compliance.md, "Erasure"): the message keeps its place, with
+   * `from` "erased", an empty body and no ext.
+   */
+  erased?: true;
 }
 
 /** The body of POST /v1/messages. */

@@ -14,7 +14,7 @@ import {
   queryPinned,
 } from '../store/list-index.js';
 import { listReachOf } from '../store/list-reach.js';
-import { anyChangeSince, bumpEpoch, queryChanges } from '../store/sync-store.js';
+import { anyChangeSince, bumpEpoch, type ChangeMarker, queryChanges } from '../store/sync-store.js';
 import { conversationCutoff, reachCutoff } from './conversation-retention.js';
 import type { Deps } from './deps.js';
 import {
@@ -24,8 +24,8 @@ import {
   readLargeGroupSides,
   readSides,
 } from './large-group-sides.js';
-import { listTokenEpoch } from './list-sync-token.js';
-import { NO_CUTOFF } from './retention.js';
+import { LIST_TOKEN_LOOKBACK_MS, listTokenEpoch } from './list-sync-token.js';
+import { MAX_CLOCK_SKEW_MS, NO_CUTOFF } from './retention.js';
 import {
   type CursorKind,
   decodeCursor,
@@ -369,9 +369,15 @@ async function changesSince(
     afterSk: since.kind === 'cursor' ? since.afterSk : undefined,
     limit: request.limit,
   });
+  if (markers.some((marker) => resyncRequired(marker, since.at))) {
+    throw new ResyncRequiredError(
+      'since: conversations of yours were removed by an erasure; fetch the conversation list again',
+    );
+  }
   const refs = new Map<string, ConversationRef>();
   const deleted = new Map<string, { convId: string; chatType: ChatType; msgIds: Set<string> }>();
   for (const marker of markers) {
+    if (marker.resyncAt !== undefined) continue;
     const ref: ConversationRef = { owner, chatType: marker.chatType, convId: marker.convId };
     const key = keyString(conversationKey(ref));
     refs.set(key, ref);
@@ -403,6 +409,18 @@ async function changesSince(
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,
     serverTime: now,
   };
+}
+
+/**
+ * A resync marker (an erasure removed a conversation of this user's: sync-store.ts) binds a token issued
+ * before it, and one a list page issued up to LIST_TOKEN_LOOKBACK_MS after it (such a page may not show
+ * the removal yet: list-sync-token.ts), by clocks up to MAX_CLOCK_SKEW_MS apart. A token issued later
+ * comes from a fetch that saw the list without it.
+ */
+function resyncRequired(marker: ChangeMarker, tokenAt: number): boolean {
+  return (
+    marker.resyncAt !== undefined && tokenAt < marker.resyncAt + LIST_TOKEN_LOOKBACK_MS + MAX_CLOCK_SKEW_MS
+  );
 }
 
 /**

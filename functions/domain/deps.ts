@@ -80,6 +80,11 @@ export interface RoamingConfig {
   requestBudgetPerSecond: number;
   /** Read units every request costs at least, charged before its work. @default 5 */
   requestBaseUnits: number;
+  /**
+   * Items per page of an erasure's table scan, in each of its segments: holds are read again before
+   * each page, and progress is saved after it. @default 100
+   */
+  erasurePageSize: number;
 }
 
 /** The per-user limits turned off: tests on a clock that stands still, benchmarks, the seeding tool. */
@@ -117,6 +122,7 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   requestBudget: 3000,
   requestBudgetPerSecond: 50,
   requestBaseUnits: 5,
+  erasurePageSize: 100,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -145,6 +151,7 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   requestBudget: 'ROAMING_REQUEST_BUDGET',
   requestBudgetPerSecond: 'ROAMING_REQUEST_BUDGET_PER_SECOND',
   requestBaseUnits: 'ROAMING_REQUEST_BASE_UNITS',
+  erasurePageSize: 'ROAMING_ERASURE_PAGE_SIZE',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */

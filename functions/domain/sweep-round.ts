@@ -32,7 +32,10 @@ const PARALLEL = 8;
 export const NOTHING = lowestIdAt(0);
 
 /** Where a shard's pass is: a later claim resumes there. */
-export type Position = Pick<ShardItem, 'indexCursor' | 'indexDone' | 'ownCursor' | 'ownDone' | 'userCursor'>;
+export type Position = Pick<
+  ShardItem,
+  'indexCursor' | 'indexDone' | 'ownCursor' | 'ownDone' | 'userKeyCursor'
+>;
 
 /** A due conversation (copies at or below `through` go), met at `position`; `continued`: counted already. */
 export interface RoundEntry {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { highestIdAt, maxId } from '../core/ids.js';
 import { keys, purgeShardOf } from '../store/keys.js';
 import type { RetentionPolicies } from '../store/policy-store.js';
@@ -75,7 +76,7 @@ export async function sweepShard(deps: Deps, ctx: SweepContext, shard: ShardItem
       indexDone: shard.indexDone,
       ownCursor: shard.ownCursor,
       ownDone: shard.ownDone,
-      userCursor: shard.userCursor,
+      userKeyCursor: shard.userKeyCursor,
     },
     tally: { unsaved: zeroCounts(), owners: new Set(), saved, savedAt: deps.clock.now() },
   };
@@ -166,18 +167,41 @@ async function* candidates({ deps, ctx, shard }: Claim, from: Position) {
       yield metOwn(ctx, candidate, { indexCursor, indexDone: true, ownCursor });
     }
   }
-  const owners = [...policies.userDays.keys()].filter(
-    (owner) =>
-      deletableCutoff(policies, owner, run.now) > appCutoff &&
-      purgeShardOf(owner, run.shardCount) === shard.shard &&
-      owner >= (from.userCursor ?? ''),
-  );
-  for (const owner of owners.sort()) {
-    const position = { indexCursor, indexDone: true, ownCursor, ownDone: true, userCursor: owner };
+  const owners = [...policies.userDays.keys()]
+    .filter(
+      (owner) =>
+        deletableCutoff(policies, owner, run.now) > appCutoff &&
+        purgeShardOf(owner, run.shardCount) === shard.shard &&
+        ownerOrderKey(owner) >= (from.userKeyCursor ?? ''),
+    )
+    .map((owner) => ({ owner, orderKey: ownerOrderKey(owner) }))
+    .sort((a, b) => compare(a.orderKey, b.orderKey) || compare(a.owner, b.owner));
+  for (const { owner, orderKey } of owners) {
+    const position = { indexCursor, indexDone: true, ownCursor, ownDone: true, userKeyCursor: orderKey };
     for await (const candidate of pages((startKey) => queryUserCandidates(deps.db, owner, startKey))) {
       yield met(ctx, candidate, position);
     }
   }
+}
+
+/**
+ * Users in the per-user pass are walked in the order of this key, which the shard checkpoints instead of
+ * their id: a digest, so no sweep record names a user (an erasure must leave no trace of theirs, and
+ * a sweep may run while it does). Owners sharing a key (unlikely, 64 bits) are met again on a resume.
+ */
+export function ownerOrderKey(owner: string): string {
+  return createHash('sha256').update(owner).digest('hex').slice(0, 16);
+}
+
+const compare = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A position as stored: cursors cut to their due time (see ShardItem), so they name no one. */
+function storedPosition(at: Position): Position {
+  return {
+    ...at,
+    ...(at.indexCursor !== undefined ? { indexCursor: keys.purgeSkTimePrefix(at.indexCursor) } : {}),
+    ...(at.ownCursor !== undefined ? { ownCursor: keys.purgeSkTimePrefix(at.ownCursor) } : {}),
+  };
 }
 
 async function* pages(read: (startKey?: Record<string, unknown>) => Promise<CandidatePage>) {
@@ -242,7 +266,7 @@ async function save({ deps, ctx, shard, owner }: Claim, pass: Pass, change: Chan
   const counts = { ...tally.unsaved, retries: deps.db.retryCounter.retries - tally.saved.retries };
   const at = change.at ?? pass.tail?.first ?? pass.round[0]?.position ?? pass.at;
   const leaseUntil = change.done || change.release ? 0 : now + deps.config.sweepLeaseMs;
-  const checkpoint = { ...at, counts, now, leaseUntil, done: change.done };
+  const checkpoint = { ...storedPosition(at), counts, now, leaseUntil, done: change.done };
   if (!(await checkpointShard(deps.db, ctx.run.runId, shard.shard, owner, checkpoint))) {
     if (change.release) return false;
     throw new ShardStop('lease-lost');

@@ -46,9 +46,10 @@ export function encodeSinceCursor(cursor: SinceCursor): string {
 
 const POSITIONS = '((?:[A-Za-z0-9_-]{8}:\\d{1,12}(?:,[A-Za-z0-9_-]{8}:\\d{1,12})*)?)';
 const TOKEN_PATTERN = new RegExp(`^t\\.(\\d{1,12})\\.(\\d{1,15})(?:\\.${POSITIONS})?$`);
-// afterSk is a change marker's key, or a deleted-ids record's right after it (keys.deletedIdsSk).
+// afterSk is a change marker's key, a deleted-ids record's right after it (keys.deletedIdsSk), or a
+// resync marker's (keys.resyncSk).
 const CURSOR_PATTERN = new RegExp(
-  `^c\\.(\\d{1,12})\\.(\\d{1,12})\\.(\\d{1,15})\\.${POSITIONS}\\.(E\\d{12}#C#(?:single|group)#[^#]+(?:#D#\\d{12})?)$`,
+  `^c\\.(\\d{1,12})\\.(\\d{1,12})\\.(\\d{1,15})\\.${POSITIONS}\\.(E\\d{12}#(?:C#(?:single|group)#[^#]+(?:#D#\\d{12})?|RESYNC))$`,
 );
 
 export function decodeSince(value: string): DecodedSince {

@@ -10,6 +10,7 @@ import { makeListAuditHandler } from './audit.js';
 import { makePutConversationRetentionHandler } from './conversation-retention.js';
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
+import { makeGetErasureHandler, makeStartErasureHandler } from './erasures.js';
 import { makeGetExportHandler, makeStartExportHandler } from './exports.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
@@ -70,4 +71,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   // Locally exports run in this process into a folder; functions/lambda/ invokes the worker and uses S3.
   startExport: (deps) => makeStartExportHandler(deps, localExportsOf(deps).starter),
   getExport: (deps) => makeGetExportHandler(deps, localExportsOf(deps).sink),
+  // Locally the erasure runs in this process; functions/lambda/startErasure.ts invokes the erasure function.
+  startErasure: (deps) => makeStartErasureHandler(deps),
+  getErasure: makeGetErasureHandler,
 };

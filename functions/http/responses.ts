@@ -4,12 +4,14 @@ import { lazy } from '../core/lazy.js';
 import type { Conversation, Group, Message } from '../core/model.js';
 import type { ConversationPage } from '../domain/conversations.js';
 import type { PurgeReport } from '../domain/deletion.js';
+import type { ErasureView } from '../domain/erasure.js';
 import type { HistoryPage } from '../domain/history.js';
 import type { RetentionView } from '../domain/policies.js';
 import type { ReadPosition } from '../domain/read-position.js';
 import type { RetentionPreview } from '../domain/retention-preview.js';
 import type { SweepRunView } from '../domain/sweep.js';
 import type { ChainedAuditRecord, ChainVerification } from '../store/audit-store.js';
+import { ERASURE_COUNT_NAMES } from '../store/erasure-store.js';
 import type { Hold } from '../store/hold-store.js';
 import { chatType, described, id, integer, messageType, msgId, named } from './schemas.js';
 
@@ -36,6 +38,12 @@ export const messageSchema = /* @__PURE__ */ lazy(() =>
       body: described(z.record(z.string(), z.unknown()), 'Kept exactly as sent'),
       ext: z.optional(z.record(z.string(), z.unknown())),
       timestamp: described(integer(), 'Server time in ms, the time encoded in msgId'),
+      erased: z.optional(
+        described(
+          z.literal(true),
+          "The sender's data was erased: a tombstone in its place (`from` is `erased`, `body` is empty, no `ext`)",
+        ),
+      ),
     }),
     {
       id: 'Message',
@@ -359,6 +367,45 @@ export const startedSweepSchema = /* @__PURE__ */ lazy(() =>
   ),
 );
 
+export const erasureCountsSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object(
+      Object.fromEntries(ERASURE_COUNT_NAMES.map((name) => [name, integer(z.minimum(0))])) as Record<
+        (typeof ERASURE_COUNT_NAMES)[number],
+        ReturnType<typeof integer>
+      >,
+    ),
+    {
+      id: 'ErasureCounts',
+      description:
+        "At least once: a page replayed after a crash counts again. itemsDeleted: the user's own items and their peers' single chats with them; messagesErased: tombstones made of messages they sent; previewsErased: latest-message previews; skippedHeld: items a hold on their owner kept as they were",
+    },
+  ),
+);
+
+export const erasureSchema = /* @__PURE__ */ lazy(() =>
+  named(
+    z.object({
+      erasureId: z.string(),
+      status: described(
+        z.enum(['running', 'done', 'held']),
+        '`held`: a legal hold placed while it ran stopped it; the counts say what was erased before',
+      ),
+      userId: z.optional(described(id(), 'Only while it runs, or when a hold stopped it')),
+      phase: described(
+        z.enum(['groups', 'scan', 'close']),
+        "Leaving the user's groups, then the table scan, then the closing walk (what landed behind the scan)",
+      ),
+      segmentsDone: integer(z.minimum(0)),
+      segmentCount: integer(z.minimum(1)),
+      counts: erasureCountsSchema(),
+      startedAt: integer(),
+      finishedAt: z.optional(integer()),
+    }),
+    { id: 'Erasure', description: 'An erasure job and its progress.' },
+  ),
+);
+
 export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
@@ -374,6 +421,7 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
         'hold.set',
         'hold.release',
         'export.start',
+        'erasure.start',
       ]),
       target: described(
         z.string(),
@@ -459,6 +507,7 @@ export type WireAgreesWithDomain = [
   Agrees<Same<z.output<ReturnType<typeof holdSchema>>, Hold>>,
   Agrees<Same<z.output<ReturnType<typeof retentionPreviewSchema>>, RetentionPreview>>,
   Agrees<Same<z.output<ReturnType<typeof sweepRunSchema>>, SweepRunView>>,
+  Agrees<Same<z.output<ReturnType<typeof erasureSchema>>, ErasureView>>,
   Agrees<Same<z.output<ReturnType<typeof auditRecordSchema>>, ChainedAuditRecord>>,
   Agrees<Same<z.output<ReturnType<typeof auditVerificationSchema>>, ChainVerification>>,
 ];

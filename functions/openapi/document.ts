@@ -28,7 +28,11 @@ const ERRORS: Record<number, { name: string; code: string; description: string }
     description: "Not allowed (the token lacks the route's scope, or the caller is not a member)",
   },
   404: { name: 'NotFound', code: 'not_found', description: 'The caller has no such conversation' },
-  409: { name: 'Conflict', code: 'conflict', description: 'Conflicts with the current state' },
+  409: {
+    name: 'Conflict',
+    code: 'conflict',
+    description: 'Conflicts with the current state (`held`: a legal hold covers what it would erase)',
+  },
   410: {
     name: 'ResyncRequired',
     code: 'resync_required',
@@ -87,6 +91,7 @@ const UNROUTED = [404, 405, 421, 431];
 function codesOf(status: number): string[] {
   const code = ERRORS[status]?.code;
   if (!code) throw new Error(`No error documented for status ${status}`);
+  if (status === 409) return [code, 'held'];
   return status === 429 ? ['rate_limited', code] : [code];
 }
 

@@ -206,6 +206,24 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       '(ask again for a fresh one); under `npm start`, a path of the server, fetched with an admin token.',
     errors: [404],
   },
+  startErasure: {
+    summary: 'Erase everything stored about a user',
+    description:
+      "Starts a resumable job and answers at once with its id. It deletes the user's conversations, " +
+      'copies, sync records, marks, pins, policies, limits and retry records, removes them from their groups ' +
+      "(a group they own passes to the remaining member first in id order), deletes their peers' single " +
+      "chats with them, and makes tombstones (`erased: true`) of the messages they sent in everyone else's " +
+      'histories. 409 `held` while a legal hold covers the user; a hold placed while it runs stops it ' +
+      '(`held`). The audit record names the user id. docs/compliance.md, "Erasure".',
+    requestExample: { userId: 'alice' },
+    errors: [409],
+  },
+  getErasure: {
+    summary: 'An erasure job and its progress',
+    description:
+      'The user id is shown only while the job runs (or when a hold stopped it). 404: no such job.',
+    errors: [404],
+  },
 };
 
 /**

@@ -21,7 +21,8 @@ export interface AuditRecord {
     | 'sweep.start'
     | 'hold.set'
     | 'hold.release'
-    | 'export.start';
+    | 'export.start'
+    | 'erasure.start';
   /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;

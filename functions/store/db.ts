@@ -8,6 +8,7 @@ import {
   PutCommand,
   QueryCommand,
   type QueryCommandInput,
+  type ScanCommand,
   type TransactWriteCommand,
   type UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
@@ -26,6 +27,7 @@ export type DocumentCommand =
   | GetCommand
   | PutCommand
   | QueryCommand
+  | ScanCommand
   | TransactWriteCommand
   | UpdateCommand;
 

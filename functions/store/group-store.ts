@@ -185,6 +185,8 @@ export function membershipChangeAction(
     maxMembers: number;
     /** Newcomers join in fan-out form: only while no switch to shared mode has begun (switch.ts). */
     fanOutForm?: boolean;
+    /** The owner leaves (an erasure): the group passes to this member, or to no one (null). */
+    newOwner?: string | null;
   },
 ): TransactItem {
   const u = new UpdateExpression();
@@ -196,6 +198,8 @@ export function membershipChangeAction(
   const count = meta.memberCount + change.added - change.removed;
   if (change.added > 0) u.require(`${u.name('memberCount')} <= ${u.value(change.maxMembers - change.added)}`);
   u.set('membersVersion', meta.membersVersion + 1).set('memberCount', count);
+  if (change.newOwner === null) u.remove('owner');
+  else if (change.newOwner !== undefined) u.set('owner', change.newOwner);
   return { Update: u.toUpdate(tableName, metaKey(meta.groupId)) };
 }
 

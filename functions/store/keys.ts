@@ -21,6 +21,8 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | shared group     | SHARED_GROUPS               | {groupId}                |
  * | retention policy | POLICY                      | APP / U#{userId}         |
  * | legal hold       | HOLD                        | {holdId}                 |
+ * | erasure job      | ERASURE                     | {erasureId}              |
+ * | resync marker    | U#{owner}#CHG               | E{epoch}#RESYNC          |
  * | sweep run        | SWEEPS                      | R#{runId}                |
  * | active sweep run | SWEEPS                      | ACTIVE                   |
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
@@ -107,6 +109,15 @@ export const keys = {
   holdsPk: 'HOLD',
   hold: (holdId: string) => ({ pk: keys.holdsPk, sk: holdId }),
 
+  /** An erasure job's progress (erasure-store.ts): the user id is on it only while the job runs. */
+  erasuresPk: 'ERASURE',
+  erasure: (erasureId: string) => ({ pk: keys.erasuresPk, sk: erasureId }),
+  /**
+   * "Fetch everything again": an erasure removed conversations of this owner whose id it may not keep
+   * (a single chat with the erased user). Sorts after the epoch's conversation markers ('C' < 'R').
+   */
+  resyncSk: (epoch: number) => `${keys.changeEpochPrefix(epoch)}RESYNC`,
+
   sweepRunsPk: 'SWEEPS',
   /** Run ids are ULIDs, so a descending Query lists the newest runs first. */
   sweepRunSkPrefix: 'R#',
@@ -132,6 +143,11 @@ export const keys = {
   purgeSkUpperBound: (dueAt: number) => `${String(dueAt).padStart(15, '0')}#~`,
   /** The due time (ms) a purge key was filed under: 0 for a pending one-way delete. */
   dueAtOfPurgeSk: (purgeSk: string) => Number(purgeSk.slice(0, 15)),
+  /**
+   * The due-time part of a purge key (`{dueAt}#`): sorts before every key of that time, and names no
+   * one (a sweep checkpoints it instead of the key, which names an owner and a conversation).
+   */
+  purgeSkTimePrefix: (purgeSk: string) => `${purgeSk.slice(0, 15)}#`,
 };
 
 /** Spreads purge work over shards by owner, so parallel sweeps can lease disjoint parts. */

@@ -17,16 +17,23 @@ export interface ShardItem extends SweepCounts {
   done: boolean;
   /** The purge-index pass is complete; what is left is the per-user pass (users with shorter retention). */
   indexDone?: boolean;
-  /** The purge key the index pass resumes at: every candidate before it is finished. */
+  /**
+   * The purge key the index pass resumes at: every candidate before it is finished. Stored as its due
+   * time only (keys.purgeSkTimePrefix: the pass meets that time's candidates again), since a whole key
+   * names an owner and a conversation, and a sweep record must not name a user an erasure removed.
+   */
   indexCursor?: string;
   /**
    * The pass over conversations with their own retention (`P#{n}#C`, after the index pass) is complete;
-   * until then `ownCursor` is the purge key it resumes at.
+   * until then `ownCursor` is the purge key it resumes at (stored as its due time, as indexCursor).
    */
   ownDone?: boolean;
   ownCursor?: string;
-  /** The user the per-user pass resumes at: every user before is finished. */
-  userCursor?: string;
+  /**
+   * Where the per-user pass resumes: the order key (sweep-shard.ts, ownerOrderKey: a digest, not the
+   * id, for the same reason) of the user it resumes at; every user before it in that order is finished.
+   */
+  userKeyCursor?: string;
   /** Checkpoints written so far (a claim of a shard with some resumes it). */
   checkpoints: number;
   updatedAt?: number;
@@ -100,7 +107,7 @@ export interface ShardCheckpoint {
   /** 0 releases the lease. */
   leaseUntil: number;
   indexCursor?: string;
-  userCursor?: string;
+  userKeyCursor?: string;
   indexDone?: boolean;
   ownCursor?: string;
   ownDone?: boolean;
@@ -128,7 +135,7 @@ export async function checkpointShard(
   };
   const optional = {
     indexCursor: checkpoint.indexCursor,
-    userCursor: checkpoint.userCursor,
+    userKeyCursor: checkpoint.userKeyCursor,
     indexDone: checkpoint.indexDone,
     ownCursor: checkpoint.ownCursor,
     ownDone: checkpoint.ownDone,

@@ -1,10 +1,11 @@
-import { QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { ttlAfter } from '../core/clock.js';
+import { StoreError } from '../core/errors.js';
 import { bytesToId, idToBytes } from '../core/ids.js';
 import type { ChatType } from '../core/model.js';
 import { type Db, send } from './db.js';
 import { keys } from './keys.js';
-import type { TransactItem } from './transactions.js';
+import { type TransactItem, transactWrite } from './transactions.js';
 
 /**
  * A user's sync head and change markers (docs/consistency.md, section 3). Every write to a conversation
@@ -224,6 +225,40 @@ export interface ChangeMarker {
   convId: string;
   /** Message ids the owner deleted in this epoch, if any. */
   deleted: string[];
+  /** A resync marker (no conversation): when it was written; see putResyncMarker. */
+  resyncAt?: number;
+}
+
+/**
+ * Tells the owner's devices to fetch their list afresh: an erasure removed something of theirs whose
+ * id it may not keep in a marker (their single chat with the erased user; functions/domain/erasure.ts).
+ * Written like any change (in the epoch the head says, with a check that it still does), after the
+ * change itself, so a `?since=` that reads it (and answers 410) comes after the change.
+ */
+export async function putResyncMarker(db: Db, owner: string, now: number): Promise<void> {
+  for (let attempt = 0; attempt < db.retry.maxAttempts; attempt++) {
+    const head = await send<{ Item?: Record<string, unknown> }>(
+      db,
+      new GetCommand({ TableName: db.tableName, Key: keys.syncHead(owner), ConsistentRead: true }),
+    );
+    const sync = syncStateOf(owner, head.Item);
+    const outcome = await transactWrite(db, [
+      epochCheck(db.tableName, sync),
+      {
+        Put: {
+          TableName: db.tableName,
+          Item: {
+            pk: keys.changePk(owner),
+            sk: keys.resyncSk(sync.epoch),
+            resyncAt: now,
+            expiresAt: markerExpiry(now),
+          },
+        },
+      },
+    ]);
+    if (outcome.committed) return;
+  }
+  throw new StoreError(`Could not write a resync marker for ${owner}: its sync head kept moving`);
 }
 
 /**
@@ -245,7 +280,7 @@ export async function queryChanges(
       TableName: db.tableName,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': keys.changePk(owner), ':low': low, ':high': high },
-      ProjectionExpression: 'sk, chatType, convId, deleted',
+      ProjectionExpression: 'sk, chatType, convId, deleted, resyncAt',
       ConsistentRead: true,
       // One more than asked, to know whether there is more; `afterSk` itself is excluded below.
       Limit: range.limit + 2,

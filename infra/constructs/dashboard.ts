@@ -29,7 +29,8 @@ export interface OperationsDashboardProps {
   readonly retention: Retention;
   readonly table: ITable;
   /**
-   * Functions outside the API and the sweep (the export worker): their cold starts and throttles too.
+   * Functions outside the API and the sweep (the export worker, the erasure's): their cold starts and
+   * throttles too.
    * @default - none
    */
   readonly otherFunctions?: readonly HandlerFunction[];

@@ -4,6 +4,7 @@ export const RUNBOOKS = {
   throttling: 'throttling',
   sweepStuck: 'sweep-stuck',
   deadLetters: 'dead-letters',
+  erasureStuck: 'erasure-stuck',
   restore: 'restore',
   keyRotation: 'key-rotation',
   rollback: 'rollback',

@@ -61,6 +61,11 @@ export function tableStatements(tableArn: string, access: StoreAccess): PolicySt
     const partition = INDEX_PARTITIONS[index];
     indexesByPartition.set(partition, [...(indexesByPartition.get(partition) ?? []), index]);
   }
+  // A Scan names no partition, so LeadingKeys cannot limit it: granted on the table alone, to the one
+  // function that declares it (the erasure's).
+  if (access.scan) {
+    statements.push(new PolicyStatement({ actions: ['dynamodb:Scan'], resources: [tableArn] }));
+  }
   for (const [partition, indexes] of indexesByPartition) {
     statements.push(
       new PolicyStatement({

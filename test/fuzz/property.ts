@@ -112,7 +112,10 @@ export function problemsOf(answer: WireResponse, changes: string[]): string[] {
   return problems;
 }
 
-/** A 202 starts background work (a sweep, an export): wait until it ended, so the next snapshot is stable. */
+/**
+ * A 202 starts background work (a sweep, an export, an erasure): wait until it ended, so the next
+ * snapshot is stable. An erasure's job item (`ERASURE|{id}`) says `running` until it is over.
+ */
 async function settleBackgroundWork(
   service: FuzzService,
   authorization: string,
@@ -121,6 +124,14 @@ async function settleBackgroundWork(
   const exportId = exportIdOf(started.text);
   if (exportId !== undefined) return settleExport(service, authorization, exportId);
   for (let i = 0; i < 200; i++) {
+    const snapshot = await service.snapshot();
+    const erasing = [...snapshot].some(
+      ([key, text]) => key.startsWith('ERASURE|') && text.includes('"S":"running"'),
+    );
+    if (erasing) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+      continue;
+    }
     const answer = await sendRequest(service.baseUrl, {
       method: 'GET',
       url: '/v1/admin/sweeps?limit=100',

@@ -6,7 +6,7 @@ import { ROUTES } from '../../functions/routes.js';
 import { TABLE_INDEXES } from '../../functions/store/table.js';
 import { ALARM_THRESHOLDS } from '../../infra/constructs/alarms.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
-import { functionId, getAtt, onlyResource, resources, synthesize } from './support/stack.js';
+import { functionId, getAtt, onlyResource, resources, sweepQueue, synthesize } from './support/stack.js';
 
 type AlarmProps = Record<string, unknown> & { AlarmDescription: string };
 
@@ -236,7 +236,7 @@ describe('the sweep alarms', () => {
   });
 
   it('a new dead letter alarms, each time one arrives', () => {
-    const queueId = onlyResource(template, 'AWS::SQS::Queue')[0];
+    const queueId = sweepQueue(template)[0];
     const [, sent] = onlyAlarm(template, 'was dead-lettered in the last 5 minutes');
     expect(sent).toMatchObject({
       Namespace: 'AWS/SQS',

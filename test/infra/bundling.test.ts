@@ -15,9 +15,16 @@ import { esbuildOptionsOf } from '../../infra/bundling.js';
 import { PROJECT_ROOT } from '../../infra/paths.js';
 import { functionId, functionIds, type Synthesized, synthesize } from './support/stack.js';
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep', 'exportWorker'];
+const ENTRY_NAMES = [
+  ...ROUTES.map((route) => route.name),
+  'health',
+  'notFound',
+  'sweep',
+  'exportWorker',
+  'erasure',
+];
 /** The functions that start another function: they import the Lambda client from the runtime. */
-const STARTERS = ['startSweep', 'startExport', 'exportWorker'];
+const STARTERS = ['startSweep', 'startExport', 'exportWorker', 'startErasure', 'erasure'];
 /** Far below Lambda's 250 MB; a bundle this large means something unexpected was pulled in. */
 const MAX_BUNDLE_BYTES = 5 * 1024 * 1024;
 
@@ -80,6 +87,7 @@ describe('bundling with the local esbuild', () => {
           SWEEP_FUNCTION_NAME: 'roaming-test-sweep',
           EXPORT_FUNCTION_NAME: 'roaming-test-export',
           EXPORT_BUCKET: 'roaming-test-exports',
+          ERASURE_FUNCTION_NAME: 'roaming-test-erasure',
           AWS_REGION: 'eu-west-1',
           // The notFound handler logs its request (Powertools); this script's stdout is its JSON answer only.
           POWERTOOLS_LOG_LEVEL: 'SILENT',
@@ -200,7 +208,7 @@ describe('what a bundle leaves out', () => {
 });
 
 describe('the Lambda client', () => {
-  it('is in no bundle: the starters (startSweep, startExport, the export worker) import it from the Lambda runtime on their first invoke', () => {
+  it('is in no bundle: the starters (startSweep, startExport, the export worker, startErasure, erasure) import it from the Lambda runtime on their first invoke', () => {
     for (const [name, dir] of bundles) {
       const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
       // The Invoke operation's path, which the bundled client would carry.

@@ -1,7 +1,7 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
-import { functionIds, messageTableId, onlyResource, synthesize } from './support/stack.js';
+import { functionIds, messageTableId, onlyResource, sweepQueue, synthesize } from './support/stack.js';
 
 /**
  * The operations dashboard: its body is JSON with CloudFormation references spliced in (Fn::Join), so
@@ -107,7 +107,8 @@ describe('operations dashboard', () => {
     expect(coldStarts.type).toBe('log');
     expect(coldStarts.properties.query).toContain('@initDuration');
     const functionCount = functionIds(template).size;
-    expect(functionCount).toBe(ROUTES.length + 4);
+    // The routes', health, notFound, the sweep, the export worker and the erasure function.
+    expect(functionCount).toBe(ROUTES.length + 5);
     expect(coldStarts.properties.query?.match(/SOURCE '/g)).toHaveLength(functionCount);
     const throttles = metricLines(widget('Lambda throttles per function'));
     expect(throttles).toHaveLength(functionCount);
@@ -141,7 +142,7 @@ describe('operations dashboard', () => {
       sweep('SweepFailures'),
       sweep('SweepDuration'),
     ]);
-    const [queueId] = onlyResource(template, 'AWS::SQS::Queue');
+    const [queueId] = sweepQueue(template);
     expect(metricLines(widget('Sweep dead-letter queue depth'))).toEqual([
       ['AWS/SQS', 'ApproximateNumberOfMessagesVisible', 'QueueName', `<${queueId}.QueueName>`],
     ]);

@@ -2,7 +2,7 @@ import { Duration } from 'aws-cdk-lib';
 import type { Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../../functions/routes.js';
+import { ERASURE_FUNCTION, HEALTH_ROUTE, ROUTES, SWEEP_FUNCTION } from '../../functions/routes.js';
 import { TABLE_INDEXES } from '../../functions/store/table.js';
 import {
   AUDIT_ACTIONS,
@@ -35,7 +35,14 @@ import {
 /** The admin routes that answer with a retention preview, so read (Query) users' partitions. */
 const PREVIEWING_ROUTES = ['previewRetention', 'putRetention', 'putUserRetention'];
 
-const ENTRY_NAMES = [...ROUTES.map((route) => route.name), 'health', 'notFound', 'sweep', 'exportWorker'];
+const ENTRY_NAMES = [
+  ...ROUTES.map((route) => route.name),
+  'health',
+  'notFound',
+  'sweep',
+  'exportWorker',
+  'erasure',
+];
 
 let template: Template;
 let tableId: string;
@@ -64,9 +71,9 @@ function dynamoStatements(statements: Statement[]): Statement[] {
 }
 
 describe('the functions', () => {
-  it('are one per route, plus health, notFound, sweep and the export worker', () => {
+  it('are one per route, plus health, notFound, sweep, the export worker and erasure', () => {
     expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 4);
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 5);
   });
 
   it.each(ENTRY_NAMES)(
@@ -185,7 +192,10 @@ describe('least privilege from the route table', () => {
       for (const resource of resourcesOf(statement)) {
         const where = resourceName(resource);
         // The audit trail's table is the audit trail's only: no partition conditions needed there.
-        if (where !== 'audit') expect(patterns, `${name}: ${where} grants carry LeadingKeys`).toBeDefined();
+        // A Scan names no partition (the erasure's only: store-access.ts, `scan`).
+        const scan = actionsOf(statement).join() === 'dynamodb:Scan';
+        if (where !== 'audit' && !scan)
+          expect(patterns, `${name}: ${where} grants carry LeadingKeys`).toBeDefined();
         for (const action of actionsOf(statement)) {
           for (const pattern of patterns ?? ['*']) grants.push(`${where} ${action} ${pattern}`);
         }
@@ -215,6 +225,7 @@ describe('least privilege from the route table', () => {
       grants.push(`index:${index} dynamodb:Query ${INDEX_PARTITIONS[index]}`);
     for (const action of store.audit ? AUDIT_ACTIONS[store.audit] : [])
       grants.push(`audit dynamodb:${action} *`);
+    if (store.scan) grants.push('table dynamodb:Scan *');
     return grants.sort();
   }
 
@@ -223,6 +234,7 @@ describe('least privilege from the route table', () => {
     ...ROUTES.map((route) => [route.name, withRequestBudget(route.store)] as [string, StoreAccess]),
     [HEALTH_ROUTE.name, HEALTH_ROUTE.store],
     [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
+    [ERASURE_FUNCTION.name, ERASURE_FUNCTION.store],
     ['notFound', undefined],
   ];
 
@@ -237,6 +249,7 @@ describe('least privilege from the route table', () => {
     const readRoutes = ROUTES.filter((route) => isReadOnly(route.store));
     expect(readRoutes.map((route) => route.name).sort()).toEqual([
       'fetchHistory',
+      'getErasure',
       'getExport',
       'getRetention',
       'listAudit',
@@ -314,6 +327,7 @@ describe('least privilege from the route table', () => {
       'putHold',
       'putRetention',
       'putUserRetention',
+      'startErasure',
       'startExport',
       'startSweep',
     ]);
@@ -372,13 +386,15 @@ describe('least privilege from the route table', () => {
     },
   );
 
-  it("only startSweep and the export starters may invoke a function: the sweep's or the export worker's live alias", () => {
+  it("only the starters may invoke a function, each its worker's live alias; the export worker and erasure their own", () => {
     const sweepArn = liveAliasArn(functionId(template, 'sweep'));
     const exportArn = liveAliasArn(functionId(template, 'exportWorker'));
+    const erasureArn = liveAliasArn(functionId(template, 'erasure'));
     const invoking: Record<string, unknown> = {
       startSweep: sweepArn,
       startExport: exportArn,
       exportWorker: exportArn,
+      startErasure: erasureArn,
     };
     for (const name of ENTRY_NAMES) {
       const invokes = statementsOf(name).filter((s) =>
@@ -388,13 +404,18 @@ describe('least privilege from the route table', () => {
         expect(invokes, name).toEqual([
           { Effect: 'Allow', Action: 'lambda:InvokeFunction', Resource: invoking[name] },
         ]);
+      } else if (name === 'erasure') {
+        // Its own live alias, by name (a reference to its own ARN would make it depend on itself).
+        expect(invokes).toHaveLength(1);
+        expect(JSON.stringify(invokes[0]?.Resource)).toContain(functionId(template, 'erasure'));
+        expect(JSON.stringify(invokes[0]?.Resource)).toMatch(/:live"/);
       } else {
         expect(invokes, name).toEqual([]);
       }
     }
   });
 
-  it('grants nothing beyond logs, the table, the dead-letter queue (sweep), the function it starts (startSweep, startExport, the export worker), the export bucket (export routes) and X-Ray (traced)', () => {
+  it('grants nothing beyond logs, the table, the dead-letter queues (sweep, erasure), the function it starts (startSweep, startExport, startErasure, the export worker, erasure), the export bucket (export routes) and X-Ray (traced)', () => {
     for (const name of ENTRY_NAMES) {
       const services = new Set(
         statementsOf(name)
@@ -403,8 +424,9 @@ describe('least privilege from the route table', () => {
       );
       const expected = new Set(['logs']);
       if (name !== 'notFound') expected.add('dynamodb');
-      if (name === 'sweep') expected.add('sqs');
-      if (['startSweep', 'startExport', 'exportWorker'].includes(name)) expected.add('lambda');
+      if (name === 'sweep' || name === 'erasure') expected.add('sqs');
+      if (['startSweep', 'startExport', 'exportWorker', 'startErasure', 'erasure'].includes(name))
+        expected.add('lambda');
       if (['getExport', 'exportWorker'].includes(name)) expected.add('s3');
       if (name === 'sweep' || (TRACED_ROUTES as readonly string[]).includes(name)) expected.add('xray');
       expect(services, name).toEqual(expected);

@@ -7,9 +7,9 @@ import {
   functionId,
   functionProps,
   getAtt,
-  onlyResource,
   resourcesOf,
   roleStatements,
+  sweepQueue,
   synthesize,
 } from './support/stack.js';
 
@@ -22,7 +22,7 @@ beforeAll(() => {
   template = synthesize().template;
   sweepId = functionId(template, 'sweep');
   sweepAliasId = aliasIdOf(template, sweepId);
-  queueId = onlyResource(template, 'AWS::SQS::Queue')[0];
+  queueId = sweepQueue(template)[0];
 });
 
 function sweepSchedule(of: Template) {
@@ -72,7 +72,7 @@ describe('the retention sweep', () => {
       DeadLetterConfig: { TargetArn: getAtt(queueId) },
     });
     // On the alias every caller invokes (an EventInvokeConfig applies to its own qualifier only); the
-    // other one is the export worker's (test/infra/exports.test.ts).
+    // others are the export worker's and the erasure function's (exports.test.ts, erasure.test.ts).
     const configs = Object.values(template.findResources('AWS::Lambda::EventInvokeConfig')).filter(
       (config) => (config.Properties?.FunctionName as { Ref?: string } | undefined)?.Ref === sweepId,
     );

@@ -71,6 +71,9 @@ export function accessRecorder(tables: { table: string; audit: string }): Access
         return [{ action: 'DeleteItem', table: tableOf(input.TableName), partitions: [pkOf(input.Key)] }];
       case 'QueryCommand':
         return [queryAccess(input)];
+      // A Scan names no partition: IAM cannot limit it by LeadingKeys (store-access.ts, `scan`).
+      case 'ScanCommand':
+        return [{ action: 'Scan', table: tableOf(input.TableName), partitions: [] }];
       case 'BatchGetCommand':
         return Object.entries(input.RequestItems as Record<string, { Keys: unknown[] }>).map(
           ([name, request]) => ({

@@ -63,6 +63,8 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),
   startExport: (t) => ({ body: { userId: t.userId } }),
+  startErasure: (t) => ({ body: { userId: t.userId } }),
+  getErasure: () => ({}),
 };
 
 const KNOWN_PARAMS: Record<string, (t: RequestTarget) => string> = {
@@ -72,6 +74,8 @@ const KNOWN_PARAMS: Record<string, (t: RequestTarget) => string> = {
   userId: (t) => t.userId,
   // Any of the 20 marks (0..19) will do.
   mark: () => '3',
+  // A well-formed erasure id (no such job: 404 for a caller allowed to ask).
+  erasureId: () => '01ARZ3NDEKTSV4RRFFQ69G5FAV',
 };
 
 /** A value for a path parameter the filler does not know (a new route's): a plain valid id. */

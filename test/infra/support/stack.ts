@@ -65,6 +65,13 @@ export function onlyResource(template: Template, type: string): [string, Resourc
   return found[0] as [string, Resource];
 }
 
+/** The sweep's dead-letter queue (the erasure has its own: infra/constructs/erasure.ts). */
+export function sweepQueue(template: Template): [string, Resource] {
+  const found = resources(template, 'AWS::SQS::Queue').filter(([id]) => id.startsWith('Retention'));
+  if (found.length !== 1) throw new Error(`Expected one sweep queue, found ${found.length}`);
+  return found[0] as [string, Resource];
+}
+
 /** Logical ids of the Lambda functions by entry name (each function's description starts with it). */
 export function functionIds(template: Template): Map<string, string> {
   const ids = new Map<string, string>();
