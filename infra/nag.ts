@@ -68,6 +68,12 @@ export const NAG_ACKNOWLEDGEMENTS = {
       'when); files expire within a week. Server access logs would need a log bucket of their own; CloudTrail data ' +
       'events can be enabled for the bucket where downloads must be logged (docs/compliance.md).',
   },
+  erasureQueueIsTheDeadLetterQueue: {
+    id: 'AwsSolutions-SQS3',
+    reason:
+      "The erasure function's on-failure destination is itself its dead-letter queue (a failed event waits there, " +
+      'with an alarm: docs/runbooks/erasure-stuck.md); nothing consumes it, so it needs no dead-letter queue of its own.',
+  },
 } as const;
 
 export function acknowledgeNagFindings(stack: RoamingStack): void {
@@ -91,6 +97,7 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
   acknowledge(stack.exports.bucket, NAG_ACKNOWLEDGEMENTS.exportBucketLogs);
   acknowledge(stack.exports.workerFunction.role, NAG_ACKNOWLEDGEMENTS.exportObjects);
   acknowledge(stack.api.routeFunction('getExport').role, NAG_ACKNOWLEDGEMENTS.exportObjects);
+  acknowledge(stack.erasure.deadLetterQueue, NAG_ACKNOWLEDGEMENTS.erasureQueueIsTheDeadLetterQueue);
 }
 
 function acknowledge(scope: IConstruct, finding: { id: string; reason: string }): void {

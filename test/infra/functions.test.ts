@@ -137,11 +137,11 @@ describe('the functions', () => {
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
     expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
-    // 14 user routes × 10 + 14 admin × 2 + 2 × 2 + the sweep's 2 = 174, and Lambda keeps 100 unreserved.
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 273 } } })).toThrow(
-      /reserve 174 concurrent executions .* quota of at least 274, and alarms.accountConcurrencyLimit says 273/,
+    // 14 user routes × 10 + 16 admin × 2 + 2 × 2 + the sweep's 2 = 178, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 277 } } })).toThrow(
+      /reserve 178 concurrent executions .* quota of at least 278, and alarms.accountConcurrencyLimit says 277/,
     );
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 274 } } })).not.toThrow();
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 278 } } })).not.toThrow();
     expect(() =>
       synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
     ).toThrow(/integer of at least 1/);

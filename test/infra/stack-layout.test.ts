@@ -129,15 +129,15 @@ describe('the Monitoring nested stack', () => {
     expect(parent.Resources[monitoringId]?.Type).toBe('AWS::CloudFormation::Stack');
   });
 
-  it("holds every alarm but the sweep's four (with Retention at the top level); the topic, deployment groups, aliases and dashboard stay at the top level", () => {
-    const sweepAlarms = stack.retention.alarms.map((alarm) =>
+  it("holds every alarm but the sweep's four and the erasure's two (with their constructs at the top level); the topic, deployment groups, aliases and dashboard stay at the top level", () => {
+    const topLevelAlarms = [...stack.retention.alarms, ...stack.erasure.alarms].map((alarm) =>
       stack.getLogicalId(alarm.node.defaultChild as never),
     );
     expect(
       ofType(parent, 'AWS::CloudWatch::Alarm')
         .map(([id]) => id)
         .sort(),
-    ).toEqual([...sweepAlarms].sort());
+    ).toEqual([...topLevelAlarms].sort());
     expect(ofType(monitoring, 'AWS::CloudWatch::Alarm').length).toBe(stack.alarms.alarms.length - 4);
     expect(Object.values(monitoring.Resources).every((r) => r.Type === 'AWS::CloudWatch::Alarm')).toBe(true);
     for (const type of [
