@@ -250,6 +250,35 @@ describe('GET /v1/admin/retention/preview and a delayed shortening', () => {
     expect(oldestOf('rp-k01')).toBeGreaterThan(windowStart - DAY_MS);
   });
 
+  it('an override scheduled before the default is shortened at once below it is in force from then on: reads, GET, cancel', async () => {
+    // Prepare: the app keeps 3 days; rp-o03's override of 2 waits a day; then the default drops to 1 at once.
+    const h = await harness();
+    const call = await admin(h);
+    await seedRing(h, 'rp-o');
+    expect((await call('PUT', '/v1/admin/retention', { days: 3, delaySeconds: 0 })).status).toBe(202);
+    const override = await call('PUT', '/v1/admin/retention/users/rp-o03', { days: 2 });
+    const reader = await h.as('rp-o03');
+    const oldestShown = async () => {
+      const page = await reader.fetchHistoryMessages('rp-o04', 'single', 50);
+      return Math.min(...page.messages.map((m) => m.timestamp));
+    };
+    // Act
+    const shortened = await call('PUT', '/v1/admin/retention', { days: 1, delaySeconds: 0 });
+    const shownAtOnce = await oldestShown();
+    const view = (await call('GET', '/v1/admin/retention')).body;
+    const cancel = await call('DELETE', '/v1/admin/retention/pending?userId=rp-o03');
+    h.clock.set(override.body.effectiveAt + HOUR_MS);
+    const shownAfter = await oldestShown();
+    // Assess: rp-o03 keeps 2 days from the default's drop on (never 1, then 2 again at effectiveAt).
+    const now = h.clock.now();
+    expect([override.status, shortened.status, cancel.status]).toEqual([202, 202, 409]);
+    expect(view).toEqual({ appDays: 1, users: [{ userId: 'rp-o03', days: 2 }], pending: [] });
+    expect(shownAtOnce).toBeLessThanOrEqual(override.body.effectiveAt - DAY_MS - DAY_MS - HOUR_MS);
+    expect(shownAtOnce).toBeGreaterThan(override.body.effectiveAt - DAY_MS - 2 * DAY_MS);
+    expect(shownAfter).toBeGreaterThan(now - 2 * DAY_MS);
+    expect(shownAfter).toBeGreaterThanOrEqual(shownAtOnce);
+  });
+
   it('a second shortening replaces the pending one and starts its delay again', async () => {
     const h = await harness();
     const call = await admin(h);

@@ -109,9 +109,9 @@ export async function clearUserRetention(
   actor: string,
   userId: string,
 ): Promise<ChainedAuditRecord | undefined> {
-  const change = await changePolicy(deps, actor, userId, (seen, { now }) => {
-    const waiting = waitingOf(seen, now);
-    const own = ownDays(seen, now);
+  const change = await changePolicy(deps, actor, userId, (seen, read) => {
+    const waiting = waitingOf(seen, read, userId);
+    const own = ownDays(seen, read, userId);
     if (own === undefined && !waiting) return undefined;
     return {
       retentionDays: undefined,
@@ -132,15 +132,15 @@ export async function cancelPendingRetention(
   actor: string,
   userId: string | undefined,
 ): Promise<PolicyChange> {
-  const change = await changePolicy(deps, actor, userId, (seen, { now }) => {
-    const waiting = waitingOf(seen, now);
+  const change = await changePolicy(deps, actor, userId, (seen, read) => {
+    const waiting = waitingOf(seen, read, userId);
     if (!waiting) {
       const whose = userId === undefined ? 'the app default' : `user ${userId}`;
       throw new ConflictError(
         `No retention change is pending for ${whose} (none was set, or it is in force)`,
       );
     }
-    const own = ownDays(seen, now);
+    const own = ownDays(seen, read, userId);
     return {
       retentionDays: own,
       cancelled: waiting,
@@ -152,11 +152,12 @@ export async function cancelPendingRetention(
 
 /** What a set writes: at once, or (keeping less than the days in force, with a delay) as a pending change. */
 function setting(userId: string | undefined, days: RetentionDays, delayMs: number): Decide {
-  return (seen, { policies, now }) => {
+  return (seen, read) => {
+    const { policies, now } = read;
     const inForce = inForceAt(policies, now);
     const current = userId === undefined ? inForce.appDays : daysFor(inForce, userId);
-    const own = ownDays(seen, now);
-    const before = described(own, waitingOf(seen, now));
+    const own = ownDays(seen, read, userId);
+    const before = described(own, waitingOf(seen, read, userId));
     const shorter = keepsLess(days, current);
     if (days !== null && delayMs > 0 && shorter) {
       // A second shortening replaces a waiting one, with a full delay of its own.
@@ -175,16 +176,21 @@ function setting(userId: string | undefined, days: RetentionDays, delayMs: numbe
   };
 }
 
-/** The item's own days in force at `now` (a pending change whose time has come included). */
-function ownDays(seen: PolicyRecord | undefined, now: number): RetentionDays | undefined {
+/** The item's own days in force at `now` (a pending change in force included). */
+function ownDays(seen: PolicyRecord | undefined, read: Read, userId: string | undefined) {
   const pending = seen?.pending;
-  return pending && pending.effectiveAt <= now ? pending.days : seen?.retentionDays;
+  return pending && !waitingOf(seen, read, userId) ? pending.days : seen?.retentionDays;
 }
 
-/** The item's pending change still waiting at `now`. */
-function waitingOf(seen: PolicyRecord | undefined, now: number): PendingPolicy | undefined {
-  const pending = seen?.pending;
-  return pending && pending.effectiveAt > now ? pending : undefined;
+/**
+ * The item's pending change still waiting at `now`: not yet at its `effectiveAt`, nor (a user following
+ * the app default) keeping more than the default in force (retention.ts, inForceAt).
+ */
+function waitingOf(seen: PolicyRecord | undefined, { policies, now }: Read, userId: string | undefined) {
+  if (!seen?.pending) return undefined;
+  const inForce = inForceAt(policies, now);
+  const waiting = userId === undefined ? inForce.appPending : inForce.userPending.get(userId);
+  return waiting ? seen.pending : undefined;
 }
 
 /** An audit value: the days (`unset`: none of its own), with the change waiting if there is one. */
@@ -201,10 +207,8 @@ type Decision = {
   cancelled?: PendingPolicy;
   audit: Pick<AuditRecord, 'action' | 'before' | 'after'>;
 };
-type Decide = (
-  seen: PolicyRecord | undefined,
-  read: { policies: RetentionPolicies; now: number },
-) => Decision | undefined;
+type Read = { policies: RetentionPolicies; now: number };
+type Decide = (seen: PolicyRecord | undefined, read: Read) => Decision | undefined;
 
 /**
  * Reads the policies and the audit trail's head, writes the change (conditioned on the policies being as

@@ -31,10 +31,19 @@ export function cutoffFor(days: RetentionDays, now: number): number {
 /**
  * The policies in force at `at`: each pending shortening whose `effectiveAt` has come replaces the days
  * it waits on. Every reader evaluates them at its own clock, so no job applies a pending change.
+ *
+ * A user's pending override scheduled while they followed the app default (a shortening of it then) is
+ * in force at once when the default in force keeps less than it: the default was shortened since, and
+ * the override must keep its user at its days from then on, not drop them to the default until its
+ * `effectiveAt` and lengthen their retention there (what a device was told had expired would show again).
  */
 export function inForceAt(policies: RetentionPolicies, at: number): RetentionPolicies {
   const due = (pending?: PendingPolicy) => pending !== undefined && pending.effectiveAt <= at;
-  const dueUsers = [...policies.userPending].filter(([, pending]) => due(pending));
+  const appNow = due(policies.appPending) ? (policies.appPending as PendingPolicy).days : policies.appDays;
+  const dueUsers = [...policies.userPending].filter(
+    ([userId, pending]) =>
+      due(pending) || (!policies.userDays.has(userId) && keepsLess(appNow, pending.days)),
+  );
   if (!due(policies.appPending) && dueUsers.length === 0) return policies;
   const userDays = new Map(policies.userDays);
   const userPending = new Map(policies.userPending);
