@@ -1,9 +1,11 @@
 import { PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import type { Context } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import type { Message } from '../functions/core/model.js';
 import { ERASURE_LEASE_MS, runErasure } from '../functions/domain/erasure.js';
 import { runSweep } from '../functions/domain/sweep.js';
+import { makeErasureWorker } from '../functions/handlers/erasure-worker.js';
 import { keys } from '../functions/store/keys.js';
 import { auditTableNameOf } from '../functions/store/table.js';
 import { commandGate, type SentCommand } from './support/command-gate.js';
@@ -361,6 +363,43 @@ describe('erasure', () => {
       expect(JSON.stringify(stale.body)).not.toContain(w.ids.zed);
     });
   }
+
+  it('a retry that comes while the crashed invocation still holds the lease waits it out and finishes the erasure', async () => {
+    const w = await buildWorld('e7');
+    gate.before(
+      (c) => c.constructor.name === 'BatchWriteCommand',
+      () => {
+        throw new Error('crash at a delete batch');
+      },
+    );
+    const started = await startErasure(w.ids.zed);
+    const erasureId = started.body.erasureId as string;
+    expect((await settled(erasureId)).status).toBe('running');
+    // Act: Lambda's retry arrives at once, the dead invocation's lease not yet lapsed.
+    const invoked: unknown[] = [];
+    const slept: number[] = [];
+    const worker = makeErasureWorker(
+      h.deps,
+      async (_arn, event) => void invoked.push(event),
+      undefined,
+      async (ms) => {
+        slept.push(ms);
+        h.clock.advance(ms);
+      },
+    );
+    const context = {
+      awsRequestId: 'e7-retry',
+      invokedFunctionArn: 'arn:aws:lambda:eu-west-1:123456789012:function:erasure:live',
+      getRemainingTimeInMillis: () => 300_000,
+    } as unknown as Context;
+    const answer = await worker({ source: 'roaming.erasure', erasureId }, context);
+    // Assess: it waited about one lease and finished the job; nothing of zed is left.
+    expect(answer.outcome).toBe('done');
+    expect(slept).toHaveLength(1);
+    expect(slept[0]).toBeLessThanOrEqual(ERASURE_LEASE_MS + 1_000);
+    expect(invoked).toEqual([]);
+    expect((await itemsContaining(w.ids.zed)).table).toEqual([]);
+  });
 
   it('erases what lands behind the scan while it runs (a peer send, a group fan-out): the closing walk', async () => {
     const w = await buildWorld('e6');
