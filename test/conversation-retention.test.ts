@@ -403,6 +403,32 @@ describe('the sweep', () => {
     expect(await storedIds(h, 'cr-held', 'cr-hpal')).toEqual([]);
   });
 
+  it('a conversation its held deletes filed due now stays due now when its owner sets its own retention', async () => {
+    // Prepare: cr-hdp writes cr-hd twice; a hold covers cr-hd, who deletes the first (kept as a tombstone).
+    const h = await harness();
+    const owner = await h.as('cr-hd');
+    const pal = await h.as('cr-hdp');
+    const first = await pal.sendMessage(text('cr-hd', 'first'));
+    const second = await pal.sendMessage(text('cr-hd', 'second'));
+    const json = { 'content-type': 'application/json' };
+    const token = await h.token('cr-ops', { admin: true });
+    const hold = JSON.stringify({ userIds: ['cr-hd'], reason: 'case hd' });
+    expect((await h.raw('PUT', '/v1/admin/holds/cr-hd1', { token, headers: json, body: hold })).status).toBe(
+      200,
+    );
+    await owner.removeMessagesFromServerWithMsgIds('cr-hdp', 'single', [first.msgId]);
+    const ref = { owner: 'cr-hd', chatType: 'single' as const, convId: 'cr-hdp' };
+    const kept = await storedIds(h, 'cr-hd', 'cr-hdp');
+    // Act: a 30-day policy of its own (refiles the conversation), the hold's release, one sweep.
+    await owner.setConversationRetention('cr-hdp', 'single', 30);
+    expect((await h.raw('DELETE', '/v1/admin/holds/cr-hd1', { token })).status).toBe(200);
+    await runSweep(h.deps);
+    // Assess: the tombstone and its record are gone; the second message stays.
+    expect(kept).toEqual(ids(first, second).sort());
+    expect(await storedIds(h, 'cr-hd', 'cr-hdp')).toEqual(ids(second));
+    expect(await partitionItems(h, keys.heldDeletesPk(ref))).toEqual([]);
+  });
+
   it('keeps a conversation with a longer own policy when its owner’s pending admin shortening reaches its effectiveAt', async () => {
     // Prepare: cr-kept writes cr-pend twice a minute apart, cr-other once; cr-pend gives cr-kept 1000 days.
     // An admin shortens cr-pend to 1 day, pending for 60 seconds. Then cr-pend clears cr-kept through its

@@ -294,7 +294,7 @@ export function setOwnRetention(
   // oldest copy expires by the policy in force.
   const filed = state.purgeSk;
   const refiled =
-    filed === undefined
+    filed === undefined || keys.dueAtOfPurgeSk(filed) === 0
       ? {}
       : {
           purgeSk: purgeKeyOf({ ref: state.ref, retentionDays: input.days }, oldestOfPurgeKey(state, filed)),
