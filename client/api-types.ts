@@ -26,7 +26,7 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start" | "erasure.start";
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start" | "erasure.start" | "message.recall";
   /** `app`, `user:{id}` (a policy; an export: whose data), `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
@@ -103,6 +103,10 @@ export type ConversationPage = {
   removed?: RemovedConversation[];
   /** In a sync (`since`) only */
   messagesDeleted?: DeletedMessages[];
+  /** In a sync (`since`) only: replace these cached messages with tombstones (or fetch them again) */
+  messagesRecalled?: RecalledMessages[];
+  /** In a sync (`since`) only: these cached messages as they are now (a recalled one as its tombstone) */
+  messagesEdited?: EditedMessages[];
   /** In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller (null: nothing has). Drop cached messages at or before it, and conversations whose lastMessage is. It never goes back: a lengthened policy does not show expired messages again. A conversation with its own `retentionDays` goes by those instead (see serverTime). */
   retentionCutoff?: number | null;
   /** In a sync (`since`) only: the server time (ms) the cutoffs were computed for. For each cached conversation, cutoff = max(retentionFloor ?? -1, retentionDays ? serverTime - retentionDays * 86400000 : retentionCutoff); drop its cached messages at or before it, and the conversation if its lastMessage is. */
@@ -164,6 +168,13 @@ export type DeleteUserRetentionError = {
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "adminRequests";
   };
+};
+
+/** Messages edited since the sync token, as the caller sees them now. */
+export type EditedMessages = {
+  convId: string;
+  chatType: "single" | "group";
+  messages: Message[];
 };
 
 /** An erasure job and its progress. */
@@ -379,11 +390,22 @@ export type Message = {
   to: string;
   chatType: "single" | "group";
   type: "text" | "image" | "audio" | "video" | "file" | "location" | "custom";
-  /** Kept exactly as sent */
-  body: Record<string, unknown>;
+  /** Kept exactly as sent (or as last edited); absent only on a recalled message */
+  body?: Record<string, unknown>;
   ext?: Record<string, unknown>;
   /** Server time in ms, the time encoded in msgId */
   timestamp: number;
+  /** The message was recalled: a tombstone in its place, with no body and no ext, on every device */
+  recalled?: {
+    /** Its sender, or the group owner */
+    by: string;
+    at: number;
+  };
+  /** The sender edited the message: how many times, and when last (ms) */
+  edited?: {
+    count: number;
+    at: number;
+  };
   /** The sender's data was erased: a tombstone in its place (`from` is `erased`, `body` is empty, no `ext`) */
   erased?: true;
 };
@@ -397,15 +419,36 @@ export type MessagePreview = {
   to: string;
   chatType: "single" | "group";
   type: "text" | "image" | "audio" | "video" | "file" | "location" | "custom";
-  /** Kept exactly as sent */
-  body: Record<string, unknown>;
+  /** Kept exactly as sent (or as last edited); absent only on a recalled message */
+  body?: Record<string, unknown>;
   ext?: Record<string, unknown>;
   /** Server time in ms, the time encoded in msgId */
   timestamp: number;
+  /** The message was recalled: a tombstone in its place, with no body and no ext, on every device */
+  recalled?: {
+    /** Its sender, or the group owner */
+    by: string;
+    at: number;
+  };
+  /** The sender edited the message: how many times, and when last (ms) */
+  edited?: {
+    count: number;
+    at: number;
+  };
   /** The sender's data was erased: a tombstone in its place (`from` is `erased`, `body` is empty, no `ext`) */
   erased?: true;
   /** Present when the body or ext was cut: the first 200 characters of a text; other bodies up to 512 bytes; ext up to 256 */
   truncated?: true;
+};
+
+export type ModifyMessageError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
+  };
 };
 
 export type PendingRetention = {
@@ -489,6 +532,23 @@ export type ReadPosition = {
   chatType: "single" | "group";
   readThrough: string | null;
   unreadCount: number;
+};
+
+/** Messages recalled (by their sender or the group owner) since the sync token. */
+export type RecalledMessages = {
+  convId: string;
+  chatType: "single" | "group";
+  msgIds: string[];
+};
+
+export type RecallMessageError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "requests";
+  };
 };
 
 /** A conversation that left the list: drop cached messages at or before clearedThrough (deleted with its messages). Its own retention, if any, still expires cached messages. */
@@ -746,6 +806,41 @@ export interface Operations {
       200: {
         deleted: number;
       } | PurgeReport;
+    };
+  };
+  /** POST /v1/conversations/{chatType}/{convId}/messages/{msgId}/recall: POST /v1/conversations/{chatType}/{convId}/messages/{msgId}/recall */
+  recallMessage: {
+    path: {
+      chatType: "single" | "group";
+      convId: string;
+      msgId: string;
+    };
+    query: Record<string, never>;
+    body: undefined;
+    responses: {
+      200: {
+        message: Message;
+      };
+    };
+  };
+  /** PATCH /v1/conversations/{chatType}/{convId}/messages/{msgId}: PATCH /v1/conversations/{chatType}/{convId}/messages/{msgId} */
+  modifyMessage: {
+    path: {
+      chatType: "single" | "group";
+      convId: string;
+      msgId: string;
+    };
+    query: Record<string, never>;
+    body: {
+      /** A JSON object */
+      body: Record<string, unknown>;
+      /** A JSON object */
+      ext?: Record<string, unknown>;
+    };
+    responses: {
+      200: {
+        message: Message;
+      };
     };
   };
   /** PUT /v1/conversations/{chatType}/{convId}/read: Move the read position forward (read ack) */

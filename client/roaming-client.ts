@@ -2,12 +2,14 @@ import type {
   Conversation,
   ConversationPage,
   DeletedMessages,
+  EditedMessages,
   Group,
   HistoryPage,
   Message,
   Operations,
   PurgeReport,
   ReadPosition,
+  RecalledMessages,
   RemovedConversation,
   RetentionDays,
   RetentionPolicy,
@@ -20,12 +22,14 @@ export type {
   Conversation,
   ConversationPage,
   DeletedMessages,
+  EditedMessages,
   Group,
   HistoryPage,
   Message,
   Operations,
   PurgeReport,
   ReadPosition,
+  RecalledMessages,
   RemovedConversation,
   RetentionDays,
   RetentionPolicy,
@@ -66,6 +70,10 @@ export interface SyncResult {
   conversations: Conversation[];
   removed: RemovedConversation[];
   messagesDeleted: DeletedMessages[];
+  /** Messages recalled since: replace cached copies with tombstones. */
+  messagesRecalled: RecalledMessages[];
+  /** Messages edited since, as they are now: replace cached copies (a recalled one is its tombstone). */
+  messagesEdited: EditedMessages[];
   syncToken: string;
   /** Messages at or before this server time (ms) have expired: drop them, and conversations whose latest is. */
   retentionCutoff: number | null;
@@ -124,6 +132,8 @@ export class RoamingClient {
       conversations: [],
       removed: [],
       messagesDeleted: [],
+      messagesRecalled: [],
+      messagesEdited: [],
       syncToken: since,
       retentionCutoff: null,
       serverTime: null,
@@ -134,6 +144,8 @@ export class RoamingClient {
       result.conversations.push(...page.conversations);
       result.removed.push(...(page.removed ?? []));
       result.messagesDeleted.push(...(page.messagesDeleted ?? []));
+      result.messagesRecalled.push(...(page.messagesRecalled ?? []));
+      result.messagesEdited.push(...(page.messagesEdited ?? []));
       if (page.cursor === null) {
         return {
           ...result,
@@ -235,6 +247,29 @@ export class RoamingClient {
       { msgIds: msgIds.join(',') },
     );
     return answer.deleted;
+  }
+
+  /**
+   * Recalls a message for everyone (the seed SDK's recallMessage): its sender within the app's recall
+   * window, or a group's owner at any time. Every copy becomes a tombstone with no body; answers it.
+   */
+  async recallMessage(convId: string, chatType: ChatType, msgId: string): Promise<Message> {
+    const path = `${conversationPath(chatType, convId)}/messages/${encodeURIComponent(msgId)}/recall`;
+    return (await this.request<{ message: Message }>('POST', path)).message;
+  }
+
+  /**
+   * Edits a message the caller sent (the seed SDK's modifyMessage): text and custom messages; `ext`
+   * left out keeps the message's. Answers the message as edited (`edited.count`, `edited.at`).
+   */
+  async modifyMessage(
+    convId: string,
+    chatType: ChatType,
+    msgId: string,
+    change: { body: Record<string, unknown>; ext?: Record<string, unknown> },
+  ): Promise<Message> {
+    const path = `${conversationPath(chatType, convId)}/messages/${encodeURIComponent(msgId)}`;
+    return (await this.request<{ message: Message }>('PATCH', path, {}, change)).message;
   }
 
   removeMessagesFromServerWithTimestamp(

@@ -9,7 +9,7 @@ import type { StoreAccess } from './store-access.js';
 export interface RouteSpec {
   /** Names the handler (functions/handlers/registry.ts) and its Lambda entry (functions/lambda/{name}.ts). */
   name: string;
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
   path: string;
   access: 'user' | 'admin';
   store: StoreAccess;
@@ -84,6 +84,36 @@ export const ROUTES = [
         group: ['BatchGetItem', 'Query'],
         // Every delete reads the legal holds: under one, copies become tombstones and purges stop.
         holds: ['Query'],
+      },
+    },
+  },
+  // A revision (docs/recall-and-edit.md): the participants' sides, copies and the message's revision
+  // record (U#{sender}#REV) read in one BatchGetItem and written in one transaction (a single chat), or
+  // the record, log entry and shared copy first and each member's side after (a group: its members and
+  // log read by Query, the fan-out of the position finished, META's latest message updated). A group
+  // owner's recall of another's message appends an audit record.
+  {
+    name: 'recallMessage',
+    method: 'POST',
+    path: '/v1/conversations/{chatType}/{convId}/messages/{msgId}/recall',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query'],
+        group: ['BatchGetItem', 'Query', 'UpdateItem'],
+      },
+      audit: 'append',
+    },
+  },
+  {
+    name: 'modifyMessage',
+    method: 'PATCH',
+    path: '/v1/conversations/{chatType}/{convId}/messages/{msgId}',
+    access: 'user',
+    store: {
+      table: {
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query'],
+        group: ['BatchGetItem', 'Query', 'UpdateItem'],
       },
     },
   },

@@ -1,6 +1,12 @@
 import { type Clock, realTimer, systemClock, type Timer } from './core/clock.js';
 import { createIdGenerator, type RandomSource } from './core/ids.js';
-import { CONFIG_ENV, DEFAULT_CONFIG, type Deps, type RoamingConfig } from './domain/deps.js';
+import {
+  CONFIG_ENV,
+  DEFAULT_CONFIG,
+  type Deps,
+  MAX_RECALL_WINDOW_SECONDS,
+  type RoamingConfig,
+} from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
 import { type RouteName, routeNamed } from './routes.js';
 import { createDb, createDocumentClient, DEFAULT_RETRY, type DocumentSender } from './store/db.js';
@@ -105,6 +111,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RoamingConfig> {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < 0)
       throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+    if (key === 'recallWindowSeconds' && value > MAX_RECALL_WINDOW_SECONDS)
+      throw new Error(`${name} may be at most ${MAX_RECALL_WINDOW_SECONDS} (seven days), got "${raw}"`);
     config[key] = value;
   }
   return config;

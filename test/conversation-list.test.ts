@@ -90,7 +90,7 @@ describe('conversation list', () => {
     // The delta from the first page's token is exactly the changed conversations, with their new latest.
     const delta = await me.syncConversations(syncToken);
     expect(delta.conversations.map((c) => c.convId).sort()).toEqual([...changed].sort());
-    expect(delta.conversations.every((c) => c.lastMessage.body.text === 'new')).toBe(true);
+    expect(delta.conversations.every((c) => c.lastMessage.body?.text === 'new')).toBe(true);
     expect(delta.removed).toEqual([]);
     // Walk plus delta covers every conversation.
     expect(new Set([...seenIds, ...delta.conversations.map((c) => c.convId)]).size).toBe(30);

@@ -56,7 +56,7 @@ describe('the inbound limit of a user and of a group', () => {
       .catch((error) => error);
     expect(refused).toMatchObject({ status: 429, limit: 'inbound' });
     const history = await owner.fetchHistoryMessages(group.groupId, 'group', 10);
-    expect(history.messages.map((m) => m.body.text)).toEqual(['3', '2', '1']);
+    expect(history.messages.map((m) => m.body?.text)).toEqual(['3', '2', '1']);
   });
 
   it('answers the retry of an accepted send even when the limit is full, and a non-member takes no slot', async () => {

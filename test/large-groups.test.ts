@@ -83,7 +83,7 @@ describe('large groups', () => {
       await say(owner, groupId, 'six');
       // Alice deletes one message from before the switch and one after it, for herself only.
       const before = (await alice.fetchHistoryMessages(groupId, 'group', 50)).messages;
-      const byText = new Map(before.map((m) => [m.body.text as string, m.msgId]));
+      const byText = new Map(before.map((m) => [m.body?.text as string, m.msgId]));
       const deleted = await alice.removeMessagesFromServerWithMsgIds(groupId, 'group', [
         byText.get('two') as string,
         byText.get('five') as string,
@@ -91,7 +91,7 @@ describe('large groups', () => {
       expect(deleted).toBe(2);
       // Bob deletes everything up to "four".
       const bobs = (await bob.fetchHistoryMessages(groupId, 'group', 50)).messages;
-      const four = bobs.find((m) => m.body.text === 'four');
+      const four = bobs.find((m) => m.body?.text === 'four');
       await bob.removeMessagesFromServerWithTimestamp(groupId, 'group', four?.timestamp as number);
       await say(alice, groupId, 'seven');
       return {
@@ -131,7 +131,7 @@ describe('large groups', () => {
 
     await say(owner, group.groupId, 'after the token');
     const changed = await alice.syncConversationsPage(idle.syncToken as string, 50);
-    expect(changed.conversations.map((c) => [c.convId, c.unreadCount, c.lastMessage.body.text])).toEqual([
+    expect(changed.conversations.map((c) => [c.convId, c.unreadCount, c.lastMessage.body?.text])).toEqual([
       [group.groupId, 2, 'after the token'],
     ]);
     const again = await alice.syncConversationsPage(changed.syncToken as string, 50);
@@ -212,9 +212,9 @@ describe('large groups', () => {
     await say(owner, group.groupId, 'new');
     const list = await alice.fetchConversationsFromServer({ limit: 20 });
     const entry = list.conversations.find((c) => c.convId === group.groupId);
-    expect([entry?.unreadCount, entry?.lastMessage.body.text]).toEqual([1, 'new']);
+    expect([entry?.unreadCount, entry?.lastMessage.body?.text]).toEqual([1, 'new']);
     expect(
-      (await alice.fetchHistoryMessages(group.groupId, 'group', 10)).messages.map((m) => m.body.text),
+      (await alice.fetchHistoryMessages(group.groupId, 'group', 10)).messages.map((m) => m.body?.text),
     ).toEqual(['new']);
     const since = await alice.syncConversationsPage(synced.syncToken, 50);
     expect(since.conversations.map((c) => [c.convId, c.unreadCount])).toEqual([[group.groupId, 1]]);
@@ -232,7 +232,7 @@ describe('large groups', () => {
     h.clock.advance(2 * DAY_MS);
     await say(owner, group.groupId, 'two days later');
     const pinned = await alice.fetchPinnedConversationsFromServerWithCursor(undefined, 10);
-    expect(pinned.conversations.map((c) => [c.convId, c.lastMessage.body.text])).toEqual([
+    expect(pinned.conversations.map((c) => [c.convId, c.lastMessage.body?.text])).toEqual([
       [group.groupId, 'two days later'],
     ]);
   });

@@ -55,7 +55,7 @@ async function releaseHold(holdId: string) {
 async function storedTexts(owner: string, chatType: ChatType, convId: string): Promise<string[]> {
   const items = await partitionItems(h, keys.historyPk({ owner, chatType, convId }));
   return items
-    .map((item) => `${messageOfCopy(item).body.text}${item.hidden === true ? ' (hidden)' : ''}`)
+    .map((item) => `${messageOfCopy(item).body?.text}${item.hidden === true ? ' (hidden)' : ''}`)
     .sort();
 }
 
@@ -69,8 +69,8 @@ async function viewOf(client: RoamingClient, convId: string, chatType: ChatType)
   return {
     listed: entry !== undefined,
     unread: entry?.unreadCount,
-    latest: entry?.lastMessage.body.text,
-    history: history.messages.map((m) => m.body.text),
+    latest: entry?.lastMessage.body?.text,
+    history: history.messages.map((m) => m.body?.text),
   };
 }
 
@@ -79,7 +79,7 @@ function normalisedDelta(delta: Awaited<ReturnType<RoamingClient['syncConversati
   const strip = (id: string) => id.replace(`${prefix}-`, '');
   return {
     conversations: delta.conversations
-      .map((c) => [strip(c.convId), c.unreadCount, c.lastMessage.body.text])
+      .map((c) => [strip(c.convId), c.unreadCount, c.lastMessage.body?.text])
       .sort(),
     removed: delta.removed.map((r) => strip(r.convId)).sort(),
     deleted: delta.messagesDeleted.map((d) => [strip(d.convId), d.msgIds.length]).sort(),

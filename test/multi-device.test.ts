@@ -234,7 +234,7 @@ describe('marked conversations', () => {
     expect(await byMark(5)).toEqual(['m1-a', 'm1-d', 'm1-c']);
     const [top] = (await me.fetchConversationsByOptions({ mark: 5, pageSize: 1 })).conversations;
     expect(top).toMatchObject({ marks: [5, 19], unreadCount: 2 });
-    expect(top?.lastMessage.body.text).toBe('to the top');
+    expect(top?.lastMessage.body?.text).toBe('to the top');
     await me.deleteRemoteAndLocalConversationsMark(keys(['m1-d', 'm1-d']), 5);
     expect(await byMark(5, 50)).toEqual(['m1-a', 'm1-c']);
     expect(await byMark(19)).toEqual(['m1-a']);

@@ -41,7 +41,7 @@ async function largeGroup(h: Harness, prefix: string, timeline: [words: string, 
     sent.push(await owner.sendMessage(text(groupId, words, { chatType: 'group' })));
     h.clock.advance(daysAfter * DAY_MS);
   }
-  const texts = new Map(sent.map((m) => [m.msgId, m.body.text as string]));
+  const texts = new Map(sent.map((m) => [m.msgId, m.body?.text as string]));
   /** The shared copies in the table, as the texts sent (ids seeded directly show as themselves). */
   const sharedCopies = async () =>
     (await partitionItems(h, keys.sharedHistoryPk(groupId))).map((item) => {

@@ -27,6 +27,8 @@ export function previewOf(message: Message): MessagePreview {
 
 function buildPreview(message: Message): MessagePreview {
   const { body, ext, ...rest } = message;
+  // A recalled message's tombstone has nothing to cut.
+  if (body === undefined) return { ...rest };
   let truncated = false;
   let previewBody: Record<string, unknown>;
   if (message.type === 'text' && typeof body.text === 'string') {

@@ -12,15 +12,34 @@ export interface Message {
   to: string;
   chatType: ChatType;
   type: MessageType;
-  body: Record<string, unknown>;
+  /** Absent only on a recalled message's tombstone (`recalled`). */
+  body?: Record<string, unknown>;
   ext?: Record<string, unknown>;
   /** Server time in ms, equal to the time encoded in msgId. */
   timestamp: number;
+  /**
+   * The message was recalled (docs/recall-and-edit.md): every copy is this tombstone, with no body and no
+   * ext; it keeps its place in history.
+   */
+  recalled?: MessageRecall;
+  /** The sender edited the message: `count` edits so far, the last at `at` (ms). */
+  edited?: MessageEdit;
   /**
    * The sender's data was erased (docs/compliance.md, "Erasure"): the message keeps its place, with
    * `from` "erased", an empty body and no ext.
    */
   erased?: true;
+}
+
+export interface MessageRecall {
+  /** Who recalled it: its sender, or the group's owner. */
+  by: string;
+  at: number;
+}
+
+export interface MessageEdit {
+  count: number;
+  at: number;
 }
 
 /** The body of POST /v1/messages. */

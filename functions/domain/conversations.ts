@@ -27,6 +27,13 @@ import {
 import { LIST_TOKEN_LOOKBACK_MS, listTokenEpoch } from './list-sync-token.js';
 import { MAX_CLOCK_SKEW_MS, NO_CUTOFF } from './retention.js';
 import {
+  type EditedMessages,
+  editedNow,
+  idsByConversation,
+  type RevisedIds,
+  recalledOf,
+} from './revised-in-sync.js';
+import {
   type CursorKind,
   decodeCursor,
   decodeSince,
@@ -61,6 +68,10 @@ export interface ConversationPage {
   removed?: RemovedConversation[];
   /** In the `since` form: messages this user deleted by id (on any device), to drop from caches. */
   messagesDeleted?: { convId: string; chatType: ChatType; msgIds: string[] }[];
+  /** In the `since` form: messages recalled (by their sender or the group owner), to turn into tombstones. */
+  messagesRecalled?: RevisedIds[];
+  /** In the `since` form: messages edited, as the user sees them now. */
+  messagesEdited?: EditedMessages[];
   /**
    * In the `since` form: messages at or before this time (ms) have expired for the user (null: none).
    * It never goes back (retention floors), so a device applying the latest one it got to its cache and
@@ -396,11 +407,14 @@ async function changesSince(
   for (const state of movedGroups) refs.set(keyString(conversationKey(state.ref)), state.ref);
   const { states } = await readSides(deps, [...refs.values()], cutoff);
   const { conversations, removed } = reportOf(states, cutoff, now);
+  const messagesEdited = await editedNow(deps, idsByConversation(owner, markers, 'edited'), states, cutoff);
   const last = markers.at(-1);
   return {
     conversations,
     removed,
     messagesDeleted: [...deleted.values()].map((d) => ({ ...d, msgIds: [...d.msgIds].sort() })),
+    messagesRecalled: recalledOf(idsByConversation(owner, markers, 'recalled')),
+    messagesEdited,
     cursor:
       more && last
         ? encodeSinceCursor({ from: since.from, below, afterSk: last.sk, at: since.at, groups })
@@ -438,6 +452,8 @@ function unchanged(
     conversations,
     removed,
     messagesDeleted: [],
+    messagesRecalled: [],
+    messagesEdited: [],
     cursor: null,
     syncToken: encodeSyncToken(token),
     retentionCutoff: cutoff === NO_CUTOFF ? null : cutoff,

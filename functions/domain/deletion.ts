@@ -18,7 +18,7 @@ import {
   viewCopyKeys,
   viewCopyOf,
 } from '../store/member-view.js';
-import { keepDeletedCopyAction } from '../store/message-store.js';
+import { copyKey, keepDeletedCopyAction } from '../store/message-store.js';
 import {
   changeableState,
   commit,
@@ -72,7 +72,14 @@ export async function deleteMessagesByIds(
     );
     if (visible.length === 0) return 0;
     const after = unreadAfter(state);
-    const unreadIds = visible.filter((id) => after === undefined || id > after);
+    // A recalled message no longer counts as unread (its recall recorded the gap): not dropped twice.
+    const isRecalled = (id: string) => {
+      const copy = copies.get(id) as ViewCopy;
+      return copy.own
+        ? read.item(copyKey(ref, id))?.recalled !== undefined
+        : copy.message.recalled !== undefined;
+    };
+    const unreadIds = visible.filter((id) => (after === undefined || id > after) && !isRecalled(id));
     const gone = new Set(visible);
     const latestGone = state.lastMessage !== undefined && gone.has(state.lastMessage.msgId);
     const latest = latestGone

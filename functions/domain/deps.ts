@@ -85,7 +85,17 @@ export interface RoamingConfig {
    * each page, and progress is saved after it. @default 100
    */
   erasurePageSize: number;
+  /**
+   * How long after sending a sender may recall a message (a group's owner may at any time); at most
+   * seven days (MAX_RECALL_WINDOW_SECONDS). @default 120
+   */
+  recallWindowSeconds: number;
+  /** Edits one message may have. @default 10 */
+  maxEdits: number;
 }
+
+/** The longest recall window a deployment may set: seven days. */
+export const MAX_RECALL_WINDOW_SECONDS = 7 * 24 * 60 * 60;
 
 /** The per-user limits turned off: tests on a clock that stands still, benchmarks, the seeding tool. */
 export const NO_RATE_LIMITS = {
@@ -123,6 +133,8 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   requestBudgetPerSecond: 50,
   requestBaseUnits: 5,
   erasurePageSize: 100,
+  recallWindowSeconds: 120,
+  maxEdits: 10,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -152,6 +164,8 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   requestBudgetPerSecond: 'ROAMING_REQUEST_BUDGET_PER_SECOND',
   requestBaseUnits: 'ROAMING_REQUEST_BASE_UNITS',
   erasurePageSize: 'ROAMING_ERASURE_PAGE_SIZE',
+  recallWindowSeconds: 'ROAMING_RECALL_WINDOW_SECONDS',
+  maxEdits: 'ROAMING_MAX_EDITS',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */

@@ -82,7 +82,8 @@ function peerSteps(item: Item, key: Key, userId: string): ItemStep[] {
   const conversation = conversationOf(item, kind, rest);
   const steps: ItemStep[] = [];
   // A copy of a group message the user sent.
-  if (kind === 'C' && sentBy(item, userId) && item.body !== undefined) {
+  // (A recalled message's copy, or a member's tombstone of a shared copy, has no body: still a copy.)
+  if (kind === 'C' && sentBy(item, userId) && typeof item.msgId === 'string') {
     steps.push({ kind: 'tombstoneCopy', key, owner, conversation });
   }
   // A conversation item or mark entry showing the user's message as the latest.
@@ -119,7 +120,7 @@ function groupSteps(item: Item, key: Key, userId: string): ItemStep[] {
     const message = item.message;
     return [{ kind: 'tombstoneEmbedded', key, attribute: 'message', message, groupId, conversation }];
   }
-  if (part === 'H' && sentBy(item, userId) && item.body !== undefined) {
+  if (part === 'H' && sentBy(item, userId) && typeof item.msgId === 'string') {
     return [{ kind: 'tombstoneCopy', key, groupId, conversation }];
   }
   return [];

@@ -3,6 +3,7 @@ import { ConflictError, ForbiddenError, RateLimitedError } from '../core/errors.
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
 import { applyMessage, applyOwnShared, isMemberView } from '../store/conversation.js';
+import { batchGet, keyString } from '../store/db.js';
 import {
   allocateActions,
   fanOutFinished,
@@ -20,6 +21,7 @@ import {
 } from '../store/idempotency-store.js';
 import { keys } from '../store/keys.js';
 import { putCopyAction } from '../store/message-store.js';
+import { revisionKey, revisionOf } from '../store/revision-store.js';
 import type { TransactItem } from '../store/transactions.js';
 import {
   commit,
@@ -85,7 +87,7 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
     // The earlier attempt was accepted whole (one transaction): the same message, nothing to write.
     if (earlier) {
       await release();
-      return replayed(sender, input, earlier, idempotency.hash);
+      return asRevised(deps, replayed(sender, input, earlier, idempotency.hash));
     }
     if (refused) throw refused;
     const spent = limits.spend(read, sides.length);
@@ -178,9 +180,10 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     admission = ADMITTED;
     const meta = read.meta(groupId);
     const earlier = idempotency && sendRecordOf(read.item(idempotency.key), deps.clock.now());
+    // A replay answers (and finishes the fan-out with) the message as revised since, if it was.
     const again = earlier && {
       seq: earlier.seq,
-      message: replayed(sender, input, earlier, idempotency.hash),
+      message: await asRevised(deps, replayed(sender, input, earlier, idempotency.hash)),
     };
     if (meta?.shared) {
       // A shared-mode send is one transaction (and the switch finished every fan-out before it).
@@ -306,6 +309,17 @@ function idempotencyOf(deps: Deps, sender: string, input: SendRequest): Retryabl
     { to, chatType, type, body, ext },
     deps.idempotencyKey,
   );
+}
+
+/**
+ * The message as it is now: a retry of a send whose message was recalled or edited since answers the
+ * tombstone or the edit (never the text it took back), and a fan-out it finishes carries that.
+ */
+async function asRevised(deps: Deps, message: Message): Promise<Message> {
+  const record = revisionOf(
+    (await batchGet(deps.db, [revisionKey(message)])).get(keyString(revisionKey(message))),
+  );
+  return record?.message ?? message;
 }
 
 function replayed(sender: string, input: SendRequest, record: SendRecord, hash: string): Message {

@@ -31,6 +31,7 @@ import {
   makePutRetentionHandler,
   makePutUserRetentionHandler,
 } from './retention.js';
+import { makeModifyMessageHandler, makeRecallMessageHandler } from './revise-message.js';
 import { makeSendMessageHandler } from './send-message.js';
 import { makeListSweepsHandler, makeStartSweepHandler } from './sweeps.js';
 
@@ -45,6 +46,8 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   listConversations: makeListConversationsHandler,
   fetchHistory: makeFetchHistoryHandler,
   deleteMessages: makeDeleteMessagesHandler,
+  recallMessage: makeRecallMessageHandler,
+  modifyMessage: makeModifyMessageHandler,
   markRead: makeMarkReadHandler,
   pinConversation: makePinConversationHandler,
   unpinConversation: makeUnpinConversationHandler,

@@ -35,9 +35,24 @@ export const messageSchema = /* @__PURE__ */ lazy(() =>
       to: described(id(), 'The recipient user (single chat) or the group id (group chat)'),
       chatType: chatType(),
       type: messageType(),
-      body: described(z.record(z.string(), z.unknown()), 'Kept exactly as sent'),
+      body: described(
+        z.optional(z.record(z.string(), z.unknown())),
+        'Kept exactly as sent (or as last edited); absent only on a recalled message',
+      ),
       ext: z.optional(z.record(z.string(), z.unknown())),
       timestamp: described(integer(), 'Server time in ms, the time encoded in msgId'),
+      recalled: z.optional(
+        described(
+          z.object({ by: described(id(), 'Its sender, or the group owner'), at: integer() }),
+          'The message was recalled: a tombstone in its place, with no body and no ext, on every device',
+        ),
+      ),
+      edited: z.optional(
+        described(
+          z.object({ count: integer(z.minimum(1)), at: integer() }),
+          'The sender edited the message: how many times, and when last (ms)',
+        ),
+      ),
       erased: z.optional(
         described(
           z.literal(true),
@@ -135,6 +150,20 @@ export const deletedMessagesSchema = /* @__PURE__ */ lazy(() =>
   }),
 );
 
+export const recalledMessagesSchema = /* @__PURE__ */ lazy(() =>
+  named(z.object({ ...conversationKey(), msgIds: z.array(msgId()) }), {
+    id: 'RecalledMessages',
+    description: 'Messages recalled (by their sender or the group owner) since the sync token.',
+  }),
+);
+
+export const editedMessagesSchema = /* @__PURE__ */ lazy(() =>
+  named(z.object({ ...conversationKey(), messages: z.array(messageSchema()) }), {
+    id: 'EditedMessages',
+    description: 'Messages edited since the sync token, as the caller sees them now.',
+  }),
+);
+
 export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
   named(
     z.object({
@@ -149,6 +178,14 @@ export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
       ),
       removed: described(z.optional(z.array(removedConversationSchema())), 'In a sync (`since`) only'),
       messagesDeleted: described(z.optional(z.array(deletedMessagesSchema())), 'In a sync (`since`) only'),
+      messagesRecalled: described(
+        z.optional(z.array(recalledMessagesSchema())),
+        'In a sync (`since`) only: replace these cached messages with tombstones (or fetch them again)',
+      ),
+      messagesEdited: described(
+        z.optional(z.array(editedMessagesSchema())),
+        'In a sync (`since`) only: these cached messages as they are now (a recalled one as its tombstone)',
+      ),
       retentionCutoff: described(
         z.optional(z.nullable(integer())),
         'In a sync (`since`) only: messages at or before this server time (ms) have expired for the caller ' +
@@ -422,6 +459,7 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
         'hold.release',
         'export.start',
         'erasure.start',
+        'message.recall',
       ]),
       target: described(
         z.string(),

@@ -22,7 +22,8 @@ export interface AuditRecord {
     | 'hold.set'
     | 'hold.release'
     | 'export.start'
-    | 'erasure.start';
+    | 'erasure.start'
+    | 'message.recall';
   /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;

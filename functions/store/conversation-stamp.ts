@@ -6,7 +6,7 @@ import {
   type WriteContext,
 } from './conversation-state.js';
 import { keys } from './keys.js';
-import { changeMarker, deletedIdsRecord, epochCheck, pinCountUpdate } from './sync-store.js';
+import { type ChangedIds, changeMarker, deletedIdsRecord, epochCheck, pinCountUpdate } from './sync-store.js';
 import type { TransactItem } from './transactions.js';
 import type { UpdateExpression } from './update-expression.js';
 
@@ -15,7 +15,8 @@ import type { UpdateExpression } from './update-expression.js';
  * same transaction (docs/consistency.md, section 3):
  * - the sync head, checked to still be at the epoch the writer read (or, for a pin or unpin, updated:
  *   its pin count moves, never past the cap);
- * - the change marker of that epoch (once per epoch), and for a delete by ids a record of those ids;
+ * - the change marker of that epoch (once per epoch), and for a delete by ids, a recall or an edit a
+ *   record of those ids;
  * - the entries of the owner's marks: a copy of the conversation in `U#{owner}#MARK#{n}` at its list
  *   position, so the list of a mark is one Query. They follow the conversation: moved when it moves,
  *   rewritten when it changes, removed when it leaves the list or loses the mark.
@@ -23,8 +24,8 @@ import type { UpdateExpression } from './update-expression.js';
  * the owner's pin count follows (the sync head's update instead of its check).
  */
 export interface StampOptions {
-  /** Message ids deleted by this write, for other devices. */
-  deletedIds?: readonly string[];
+  /** Message ids this write deleted, recalled or edited, for other devices. */
+  changedIds?: ChangedIds;
 }
 
 export function stamped(
@@ -57,15 +58,10 @@ export function stamped(
     { Update: u.toUpdate(ctx.tableName, conversationKey(state.ref)) },
   ];
   if (marking) actions.push(changeMarker(ctx.tableName, ctx.sync, state.ref, ctx.now));
-  if (options.deletedIds?.length) {
+  const changedIds = options.changedIds ?? {};
+  if (Object.values(changedIds).some((ids) => ids.length > 0)) {
     actions.push(
-      deletedIdsRecord(
-        ctx.tableName,
-        ctx.sync,
-        state.ref,
-        { rev: next.rev, now: ctx.now },
-        options.deletedIds,
-      ),
+      deletedIdsRecord(ctx.tableName, ctx.sync, state.ref, { rev: next.rev, now: ctx.now }, changedIds),
     );
   }
   actions.push(...markEntryActions(ctx, state, next));

@@ -21,7 +21,7 @@ import {
 import { type Db, send } from './db.js';
 import { heldDeleteAction } from './held-delete-store.js';
 import { keys } from './keys.js';
-import { deletedGapAction, skippedGapAction } from './unread-gaps.js';
+import { deletedGapAction, recalledGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
 
 export * from './conversation-state.js';
@@ -177,7 +177,7 @@ export function removeCopies(
     ctx,
     state,
     { unread, ...showing(input.latest), ...(held.length > 0 ? dueNow(state) : {}) },
-    { deletedIds: input.msgIds },
+    { changedIds: { deleted: input.msgIds } },
     { fileIfUnfiled },
   );
   if (input.unreadIds.length > 0) {
@@ -185,6 +185,31 @@ export function removeCopies(
   }
   if (held.length > 0)
     written.actions.push(heldDeleteAction(ctx.tableName, state.ref, held, written.next.rev));
+  return written;
+}
+
+/**
+ * Message `revised` (a recall's tombstone or an edit's new version) replaced what the owner sees of it,
+ * whose copy the caller revises in the same transaction (a shared copy: once, before). Unread drops by
+ * one when the recall took an unread message (`unreadRecalled`): its position is recorded as a gap, once
+ * (the record's Put fails the transaction if a replay already wrote it), so counts from positions agree.
+ * The latest message shows the revision when it is the latest. Other devices learn the id.
+ */
+export function reviseMessage(
+  ctx: WriteContext,
+  state: ConversationState,
+  input: { revised: Message; unreadRecalled: boolean },
+): ConversationWrite {
+  const { revised } = input;
+  const patch: Partial<StoredFields> = {};
+  if (input.unreadRecalled) patch.unread = Math.max(0, state.unread - 1);
+  if (state.lastMessage?.msgId === revised.msgId) patch.lastMessage = previewOf(revised);
+  const written = userChange(ctx, state, patch, {
+    changedIds: revised.recalled ? { recalled: [revised.msgId] } : { edited: [revised.msgId] },
+  });
+  if (input.unreadRecalled) {
+    written.actions.push(recalledGapAction(ctx.tableName, state.ref, revised.msgId));
+  }
   return written;
 }
 

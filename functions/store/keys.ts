@@ -13,6 +13,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | mark entry       | U#{owner}#MARK#{n}          | {listSk}                 |
  * | held deletes     | U#{owner}#HD#{type}#{convId} | R{rev, zero-padded}     |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
+ * | message revision | U#{sender}#REV              | {type}#{convId}#{msgId}  |
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
@@ -65,6 +66,12 @@ export const keys = {
   /** Sorts right after its conversation's marker (`#` before any id character), in write order. */
   deletedIdsSk: (epoch: number, chatType: ChatType, convId: string, rev: number) =>
     `${keys.changeSk(epoch, chatType, convId)}#D#${String(rev).padStart(12, '0')}`,
+
+  /** A recalled or edited message's revision record, in its sender's partition (revision-store.ts). */
+  revision: (sender: string, chatType: ChatType, convId: string, msgId: string) => ({
+    pk: `U#${sender}#REV`,
+    sk: `${chatType}#${convId}#${msgId}`,
+  }),
 
   historyPk: (ref: ConversationRef) => `U#${ref.owner}#C#${ref.chatType}#${ref.convId}`,
   messageSkPrefix: 'M#',

@@ -154,14 +154,22 @@ export async function oldestInView(
   range: { above?: string; atOrBelow: string },
 ): Promise<{ msgId: string; seq?: number } | undefined> {
   if (!readsShared(state.ref, state.shared)) return oldestPositionIn(db, state.ref, range);
-  const { messages, positions } = await readView(db, state.ref, state.shared, {
-    lowestId: lowIdAbove(range.above),
-    highestId: range.atOrBelow,
-    direction: 'down',
-    limit: 1,
-  });
-  const oldest = messages[0];
-  return oldest && { msgId: oldest.msgId, seq: positions.get(oldest.msgId) };
+  // A recalled message counts as no copy (its gap is recorded): the oldest one not recalled.
+  let lowestId = lowIdAbove(range.above);
+  for (let limit = 1; lowestId <= range.atOrBelow; limit = 50) {
+    const { messages, positions } = await readView(db, state.ref, state.shared, {
+      lowestId,
+      highestId: range.atOrBelow,
+      direction: 'down',
+      limit,
+    });
+    const oldest = messages.find((message) => message.recalled === undefined);
+    if (oldest) return { msgId: oldest.msgId, seq: positions.get(oldest.msgId) };
+    const last = messages.at(-1);
+    if (last === undefined || messages.length < limit) return undefined;
+    lowestId = nextId(last.msgId);
+  }
+  return undefined;
 }
 
 /** The smallest id strictly above `id` (or the smallest id of all). */

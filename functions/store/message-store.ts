@@ -88,7 +88,10 @@ export function putTombstoneAction(
   message: Message,
   seq: number,
 ): TransactItem {
-  return { Put: { TableName: tableName, Item: { ...toItem(ref, message, seq), hidden: true } } };
+  // Without its body and ext: what it hides may be recalled or edited, and type and sender filters need
+  // neither (a tombstone keeps the message's other fields).
+  const { body: _body, ext: _ext, ...fields } = toItem(ref, message, seq);
+  return { Put: { TableName: tableName, Item: { ...fields, hidden: true } } };
 }
 
 /**
@@ -221,6 +224,10 @@ export async function readHistoryPage(
   };
 }
 
+/** The copies unread counts skip: tombstones (hidden) and recalled messages (their gap is recorded). */
+const NOT_COUNTED = 'attribute_not_exists(#hidden) AND attribute_not_exists(#recalled)';
+const NOT_COUNTED_NAMES = { '#hidden': 'hidden', '#recalled': 'recalled' };
+
 /** How many copies there are in (`above`, `atOrBelow`]: reads their keys only. */
 export async function countCopies(
   db: Db,
@@ -233,9 +240,10 @@ export async function countCopies(
   return countAll(db, {
     TableName: db.tableName,
     KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-    // A tombstone (a shared copy hidden, or a copy deleted under a legal hold) is no copy the owner has.
-    FilterExpression: 'attribute_not_exists(#hidden)',
-    ExpressionAttributeNames: { '#hidden': 'hidden' },
+    // A tombstone (a shared copy hidden, or a copy deleted under a legal hold) is no copy the owner has;
+    // a recalled message's counts as none either (unread never counts it).
+    FilterExpression: NOT_COUNTED,
+    ExpressionAttributeNames: NOT_COUNTED_NAMES,
     ExpressionAttributeValues: { ':pk': pkOf(ref), ':lo': lowest, ':hi': highest },
     ConsistentRead: true,
   });
@@ -253,8 +261,8 @@ export async function oldestPositionIn(
   const lowest = keys.messageSk(lowIdAbove(range.above));
   const highest = keys.messageSk(range.atOrBelow);
   if (lowest > highest) return undefined;
-  // Tombstones (copies deleted under a legal hold) are skipped: usually none, so the first read is one
-  // item; past tombstones, pages of 50 (DynamoDB's Limit counts the items the filter drops).
+  // Tombstones (copies deleted under a legal hold) and recalled copies are skipped: usually none, so the
+  // first read is one item; past them, pages of 50 (DynamoDB's Limit counts the items the filter drops).
   let startKey: Record<string, unknown> | undefined;
   let limit = 1;
   do {
@@ -266,8 +274,8 @@ export async function oldestPositionIn(
       new QueryCommand({
         TableName: db.tableName,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
-        FilterExpression: 'attribute_not_exists(#hidden)',
-        ExpressionAttributeNames: { '#hidden': 'hidden' },
+        FilterExpression: NOT_COUNTED,
+        ExpressionAttributeNames: NOT_COUNTED_NAMES,
         ExpressionAttributeValues: { ':pk': keys.historyPk(ref), ':lo': lowest, ':hi': highest },
         ProjectionExpression: 'sk, seq',
         ConsistentRead: true,

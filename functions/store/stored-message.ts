@@ -5,14 +5,22 @@ import type { Message } from '../core/model.js';
  * range or precision, nesting deeper than 32 levels), so `body` and `ext` are kept as JSON text: any
  * valid request is stored and returned exactly as sent, never refused by the store with a 500.
  */
-export type StoredMessage = Omit<Message, 'body' | 'ext'> & { body: string; ext?: string };
+export type StoredMessage = Omit<Message, 'body' | 'ext'> & { body?: string; ext?: string };
 
 export function toStoredMessage(message: Message): StoredMessage {
   const { body, ext, ...rest } = message;
-  return { ...rest, body: JSON.stringify(body), ...(ext !== undefined ? { ext: JSON.stringify(ext) } : {}) };
+  return {
+    ...rest,
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    ...(ext !== undefined ? { ext: JSON.stringify(ext) } : {}),
+  };
 }
 
 export function fromStoredMessage(stored: StoredMessage): Message {
   const { body, ext, ...rest } = stored;
-  return { ...rest, body: JSON.parse(body), ...(ext !== undefined ? { ext: JSON.parse(ext) } : {}) };
+  return {
+    ...rest,
+    ...(body !== undefined ? { body: JSON.parse(body) } : {}),
+    ...(ext !== undefined ? { ext: JSON.parse(ext) } : {}),
+  };
 }

@@ -108,8 +108,8 @@ export function changeMarker(
 }
 
 /**
- * The message ids one delete took from the owner (16 bytes each), so other devices learn which cached
- * messages to drop without a record per message. A record of its own per delete, keyed by the write's
+ * The message ids one write deleted from the owner, recalled or edited (16 bytes each), so other
+ * devices learn which cached messages to drop or replace without a record per message. A record of its own per delete, keyed by the write's
  * `rev` right after the epoch's marker: the marker would otherwise grow with every delete of an epoch
  * (an epoch lasts until the next sync, forever for a user who never syncs) up to the item size limit.
  */
@@ -118,8 +118,14 @@ export function deletedIdsRecord(
   sync: SyncState,
   conversation: { chatType: ChatType; convId: string },
   write: { rev: number; now: number },
-  deletedIds: readonly string[],
+  ids: ChangedIds,
 ): TransactItem {
+  const sets = Object.fromEntries(
+    CHANGED_ID_KINDS.filter((kind) => (ids[kind]?.length ?? 0) > 0).map((kind) => [
+      kind,
+      new Set((ids[kind] ?? []).map(idToBytes)),
+    ]),
+  );
   return {
     Put: {
       TableName: tableName,
@@ -128,11 +134,19 @@ export function deletedIdsRecord(
         sk: keys.deletedIdsSk(sync.epoch, conversation.chatType, conversation.convId, write.rev),
         chatType: conversation.chatType,
         convId: conversation.convId,
-        deleted: new Set(deletedIds.map(idToBytes)),
+        ...sets,
         expiresAt: markerExpiry(write.now),
       },
     },
   };
+}
+
+/** What one write did to messages a device may have cached: deleted (for its owner), recalled, edited. */
+export const CHANGED_ID_KINDS = ['deleted', 'recalled', 'edited'] as const;
+export type ChangedIds = Partial<Record<(typeof CHANGED_ID_KINDS)[number], readonly string[]>>;
+
+function idsOf(set: Set<Uint8Array> | undefined): string[] {
+  return [...(set ?? [])].map(bytesToId).sort();
 }
 
 function markerExpiry(now: number): number {
@@ -225,6 +239,10 @@ export interface ChangeMarker {
   convId: string;
   /** Message ids the owner deleted in this epoch, if any. */
   deleted: string[];
+  /** Message ids recalled in this epoch (by their sender or the group owner), if any. */
+  recalled: string[];
+  /** Message ids edited in this epoch, if any. */
+  edited: string[];
   /** A resync marker (no conversation): when it was written; see putResyncMarker. */
   resyncAt?: number;
 }
@@ -274,13 +292,16 @@ export async function queryChanges(
   const low = range.afterSk ?? keys.changeEpochPrefix(range.from);
   const high = keys.changeEpochPrefix(range.below);
   if (low >= high) return { markers: [], more: false };
-  const page = await send<{ Items?: (Omit<ChangeMarker, 'deleted'> & { deleted?: Set<Uint8Array> })[] }>(
+  const page = await send<{
+    Items?: (Omit<ChangeMarker, (typeof CHANGED_ID_KINDS)[number]> &
+      Partial<Record<(typeof CHANGED_ID_KINDS)[number], Set<Uint8Array>>>)[];
+  }>(
     db,
     new QueryCommand({
       TableName: db.tableName,
       KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
       ExpressionAttributeValues: { ':pk': keys.changePk(owner), ':low': low, ':high': high },
-      ProjectionExpression: 'sk, chatType, convId, deleted, resyncAt',
+      ProjectionExpression: 'sk, chatType, convId, deleted, recalled, edited, resyncAt',
       ConsistentRead: true,
       // One more than asked, to know whether there is more; `afterSk` itself is excluded below.
       Limit: range.limit + 2,
@@ -288,6 +309,11 @@ export async function queryChanges(
   );
   const markers = (page.Items ?? [])
     .filter((m) => m.sk !== range.afterSk && m.sk < high)
-    .map((m) => ({ ...m, deleted: [...(m.deleted ?? [])].map(bytesToId).sort() }));
+    .map((m) => ({
+      ...m,
+      deleted: idsOf(m.deleted),
+      recalled: idsOf(m.recalled),
+      edited: idsOf(m.edited),
+    }));
   return { markers: markers.slice(0, range.limit), more: markers.length > range.limit };
 }

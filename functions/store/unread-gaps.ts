@@ -8,12 +8,13 @@ import type { TransactItem } from './transactions.js';
 /**
  * Gap records: the positions above an owner's read position that hold no copy, so unread is counted
  * from positions instead of by reading copies (docs/consistency.md, section 4, "Counting unread").
- * A position's copy goes missing above the read position in two ways only, each recorded by the write
- * that makes the gap, in its transaction:
+ * A position's copy goes missing above the read position in three ways only, each recorded by the
+ * write that makes the gap, in its transaction:
  * - a delete by ids of unread copies: one record per write, listing those ids;
  * - a position passed over without a copy (a group log entry skipped: only entries written before
  *   entries waited for their fan-out): one record, filed at `at`, the smallest id above the head it
  *   followed. (A single chat's two sides move to each position in one transaction: no gap there.)
+ * - an unread message recalled: its copy stays as a tombstone, which counts as no copy.
  * Purges leave no gap record: they take copies at or below the watermark (below the read position), or,
  * for retention, copies the settle then counts past (it counts from the oldest copy left).
  * Records are small and only read above a position (`gapsAbove`); those below every read position are
@@ -39,6 +40,25 @@ export function deletedGapAction(
   const highest = ids.reduce(maxId);
   const item: GapRecord = { pk: keys.gapPk(ref), sk: keys.gapSk(highest, unique), ids: [...ids] };
   return { Put: { TableName: tableName, Item: item } };
+}
+
+/**
+ * The record of an unread message recalled: its copy stays (a tombstone) but counts no more. One per
+ * message and owner, written once (a replayed recall finds it and drops nothing again); every unread
+ * count skips recalled copies when it looks for the oldest copy above a position (message-store.ts).
+ */
+export function recalledGapAction(tableName: string, ref: ConversationRef, msgId: string): TransactItem {
+  const item: GapRecord = { pk: keys.gapPk(ref), sk: recalledGapSk(msgId), ids: [msgId] };
+  return { Put: { TableName: tableName, Item: item, ConditionExpression: 'attribute_not_exists(pk)' } };
+}
+
+/** Where a recall's gap record of `msgId` lives: read along to know whether unread dropped for it already. */
+export function recalledGapKey(ref: ConversationRef, msgId: string): { pk: string; sk: string } {
+  return { pk: keys.gapPk(ref), sk: recalledGapSk(msgId) };
+}
+
+function recalledGapSk(msgId: string): string {
+  return keys.gapSk(msgId, 'recall');
 }
 
 /** The record of `count` positions passed over without a copy, right above the id `at`. */

@@ -189,6 +189,7 @@ export class Api extends Construct {
                 CorsHttpMethod.GET,
                 CorsHttpMethod.POST,
                 CorsHttpMethod.PUT,
+                CorsHttpMethod.PATCH,
                 CorsHttpMethod.DELETE,
                 CorsHttpMethod.OPTIONS,
               ],

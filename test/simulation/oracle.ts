@@ -133,7 +133,7 @@ function checkIdentity(
 ) {
   const seen = new Set<string>();
   for (const m of history) {
-    const text = String(m.body.text);
+    const text = String(m.body?.text);
     const record = log.sends.find((s) => s.text === text);
     if (!record || !belongsTo(record, ref))
       failures.push(`${where}: ${m.msgId} (${text}) was never sent here`);
@@ -179,11 +179,11 @@ function checkPresence(
   }
   // A delete removes what its owner had when it started: acknowledged, or seen in a history page.
   for (const m of history) {
-    const send = log.sends.find((s) => s.text === String(m.body.text));
+    const send = log.sends.find((s) => s.text === String(m.body?.text));
     const had = (step: number) =>
       (send?.ackStep !== undefined && send.ackStep < step) || (seenAt(log, ref, m.msgId) ?? Infinity) < step;
     if (changes.some((c) => c.ok && had(c.startStep) && covers(c, m))) {
-      failures.push(`${where}: ${m.msgId} (${String(m.body.text)}) was deleted but is visible`);
+      failures.push(`${where}: ${m.msgId} (${String(m.body?.text)}) was deleted but is visible`);
     }
   }
 }
@@ -244,7 +244,7 @@ function checkListing(
   const newest = history[0];
   if (!listed) {
     if (!newest) return;
-    const send = log.sends.find((s) => s.text === String(newest.body.text));
+    const send = log.sends.find((s) => s.text === String(newest.body?.text));
     const unlistedAfterIt = log.changes.some(
       (c) =>
         c.owner === ref.owner &&

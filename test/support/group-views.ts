@@ -24,6 +24,6 @@ export async function viewOf(client: RoamingClient, groupId: string) {
     listed: entry !== undefined,
     unread: entry?.unreadCount,
     latest: entry?.lastMessage.body,
-    history: history.messages.map((m) => m.body.text),
+    history: history.messages.map((m) => m.body?.text),
   };
 }

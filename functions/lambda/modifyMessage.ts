@@ -1,0 +1,4 @@
+import { makeModifyMessageHandler } from '../handlers/revise-message.js';
+import { depsFromEnv } from '../runtime.js';
+
+export const handler = makeModifyMessageHandler(depsFromEnv());
