@@ -103,7 +103,7 @@ export type ConversationPage = {
   removed?: RemovedConversation[];
   /** In a sync (`since`) only */
   messagesDeleted?: DeletedMessages[];
-  /** In a sync (`since`) only: replace these cached messages with tombstones (or fetch them again) */
+  /** In a sync (`since`) only: replace these cached messages with their tombstones */
   messagesRecalled?: RecalledMessages[];
   /** In a sync (`since`) only: these cached messages as they are now (a recalled one as its tombstone) */
   messagesEdited?: EditedMessages[];
@@ -539,6 +539,8 @@ export type RecalledMessages = {
   convId: string;
   chatType: "single" | "group";
   msgIds: string[];
+  /** The tombstones of those the caller still sees (not deleted, not expired): replace cached copies with them */
+  messages: Message[];
 };
 
 export type RecallMessageError = {

@@ -79,7 +79,7 @@ describe('recall against a group send', () => {
     // The send's fan-out to rr1-c waits while the sender recalls the message.
     gate.before(transactionInto(keys.historyPk(side('rr1-c', 'group', group.groupId))), async () => {
       const [entry] = await partitionItems(h, keys.groupLogPk(group.groupId));
-      const msgId = (entry?.message as { msgId: string }).msgId;
+      const msgId = String((entry?.message as { msgId?: string } | undefined)?.msgId);
       recalled = await owner.recallMessage(group.groupId, 'group', msgId);
     });
     const sent = await say(owner, group.groupId, words);
@@ -233,7 +233,9 @@ describe('recall and edit against each other and retention', () => {
       },
     );
     // Its retry reads again and finds no copy left: the message expired.
-    await expect(alice.recallMessage('rr10-bob', 'single', sent.msgId)).rejects.toMatchObject({ status: 404 });
+    await expect(alice.recallMessage('rr10-bob', 'single', sent.msgId)).rejects.toMatchObject({
+      status: 404,
+    });
     const copies = [...(await snapshotTable(h.documentClient, h.tableName)).keys()].filter((key) =>
       key.endsWith(`|M#${sent.msgId}`),
     );

@@ -89,7 +89,7 @@ describe('recall in a single chat', () => {
     expect((await listed(bob, 'rc1-alice'))?.unreadCount).toBe(1);
     const sync = await bob.syncConversations(tokenBob);
     expect(sync.messagesRecalled).toEqual([
-      { convId: 'rc1-alice', chatType: 'single', msgIds: [sent.msgId] },
+      { convId: 'rc1-alice', chatType: 'single', msgIds: [sent.msgId], messages: [tombstone] },
     ]);
     expect(JSON.stringify(sync)).not.toContain(words);
     expect(await itemsContaining(words)).toEqual([]);
@@ -245,7 +245,7 @@ describe('recall and edit in groups', () => {
       }
       const sync = await reader.syncConversations(token);
       expect(sync.messagesRecalled).toEqual([
-        { convId: group.groupId, chatType: 'group', msgIds: [sent.msgId] },
+        { convId: group.groupId, chatType: 'group', msgIds: [sent.msgId], messages: [tombstone] },
       ]);
       expect(await itemsContaining(words)).toEqual([]);
     },

@@ -30,8 +30,8 @@ import {
   type EditedMessages,
   editedNow,
   idsByConversation,
-  type RevisedIds,
-  recalledOf,
+  type RecalledMessages,
+  recalledNow,
 } from './revised-in-sync.js';
 import {
   type CursorKind,
@@ -69,7 +69,7 @@ export interface ConversationPage {
   /** In the `since` form: messages this user deleted by id (on any device), to drop from caches. */
   messagesDeleted?: { convId: string; chatType: ChatType; msgIds: string[] }[];
   /** In the `since` form: messages recalled (by their sender or the group owner), to turn into tombstones. */
-  messagesRecalled?: RevisedIds[];
+  messagesRecalled?: RecalledMessages[];
   /** In the `since` form: messages edited, as the user sees them now. */
   messagesEdited?: EditedMessages[];
   /**
@@ -407,13 +407,16 @@ async function changesSince(
   for (const state of movedGroups) refs.set(keyString(conversationKey(state.ref)), state.ref);
   const { states } = await readSides(deps, [...refs.values()], cutoff);
   const { conversations, removed } = reportOf(states, cutoff, now);
-  const messagesEdited = await editedNow(deps, idsByConversation(owner, markers, 'edited'), states, cutoff);
+  const [messagesRecalled, messagesEdited] = await Promise.all([
+    recalledNow(deps, idsByConversation(owner, markers, 'recalled'), states, cutoff),
+    editedNow(deps, idsByConversation(owner, markers, 'edited'), states, cutoff),
+  ]);
   const last = markers.at(-1);
   return {
     conversations,
     removed,
     messagesDeleted: [...deleted.values()].map((d) => ({ ...d, msgIds: [...d.msgIds].sort() })),
-    messagesRecalled: recalledOf(idsByConversation(owner, markers, 'recalled')),
+    messagesRecalled,
     messagesEdited,
     cursor:
       more && last

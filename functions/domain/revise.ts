@@ -213,6 +213,27 @@ function sideActions(deps: Deps, read: Snapshot, ref: ConversationRef, revised: 
   return actions;
 }
 
+/**
+ * Revises every member's side: all read together (BatchGetItem, about 25 members a request), then one
+ * transaction each; a side whose write failed (it changed since) is read again on its own until it lands.
+ */
+async function reviseMemberSides(
+  deps: Deps,
+  refs: readonly ConversationRef[],
+  revised: Message,
+): Promise<void> {
+  const read = await readForWrite(
+    deps,
+    refs,
+    refs.flatMap((ref) => sideKeys(ref, revised.msgId)),
+  );
+  await forEachLimited(refs, SIDE_CONCURRENCY, async (ref) => {
+    const actions = sideActions(deps, read, ref, revised);
+    if (actions.length === 0 || (await commit(deps, actions)) !== TRY_AGAIN) return;
+    await reviseMemberSide(deps, ref, revised);
+  });
+}
+
 /** Revises one member's side on a fresh read, again until its write lands or nothing is left to do. */
 async function reviseMemberSide(deps: Deps, ref: ConversationRef, revised: Message): Promise<void> {
   await withRetries(deps, 'revise', async function attemptSide() {
@@ -333,9 +354,8 @@ async function carryToMembers(
     }
   }
   if (group.meta.shared || group.meta.switching) await reviseMetaPreview(deps.db, groupId, revised);
-  await forEachLimited(group.members, SIDE_CONCURRENCY, (member) =>
-    reviseMemberSide(deps, { owner: member, chatType: 'group', convId: groupId }, revised),
-  );
+  const refs = group.members.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
+  await reviseMemberSides(deps, refs, revised);
 }
 
 /**

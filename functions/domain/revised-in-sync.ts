@@ -14,12 +14,15 @@ import type { Deps } from './deps.js';
  * where a fresh fetch would). Messages the caller no longer sees (deleted, expired) are left out.
  */
 
-export interface RevisedIds {
+/** Recalled messages of one conversation: their ids, and the tombstones the caller still sees. */
+export interface RecalledMessages {
   convId: string;
   chatType: ChatType;
   msgIds: string[];
+  messages: Message[];
 }
 
+/** Edited messages of one conversation, as the caller sees them now. */
 export interface EditedMessages {
   convId: string;
   chatType: ChatType;
@@ -44,22 +47,47 @@ export function idsByConversation(
   return found;
 }
 
-export function recalledOf(found: ReturnType<typeof idsByConversation>): RevisedIds[] {
-  return [...found.values()].map(({ ref, ids }) => ({
+/** The recalled ids, with the tombstones the caller still sees (one BatchGetItem: messagesNow). */
+export async function recalledNow(
+  deps: Deps,
+  found: ReturnType<typeof idsByConversation>,
+  states: readonly ConversationState[],
+  cutoff: number,
+): Promise<RecalledMessages[]> {
+  const now = await messagesNow(deps, found, states, cutoff);
+  return [...found].map(([key, { ref, ids }]) => ({
     convId: ref.convId,
     chatType: ref.chatType,
     msgIds: [...ids].sort(),
+    messages: now.get(key) ?? [],
   }));
 }
 
-/** The edited messages as the caller sees them now: one BatchGetItem of their copies (and shared ones). */
 export async function editedNow(
   deps: Deps,
   found: ReturnType<typeof idsByConversation>,
   states: readonly ConversationState[],
   cutoff: number,
 ): Promise<EditedMessages[]> {
-  if (found.size === 0) return [];
+  const now = await messagesNow(deps, found, states, cutoff);
+  return [...now].map(([key, messages]) => {
+    const { ref } = found.get(key) as { ref: ConversationRef };
+    return { convId: ref.convId, chatType: ref.chatType, messages };
+  });
+}
+
+/**
+ * The named messages as the caller sees them now, by conversation (none for one with nothing left to
+ * show): one BatchGetItem of their copies, and of the shared ones in a group.
+ */
+async function messagesNow(
+  deps: Deps,
+  found: ReturnType<typeof idsByConversation>,
+  states: readonly ConversationState[],
+  cutoff: number,
+): Promise<Map<string, Message[]>> {
+  const answer = new Map<string, Message[]>();
+  if (found.size === 0) return answer;
   const stateOf = new Map(states.map((state) => [keyString(conversationKey(state.ref)), state]));
   const reads: Key[] = [];
   for (const { ref, ids } of found.values()) {
@@ -70,7 +98,6 @@ export async function editedNow(
   }
   const items = await batchGet(deps.db, reads);
   const now = deps.clock.now();
-  const answer: EditedMessages[] = [];
   for (const [key, { ref, ids }] of found) {
     const state = stateOf.get(key);
     if (!state) continue;
@@ -88,7 +115,7 @@ export async function editedNow(
       const message = messageOfCopy(item);
       if (message.timestamp > expiredAt) messages.push(message);
     }
-    if (messages.length > 0) answer.push({ convId: ref.convId, chatType: ref.chatType, messages });
+    if (messages.length > 0) answer.set(key, messages);
   }
   return answer;
 }

@@ -151,10 +151,20 @@ export const deletedMessagesSchema = /* @__PURE__ */ lazy(() =>
 );
 
 export const recalledMessagesSchema = /* @__PURE__ */ lazy(() =>
-  named(z.object({ ...conversationKey(), msgIds: z.array(msgId()) }), {
-    id: 'RecalledMessages',
-    description: 'Messages recalled (by their sender or the group owner) since the sync token.',
-  }),
+  named(
+    z.object({
+      ...conversationKey(),
+      msgIds: z.array(msgId()),
+      messages: described(
+        z.array(messageSchema()),
+        'The tombstones of those the caller still sees (not deleted, not expired): replace cached copies with them',
+      ),
+    }),
+    {
+      id: 'RecalledMessages',
+      description: 'Messages recalled (by their sender or the group owner) since the sync token.',
+    },
+  ),
 );
 
 export const editedMessagesSchema = /* @__PURE__ */ lazy(() =>
@@ -180,7 +190,7 @@ export const conversationPageSchema = /* @__PURE__ */ lazy(() =>
       messagesDeleted: described(z.optional(z.array(deletedMessagesSchema())), 'In a sync (`since`) only'),
       messagesRecalled: described(
         z.optional(z.array(recalledMessagesSchema())),
-        'In a sync (`since`) only: replace these cached messages with tombstones (or fetch them again)',
+        'In a sync (`since`) only: replace these cached messages with their tombstones',
       ),
       messagesEdited: described(
         z.optional(z.array(editedMessagesSchema())),

@@ -54,9 +54,25 @@ export interface ChangeRecord {
   ok: boolean;
 }
 
+/** A recall or an edit (docs/recall-and-edit.md): who asked, of which acknowledged message, how it ended. */
+export interface RevisionRecord {
+  kind: 'recall' | 'edit';
+  by: string;
+  msgId: string;
+  /** The send it revises. */
+  send: SendRecord;
+  /** An edit's new text (unique in the run). */
+  text?: string;
+  startStep: number;
+  lastStep: number;
+  /** The answer, when it succeeded: the tombstone or the edited message (with its edit count). */
+  answer?: Message;
+}
+
 export interface SimulationLog {
   sends: SendRecord[];
   changes: ChangeRecord[];
+  revisions: RevisionRecord[];
   devices: Device[];
   /** Operations that failed in a way no scenario explains. */
   errors: string[];
@@ -104,6 +120,10 @@ export interface OperationCounts {
   keptByHolds: number;
   /** Copies a hold covered, deleted by work that read the holds before it was set (the window). */
   holdWindowDeletes: number;
+  /** Recalls and edits asked for, and how many of each were answered 2xx. */
+  recalls: number;
+  edits: number;
+  revisionsAnswered: number;
 }
 
 export function zeroCounts(): OperationCounts {
@@ -129,6 +149,9 @@ export function zeroCounts(): OperationCounts {
     heldDeletes: 0,
     keptByHolds: 0,
     holdWindowDeletes: 0,
+    recalls: 0,
+    edits: 0,
+    revisionsAnswered: 0,
   };
 }
 
@@ -136,6 +159,7 @@ export function newLog(world: World): SimulationLog {
   return {
     sends: [],
     changes: [],
+    revisions: [],
     devices: world.users.flatMap((user) => ['a', 'b'].map((name) => newDevice(user, name))),
     errors: [],
     contended: 0,
