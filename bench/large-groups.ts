@@ -29,7 +29,7 @@ export interface LargeGroupFigures {
 }
 
 /** On-demand price of a million write request units (us-east-1, since November 2024). */
-const DOLLARS_PER_MILLION_WRITE_UNITS = 0.625;
+export const DOLLARS_PER_MILLION_WRITE_UNITS = 0.625;
 const SIZES = [10, 200, 201, 1_000, 5_000];
 
 export async function benchLargeGroups(): Promise<LargeGroupFigures> {

@@ -7,6 +7,7 @@ import { benchColdStart, type ColdStartFigures } from './cold-start.js';
 import { benchExport, type ExportFigures } from './export.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
+import { benchRecallEdit, type RevisionFigure } from './recall-edit.js';
 import { benchRequests, type OperationFigure } from './requests.js';
 import { benchRetentionPreview, type PreviewFigure } from './retention-preview.js';
 import { runBenchmarks } from './setup.js';
@@ -28,6 +29,7 @@ export interface BenchResults {
   retentionPreview: PreviewFigure[];
   hotItems: HotItemFigure[];
   largeGroups: LargeGroupFigures;
+  recallEdit: RevisionFigure[];
   exports: ExportFigures;
 }
 
@@ -61,6 +63,8 @@ runBenchmarks(async function everyBenchmark() {
   const hotItems = await benchHotItems();
   console.log('\n== Large groups: a send at each group size');
   const largeGroups = await benchLargeGroups();
+  console.log('\n== Recall and edit: one revision in a single chat and in groups');
+  const recallEdit = await benchRecallEdit();
   console.log('\n== Export throughput');
   const exports = await benchExport();
   const results: BenchResults = rounded({
@@ -78,6 +82,7 @@ runBenchmarks(async function everyBenchmark() {
         value: `${figure.readUnits.toFixed(1)} RU`,
         against: `${figure.copies} copies due, ${figure.method}`,
       })),
+      ...recallEditRows(recallEdit),
       exportRow(exports),
     ],
     requests,
@@ -86,6 +91,7 @@ runBenchmarks(async function everyBenchmark() {
     retentionPreview,
     hotItems,
     largeGroups,
+    recallEdit,
     exports,
   });
   console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
@@ -179,6 +185,24 @@ function summarize(
     value: `${formatSpread(maps.importRatio)}×`,
     against: `first 500: ${maps.firstErrorMsWith.median.toFixed(1)} against ${maps.firstErrorMsWithout.median.toFixed(1)} ms without (not enabled)`,
   });
+  return rows;
+}
+
+/** One row per conversation the issue names (a single chat, a group of 200): its recall and its edit. */
+function recallEditRows(figures: readonly RevisionFigure[]): SummaryRow[] {
+  const rows: SummaryRow[] = [];
+  for (const members of [2, 200]) {
+    const recall = figures.find((figure) => figure.members === members && figure.kind === 'recall');
+    const edit = figures.find((figure) => figure.members === members && figure.kind === 'edit');
+    if (!recall || !edit) continue;
+    rows.push({
+      figure: `recall / edit, ${recall.conversation}${recall.mode === 'fan-out' ? ' (fan-out)' : ''}`,
+      value: `${recall.writeUnits.toFixed(1)} / ${edit.writeUnits.toFixed(1)} WCU, ${recall.requests} / ${edit.requests} requests`,
+      against:
+        `$${recall.dollarsPerMillion.toFixed(2)} / $${edit.dollarsPerMillion.toFixed(2)} of on-demand writes per million; ` +
+        `${recall.roundTrips} / ${edit.roundTrips} round trips`,
+    });
+  }
   return rows;
 }
 
