@@ -99,8 +99,9 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
-        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query'],
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
+        pendingRevisions: ['PutItem', 'DeleteItem'],
       },
       audit: 'append',
     },
@@ -112,8 +113,9 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
-        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query'],
+        user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
+        pendingRevisions: ['PutItem', 'DeleteItem'],
       },
     },
   },
@@ -417,7 +419,9 @@ export const SWEEP_FUNCTION = {
       ],
       // A group member's side is derived from META: it is read with the member's item. Once a run,
       // the shared histories of the registered groups: a key Query, BatchWriteItem deletes.
-      group: ['BatchGetItem', 'Query', 'BatchWriteItem'],
+      // Group revisions their writer left pending: carried to every member (log entry, META: UpdateItem).
+      group: ['BatchGetItem', 'Query', 'BatchWriteItem', 'UpdateItem'],
+      pendingRevisions: ['Query', 'DeleteItem'],
       sharedGroups: ['Query'],
       policy: ['BatchGetItem', 'Query'],
       // Each round, and each page of shared histories, reads the legal holds: held ones are skipped.

@@ -16,6 +16,8 @@ export const PARTITIONS = {
   group: 'G#*',
   /** The registry of groups in shared mode: a group's switch adds it, the sweep lists them. */
   sharedGroups: 'SHARED_GROUPS',
+  /** Group recalls and edits not yet carried to every member: a revision adds one, the sweep finishes them. */
+  pendingRevisions: 'PENDING_REVISIONS',
   /** Retention policies: the app default and per-user overrides. */
   policy: 'POLICY',
   /** Legal holds (hold-store.ts): few items, listed whole by every reader. */

@@ -78,6 +78,17 @@ await call('unpinConversation', 'DELETE', `${conv}/pin`, 'ex-alice');
 await call('markConversation', 'PUT', `${conv}/marks/3`, 'ex-alice');
 await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, 'ex-alice');
 await call('putConversationRetention', 'PUT', `${conv}/retention`, 'ex-alice', { days: 7 });
+const fixed = await call('sendMessage', 'POST', '/v1/messages', 'ex-alice', {
+  to: 'ex-bob',
+  chatType: 'single',
+  type: 'text',
+  body: { text: 'See you at 7' },
+});
+const fixedId = (fixed as { message: { msgId: string } }).message.msgId;
+await call('modifyMessage', 'PATCH', `${conv}/messages/${fixedId}`, 'ex-alice', {
+  body: { text: 'See you at 7:30' },
+});
+await call('recallMessage', 'POST', `${conv}/messages/${fixedId}/recall`, 'ex-alice');
 await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${sent.message.msgId}`, 'ex-alice');
 await call('deleteConversation', 'DELETE', `${conv}?deleteMessages=true`, 'ex-alice');
 const created = (await call('createGroup', 'POST', '/v1/groups', 'ex-alice', {

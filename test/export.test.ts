@@ -78,7 +78,10 @@ function expectedFromScan(
       }
     }
     for (const item of items) {
-      if (item.pk === `U#${userId}#C#${chatType}#${convId}`) byId.set(String(item.sk).slice(2), item);
+      if (item.pk !== `U#${userId}#C#${chatType}#${convId}`) continue;
+      // A tombstone keeps no body: the export shows the shared copy's it hides.
+      const hides = item.hidden === true ? byId.get(String(item.sk).slice(2)) : undefined;
+      byId.set(String(item.sk).slice(2), hides ? { ...item, body: hides.body } : item);
     }
     const copies = [...byId.entries()]
       .sort(([a], [b]) => (a < b ? -1 : 1))
@@ -89,7 +92,9 @@ function expectedFromScan(
         else if (expiredThrough !== undefined && msgId <= expiredThrough) hidden = 'expired';
         else if (!shared && (conv.headMsgId === undefined || msgId > String(conv.headMsgId)))
           hidden = 'unapplied';
-        const text = (JSON.parse(String(item.body)) as { text?: string }).text;
+        // A member's tombstone of a shared copy keeps no body.
+        const text =
+          item.body === undefined ? undefined : (JSON.parse(String(item.body)) as { text?: string }).text;
         return { msgId, hidden, tombstone: item.hidden === true, text };
       });
     return { chatType, convId, copies };
@@ -124,12 +129,12 @@ function parseExport(ndjson: string) {
     if (line.type === 'message') {
       const current = conversations.at(-1);
       expect(current?.convId).toBe(line.convId);
-      const message = line.message as { msgId: string; body: { text?: string } };
+      const message = line.message as { msgId: string; body?: { text?: string } };
       current?.copies.push({
         msgId: message.msgId,
         hidden: line.hidden as string | undefined,
         tombstone: line.tombstone === true,
-        text: message.body.text,
+        text: message.body?.text,
       });
     }
   }

@@ -51,11 +51,20 @@ async function releaseHold(holdId: string) {
   return h.raw('DELETE', `/v1/admin/holds/${holdId}`, { token: await adminToken() });
 }
 
-/** The bodies of the copies stored in one owner's side of a conversation (tombstones marked). */
+/**
+ * The bodies of the copies stored in one owner's side of a conversation (tombstones marked). A member's
+ * tombstone of a shared copy keeps no body: it is named by the shared copy's.
+ */
 async function storedTexts(owner: string, chatType: ChatType, convId: string): Promise<string[]> {
   const items = await partitionItems(h, keys.historyPk({ owner, chatType, convId }));
+  const shared =
+    chatType === 'group' ? await partitionItems(h, keys.sharedHistoryPk(convId)) : ([] as typeof items);
+  const sharedText = new Map(shared.map((item) => [item.sk, messageOfCopy(item).body?.text]));
   return items
-    .map((item) => `${messageOfCopy(item).body?.text}${item.hidden === true ? ' (hidden)' : ''}`)
+    .map((item) => {
+      const text = messageOfCopy(item).body?.text ?? sharedText.get(item.sk);
+      return `${text}${item.hidden === true ? ' (hidden)' : ''}`;
+    })
     .sort();
 }
 

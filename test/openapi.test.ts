@@ -185,6 +185,16 @@ describe('the handlers answer what the document says', () => {
       await call('markConversation', 'PUT', `${conv}/marks/3`, alice);
       await call('unmarkConversation', 'DELETE', `${conv}/marks/3`, alice);
       await call('putConversationRetention', 'PUT', `${conv}/retention`, alice, json({ days: 7 }));
+      const again = await call('listConversations', 'GET', '/v1/conversations?limit=5', alice);
+      await call(
+        'modifyMessage',
+        'PATCH',
+        `${conv}/messages/${msgId}`,
+        alice,
+        json({ body: { text: 'hi!' } }),
+      );
+      await call('recallMessage', 'POST', `${conv}/messages/${msgId}/recall`, alice);
+      await call('listConversations', 'GET', `/v1/conversations?since=${again.body.syncToken}`, alice);
       await call('deleteMessages', 'DELETE', `${conv}/messages?msgIds=${msgId}`, alice);
       await call('deleteMessages', 'DELETE', `${conv}/messages?before=${harness.clock.now()}`, alice);
       await call('listConversations', 'GET', `/v1/conversations?since=${first.body.syncToken}`, alice);

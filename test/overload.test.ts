@@ -174,6 +174,16 @@ const VARIANTS: Partial<Record<RouteName, Record<string, (route: RouteSpec, w: W
     }),
     'by ids, group': (r, w) => exampleRequest(r, { ...w.group, msgIds: w.groupMsgIds }),
   },
+  recallMessage: {
+    'single chat, her own message': (r, w) =>
+      exampleRequest(r, { ...w.single, msgIds: w.singleMsgIds.slice(0, 1) }),
+    'group (fan-out), the owner recalls a member’s message (audited)': (r, w) =>
+      exampleRequest(r, { ...w.group, msgIds: w.groupMsgIds.slice(0, 1) }),
+  },
+  modifyMessage: {
+    'single chat': (r, w) => exampleRequest(r, { ...w.single, msgIds: w.singleMsgIds.slice(0, 1) }),
+    'group (fan-out)': (r, w) => exampleRequest(r, { ...w.group, msgIds: w.groupMsgIds.slice(1, 2) }),
+  },
   markRead: {
     'single chat': (r, w) => exampleRequest(r, w.single),
     group: (r, w) => exampleRequest(r, w.group),

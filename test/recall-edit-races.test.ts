@@ -132,6 +132,46 @@ describe('recall against a group send', () => {
   });
 });
 
+describe('a group revision whose writer died midway', () => {
+  it.each([
+    ['fan-out', 3],
+    ['shared', 6],
+  ] as const)('%s mode: the next sweep carries it to every member and their devices', async (mode, size) => {
+    const prefix = `rr11-${mode}`;
+    const owner = await h.as(`${prefix}-owner`);
+    const members = Array.from({ length: size - 1 }, (_, i) => `${prefix}-m${i}`);
+    const group = await owner.createGroup({ members });
+    const words = secret(prefix);
+    const sent = await say(owner, group.groupId, words);
+    const last = members.at(-1) as string;
+    const reader = await h.as(last);
+    const token = (await reader.fetchConversationsFromServer({ limit: 5 })).syncToken as string;
+    // The recall dies before it reaches the last member's side (and never retries).
+    gate.before(transactionInto(keys.conversation(side(last, 'group', group.groupId)).pk), () => {
+      throw new InjectedFault();
+    });
+    await expect(owner.recallMessage(group.groupId, 'group', sent.msgId)).rejects.toMatchObject({
+      status: 500,
+    });
+    expect(await partitionItems(h, keys.pendingRevisionsPk)).toHaveLength(1);
+    h.clock.advance(120_000);
+    const summary = await runSweep(h.deps);
+    expect(summary.revisionsFinished).toBe(1);
+    expect(await partitionItems(h, keys.pendingRevisionsPk)).toEqual([]);
+    const tombstone = (await history(owner, group.groupId, 'group'))[0] as Message;
+    expect(tombstone.recalled?.by).toBe(`${prefix}-owner`);
+    for (const member of [`${prefix}-owner`, ...members]) {
+      expect(await history(await h.as(member), group.groupId, 'group')).toEqual([tombstone]);
+      expect(await unreadOf(await h.as(member), group.groupId)).toBe(0);
+    }
+    const sync = await reader.syncConversations(token);
+    expect(sync.messagesRecalled).toEqual([
+      { convId: group.groupId, chatType: 'group', msgIds: [sent.msgId], messages: [tombstone] },
+    ]);
+    expect(await storedWith(words)).toEqual([]);
+  });
+});
+
 describe('recall against a one-way delete, a read ack and a send', () => {
   it('a delete that lands while the recall decides: the deleted copy stays deleted, unread drops once', async () => {
     const alice = await h.as('rr4-alice');

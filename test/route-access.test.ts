@@ -1,12 +1,15 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RoamingClient } from '../client/roaming-client.js';
 import { DAY_MS, ManualClock } from '../functions/core/clock.js';
 import type { Deps } from '../functions/domain/deps.js';
 import { runErasure } from '../functions/domain/erasure.js';
 import { runExport } from '../functions/domain/export-job.js';
+import { reviseMessage } from '../functions/domain/revise.js';
+import { sendMessage } from '../functions/domain/send.js';
 import { runSweep } from '../functions/domain/sweep.js';
 import { makeStartErasureHandler } from '../functions/handlers/erasures.js';
 import { makeStartExportHandler } from '../functions/handlers/exports.js';
@@ -19,6 +22,8 @@ import {
   SWEEP_FUNCTION,
 } from '../functions/routes.js';
 import { ensureTable } from '../functions/store/create-table.js';
+import { createDb } from '../functions/store/db.js';
+import { keys } from '../functions/store/keys.js';
 import { auditTableNameOf } from '../functions/store/table.js';
 import {
   AUDIT_ACTIONS,
@@ -208,7 +213,7 @@ async function runSession(deps: Deps): Promise<void> {
   await alice.sendMessage({ ...text(group.groupId, 'hi all', { clientMsgId: 'ax-g-m' }), chatType: 'group' });
   await alice.sendMessage({ ...text(group.groupId, 'hi all', { clientMsgId: 'ax-g-m' }), chatType: 'group' });
   await alice.sendMessage({ ...text(big.groupId, 'hi crowd'), chatType: 'group' });
-  await carol.sendMessage({ ...text(group.groupId, 'hi'), chatType: 'group' });
+  const carols = await carol.sendMessage({ ...text(group.groupId, 'hi'), chatType: 'group' });
   await carol.addRemoteAndLocalConversationsMark([{ convId: group.groupId, chatType: 'group' }], 1);
   await alice.removeGroupMember(group.groupId, 'ax-carol');
   await bob.removeGroupMember(group.groupId, 'ax-bob');
@@ -328,6 +333,70 @@ async function runSession(deps: Deps): Promise<void> {
   // Time passes: retention (30 days) expires dan's conversation whole and fay's first message, whose
   // conversation (marked, with a newer message) stays listed: the scheduled sweep settles both. Nobody
   // keeps longer, so the run also purges the crowd group's shared history (its registered copies).
+  // Recall and edit: an edit in a single chat (one transaction); the group owner recalls a member's
+  // message (audited) in a fan-out group and one of hers in the shared one (META's latest message). A
+  // send whose fan-out died before carol (who marked the group) is finished by the recall or the edit of
+  // its message (carol's mark entry moves). A recall whose carrying dies at a member's side is left
+  // pending: the sweep below finishes it.
+  const typo = await alice.sendMessage(text('ax-bob', 'to fxi'));
+  await alice.modifyMessage('ax-bob', 'single', typo.msgId, { body: { text: 'to fix' } });
+  await alice.recallMessage(group.groupId, 'group', carols.msgId);
+  const latest = await alice.sendMessage({ ...text(big.groupId, 'take this back'), chatType: 'group' });
+  await alice.recallMessage(big.groupId, 'group', latest.msgId);
+  const revised = await alice.createGroup({ name: 'rev', members: ['ax-bob', 'ax-carol'] });
+  await bob.sendMessage({ ...text(revised.groupId, 'first'), chatType: 'group' });
+  await carol.addRemoteAndLocalConversationsMark([{ convId: revised.groupId, chatType: 'group' }], 1);
+  const toCarol = keys.historyPk({ owner: 'ax-carol', chatType: 'group', convId: revised.groupId });
+  const diesAt = (
+    dies: (command: { constructor: { name: string }; input: Record<string, unknown> }) => boolean,
+  ) =>
+    createDb(
+      {
+        send: ((command: { constructor: { name: string }; input: Record<string, unknown> }) => {
+          if (dies(command)) throw new Error('dies here');
+          return deps.db.client.send(command as never);
+        }) as typeof deps.db.client.send,
+      },
+      deps.db.tableName,
+      deps.db.retry,
+    );
+  const reachesCarol = (command: { constructor: { name: string }; input: Record<string, unknown> }) =>
+    command.constructor.name === 'TransactWriteCommand' && JSON.stringify(command.input).includes(toCarol);
+  const halfSent = async () => {
+    const sent = await recorder
+      .as('sendMessage', () =>
+        sendMessage({ ...deps, db: diesAt(reachesCarol) }, 'ax-alice', {
+          ...text(revised.groupId, 'half delivered'),
+          chatType: 'group',
+        }),
+      )
+      .catch(() => undefined);
+    expect(sent).toBeUndefined();
+    // The log entry its position took (read outside the recording: no function's request).
+    const log = (await documentClientOf(raw).send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.groupLogPk(revised.groupId) },
+        ConsistentRead: true,
+      }),
+    )) as { Items?: Record<string, unknown>[] };
+    const entry = log.Items?.at(-1);
+    return String((entry?.message as { msgId?: string } | undefined)?.msgId);
+  };
+  await alice.recallMessage(revised.groupId, 'group', await halfSent());
+  await alice.modifyMessage(revised.groupId, 'group', await halfSent(), { body: { text: 'delivered' } });
+  const dying = await alice.sendMessage({ ...text(revised.groupId, 'dies midway'), chatType: 'group' });
+  let transactions = 0;
+  const second = () => ++transactions === 2;
+  await recorder.as('recallMessage', () =>
+    reviseMessage(
+      { ...deps, db: diesAt((command) => command.constructor.name === 'TransactWriteCommand' && second()) },
+      { owner: 'ax-alice', chatType: 'group', convId: revised.groupId },
+      dying.msgId,
+      { kind: 'recall' },
+    ).catch(() => undefined),
+  );
   clock.advance(33 * DAY_MS);
   await (await as('ax-gus')).sendMessage(text('ax-fay', 'new'));
   await fay.addRemoteAndLocalConversationsMark([{ convId: 'ax-gus', chatType: 'single' }], 2);

@@ -89,6 +89,9 @@ const EVERY_BATCH_RUNS: (keyof OperationCounts)[] = [
   'clockAdvances',
   'holdsSet',
   'holdsReleased',
+  'recalls',
+  'edits',
+  'revisionsAnswered',
 ];
 
 const EVERY_BATCH_MODES: GroupMode[] = ['fan-out', 'shared from the start', 'switched mid-run'];

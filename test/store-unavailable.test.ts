@@ -135,6 +135,11 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     fetchHistory: { path: '/v1/conversations/single/bob/messages' },
     deleteMessages: { path: '/v1/conversations/single/bob/messages?msgIds=01ARZ3NDEKTSV4RRFFQ69G5FAV' },
     markRead: { path: '/v1/conversations/single/bob/read', body: {} },
+    recallMessage: { path: '/v1/conversations/single/bob/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV/recall' },
+    modifyMessage: {
+      path: '/v1/conversations/single/bob/messages/01ARZ3NDEKTSV4RRFFQ69G5FAV',
+      body: { body: { text: 'fixed' } },
+    },
     pinConversation: { path: '/v1/conversations/single/bob/pin' },
     unpinConversation: { path: '/v1/conversations/single/bob/pin' },
     markConversation: { path: '/v1/conversations/single/bob/marks/3' },

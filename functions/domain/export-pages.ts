@@ -87,7 +87,8 @@ function restOf(page: CopyScanPage, afterId: string | undefined): CopyScanPage |
 
 /**
  * A page of the user's view, oldest first: their own copies and tombstones, and for a group in shared
- * mode the shared history too (a tombstone wins over the shared copy of its id). What either Query
+ * mode the shared history too (a tombstone wins over the shared copy of its id, whose content it shows:
+ * a tombstone keeps none). What either Query
  * stopped short of is cut off, so the page is exact up to `lastReadId`.
  */
 async function readViewCopies(
@@ -115,7 +116,11 @@ async function readViewCopies(
   const stop = stops.length ? stops.reduce(minId) : undefined;
   const byId = new Map<string, StoredCopy>();
   for (const copy of common.copies) byId.set(copy.msgId, copy);
-  for (const copy of own.copies) byId.set(copy.msgId, copy);
+  // A tombstone keeps no body: it is exported with the content of the shared copy it hides, if stored.
+  for (const copy of own.copies) {
+    const hides = copy.tombstone ? byId.get(copy.msgId) : undefined;
+    byId.set(copy.msgId, hides ? { ...copy, message: hides.message } : copy);
+  }
   const copies = [...byId.values()]
     .filter((copy) => stop === undefined || copy.msgId <= stop)
     .sort((a, b) => (a.msgId < b.msgId ? -1 : a.msgId > b.msgId ? 1 : 0));

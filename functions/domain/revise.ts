@@ -14,6 +14,8 @@ import {
   sharedHistoryOf,
 } from '../store/message-store.js';
 import {
+  listPendingRevisions,
+  pendingRevisionAction,
   putRevisionAction,
   type RevisionRecord,
   revisionKey,
@@ -316,7 +318,15 @@ async function reviseInGroup(
       };
     }
     base ??= record?.rev ?? 0;
-    const actions: TransactItem[] = [putRevisionAction(deps.db.tableName, record, decision.next)];
+    const actions: TransactItem[] = [
+      putRevisionAction(deps.db.tableName, record, decision.next),
+      pendingRevisionAction(deps.db.tableName, {
+        record: revisionKey(found),
+        rev: decision.next.rev,
+        seq,
+        since: deps.clock.now(),
+      }),
+    ];
     const logItem = items.get(keyString(logKey));
     const sharedCopy = items.get(keyString(sharedKey));
     if (sharedCopy && !showsRevision(sharedCopy, decision.revised)) {
@@ -328,8 +338,38 @@ async function reviseInGroup(
   });
   if (!written.pending || written.rev === undefined) return written.revised;
   await carryToMembers(deps, group, seq, written.revised, written.logItem);
-  await settleRevision(deps.db, written.revised, written.rev);
+  await settleRevision(deps.db, revisionKey(written.revised), written.rev);
   return written.revised;
+}
+
+/**
+ * A group revision whose writer died before it reached every member is finished by the sweep (once a
+ * run, by the invocation that closes it): those written before `writtenBefore` (so one still being
+ * carried is left to its writer), each carried again from its record, which is idempotent. Returns how
+ * many it finished.
+ */
+export async function finishPendingRevisions(deps: Deps, writtenBefore: number): Promise<number> {
+  let finished = 0;
+  for (const pending of await listPendingRevisions(deps.db)) {
+    if (pending.since >= writtenBefore) continue;
+    const items = await batchGet(deps.db, [pending.record]);
+    const record = revisionOf(items.get(keyString(pending.record)));
+    if (!record?.pending || record.rev !== pending.rev) {
+      // Settled, or replaced by a later revision (whose writer or the next run carries it).
+      await settleRevision(deps.db, pending.record, pending.rev);
+      continue;
+    }
+    const groupId = record.message.to;
+    const group = await readGroup(deps.db, groupId);
+    if (group) {
+      const logKey = logEntryKey(groupId, pending.seq);
+      const log = (await batchGet(deps.db, [logKey])).get(keyString(logKey));
+      await carryToMembers(deps, group, pending.seq, record.message, log);
+    }
+    await settleRevision(deps.db, pending.record, pending.rev);
+    finished++;
+  }
+  return finished;
 }
 
 /**

@@ -22,6 +22,7 @@ import { createWritePipe } from '../store/write-pipe.js';
 import type { Deps } from './deps.js';
 import { PURGE_BATCH } from './purge.js';
 import { inForceAt, SWEEP_CLOCK_MARGIN_MS } from './retention.js';
+import { finishPendingRevisions } from './revise.js';
 import {
   purgeSharedHistories,
   type SharedPurgeCounts,
@@ -79,8 +80,13 @@ export interface SweepSummary {
   runCounts: SweepCounts;
   /** What this invocation purged of large groups' shared histories: only the one that closed the run does. */
   sharedHistories: SharedPurgeCounts;
+  /** Group recalls and edits whose writer died midway, carried to every member (by any invocation). */
+  revisionsFinished: number;
   durationMs: number;
 }
+
+/** A group revision this recent may still be carried by its writer: the sweep leaves it to them. */
+const PENDING_REVISION_GRACE_MS = 60_000;
 
 /** TTL of a run's shard items, and of its record. */
 const PROGRESS_TTL_DAYS = 30;
@@ -99,6 +105,10 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     const [counts, runCounts, durationMs] = [zeroCounts(), zeroCounts(), timer.now() - started];
     const none = { joined: false, closedRun: false, shardsCompleted: [], shardsDone: 0, shardCount: 0 };
     const sharedHistories = zeroSharedPurgeCounts();
+    const revisionsFinished = await finishPendingRevisions(
+      deps,
+      deps.clock.now() - PENDING_REVISION_GRACE_MS,
+    );
     return {
       runId: options.runId ?? null,
       outcome: 'idle',
@@ -106,6 +116,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
       counts,
       runCounts,
       sharedHistories,
+      revisionsFinished,
       durationMs,
     };
   }
@@ -149,6 +160,9 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     ? await purgeSharedHistories(deps, run.now, { budget, deletes })
     : zeroSharedPurgeCounts();
   if (closedRun) emit({ type: 'shared-histories-purged', runId: run.runId, counts: sharedHistories });
+  // Every invocation (one Query when there are none): whichever runs next finishes what a writer left.
+  // (By this instance's clock: a joined run's `now` may be hours old.)
+  const revisionsFinished = await finishPendingRevisions(deps, deps.clock.now() - PENDING_REVISION_GRACE_MS);
   return {
     runId: run.runId,
     joined,
@@ -160,6 +174,7 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
     counts: mine.counts,
     runCounts,
     sharedHistories,
+    revisionsFinished,
     durationMs: timer.now() - started,
   };
 }

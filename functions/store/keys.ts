@@ -14,6 +14,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | held deletes     | U#{owner}#HD#{type}#{convId} | R{rev, zero-padded}     |
  * | idempotency      | U#{owner}#IDEM              | {clientMsgId}            |
  * | message revision | U#{sender}#REV              | {type}#{convId}#{msgId}  |
+ * | pending revision | PENDING_REVISIONS           | {revision pk}|{revision sk} |
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
@@ -67,6 +68,8 @@ export const keys = {
   deletedIdsSk: (epoch: number, chatType: ChatType, convId: string, rev: number) =>
     `${keys.changeSk(epoch, chatType, convId)}#D#${String(rev).padStart(12, '0')}`,
 
+  /** Group revisions not yet carried to every member: the sweep finishes them (revision-store.ts). */
+  pendingRevisionsPk: 'PENDING_REVISIONS',
   /** A recalled or edited message's revision record, in its sender's partition (revision-store.ts). */
   revision: (sender: string, chatType: ChatType, convId: string, msgId: string) => ({
     pk: `U#${sender}#REV`,

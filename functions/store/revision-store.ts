@@ -1,9 +1,9 @@
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Message } from '../core/model.js';
-import { type Db, type Key, sendConditional } from './db.js';
+import type { Db, Key } from './db.js';
+import { queryAll } from './db.js';
 import { keys } from './keys.js';
 import { fromStoredMessage, type StoredMessage, toStoredMessage } from './stored-message.js';
-import type { TransactItem } from './transactions.js';
+import { type TransactItem, transactWrite } from './transactions.js';
 
 /**
  * A message's revision record (`U#{sender}#REV` / `{type}#{convId}#{msgId}`, convId as the sender sees
@@ -71,16 +71,71 @@ export function putRevisionAction(
   };
 }
 
-/** Revision `rev` reached every member: no longer pending (unless a later revision replaced it). */
-export async function settleRevision(db: Db, message: Message, rev: number): Promise<void> {
-  await sendConditional(
-    db,
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: revisionKey(message),
-      UpdateExpression: 'REMOVE pending',
-      ConditionExpression: 'rev = :rev',
-      ExpressionAttributeValues: { ':rev': rev },
-    }),
-  );
+/**
+ * A group revision not yet carried to every member (`PENDING_REVISIONS` / `{record pk}|{record sk}`),
+ * written with the revision: if its writer dies before it has reached every member, the sweep finishes
+ * it (functions/domain/revise.ts, finishPendingRevisions). A later revision of the message replaces it.
+ */
+export interface PendingRevision {
+  record: Key;
+  rev: number;
+  /** The message's position in its group (where its fan-out log entry is). */
+  seq: number;
+  /** When it was written (the writer's clock). */
+  since: number;
+}
+
+export function pendingRevisionAction(tableName: string, pending: PendingRevision): TransactItem {
+  return {
+    Put: {
+      TableName: tableName,
+      Item: {
+        pk: keys.pendingRevisionsPk,
+        sk: pendingSk(pending.record),
+        recordPk: pending.record.pk,
+        recordSk: pending.record.sk,
+        rev: pending.rev,
+        seq: pending.seq,
+        since: pending.since,
+      },
+    },
+  };
+}
+
+function pendingSk(record: Key): string {
+  return `${record.pk}|${record.sk}`;
+}
+
+/** Every pending group revision (strongly consistent): few, one item each. */
+export async function listPendingRevisions(db: Db): Promise<PendingRevision[]> {
+  const items = await queryAll<Record<string, unknown>>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk',
+    ExpressionAttributeValues: { ':pk': keys.pendingRevisionsPk },
+    ConsistentRead: true,
+  });
+  return items.map((item) => ({
+    record: { pk: String(item.recordPk), sk: String(item.recordSk) },
+    rev: Number(item.rev),
+    seq: Number(item.seq),
+    since: Number(item.since),
+  }));
+}
+
+/**
+ * Revision `rev` reached every member: the record is no longer pending, and its pending entry goes; both
+ * only while at `rev` (a later revision, pending in its turn, owns them then).
+ */
+export async function settleRevision(db: Db, record: Key, rev: number): Promise<void> {
+  const atRev = { ConditionExpression: 'rev = :rev', ExpressionAttributeValues: { ':rev': rev } };
+  await transactWrite(db, [
+    { Update: { TableName: db.tableName, Key: record, UpdateExpression: 'REMOVE pending', ...atRev } },
+    {
+      Delete: {
+        TableName: db.tableName,
+        Key: { pk: keys.pendingRevisionsPk, sk: pendingSk(record) },
+        ...atRev,
+      },
+    },
+  ]);
 }

@@ -6,7 +6,7 @@ import type { RequestTarget } from '../support/route-requests.js';
 import { sendRequest, type WireResponse } from '../support/route-requests.js';
 import { type TableSnapshot, tableChanges } from '../support/table-snapshot.js';
 import { buildRequest, type FuzzCase, fuzzCase, type WireRequest } from './requests.js';
-import { sendWire } from './wire.js';
+import { requestTarget, sendWire } from './wire.js';
 
 /**
  * The fuzz property, per route, through the HTTP layer on the real engine: whatever the request, the
@@ -186,7 +186,11 @@ export async function runCase(
   return {
     request,
     answer,
-    problems: [...problemsOf(answer, changes), ...contractProblems(request, answer)],
+    // Checked against the target as it went on the wire (a trailing space goes as %20, and reaches a route).
+    problems: [
+      ...problemsOf(answer, changes),
+      ...contractProblems({ method: request.method, url: requestTarget(request.url) }, answer),
+    ],
   };
 }
 

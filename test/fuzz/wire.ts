@@ -51,7 +51,8 @@ export function percentEncode(text: string): string {
 }
 
 /** What a request line can carry: printable ASCII as is, anything else percent-encoded. */
-function requestTarget(url: string): string {
+/** The request target as it goes on the wire: bytes outside printable ASCII percent-encoded. */
+export function requestTarget(url: string): string {
   let out = '';
   for (const c of url) out += c > ' ' && c <= '~' ? c : percentEncode(c);
   return out;

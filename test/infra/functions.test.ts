@@ -34,6 +34,8 @@ import {
 
 /** The admin routes that answer with a retention preview, so read (Query) users' partitions. */
 const PREVIEWING_ROUTES = ['previewRetention', 'putRetention', 'putUserRetention'];
+/** The routes that recall or edit a message (docs/recall-and-edit.md). */
+const REVISING_ROUTES = ['recallMessage', 'modifyMessage'];
 
 const ENTRY_NAMES = [
   ...ROUTES.map((route) => route.name),
@@ -137,11 +139,11 @@ describe('the functions', () => {
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
     expect(functionProps(custom, 'notFound').ReservedConcurrentExecutions).toBe(1);
-    // 14 user routes × 10 + 16 admin × 2 + 2 × 2 + the sweep's 2 = 178, and Lambda keeps 100 unreserved.
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 277 } } })).toThrow(
-      /reserve 178 concurrent executions .* quota of at least 278, and alarms.accountConcurrencyLimit says 277/,
+    // 16 user routes × 10 + 16 admin × 2 + 2 × 2 + the sweep's 2 = 198, and Lambda keeps 100 unreserved.
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 297 } } })).toThrow(
+      /reserve 198 concurrent executions .* quota of at least 298, and alarms.accountConcurrencyLimit says 297/,
     );
-    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 278 } } })).not.toThrow();
+    expect(() => synthesize({ props: { alarms: { accountConcurrencyLimit: 298 } } })).not.toThrow();
     expect(() =>
       synthesize({ props: { api: { reservedConcurrency: { userRoute: 0, adminRoute: 1, unrouted: 1 } } } }),
     ).toThrow(/integer of at least 1/);
@@ -265,14 +267,28 @@ describe('least privilege from the route table', () => {
     }
   });
 
-  it("no user route may touch the policies, sweep state or the audit trail; no admin route a user's or a group's items", () => {
+  it("no user route may touch the policies or sweep state, nor the audit trail but to record a group owner's recall; no admin route a user's or a group's items", () => {
     for (const route of ROUTES) {
       const grants = grantsOf(route.name);
       if (route.access === 'user') {
+        // A revision registers itself while it is carried to a group's members (PutItem) and settles
+        // (DeleteItem); a group owner's recall of another's message appends its audit record.
+        const revising = REVISING_ROUTES.includes(route.name);
+        const revisionGrants = revising
+          ? [
+              'table dynamodb:PutItem PENDING_REVISIONS',
+              'table dynamodb:DeleteItem PENDING_REVISIONS',
+              ...(route.name === 'recallMessage'
+                ? ['audit dynamodb:Query *', 'audit dynamodb:PutItem *']
+                : []),
+            ]
+          : [];
         expect(
           grants.filter(
             (g) =>
-              !/ (U#\*|G#\*|POLICY|SHARED_GROUPS|HOLD)$/.test(g) && g !== 'table dynamodb:UpdateItem B#*',
+              !/ (U#\*|G#\*|POLICY|SHARED_GROUPS|HOLD)$/.test(g) &&
+              g !== 'table dynamodb:UpdateItem B#*' &&
+              !revisionGrants.includes(g),
           ),
           route.name,
         ).toEqual([]);
@@ -308,7 +324,7 @@ describe('least privilege from the route table', () => {
     }
   });
 
-  it('nobody may update or delete in the audit trail; only the admin functions may append to it or read it', () => {
+  it("nobody may update or delete in the audit trail; only the admin functions (and a group owner's recall) may append to it or read it", () => {
     const auditArn = JSON.stringify(getAtt(auditTableId));
     const onAudit = allStatements(template).filter((statement) =>
       resourcesOf(statement).some((resource) => JSON.stringify(resource).includes(auditTableId)),
@@ -327,6 +343,7 @@ describe('least privilege from the route table', () => {
       'putHold',
       'putRetention',
       'putUserRetention',
+      'recallMessage',
       'startErasure',
       'startExport',
       'startSweep',

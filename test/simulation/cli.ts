@@ -80,6 +80,7 @@ function describeCounts(counts: OperationCounts): string {
     `${counts.policyChanges} policy changes (${counts.pendingSet} waited, ${counts.pendingCancelled} cancelled), ${counts.conversationPolicyChanges} conversation policy changes, ${counts.sweeps} sweeps (${counts.sweepsCrashed} died), ` +
     `${counts.expiries} expiries, ${counts.clockAdvances} clock advances, ${counts.syncs} syncs, ` +
     `${counts.reads} read acks, ${counts.memberships} membership changes, ${counts.pinsAndMarks} pins and marks, ` +
+    `${counts.recalls} recalls and ${counts.edits} edits (${counts.revisionsAnswered} answered 2xx), ` +
     `${counts.holdsSet} holds set, ${counts.holdsReleased} released (${counts.heldDeletes} copies kept as tombstones, ` +
     `${counts.keptByHolds} hidden or expired kept at the end, ${counts.holdWindowDeletes} deleted in the window)`
   );

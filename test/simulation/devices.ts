@@ -9,7 +9,7 @@ import { fetchHistory } from '../../functions/domain/history.js';
  * conversation list and a cache of each conversation's messages. Its first sync walks the list (cursor
  * pages of 2) and fetches every listed conversation's history; later ones replay `?since=` from its
  * token and fetch only the messages newer than the cached ones, dropping what was deleted (by id, by
- * watermark) and what expired (the answers' `retentionCutoff`, or a conversation's own `retentionDays`
+ * watermark), replacing what was recalled or edited (the answer's tombstones and edits), and what expired (the answers' `retentionCutoff`, or a conversation's own `retentionDays`
  * before the answer's `serverTime`, never below its `retentionFloor`: docs/api.md).
  */
 export interface Device {
@@ -42,6 +42,22 @@ export async function syncDevice(
     const page = await listConversations(deps, device.user, { form: 'since', since, limit: 3 });
     for (const gone of page.messagesDeleted ?? []) {
       for (const msgId of gone.msgIds) device.cache.get(conversationKey(gone))?.delete(msgId);
+    }
+    // Recalled: the tombstone replaces a cached copy (none given: the caller sees it no more);
+    // edited: the message as it is now replaces a cached copy.
+    for (const recalled of page.messagesRecalled ?? []) {
+      const cached = device.cache.get(conversationKey(recalled));
+      const now = new Map(recalled.messages.map((m) => [m.msgId, m]));
+      for (const msgId of recalled.msgIds) {
+        const tombstone = now.get(msgId);
+        if (!cached?.has(msgId)) continue;
+        if (tombstone) cached.set(msgId, tombstone);
+        else cached.delete(msgId);
+      }
+    }
+    for (const edited of page.messagesEdited ?? []) {
+      const cached = device.cache.get(conversationKey(edited));
+      for (const m of edited.messages) if (cached?.has(m.msgId)) cached.set(m.msgId, m);
     }
     for (const removed of page.removed ?? []) {
       remember(device, removed);

@@ -10,8 +10,8 @@ import type { World } from './world.js';
 
 /**
  * Every device, synced once more on the true clock, is as a fresh fetch: the same conversations with
- * the same latest message, unread count, read position, pin and marks, and the same messages cached
- * for each (`histories`: each conversation's visible history by `owner|key`).
+ * the same latest message (its content too), unread count, read position, pin and marks, and the same
+ * messages cached for each, each as the fresh fetch shows it (`histories`: each conversation's visible history by `owner|key`).
  */
 export async function checkDevices(
   world: World,
@@ -32,14 +32,24 @@ export async function checkDevices(
     for (const [key, conversation] of server) {
       const local = device.conversations.get(key);
       const summary = (c?: Conversation) =>
-        `${c?.lastMessage.msgId}/${c?.unreadCount}/${c?.readThrough}/${c?.pinnedAt}/${c?.marks.join('+')}`;
+        `${JSON.stringify(c?.lastMessage)}/${c?.unreadCount}/${c?.readThrough}/${c?.pinnedAt}/${c?.marks.join('+')}`;
       if (summary(local) !== summary(conversation)) {
         failures.push(
           `device ${device.name} has ${key} as ${summary(local)}, the server as ${summary(conversation)}`,
         );
       }
       const cached = cachedIds(device, conversation);
-      const fresh = (histories.get(`${device.user}|${key}`) ?? []).map((m) => m.msgId).sort();
+      const freshMessages = histories.get(`${device.user}|${key}`) ?? [];
+      const fresh = freshMessages.map((m) => m.msgId).sort();
+      // Each cached message as a fresh fetch shows it: a recalled one as its tombstone, an edit's last text.
+      for (const m of freshMessages) {
+        const local = device.cache.get(key)?.get(m.msgId);
+        if (local && JSON.stringify(local) !== JSON.stringify(m)) {
+          failures.push(
+            `device ${device.name} caches ${key} ${m.msgId} as ${JSON.stringify(local)}, a fresh fetch shows ${JSON.stringify(m)}`,
+          );
+        }
+      }
       if (JSON.stringify(cached) !== JSON.stringify(fresh)) {
         const extra = cached.filter((id) => !fresh.includes(id));
         const missing = fresh.filter((id) => !cached.includes(id));

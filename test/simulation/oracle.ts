@@ -10,6 +10,7 @@ import { conversationKey } from './devices.js';
 import { type ExpiryBounds, expiryBounds } from './expiry-model.js';
 import type { ChangeRecord, SendRecord, SimulationLog } from './log.js';
 import { checkDevices, checkPinsAndMarks, fullList } from './oracle-lists.js';
+import { checkNoRevokedText, checkRevisions, sendOf } from './oracle-revisions.js';
 import { belongsTo, seenAt } from './workload.js';
 import type { World } from './world.js';
 
@@ -37,7 +38,10 @@ import type { World } from './world.js';
  *    sent: only the owner's own deletes, and the sweep within the days in force, delete copies; a shared
  *    copy, only the sweep, within the longest retention in force, once no member can see it);
  * 10. expiry never goes backwards: nothing is visible that the policy in force hides, that a policy hid
- *    when it was changed, or that a device was told had expired.
+ *    when it was changed, or that a device was told had expired;
+ * 11. recalls and edits (oracle-revisions.ts): every history shows a recalled message as its tombstone and
+ *    an edited one at least as its last acknowledged edit, devices as fresh fetches do (content included),
+ *    and no stored item holds a text a recall or an acknowledged edit took away.
  */
 export async function check(world: World, log: SimulationLog): Promise<string[]> {
   const failures: string[] = [...log.errors.map((e) => `unexpected error: ${e}`), ...world.audit.failures];
@@ -65,6 +69,7 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
       const history = await walkedHistory(deps, ref, world.dice.between(2, 5), failures, where);
       histories.set(`${owner}|${conversationKey(ref)}`, history);
       checkIdentity(log, ref, history, failures, where);
+      checkRevisions(log, history, failures, where);
       checkPresence(log, ref, history, members, bounds, failures, where);
       checkExpiry(history, bounds, failures, where);
       const listed = lists.get(owner)?.get(conversationKey(ref));
@@ -73,6 +78,7 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
     }
   }
   failures.push(...(await checkDevices(world, log, lists, histories)));
+  failures.push(...(await checkNoRevokedText(world, log)));
   for (const owner of world.users)
     failures.push(...(await checkPinsAndMarks(deps, owner, lists.get(owner) ?? new Map())));
   return failures;
@@ -133,8 +139,8 @@ function checkIdentity(
 ) {
   const seen = new Set<string>();
   for (const m of history) {
-    const text = String(m.body?.text);
-    const record = log.sends.find((s) => s.text === text);
+    const record = sendOf(log, m);
+    const text = record?.text ?? String(m.body?.text);
     if (!record || !belongsTo(record, ref))
       failures.push(`${where}: ${m.msgId} (${text}) was never sent here`);
     else if (record.message && record.message.msgId !== m.msgId) {
@@ -179,7 +185,7 @@ function checkPresence(
   }
   // A delete removes what its owner had when it started: acknowledged, or seen in a history page.
   for (const m of history) {
-    const send = log.sends.find((s) => s.text === String(m.body?.text));
+    const send = sendOf(log, m);
     const had = (step: number) =>
       (send?.ackStep !== undefined && send.ackStep < step) || (seenAt(log, ref, m.msgId) ?? Infinity) < step;
     if (changes.some((c) => c.ok && had(c.startStep) && covers(c, m))) {
@@ -244,7 +250,7 @@ function checkListing(
   const newest = history[0];
   if (!listed) {
     if (!newest) return;
-    const send = log.sends.find((s) => s.text === String(newest.body?.text));
+    const send = sendOf(log, newest);
     const unlistedAfterIt = log.changes.some(
       (c) =>
         c.owner === ref.owner &&
@@ -293,7 +299,8 @@ async function checkUnread(
   const shared = item?.shared === true;
   const own = await copyKeys(world, keys.historyPk(ref));
   const hidden = new Set(own.filter((copy) => copy.hidden).map((copy) => copy.id));
-  const copies = own.filter((copy) => !copy.hidden).map((copy) => copy.id);
+  // A recalled message no longer counts as unread (its tombstone stays in history).
+  const copies = own.filter((copy) => !copy.hidden && !copy.recalled).map((copy) => copy.id);
   let head = item?.headMsgId as string | undefined;
   if (shared) {
     const { Item: meta } = (await client.send(
@@ -306,7 +313,7 @@ async function checkUnread(
     const groupHead = meta?.shared === true ? (meta.headMsgId as string | undefined) : undefined;
     if (groupHead !== undefined && (head === undefined || groupHead > head)) head = groupHead;
     const common = await copyKeys(world, keys.sharedHistoryPk(ref.convId));
-    copies.push(...common.filter((copy) => !hidden.has(copy.id)).map((copy) => copy.id));
+    copies.push(...common.filter((copy) => !hidden.has(copy.id) && !copy.recalled).map((copy) => copy.id));
   }
   const afterRead = copies.filter(
     (id) => (from === undefined || id > from) && head !== undefined && id <= head,
@@ -324,8 +331,11 @@ async function checkUnread(
 }
 
 /** The ids of the copies in a history partition, and which are a member's tombstones. */
-async function copyKeys(world: World, pk: string): Promise<{ id: string; hidden: boolean }[]> {
-  const copies: { id: string; hidden: boolean }[] = [];
+async function copyKeys(
+  world: World,
+  pk: string,
+): Promise<{ id: string; hidden: boolean; recalled: boolean }[]> {
+  const copies: { id: string; hidden: boolean; recalled: boolean }[] = [];
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = (await world.direct.db.client.send(
@@ -333,14 +343,21 @@ async function copyKeys(world: World, pk: string): Promise<{ id: string; hidden:
         TableName: world.tableName,
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
         ExpressionAttributeValues: { ':pk': pk, ':m': keys.messageSkPrefix },
-        ProjectionExpression: 'sk, #hidden',
+        ProjectionExpression: 'sk, #hidden, recalled',
         ExpressionAttributeNames: { '#hidden': 'hidden' },
         ConsistentRead: true,
         ExclusiveStartKey: startKey,
       }),
-    )) as { Items?: { sk: string; hidden?: boolean }[]; LastEvaluatedKey?: Record<string, unknown> };
+    )) as {
+      Items?: { sk: string; hidden?: boolean; recalled?: unknown }[];
+      LastEvaluatedKey?: Record<string, unknown>;
+    };
     copies.push(
-      ...(page.Items ?? []).map((copy) => ({ id: keys.msgIdOfSk(copy.sk), hidden: copy.hidden === true })),
+      ...(page.Items ?? []).map((copy) => ({
+        id: keys.msgIdOfSk(copy.sk),
+        hidden: copy.hidden === true,
+        recalled: copy.recalled !== undefined,
+      })),
     );
     startKey = page.LastEvaluatedKey;
   } while (startKey);

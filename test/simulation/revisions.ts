@@ -106,9 +106,10 @@ export function expectedRevision(
     if (send) texts.add(send.text);
   }
   if (acked?.text) texts.add(acked.text);
-  // Edits after the acknowledged one may have landed (answered or not): their texts are allowed too.
+  // Edits whose last attempt ended after the acknowledged one started may have landed after it (a
+  // client's retry of an older edit included): their texts are allowed too.
   for (const r of revisions) {
-    if (r.kind === 'edit' && r.text && (acked === undefined || r.startStep >= acked.startStep))
+    if (r.kind === 'edit' && r.text && (acked === undefined || r.lastStep >= acked.startStep))
       texts.add(r.text);
   }
   return { recalled, minEdits, texts, attempted: revisions.length > 0 };

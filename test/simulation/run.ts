@@ -11,6 +11,7 @@ import { heldCopiesPurged, releaseAllHolds, startHoldOperations } from './holds.
 import { newLog, type OperationCounts, type SimulationLog } from './log.js';
 import { check } from './oracle.js';
 import { pendingOperator } from './pending-policies.js';
+import { reviser } from './revisions.js';
 import { type OperationTag, runAs } from './scheduler.js';
 import { passTime } from './upkeep.js';
 import {
@@ -52,6 +53,7 @@ const PENDING_OPERATIONS_PER_PHASE = 2;
 const PLATFORM_OPERATIONS_PER_PHASE = 1;
 /** Conversations' own policies set, changed or cleared per phase (conversation-policies.ts). */
 const CONVERSATION_POLICY_OPERATIONS_PER_PHASE = 2;
+const REVISION_OPERATIONS_PER_PHASE = 4;
 const RETRY_ROUNDS = 5;
 
 /**
@@ -88,6 +90,10 @@ export async function runSeed(
     const conversationDice = Dice.seeded(world.seed * 6_007 + phase * 15_485_863 + 2);
     world.scheduler.start('conversation policies', () =>
       conversationPolicyUser(world, log, conversationDice, CONVERSATION_POLICY_OPERATIONS_PER_PHASE),
+    );
+    const revisionDice = Dice.seeded(world.seed * 4_099 + phase * 49_979_687 + 3);
+    world.scheduler.start('revisions', () =>
+      reviser(world, log, revisionDice, REVISION_OPERATIONS_PER_PHASE),
     );
     startHoldOperations(world, log, phase, PHASES);
     const switching =

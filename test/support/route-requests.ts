@@ -49,6 +49,9 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   fetchHistory: () => ({ query: { pageSize: '50' } }),
   deleteMessages: (t) => ({ query: { msgIds: t.msgIds.join(',') } }),
   markRead: (t) => ({ body: t.msgIds.length ? { msgId: t.msgIds.at(-1) } : {} }),
+  // The path names the message (msgId, below).
+  recallMessage: () => ({}),
+  modifyMessage: () => ({ body: { body: { text: 'edited probe' } } }),
   putConversationRetention: () => ({ body: { days: 30 } }),
   deleteConversation: () => ({ query: { deleteMessages: 'true' } }),
   createGroup: (t) => ({ body: { name: 'probe', members: [t.userId] } }),
@@ -76,6 +79,8 @@ const KNOWN_PARAMS: Record<string, (t: RequestTarget) => string> = {
   mark: () => '3',
   // A well-formed erasure id (no such job: 404 for a caller allowed to ask).
   erasureId: () => '01ARZ3NDEKTSV4RRFFQ69G5FAV',
+  // The newest message the request names (recall, edit), else a well-formed id of none (404).
+  msgId: (t) => t.msgIds.at(-1) ?? '01ARZ3NDEKTSV4RRFFQ69G5FAV',
 };
 
 /** A value for a path parameter the filler does not know (a new route's): a plain valid id. */
