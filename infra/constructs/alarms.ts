@@ -11,7 +11,6 @@ import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { Construct } from 'constructs';
 import type { RouteName, RouteSpec } from '../../functions/routes.js';
-import { inAdminApi } from './admin-api.js';
 import { ALARM_THRESHOLDS } from './alarm-thresholds.js';
 import type { Api } from './api.js';
 import type { Data } from './data.js';
@@ -93,7 +92,7 @@ export class Alarms extends Construct {
     const watched: [HandlerFunction, RouteName | undefined][] = [];
     for (const [name, route] of props.api.routeSpecs) {
       // The admin routes' alarms are in AdminApi, with their functions (constructs/admin-api.ts).
-      if (inAdminApi(route)) continue;
+      if (props.api.adminApi.routeFunctions.has(name)) continue;
       const alarms = routeAlarms(this, api, name, route);
       routeAlarmsByName.set(name, alarms);
       all.push(...alarms);
