@@ -1,10 +1,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { iamTable, withIamTable } from './iam-table.js';
 import { PROJECT_ROOT } from './paths.js';
 import { RoamingStack } from './roaming-stack.js';
+import { wholeTemplate } from './whole-template.js';
 
 /**
  * `npm run docs:iam [-- --check]`: synthesizes the stack offline (no bundling, no credentials) and writes
@@ -21,7 +21,8 @@ export function synthesizedIamTable(): string {
     jwtIssuer: 'https://issuer.example.com',
     jwtAudience: ['app-client'],
   });
-  return iamTable(Template.fromStack(stack).toJSON() as Parameters<typeof iamTable>[0]);
+  // The whole template: the admin routes' functions are in the AdminApi nested stack.
+  return iamTable(wholeTemplate(stack).toJSON() as Parameters<typeof iamTable>[0]);
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

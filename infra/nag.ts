@@ -1,4 +1,4 @@
-import { Validations } from 'aws-cdk-lib';
+import { Names, Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import type { HandlerFunction } from './constructs/handler-function.js';
 import type { RoamingStack } from './roaming-stack.js';
@@ -96,7 +96,13 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
   acknowledge(stack.data.backupRole, NAG_ACKNOWLEDGEMENTS.restoreRole);
   acknowledge(stack.exports.bucket, NAG_ACKNOWLEDGEMENTS.exportBucketLogs);
   acknowledge(stack.exports.workerFunction.role, NAG_ACKNOWLEDGEMENTS.exportObjects);
-  acknowledge(stack.api.routeFunction('getExport').role, NAG_ACKNOWLEDGEMENTS.exportObjects);
+  // getExport is in the AdminApi nested stack, where the bucket's ARN is a parameter CDK names
+  // `referenceto{the bucket's unique id}Arn`: cdk-nag shows that name in place of `ExportsBucket….Arn`.
+  const bucket = stack.exports.bucket.node.defaultChild as IConstruct;
+  acknowledge(stack.api.routeFunction('getExport').role, {
+    ...NAG_ACKNOWLEDGEMENTS.exportObjects,
+    id: `AwsSolutions-IAM5[Resource::<referenceto${Names.nodeUniqueId(bucket.node)}Arn>/exports/*]`,
+  });
   acknowledge(stack.erasure.deadLetterQueue, NAG_ACKNOWLEDGEMENTS.erasureQueueIsTheDeadLetterQueue);
 }
 

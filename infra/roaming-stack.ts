@@ -148,6 +148,8 @@ export class RoamingStack extends Stack {
       functions: this.alarms.deployAlarms,
       style: props.deployment,
     });
+    // The admin routes' alarms and deployment groups, beside their functions in the AdminApi nested stack.
+    this.api.adminApi.watch(this.alarmTopic.topic, this.rollout);
     acknowledgeNagFindings(this);
 
     new CfnOutput(this, 'ApiUrl', {

@@ -7,6 +7,7 @@ import {
   HttpMethod,
   HttpNoneAuthorizer,
   type HttpRoute,
+  type HttpRouteIntegration,
   HttpStage,
   LogGroupLogDestination,
 } from 'aws-cdk-lib/aws-apigatewayv2';
@@ -18,7 +19,8 @@ import { Construct } from 'constructs';
 import { ADMIN_SCOPE, DEFAULT_USER_SCOPE } from '../../functions/http/caller.js';
 import { HEALTH_ROUTE, ROUTES, type RouteName, type RouteSpec } from '../../functions/routes.js';
 import { withRequestBudget } from '../../functions/store-access.js';
-import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
+import { AdminApi, inAdminApi } from './admin-api.js';
+import { type HandlerDefaults, HandlerFunction, type HandlerFunctionProps } from './handler-function.js';
 
 /** HTTP API integrations give up after 30 s, so a route function must finish before that. */
 const MAX_ROUTE_TIMEOUT = Duration.seconds(29);
@@ -137,7 +139,9 @@ export interface ApiProps extends ApiOptions {
 export class Api extends Construct {
   readonly httpApi: HttpApi;
   readonly stage: HttpStage;
-  /** The route functions, by route name. */
+  /** The admin routes' functions, their alarms and deployment groups: a nested stack (constructs/admin-api.ts). */
+  readonly adminApi: AdminApi;
+  /** The route functions, by route name (the admin routes' are in `adminApi`). */
   readonly routeFunctions: ReadonlyMap<RouteName, HandlerFunction>;
   readonly notFoundFunction: HandlerFunction;
   /** The route specs, by route name (ROUTES). */
@@ -219,9 +223,15 @@ export class Api extends Construct {
     const routeSpecs = new Map<RouteName, RouteSpec>();
     // CloudFormation's RouteSettings is a JSON map of route key to settings, in its own (Pascal) case.
     const routeSettings: Record<string, Record<string, number | boolean>> = {};
+    // The admin routes' functions are in a nested stack (CloudFormation's 500 resources per template); their
+    // routes are here with the others (constructs/admin-api.ts).
+    this.adminApi = new AdminApi(this, 'AdminApi', {
+      httpApiId: this.httpApi.apiId,
+      stageName: this.stage.stageName,
+    });
     for (const route of ROUTES) {
       const constructId = pascalCase(route.name);
-      const handler = new HandlerFunction(this, constructId, {
+      const handlerProps: HandlerFunctionProps = {
         ...functionSettings,
         entryName: route.name,
         description: `${route.name} (${route.method} ${route.path})`,
@@ -231,7 +241,20 @@ export class Api extends Construct {
           reserved.routes?.[route.name] ??
             (route.access === 'admin' ? reserved.adminRoute : reserved.userRoute),
         ),
-      });
+      };
+      let handler: HandlerFunction;
+      let integration: HttpRouteIntegration;
+      if (inAdminApi(route)) {
+        // Its log group stays where it always was, `Api/{Route}/LogGroup` here: the same log group.
+        const logGroup = HandlerFunction.createLogGroup(new Construct(this, constructId), props.defaults);
+        ({ handler, integration } = this.adminApi.addRoute(route.name, route, constructId, {
+          ...handlerProps,
+          logGroup,
+        }));
+      } else {
+        handler = new HandlerFunction(this, constructId, handlerProps);
+        integration = new HttpLambdaIntegration(`${constructId}Integration`, handler.alias);
+      }
       if ((route as RouteSpec).keepsRetryRecords) {
         // Resolved by CloudFormation at deploy time (a dynamic reference): the key is never in the template.
         handler.function.addEnvironment(
@@ -242,7 +265,7 @@ export class Api extends Construct {
       const [httpRoute] = this.httpApi.addRoutes({
         path: route.path,
         methods: [HttpMethod[route.method]],
-        integration: new HttpLambdaIntegration(`${constructId}Integration`, handler.alias),
+        integration,
         authorizationScopes: [route.access === 'admin' ? ADMIN_SCOPE : userScope],
       }) as [HttpRoute];
       const limits = props.routeThrottles?.[route.name];

@@ -69,6 +69,12 @@ export interface HandlerFunctionProps {
    * @default - Lambda's default (2)
    */
   readonly asyncRetryAttempts?: number;
+  /**
+   * A log group made elsewhere (HandlerFunction.createLogGroup): an admin route's function is in the AdminApi
+   * nested stack, its log group stays in the top-level stack where it always was (constructs/admin-api.ts).
+   * @default - the function's own, made here
+   */
+  readonly logGroup?: LogGroup;
 }
 
 /** The alias every caller invokes: CodeDeploy shifts it from one published version to the next. */
@@ -97,14 +103,19 @@ export class HandlerFunction extends Construct {
   /** Whether X-Ray active tracing is on. */
   readonly traced: boolean;
 
+  /** A function's log group, with the stack's retention: `LogGroup` under `scope`. */
+  static createLogGroup(scope: Construct, defaults: HandlerDefaults): LogGroup {
+    return new LogGroup(scope, 'LogGroup', {
+      retention: defaults.logRetention ?? RetentionDays.ONE_MONTH,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+  }
+
   constructor(scope: Construct, id: string, props: HandlerFunctionProps) {
     super(scope, id);
     const { defaults } = props;
 
-    this.logGroup = new LogGroup(this, 'LogGroup', {
-      retention: defaults.logRetention ?? RetentionDays.ONE_MONTH,
-      removalPolicy: RemovalPolicy.DESTROY,
-    });
+    this.logGroup = props.logGroup ?? HandlerFunction.createLogGroup(this, defaults);
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
       description: `Runs ${props.entryName}`,

@@ -34,7 +34,12 @@ export interface RolloutProps {
  */
 export class Rollout extends Construct {
   readonly application: LambdaApplication;
-  readonly groups: ReadonlyMap<HandlerFunction, LambdaDeploymentGroup>;
+  /** Every function's group, wherever it is (the admin routes' are in AdminApi). */
+  get groups(): ReadonlyMap<HandlerFunction, LambdaDeploymentGroup> {
+    return this.groupsByFunction;
+  }
+  private readonly groupsByFunction = new Map<HandlerFunction, LambdaDeploymentGroup>();
+  private readonly config: ILambdaDeploymentConfig;
   /** The service role every group deploys with. */
   readonly role: Role;
 
@@ -46,22 +51,24 @@ export class Rollout extends Construct {
       assumedBy: new ServicePrincipal('codedeploy.amazonaws.com'),
       description: 'CodeDeploy: shifts the live aliases of the Roaming functions',
     });
-    const role = this.role;
-    const config = CONFIGS[props.style ?? 'canary10Percent5Minutes'];
-    const groups = new Map<HandlerFunction, LambdaDeploymentGroup>();
-    for (const [fn, alarms] of props.functions) {
-      groups.set(
-        fn,
-        new LambdaDeploymentGroup(this, fn.node.id, {
-          application: this.application,
-          alias: fn.alias,
-          deploymentConfig: config,
-          alarms: [...alarms],
-          role,
-          autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
-        }),
-      );
-    }
-    this.groups = groups;
+    this.config = CONFIGS[props.style ?? 'canary10Percent5Minutes'];
+    for (const [fn, alarms] of props.functions) this.addGroup(this, fn, alarms);
+  }
+
+  /**
+   * A deployment group for `fn`, made in `scope`, which must be in the function's own stack: its alias's
+   * UpdatePolicy names the group, and the group its alarms. The admin routes' groups are in AdminApi.
+   */
+  addGroup(scope: Construct, fn: HandlerFunction, alarms: readonly Alarm[]): LambdaDeploymentGroup {
+    const group = new LambdaDeploymentGroup(scope, fn.node.id, {
+      application: this.application,
+      alias: fn.alias,
+      deploymentConfig: this.config,
+      alarms: [...alarms],
+      role: this.role,
+      autoRollback: { failedDeployment: true, stoppedDeployment: true, deploymentInAlarm: true },
+    });
+    this.groupsByFunction.set(fn, group);
+    return group;
   }
 }

@@ -19,7 +19,7 @@ let authorizerId: string;
 let apiId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   authorizerId = onlyResource(template, 'AWS::ApiGatewayV2::Authorizer')[0];
   apiId = onlyResource(template, 'AWS::ApiGatewayV2::Api')[0];
 });
@@ -111,7 +111,7 @@ describe('the HTTP API', () => {
   it("takes the user scope's name from userScope (a Cognito resource server's scope), and refuses a malformed one", () => {
     const custom = synthesize({
       props: { api: { userScope: 'https://api.example.com/chat.user' } },
-    }).template;
+    }).whole;
     const user = ROUTES.filter((route) => route.access === 'user');
     for (const route of user) {
       custom.hasResourceProperties('AWS::ApiGatewayV2::Route', {
@@ -194,7 +194,7 @@ describe('the HTTP API with options', () => {
           },
         },
       },
-    }).template;
+    }).whole;
   });
 
   it('allows the configured origins with the headers and methods the routes use', () => {

@@ -33,8 +33,8 @@ const bundles = new Map<string, string>();
 
 beforeAll(() => {
   synthesized = synthesize({ bundle: true });
-  const functions = synthesized.template.findResources('AWS::Lambda::Function');
-  for (const [name, id] of functionIds(synthesized.template)) {
+  const functions = synthesized.whole.findResources('AWS::Lambda::Function');
+  for (const [name, id] of functionIds(synthesized.whole)) {
     const assetPath = functions[id]?.Metadata?.['aws:asset:path'];
     if (typeof assetPath !== 'string') throw new Error(`${name} has no asset`);
     bundles.set(name, join(synthesized.app.outdir, assetPath));
@@ -108,7 +108,7 @@ describe('bundling with the local esbuild', () => {
   }, 120_000);
 
   it('writes no path of this checkout into the template', () => {
-    const json = JSON.stringify(synthesized.template.toJSON());
+    const json = JSON.stringify(synthesized.whole.toJSON());
     expect(json).not.toContain(PROJECT_ROOT.replace(/\/$/, ''));
   });
 });
@@ -155,7 +155,7 @@ describe('the idempotency key in the bundles', () => {
     const writers = recordWriters().sort();
     const flagged = (ROUTES as readonly RouteSpec[]).filter((route) => route.keepsRetryRecords);
     expect(writers).toEqual(flagged.map((route) => route.name).sort());
-    const functions = synthesized.template.findResources('AWS::Lambda::Function');
+    const functions = synthesized.whole.findResources('AWS::Lambda::Function');
     const script = [
       'const results = {};',
       'for (const [name, url] of JSON.parse(process.argv[1])) {',
@@ -188,7 +188,7 @@ describe('the idempotency key in the bundles', () => {
     const results = JSON.parse(output) as Record<string, string>;
     for (const name of writers) {
       expect(results[name], name).toBe('ROAMING_IDEMPOTENCY_KEY must be set (at least 32 characters)');
-      const variables = functions[functionId(synthesized.template, name)]?.Properties?.Environment?.Variables;
+      const variables = functions[functionId(synthesized.whole, name)]?.Properties?.Environment?.Variables;
       expect(JSON.stringify(variables?.ROAMING_IDEMPOTENCY_KEY), name).toMatch(/resolve:secretsmanager/);
     }
   }, 120_000);

@@ -22,7 +22,7 @@ let template: Template;
 let widgets: Widget[];
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   widgets = dashboardWidgets(template);
 });
 

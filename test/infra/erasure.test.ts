@@ -17,7 +17,7 @@ let template: Template;
 let erasureId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   erasureId = functionId(template, 'erasure');
 });
 

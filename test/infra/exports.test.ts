@@ -19,7 +19,7 @@ let bucketId: string;
 let workerId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   bucketId = onlyResource(template, 'AWS::S3::Bucket')[0];
   workerId = functionId(template, 'exportWorker');
 });
@@ -69,7 +69,7 @@ describe('the export bucket', () => {
   });
 
   it('keeps exports as long as the stack says', () => {
-    const days = synthesize({ props: { exports: { expireAfter: Duration.days(2) } } }).template;
+    const days = synthesize({ props: { exports: { expireAfter: Duration.days(2) } } }).whole;
     days.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: { Rules: [Match.objectLike({ ExpirationInDays: 2 })] },
     });

@@ -51,7 +51,7 @@ let tableId: string;
 let auditTableId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   const tables = resources(template, 'AWS::DynamoDB::Table');
   tableId = tables.find(([id]) => id.startsWith('DataTable'))?.[0] as string;
   auditTableId = tables.find(([id]) => id.startsWith('DataAuditTable'))?.[0] as string;
@@ -134,7 +134,7 @@ describe('the functions', () => {
           reservedConcurrency: { userRoute: 5, adminRoute: 1, unrouted: 1, routes: { sendMessage: 30 } },
         },
       },
-    }).template;
+    }).whole;
     expect(functionProps(custom, 'sendMessage').ReservedConcurrentExecutions).toBe(30);
     expect(functionProps(custom, 'fetchHistory').ReservedConcurrentExecutions).toBe(5);
     expect(functionProps(custom, 'listAudit').ReservedConcurrentExecutions).toBe(1);
@@ -478,7 +478,7 @@ describe('the functions with options', () => {
         logRetention: RetentionDays.ONE_WEEK,
         tuning: { purgeShards: 32, policyCacheMs: 0 },
       },
-    }).template;
+    }).whole;
   });
 
   it('applies memory, timeout, concurrency, log retention and tuning', () => {

@@ -19,7 +19,7 @@ let sweepAliasId: string;
 let queueId: string;
 
 beforeAll(() => {
-  template = synthesize().template;
+  template = synthesize().whole;
   sweepId = functionId(template, 'sweep');
   sweepAliasId = aliasIdOf(template, sweepId);
   queueId = sweepQueue(template)[0];
@@ -125,7 +125,7 @@ describe('the retention sweep with options', () => {
           heartbeatPeriod: Duration.hours(6),
         },
       },
-    }).template;
+    }).whole;
   });
 
   it('follows the configured schedule and concurrency', () => {

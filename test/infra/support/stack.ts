@@ -4,7 +4,7 @@ import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import { PROJECT_ROOT } from '../../../infra/paths.js';
 import { RoamingStack, type RoamingStackProps } from '../../../infra/roaming-stack.js';
-import { wholeTemplate } from './nested.js';
+import { wholeTemplate } from '../../../infra/whole-template.js';
 
 export const TEST_ISSUER = 'https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_TestPool1';
 export const TEST_AUDIENCE = ['test-app-client'];
@@ -22,7 +22,7 @@ export interface Synthesized {
   template: Template;
   /** The Monitoring nested stack's template (the alarms). */
   monitoring: Template;
-  /** The top-level template with the nested stacks spliced in, in its own terms (support/nested.ts). */
+  /** The top-level template with the nested stacks spliced in, in its own terms (infra/whole-template.ts). */
   whole: Template;
 }
 
