@@ -74,12 +74,6 @@ export async function checkNoRevokedText(world: World, log: SimulationLog): Prom
       for (const value of strings(item)) {
         for (const [text, msgId] of revoked) {
           if (value.includes(`"${text}"`)) {
-              console.log(
-                JSON.stringify(
-                  log.revisions.filter((r) => r.msgId === msgId).map((r) => ({ ...r, send: undefined })),
-                ),
-                JSON.stringify([...expectedRevision(log, msgId).texts]),
-              );
             failures.push(
               `${String(item.pk)}|${String(item.sk)} still holds "${text}", taken away from ${msgId}`,
             );
