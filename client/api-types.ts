@@ -443,7 +443,7 @@ export type MessagePreview = {
 
 export type ModifyMessageError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -545,7 +545,7 @@ export type RecalledMessages = {
 
 export type RecallMessageError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
@@ -810,7 +810,7 @@ export interface Operations {
       } | PurgeReport;
     };
   };
-  /** POST /v1/conversations/{chatType}/{convId}/messages/{msgId}/recall: POST /v1/conversations/{chatType}/{convId}/messages/{msgId}/recall */
+  /** POST /v1/conversations/{chatType}/{convId}/messages/{msgId}/recall: Recall a message for everyone (recallMessage) */
   recallMessage: {
     path: {
       chatType: "single" | "group";
@@ -825,7 +825,7 @@ export interface Operations {
       };
     };
   };
-  /** PATCH /v1/conversations/{chatType}/{convId}/messages/{msgId}: PATCH /v1/conversations/{chatType}/{convId}/messages/{msgId} */
+  /** PATCH /v1/conversations/{chatType}/{convId}/messages/{msgId}: Edit a message (modifyMessage) */
   modifyMessage: {
     path: {
       chatType: "single" | "group";

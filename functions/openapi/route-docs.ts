@@ -67,6 +67,24 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       'participants keep theirs.',
     errors: [403, 404],
   },
+  recallMessage: {
+    summary: 'Recall a message for everyone (recallMessage)',
+    description:
+      'Its sender, within the recall window (ROAMING_RECALL_WINDOW_SECONDS, default 120 s, at most 7 days), or the ' +
+      "group's owner at any time. Every participant's copy becomes a tombstone with `recalled: {by, at}` and no body " +
+      'or ext, in its place in history; a copy its owner deleted stays deleted; an unread recalled message no longer ' +
+      'counts. Idempotent. Other devices learn it through `?since=` (`messagesRecalled`). docs/recall-and-edit.md.',
+    errors: [403, 404, 409],
+  },
+  modifyMessage: {
+    summary: 'Edit a message (modifyMessage)',
+    description:
+      'Its sender only; text and custom messages; at most ROAMING_MAX_EDITS (10) edits. Every copy takes the new ' +
+      '`body` (and `ext`, if given: left out, the message keeps its own) with `edited: {count, at}`. 409 for a ' +
+      'recalled message, past the limit, or when another edit landed since this one was decided (fetch, edit again). ' +
+      'Other devices learn it through `?since=` (`messagesEdited`).',
+    errors: [400, 403, 404, 409],
+  },
   markRead: {
     summary: 'Move the read position forward (read ack)',
     description:
