@@ -1,7 +1,8 @@
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import type { Message } from '../functions/core/model.js';
-import { auditTableNameOf } from '../functions/store/table.js';
+import { auditTableNameOf, TABLE_INDEXES } from '../functions/store/table.js';
 import { commandGate, isCommand } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -20,13 +21,29 @@ afterAll(async () => {
   await h.close();
 });
 
-/** Every stored item (table and audit table, every attribute, as stored) that contains `needle`. */
+/**
+ * Every stored item that contains `needle`: the table and the audit trail (every attribute, as stored),
+ * and every index's projection of the table (read by a Scan of the index itself).
+ */
 async function itemsContaining(needle: string): Promise<string[]> {
   const found: string[] = [];
   for (const table of [h.tableName, auditTableNameOf(h.tableName)]) {
     for (const [key, item] of await snapshotTable(h.documentClient, table)) {
       if (item.includes(needle)) found.push(`${table === h.tableName ? '' : 'audit:'}${key}`);
     }
+  }
+  for (const index of TABLE_INDEXES) {
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const page = (await h.documentClient.send(
+        new ScanCommand({ TableName: h.tableName, IndexName: index.indexName, ExclusiveStartKey: startKey }),
+      )) as { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> };
+      for (const item of page.Items ?? []) {
+        if (JSON.stringify(item).includes(needle))
+          found.push(`${index.indexName}:${String(item.pk)}|${String(item.sk)}`);
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
   }
   return found;
 }
@@ -65,6 +82,9 @@ describe('recall in a single chat', () => {
       ext: { tag: words },
     });
     expect((await listed(bob, 'rc1-alice'))?.unreadCount).toBe(2);
+    // The scan finds the text where it is: copies, previews, the list index's projection of them.
+    const before = await itemsContaining(words);
+    expect(before.filter((key) => key.startsWith('byLatest:'))).toHaveLength(2);
 
     const tombstone = await alice.recallMessage('rc1-bob', 'single', sent.msgId);
 
