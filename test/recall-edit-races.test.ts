@@ -1,3 +1,4 @@
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import type { ConversationRef, Message } from '../functions/core/model.js';
@@ -169,6 +170,31 @@ describe('a group revision whose writer died midway', () => {
       { convId: group.groupId, chatType: 'group', msgIds: [sent.msgId], messages: [tombstone] },
     ]);
     expect(await storedWith(words)).toEqual([]);
+  });
+});
+
+describe('a pending revision whose record is gone (its sender erased)', () => {
+  it('the sweep drops the pending entry and carries nothing', async () => {
+    const owner = await h.as('rr12-owner');
+    const group = await owner.createGroup({ members: ['rr12-a', 'rr12-b'] });
+    const sent = await say(owner, group.groupId, secret('rr12'));
+    gate.before(transactionInto(keys.conversation(side('rr12-b', 'group', group.groupId)).pk), () => {
+      throw new InjectedFault();
+    });
+    await expect(owner.recallMessage(group.groupId, 'group', sent.msgId)).rejects.toMatchObject({
+      status: 500,
+    });
+    // What an erasure of the sender does to their partition: the record goes.
+    await h.documentClient.send(
+      new DeleteCommand({
+        TableName: h.tableName,
+        Key: keys.revision('rr12-owner', 'group', group.groupId, sent.msgId),
+      }),
+    );
+    h.clock.advance(120_000);
+    const summary = await runSweep(h.deps);
+    expect(summary.revisionsFinished).toBe(0);
+    expect(await partitionItems(h, keys.pendingRevisionsPk)).toEqual([]);
   });
 });
 

@@ -50,6 +50,10 @@ export function stepsFor(item: Item, userId: string): ItemStep[] {
     return [{ kind: 'delete', key }];
   }
   if (pk === keys.policyPk && sk === keys.userPolicySk(userId)) return [{ kind: 'delete', key }];
+  // A pending revision of a message they sent (its record, in their partition, goes too).
+  if (pk === keys.pendingRevisionsPk && item.recordPk === keys.revision(userId, 'single', '', '').pk) {
+    return [{ kind: 'delete', key }];
+  }
   if (pk.startsWith('U#')) return peerSteps(item, key, userId);
   if (pk.startsWith('G#')) return groupSteps(item, key, userId);
   return [];

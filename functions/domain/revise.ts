@@ -14,6 +14,7 @@ import {
   sharedHistoryOf,
 } from '../store/message-store.js';
 import {
+  dropPendingRevision,
   listPendingRevisions,
   pendingRevisionAction,
   putRevisionAction,
@@ -354,7 +355,12 @@ export async function finishPendingRevisions(deps: Deps, writtenBefore: number):
     if (pending.since >= writtenBefore) continue;
     const items = await batchGet(deps.db, [pending.record]);
     const record = revisionOf(items.get(keyString(pending.record)));
-    if (!record?.pending || record.rev !== pending.rev) {
+    if (!record) {
+      // Its sender was erased (their partition, this record with it).
+      await dropPendingRevision(deps.db, pending.record, pending.rev);
+      continue;
+    }
+    if (!record.pending || record.rev !== pending.rev) {
       // Settled, or replaced by a later revision (whose writer or the next run carries it).
       await settleRevision(deps.db, pending.record, pending.rev);
       continue;

@@ -122,6 +122,20 @@ export async function listPendingRevisions(db: Db): Promise<PendingRevision[]> {
   }));
 }
 
+/** A pending entry whose record is gone (its sender was erased): only the entry goes, if still at `rev`. */
+export async function dropPendingRevision(db: Db, record: Key, rev: number): Promise<void> {
+  await transactWrite(db, [
+    {
+      Delete: {
+        TableName: db.tableName,
+        Key: { pk: keys.pendingRevisionsPk, sk: pendingSk(record) },
+        ConditionExpression: 'rev = :rev',
+        ExpressionAttributeValues: { ':rev': rev },
+      },
+    },
+  ]);
+}
+
 /**
  * Revision `rev` reached every member: the record is no longer pending, and its pending entry goes; both
  * only while at `rev` (a later revision, pending in its turn, owns them then).
