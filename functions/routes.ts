@@ -102,6 +102,8 @@ export const ROUTES = [
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
         pendingRevisions: ['PutItem', 'DeleteItem'],
+        // Under a legal hold a side keeps what it had (a held version, with its held-delete records).
+        holds: ['Query'],
       },
       audit: 'append',
     },
@@ -116,6 +118,8 @@ export const ROUTES = [
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
         pendingRevisions: ['PutItem', 'DeleteItem'],
+        // Under a legal hold a side keeps what it had (a held version, with its held-delete records).
+        holds: ['Query'],
       },
     },
   },

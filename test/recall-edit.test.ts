@@ -2,6 +2,7 @@ import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RoamingClient } from '../client/roaming-client.js';
 import type { Message } from '../functions/core/model.js';
+import { runSweep } from '../functions/domain/sweep.js';
 import { auditTableNameOf, TABLE_INDEXES } from '../functions/store/table.js';
 import { commandGate, isCommand } from './support/command-gate.js';
 import { text } from './support/fixtures.js';
@@ -315,4 +316,50 @@ describe('recall and edit in groups', () => {
     });
     expect(await itemsContaining(words)).toEqual([]);
   });
+});
+
+describe('recall and edit under a legal hold', () => {
+  async function hold(holdId: string, userIds: string[]) {
+    const token = await h.token('rh-ops', { admin: true });
+    const set = await h.raw('PUT', `/v1/admin/holds/${holdId}`, {
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ userIds, reason: 'case' }),
+    });
+    expect(set.status).toBe(200);
+    return async () => {
+      expect((await h.raw('DELETE', `/v1/admin/holds/${holdId}`, { token })).status).toBe(200);
+    };
+  }
+
+  it.each([
+    ['single chat', 'single'],
+    ['shared-mode group', 'group'],
+  ] as const)(
+    '%s: the held user keeps what they had, hidden from every answer; released, the sweep purges it',
+    async (_label, chatType) => {
+      const prefix = `rh-${chatType}`;
+      const sender = await h.as(`${prefix}-sender`);
+      const words = secret(prefix);
+      let convId = `${prefix}-held`;
+      if (chatType === 'group') {
+        const members = [`${prefix}-held`, ...Array.from({ length: THRESHOLD }, (_, i) => `${prefix}-m${i}`)];
+        convId = (await sender.createGroup({ members })).groupId;
+      }
+      const sent = await sender.sendMessage({ ...text(convId, words, { chatType }) });
+      const release = await hold(`${prefix}-case`, [`${prefix}-held`]);
+      const tombstone = await sender.recallMessage(convId, chatType, sent.msgId);
+      const held = await h.as(`${prefix}-held`);
+      const heldConv = chatType === 'single' ? `${prefix}-sender` : convId;
+      expect(await history(held, heldConv, chatType)).toEqual([tombstone]);
+      // The one place the text is kept: the held user's held version (never read by the API).
+      const kept = await itemsContaining(words);
+      expect(kept).toHaveLength(1);
+      expect(kept[0]).toMatch(new RegExp(`^U#${prefix}-held#HD#${chatType}#`));
+      await release();
+      await runSweep(h.deps);
+      expect(await itemsContaining(words)).toEqual([]);
+      expect(await history(held, heldConv, chatType)).toEqual([tombstone]);
+    },
+  );
 });

@@ -5,6 +5,8 @@ import { appendAuditAction, readAuditHead } from '../store/audit-store.js';
 import { reviseMessage as reviseSide, unreadAfter } from '../store/conversation.js';
 import { batchGet, type Key, keyString } from '../store/db.js';
 import { type GroupView, logEntryKey, readGroup } from '../store/group-store.js';
+import { heldVersionAction } from '../store/held-delete-store.js';
+import { type Hold, isHeld, listHolds } from '../store/hold-store.js';
 import { readsShared } from '../store/member-view.js';
 import {
   copyKey,
@@ -192,7 +194,13 @@ function sideKeys(ref: ConversationRef, msgId: string): Key[] {
  * The actions that revise one participant's side (as read in `read`): none when they do not see the
  * message (deleted it, left, joined after it) or their copy shows it already.
  */
-function sideActions(deps: Deps, read: Snapshot, ref: ConversationRef, revised: Message): TransactItem[] {
+function sideActions(
+  deps: Deps,
+  read: Snapshot,
+  ref: ConversationRef,
+  revised: Message,
+  holds: readonly Hold[],
+): TransactItem[] {
   const state = read.state(ref);
   const id = revised.msgId;
   if (!state.exists || state.left || state.headMsgId === undefined || id > state.headMsgId) return [];
@@ -212,7 +220,12 @@ function sideActions(deps: Deps, read: Snapshot, ref: ConversationRef, revised: 
     revised.from !== ref.owner &&
     (after === undefined || id > after) &&
     read.item(recalledGapKey(ref, id)) === undefined;
-  actions.push(...reviseSide(read.context(ref.owner), state, { revised, unreadRecalled }).actions);
+  // Under a legal hold the owner's copy is kept as it was (a shared copy's, with the record).
+  const held = isHeld(holds, ref.owner, ref);
+  const heldVersion = held && own ? (own as Record<string, unknown> & { msgId: string }) : undefined;
+  actions.push(
+    ...reviseSide(read.context(ref.owner), state, { revised, unreadRecalled, held, heldVersion }).actions,
+  );
   return actions;
 }
 
@@ -224,6 +237,7 @@ async function reviseMemberSides(
   deps: Deps,
   refs: readonly ConversationRef[],
   revised: Message,
+  holds: readonly Hold[],
 ): Promise<void> {
   const read = await readForWrite(
     deps,
@@ -231,17 +245,22 @@ async function reviseMemberSides(
     refs.flatMap((ref) => sideKeys(ref, revised.msgId)),
   );
   await forEachLimited(refs, SIDE_CONCURRENCY, async (ref) => {
-    const actions = sideActions(deps, read, ref, revised);
+    const actions = sideActions(deps, read, ref, revised, holds);
     if (actions.length === 0 || (await commit(deps, actions)) !== TRY_AGAIN) return;
-    await reviseMemberSide(deps, ref, revised);
+    await reviseMemberSide(deps, ref, revised, holds);
   });
 }
 
 /** Revises one member's side on a fresh read, again until its write lands or nothing is left to do. */
-async function reviseMemberSide(deps: Deps, ref: ConversationRef, revised: Message): Promise<void> {
+async function reviseMemberSide(
+  deps: Deps,
+  ref: ConversationRef,
+  revised: Message,
+  holds: readonly Hold[],
+): Promise<void> {
   await withRetries(deps, 'revise', async function attemptSide() {
     const read = await readForWrite(deps, [ref], sideKeys(ref, revised.msgId));
-    const actions = sideActions(deps, read, ref, revised);
+    const actions = sideActions(deps, read, ref, revised, holds);
     if (actions.length === 0) return true;
     return commit(deps, actions);
   });
@@ -263,9 +282,10 @@ async function reviseInSingleChat(
   const records = sides.map((side) => recordKeyIfSentBy(side, msgId));
   let base: number | undefined;
   return withRetries(deps, 'revise', async function attemptSingle() {
-    const read = await readForWrite(deps, sides, [
-      ...sides.flatMap((side) => sideKeys(side, msgId)),
-      ...records,
+    // The holds are read with every attempt: under one, what a side had is kept.
+    const [read, holds] = await Promise.all([
+      readForWrite(deps, sides, [...sides.flatMap((side) => sideKeys(side, msgId)), ...records]),
+      listHolds(deps.db),
     ]);
     const found = sides.map((side) => read.item(copyKey(side, msgId))).find((item) => item !== undefined);
     if (!found) throw new NotFoundError(`No message ${msgId} in this conversation`);
@@ -277,7 +297,7 @@ async function reviseInSingleChat(
     base ??= record?.rev ?? 0;
     const actions = [
       putRevisionAction(deps.db.tableName, record, decision.next),
-      ...sides.flatMap((side) => sideActions(deps, read, side, decision.revised)),
+      ...sides.flatMap((side) => sideActions(deps, read, side, decision.revised, holds)),
     ];
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : decision.revised;
   });
@@ -306,7 +326,10 @@ async function reviseInGroup(
   const written = await withRetries(deps, 'revise', async function attemptGroupRecord() {
     const logKey = logEntryKey(groupId, seq);
     const sharedKey = copyKey(sharedHistoryOf(groupId), msgId);
-    const items = await batchGet(deps.db, [revisionKey(found), logKey, sharedKey]);
+    const [items, holds] = await Promise.all([
+      batchGet(deps.db, [revisionKey(found), logKey, sharedKey]),
+      listHolds(deps.db),
+    ]);
     const record = revisionOf(items.get(keyString(revisionKey(found))));
     refuseConcurrentEdit(revision, base, record);
     const decision = decide(deps, caller, found, record, revision, group.meta.owner);
@@ -332,6 +355,15 @@ async function reviseInGroup(
     const sharedCopy = items.get(keyString(sharedKey));
     if (sharedCopy && !showsRevision(sharedCopy, decision.revised)) {
       actions.push(reviseCopyAction(deps.db.tableName, sharedHistoryOf(groupId), decision.revised));
+      // Each member a hold covers keeps the shared copy as it was (their side is filed due now when
+      // it is revised: the first sweep after the release purges it).
+      const before = sharedCopy as Record<string, unknown> & { msgId: string };
+      for (const member of group.members) {
+        const side: ConversationRef = { owner: member, chatType: 'group', convId: groupId };
+        if (isHeld(holds, member, side)) {
+          actions.push(heldVersionAction(deps.db.tableName, side, before, decision.next.rev));
+        }
+      }
     }
     if (decision.byOwnerRight) actions.push(await ownerRecallAudit(deps, caller, found));
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
@@ -401,7 +433,7 @@ async function carryToMembers(
   }
   if (group.meta.shared || group.meta.switching) await reviseMetaPreview(deps.db, groupId, revised);
   const refs = group.members.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
-  await reviseMemberSides(deps, refs, revised);
+  await reviseMemberSides(deps, refs, revised, await listHolds(deps.db));
 }
 
 /**

@@ -19,7 +19,7 @@ import {
   type WriteContext,
 } from './conversation-state.js';
 import { type Db, send } from './db.js';
-import { heldDeleteAction } from './held-delete-store.js';
+import { heldDeleteAction, heldVersionAction } from './held-delete-store.js';
 import { keys } from './keys.js';
 import { deletedGapAction, recalledGapAction, skippedGapAction } from './unread-gaps.js';
 import { UpdateExpression } from './update-expression.js';
@@ -198,10 +198,20 @@ export function removeCopies(
 export function reviseMessage(
   ctx: WriteContext,
   state: ConversationState,
-  input: { revised: Message; unreadRecalled: boolean },
+  input: {
+    revised: Message;
+    unreadRecalled: boolean;
+    /**
+     * A legal hold covers the side: what the owner had is kept (`heldVersion`, their copy as read; a
+     * shared copy's was kept with the revision record), and the side is filed due now, so the first
+     * sweep after the release purges it.
+     */
+    held?: boolean;
+    heldVersion?: Record<string, unknown> & { msgId: string };
+  },
 ): ConversationWrite {
-  const { revised } = input;
-  const patch: Partial<StoredFields> = {};
+  const { revised, heldVersion } = input;
+  const patch: Partial<StoredFields> = input.held ? dueNow(state) : {};
   if (input.unreadRecalled) patch.unread = Math.max(0, state.unread - 1);
   if (state.lastMessage?.msgId === revised.msgId) patch.lastMessage = previewOf(revised);
   const written = userChange(ctx, state, patch, {
@@ -209,6 +219,9 @@ export function reviseMessage(
   });
   if (input.unreadRecalled) {
     written.actions.push(recalledGapAction(ctx.tableName, state.ref, revised.msgId));
+  }
+  if (heldVersion) {
+    written.actions.push(heldVersionAction(ctx.tableName, state.ref, heldVersion, written.next.rev));
   }
   return written;
 }

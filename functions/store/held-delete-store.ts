@@ -15,7 +15,29 @@ import type { TransactItem } from './transactions.js';
 interface HeldDeleteItem {
   pk: string;
   sk: string;
-  ids: string[];
+  /** A delete's record: the ids it kept. A held version's record has none. */
+  ids?: string[];
+}
+
+/**
+ * A message as it was before a recall or an edit rewrote the owner's copy (or the shared copy they saw)
+ * while a hold covered it (`V{msgId}#{rev}`, with the held-delete records): the hold keeps what the
+ * owner had. Never read by the API; the sweep deletes it with the records once no hold covers the
+ * conversation (the revision filed it due now).
+ */
+export function heldVersionAction(
+  tableName: string,
+  ref: ConversationRef,
+  before: Record<string, unknown> & { msgId: string },
+  rev: number,
+): TransactItem {
+  const { pk: _pk, sk: _sk, ...message } = before;
+  return {
+    Put: {
+      TableName: tableName,
+      Item: { pk: keys.heldDeletesPk(ref), sk: `V${before.msgId}#${String(rev).padStart(12, '0')}`, message },
+    },
+  };
 }
 
 /** The record of copies kept as tombstones by one delete (`rev`: the conversation's revision it wrote). */
@@ -67,7 +89,7 @@ export async function purgeHeldDeletes(
   );
   const records = page.Items ?? [];
   if (records.length === 0) return { deleted: 0, more: false };
-  const ids = [...new Set(records.flatMap((record) => record.ids))];
+  const ids = [...new Set(records.flatMap((record) => record.ids ?? []))];
   const tombstones: WriteRequest[] = ids.map((id) => ({ DeleteRequest: { Key: copyKey(ref, id) } }));
   await batchWriteAll(db, tombstones);
   await batchWriteAll(
