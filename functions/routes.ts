@@ -101,7 +101,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
-        pendingRevisions: ['PutItem', 'DeleteItem'],
+        pendingRevisions: ['BatchGetItem', 'PutItem', 'DeleteItem'],
         // Under a legal hold a side keeps what it had (a held version, with its held-delete records).
         holds: ['Query'],
       },
@@ -117,7 +117,7 @@ export const ROUTES = [
       table: {
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
-        pendingRevisions: ['PutItem', 'DeleteItem'],
+        pendingRevisions: ['BatchGetItem', 'PutItem', 'DeleteItem'],
         // Under a legal hold a side keeps what it had (a held version, with its held-delete records).
         holds: ['Query'],
       },

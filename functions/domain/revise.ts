@@ -5,7 +5,6 @@ import { appendAuditAction, readAuditHead } from '../store/audit-store.js';
 import { reviseMessage as reviseSide, unreadAfter } from '../store/conversation.js';
 import { batchGet, type Key, keyString } from '../store/db.js';
 import { type GroupView, logEntryKey, readGroup } from '../store/group-store.js';
-import { heldVersionAction } from '../store/held-delete-store.js';
 import { type Hold, isHeld, listHolds } from '../store/hold-store.js';
 import { readsShared } from '../store/member-view.js';
 import {
@@ -18,7 +17,9 @@ import {
 import {
   dropPendingRevision,
   listPendingRevisions,
+  pendingOf,
   pendingRevisionAction,
+  pendingRevisionKey,
   putRevisionAction,
   type RevisionRecord,
   revisionKey,
@@ -185,6 +186,14 @@ function refuseConcurrentEdit(
 
 // ---- A participant's side -----------------------------------------------------------------------
 
+type HeldVersion = Record<string, unknown> & { msgId: string };
+
+/** The legal holds a revision read, and the shared copy as it was (kept for held members). */
+interface Holding {
+  holds: readonly Hold[];
+  heldBefore?: HeldVersion;
+}
+
 /** The keys a side's revision reads with the side: its copy, and its recall gap record. */
 function sideKeys(ref: ConversationRef, msgId: string): Key[] {
   return [copyKey(ref, msgId), recalledGapKey(ref, msgId)];
@@ -199,7 +208,7 @@ function sideActions(
   read: Snapshot,
   ref: ConversationRef,
   revised: Message,
-  holds: readonly Hold[],
+  holding: Holding,
 ): TransactItem[] {
   const state = read.state(ref);
   const id = revised.msgId;
@@ -220,9 +229,9 @@ function sideActions(
     revised.from !== ref.owner &&
     (after === undefined || id > after) &&
     read.item(recalledGapKey(ref, id)) === undefined;
-  // Under a legal hold the owner's copy is kept as it was (a shared copy's, with the record).
-  const held = isHeld(holds, ref.owner, ref);
-  const heldVersion = held && own ? (own as Record<string, unknown> & { msgId: string }) : undefined;
+  // Under a legal hold what the owner had is kept: their copy as read, or the shared copy as it was.
+  const held = isHeld(holding.holds, ref.owner, ref);
+  const heldVersion = held ? ((own as HeldVersion | undefined) ?? holding.heldBefore) : undefined;
   actions.push(
     ...reviseSide(read.context(ref.owner), state, { revised, unreadRecalled, held, heldVersion }).actions,
   );
@@ -237,7 +246,7 @@ async function reviseMemberSides(
   deps: Deps,
   refs: readonly ConversationRef[],
   revised: Message,
-  holds: readonly Hold[],
+  holding: Holding,
 ): Promise<void> {
   const read = await readForWrite(
     deps,
@@ -245,9 +254,9 @@ async function reviseMemberSides(
     refs.flatMap((ref) => sideKeys(ref, revised.msgId)),
   );
   await forEachLimited(refs, SIDE_CONCURRENCY, async (ref) => {
-    const actions = sideActions(deps, read, ref, revised, holds);
+    const actions = sideActions(deps, read, ref, revised, holding);
     if (actions.length === 0 || (await commit(deps, actions)) !== TRY_AGAIN) return;
-    await reviseMemberSide(deps, ref, revised, holds);
+    await reviseMemberSide(deps, ref, revised, holding);
   });
 }
 
@@ -256,11 +265,11 @@ async function reviseMemberSide(
   deps: Deps,
   ref: ConversationRef,
   revised: Message,
-  holds: readonly Hold[],
+  holding: Holding,
 ): Promise<void> {
   await withRetries(deps, 'revise', async function attemptSide() {
     const read = await readForWrite(deps, [ref], sideKeys(ref, revised.msgId));
-    const actions = sideActions(deps, read, ref, revised, holds);
+    const actions = sideActions(deps, read, ref, revised, holding);
     if (actions.length === 0) return true;
     return commit(deps, actions);
   });
@@ -297,7 +306,7 @@ async function reviseInSingleChat(
     base ??= record?.rev ?? 0;
     const actions = [
       putRevisionAction(deps.db.tableName, record, decision.next),
-      ...sides.flatMap((side) => sideActions(deps, read, side, decision.revised, holds)),
+      ...sides.flatMap((side) => sideActions(deps, read, side, decision.revised, { holds })),
     ];
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : decision.revised;
   });
@@ -326,22 +335,35 @@ async function reviseInGroup(
   const written = await withRetries(deps, 'revise', async function attemptGroupRecord() {
     const logKey = logEntryKey(groupId, seq);
     const sharedKey = copyKey(sharedHistoryOf(groupId), msgId);
+    const pendingKey = pendingRevisionKey(revisionKey(found));
     const [items, holds] = await Promise.all([
-      batchGet(deps.db, [revisionKey(found), logKey, sharedKey]),
+      batchGet(deps.db, [revisionKey(found), logKey, sharedKey, pendingKey]),
       listHolds(deps.db),
     ]);
     const record = revisionOf(items.get(keyString(revisionKey(found))));
     refuseConcurrentEdit(revision, base, record);
     const decision = decide(deps, caller, found, record, revision, group.meta.owner);
     if (decision.kind === 'already') {
+      const entry = items.get(keyString(pendingKey));
       return {
         revised: decision.revised,
         rev: record?.rev,
         pending: record?.pending ?? false,
         logItem: items.get(keyString(logKey)),
+        heldBefore: entry ? pendingOf(entry).heldBefore : undefined,
       };
     }
     base ??= record?.rev ?? 0;
+    const logItem = items.get(keyString(logKey));
+    const sharedCopy = items.get(keyString(sharedKey));
+    // The shared copy as it was, for the members a legal hold covers (their sides keep it when revised).
+    const held = group.members.some((member) =>
+      isHeld(holds, member, { chatType: 'group', convId: groupId }),
+    );
+    const heldBefore =
+      held && sharedCopy && !showsRevision(sharedCopy, decision.revised)
+        ? (sharedCopy as Record<string, unknown> & { msgId: string })
+        : undefined;
     const actions: TransactItem[] = [
       putRevisionAction(deps.db.tableName, record, decision.next),
       pendingRevisionAction(deps.db.tableName, {
@@ -349,28 +371,18 @@ async function reviseInGroup(
         rev: decision.next.rev,
         seq,
         since: deps.clock.now(),
+        ...(heldBefore ? { heldBefore } : {}),
       }),
     ];
-    const logItem = items.get(keyString(logKey));
-    const sharedCopy = items.get(keyString(sharedKey));
     if (sharedCopy && !showsRevision(sharedCopy, decision.revised)) {
       actions.push(reviseCopyAction(deps.db.tableName, sharedHistoryOf(groupId), decision.revised));
-      // Each member a hold covers keeps the shared copy as it was (their side is filed due now when
-      // it is revised: the first sweep after the release purges it).
-      const before = sharedCopy as Record<string, unknown> & { msgId: string };
-      for (const member of group.members) {
-        const side: ConversationRef = { owner: member, chatType: 'group', convId: groupId };
-        if (isHeld(holds, member, side)) {
-          actions.push(heldVersionAction(deps.db.tableName, side, before, decision.next.rev));
-        }
-      }
     }
     if (decision.byOwnerRight) actions.push(await ownerRecallAudit(deps, caller, found));
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
-    return { revised: decision.revised, rev: decision.next.rev, pending: true, logItem };
+    return { revised: decision.revised, rev: decision.next.rev, pending: true, logItem, heldBefore };
   });
   if (!written.pending || written.rev === undefined) return written.revised;
-  await carryToMembers(deps, group, seq, written.revised, written.logItem);
+  await carryToMembers(deps, group, seq, written.revised, written.logItem, written.heldBefore);
   await settleRevision(deps.db, revisionKey(written.revised), written.rev);
   return written.revised;
 }
@@ -402,7 +414,7 @@ export async function finishPendingRevisions(deps: Deps, writtenBefore: number):
     if (group) {
       const logKey = logEntryKey(groupId, pending.seq);
       const log = (await batchGet(deps.db, [logKey])).get(keyString(logKey));
-      await carryToMembers(deps, group, pending.seq, record.message, log);
+      await carryToMembers(deps, group, pending.seq, record.message, log, pending.heldBefore);
     }
     await settleRevision(deps.db, pending.record, pending.rev);
     finished++;
@@ -421,6 +433,8 @@ async function carryToMembers(
   seq: number,
   revised: Message,
   logItem: Record<string, unknown> | undefined,
+  /** The shared copy as it was, for held members (pending-revision entry). */
+  heldBefore?: Record<string, unknown> & { msgId: string },
 ): Promise<void> {
   const groupId = group.meta.groupId;
   if (logItem) {
@@ -433,7 +447,7 @@ async function carryToMembers(
   }
   if (group.meta.shared || group.meta.switching) await reviseMetaPreview(deps.db, groupId, revised);
   const refs = group.members.map((owner): ConversationRef => ({ owner, chatType: 'group', convId: groupId }));
-  await reviseMemberSides(deps, refs, revised, await listHolds(deps.db));
+  await reviseMemberSides(deps, refs, revised, { holds: await listHolds(deps.db), heldBefore });
 }
 
 /**

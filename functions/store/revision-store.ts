@@ -83,6 +83,11 @@ export interface PendingRevision {
   seq: number;
   /** When it was written (the writer's clock). */
   since: number;
+  /**
+   * The shared copy as it was before the revision, kept only while a legal hold covers a member: their
+   * side keeps it (a held version) when it is revised, by the writer or by the sweep.
+   */
+  heldBefore?: Record<string, unknown> & { msgId: string };
 }
 
 export function pendingRevisionAction(tableName: string, pending: PendingRevision): TransactItem {
@@ -97,6 +102,7 @@ export function pendingRevisionAction(tableName: string, pending: PendingRevisio
         rev: pending.rev,
         seq: pending.seq,
         since: pending.since,
+        ...(pending.heldBefore ? { heldBefore: pending.heldBefore } : {}),
       },
     },
   };
@@ -104,6 +110,11 @@ export function pendingRevisionAction(tableName: string, pending: PendingRevisio
 
 function pendingSk(record: Key): string {
   return `${record.pk}|${record.sk}`;
+}
+
+/** Where the pending entry of the revision record at `record` is. */
+export function pendingRevisionKey(record: Key): Key {
+  return { pk: keys.pendingRevisionsPk, sk: pendingSk(record) };
 }
 
 /** Every pending group revision (strongly consistent): few, one item each. */
@@ -114,12 +125,20 @@ export async function listPendingRevisions(db: Db): Promise<PendingRevision[]> {
     ExpressionAttributeValues: { ':pk': keys.pendingRevisionsPk },
     ConsistentRead: true,
   });
-  return items.map((item) => ({
+  return items.map(pendingOf);
+}
+
+/** A pending entry as read. */
+export function pendingOf(item: Record<string, unknown>): PendingRevision {
+  return {
     record: { pk: String(item.recordPk), sk: String(item.recordSk) },
     rev: Number(item.rev),
     seq: Number(item.seq),
     since: Number(item.since),
-  }));
+    ...(item.heldBefore
+      ? { heldBefore: item.heldBefore as Record<string, unknown> & { msgId: string } }
+      : {}),
+  };
 }
 
 /** A pending entry whose record is gone (its sender was erased): only the entry goes, if still at `rev`. */

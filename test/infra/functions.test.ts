@@ -276,6 +276,7 @@ describe('least privilege from the route table', () => {
         const revising = REVISING_ROUTES.includes(route.name);
         const revisionGrants = revising
           ? [
+              'table dynamodb:BatchGetItem PENDING_REVISIONS',
               'table dynamodb:PutItem PENDING_REVISIONS',
               'table dynamodb:DeleteItem PENDING_REVISIONS',
               ...(route.name === 'recallMessage'

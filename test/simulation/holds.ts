@@ -234,7 +234,8 @@ export class HoldAudit {
     for (const action of command.input.TransactItems ?? []) {
       const item = action.Put?.Item;
       const match = HELD_DELETES_PK.exec(String(item?.pk));
-      if (!item || !match) continue;
+      // A held version (a recall or edit under the hold) names no tombstone.
+      if (!item || !match || !Array.isArray(item.ids)) continue;
       const [, owner, chatType, convId] = match as unknown as [string, string, ChatType, string];
       const pk = String(item.pk);
       const noted = this.tombstones.get(pk) ?? { ref: { owner, chatType, convId }, ids: new Set<string>() };
