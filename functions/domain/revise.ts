@@ -388,8 +388,8 @@ async function reviseInGroup(
 }
 
 /**
- * A group revision whose writer died before it reached every member is finished by the sweep (once a
- * run, by the invocation that closes it): those written before `writtenBefore` (so one still being
+ * A group revision whose writer died before it reached every member is finished by the sweep (by every
+ * invocation: one Query when there are none): those written before `writtenBefore` (one still being
  * carried is left to its writer), each carried again from its record, which is idempotent. Returns how
  * many it finished.
  */
