@@ -429,6 +429,34 @@ describe('the sweep', () => {
     expect(await partitionItems(h, keys.heldDeletesPk(ref))).toEqual([]);
   });
 
+  it('a conversation with its own retention whose held tombstones an inline purge settles stays due now', async () => {
+    // Prepare: cr-hq writes cr-hs three times; cr-hs gives the chat 30 days of its own; a hold covers
+    // cr-hs, who deletes the second message by id (kept as a tombstone, filed due now).
+    const h = await harness();
+    const owner = await h.as('cr-hs');
+    const pal = await h.as('cr-hq');
+    const first = await pal.sendMessage(text('cr-hs', 'first'));
+    const second = await pal.sendMessage(text('cr-hs', 'second'));
+    const third = await pal.sendMessage(text('cr-hs', 'third'));
+    await owner.setConversationRetention('cr-hq', 'single', 30);
+    const json = { 'content-type': 'application/json' };
+    const token = await h.token('cr-ops', { admin: true });
+    const hold = JSON.stringify({ userIds: ['cr-hs'], reason: 'case hs' });
+    expect((await h.raw('PUT', '/v1/admin/holds/cr-hs1', { token, headers: json, body: hold })).status).toBe(
+      200,
+    );
+    await owner.removeMessagesFromServerWithMsgIds('cr-hq', 'single', [second.msgId]);
+    const ref = { owner: 'cr-hs', chatType: 'single' as const, convId: 'cr-hq' };
+    // Act: the hold's release; a delete before the first message (its inline purge settles the
+    // conversation, which still has the tombstone's record: it must stay due now); one sweep.
+    expect((await h.raw('DELETE', '/v1/admin/holds/cr-hs1', { token })).status).toBe(200);
+    await owner.removeMessagesFromServerWithTimestamp('cr-hq', 'single', first.timestamp);
+    await runSweep(h.deps);
+    // Assess: the tombstone and its record are gone; the third message stays.
+    expect(await storedIds(h, 'cr-hs', 'cr-hq')).toEqual(ids(third));
+    expect(await partitionItems(h, keys.heldDeletesPk(ref))).toEqual([]);
+  });
+
   it('keeps a conversation with a longer own policy when its owner’s pending admin shortening reaches its effectiveAt', async () => {
     // Prepare: cr-kept writes cr-pend twice a minute apart, cr-other once; cr-pend gives cr-kept 1000 days.
     // An admin shortens cr-pend to 1 day, pending for 60 seconds. Then cr-pend clears cr-kept through its

@@ -174,7 +174,8 @@ export function purgeShardKey(state: Filing & { purgeSk: string }, purgeShards: 
  */
 export function purgeKeyOf(state: Filing, oldest: number): string {
   const days = state.retentionDays;
-  return keys.purgeSk(days === undefined ? oldest : oldest + days * DAY_MS, state.ref);
+  // 0 is "due now" (held tombstones or versions to delete once released), whatever the own days say.
+  return keys.purgeSk(days === undefined || oldest === 0 ? oldest : oldest + days * DAY_MS, state.ref);
 }
 
 /** The oldest copy's time (ms) a filing of `state` stands for (0: due now). */
