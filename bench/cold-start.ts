@@ -199,7 +199,8 @@ function largestInputs(metafile: Metafile): { input: string; bytes: number }[] {
  * resolves at deploy time get a stand-in), plus the Lambda runtime's own variables.
  */
 function stackEnvironments(): Map<string, Record<string, string>> {
-  const { template } = synthesize();
+  // The nested stacks spliced in: the admin routes' functions are in AdminApi.
+  const { whole: template } = synthesize();
   const functions = template.findResources('AWS::Lambda::Function');
   const environments = new Map<string, Record<string, string>>();
   for (const [name, id] of functionIds(template)) {
