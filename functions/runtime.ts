@@ -113,6 +113,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RoamingConfig> {
       throw new Error(`${name} must be a non-negative number, got "${raw}"`);
     if (key === 'recallWindowSeconds' && value > MAX_RECALL_WINDOW_SECONDS)
       throw new Error(`${name} may be at most ${MAX_RECALL_WINDOW_SECONDS} (seven days), got "${raw}"`);
+    if (key === 'eventShards' && (!Number.isInteger(value) || value < 1))
+      throw new Error(`${name} must be a whole number of at least 1, got "${raw}"`);
     config[key] = value;
   }
   return config;

@@ -92,6 +92,13 @@ export interface RoamingConfig {
   recallWindowSeconds: number;
   /** Edits one message may have. @default 10 */
   maxEdits: number;
+  /**
+   * Partitions of the event outbox: a conversation's events all go to one (docs/events.md). Changing it
+   * moves conversations between partitions, so their order is kept only from then on. @default 16
+   */
+  eventShards: number;
+  /** How long events stay stored for replays (POST /v1/admin/events/replay). @default 7 */
+  eventRetentionDays: number;
 }
 
 /** The longest recall window a deployment may set: seven days. */
@@ -135,6 +142,8 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   erasurePageSize: 100,
   recallWindowSeconds: 120,
   maxEdits: 10,
+  eventShards: 16,
+  eventRetentionDays: 7,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -166,6 +175,8 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   erasurePageSize: 'ROAMING_ERASURE_PAGE_SIZE',
   recallWindowSeconds: 'ROAMING_RECALL_WINDOW_SECONDS',
   maxEdits: 'ROAMING_MAX_EDITS',
+  eventShards: 'ROAMING_EVENT_SHARDS',
+  eventRetentionDays: 'ROAMING_EVENT_RETENTION_DAYS',
 };
 
 /** What every domain operation receives: built once per process (the composition root). */

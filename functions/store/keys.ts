@@ -30,10 +30,21 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | sweep shard      | SWEEP#{runId}               | SHARD#{n}                |
  * | export job       | EXPORT                      | {exportId}               |
  * | health probe     | HEALTH                      | PROBE (never written)    |
+ * | event (outbox)   | EV#{shard}                  | {occurredAt, padded}#{eventId} |
+ * | event stream cursor (npm start) | EVENT_CURSOR | {shardId}                |
  */
 export const keys = {
   /** GET /health reads this key (it never exists): the store answered, nothing about the data is learned. */
   healthProbe: { pk: 'HEALTH', sk: 'PROBE' },
+  /** An event in the outbox (event-store.ts): its conversation's shard, then time order. */
+  eventPk: (shard: number) => `EV#${shard}`,
+  eventSkAt: (occurredAt: number) => String(occurredAt).padStart(15, '0'),
+  event: (shard: number, occurredAt: number, eventId: string) => ({
+    pk: keys.eventPk(shard),
+    sk: `${keys.eventSkAt(occurredAt)}#${eventId}`,
+  }),
+  /** How far npm start's event pipeline has delivered one stream shard (local/event-pipeline.ts). */
+  eventCursor: (shardId: string) => ({ pk: 'EVENT_CURSOR', sk: shardId }),
   userPk: (owner: string) => `U#${owner}`,
   /** A user's request budget (`requests` or `adminRequests`), in a partition of its own: see store-access.ts. */
   requestBudget: (owner: string, name: string) => ({ pk: `B#${owner}`, sk: name }),

@@ -1,0 +1,27 @@
+import type { Deps } from '../domain/deps.js';
+import { putEventAction } from '../store/event-store.js';
+import type { TransactItem } from '../store/transactions.js';
+import type { EventData, EventType, RoamingEvent } from './event.js';
+
+/**
+ * The outbox put of a change's event, for the change's own transaction (event-store.ts). `id` names the
+ * change when it has a name of its own (a message's send, recall or n-th edit), so the event cannot be
+ * told twice; other changes take a new id per attempt, and only the attempt that commits writes it.
+ */
+export function eventAction<T extends EventType>(
+  deps: Deps,
+  type: T,
+  data: EventData[T],
+  options: { id?: string; occurredAt?: number } = {},
+): TransactItem {
+  const event: RoamingEvent<T> = {
+    id: options.id ?? `${type}:${deps.ids.next()}`,
+    type,
+    occurredAt: options.occurredAt ?? deps.clock.now(),
+    data,
+  };
+  return putEventAction(deps.db.tableName, event as RoamingEvent, {
+    shards: deps.config.eventShards,
+    retentionDays: deps.config.eventRetentionDays,
+  });
+}

@@ -1,0 +1,130 @@
+import { createHash } from 'node:crypto';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { ttlAfter } from '../core/clock.js';
+import { conversationOf, type RoamingEvent } from '../events/event.js';
+import { type Db, queryAll } from './db.js';
+import { keys } from './keys.js';
+import type { TransactItem } from './transactions.js';
+
+/**
+ * The event outbox (docs/events.md): each event is an item written in the same transaction as the change
+ * it reports, so it exists exactly when the change committed, once. The table's stream carries each new
+ * event item to delivery (EventBridge Pipes on AWS, local/event-pipeline.ts under npm start); the items
+ * stay `eventRetentionDays` for replays, then TTL deletes them.
+ *
+ * All events of one conversation share one partition (`EV#{shard}`, the shard a hash of the
+ * conversation): the stream keeps the order of the writes to one partition, and a conversation's
+ * changes commit one after another, so its events reach delivery in commit order. The sort key is the
+ * time, so a replay reads a window with one Query per shard.
+ */
+
+/** The attribute that marks an outbox item in a stream record (the pipes filter on it). */
+export const EVENT_ENTITY = 'event';
+
+export interface EventItem {
+  pk: string;
+  sk: string;
+  entity: typeof EVENT_ENTITY;
+  eventId: string;
+  type: string;
+  /** The delivery order group: the conversation (RoamingEvent's conversationOf), at most 128 characters. */
+  group: string;
+  /** What queues de-duplicate on: the event id, plus `#r{n}` for its n-th replay. */
+  deliveryId: string;
+  /** The event as JSON, exactly as delivered. */
+  payload: string;
+  replays?: number;
+  expiresAt: number;
+}
+
+/** A FIFO message group id takes at most 128 characters: longer conversation names are hashed. */
+const MAX_GROUP_LENGTH = 128;
+
+export function deliveryGroupOf(event: RoamingEvent): string {
+  const group = conversationOf(event);
+  if (group.length <= MAX_GROUP_LENGTH) return group;
+  return `h:${createHash('sha256').update(group).digest('hex')}`;
+}
+
+export function eventShardOf(group: string, shards: number): number {
+  return createHash('sha256').update(group).digest().readUInt32BE(0) % shards;
+}
+
+/** The outbox put that goes into the change's transaction. */
+export function putEventAction(
+  tableName: string,
+  event: RoamingEvent,
+  options: { shards: number; retentionDays: number },
+): TransactItem {
+  return { Put: { TableName: tableName, Item: eventItemOf(event, options) } };
+}
+
+export function eventItemOf(
+  event: RoamingEvent,
+  options: { shards: number; retentionDays: number },
+): EventItem {
+  const group = deliveryGroupOf(event);
+  return {
+    ...keys.event(eventShardOf(group, options.shards), event.occurredAt, event.id),
+    entity: EVENT_ENTITY,
+    eventId: event.id,
+    type: event.type,
+    group,
+    deliveryId: event.id,
+    payload: JSON.stringify(event),
+    expiresAt: ttlAfter(event.occurredAt, options.retentionDays),
+  };
+}
+
+/** An event as delivery sees it: read from a stream record's new image. */
+export interface QueuedEvent {
+  event: RoamingEvent;
+  group: string;
+  deliveryId: string;
+  /** The raw JSON that is POSTed and signed. */
+  payload: string;
+}
+
+export function queuedEventOf(item: Record<string, unknown>): QueuedEvent | undefined {
+  if (item.entity !== EVENT_ENTITY || typeof item.payload !== 'string') return undefined;
+  return {
+    event: JSON.parse(item.payload) as RoamingEvent,
+    group: String(item.group),
+    deliveryId: String(item.deliveryId),
+    payload: item.payload,
+  };
+}
+
+/** The shape of a DynamoDB stream record that delivery reads (AWS Lambda's, Pipes' and DynamoDB Local's). */
+export interface EventStreamRecord {
+  eventName?: string;
+  dynamodb?: { NewImage?: Record<string, unknown>; SequenceNumber?: string };
+}
+
+/** The event a stream record carries: an outbox item's insert, or its replay (a modify). */
+export function queuedEventOfRecord(record: EventStreamRecord): QueuedEvent | undefined {
+  if (record.eventName !== 'INSERT' && record.eventName !== 'MODIFY') return undefined;
+  const image = record.dynamodb?.NewImage;
+  if (!image) return undefined;
+  // biome-ignore lint/suspicious/noExplicitAny: the stream's attribute values are DynamoDB JSON
+  return queuedEventOf(unmarshall(image as any));
+}
+
+/** The stored events of one shard that occurred in [from, to] (ms), oldest first. */
+export function eventsBetween(
+  db: Db,
+  shard: number,
+  window: { from: number; to: number },
+): Promise<EventItem[]> {
+  return queryAll<EventItem>(db, {
+    TableName: db.tableName,
+    KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+    ExpressionAttributeValues: {
+      ':pk': keys.eventPk(shard),
+      ':from': keys.eventSkAt(window.from),
+      // Every id sorts below '~'.
+      ':to': `${keys.eventSkAt(window.to)}#~`,
+    },
+    ConsistentRead: true,
+  });
+}
