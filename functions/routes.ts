@@ -40,6 +40,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         // GetItem: a replay of a finished group send reads the message's log entry, not the group.
         group: ['BatchGetItem', 'GetItem', 'PutItem', 'Query', 'UpdateItem'],
@@ -80,6 +81,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'Query'],
         // Every delete reads the legal holds: under one, copies become tombstones and purges stop.
@@ -99,6 +101,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
         pendingRevisions: ['BatchGetItem', 'PutItem', 'DeleteItem'],
@@ -115,6 +118,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'PutItem', 'DeleteItem'],
         group: ['BatchGetItem', 'Query', 'UpdateItem'],
         pendingRevisions: ['BatchGetItem', 'PutItem', 'DeleteItem'],
@@ -197,6 +201,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem'],
         holds: ['Query'],
@@ -211,6 +216,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'PutItem'],
         group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
       },
@@ -224,6 +230,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE],
         group: ['BatchGetItem', 'PutItem', 'Query', 'UpdateItem'],
       },
@@ -237,6 +244,7 @@ export const ROUTES = [
     access: 'user',
     store: {
       table: {
+        events: ['PutItem'],
         user: [...CONVERSATION_READ_WRITE, 'DeleteItem', 'Query', 'BatchWriteItem'],
         group: ['BatchGetItem', 'DeleteItem', 'Query', 'UpdateItem'],
         holds: ['Query'],
@@ -349,6 +357,14 @@ export const ROUTES = [
     access: 'admin',
     store: { table: { sweepRuns: ['GetItem', 'PutItem', 'DeleteItem'] }, audit: 'append' },
   },
+  // A Query of each outbox shard over the window, an UpdateItem of each event in it (docs/events.md).
+  {
+    name: 'replayEvents',
+    method: 'POST',
+    path: '/v1/admin/events/replay',
+    access: 'admin',
+    store: { table: { events: ['Query', 'UpdateItem'] }, audit: 'append' },
+  },
   // The job and its audit record in one transaction; the user's retention cutoff is fixed at the start.
   {
     name: 'startExport',
@@ -412,6 +428,7 @@ export const SWEEP_FUNCTION = {
   name: 'sweep',
   store: {
     table: {
+      events: ['PutItem'],
       user: [
         'BatchGetItem',
         'Query',

@@ -30,6 +30,8 @@ export const PARTITIONS = {
   sweepShards: 'SWEEP#*',
   /** Export jobs: each one's position, parts and lease (export-store.ts). */
   exports: 'EXPORT',
+  /** The event outbox (event-store.ts): every change puts its event in its own transaction. */
+  events: 'EV#*',
   /** The key GET /health reads (never written). */
   health: 'HEALTH',
   /** Each user's request budgets: every route charges its caller's (withRequestBudget). */

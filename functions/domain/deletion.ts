@@ -1,5 +1,6 @@
 import { highestIdAt, maxId, minId, timeOfId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
+import { eventAction } from '../events/outbox.js';
 import {
   type ConversationState,
   clear,
@@ -103,7 +104,12 @@ export async function deleteMessagesByIds(
         ? keepDeletedCopyAction(deps.db.tableName, ref, id)
         : removeFromViewAction(deps.db.tableName, ref, copies.get(id) as ViewCopy),
     );
-    const committed = await commit(deps, [...written.actions, ...removals]);
+    const deleted = eventAction(deps, 'message.deleted', {
+      ...conversationData(ref),
+      scope: 'ids',
+      msgIds: visible,
+    });
+    const committed = await commit(deps, [...written.actions, ...removals, deleted]);
     return committed === true ? visible.length : committed;
   });
 }
@@ -148,10 +154,21 @@ export async function deleteMessagesBefore(
       return state.clearedThrough;
     }
     const written = await hideThrough(deps, read, state, target);
-    return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : target;
+    const deleted = eventAction(deps, 'message.deleted', {
+      ...conversationData(ref),
+      scope: 'before',
+      before,
+      through: target,
+    });
+    return (await commit(deps, [...written.actions, deleted])) === TRY_AGAIN ? TRY_AGAIN : target;
   });
   if (through === undefined) return { purged: 0, purgePending: false };
   return purgeInline(deps, ref, through);
+}
+
+/** Whose conversation a one-way delete's event names. */
+function conversationData(ref: ConversationRef) {
+  return { owner: ref.owner, chatType: ref.chatType, convId: ref.convId };
 }
 
 /**
@@ -219,7 +236,11 @@ export async function deleteConversation(
           ? unlist(read.context(ref.owner), state)
           : await readThroughArrival(deps, read, state, target);
       if (written === undefined) return undefined;
-      return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : undefined;
+      const deleted = eventAction(deps, 'conversation.deleted', {
+        ...conversationData(ref),
+        deleteMessages: false,
+      });
+      return (await commit(deps, [...written.actions, deleted])) === TRY_AGAIN ? TRY_AGAIN : undefined;
     }
     if (target === undefined) return undefined;
     if (state.clearedThrough !== undefined && state.clearedThrough >= target && !isListed(state))
@@ -228,7 +249,12 @@ export async function deleteConversation(
       state.headMsgId === target
         ? clear(read.context(ref.owner), state)
         : await hideThrough(deps, read, state, target);
-    return (await commit(deps, written.actions)) === TRY_AGAIN ? TRY_AGAIN : target;
+    const deleted = eventAction(deps, 'conversation.deleted', {
+      ...conversationData(ref),
+      deleteMessages: true,
+      through: target,
+    });
+    return (await commit(deps, [...written.actions, deleted])) === TRY_AGAIN ? TRY_AGAIN : target;
   });
   if (through === undefined) return { purged: 0, purgePending: false };
   return purgeInline(deps, ref, through);

@@ -1,6 +1,7 @@
 import { ttlAfter } from '../core/clock.js';
 import { ConflictError, ForbiddenError, ValidationError } from '../core/errors.js';
 import type { ConversationRef, Group } from '../core/model.js';
+import { eventAction } from '../events/outbox.js';
 import { clear, join } from '../store/conversation.js';
 import {
   createGroupMetaAction,
@@ -106,6 +107,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
       actions.push(putMemberAction(deps.db.tableName, group.groupId, ref.owner, 0, group.createdAt));
       actions.push(...join(read.context(ref.owner), read.state(ref), { seq: 0 }).actions);
     }
+    actions.push(membersAddedEvent(deps, group.groupId, founders, owner));
     if (idempotency) {
       actions.push(
         putRecordAction(
@@ -128,6 +130,7 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   for (let i = joinedThrough; i < members.length; i += JOINS_PER_TRANSACTION) {
     const batch = members.slice(i, i + JOINS_PER_TRANSACTION);
     latest = await joinMembers(deps, group.groupId, batch, {
+      by: owner,
       creation: idempotency && { request: idempotency, through: i + batch.length },
     });
   }
@@ -140,6 +143,11 @@ export async function createGroup(deps: Deps, owner: string, input: CreateGroupI
   const current = latest ?? (await readGroup(deps.db, group.groupId));
   if (!current) throw new ForbiddenError('You are not a member of this group');
   return groupOf(current);
+}
+
+/** Members joined, in the joining transaction (a creation's founders, each further batch, an add). */
+function membersAddedEvent(deps: Deps, groupId: string, members: readonly string[], by: string) {
+  return eventAction(deps, 'group.member.added', { groupId, members: [...members], by });
 }
 
 /** A creation with a clientRequestId; its hash covers what makes the group. */
@@ -158,7 +166,11 @@ function creationIdempotency(
 export async function addMember(deps: Deps, caller: string, groupId: string, userId: string): Promise<Group> {
   const view = await groupOwnedBy(deps, caller, groupId);
   if (view.members.includes(userId)) return groupOf(view);
-  const joined = await joinMembers(deps, groupId, [userId], { chargedTo: caller, justRead: view });
+  const joined = await joinMembers(deps, groupId, [userId], {
+    by: caller,
+    chargedTo: caller,
+    justRead: view,
+  });
   return groupOf(joined);
 }
 
@@ -194,6 +206,7 @@ export async function removeMember(
       deleteMemberAction(deps.db.tableName, groupId, userId),
       ...(state.exists ? clear(read.context(userId), state, { leave: true }).actions : []),
       ...(state.shared ? [removeLargeGroupAction(deps.db.tableName, userId, groupId)] : []),
+      eventAction(deps, 'group.member.removed', { groupId, member: userId, by: caller }),
     ];
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
     clearedThrough = state.headMsgId;
@@ -213,6 +226,8 @@ async function joinMembers(
   groupId: string,
   userIds: readonly string[],
   options: {
+    /** Who adds them (the owner): their event names them. */
+    by: string;
     /** Whose member-add limit the newcomers count against (group creation has counted them already). */
     chargedTo?: string;
     /**
@@ -227,7 +242,7 @@ async function joinMembers(
      * batch, it is done (a newcomer missing from the group now has left since, and stays out).
      */
     creation?: { request: RetryableRequest; through: number };
-  } = {},
+  },
 ): Promise<GroupView> {
   const { chargedTo, justRead, creation } = options;
   const limit = chargedTo === undefined ? undefined : limitKey(deps, chargedTo, 'addMembers');
@@ -274,6 +289,7 @@ async function joinMembers(
       );
       if (shared) actions.push(addLargeGroupAction(deps.db.tableName, ref.owner, groupId));
     }
+    actions.push(membersAddedEvent(deps, groupId, newcomers, options.by));
     if ((await commit(deps, actions)) === TRY_AGAIN) return TRY_AGAIN;
     return {
       meta: {

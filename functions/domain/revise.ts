@@ -1,6 +1,8 @@
 import { forEachLimited } from '../core/concurrency.js';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../core/errors.js';
 import type { ConversationRef, Message } from '../core/model.js';
+import { messageEventData } from '../events/event.js';
+import { eventAction, redactedEventAction } from '../events/outbox.js';
 import { appendAuditAction, readAuditHead } from '../store/audit-store.js';
 import { reviseMessage as reviseSide, unreadAfter } from '../store/conversation.js';
 import { batchGet, type Key, keyString } from '../store/db.js';
@@ -307,8 +309,58 @@ async function reviseInSingleChat(
     const actions = [
       putRevisionAction(deps.db.tableName, record, decision.next),
       ...sides.flatMap((side) => sideActions(deps, read, side, decision.revised, { holds })),
+      revisionEventAction(deps, decision.revised, decision.next.rev),
+      previousEventRedaction(deps, message, record, decision.revised),
     ];
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : decision.revised;
+  });
+}
+
+/**
+ * The revision's event, in the transaction that decides it (on the record): a recall's tombstone or an
+ * edit's new message, never the text it replaced; named by the message and the revision.
+ */
+function revisionEventAction(deps: Deps, revised: Message, rev: number): TransactItem {
+  const about = messageEventData(revised);
+  if (revised.recalled) {
+    return eventAction(
+      deps,
+      'message.recalled',
+      { ...about, by: revised.recalled.by, message: revised },
+      { id: `message.recalled:${revised.msgId}`, occurredAt: revised.recalled.at },
+    );
+  }
+  return eventAction(
+    deps,
+    'message.edited',
+    { ...about, message: revised },
+    { id: `message.edited:${revised.msgId}:${rev}`, occurredAt: revised.edited?.at },
+  );
+}
+
+/**
+ * The stored event that still shows the text this revision replaces (the send's, or the last edit's),
+ * rewritten without any content: the message's ids, type and time, with the revision's mark. Each
+ * revision redacts its predecessor's, and a redacted one never shows text again, so none does.
+ */
+function previousEventRedaction(
+  deps: Deps,
+  message: Message,
+  record: RevisionRecord | undefined,
+  revised: Message,
+): TransactItem {
+  const { body: _body, ext: _ext, ...withoutContent } = revised;
+  const data = { ...messageEventData(message), message: withoutContent };
+  const lastEdit = record?.message.edited;
+  if (record && lastEdit) {
+    return redactedEventAction(deps, 'message.edited', data, {
+      id: `message.edited:${message.msgId}:${record.rev}`,
+      occurredAt: lastEdit.at,
+    });
+  }
+  return redactedEventAction(deps, 'message.sent', data, {
+    id: `message.sent:${message.msgId}`,
+    occurredAt: message.timestamp,
   });
 }
 
@@ -366,6 +418,8 @@ async function reviseInGroup(
         : undefined;
     const actions: TransactItem[] = [
       putRevisionAction(deps.db.tableName, record, decision.next),
+      revisionEventAction(deps, decision.revised, decision.next.rev),
+      previousEventRedaction(deps, found, record, decision.revised),
       pendingRevisionAction(deps.db.tableName, {
         record: revisionKey(found),
         rev: decision.next.rev,

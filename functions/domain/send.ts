@@ -2,6 +2,8 @@ import { ttlAfter } from '../core/clock.js';
 import { ConflictError, ForbiddenError, RateLimitedError } from '../core/errors.js';
 import { MAX_ID_TIME, timeOfId } from '../core/ids.js';
 import type { ConversationRef, Message, SendRequest } from '../core/model.js';
+import { messageEventData } from '../events/event.js';
+import { eventAction } from '../events/outbox.js';
 import { applyMessage, applyOwnShared, isMemberView } from '../store/conversation.js';
 import { batchGet, keyString } from '../store/db.js';
 import {
@@ -105,7 +107,7 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
       actions.push(...written.actions, putCopyAction(deps.db.tableName, state.ref, message, seq));
     }
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-    actions.push(...spent);
+    actions.push(...spent, sentEventAction(deps, message));
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : message;
   });
 }
@@ -228,7 +230,7 @@ async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Prom
     const message = newMessage(deps, sender, input, group.meta.headMsgId);
     const actions = allocateActions(deps.db.tableName, group.meta, { message, seq });
     if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-    actions.push(...spent);
+    actions.push(...spent, sentEventAction(deps, message));
     return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { group, seq, message };
   });
   if (accepted.group) await fanOut(deps, accepted.group, accepted.message, accepted.seq);
@@ -260,7 +262,7 @@ async function sendShared(
     ...applyOwnShared(read.context(side.owner), state, { message, seq }).actions,
   ];
   if (idempotency) actions.push(recordAction(deps, idempotency, message, seq));
-  actions.push(...spent);
+  actions.push(...spent, sentEventAction(deps, message));
   return (await commit(deps, actions)) === TRY_AGAIN ? TRY_AGAIN : { seq, message, group: undefined };
 }
 
@@ -326,6 +328,19 @@ function replayed(sender: string, input: SendRequest, record: SendRecord, hash: 
   if (record.requestHash !== hash)
     throw new ConflictError('clientMsgId was already used for a different message');
   return buildMessage(sender, input, record.msgId, record.timestamp);
+}
+
+/**
+ * The send's event, in the transaction that gives the message its position (all of a single chat's
+ * send; a group's allocation): named by the message, so it is told once however often the send is tried.
+ */
+function sentEventAction(deps: Deps, message: Message): TransactItem {
+  return eventAction(
+    deps,
+    'message.sent',
+    { ...messageEventData(message), message },
+    { id: `message.sent:${message.msgId}`, occurredAt: message.timestamp },
+  );
 }
 
 function recordAction(deps: Deps, idempotency: RetryableRequest, message: Message, seq: number) {

@@ -1,6 +1,7 @@
 import { type Timer, ttlAfter } from '../core/clock.js';
 import { StoreError } from '../core/errors.js';
 import { createRateLimiter } from '../core/rate-limiter.js';
+import { eventAction } from '../events/outbox.js';
 import { createDb } from '../store/db.js';
 import { getAllPolicies } from '../store/policy-store.js';
 import { claimShard, listShards, type ShardItem } from '../store/sweep-shard-store.js';
@@ -149,7 +150,20 @@ export async function runSweep(deps: Deps, options: SweepOptions = {}): Promise<
   if (failed) throw failed.reason;
   const { counts: runCounts, shardsDone } = await progressOf(deps, run.runId);
   const finished = shardsDone === run.shardCount;
-  const closedRun = finished && (await finishRunRecord(deps.db, run.runId, runCounts, deps.clock.now()));
+  const closedRun =
+    finished &&
+    (await finishRunRecord(
+      deps.db,
+      run.runId,
+      runCounts,
+      deps.clock.now(),
+      eventAction(
+        deps,
+        'retention.swept',
+        { runId: run.runId, counts: { ...runCounts } },
+        { id: `retention.swept:${run.runId}` },
+      ),
+    ));
   if (finished) {
     await clearActiveRun(deps.db, run.runId);
     emit({ type: 'run-finished', runId: run.runId, counts: runCounts, closedHere: closedRun });

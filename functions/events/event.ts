@@ -27,8 +27,8 @@ export interface EventData {
   'message.recalled': MessageEventData & { by: string; message: Message };
   /** Every copy now shows `message` (the new body; the old one is never sent). */
   'message.edited': MessageEventData & { message: Message };
-  /** One sweep invocation's work (a run may take several). */
-  'retention.swept': { runId: string; invocation: string; counts: Record<string, number> };
+  /** A retention sweep run finished: what it deleted (counts at least once: docs/retention.md). */
+  'retention.swept': { runId: string; counts: Record<string, number> };
 }
 
 export type EventType = keyof EventData;

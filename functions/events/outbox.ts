@@ -12,7 +12,7 @@ export function eventAction<T extends EventType>(
   deps: Deps,
   type: T,
   data: EventData[T],
-  options: { id?: string; occurredAt?: number } = {},
+  options: { id?: string; occurredAt?: number; redacted?: true } = {},
 ): TransactItem {
   const event: RoamingEvent<T> = {
     id: options.id ?? `${type}:${deps.ids.next()}`,
@@ -23,5 +23,21 @@ export function eventAction<T extends EventType>(
   return putEventAction(deps.db.tableName, event as RoamingEvent, {
     shards: deps.config.eventShards,
     retentionDays: deps.config.eventRetentionDays,
+    ...(options.redacted ? { redacted: true } : {}),
   });
+}
+
+/**
+ * Rewrites a stored event of a message so it shows the message as revised: a recall or an edit leaves
+ * no copy of the text it took back, the outbox included (docs/recall-and-edit.md). The rewrite is marked
+ * `redacted`, so delivery ignores it (it is not a new event); a replay sends the revised content. Written
+ * whether or not the event is still stored (an expired one is put back already expired, for TTL).
+ */
+export function redactedEventAction<T extends 'message.sent' | 'message.edited'>(
+  deps: Deps,
+  type: T,
+  data: EventData[T],
+  options: { id: string; occurredAt: number },
+): TransactItem {
+  return eventAction(deps, type, data, { ...options, redacted: true });
 }

@@ -11,6 +11,7 @@ import { makePutConversationRetentionHandler } from './conversation-retention.js
 import { makeDeleteConversationHandler } from './delete-conversation.js';
 import { makeDeleteMessagesHandler } from './delete-messages.js';
 import { makeGetErasureHandler, makeStartErasureHandler } from './erasures.js';
+import { makeReplayEventsHandler } from './events.js';
 import { makeGetExportHandler, makeStartExportHandler } from './exports.js';
 import { makeFetchHistoryHandler } from './fetch-history.js';
 import { makeAddMemberHandler, makeCreateGroupHandler, makeRemoveMemberHandler } from './groups.js';
@@ -69,6 +70,7 @@ export const HANDLER_FACTORIES: Record<RouteName, (deps: Deps) => HttpHandler> =
   cancelPendingRetention: makeCancelPendingRetentionHandler,
   listSweeps: makeListSweepsHandler,
   listAudit: makeListAuditHandler,
+  replayEvents: makeReplayEventsHandler,
   // Locally the sweep runs in this process; functions/lambda/startSweep.ts invokes the sweep function.
   startSweep: (deps) => makeStartSweepHandler(deps),
   // Locally exports run in this process into a folder; functions/lambda/ invokes the worker and uses S3.

@@ -470,6 +470,7 @@ export const auditRecordSchema = /* @__PURE__ */ lazy(() =>
         'export.start',
         'erasure.start',
         'message.recall',
+        'events.replay',
       ]),
       target: described(
         z.string(),

@@ -203,6 +203,14 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
     description:
       'Every retention change and every sweep started by hand: who, what, the value before and after, when.',
   },
+  replayEvents: {
+    summary: 'Deliver stored events again',
+    description:
+      'Every stored event (kept ROAMING_EVENT_RETENTION_DAYS) that occurred in [from, to] (ms; to defaults ' +
+      "to now) is delivered again, with its own id and in its conversation's order. At most 5000 a call: " +
+      'when the window holds more, `next` says where to call again from. Audited (events.replay).',
+    requestExample: { from: 1767225600000, to: 1767229200000 },
+  },
   startSweep: {
     summary: 'Start a retention sweep now',
     description: 'Starts a run (or joins the one in progress) and answers at once with its id.',

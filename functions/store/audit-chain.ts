@@ -23,7 +23,8 @@ export interface AuditRecord {
     | 'hold.release'
     | 'export.start'
     | 'erasure.start'
-    | 'message.recall';
+    | 'message.recall'
+    | 'events.replay';
   /** What was changed: `app`, `user:{id}` (a policy, or whose data an export copies), `hold:{id}`, or a sweep run id. */
   target: string;
   before: unknown;

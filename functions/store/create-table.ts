@@ -7,7 +7,14 @@ import {
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
-import { auditTableNameOf, KEY_ATTRIBUTES, TABLE_INDEXES, TABLE_KEYS, TTL_ATTRIBUTE } from './table.js';
+import {
+  auditTableNameOf,
+  KEY_ATTRIBUTES,
+  TABLE_INDEXES,
+  TABLE_KEYS,
+  TABLE_STREAM_VIEW,
+  TTL_ATTRIBUTE,
+} from './table.js';
 
 /** CreateTable input built from the shared definition (the CDK stack builds its table from the same). */
 export function createTableInput(tableName: string): CreateTableCommandInput {
@@ -19,6 +26,8 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: TABLE_KEYS.partitionKey, KeyType: 'HASH' },
       { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
     ],
+    // The event outbox is delivered from the stream (event-store.ts; the stack enables the same).
+    StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
     GlobalSecondaryIndexes: TABLE_INDEXES.map((index) => ({
       IndexName: index.indexName,
       KeySchema: [

@@ -33,7 +33,10 @@ export interface EventItem {
   deliveryId: string;
   /** The event as JSON, exactly as delivered. */
   payload: string;
-  replays?: number;
+  /** Set by a replay (POST /v1/admin/events/replay): the rewrite is delivered again. */
+  replayId?: string;
+  /** A recall or edit rewrote this event's message: the rewrite is not delivered. */
+  redacted?: true;
   expiresAt: number;
 }
 
@@ -54,17 +57,18 @@ export function eventShardOf(group: string, shards: number): number {
 export function putEventAction(
   tableName: string,
   event: RoamingEvent,
-  options: { shards: number; retentionDays: number },
+  options: { shards: number; retentionDays: number; redacted?: true },
 ): TransactItem {
   return { Put: { TableName: tableName, Item: eventItemOf(event, options) } };
 }
 
 export function eventItemOf(
   event: RoamingEvent,
-  options: { shards: number; retentionDays: number },
+  options: { shards: number; retentionDays: number; redacted?: true },
 ): EventItem {
   const group = deliveryGroupOf(event);
   return {
+    ...(options.redacted ? { redacted: true } : {}),
     ...keys.event(eventShardOf(group, options.shards), event.occurredAt, event.id),
     entity: EVENT_ENTITY,
     eventId: event.id,
@@ -101,14 +105,36 @@ export interface EventStreamRecord {
   dynamodb?: { NewImage?: Record<string, unknown>; SequenceNumber?: string };
 }
 
-/** The event a stream record carries: an outbox item's insert, or its replay (a modify). */
+/**
+ * The event a stream record carries, if it is one to deliver: a new outbox item, or a replay's rewrite
+ * of one. A redaction (a recall's or edit's rewrite) is not. The pipes' filter says the same
+ * (infra: EVENT_RECORD_FILTERS).
+ */
 export function queuedEventOfRecord(record: EventStreamRecord): QueuedEvent | undefined {
-  if (record.eventName !== 'INSERT' && record.eventName !== 'MODIFY') return undefined;
   const image = record.dynamodb?.NewImage;
   if (!image) return undefined;
   // biome-ignore lint/suspicious/noExplicitAny: the stream's attribute values are DynamoDB JSON
-  return queuedEventOf(unmarshall(image as any));
+  const item = unmarshall(image as any);
+  const delivered =
+    (record.eventName === 'INSERT' && item.redacted === undefined) ||
+    (record.eventName === 'MODIFY' && item.replayId !== undefined);
+  return delivered ? queuedEventOf(item) : undefined;
 }
+
+/**
+ * The same rule as the stream's filter patterns for EventBridge Pipes (any pattern matches): a new,
+ * unredacted outbox item, or a replay's rewrite.
+ */
+export const EVENT_RECORD_FILTERS = [
+  {
+    eventName: ['INSERT'],
+    dynamodb: { NewImage: { entity: { S: [EVENT_ENTITY] }, redacted: { BOOL: [{ exists: false }] } } },
+  },
+  {
+    eventName: ['MODIFY'],
+    dynamodb: { NewImage: { entity: { S: [EVENT_ENTITY] }, replayId: { S: [{ exists: true }] } } },
+  },
+] as const;
 
 /** The stored events of one shard that occurred in [from, to] (ms), oldest first. */
 export function eventsBetween(

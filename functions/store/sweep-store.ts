@@ -1,6 +1,7 @@
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { type Db, putIfAbsent, send, sendConditional } from './db.js';
 import { keys } from './keys.js';
+import { type TransactItem, transactWrite } from './transactions.js';
 
 /**
  * Sweep runs (see functions/domain/sweep.ts for how a run uses them): the counts a run keeps, the run
@@ -141,21 +142,26 @@ export async function finishRunRecord(
   runId: string,
   counts: SweepCounts,
   finishedAt: number,
+  /** The run's event (retention.swept): told exactly when the run is marked finished. */
+  event: TransactItem,
 ): Promise<boolean> {
-  return sendConditional(
-    db,
-    new UpdateCommand({
-      TableName: db.tableName,
-      Key: { pk: keys.sweepRunsPk, sk: keys.sweepRunSk(runId) },
-      UpdateExpression: 'SET #status = :finished, finishedAt = :at, updatedAt = :at, counts = :counts',
-      ConditionExpression: '#status = :running',
-      ExpressionAttributeNames: { '#status': 'status' },
-      ExpressionAttributeValues: {
-        ':finished': 'finished',
-        ':running': 'running',
-        ':at': finishedAt,
-        ':counts': counts,
+  const outcome = await transactWrite(db, [
+    {
+      Update: {
+        TableName: db.tableName,
+        Key: { pk: keys.sweepRunsPk, sk: keys.sweepRunSk(runId) },
+        UpdateExpression: 'SET #status = :finished, finishedAt = :at, updatedAt = :at, counts = :counts',
+        ConditionExpression: '#status = :running',
+        ExpressionAttributeNames: { '#status': 'status' },
+        ExpressionAttributeValues: {
+          ':finished': 'finished',
+          ':running': 'running',
+          ':at': finishedAt,
+          ':counts': counts,
+        },
       },
-    }),
-  );
+    },
+    event,
+  ]);
+  return outcome.committed;
 }

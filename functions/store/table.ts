@@ -9,6 +9,9 @@ export const TABLE_KEYS = { partitionKey: 'pk', sortKey: 'sk' } as const;
 /** Items with `expiresAt` (epoch seconds) are removed by DynamoDB TTL: idempotency records, change markers, group log entries. */
 export const TTL_ATTRIBUTE = 'expiresAt';
 
+/** The table's stream carries each written item's new image: the event outbox's delivery reads it. */
+export const TABLE_STREAM_VIEW = 'NEW_IMAGE';
+
 export interface IndexDefinition {
   readonly indexName: string;
   readonly partitionKey: string;
