@@ -123,10 +123,12 @@ function applied(input: SendRequest, decision: RecordedDecision): SendRequest {
       throw new RejectedError(decision.reason);
     case 'unavailable':
       if (decision.policy === 'open') return input;
+      // The cause (why the hook gave no answer) goes to the request's log line, not to the caller.
       throw new HookUnavailableError(
         input.clientMsgId === undefined
           ? 'The pre-send hook did not answer; try again'
           : 'The pre-send hook did not answer; send again with a new clientMsgId (this one stays refused)',
+        { cause: new Error(decision.why) },
       );
   }
 }
