@@ -12,6 +12,7 @@ import { retryableRequest } from '../functions/store/idempotency-store.js';
 import { keys } from '../functions/store/keys.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
+import { contractProblems } from './support/openapi-contract.js';
 
 /**
  * The pre-send hook (docs/presend-hook.md) on the real engine: a real hook server on 127.0.0.1, which
@@ -292,6 +293,34 @@ describe('a hook that does not answer in time', () => {
     expect(anew.body).toEqual({ text: 'held back' });
     expect(await history(bob, a)).toEqual([anew]);
     expect(hook.callsFrom(a)).toHaveLength(2);
+  });
+});
+
+describe('the refusals as the API documents them', () => {
+  it.each([
+    ['open', { body: { action: 'reject', reason: 'nope' } }, 403, 'rejected'],
+    ['closed', { status: 502, body: 'bad gateway' }, 503, 'hook_unavailable'],
+  ] as const)('under %s: the answer matches the OpenAPI document', async (policy, answer, status, code) => {
+    // Prepare
+    const h = harnesses[policy];
+    const [a, b] = [user(`doc-${policy}-a`), user(`doc-${policy}-b`)];
+    hook.script(a, () => answer);
+    const url = `${h.baseUrl}/v1/messages`;
+    // Act
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${await h.token(a)}`, 'content-type': 'application/json' },
+      body: JSON.stringify(text(b, 'documented', { clientMsgId: 'doc-1' })),
+    });
+    const answered = {
+      status: response.status,
+      headers: Object.fromEntries(response.headers),
+      text: await response.text(),
+    };
+    // Assess
+    expect(answered.status).toBe(status);
+    expect(JSON.parse(answered.text).error.code).toBe(code);
+    expect(contractProblems({ method: 'POST', url }, answered)).toEqual([]);
   });
 });
 
