@@ -627,7 +627,7 @@ export type RetentionPreview = {
 
 export type SendMessageError = {
   error: {
-    code: "bad_request" | "unauthorized" | "forbidden" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    code: "bad_request" | "unauthorized" | "forbidden" | "rejected" | "conflict" | "held" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable" | "hook_unavailable";
     /** What went wrong, for a person (shown for 4xx, 429 and 503) */
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */

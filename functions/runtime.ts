@@ -4,10 +4,15 @@ import {
   CONFIG_ENV,
   DEFAULT_CONFIG,
   type Deps,
+  MAX_PRESEND_TIMEOUT_MS,
   MAX_RECALL_WINDOW_SECONDS,
+  PRESEND_POLICIES,
+  type PresendHookSettings,
+  type PresendPolicy,
   type RoamingConfig,
 } from './domain/deps.js';
 import { createRetentionReader } from './domain/retention.js';
+import type { SecretSource } from './events/webhook-secret.js';
 import { type RouteName, routeNamed } from './routes.js';
 import { createDb, createDocumentClient, DEFAULT_RETRY, type DocumentSender } from './store/db.js';
 import { auditTableNameOf } from './store/table.js';
@@ -25,6 +30,8 @@ export interface DepsOptions {
   idempotencyKey?: string;
   /** The audit trail's table. @default auditTableNameOf(tableName) (what ensureTable creates) */
   auditTableName?: string;
+  /** The pre-send hook (docs/presend-hook.md). @default none: messages are accepted without asking */
+  presend?: PresendHookSettings;
 }
 
 /**
@@ -56,6 +63,7 @@ function composeDeps(
     config,
     retention: createRetentionReader(db, clock, config.policyCacheMs),
     idempotencyKey: options.idempotencyKey,
+    ...(options.presend ? { presend: options.presend } : {}),
   };
 }
 
@@ -82,6 +90,11 @@ export function idempotencyKeyFromEnv(
 export interface FunctionNeeds {
   /** It writes idempotency records: it must be given the stack's key, and refuses to start without it. */
   keepsRetryRecords?: boolean;
+  /**
+   * It calls the pre-send hook when ROAMING_PRESEND_URL is set (the send function): how it reads the
+   * webhook secret, passed in by its entry so that only its bundle carries the Secrets Manager client.
+   */
+  webhookSecretOf?: (env: NodeJS.ProcessEnv) => SecretSource | undefined;
 }
 
 /** What the function of a route needs, from the route table (the stack gives it the same). */
@@ -99,7 +112,39 @@ export function depsFromEnv(env: NodeJS.ProcessEnv = process.env, needs: Functio
   countStoreUsage(client);
   // Only the admin functions are given the audit table (and may use it: infra grants).
   const auditTableName = env.AUDIT_TABLE_NAME || undefined;
-  return composeDeps({ client, tableName, config: configFromEnv(env), idempotencyKey, auditTableName });
+  const presend = needs.webhookSecretOf ? presendFromEnv(env, needs.webhookSecretOf(env)) : undefined;
+  return composeDeps({
+    client,
+    tableName,
+    config: configFromEnv(env),
+    idempotencyKey,
+    auditTableName,
+    presend,
+  });
+}
+
+/**
+ * The pre-send hook from the environment (Lambda, npm start): ROAMING_PRESEND_URL, ROAMING_PRESEND_POLICY
+ * (`open` unless set) and the webhook secret's source; undefined without a URL. Anything incomplete or
+ * misspelt stops the start, so a deployment never runs believing it has a hook it does not have. Errors
+ * never repeat the URL: it may carry a credential.
+ */
+export function presendFromEnv(
+  env: NodeJS.ProcessEnv,
+  secret: SecretSource | undefined,
+): PresendHookSettings | undefined {
+  const rawPolicy = env.ROAMING_PRESEND_POLICY?.trim() || 'open';
+  if (!(PRESEND_POLICIES as readonly string[]).includes(rawPolicy))
+    throw new Error(`ROAMING_PRESEND_POLICY must be "open" or "closed", got "${rawPolicy}"`);
+  const url = env.ROAMING_PRESEND_URL?.trim();
+  if (!url) return undefined;
+  if (!URL.canParse(url) || !['http:', 'https:'].includes(new URL(url).protocol))
+    throw new Error('ROAMING_PRESEND_URL must be an http(s) URL');
+  if (!secret)
+    throw new Error(
+      'ROAMING_PRESEND_URL is set but no webhook secret is (ROAMING_WEBHOOK_SECRET or ROAMING_WEBHOOK_SECRET_ARN): the hook is called signed',
+    );
+  return { url, policy: rawPolicy as PresendPolicy, secret };
 }
 
 /** Numeric overrides of DEFAULT_CONFIG from the environment; a value that is not a number stops the start. */
@@ -111,6 +156,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv): Partial<RoamingConfig> {
     const value = Number(raw);
     if (!Number.isFinite(value) || value < 0)
       throw new Error(`${name} must be a non-negative number, got "${raw}"`);
+    if (key === 'presendTimeoutMs' && (value < 1 || value > MAX_PRESEND_TIMEOUT_MS))
+      throw new Error(`${name} must be from 1 to ${MAX_PRESEND_TIMEOUT_MS} (ms), got "${raw}"`);
     if (key === 'recallWindowSeconds' && value > MAX_RECALL_WINDOW_SECONDS)
       throw new Error(`${name} may be at most ${MAX_RECALL_WINDOW_SECONDS} (seven days), got "${raw}"`);
     if (key === 'eventShards' && (!Number.isInteger(value) || value < 1))

@@ -1,7 +1,7 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../functions/core/clock.js';
-import type { Deps, RoamingConfig } from '../functions/domain/deps.js';
+import type { Deps, PresendHookSettings, RoamingConfig } from '../functions/domain/deps.js';
 import { type LocalExports, localExportsOf } from '../functions/exports/local-exports.js';
 import { makeHealthHandler } from '../functions/handlers/health.js';
 import { HANDLER_FACTORIES, type HttpHandler } from '../functions/handlers/registry.js';
@@ -44,6 +44,8 @@ export function buildLocalApp(options: {
   idempotencyKey?: string;
   /** Where exports are written (npm start: beside its data). @default DEFAULT_EXPORT_DIR */
   exportDir?: string;
+  /** The pre-send hook (npm start: from ROAMING_PRESEND_URL). @default none */
+  presend?: PresendHookSettings;
 }): { deps: Deps; handlers: LocalHandlers; exports: LocalExports } {
   // As on Lambda: each request's log line counts its DynamoDB requests (a test's wrapper may hide the client).
   if (hasMiddlewareStack(options.client)) countStoreUsage(options.client);

@@ -4,7 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '../functions/core/errors.js';
-import { configFromEnv } from '../functions/runtime.js';
+import { secretSourceFromEnv } from '../functions/events/webhook-secret.js';
+import { configFromEnv, presendFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
 import { isStoreUnreachable } from '../functions/store/db.js';
 import { type Lifetime, readConfig, runCommand, StartupError } from './cli.js';
@@ -50,6 +51,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   const port = portFrom(env.PORT);
   const tableName = env.TABLE_NAME ?? 'roaming';
   const config = readConfig(() => configFromEnv(env));
+  const presend = readConfig(() => presendFromEnv(env, secretSourceFromEnv(env)));
   const sweepEvery = readConfig(() => sweepIntervalMs(env));
   const external = env.DYNAMODB_ENDPOINT;
   const dataDir = external || env.ROAMING_IN_MEMORY === '1' ? undefined : dataDirOf(env);
@@ -107,6 +109,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
     config,
     idempotencyKey: secretOf(dataDir, 'idempotency-key'),
     exportDir: exportDirOf(env),
+    presend,
   });
   Object.assign(handlers, app.handlers);
   exportFiles.fileOf = (exportId) => app.exports.sink.fileOf(exportId);
@@ -128,6 +131,13 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`
       : 'Retention sweep timer off (ROAMING_SWEEP_INTERVAL_MS=0); run one: npm run sweep',
   );
+  if (presend) {
+    // Origin and path only: a query string may carry a credential.
+    const { origin, pathname } = new URL(presend.url);
+    console.log(
+      `Pre-send hook: ${origin}${pathname} (policy ${presend.policy}, timeout ${app.deps.config.presendTimeoutMs} ms)`,
+    );
+  }
   console.log('Get a token:  npm run token -- alice        (admin: npm run token -- ops --admin)');
   console.log(`Tokens are signed with the secret in ${tokens.source}.`);
 

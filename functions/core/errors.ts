@@ -31,6 +31,13 @@ export class ForbiddenError extends RoamingError {
   readonly code = 'forbidden';
 }
 
+/** The app's pre-send hook refused the message (docs/presend-hook.md): the message is the hook's reason. */
+export class RejectedError extends RoamingError {
+  override readonly name = 'RejectedError';
+  readonly status = 403;
+  readonly code = 'rejected';
+}
+
 export class NotFoundError extends RoamingError {
   override readonly name = 'NotFoundError';
   readonly status = 404;
@@ -138,6 +145,17 @@ export class ServiceUnavailableError extends RetryableError {
   override readonly name = 'ServiceUnavailableError';
   readonly status = 503;
   readonly code = 'unavailable';
+}
+
+/**
+ * The pre-send hook gave no usable answer and its policy is `closed` (docs/presend-hook.md). That outcome
+ * is final for the send's clientMsgId (the hook is never asked twice about one), so a later try needs a
+ * new clientMsgId; a send without one simply asks again.
+ */
+export class HookUnavailableError extends RetryableError {
+  override readonly name = 'HookUnavailableError';
+  readonly status = 503;
+  readonly code = 'hook_unavailable';
 }
 
 /** Something on our side failed; the message is logged, never shown. */

@@ -1,5 +1,6 @@
 import type { Clock, Timer } from '../core/clock.js';
 import type { IdGenerator, RandomSource } from '../core/ids.js';
+import type { SecretSource } from '../events/webhook-secret.js';
 import type { Db } from '../store/db.js';
 import type { RetentionReader } from './retention.js';
 
@@ -99,6 +100,11 @@ export interface RoamingConfig {
   eventShards: number;
   /** How long events stay stored for replays (POST /v1/admin/events/replay). @default 7 */
   eventRetentionDays: number;
+  /**
+   * How long a send waits for the pre-send hook's answer (docs/presend-hook.md); past it the hook's
+   * policy applies. 1 to 10000. @default 500
+   */
+  presendTimeoutMs: number;
 }
 
 /** The longest recall window a deployment may set: seven days. */
@@ -144,6 +150,7 @@ export const DEFAULT_CONFIG: RoamingConfig = {
   maxEdits: 10,
   eventShards: 16,
   eventRetentionDays: 7,
+  presendTimeoutMs: 500,
 };
 
 /** The environment variable that overrides each setting (Lambda environment, npm start). */
@@ -177,7 +184,26 @@ export const CONFIG_ENV: Record<keyof RoamingConfig, string> = {
   maxEdits: 'ROAMING_MAX_EDITS',
   eventShards: 'ROAMING_EVENT_SHARDS',
   eventRetentionDays: 'ROAMING_EVENT_RETENTION_DAYS',
+  presendTimeoutMs: 'ROAMING_PRESEND_TIMEOUT_MS',
 };
+
+/** The longest pre-send hook timeout a deployment may set: a send waits that long at most for it. */
+export const MAX_PRESEND_TIMEOUT_MS = 10_000;
+
+/**
+ * What happens to a send when the pre-send hook does not answer usefully (timeout, error, nonsense):
+ * `open` accepts the message as sent, `closed` refuses it (503 `hook_unavailable`).
+ */
+export const PRESEND_POLICIES = ['open', 'closed'] as const;
+export type PresendPolicy = (typeof PRESEND_POLICIES)[number];
+
+/** The app's pre-send hook (ROAMING_PRESEND_URL): called, signed, before a message is accepted. */
+export interface PresendHookSettings {
+  url: string;
+  policy: PresendPolicy;
+  /** The webhook secret: the hook's calls are signed with it, as webhook deliveries are. */
+  secret: SecretSource;
+}
 
 /** What every domain operation receives: built once per process (the composition root). */
 export interface Deps {
@@ -198,4 +224,6 @@ export interface Deps {
    * record's hash there fails (idempotency-store.ts), never falls back to a key anyone knows.
    */
   idempotencyKey: string | undefined;
+  /** The pre-send hook, when the deployment has one (docs/presend-hook.md); only the send function reads it. */
+  presend?: PresendHookSettings;
 }

@@ -37,6 +37,7 @@ import type { Deps } from './deps.js';
 import { applyToMembers } from './group-fanout.js';
 import { admitInbound, type InboundAdmission, type InboundTarget, NOTHING_TAKEN } from './inbound-limits.js';
 import { checkMessageSize, copyUnits } from './message-limits.js';
+import { presendOutcome } from './presend.js';
 import { limitKey, refuseIfKnownEmpty, spend } from './rate-limits.js';
 import { inSenderLane } from './sender-lanes.js';
 import { finishSwitch } from './switch.js';
@@ -62,14 +63,26 @@ export async function sendMessage(deps: Deps, sender: string, input: SendRequest
     refuseIfKnownEmpty(deps, sender, 'sendCopies');
   };
   refuseUnread();
+  // Of what the client sent, whatever the pre-send hook makes of it: the client's retry must match it.
+  const idempotency = idempotencyOf(deps, sender, input);
+  // Before the lane, so one user's slow hook does not hold up their other sends. A rewrite is applied
+  // the same way to every attempt (the decision is recorded), so a replay answers the rewritten body.
+  const message = await presendOutcome(deps, sender, input, idempotency);
   return inSenderLane(deps, sender, function sendInTurn() {
     // Re-checked in turn: the sends ahead in the lane may have emptied the bucket.
     refuseUnread();
-    return input.chatType === 'single' ? sendSingle(deps, sender, input) : sendToGroup(deps, sender, input);
+    return message.chatType === 'single'
+      ? sendSingle(deps, sender, message, idempotency)
+      : sendToGroup(deps, sender, message, idempotency);
   });
 }
 
-async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
+async function sendSingle(
+  deps: Deps,
+  sender: string,
+  input: SendRequest,
+  idempotency: RetryableRequest | undefined,
+): Promise<Message> {
   const sides: ConversationRef[] =
     sender === input.to
       ? [{ owner: sender, chatType: 'single', convId: sender }]
@@ -77,7 +90,6 @@ async function sendSingle(deps: Deps, sender: string, input: SendRequest): Promi
           { owner: sender, chatType: 'single', convId: input.to },
           { owner: input.to, chatType: 'single', convId: sender },
         ];
-  const idempotency = idempotencyOf(deps, sender, input);
   const limits = sendLimits(deps, sender, input);
   let admission = inboundAdmission(deps, { recipient: input.to });
   return withRetries(deps, 'send', async function attemptSingleSend() {
@@ -169,10 +181,14 @@ function sendLimits(deps: Deps, sender: string, input: SendRequest) {
   };
 }
 
-async function sendToGroup(deps: Deps, sender: string, input: SendRequest): Promise<Message> {
+async function sendToGroup(
+  deps: Deps,
+  sender: string,
+  input: SendRequest,
+  idempotency: RetryableRequest | undefined,
+): Promise<Message> {
   const groupId = input.to;
   const side: ConversationRef = { owner: sender, chatType: 'group', convId: groupId };
-  const idempotency = idempotencyOf(deps, sender, input);
   const limits = sendLimits(deps, sender, input);
   const extra = present(idempotency?.key, ...limits.keys);
   let admission = inboundAdmission(deps, { groupId });

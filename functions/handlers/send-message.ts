@@ -5,7 +5,7 @@ import { requestBudget } from '../domain/request-budget.js';
 import { sendMessage } from '../domain/send.js';
 import { endpoint } from '../http/endpoint.js';
 import { messageSchema } from '../http/responses.js';
-import { chatType, id, jsonObject, messageType } from '../http/schemas.js';
+import { bodyFitsType, chatType, id, jsonObject, messageType, TEXT_BODY_RULE } from '../http/schemas.js';
 
 const input = /* @__PURE__ */ lazy(() =>
   z.object({
@@ -18,12 +18,7 @@ const input = /* @__PURE__ */ lazy(() =>
         ext: z.optional(jsonObject()),
         clientMsgId: z.optional(id()),
       })
-      .check(
-        z.refine((m) => m.type !== 'text' || (typeof m.body.text === 'string' && m.body.text.length > 0), {
-          message: 'a text message needs body.text, a non-empty string',
-          path: ['body'],
-        }),
-      ),
+      .check(z.refine((m) => bodyFitsType(m.type, m.body), { message: TEXT_BODY_RULE, path: ['body'] })),
   }),
 );
 

@@ -93,6 +93,15 @@ export const jsonObject = /* @__PURE__ */ lazy(() =>
   ),
 );
 
+/**
+ * A message's body by its type, beyond being a JSON object: a text message needs `body.text`, a
+ * non-empty string. The send route checks it, and so does a pre-send hook's rewrite.
+ */
+export const TEXT_BODY_RULE = 'a text message needs body.text, a non-empty string';
+export function bodyFitsType(type: string, body: Record<string, unknown>): boolean {
+  return type !== 'text' || (typeof body.text === 'string' && body.text.length > 0);
+}
+
 export const conversationPath = /* @__PURE__ */ lazy(() => z.object({ chatType: chatType(), convId: id() }));
 
 /** Zod's issues as one readable sentence naming each field. */

@@ -231,7 +231,8 @@ function operationOf(
   const statuses = [...errors].sort();
   const errorName = `${route.name.charAt(0).toUpperCase()}${route.name.slice(1)}Error`;
   const limits = limitsOf(route, doc);
-  collector.components[errorName] = errorSchemaWith(statuses.flatMap(codesOf), limits);
+  const codes = statuses.flatMap((status) => [...codesOf(status), ...(doc.codes?.[status] ?? [])]);
+  collector.components[errorName] = errorSchemaWith(codes, limits);
   for (const status of statuses) {
     responses[String(status)] = errorResponseOf(status, `#/components/schemas/${errorName}`, {
       code: codesOf(status)[0],

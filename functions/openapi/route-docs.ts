@@ -11,6 +11,8 @@ export interface RouteDoc {
   description?: string;
   /** Error statuses this route answers besides 400, 401, 413, 415, 429, 500, 503 (and 403 for admin routes). */
   errors?: number[];
+  /** Error codes this route answers besides each status's own (`rejected` with a 403, say). */
+  codes?: Partial<Record<number, string[]>>;
   /**
    * Per-user limits of its own besides the request budget, which every route has (`requests`, or
    * `adminRequests` on admin routes): a 429 `rate_limited` names one of them in `limit`.
@@ -30,8 +32,12 @@ export const ROUTE_DOCS: Partial<Record<RouteName, RouteDoc>> = {
       'Group sends need membership (403 otherwise, also for an unknown group). Sizes per type: text at most 5,000 ' +
       'characters; `body` and `ext` as JSON at most 12 KB (text, custom), 4 KB (image, audio, video, file), 2 KB ' +
       '(location); larger is a 413. A user sends at most 10 messages a second on average (bursts of 20): 429 ' +
-      '`rate_limited` with `Retry-After` beyond.',
+      '`rate_limited` with `Retry-After` beyond. With a pre-send hook (docs/presend-hook.md) the hook may refuse ' +
+      'the message (403 `rejected`, its reason as the message) or rewrite its body (the answer and history carry ' +
+      'the rewrite); a hook that does not answer under the `closed` policy is a 503 `hook_unavailable`, final for ' +
+      'that `clientMsgId` (send again with a new one).',
     errors: [403, 409],
+    codes: { 403: ['rejected'], 503: ['hook_unavailable'] },
     limits: ['send', 'sendsInFlight'],
     requestExample: {
       to: 'bob',

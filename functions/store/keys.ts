@@ -16,6 +16,7 @@ import type { ChatType, ConversationRef } from '../core/model.js';
  * | message revision | U#{sender}#REV              | {type}#{convId}#{msgId}  |
  * | pending revision | PENDING_REVISIONS           | {revision pk}|{revision sk} |
  * | group creation   | U#{owner}#IDEM              | G#{clientRequestId}      |
+ * | pre-send decision | U#{sender}#IDEM            | H#{clientMsgId}          |
  * | group / member   | G#{groupId}                 | META / M#{userId}        |
  * | group log entry  | G#{groupId}#LOG             | {seq, zero-padded}       |
  * | shared copy      | G#{groupId}#H               | M#{msgId}                |
@@ -107,6 +108,11 @@ export const keys = {
   groupCreation: (owner: string, clientRequestId: string) => ({
     pk: `U#${owner}#IDEM`,
     sk: `G#${clientRequestId}`,
+  }),
+  /** The pre-send hook's decision on one send (presend-store.ts); '#' keeps it apart from a send's record too. */
+  presendDecision: (sender: string, clientMsgId: string) => ({
+    pk: `U#${sender}#IDEM`,
+    sk: `H#${clientMsgId}`,
   }),
 
   groupPk: (groupId: string) => `G#${groupId}`,

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { inject } from 'vitest';
 import { RoamingClient } from '../../client/roaming-client.js';
 import { type Clock, DAY_MS, ManualClock } from '../../functions/core/clock.js';
-import { type Deps, NO_RATE_LIMITS, type RoamingConfig } from '../../functions/domain/deps.js';
+import {
+  type Deps,
+  NO_RATE_LIMITS,
+  type PresendHookSettings,
+  type RoamingConfig,
+} from '../../functions/domain/deps.js';
 import type { LocalExports } from '../../functions/exports/local-exports.js';
 import { ensureTable } from '../../functions/store/create-table.js';
 import type { DocumentSender } from '../../functions/store/db.js';
@@ -68,7 +73,12 @@ export interface Harness {
  * tests put a wrapper around the real client.
  */
 export async function startHarness(
-  options: { config?: Partial<RoamingConfig>; wrapClient?: (client: DocumentSender) => DocumentSender } = {},
+  options: {
+    config?: Partial<RoamingConfig>;
+    wrapClient?: (client: DocumentSender) => DocumentSender;
+    /** A pre-send hook every instance calls (test/presend-hook.test.ts). */
+    presend?: PresendHookSettings;
+  } = {},
 ): Promise<Harness> {
   const endpoint = inject('dynamoEndpoint');
   const tableName = `roaming_${process.pid}_${++tableCounter}_${Math.random().toString(36).slice(2, 8)}`;
@@ -92,7 +102,14 @@ export async function startHarness(
   const token = (userId: string, o: { admin?: boolean } = {}) =>
     signDevToken(userId, { admin: o.admin, secret: TEST_SECRET });
   async function serve(instanceClock: Clock): Promise<Instance> {
-    const app = buildLocalApp({ client, tableName, clock: instanceClock, config, exportDir });
+    const app = buildLocalApp({
+      client,
+      tableName,
+      clock: instanceClock,
+      config,
+      exportDir,
+      presend: options.presend,
+    });
     const server = createLocalApi({
       handlers: app.handlers,
       jwtSecret: TEST_SECRET,
