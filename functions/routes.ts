@@ -498,6 +498,8 @@ export const ERASURE_FUNCTION = {
       policy: ['GetItem', 'BatchWriteItem'],
       budget: ['Query', 'BatchWriteItem'],
       holds: ['Query'],
+      // Events that name the user (erasure-plan.ts).
+      events: ['BatchWriteItem'],
       erasures: ['GetItem', 'UpdateItem'],
     },
     scan: true,

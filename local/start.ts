@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { ServiceUnavailableError } from '../functions/core/errors.js';
+import { webhookFromEnv, webhookPoster } from '../functions/events/delivery.js';
 import { secretSourceFromEnv } from '../functions/events/webhook-secret.js';
 import { configFromEnv, presendFromEnv } from '../functions/runtime.js';
 import { ensureTable } from '../functions/store/create-table.js';
@@ -17,6 +18,7 @@ import {
   startEmbeddedDynamo,
   stopAllEmbeddedDynamos,
 } from './embedded-dynamo.js';
+import { type EventPipeline, startEventPipeline } from './event-pipeline.js';
 import { createLocalApi, type LocalHandlers } from './http-server.js';
 import { requireJava } from './java-check.js';
 import { buildLocalApp, documentClientOf, localDynamoClient } from './local-app.js';
@@ -52,6 +54,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   const tableName = env.TABLE_NAME ?? 'roaming';
   const config = readConfig(() => configFromEnv(env));
   const presend = readConfig(() => presendFromEnv(env, secretSourceFromEnv(env)));
+  const webhook = readConfig(() => webhookFromEnv(env));
   const sweepEvery = readConfig(() => sweepIntervalMs(env));
   const external = env.DYNAMODB_ENDPOINT;
   const dataDir = external || env.ROAMING_IN_MEMORY === '1' ? undefined : dataDirOf(env);
@@ -66,6 +69,7 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   let lock: DataDirLock | undefined;
   let client: DynamoDBClient | undefined;
   let stopSweeps = () => {};
+  let events: EventPipeline | undefined;
   let endpointFileWritten = false;
   // Filled in once the store is ready; until then every request gets 503.
   const handlers: LocalHandlers = {};
@@ -85,6 +89,8 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   lifetime.onEnd(async function stopEverything() {
     phase = 'stopping';
     stopSweeps();
+    // Saves how far it delivered: the next start goes on from there.
+    await events?.stop().catch(() => undefined);
     await closeServer(server);
     // Also a DynamoDB Local still starting; the data folder is free only once it is gone.
     await stopAllEmbeddedDynamos();
@@ -120,6 +126,18 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
   }
   // The timer stands in for the sweep's schedule.
   stopSweeps = startSweepTimer(app.deps, sweepEvery, (line) => console.log(line));
+  // What EventBridge Pipes, the FIFO queue and the sender function do on AWS (docs/events.md).
+  if (webhook) {
+    events = await startEventPipeline({
+      endpoint,
+      credentials,
+      tableName,
+      client: documentClientOf(client),
+      post: webhookPoster(webhook),
+      onDeadLetter: (queued, reason) =>
+        console.error(`Event ${queued.event.id} could not be delivered (${reason}): dead letter`),
+    });
+  }
   phase = 'ready';
 
   console.log(`Roaming API: http://${host.includes(':') ? `[${host}]` : host}:${actualPort}`);
@@ -131,6 +149,12 @@ async function startRoaming(lifetime: Lifetime): Promise<void> {
       ? `Retention sweep every ${sweepEvery / 1000} s (ROAMING_SWEEP_INTERVAL_MS; 0 turns it off); now: npm run sweep`
       : 'Retention sweep timer off (ROAMING_SWEEP_INTERVAL_MS=0); run one: npm run sweep',
   );
+  if (webhook) {
+    const { origin, pathname } = new URL(webhook.url);
+    console.log(
+      `Events delivered to ${origin}${pathname} (ROAMING_WEBHOOK_URL), signed with ROAMING_WEBHOOK_SECRET`,
+    );
+  }
   if (presend) {
     // Origin and path only: a query string may carry a credential.
     const { origin, pathname } = new URL(presend.url);

@@ -1,5 +1,6 @@
 import type { ChatType } from '../core/model.js';
 import type { Key } from '../store/db.js';
+import { EVENT_PK_PREFIX, eventMentions } from '../store/event-store.js';
 import { keys } from '../store/keys.js';
 import type { StoredMessage } from '../store/stored-message.js';
 
@@ -54,6 +55,8 @@ export function stepsFor(item: Item, userId: string): ItemStep[] {
   if (pk === keys.pendingRevisionsPk && item.recordPk === keys.revision(userId, 'single', '', '').pk) {
     return [{ kind: 'delete', key }];
   }
+  // An event about them (sent, received, deleted, joined...): the outbox keeps no trace of them.
+  if (pk.startsWith(EVENT_PK_PREFIX)) return eventMentions(item, userId) ? [{ kind: 'delete', key }] : [];
   if (pk.startsWith('U#')) return peerSteps(item, key, userId);
   if (pk.startsWith('G#')) return groupSteps(item, key, userId);
   return [];

@@ -1,6 +1,8 @@
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
+import { MAX_ID_TIME } from '../core/ids.js';
 import type { ChatType, ConversationRef } from '../core/model.js';
 import { type Db, queryAll, send } from '../store/db.js';
+import { eventsBetween } from '../store/event-store.js';
 import { keys } from '../store/keys.js';
 
 /**
@@ -20,7 +22,11 @@ import { keys } from '../store/keys.js';
 type Item = Record<string, unknown>;
 
 /** Every item the walk finds that may name the user, and the groups their conversation items name. */
-export async function itemsNamingUser(db: Db, userId: string): Promise<{ items: Item[]; groups: string[] }> {
+export async function itemsNamingUser(
+  db: Db,
+  userId: string,
+  events: { eventsSince: number; eventShards: number },
+): Promise<{ items: Item[]; groups: string[] }> {
   const own = await partition(db, keys.userPk(userId));
   const conversations = own.filter((item) => String(item.sk).startsWith(keys.conversationSkPrefix));
   const reads: Promise<Item[]>[] = [
@@ -28,6 +34,12 @@ export async function itemsNamingUser(db: Db, userId: string): Promise<{ items: 
     partition(db, keys.idempotency(userId, '').pk),
     partition(db, keys.requestBudget(userId, '').pk),
     getItem(db, { pk: keys.policyPk, sk: keys.userPolicySk(userId) }),
+    // The outbox is not keyed by user: its events since the erasure began, every shard.
+    ...Array.from(
+      { length: events.eventShards },
+      (_, shard) =>
+        eventsBetween(db, shard, { from: events.eventsSince, to: MAX_ID_TIME }),
+    ),
   ];
   const marks = new Set<number>();
   for (const item of conversations) {

@@ -35,6 +35,7 @@ import type { Deps } from './deps.js';
 import { groupsOfUser, leaveGroupForErasure } from './erasure-groups.js';
 import { type ItemStep, stepsFor } from './erasure-plan.js';
 import { itemsNamingUser } from './erasure-walk.js';
+import { MAX_CLOCK_SKEW_MS } from './retention.js';
 import { createBudget } from './sweep-budget.js';
 
 /**
@@ -329,7 +330,11 @@ async function closeWalk(
     if (!ctx.budget.takeBatch()) return { outcome: 'stopped', state };
     const holds = await listHolds(deps.db);
     if (isHeld(holds, userId)) return { outcome: 'held', state };
-    const found = await itemsNamingUser(deps.db, userId);
+    // Events told since the job started (by any instance's clock) may name them, behind the Scan.
+    const found = await itemsNamingUser(deps.db, userId, {
+      eventsSince: job.startedAt - MAX_CLOCK_SKEW_MS,
+      eventShards: deps.config.eventShards,
+    });
     const counts = zeroErasureCounts();
     counts.itemsScanned = found.items.length;
     // A group they were added to behind the Scan: they leave it again (no-op when not a member).

@@ -1,6 +1,6 @@
 import type { QueuedEvent } from '../store/event-store.js';
 import { EVENT_ID_HEADER, signedHeaders } from './signing.js';
-import type { SecretSource } from './webhook-secret.js';
+import { type SecretSource, secretSourceFromEnv } from './webhook-secret.js';
 
 /**
  * Delivering events to the app's webhook (docs/events.md), the same code on AWS (the sender function, fed
@@ -21,6 +21,28 @@ export type PostOutcome = { delivered: true } | { delivered: false; reason: stri
 export type PostEvent = (queued: QueuedEvent) => Promise<PostOutcome>;
 
 const DEFAULT_POST_TIMEOUT_MS = 5000;
+
+/**
+ * The webhook from the environment (the sender function, npm start): ROAMING_WEBHOOK_URL, an http(s)
+ * URL, and the secret (secretSourceFromEnv); undefined without a URL. A URL without a secret stops the
+ * start: nothing is sent unsigned. Errors never repeat the URL (it may carry a credential).
+ */
+export function webhookFromEnv(env: NodeJS.ProcessEnv): Webhook | undefined {
+  const url = env.ROAMING_WEBHOOK_URL?.trim();
+  if (!url) return undefined;
+  let protocol: string;
+  try {
+    protocol = new URL(url).protocol;
+  } catch {
+    throw new Error('ROAMING_WEBHOOK_URL is not a URL');
+  }
+  if (protocol !== 'http:' && protocol !== 'https:') throw new Error('ROAMING_WEBHOOK_URL must be http(s)');
+  const secret = secretSourceFromEnv(env);
+  if (!secret) {
+    throw new Error('ROAMING_WEBHOOK_URL needs a secret to sign with: ROAMING_WEBHOOK_SECRET (or _ARN)');
+  }
+  return { url, secret };
+}
 
 /** One signed POST of one event: its raw JSON as stored, its id in a header. */
 export function webhookPoster(webhook: Webhook): PostEvent {

@@ -1,9 +1,7 @@
-import { webhookPoster } from '../events/delivery.js';
-import { secretSourceFromEnv } from '../events/webhook-secret.js';
+import { webhookFromEnv, webhookPoster } from '../events/delivery.js';
 import { makeDeliverEventsHandler, sqsHider } from '../handlers/deliver-events.js';
 
-const url = process.env.ROAMING_WEBHOOK_URL;
-const secret = secretSourceFromEnv(process.env);
-if (!url || !secret) throw new Error('ROAMING_WEBHOOK_URL and ROAMING_WEBHOOK_SECRET_ARN must be set');
+const webhook = webhookFromEnv(process.env);
+if (!webhook) throw new Error('ROAMING_WEBHOOK_URL must be set');
 
-export const handler = makeDeliverEventsHandler({ post: webhookPoster({ url, secret }), hide: sqsHider() });
+export const handler = makeDeliverEventsHandler({ post: webhookPoster(webhook), hide: sqsHider() });

@@ -4,6 +4,7 @@ import {
   DescribeTableCommand,
   type DynamoDBClient,
   ResourceNotFoundException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   waitUntilTableExists,
 } from '@aws-sdk/client-dynamodb';
@@ -64,6 +65,7 @@ export function createAuditTableInput(tableName: string): CreateTableCommandInpu
  */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<boolean> {
   const created = await createIfMissing(client, createTableInput(tableName));
+  if (!created) await ensureStream(client, tableName);
   if (created) {
     await client.send(
       new UpdateTimeToLiveCommand({
@@ -74,6 +76,18 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
   }
   await createIfMissing(client, createAuditTableInput(auditTableNameOf(tableName)));
   return created;
+}
+
+/** A table made before the event outbox (an older npm start data folder) gets its stream. */
+async function ensureStream(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  if (Table?.StreamSpecification?.StreamEnabled) return;
+  await client.send(
+    new UpdateTableCommand({
+      TableName: tableName,
+      StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
+    }),
+  );
 }
 
 async function createIfMissing(client: DynamoDBClient, input: CreateTableCommandInput): Promise<boolean> {

@@ -21,7 +21,8 @@ import type { TransactItem } from './transactions.js';
 /** The attribute that marks an outbox item in a stream record (the pipes filter on it). */
 export const EVENT_ENTITY = 'event';
 
-export interface EventItem {
+/** A type, not an interface: it is read as any other item (Record<string, unknown>) too. */
+export type EventItem = {
   pk: string;
   sk: string;
   entity: typeof EVENT_ENTITY;
@@ -38,7 +39,7 @@ export interface EventItem {
   /** A recall or edit rewrote this event's message: the rewrite is not delivered. */
   redacted?: true;
   expiresAt: number;
-}
+};
 
 /** A FIFO message group id takes at most 128 characters: longer conversation names are hashed. */
 const MAX_GROUP_LENGTH = 128;
@@ -78,6 +79,21 @@ export function eventItemOf(
     payload: JSON.stringify(event),
     expiresAt: ttlAfter(event.occurredAt, options.retentionDays),
   };
+}
+
+export const EVENT_PK_PREFIX = keys.eventPk(0).slice(0, -1);
+
+/**
+ * Whether a stored event names `userId`: as a message's sender or recipient, a conversation's owner or
+ * peer, a member or who acted (an erasure deletes such events: erasure-plan.ts).
+ */
+export function eventMentions(item: Record<string, unknown>, userId: string): boolean {
+  if (typeof item.payload !== 'string') return false;
+  const { data } = JSON.parse(item.payload) as { data: Record<string, unknown> };
+  const message = (data.message ?? {}) as Record<string, unknown>;
+  const named = [data.from, data.to, data.owner, data.convId, data.member, data.by, message.from, message.to];
+  if (named.includes(userId)) return true;
+  return Array.isArray(data.members) && data.members.includes(userId);
 }
 
 /** An event as delivery sees it: read from a stream record's new image. */
