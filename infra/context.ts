@@ -21,6 +21,8 @@ export const OVERRIDE_KEYS = [
   'logRetentionDays',
   'alarmTopicArn',
   'tableName',
+  'webhookUrl',
+  'presendUrl',
 ] as const;
 
 /** The app's settings: the stage file (infra/stages/{stage}.json), then any `-c` overrides. */
@@ -91,6 +93,11 @@ function withOverrides(
     logRetentionDays: integer(context('logRetentionDays'), 'logRetentionDays') ?? stage.logRetentionDays,
     alarms: { ...stage.alarms, topicArn: topicArn ?? stage.alarms.topicArn },
     tableName: text(context('tableName')) ?? stage.tableName,
+    events: {
+      ...stage.events,
+      webhookUrl: text(context('webhookUrl')) ?? stage.events.webhookUrl,
+      presendUrl: text(context('presendUrl')) ?? stage.events.presendUrl,
+    },
   };
 }
 
@@ -142,6 +149,13 @@ function settingsOf(name: string, stage: StageConfig, cliAccount: string | undef
         copy: stage.backup.copy ?? undefined,
       },
       contributorInsights: stage.contributorInsights,
+      events: {
+        webhookUrl: stage.events.webhookUrl ?? undefined,
+        presendUrl: stage.events.presendUrl ?? undefined,
+        presendPolicy: stage.events.presendPolicy,
+        presendTimeoutMs: stage.events.presendTimeoutMs,
+        busName: stage.events.busName ?? undefined,
+      },
     },
   };
 }

@@ -20,6 +20,12 @@ export function synthesizedIamTable(): string {
     env: { account: '123456789012', region: 'eu-west-1' },
     jwtIssuer: 'https://issuer.example.com',
     jwtAudience: ['app-client'],
+    // Both hooks on, so the table shows every function and grant a stage can have: the webhook's sender,
+    // and the send route's read of the signing secret (docs/aws.md "Events").
+    events: {
+      webhookUrl: 'https://hooks.example.com/roaming/events',
+      presendUrl: 'https://hooks.example.com/roaming/presend',
+    },
   });
   // The whole template: the admin routes' functions are in the AdminApi nested stack.
   return iamTable(wholeTemplate(stack).toJSON() as Parameters<typeof iamTable>[0]);

@@ -74,6 +74,19 @@ export const NAG_ACKNOWLEDGEMENTS = {
       "The erasure function's on-failure destination is itself its dead-letter queue (a failed event waits there, " +
       'with an alarm: docs/runbooks/erasure-stuck.md); nothing consumes it, so it needs no dead-letter queue of its own.',
   },
+  signingSecretRotation: {
+    id: 'AwsSolutions-SMG4',
+    reason:
+      'The events signing secret is not rotated automatically: every receiver (the webhook, the pre-send hook) verifies ' +
+      'with the one value, so a rotation must be agreed with the app; it is rotated by hand (docs/runbooks/key-rotation.md). ' +
+      'The sender reads it again at most five minutes after a change.',
+  },
+  pipeQueueIsTheDeadLetterQueue: {
+    id: 'AwsSolutions-SQS3',
+    reason:
+      "The events pipes' dead-letter queue and the webhook delivery queue's dead-letter queue are themselves dead-letter " +
+      'queues (each with an alarm: docs/runbooks/event-delivery.md); nothing consumes them, so they need none of their own.',
+  },
 } as const;
 
 export function acknowledgeNagFindings(stack: RoamingStack): void {
@@ -84,6 +97,8 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
     stack.retention.sweepFunction,
     stack.exports.workerFunction,
     stack.erasure.erasureFunction,
+    stack.events.busFunction,
+    ...(stack.events.delivery ? [stack.events.delivery.sender] : []),
   ];
   for (const fn of functions) {
     acknowledge(fn.function, NAG_ACKNOWLEDGEMENTS.lambdaRuntime);
@@ -104,6 +119,11 @@ export function acknowledgeNagFindings(stack: RoamingStack): void {
     id: `AwsSolutions-IAM5[Resource::<referenceto${Names.nodeUniqueId(bucket.node)}Arn>/exports/*]`,
   });
   acknowledge(stack.erasure.deadLetterQueue, NAG_ACKNOWLEDGEMENTS.erasureQueueIsTheDeadLetterQueue);
+  acknowledge(stack.events.secret, NAG_ACKNOWLEDGEMENTS.signingSecretRotation);
+  acknowledge(stack.events.pipeDeadLetterQueue, NAG_ACKNOWLEDGEMENTS.pipeQueueIsTheDeadLetterQueue);
+  if (stack.events.delivery) {
+    acknowledge(stack.events.delivery.deadLetterQueue, NAG_ACKNOWLEDGEMENTS.pipeQueueIsTheDeadLetterQueue);
+  }
 }
 
 function acknowledge(scope: IConstruct, finding: { id: string; reason: string }): void {

@@ -8,6 +8,7 @@ import { Api, type ApiOptions } from './constructs/api.js';
 import { OperationsDashboard } from './constructs/dashboard.js';
 import { type BackupOptions, Data, type ThroughputCaps } from './constructs/data.js';
 import { Erasure } from './constructs/erasure.js';
+import { type EventOptions, Events } from './constructs/events.js';
 import { type ExportOptions, Exports } from './constructs/exports.js';
 import type { HandlerDefaults } from './constructs/handler-function.js';
 import { Monitoring } from './constructs/monitoring.js';
@@ -77,6 +78,12 @@ export interface RoamingStackProps extends StackProps {
    * @default - see ExportOptions
    */
   readonly exports?: ExportOptions;
+  /**
+   * Events: the app's webhook (every event, signed, in order per conversation), its pre-send hook (asked
+   * before a message is stored) and the EventBridge bus every event also goes to.
+   * @default - no webhook and no pre-send hook; the bus gets every event
+   */
+  readonly events?: EventOptions;
 }
 
 /** Roaming on AWS: wiring only; each capability is a construct under ./constructs. */
@@ -92,6 +99,8 @@ export class RoamingStack extends Stack {
   readonly alarms: Alarms;
   readonly rollout: Rollout;
   readonly erasure: Erasure;
+  /** The events' nested stack: the pipes, the bus, the webhook delivery (constructs/events.ts). */
+  readonly events: Events;
 
   constructor(scope: Construct, id: string, props: RoamingStackProps) {
     super(scope, id, props);
@@ -124,12 +133,24 @@ export class RoamingStack extends Stack {
     this.exports.allowLocate(this.api.routeFunction('getExport'));
     this.erasure = new Erasure(this, 'Erasure', { defaults });
     this.erasure.allowStart(this.api.routeFunction('startErasure'));
+    this.events = new Events(this, 'Events', {
+      ...props.events,
+      defaults,
+      streamArn: this.data.streamArn,
+    });
+    this.events.hookSendPath(this.api.routeFunction('sendMessage'));
     requireConcurrencyQuota(this.api, this.retention, props.alarms?.accountConcurrencyLimit ?? 1000);
     this.dashboard = new OperationsDashboard(this, 'Operations', {
       api: this.api,
       retention: this.retention,
       table: this.data.table,
-      otherFunctions: [this.exports.workerFunction, this.erasure.erasureFunction],
+      otherFunctions: [
+        this.exports.workerFunction,
+        this.erasure.erasureFunction,
+        this.events.busFunction,
+        ...(this.events.delivery ? [this.events.delivery.sender] : []),
+      ],
+      events: this.events,
     });
     // The id `Alarms` is the topic's path from before the alarms moved to Monitoring: the same logical ids.
     this.alarmTopic = new AlarmTopic(this, 'Alarms', props.alarms ?? {});
@@ -144,6 +165,7 @@ export class RoamingStack extends Stack {
     });
     this.alarms = this.monitoring.alarms;
     this.erasure.notify(this.alarmTopic.topic);
+    this.events.notify(this.alarmTopic.topic);
     this.rollout = new Rollout(this, 'Rollout', {
       functions: this.alarms.deployAlarms,
       style: props.deployment,
@@ -167,6 +189,15 @@ export class RoamingStack extends Stack {
     new CfnOutput(this, 'ExportBucketName', {
       description: "Where exports of a user's data go (POST /v1/admin/exports); expired by its lifecycle",
       value: this.exports.bucket.bucketName,
+    });
+    new CfnOutput(this, 'EventBusName', {
+      description: 'The EventBridge bus every event goes to (source "roaming", detail-type the event type)',
+      value: this.events.bus.eventBusName,
+    });
+    new CfnOutput(this, 'EventSigningSecretArn', {
+      description:
+        'The secret the webhook deliveries and pre-send hook requests are signed with (the app verifies with it)',
+      value: this.events.secret.secretArn,
     });
     new CfnOutput(this, 'AlarmTopicArn', {
       description: 'The SNS topic the alarms notify',

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { ROUTES } from '../functions/routes.js';
+import { MAX_PRESEND_TIMEOUT_MS } from './constructs/events.js';
 import { PROJECT_ROOT } from './paths.js';
 
 /** The committed stages: one JSON file per stage (`infra/stages/{name}.json`); add a file to add a stage. */
@@ -81,6 +82,14 @@ export const StageSchema = z.strictObject({
       customDomain: z.strictObject({ domainName: z.string(), certificateArn: z.string() }).nullable(),
     })
     .nullable(),
+  /** Events (infra/constructs/events.ts, docs/aws.md "Events"): null = no webhook, no pre-send hook, a generated bus name. */
+  events: z.strictObject({
+    webhookUrl: z.string().nullable(),
+    presendUrl: z.string().nullable(),
+    presendPolicy: z.enum(['open', 'closed']),
+    presendTimeoutMs: z.number().int().min(1).max(MAX_PRESEND_TIMEOUT_MS),
+    busName: z.string().nullable(),
+  }),
   tags: z.record(z.string(), z.string()),
 });
 

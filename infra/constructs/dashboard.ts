@@ -20,6 +20,7 @@ import {
   SWEEP_SERVICE,
 } from '../../functions/telemetry/api-telemetry.js';
 import type { Api } from './api.js';
+import type { Events } from './events.js';
 import type { HandlerFunction } from './handler-function.js';
 import type { Retention } from './retention.js';
 import { TABLE_OPERATIONS } from './table-alarms.js';
@@ -34,11 +35,17 @@ export interface OperationsDashboardProps {
    * @default - none
    */
   readonly otherFunctions?: readonly HandlerFunction[];
+  /**
+   * The events (constructs/events.ts): webhook deliveries, their queue and dead letters, the pipes.
+   * @default - no events row
+   */
+  readonly events?: Events;
 }
 
 const WIDE = 24;
 const HALF = 12;
 const THIRD = 8;
+const QUARTER = 6;
 const HEIGHT = 6;
 
 /**
@@ -216,9 +223,101 @@ export class OperationsDashboard extends Construct {
             height: HEIGHT,
           }),
         ],
+        ...(props.events ? [eventWidgets(props.events)] : []),
       ],
     });
   }
+}
+
+/**
+ * The events row: what the pipes read and failed, and with a webhook, the deliveries (messages deleted from
+ * the queue: delivered; sent to its dead-letter queue: given up), the queue's depth and oldest age, and
+ * the dead letters of both.
+ */
+function eventWidgets(events: Events): GraphWidget[] {
+  const five = { period: Duration.minutes(5) };
+  const pipes = [events.busPipe, events.delivery?.pipe].flatMap((pipe, i) =>
+    pipe ? [{ pipe, label: i === 0 ? 'bus pipe' : 'webhook pipe' }] : [],
+  );
+  const pipeMetric = (metricName: string, pipeName: string, label: string) =>
+    new Metric({
+      namespace: 'AWS/EventBridge/Pipes',
+      metricName,
+      dimensionsMap: { PipeName: pipeName },
+      statistic: 'Sum',
+      ...five,
+      label,
+    });
+  const deadLetters = [
+    events.pipeDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+      ...five,
+      statistic: 'Maximum',
+      label: 'pipe dead letters (batches)',
+    }),
+  ];
+  const widgets = [
+    new GraphWidget({
+      title: 'Event pipes: events read and failed executions',
+      left: pipes.map(({ pipe, label }) => pipeMetric('EventCount', pipe.ref, `${label}: events`)),
+      right: pipes.map(({ pipe, label }) => pipeMetric('ExecutionFailed', pipe.ref, `${label}: failed`)),
+      width: QUARTER,
+      height: HEIGHT,
+    }),
+  ];
+  const delivery = events.delivery;
+  if (delivery) {
+    deadLetters.push(
+      delivery.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        ...five,
+        statistic: 'Maximum',
+        label: 'webhook dead letters (events)',
+      }),
+    );
+    widgets.push(
+      new GraphWidget({
+        title: 'Webhook: events queued, delivered and given up',
+        left: [
+          delivery.queue.metricNumberOfMessagesSent({ ...five, statistic: 'Sum', label: 'queued' }),
+          delivery.queue.metricNumberOfMessagesDeleted({ ...five, statistic: 'Sum', label: 'delivered' }),
+          delivery.deadLetterQueue.metricNumberOfMessagesSent({
+            ...five,
+            statistic: 'Sum',
+            label: 'given up (dead letters)',
+          }),
+        ],
+        width: QUARTER,
+        height: HEIGHT,
+      }),
+      new GraphWidget({
+        title: 'Webhook queue: depth and oldest event age (s)',
+        left: [
+          delivery.queue.metricApproximateNumberOfMessagesVisible({
+            ...five,
+            statistic: 'Maximum',
+            label: 'waiting',
+          }),
+          delivery.queue.metricApproximateNumberOfMessagesNotVisible({
+            ...five,
+            statistic: 'Maximum',
+            label: 'in flight or backing off',
+          }),
+        ],
+        right: [
+          delivery.queue.metricApproximateAgeOfOldestMessage({
+            ...five,
+            statistic: 'Maximum',
+            label: 'oldest age',
+          }),
+        ],
+        width: QUARTER,
+        height: HEIGHT,
+      }),
+    );
+  }
+  widgets.push(
+    new GraphWidget({ title: 'Event dead letters', left: deadLetters, width: QUARTER, height: HEIGHT }),
+  );
+  return widgets;
 }
 
 /** One line per route of an EMF metric the route functions publish (dimensions: service, route). */

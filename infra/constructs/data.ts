@@ -1,6 +1,13 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { BackupPlan, BackupPlanRule, BackupResource, BackupVault } from 'aws-cdk-lib/aws-backup';
-import { AttributeType, BillingMode, type ITable, ProjectionType, Table } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AttributeType,
+  BillingMode,
+  type ITable,
+  ProjectionType,
+  StreamViewType,
+  Table,
+} from 'aws-cdk-lib/aws-dynamodb';
 import { Schedule } from 'aws-cdk-lib/aws-events';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
@@ -79,6 +86,11 @@ export class Data extends Construct {
   readonly auditTable: Table;
   readonly throughputCaps?: ThroughputCaps;
   /**
+   * The stream (NEW_IMAGE) of the table the functions use: the stack's own table's; undefined with an
+   * adopted table (`tableName`), whose stream the stack does not know.
+   */
+  readonly streamArn?: string;
+  /**
    * The key of the idempotency records' HMAC (they must not let anyone confirm a message from its hash).
    * Kept when the stack is deleted: a new key would make a retry of an earlier send look different.
    */
@@ -98,6 +110,9 @@ export class Data extends Construct {
       billingMode: BillingMode.PAY_PER_REQUEST,
       ...props.throughputCaps,
       timeToLiveAttribute: TTL_ATTRIBUTE,
+      // The events' outbox items reach the pipes through it (constructs/events.ts); only the new image is
+      // read. Turning a stream on is an in-place update of the table (no replacement, no data moved).
+      stream: StreamViewType.NEW_IMAGE,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       contributorInsightsSpecification: props.contributorInsights ? { enabled: true } : undefined,
       deletionProtection: true,
@@ -114,6 +129,7 @@ export class Data extends Construct {
           globalIndexes: [...this.indexNames],
         })
       : this.ownTable;
+    this.streamArn = props.tableName ? undefined : this.ownTable.tableStreamArn;
 
     this.auditTable = new Table(this, 'AuditTable', {
       partitionKey: { name: TABLE_KEYS.partitionKey, type: AttributeType.STRING },

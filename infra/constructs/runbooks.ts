@@ -8,6 +8,7 @@ export const RUNBOOKS = {
   restore: 'restore',
   keyRotation: 'key-rotation',
   rollback: 'rollback',
+  eventDelivery: 'event-delivery',
 } as const;
 
 export type Runbook = (typeof RUNBOOKS)[keyof typeof RUNBOOKS];

@@ -22,6 +22,8 @@ const ENTRY_NAMES = [
   'sweep',
   'exportWorker',
   'erasure',
+  'eventsForBus',
+  'deliverEvents',
 ];
 /** The functions that start another function: they import the Lambda client from the runtime. */
 const STARTERS = ['startSweep', 'startExport', 'exportWorker', 'startErasure', 'erasure'];
@@ -32,7 +34,11 @@ let synthesized: Synthesized;
 const bundles = new Map<string, string>();
 
 beforeAll(() => {
-  synthesized = synthesize({ bundle: true });
+  // With a webhook, so the sender is built too.
+  synthesized = synthesize({
+    bundle: true,
+    props: { events: { webhookUrl: 'https://hooks.example.com/roaming/events' } },
+  });
   const functions = synthesized.whole.findResources('AWS::Lambda::Function');
   for (const [name, id] of functionIds(synthesized.whole)) {
     const assetPath = functions[id]?.Metadata?.['aws:asset:path'];
@@ -88,6 +94,8 @@ describe('bundling with the local esbuild', () => {
           EXPORT_FUNCTION_NAME: 'roaming-test-export',
           EXPORT_BUCKET: 'roaming-test-exports',
           ERASURE_FUNCTION_NAME: 'roaming-test-erasure',
+          ROAMING_WEBHOOK_URL: 'https://hooks.example.com/roaming/events',
+          ROAMING_WEBHOOK_SECRET_ARN: 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:roaming-signing',
           AWS_REGION: 'eu-west-1',
           // The notFound handler logs its request (Powertools); this script's stdout is its JSON answer only.
           POWERTOOLS_LOG_LEVEL: 'SILENT',

@@ -1,7 +1,14 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../functions/routes.js';
-import { functionIds, messageTableId, onlyResource, sweepQueue, synthesize } from './support/stack.js';
+import {
+  functionIds,
+  messageTableId,
+  onlyResource,
+  resources,
+  sweepQueue,
+  synthesize,
+} from './support/stack.js';
 
 /**
  * The operations dashboard: its body is JSON with CloudFormation references spliced in (Fn::Join), so
@@ -87,6 +94,8 @@ describe('operations dashboard', () => {
       'Sweep dead-letter queue depth',
       'Sweep alarms',
       'Recent sweep invocations',
+      'Event pipes: events read and failed executions',
+      'Event dead letters',
     ]);
   });
 
@@ -107,8 +116,9 @@ describe('operations dashboard', () => {
     expect(coldStarts.type).toBe('log');
     expect(coldStarts.properties.query).toContain('@initDuration');
     const functionCount = functionIds(template).size;
-    // The routes', health, notFound, the sweep, the export worker and the erasure function.
-    expect(functionCount).toBe(ROUTES.length + 5);
+    // The routes', health, notFound, the sweep, the export worker, the erasure function and the bus's
+    // enrichment (without a webhook, no sender: its lines are checked below).
+    expect(functionCount).toBe(ROUTES.length + 6);
     expect(coldStarts.properties.query?.match(/SOURCE '/g)).toHaveLength(functionCount);
     const throttles = metricLines(widget('Lambda throttles per function'));
     expect(throttles).toHaveLength(functionCount);
@@ -149,5 +159,70 @@ describe('operations dashboard', () => {
     // Errors, heartbeat, new dead letter, dead letters waiting.
     expect(widget('Sweep alarms').properties.alarms).toHaveLength(4);
     expect(widget('Recent sweep invocations').properties.query).toContain('sweep invocation ended');
+  });
+});
+
+describe('the events row', () => {
+  const QUEUE_METRIC = (name: string, queueId: string) => [
+    'AWS/SQS',
+    name,
+    'QueueName',
+    `<${queueId}.QueueName>`,
+  ];
+  const pipeIds = (source: Template) => resources(source, 'AWS::Pipes::Pipe').map(([id]) => id);
+  const queueIdOf = (source: Template, prefix: string) => {
+    const [entry] = resources(source, 'AWS::SQS::Queue').filter(([id]) => id.startsWith(prefix));
+    if (!entry) throw new Error(`No queue ${prefix}`);
+    return entry[0];
+  };
+
+  it('without a webhook: the bus pipe (events read, failed executions) and its dead letters', () => {
+    const [busPipe] = pipeIds(template);
+    expect(metricLines(widget('Event pipes: events read and failed executions'))).toEqual([
+      ['AWS/EventBridge/Pipes', 'EventCount', 'PipeName', `<${busPipe}>`],
+      ['AWS/EventBridge/Pipes', 'ExecutionFailed', 'PipeName', `<${busPipe}>`],
+    ]);
+    expect(metricLines(widget('Event dead letters'))).toEqual([
+      QUEUE_METRIC('ApproximateNumberOfMessagesVisible', queueIdOf(template, 'PipeDeadLetter')),
+    ]);
+  });
+
+  it('with a webhook: events queued, delivered and given up, the queue depth and oldest age, both dead-letter queues, both pipes', () => {
+    const withWebhook = synthesize({
+      props: { events: { webhookUrl: 'https://hooks.example.com/e' } },
+    }).whole;
+    const all = dashboardWidgets(withWebhook);
+    const find = (title: string) => all.find((w) => w.properties.title === title) as Widget;
+    expect(all.slice(-4).map((w) => w.properties.title)).toEqual([
+      'Event pipes: events read and failed executions',
+      'Webhook: events queued, delivered and given up',
+      'Webhook queue: depth and oldest event age (s)',
+      'Event dead letters',
+    ]);
+    const queue = queueIdOf(withWebhook, 'DeliveryQueue');
+    const deadLetters = queueIdOf(withWebhook, 'DeliveryDeadLetterQueue');
+    expect(metricLines(find('Webhook: events queued, delivered and given up'))).toEqual([
+      QUEUE_METRIC('NumberOfMessagesSent', queue),
+      QUEUE_METRIC('NumberOfMessagesDeleted', queue),
+      QUEUE_METRIC('NumberOfMessagesSent', deadLetters),
+    ]);
+    expect(metricLines(find('Webhook queue: depth and oldest event age (s)'))).toEqual([
+      QUEUE_METRIC('ApproximateNumberOfMessagesVisible', queue),
+      QUEUE_METRIC('ApproximateNumberOfMessagesNotVisible', queue),
+      QUEUE_METRIC('ApproximateAgeOfOldestMessage', queue),
+    ]);
+    expect(metricLines(find('Event dead letters'))).toEqual([
+      QUEUE_METRIC('ApproximateNumberOfMessagesVisible', queueIdOf(withWebhook, 'PipeDeadLetter')),
+      QUEUE_METRIC('ApproximateNumberOfMessagesVisible', deadLetters),
+    ]);
+    const pipes = metricLines(find('Event pipes: events read and failed executions'));
+    expect(pipes).toHaveLength(4);
+    expect(new Set(pipes.map((line) => line[3]))).toEqual(
+      new Set(pipeIds(withWebhook).map((id) => `<${id}>`)),
+    );
+    // The sender's cold starts and throttles too.
+    expect(
+      metricLines(all.find((w) => w.properties.title === 'Lambda throttles per function') as Widget),
+    ).toHaveLength(ROUTES.length + 7);
   });
 });

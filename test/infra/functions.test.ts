@@ -44,14 +44,22 @@ const ENTRY_NAMES = [
   'sweep',
   'exportWorker',
   'erasure',
+  'eventsForBus',
+  'deliverEvents',
 ];
+
+/** The events' functions: no table access, no reserved concurrency (their callers are Pipes and SQS). */
+const EVENT_FUNCTIONS = ['eventsForBus', 'deliverEvents'];
 
 let template: Template;
 let tableId: string;
 let auditTableId: string;
 
 beforeAll(() => {
-  template = synthesize().whole;
+  // With a webhook, so the sender is here too (constructs/events.ts).
+  template = synthesize({
+    props: { events: { webhookUrl: 'https://hooks.example.com/roaming/events' } },
+  }).whole;
   const tables = resources(template, 'AWS::DynamoDB::Table');
   tableId = tables.find(([id]) => id.startsWith('DataTable'))?.[0] as string;
   auditTableId = tables.find(([id]) => id.startsWith('DataAuditTable'))?.[0] as string;
@@ -73,9 +81,15 @@ function dynamoStatements(statements: Statement[]): Statement[] {
 }
 
 describe('the functions', () => {
-  it('are one per route, plus health, notFound, sweep, the export worker and erasure', () => {
+  it("are one per route, plus health, notFound, sweep, the export worker, erasure and the events' two", () => {
     expect([...functionIds(template).keys()].sort()).toEqual([...ENTRY_NAMES].sort());
-    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 5);
+    template.resourceCountIs('AWS::Lambda::Function', ROUTES.length + 7);
+  });
+
+  it("reserves no concurrency for the events' functions (the quota check's total stays the API's and the sweep's)", () => {
+    for (const name of EVENT_FUNCTIONS) {
+      expect(functionProps(template, name).ReservedConcurrentExecutions, name).toBeUndefined();
+    }
   });
 
   it.each(ENTRY_NAMES)(
@@ -149,14 +163,18 @@ describe('the functions', () => {
     ).toThrow(/integer of at least 1/);
   });
 
-  it('sets no tunables unless asked (the runtime defaults apply); only the functions that keep retry records get the idempotency key', () => {
+  it('sets no tunables unless asked (the runtime defaults apply); only the functions that keep retry records get the idempotency key, only the sender the webhook', () => {
     const keepers = ['sendMessage', 'createGroup'];
     for (const name of ENTRY_NAMES) {
       const variables = (functionProps(template, name).Environment as { Variables: object }).Variables;
+      const expected = keepers.includes(name) ? ['ROAMING_IDEMPOTENCY_KEY'] : [];
+      if (name === 'deliverEvents') expected.push('ROAMING_WEBHOOK_SECRET_ARN', 'ROAMING_WEBHOOK_URL');
       expect(
-        Object.keys(variables).filter((key) => key.startsWith('ROAMING_')),
+        Object.keys(variables)
+          .filter((key) => key.startsWith('ROAMING_'))
+          .sort(),
         name,
-      ).toEqual(keepers.includes(name) ? ['ROAMING_IDEMPOTENCY_KEY'] : []);
+      ).toEqual(expected);
     }
   });
 
@@ -238,6 +256,9 @@ describe('least privilege from the route table', () => {
     [SWEEP_FUNCTION.name, SWEEP_FUNCTION.store],
     [ERASURE_FUNCTION.name, ERASURE_FUNCTION.store],
     ['notFound', undefined],
+    // The events' functions read nothing of the table: the pipes hand them the stream's records.
+    ['eventsForBus', undefined],
+    ['deliverEvents', undefined],
   ];
 
   it.each(FUNCTIONS)(
@@ -433,7 +454,7 @@ describe('least privilege from the route table', () => {
     }
   });
 
-  it('grants nothing beyond logs, the table, the dead-letter queues (sweep, erasure), the function it starts (startSweep, startExport, startErasure, the export worker, erasure), the export bucket (export routes) and X-Ray (traced)', () => {
+  it('grants nothing beyond logs, the table, the dead-letter queues (sweep, erasure), the function it starts (startSweep, startExport, startErasure, the export worker, erasure), the export bucket (export routes), X-Ray (traced), and to the sender its queue and the signing secret', () => {
     for (const name of ENTRY_NAMES) {
       const services = new Set(
         statementsOf(name)
@@ -441,8 +462,9 @@ describe('least privilege from the route table', () => {
           .map((action) => action.split(':')[0]),
       );
       const expected = new Set(['logs']);
-      if (name !== 'notFound') expected.add('dynamodb');
-      if (name === 'sweep' || name === 'erasure') expected.add('sqs');
+      if (name !== 'notFound' && !EVENT_FUNCTIONS.includes(name)) expected.add('dynamodb');
+      if (name === 'sweep' || name === 'erasure' || name === 'deliverEvents') expected.add('sqs');
+      if (name === 'deliverEvents') expected.add('secretsmanager');
       if (['startSweep', 'startExport', 'exportWorker', 'startErasure', 'erasure'].includes(name))
         expected.add('lambda');
       if (['getExport', 'exportWorker'].includes(name)) expected.add('s3');
@@ -478,6 +500,7 @@ describe('the functions with options', () => {
         sweep: { memorySize: 2048, timeout: Duration.minutes(10), reservedConcurrency: 4 },
         logRetention: RetentionDays.ONE_WEEK,
         tuning: { purgeShards: 32, policyCacheMs: 0 },
+        events: { webhookUrl: 'https://hooks.example.com/roaming/events' },
       },
     }).whole;
   });

@@ -85,6 +85,11 @@ function devStack(): RoamingStack {
   });
 }
 
+const EVENT_HOOKS = {
+  webhookUrl: 'https://hooks.example.com/roaming/events',
+  presendUrl: 'https://hooks.example.com/roaming/presend',
+};
+
 /** Every optional part that adds resources or alarms, on. */
 const EVERYTHING_ON: Partial<RoamingStackProps> = {
   throughputCaps: { maxReadRequestUnits: 1000, maxWriteRequestUnits: 500 },
@@ -96,6 +101,7 @@ const EVERYTHING_ON: Partial<RoamingStackProps> = {
   backup: {
     copy: { vaultArn: 'arn:aws:backup:eu-central-1:999999999999:backup-vault:copies', deleteAfterDays: 90 },
   },
+  events: EVENT_HOOKS,
 };
 
 describe('resource budgets', () => {
@@ -105,7 +111,12 @@ describe('resource budgets', () => {
   ] as const)('%s: each template stays under its budget (resources, parameters, outputs)', (_, build) => {
     const all = sizes(build());
     const top = all[0]?.stack;
-    expect(all.map((size) => size.stack)).toEqual([top, `${top}/Api/AdminApi`, `${top}/Monitoring`]);
+    expect(all.map((size) => size.stack)).toEqual([
+      top,
+      `${top}/Api/AdminApi`,
+      `${top}/Events`,
+      `${top}/Monitoring`,
+    ]);
     expect(overBudget(all), describeSizes(all)).toEqual([]);
   });
 
@@ -140,8 +151,8 @@ describe('the Monitoring nested stack', () => {
   const ofType = (template: TemplateJson, type: string) =>
     Object.entries(template.Resources).filter(([, resource]) => resource.Type === type);
 
-  it('is one of the two nested stacks (with AdminApi), deployed with the top-level stack', () => {
-    expect(nestedStacksOf(stack)).toEqual([stack.api.adminApi, stack.monitoring]);
+  it('is one of the three nested stacks (with AdminApi and Events), deployed with the top-level stack', () => {
+    expect(nestedStacksOf(stack)).toEqual([stack.api.adminApi, stack.events, stack.monitoring]);
     expect(parent.Resources[monitoringId]?.Type).toBe('AWS::CloudFormation::Stack');
   });
 
@@ -222,6 +233,8 @@ describe('the Monitoring nested stack', () => {
     expect(dependencyCycle(Template.fromStack(dev.monitoring).toJSON())).toBeUndefined();
     expect(dependencyCycle(Template.fromStack(stack.api.adminApi).toJSON())).toBeUndefined();
     expect(dependencyCycle(Template.fromStack(dev.api.adminApi).toJSON())).toBeUndefined();
+    expect(dependencyCycle(Template.fromStack(stack.events).toJSON())).toBeUndefined();
+    expect(dependencyCycle(Template.fromStack(dev.events).toJSON())).toBeUndefined();
   });
 });
 
@@ -352,6 +365,78 @@ describe('the AdminApi nested stack', () => {
     const monitoringId = nestedStackResourceId(stack.monitoring);
     expect(JSON.stringify(parent.Resources[adminId])).not.toContain(monitoringId);
     expect(JSON.stringify(parent.Resources[monitoringId])).not.toContain(adminId);
+  });
+});
+
+describe('the Events nested stack', () => {
+  let stack: RoamingStack;
+  let parent: TemplateJson;
+  let events: TemplateJson;
+  let eventsId: string;
+
+  beforeAll(() => {
+    // Everything on: the webhook's queue and sender, and the send route reading the signing secret.
+    stack = synthesize({ props: { events: EVENT_HOOKS } }).stack;
+    parent = Template.fromStack(stack).toJSON() as TemplateJson;
+    events = Template.fromStack(stack.events).toJSON() as TemplateJson;
+    eventsId = nestedStackResourceId(stack.events);
+  });
+
+  it('holds the pipes, the bus, the queues, the secret, its functions and their alarms; no new function or queue is at the top level', () => {
+    const types = new Set(Object.values(events.Resources).map((resource) => resource.Type));
+    for (const type of [
+      'AWS::Pipes::Pipe',
+      'AWS::Events::EventBus',
+      'AWS::SQS::Queue',
+      'AWS::SecretsManager::Secret',
+      'AWS::Lambda::Function',
+      'AWS::Lambda::EventSourceMapping',
+      'AWS::CloudWatch::Alarm',
+    ]) {
+      expect(types.has(type), type).toBe(true);
+    }
+    const topLevelFunctions = Object.values(parent.Resources)
+      .filter((resource) => resource.Type === 'AWS::Lambda::Function')
+      .map((resource) => String(resource.Properties?.Description).split(' ')[0]);
+    expect(topLevelFunctions).not.toContain('deliverEvents');
+    expect(topLevelFunctions).not.toContain('eventsForBus');
+    expect(Object.values(parent.Resources).some((resource) => resource.Type === 'AWS::Pipes::Pipe')).toBe(
+      false,
+    );
+  });
+
+  it('takes as parameters only the table (name, stream) and the alarm topic', () => {
+    const parameters = (parent.Resources[eventsId]?.Properties?.Parameters ?? {}) as Record<string, unknown>;
+    expect(Object.keys(parameters).sort()).toEqual(Object.keys(events.Parameters ?? {}).sort());
+    const sources = new Set<string>();
+    for (const value of Object.values(parameters)) {
+      const node = value as { Ref?: string; 'Fn::GetAtt'?: [string, string] };
+      const id = node.Ref ?? node['Fn::GetAtt']?.[0];
+      sources.add(`${parent.Resources[id as string]?.Type} ${node.Ref ? 'Ref' : node['Fn::GetAtt']?.[1]}`);
+    }
+    expect([...sources].sort()).toEqual([
+      'AWS::DynamoDB::Table Ref',
+      'AWS::DynamoDB::Table StreamArn',
+      'AWS::SNS::Topic Ref',
+    ]);
+  });
+
+  it('gives back the secret (the send route, the outputs) and names for the dashboard; Monitoring and AdminApi take nothing of it', () => {
+    const readers = new Set<string>();
+    for (const resource of Object.values(parent.Resources)) {
+      if (JSON.stringify(resource).includes(`"Fn::GetAtt":["${eventsId}"`)) readers.add(resource.Type);
+    }
+    expect([...readers].sort()).toEqual([
+      'AWS::CloudWatch::Dashboard',
+      'AWS::IAM::Policy',
+      'AWS::Lambda::Function',
+    ]);
+    for (const nested of [stack.monitoring, stack.api.adminApi]) {
+      expect(JSON.stringify(parent.Resources[nestedStackResourceId(nested)])).not.toContain(eventsId);
+    }
+    expect(JSON.stringify(parent.Resources[eventsId])).not.toContain(nestedStackResourceId(stack.monitoring));
+    expect(dependencyCycle(parent)).toBeUndefined();
+    expect(dependencyCycle(events)).toBeUndefined();
   });
 });
 

@@ -55,6 +55,46 @@ describe('the committed stages', () => {
     for (const name of stageNames()) expect(() => readStage(name)).not.toThrow();
   });
 
+  it('set no webhook and no pre-send hook (the bus alone gets the events); a hook is a stage setting', () => {
+    for (const name of stageNames()) {
+      expect(readStage(name).events, name).toEqual({
+        webhookUrl: null,
+        presendUrl: null,
+        presendPolicy: 'open',
+        presendTimeoutMs: 500,
+        busName: null,
+      });
+    }
+    const settings = appSettings(none, {});
+    expect(settings.props.events).toEqual({
+      webhookUrl: undefined,
+      presendUrl: undefined,
+      presendPolicy: 'open',
+      presendTimeoutMs: 500,
+      busName: undefined,
+    });
+    writeProd({
+      events: {
+        webhookUrl: 'https://hooks.example.org/roaming',
+        presendUrl: 'https://hooks.example.org/presend',
+        presendPolicy: 'closed',
+        presendTimeoutMs: 800,
+        busName: 'roaming-events',
+      },
+    });
+    expect(appSettings((key) => (key === 'stage' ? 'prod' : undefined), {}, dir).props.events).toEqual({
+      webhookUrl: 'https://hooks.example.org/roaming',
+      presendUrl: 'https://hooks.example.org/presend',
+      presendPolicy: 'closed',
+      presendTimeoutMs: 800,
+      busName: 'roaming-events',
+    });
+    writeProd({ events: { ...readStage('prod').events, presendTimeoutMs: 20_000 } });
+    expect(() => appSettings((key) => (key === 'stage' ? 'prod' : undefined), {}, dir)).toThrow(
+      /events.presendTimeoutMs/,
+    );
+  });
+
   it('dev is the default: its own region, the CLI account, placeholders (with a warning), no termination protection', () => {
     const settings = appSettings(none, { CDK_DEFAULT_ACCOUNT: '111122223333' });
     expect(settings.stage).toBe('dev');
@@ -203,6 +243,8 @@ describe('overrides of a non-production stage', () => {
       logRetentionDays: '14',
       alarmTopicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms',
       tableName: 'Roaming-restored',
+      webhookUrl: 'https://hooks.example.com/roaming',
+      presendUrl: 'https://hooks.example.com/presend',
     };
     const settings = appSettings((key) => context[key], {});
     expect(settings.placeholders).toEqual([]);
@@ -215,6 +257,12 @@ describe('overrides of a non-production stage', () => {
       logRetention: 14,
       alarms: { topicArn: 'arn:aws:sns:eu-west-1:123456789012:alarms' },
       tableName: 'Roaming-restored',
+      events: {
+        webhookUrl: 'https://hooks.example.com/roaming',
+        presendUrl: 'https://hooks.example.com/presend',
+        presendPolicy: 'open',
+        presendTimeoutMs: 500,
+      },
     });
   });
 
