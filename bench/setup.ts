@@ -17,6 +17,8 @@ export interface BenchStore {
   deps: Deps;
   clock: ManualClock;
   requests: RequestCounts;
+  /** The DynamoDB Local's endpoint (npm start's event pipeline reads its stream). */
+  endpoint: string;
   stop(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function startBenchStore(
     deps,
     clock,
     requests,
+    endpoint: dynamo.endpoint,
     async stop() {
       raw.destroy();
       shadow.destroy();

@@ -26,7 +26,7 @@ export type AuditRecord = {
   auditId: string;
   /** The admin's `sub` */
   actor: string;
-  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start" | "erasure.start" | "message.recall";
+  action: "retention.set" | "retention.schedule" | "retention.cancel" | "retention.clear" | "sweep.start" | "hold.set" | "hold.release" | "export.start" | "erasure.start" | "message.recall" | "events.replay";
   /** `app`, `user:{id}` (a policy; an export: whose data), `hold:{id}`, or a sweep run id */
   target: string;
   /** The value before (`unset` when there was none) */
@@ -571,6 +571,16 @@ export type RemoveMemberError = {
     message: string;
     /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
     limit?: "requests";
+  };
+};
+
+export type ReplayEventsError = {
+  error: {
+    code: "bad_request" | "unauthorized" | "forbidden" | "payload_too_large" | "unsupported_media_type" | "rate_limited" | "throttled" | "internal" | "unavailable";
+    /** What went wrong, for a person (shown for 4xx, 429 and 503) */
+    message: string;
+    /** Only with `rate_limited`: which per-user limit was reached (`requests`, `adminRequests`: the request budget) */
+    limit?: "adminRequests";
   };
 };
 
@@ -1151,6 +1161,24 @@ export interface Operations {
     body: undefined;
     responses: {
       200: AuditPage;
+    };
+  };
+  /** POST /v1/admin/events/replay: Deliver stored events again */
+  replayEvents: {
+    path: Record<string, never>;
+    query: Record<string, never>;
+    body: {
+      from: number;
+      to?: number;
+    };
+    responses: {
+      200: {
+        replayId: string;
+        replayed: number;
+        from: number;
+        to: number;
+        next: number | null;
+      };
     };
   };
   /** POST /v1/admin/exports: Start an export of one user's data (NDJSON) */

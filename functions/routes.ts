@@ -428,7 +428,8 @@ export const SWEEP_FUNCTION = {
   name: 'sweep',
   store: {
     table: {
-      events: ['PutItem'],
+      // A finished run's event; the send events of expired messages (deleted with their copies).
+      events: ['PutItem', 'BatchWriteItem'],
       user: [
         'BatchGetItem',
         'Query',
@@ -498,8 +499,8 @@ export const ERASURE_FUNCTION = {
       policy: ['GetItem', 'BatchWriteItem'],
       budget: ['Query', 'BatchWriteItem'],
       holds: ['Query'],
-      // Events that name the user (erasure-plan.ts).
-      events: ['BatchWriteItem'],
+      // Events that name the user (erasure-plan.ts); the closing walk reads those told since it began.
+      events: ['Query', 'BatchWriteItem'],
       erasures: ['GetItem', 'UpdateItem'],
     },
     scan: true,

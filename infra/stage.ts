@@ -1,8 +1,8 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { MAX_PRESEND_TIMEOUT_MS } from '../functions/domain/deps.js';
 import { ROUTES } from '../functions/routes.js';
-import { MAX_PRESEND_TIMEOUT_MS } from './constructs/events.js';
 import { PROJECT_ROOT } from './paths.js';
 
 /** The committed stages: one JSON file per stage (`infra/stages/{name}.json`); add a file to add a stage. */

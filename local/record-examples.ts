@@ -115,6 +115,7 @@ const retention = (await call('getRetention', 'GET', '/v1/admin/retention', 'ex-
 await call('putRetention', 'PUT', '/v1/admin/retention', 'ex-ops', { days: retention.appDays });
 await call('startSweep', 'POST', '/v1/admin/sweeps', 'ex-ops', {});
 await call('listSweeps', 'GET', '/v1/admin/sweeps?limit=2', 'ex-ops');
+await call('replayEvents', 'POST', '/v1/admin/events/replay', 'ex-ops', { from: 0 });
 await call('putHold', 'PUT', '/v1/admin/holds/case-2026-114', 'ex-ops', {
   userIds: ['ex-dave'],
   reason: 'Case 2026-114: preserve all records',

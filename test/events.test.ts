@@ -1,10 +1,16 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runSweep } from '../functions/domain/sweep.js';
 import { webhookPoster } from '../functions/events/delivery.js';
 import type { RoamingEvent } from '../functions/events/event.js';
 import { queryAll } from '../functions/store/db.js';
-import type { EventItem } from '../functions/store/event-store.js';
+import { type EventItem, queuedEventOfRecord } from '../functions/store/event-store.js';
 import { keys } from '../functions/store/keys.js';
+import { PROJECT_ROOT } from '../infra/paths.js';
 import { type EventPipeline, startEventPipeline } from '../local/event-pipeline.js';
 import { text } from './support/fixtures.js';
 import { type Harness, startHarness } from './support/harness.js';
@@ -304,6 +310,63 @@ describe('webhook delivery', () => {
     expect(admin).toBeDefined();
     const again = receiver.accepted.slice(before).map((r) => r.event);
     expect(sentIdsOf(again.filter((e) => (e.data as { from?: string }).from === 'ev6-alice'))).toEqual(sent);
+  });
+});
+
+describe('the stream filter', () => {
+  it('delivers a new outbox item and a replay, never a redaction, a plain rewrite, a removal or another item', () => {
+    const item = (extra: Record<string, unknown>) => ({
+      pk: 'EV#1',
+      sk: '000#e',
+      entity: 'event',
+      eventId: 'e',
+      type: 'message.sent',
+      group: 'g',
+      deliveryId: 'e',
+      payload: '{"id":"e"}',
+      ...extra,
+    });
+    const record = (eventName: string, image: Record<string, unknown>) => ({
+      eventName,
+      dynamodb: { NewImage: marshall(image) },
+    });
+    expect(queuedEventOfRecord(record('INSERT', item({})))?.deliveryId).toBe('e');
+    expect(
+      queuedEventOfRecord(record('MODIFY', item({ replayId: 'r', deliveryId: 'e#rr' })))?.deliveryId,
+    ).toBe('e#rr');
+    expect(queuedEventOfRecord(record('INSERT', item({ redacted: true })))).toBeUndefined();
+    expect(queuedEventOfRecord(record('MODIFY', item({ redacted: true })))).toBeUndefined();
+    expect(queuedEventOfRecord(record('MODIFY', item({})))).toBeUndefined();
+    expect(queuedEventOfRecord({ eventName: 'REMOVE', dynamodb: {} })).toBeUndefined();
+    expect(queuedEventOfRecord(record('INSERT', { pk: 'U#a', sk: 'SYNC' }))).toBeUndefined();
+  });
+});
+
+describe("the README's receiver", () => {
+  it('verifies a real delivery and refuses it under another secret or with a changed body', async () => {
+    // Prepare: the README's snippet as a module of its own.
+    const readme = readFileSync(join(PROJECT_ROOT, 'README.md'), 'utf8');
+    const snippet = /```js\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('**Your backend**')))?.[1];
+    expect(snippet).toContain('verifiedEvent');
+    const dir = mkdtempSync(join(tmpdir(), 'roaming-readme-'));
+    writeFileSync(join(dir, 'receiver.mjs'), snippet as string);
+    const { verifiedEvent } = await import(pathToFileURL(join(dir, 'receiver.mjs')).href);
+    const receiver = await startWebhookReceiver(SECRET);
+    const pipeline = await pipelineTo(receiver);
+    const alice = await h.as('ev7-alice');
+    const sent = await alice.sendMessage(text('ev7-bob', 'readme'));
+    // Act
+    await pipeline.idle();
+    await pipeline.stop();
+    await receiver.close();
+    // Assess
+    const delivery = receiver.accepted.find((r) => r.event.id === `message.sent:${sent.msgId}`);
+    expect(delivery).toBeDefined();
+    const { raw, signature } = delivery as { raw: string; signature: string };
+    expect(verifiedEvent(raw, signature, SECRET)).toEqual(JSON.parse(raw));
+    expect(verifiedEvent(raw, signature, 'another-secret')).toBeUndefined();
+    expect(verifiedEvent(raw.replace('readme', 'README'), signature, SECRET)).toBeUndefined();
+    expect(verifiedEvent(raw, undefined, SECRET)).toBeUndefined();
   });
 });
 

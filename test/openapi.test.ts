@@ -226,6 +226,7 @@ describe('the handlers answer what the document says', () => {
       await call('cancelPendingRetention', 'DELETE', '/v1/admin/retention/pending?userId=oa-bob', admin);
       await call('startSweep', 'POST', '/v1/admin/sweeps', admin, json({}));
       await call('listSweeps', 'GET', '/v1/admin/sweeps', admin);
+      await call('replayEvents', 'POST', '/v1/admin/events/replay', admin, json({ from: 0 }));
       const hold = {
         userIds: ['oa-dave'],
         reason: 'case',

@@ -308,6 +308,7 @@ async function runSession(deps: Deps): Promise<void> {
   await ops.startSweep();
   // The run is open, its sweep not yet started: its progress is read from its shards.
   await ops.listSweeps();
+  await adminCall('POST', '/v1/admin/events/replay', { from: 0 });
   const active = await raw.send(
     new GetItemCommand({ TableName: tableName, Key: { pk: { S: 'SWEEPS' }, sk: { S: 'ACTIVE' } } }),
   );
@@ -400,6 +401,10 @@ async function runSession(deps: Deps): Promise<void> {
   clock.advance(33 * DAY_MS);
   await (await as('ax-gus')).sendMessage(text('ax-fay', 'new'));
   await fay.addRemoteAndLocalConversationsMark([{ convId: 'ax-gus', chatType: 'single' }], 2);
+  await recorder.as('sweep', () => runSweep(deps, { trigger: 'schedule' }));
+  // A short retention on a fresh single chat: the sweep deletes its expired message's send event too.
+  await ops.setUserRetention('ax-gus', 1);
+  clock.advance(3 * DAY_MS);
   await recorder.as('sweep', () => runSweep(deps, { trigger: 'schedule' }));
   // An export of a member of the crowd group (shared mode) and of other chats, and its progress.
   const adminToken = await signDevToken('ax-ops', { secret: SECRET, admin: true });

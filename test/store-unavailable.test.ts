@@ -157,6 +157,7 @@ describe('a dead store: every route answers 503 with Retry-After, quickly, never
     listSweeps: { path: '/v1/admin/sweeps' },
     listAudit: { path: '/v1/admin/audit' },
     startSweep: { path: '/v1/admin/sweeps', body: {} },
+    replayEvents: { path: '/v1/admin/events/replay', body: { from: 0 } },
     putHold: { path: '/v1/admin/holds/case-1', body: { userIds: ['bob'], reason: 'Case 1' } },
     listHolds: { path: '/v1/admin/holds' },
     deleteHold: { path: '/v1/admin/holds/case-1' },

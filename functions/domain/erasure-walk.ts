@@ -35,10 +35,8 @@ export async function itemsNamingUser(
     partition(db, keys.requestBudget(userId, '').pk),
     getItem(db, { pk: keys.policyPk, sk: keys.userPolicySk(userId) }),
     // The outbox is not keyed by user: its events since the erasure began, every shard.
-    ...Array.from(
-      { length: events.eventShards },
-      (_, shard) =>
-        eventsBetween(db, shard, { from: events.eventsSince, to: MAX_ID_TIME }),
+    ...Array.from({ length: events.eventShards }, (_, shard) =>
+      eventsBetween(db, shard, { from: events.eventsSince, to: MAX_ID_TIME }),
     ),
   ];
   const marks = new Set<number>();

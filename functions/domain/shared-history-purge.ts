@@ -3,6 +3,7 @@ import { forEachLimited } from '../core/concurrency.js';
 import { highestIdAt, minId } from '../core/ids.js';
 import type { RetentionDays } from '../core/model.js';
 import { batchGet, batchWriteAll } from '../store/db.js';
+import { expiredSendEventDelete } from '../store/event-store.js';
 import { type Hold, listHolds } from '../store/hold-store.js';
 import { keys } from '../store/keys.js';
 import { deleteCopyRequest, dueCopyIds, sharedHistoryOf } from '../store/message-store.js';
@@ -131,10 +132,18 @@ async function purgeHistory(
     let allowed = 0;
     while (allowed < ids.length && budget.takeBatch()) allowed += PURGE_BATCH;
     const taken = ids.slice(0, allowed);
-    await deletes.write(
-      deps.db,
-      taken.map((id) => deleteCopyRequest(home, id)),
-    );
+    const options = {
+      shards: deps.config.eventShards,
+      retentionDays: deps.config.eventRetentionDays,
+      now: deps.clock.now(),
+    };
+    // Each message's send event goes with its one shared copy (event-store.ts).
+    const sendEvents = taken
+      .map((msgId) =>
+        expiredSendEventDelete({ chatType: 'group', owner: groupId, convId: groupId, msgId }, options),
+      )
+      .filter((request) => request !== undefined);
+    await deletes.write(deps.db, [...taken.map((id) => deleteCopyRequest(home, id)), ...sendEvents]);
     deleted += taken.length;
     if (taken.length < ids.length) return { deleted, stoppedBy: budget.stopReason() ?? 'aborted' };
     if (!more) return { deleted };

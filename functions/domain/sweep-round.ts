@@ -1,6 +1,8 @@
 import { mapLimited } from '../core/concurrency.js';
 import { highestIdAt, lowestIdAt, MAX_ID_TIME, maxId } from '../core/ids.js';
 import type { ConversationRef } from '../core/model.js';
+import { keyString, type WriteRequest } from '../store/db.js';
+import { expiredSendEventDelete } from '../store/event-store.js';
 import { isHeld, listHolds } from '../store/hold-store.js';
 import { keys } from '../store/keys.js';
 import { deleteCopyRequest, dueCopyIds, oldestCopyAbove } from '../store/message-store.js';
@@ -158,7 +160,10 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
     owners.add(ref.owner);
   }
   if (deleting.length > 0) await Promise.all([save(first), fileUnreadPurges(deps, snapshot, deleting)]);
-  const requests = taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id)));
+  const requests = [
+    ...taken.flatMap((entry) => entry.ids.map((id) => deleteCopyRequest(entry.ref, id))),
+    ...sendEventDeletes(deps, taken),
+  ];
   const settle = async ({ ref, through, oldestRemaining, recount, heldDeletes }: ReadEntry) => {
     // Tombstones a released hold kept go first; the settle then files the conversation as it is.
     if (heldDeletes) await purgeAllHeldDeletes(deps, ref);
@@ -184,4 +189,27 @@ export async function purgeRound(deps: Deps, ctx: SweepContext, pass: RoundPass,
   const left = goingOn.map(({ ids, more, oldestRemaining, ...entry }) => ({ ...entry, continued: true }));
   pass.round = [...left, ...entries.slice(taken.length)];
   return stop;
+}
+
+/**
+ * The send events of the single-chat messages a round deletes (event-store.ts, expiredSendEventDelete),
+ * each once however many sides of it the round deletes. A fan-out group's events are left to their
+ * TTL: every member's copy would delete the same one (docs/events.md, "Limits").
+ */
+function sendEventDeletes(deps: Deps, taken: readonly { ref: ConversationRef; ids: readonly string[] }[]) {
+  const options = {
+    shards: deps.config.eventShards,
+    retentionDays: deps.config.eventRetentionDays,
+    now: deps.clock.now(),
+  };
+  const deletes = new Map<string, WriteRequest>();
+  for (const { ref, ids } of taken) {
+    if (ref.chatType !== 'single') continue;
+    for (const msgId of ids) {
+      const request = expiredSendEventDelete({ ...ref, msgId }, options);
+      const key = request && 'DeleteRequest' in request ? request.DeleteRequest?.Key : undefined;
+      if (request && key) deletes.set(keyString(key as { pk: string; sk: string }), request);
+    }
+  }
+  return [...deletes.values()];
 }

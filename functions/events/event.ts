@@ -68,13 +68,19 @@ interface ConversationEventData {
  */
 export function conversationOf(event: RoamingEvent): string {
   const data = event.data as Partial<MessageEventData & ConversationEventData & { groupId: string }>;
-  if (data.groupId !== undefined) return `group:${data.groupId}`;
-  if (data.chatType === 'group') return `group:${data.to ?? data.convId}`;
+  if (data.groupId !== undefined) return conversationNamed('group', data.groupId, '');
+  if (data.chatType === 'group') return conversationNamed('group', String(data.to ?? data.convId), '');
   if (data.chatType === 'single') {
-    const [a, b] = [data.from ?? data.owner, data.to ?? data.convId].sort() as [string, string];
-    return `single:${a}:${b}`;
+    return conversationNamed('single', String(data.from ?? data.owner), String(data.to ?? data.convId));
   }
   return event.type;
+}
+
+/** A group (`a`), or the single chat of `a` and `b` (either side names it the same). */
+export function conversationNamed(chatType: ChatType, a: string, b: string): string {
+  if (chatType === 'group') return `group:${a}`;
+  const [first, second] = [a, b].sort() as [string, string];
+  return `single:${first}:${second}`;
 }
 
 export function messageEventData(message: Message): MessageEventData {

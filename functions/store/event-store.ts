@@ -1,8 +1,10 @@
 import { createHash } from 'node:crypto';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
-import { ttlAfter } from '../core/clock.js';
-import { conversationOf, type RoamingEvent } from '../events/event.js';
-import { type Db, queryAll } from './db.js';
+import { DAY_MS, ttlAfter } from '../core/clock.js';
+import { timeOfId } from '../core/ids.js';
+import type { ChatType } from '../core/model.js';
+import { conversationNamed, conversationOf, type RoamingEvent } from '../events/event.js';
+import { type Db, queryAll, type WriteRequest } from './db.js';
 import { keys } from './keys.js';
 import type { TransactItem } from './transactions.js';
 
@@ -45,10 +47,36 @@ export type EventItem = {
 const MAX_GROUP_LENGTH = 128;
 
 export function deliveryGroupOf(event: RoamingEvent): string {
-  const group = conversationOf(event);
-  if (group.length <= MAX_GROUP_LENGTH) return group;
-  return `h:${createHash('sha256').update(group).digest('hex')}`;
+  return groupNameOf(conversationOf(event));
 }
+
+function groupNameOf(conversation: string): string {
+  if (conversation.length <= MAX_GROUP_LENGTH) return conversation;
+  return `h:${createHash('sha256').update(conversation).digest('hex')}`;
+}
+
+/**
+ * The retention sweep deletes a message's `message.sent` event with its copies (its key follows from
+ * the copy's: the conversation and the msgId, whose time is the event's), so an expired message's text
+ * does not outlive it in the outbox. Only while the event may still be stored: it expires
+ * `retentionDays` after the send, and TTL deletes it up to two days later.
+ */
+export function expiredSendEventDelete(
+  copy: { chatType: ChatType; owner: string; convId: string; msgId: string },
+  options: { shards: number; retentionDays: number; now: number },
+): WriteRequest | undefined {
+  const sentAt = timeOfId(copy.msgId);
+  if (sentAt < options.now - (options.retentionDays + TTL_LAG_DAYS) * DAY_MS) return undefined;
+  const group = groupNameOf(conversationNamed(copy.chatType, copy.owner, copy.convId));
+  return {
+    DeleteRequest: {
+      Key: keys.event(eventShardOf(group, options.shards), sentAt, `message.sent:${copy.msgId}`),
+    },
+  };
+}
+
+/** How late DynamoDB's TTL may delete an expired item (AWS: usually within two days). */
+const TTL_LAG_DAYS = 2;
 
 export function eventShardOf(group: string, shards: number): number {
   return createHash('sha256').update(group).digest().readUInt32BE(0) % shards;

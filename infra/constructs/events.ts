@@ -9,8 +9,9 @@ import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
 import type { ITopic } from 'aws-cdk-lib/aws-sns';
 import { DeduplicationScope, FifoThroughputLimit, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { DEFAULT_CONFIG, MAX_PRESEND_TIMEOUT_MS } from '../../functions/domain/deps.js';
 import { DELIVERY_ATTEMPTS, RETRY_CAP_SECONDS } from '../../functions/events/delivery.js';
-import { EVENT_ENTITY } from '../../functions/store/event-store.js';
+import { EVENT_RECORD_FILTERS } from '../../functions/store/event-store.js';
 import { type HandlerDefaults, HandlerFunction } from './handler-function.js';
 import { describeAlarm, RUNBOOKS } from './runbooks.js';
 
@@ -55,14 +56,13 @@ export interface EventsProps extends EventOptions {
   readonly streamArn?: string;
 }
 
-export const DEFAULT_PRESEND_TIMEOUT_MS = 500;
-export const MAX_PRESEND_TIMEOUT_MS = 10_000;
+const DEFAULT_PRESEND_TIMEOUT_MS = DEFAULT_CONFIG.presendTimeoutMs;
 
-/** What an outbox item's stream record looks like to both pipes: inserted or replayed (rewritten). */
-export const OUTBOX_FILTER = {
-  eventName: ['INSERT', 'MODIFY'],
-  dynamodb: { NewImage: { entity: { S: [EVENT_ENTITY] } } },
-};
+/**
+ * What both pipes pass on (event-store.ts, EVENT_RECORD_FILTERS, the same rule as the sender's and npm
+ * start's): a new outbox item that no recall redacted, or an admin replay's rewrite of one.
+ */
+export const OUTBOX_FILTERS = EVENT_RECORD_FILTERS.map((pattern) => ({ pattern: JSON.stringify(pattern) }));
 
 /** The events' `source` on the bus: what a rule matches on. */
 export const BUS_EVENT_SOURCE = 'roaming';
@@ -270,7 +270,7 @@ export class Events extends NestedStack {
         maximumRetryAttempts: 10,
         deadLetterConfig: { arn: this.pipeDeadLetterQueue.queueArn },
       },
-      filterCriteria: { filters: [{ pattern: JSON.stringify(OUTBOX_FILTER) }] },
+      filterCriteria: { filters: OUTBOX_FILTERS },
     };
   }
 

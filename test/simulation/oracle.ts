@@ -9,6 +9,7 @@ import { conversationBounds } from './conversation-policies.js';
 import { conversationKey } from './devices.js';
 import { type ExpiryBounds, expiryBounds } from './expiry-model.js';
 import type { ChangeRecord, SendRecord, SimulationLog } from './log.js';
+import { checkEvents } from './oracle-events.js';
 import { checkDevices, checkPinsAndMarks, fullList } from './oracle-lists.js';
 import { checkNoRevokedText, checkRevisions, sendOf } from './oracle-revisions.js';
 import { belongsTo, seenAt } from './workload.js';
@@ -41,7 +42,9 @@ import type { World } from './world.js';
  *    when it was changed, or that a device was told had expired;
  * 11. recalls and edits (oracle-revisions.ts): every history shows a recalled message as its tombstone and
  *    an edited one at least as its last acknowledged edit, devices as fresh fetches do (content included),
- *    and no stored item holds a text a recall or an acknowledged edit took away.
+ *    and no stored item holds a text a recall or an acknowledged edit took away;
+ * 12. events (oracle-events.ts): one stored event per change: none twice, none missing for an
+ *    acknowledged send or recall, none for a send no one asked for.
  */
 export async function check(world: World, log: SimulationLog): Promise<string[]> {
   const failures: string[] = [...log.errors.map((e) => `unexpected error: ${e}`), ...world.audit.failures];
@@ -79,6 +82,7 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
   }
   failures.push(...(await checkDevices(world, log, lists, histories)));
   failures.push(...(await checkNoRevokedText(world, log)));
+  failures.push(...(await checkEvents(world, log)));
   for (const owner of world.users)
     failures.push(...(await checkPinsAndMarks(deps, owner, lists.get(owner) ?? new Map())));
   return failures;

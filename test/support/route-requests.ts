@@ -65,6 +65,7 @@ const EXAMPLES: Partial<Record<RouteName, (target: RequestTarget) => Example>> =
   deleteUserRetention: () => ({}),
   listSweeps: () => ({ query: { limit: '20' } }),
   startSweep: () => ({ body: {} }),
+  replayEvents: () => ({ body: { from: 0 } }),
   startExport: (t) => ({ body: { userId: t.userId } }),
   startErasure: (t) => ({ body: { userId: t.userId } }),
   getErasure: () => ({}),

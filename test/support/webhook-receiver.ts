@@ -10,6 +10,7 @@ export interface Received {
   event: RoamingEvent;
   raw: string;
   headerId: string | undefined;
+  signature: string | undefined;
   signed: boolean;
 }
 
@@ -41,6 +42,7 @@ export async function startWebhookReceiver(secret: string, moods: ReceiverMood[]
         event: JSON.parse(raw) as RoamingEvent,
         raw,
         headerId: request.headers[EVENT_ID_HEADER] as string | undefined,
+        signature: typeof header === 'string' ? header : undefined,
         signed: hasValidSignature(secret, raw, typeof header === 'string' ? header : undefined),
       });
       response.writeHead(204).end();
