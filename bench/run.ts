@@ -4,6 +4,7 @@ import { cpus, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../infra/paths.js';
 import { benchColdStart, type ColdStartFigures } from './cold-start.js';
+import { benchEvents, type EventFigures } from './events.js';
 import { benchExport, type ExportFigures } from './export.js';
 import { benchHotItems, type HotItemFigure } from './hot-items.js';
 import { benchLargeGroups, type LargeGroupFigures } from './large-groups.js';
@@ -30,6 +31,7 @@ export interface BenchResults {
   hotItems: HotItemFigure[];
   largeGroups: LargeGroupFigures;
   recallEdit: RevisionFigure[];
+  events: EventFigures;
   exports: ExportFigures;
 }
 
@@ -65,6 +67,8 @@ runBenchmarks(async function everyBenchmark() {
   const largeGroups = await benchLargeGroups();
   console.log('\n== Recall and edit: one revision in a single chat and in groups');
   const recallEdit = await benchRecallEdit();
+  console.log('\n== Events: delivery against sends, and what the outbox adds to a send');
+  const events = await benchEvents();
   console.log('\n== Export throughput');
   const exports = await benchExport();
   const results: BenchResults = rounded({
@@ -83,6 +87,7 @@ runBenchmarks(async function everyBenchmark() {
         against: `${figure.copies} copies due, ${figure.method}`,
       })),
       ...recallEditRows(recallEdit),
+      ...eventRows(events),
       exportRow(exports),
     ],
     requests,
@@ -92,6 +97,7 @@ runBenchmarks(async function everyBenchmark() {
     hotItems,
     largeGroups,
     recallEdit,
+    events,
     exports,
   });
   console.log(`\n== Summary (${results.date}, Node ${results.machine.node}, ${results.machine.cpus} CPUs)`);
@@ -204,6 +210,22 @@ function recallEditRows(figures: readonly RevisionFigure[]): SummaryRow[] {
     });
   }
   return rows;
+}
+
+/** Events delivered per second against sends per second (target: at least 0.9), and the outbox's cost. */
+function eventRows(figures: EventFigures): SummaryRow[] {
+  return [
+    {
+      figure: 'events delivered / sends accepted, per second',
+      value: `${figures.ratio.toFixed(2)}×`,
+      against: `${figures.eventsPerSecond.toFixed(0)} against ${figures.sendsPerSecond.toFixed(0)} per second (${figures.sends} sends in ${figures.conversations} single chats, npm start's pipeline, a local receiver)`,
+    },
+    {
+      figure: 'write units the event adds to a send',
+      value: `${figures.addedWriteUnits} WCU`,
+      against: `of ${figures.sendWriteUnits.toFixed(1)} WCU for a single-chat send (the event item: ${figures.eventItemBytes} bytes, in the send's transaction)`,
+    },
+  ];
 }
 
 /** Export throughput against a raw Query of the same copies (target: at least 0.8). */
