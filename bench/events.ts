@@ -35,7 +35,7 @@ const SENDS = 2000;
 const IN_FLIGHT = 16;
 
 export async function benchEvents(): Promise<EventFigures> {
-  const store = await startBenchStore();
+  const store = await startBenchStore({}, (client) => client, { stream: true });
   const { deps, requests } = store;
   let received = 0;
   let lastReceivedAt = 0;

@@ -26,11 +26,13 @@ export async function startBenchStore(
   config: Partial<RoamingConfig> = {},
   /** Wraps the document client the service uses (a round-trip counter, say). */
   wrapClient: (client: DocumentSender) => DocumentSender = (client) => client,
+  /** The table's stream: only the events benchmark reads it (it costs DynamoDB Local time per write). */
+  options: { stream?: boolean } = {},
 ): Promise<BenchStore> {
   const dynamo: EmbeddedDynamo = await startEmbeddedDynamo();
   const raw = localDynamoClient(dynamo.endpoint);
   const tableName = 'roaming_bench';
-  await ensureTable(raw, tableName);
+  await ensureTable(raw, tableName, { stream: options.stream === true });
   // A second client outside the count: the request counter models transaction units with it.
   const shadow = localDynamoClient(dynamo.endpoint);
   const requests = countRequests(raw, { shadow });

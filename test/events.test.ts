@@ -20,7 +20,7 @@ const SECRET = 'webhook-test-secret';
 
 let h: Harness;
 beforeAll(async () => {
-  h = await startHarness();
+  h = await startHarness({ streams: true });
 });
 afterAll(async () => {
   await h.close();

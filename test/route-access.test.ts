@@ -88,7 +88,7 @@ async function startDeferredSweeps(deps: Deps): Promise<void> {
 beforeAll(async () => {
   raw = localDynamoClient(inject('dynamoEndpoint'));
   tableName = `roaming_access_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
-  await ensureTable(raw, tableName);
+  await ensureTable(raw, tableName, { stream: false });
   recorder = accessRecorder({ table: tableName, audit: auditTableNameOf(tableName) });
   clock = new ManualClock(T0 + 30 * DAY_MS);
   const client = recorder.wrap(documentClientOf(raw));

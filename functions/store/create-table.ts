@@ -18,7 +18,10 @@ import {
 } from './table.js';
 
 /** CreateTable input built from the shared definition (the CDK stack builds its table from the same). */
-export function createTableInput(tableName: string): CreateTableCommandInput {
+export function createTableInput(
+  tableName: string,
+  options: { stream?: boolean } = {},
+): CreateTableCommandInput {
   return {
     TableName: tableName,
     BillingMode: 'PAY_PER_REQUEST',
@@ -28,7 +31,9 @@ export function createTableInput(tableName: string): CreateTableCommandInput {
       { AttributeName: TABLE_KEYS.sortKey, KeyType: 'RANGE' },
     ],
     // The event outbox is delivered from the stream (event-store.ts; the stack enables the same).
-    StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW },
+    ...(options.stream === false
+      ? {}
+      : { StreamSpecification: { StreamEnabled: true, StreamViewType: TABLE_STREAM_VIEW } }),
     GlobalSecondaryIndexes: TABLE_INDEXES.map((index) => ({
       IndexName: index.indexName,
       KeySchema: [
@@ -61,11 +66,16 @@ export function createAuditTableInput(tableName: string): CreateTableCommandInpu
 
 /**
  * Creates the table and its audit table (auditTableNameOf) if missing (local runtime and tests); returns
- * whether it created the table.
+ * whether it created the table. With `stream: false` (tests that deliver no events: DynamoDB Local
+ * writes every change to a stream it keeps a day, which slows a long test run) the table has none.
  */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<boolean> {
-  const created = await createIfMissing(client, createTableInput(tableName));
-  if (!created) await ensureStream(client, tableName);
+export async function ensureTable(
+  client: DynamoDBClient,
+  tableName: string,
+  options: { stream?: boolean } = {},
+): Promise<boolean> {
+  const created = await createIfMissing(client, createTableInput(tableName, options));
+  if (!created && options.stream !== false) await ensureStream(client, tableName);
   if (created) {
     await client.send(
       new UpdateTimeToLiveCommand({

@@ -203,7 +203,7 @@ export async function runSeeds(
     while (next < seeds.length) {
       const seed = seeds[next++] as number;
       const tableName = `${options.tablePrefix}_${seed}`;
-      await ensureTable(dynamo, tableName);
+      await ensureTable(dynamo, tableName, { stream: false });
       try {
         const result = await runSeed(seed, client, tableName);
         results.push(result);

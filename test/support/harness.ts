@@ -78,12 +78,15 @@ export async function startHarness(
     wrapClient?: (client: DocumentSender) => DocumentSender;
     /** A pre-send hook every instance calls (test/presend-hook.test.ts). */
     presend?: PresendHookSettings;
+    /** The table gets its stream, for tests that deliver events (local/event-pipeline.ts). */
+    streams?: boolean;
   } = {},
 ): Promise<Harness> {
   const endpoint = inject('dynamoEndpoint');
   const tableName = `roaming_${process.pid}_${++tableCounter}_${Math.random().toString(36).slice(2, 8)}`;
   const raw = localDynamoClient(endpoint);
-  await ensureTable(raw, tableName);
+  // Only tests that deliver events need the table's stream (create-table.ts says why it is optional).
+  await ensureTable(raw, tableName, { stream: options.streams === true });
   const requests = countRequests(raw);
   const documentClient = documentClientOf(raw);
   const clock = new ManualClock(T0 + 30 * DAY_MS);

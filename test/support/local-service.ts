@@ -37,7 +37,7 @@ export async function startLocalService(
   const raw = localDynamoClient(dynamo.endpoint);
   lifetime.onEnd(() => raw.destroy());
   const tableName = 'roaming';
-  await ensureTable(raw, tableName);
+  await ensureTable(raw, tableName, { stream: false });
   const client = documentClientOf(raw);
   const app = buildLocalApp({ client, tableName, config: options.config });
   const server = createLocalApi({ handlers: app.handlers, jwtSecret: SECRET });
