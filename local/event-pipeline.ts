@@ -76,6 +76,8 @@ interface ShardState {
   entries: Entry[];
   saved: string | undefined;
   position: string | undefined;
+  /** The last record read: a lost iterator is taken again after it. */
+  lastRead: string | undefined;
   closed: boolean;
 }
 
@@ -133,23 +135,35 @@ export async function startEventPipeline(options: EventPipelineOptions): Promise
         }),
       );
       const position = saved.Item?.sequenceNumber as string | undefined;
-      const iterator = await streams.send(
-        new GetShardIteratorCommand({
-          StreamArn: streamArn,
-          ShardId: shardId,
-          ...(position
-            ? { ShardIteratorType: 'AFTER_SEQUENCE_NUMBER', SequenceNumber: position }
-            : { ShardIteratorType: 'TRIM_HORIZON' }),
-        }),
-      );
       shards.set(shardId, {
         shardId,
-        iterator: iterator.ShardIterator,
+        iterator: await iteratorAfter(shardId, position),
         entries: [],
         saved: position,
         position,
+        lastRead: position,
         closed: false,
       });
+    }
+  }
+
+  /** An iterator after `sequenceNumber`, or from the oldest record kept when there is none (or it is gone). */
+  async function iteratorAfter(shardId: string, sequenceNumber: string | undefined) {
+    const from = (type: 'AFTER_SEQUENCE_NUMBER' | 'TRIM_HORIZON') =>
+      streams.send(
+        new GetShardIteratorCommand({
+          StreamArn: streamArn,
+          ShardId: shardId,
+          ShardIteratorType: type,
+          ...(type === 'AFTER_SEQUENCE_NUMBER' ? { SequenceNumber: sequenceNumber } : {}),
+        }),
+      );
+    if (sequenceNumber === undefined) return (await from('TRIM_HORIZON')).ShardIterator;
+    try {
+      return (await from('AFTER_SEQUENCE_NUMBER')).ShardIterator;
+    } catch (error) {
+      if ((error as Error).name !== 'TrimmedDataAccessException') throw error;
+      return (await from('TRIM_HORIZON')).ShardIterator;
     }
   }
 
@@ -158,7 +172,17 @@ export async function startEventPipeline(options: EventPipelineOptions): Promise
     let any = false;
     for (const shard of shards.values()) {
       if (!shard.iterator) continue;
-      const page = await streams.send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }));
+      const page = await streams
+        .send(new GetRecordsCommand({ ShardIterator: shard.iterator, Limit: 1000 }))
+        .catch(async (error: Error) => {
+          // An iterator the store no longer honours (expired, or said to be past the trim horizon):
+          // take a new one after the last record read, and read again next time.
+          if (error.name !== 'TrimmedDataAccessException' && error.name !== 'ExpiredIteratorException')
+            throw error;
+          shard.iterator = await iteratorAfter(shard.shardId, shard.lastRead);
+          return undefined;
+        });
+      if (!page) continue;
       if (crashed) return false;
       shard.iterator = page.NextShardIterator;
       if (!shard.iterator) shard.closed = true;
@@ -169,6 +193,7 @@ export async function startEventPipeline(options: EventPipelineOptions): Promise
         if (key?.pk?.S !== CURSOR_PK) any = true;
         else if (key.sk?.S?.startsWith(MARKER_PREFIX)) markersSeen.add(key.sk.S);
         const entry: Entry = { seq: record.dynamodb?.SequenceNumber as string, done: false };
+        shard.lastRead = entry.seq;
         shard.entries.push(entry);
         const queued = queuedEventOfRecord(record as EventStreamRecord);
         if (!queued) {

@@ -180,8 +180,9 @@ export async function dataOf(client: DocumentSender, tableName: string): Promise
     )) as { Items?: Record<string, unknown>[]; LastEvaluatedKey?: Record<string, unknown> };
     for (const item of page.Items ?? []) {
       const pk = String(item.pk);
-      // Bookkeeping whose ids differ from run to run: the sweep's, and the admin audit trail.
+      // Bookkeeping whose ids differ from run to run: the sweep's (its runs' events too), the audit trail.
       if (pk.startsWith('SWEEP') || pk === 'AUDIT') continue;
+      if (pk.startsWith('EV#') && String(item.sk).includes('#retention.swept:')) continue;
       const { pk: _pk, sk, lastMessage, listSk, clearedThrough, purgeShard, purgeSk, unreadCount } = item;
       const latest = (lastMessage as { msgId?: string } | undefined)?.msgId;
       rows.push(JSON.stringify({ pk, sk, latest, listSk, clearedThrough, purgeShard, purgeSk, unreadCount }));
