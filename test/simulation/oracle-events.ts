@@ -1,7 +1,8 @@
+import type { Message } from '../../functions/core/model.js';
 import { queryAll } from '../../functions/store/db.js';
 import type { EventItem } from '../../functions/store/event-store.js';
 import { keys } from '../../functions/store/keys.js';
-import type { SimulationLog } from './log.js';
+import type { SendRecord, SimulationLog } from './log.js';
 import type { World } from './world.js';
 
 /**
@@ -9,11 +10,18 @@ import type { World } from './world.js';
  * crashes and retries:
  * - no event id is stored twice (a retried change that wrote its event again under another key would be
  *   told twice);
- * - every acknowledged send has its `message.sent`, and every acknowledged recall its `message.recalled`;
+ * - every acknowledged send whose message every participant still has has its `message.sent` (the sweep
+ *   deletes a single chat's or a shared history's send event with an expired copy: event-store.ts), and
+ *   every acknowledged recall its `message.recalled`;
  * - no `message.sent` names a message no send was ever asked for.
  * Recalls' redactions are held by checkNoRevokedText (oracle-revisions.ts), which scans the outbox too.
  */
-export async function checkEvents(world: World, log: SimulationLog): Promise<string[]> {
+export async function checkEvents(
+  world: World,
+  log: SimulationLog,
+  /** Every history the oracle walked, by `{owner}|{chatType}#{convId}`. */
+  histories: Map<string, Message[]>,
+): Promise<string[]> {
   const deps = world.direct;
   const items = (
     await Promise.all(
@@ -33,8 +41,25 @@ export async function checkEvents(world: World, log: SimulationLog): Promise<str
   for (const [id, stored] of byId) {
     if (stored.length > 1) failures.push(`event ${id} is stored ${stored.length} times`);
   }
+  // Where each message is still shown, and in how many of its conversation's histories.
+  const shownIn = new Map<string, number>();
+  const walked = new Map<string, number>();
+  for (const [key, history] of histories) {
+    const conversation = key.slice(key.indexOf('|') + 1);
+    walked.set(conversation, (walked.get(conversation) ?? 0) + 1);
+    for (const message of history) shownIn.set(message.msgId, (shownIn.get(message.msgId) ?? 0) + 1);
+  }
+  const heldByAll = (send: SendRecord & { message: Message }) => {
+    const sides =
+      send.chatType === 'single'
+        ? (histories.has(`${send.from}|single#${send.to}`) ? 1 : 0) +
+          (histories.has(`${send.to}|single#${send.from}`) ? 1 : 0)
+        : (walked.get(`group#${send.to}`) ?? 0);
+    return sides > 0 && (shownIn.get(send.message.msgId) ?? 0) >= sides;
+  };
   for (const send of log.sends) {
     if (send.ackStep === undefined || !send.message) continue;
+    if (!heldByAll(send as SendRecord & { message: Message })) continue;
     if (!byId.has(`message.sent:${send.message.msgId}`))
       failures.push(`the acknowledged send ${send.message.msgId} has no message.sent event`);
   }

@@ -82,7 +82,7 @@ export async function check(world: World, log: SimulationLog): Promise<string[]>
   }
   failures.push(...(await checkDevices(world, log, lists, histories)));
   failures.push(...(await checkNoRevokedText(world, log)));
-  failures.push(...(await checkEvents(world, log)));
+  failures.push(...(await checkEvents(world, log, histories)));
   for (const owner of world.users)
     failures.push(...(await checkPinsAndMarks(deps, owner, lists.get(owner) ?? new Map())));
   return failures;
