@@ -4,9 +4,7 @@ import { pathToFileURL } from 'node:url';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { sendMessage } from '../functions/domain/send.js';
 import { webhookPoster } from '../functions/events/delivery.js';
-import { queryAll } from '../functions/store/db.js';
-import type { EventItem } from '../functions/store/event-store.js';
-import { keys } from '../functions/store/keys.js';
+import { allStoredEvents } from '../functions/store/event-store.js';
 import { startEventPipeline } from '../local/event-pipeline.js';
 import { sizeOf } from '../test/support/transaction-capacity.js';
 import { runBenchmarks, startBenchStore } from './setup.js';
@@ -59,7 +57,9 @@ export async function benchEvents(): Promise<EventFigures> {
       body: { text: 'hello, this is a typical short chat message' },
     });
     const sendWriteUnits = requests.writeUnits;
-    const item = (await storedEvents(deps)).find((event) => event.eventId === `message.sent:${one.msgId}`);
+    const item = (await allStoredEvents(deps.db, deps.config.eventShards)).find(
+      (event) => event.eventId === `message.sent:${one.msgId}`,
+    );
     const eventItemBytes = sizeOf(marshall(item ?? {}, { removeUndefinedValues: true }));
     // In a transaction an item costs 2 units per started KB; the outbox item has no index entries.
     const addedWriteUnits = 2 * Math.max(1, Math.ceil(eventItemBytes / 1024));
@@ -116,19 +116,6 @@ export async function benchEvents(): Promise<EventFigures> {
     await new Promise<void>((resolve) => receiver.close(() => resolve()));
     await store.stop();
   }
-}
-
-async function storedEvents(deps: Awaited<ReturnType<typeof startBenchStore>>['deps']): Promise<EventItem[]> {
-  const shards = await Promise.all(
-    Array.from({ length: deps.config.eventShards }, (_, shard) =>
-      queryAll<EventItem>(deps.db, {
-        TableName: deps.db.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.eventPk(shard) },
-      }),
-    ),
-  );
-  return shards.flat();
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href)

@@ -7,9 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { runSweep } from '../functions/domain/sweep.js';
 import { webhookPoster } from '../functions/events/delivery.js';
 import type { RoamingEvent } from '../functions/events/event.js';
-import { queryAll } from '../functions/store/db.js';
-import { type EventItem, queuedEventOfRecord } from '../functions/store/event-store.js';
-import { keys } from '../functions/store/keys.js';
+import { allStoredEvents, type EventItem, queuedEventOfRecord } from '../functions/store/event-store.js';
 import { PROJECT_ROOT } from '../infra/paths.js';
 import { type EventPipeline, startEventPipeline } from '../local/event-pipeline.js';
 import { text } from './support/fixtures.js';
@@ -48,16 +46,8 @@ function pipelineTo(receiver: Receiver, extra: { post?: typeof webhookPoster } =
 
 /** Every event stored in the outbox, oldest first. */
 async function storedEvents(): Promise<EventItem[]> {
-  const shards = await Promise.all(
-    Array.from({ length: h.deps.config.eventShards }, (_, shard) =>
-      queryAll<EventItem>(h.deps.db, {
-        TableName: h.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': keys.eventPk(shard) },
-      }),
-    ),
-  );
-  return shards.flat().sort((a, b) => (a.sk < b.sk ? -1 : 1));
+  const stored = await allStoredEvents(h.deps.db, h.deps.config.eventShards);
+  return stored.sort((a, b) => (a.sk < b.sk ? -1 : 1));
 }
 
 /** The events of one conversation (its delivery group), in the order the receiver first accepted them. */

@@ -180,6 +180,16 @@ export const EVENT_RECORD_FILTERS = [
   },
 ] as const;
 
+/** Every stored event, each shard read whole (tests, the simulation's oracle, benchmarks). */
+export async function allStoredEvents(db: Db, shards: number): Promise<EventItem[]> {
+  const all = await Promise.all(
+    Array.from({ length: shards }, (_, shard) =>
+      eventsBetween(db, shard, { from: 0, to: Number.MAX_SAFE_INTEGER }),
+    ),
+  );
+  return all.flat();
+}
+
 /** The stored events of one shard that occurred in [from, to] (ms), oldest first. */
 export function eventsBetween(
   db: Db,

@@ -339,42 +339,31 @@ export class Events extends NestedStack {
       if (deadLetters) this.deadLetterAlarms.add(alarm);
       return alarm;
     };
-    add(
-      new Alarm(this, 'PipeDeadLettersAlarm', {
-        alarmDescription: describeAlarm(
-          'An events pipe gave up on a batch of the table stream (its dead-letter queue depth > 0): those events reached neither the webhook queue nor the bus.',
-          RUNBOOKS.eventDelivery,
-        ),
-        metric: this.pipeDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          ...fiveMinutes,
-          statistic: 'Maximum',
+    /** Anything in a dead-letter queue: an alarm on its depth, and no OK notice (deadLetterAlarms). */
+    const deadLetters = (id: string, queue: Queue, description: string) =>
+      add(
+        new Alarm(this, id, {
+          alarmDescription: describeAlarm(description, RUNBOOKS.eventDelivery),
+          metric: queue.metricApproximateNumberOfMessagesVisible({ ...fiveMinutes, statistic: 'Maximum' }),
+          threshold: 0,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 1,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      true,
+        true,
+      );
+    deadLetters(
+      'PipeDeadLettersAlarm',
+      this.pipeDeadLetterQueue,
+      'An events pipe gave up on a batch of the table stream (its dead-letter queue depth > 0): those events reached neither the webhook queue nor the bus.',
     );
     add(errorsAlarm(this, 'BusEnrichmentErrors', this.busFunction));
     if (!this.delivery) return;
     const { queue, deadLetterQueue, sender } = this.delivery;
-    add(
-      new Alarm(this, 'DeliveryDeadLettersAlarm', {
-        alarmDescription: describeAlarm(
-          `Events were not delivered to the webhook after ${DELIVERY_ATTEMPTS} attempts (more than a day) and wait in the dead-letter queue (depth > 0).`,
-          RUNBOOKS.eventDelivery,
-        ),
-        metric: deadLetterQueue.metricApproximateNumberOfMessagesVisible({
-          ...fiveMinutes,
-          statistic: 'Maximum',
-        }),
-        threshold: 0,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 1,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
-      true,
+    deadLetters(
+      'DeliveryDeadLettersAlarm',
+      deadLetterQueue,
+      `Events were not delivered to the webhook after ${DELIVERY_ATTEMPTS} attempts (more than a day) and wait in the dead-letter queue (depth > 0).`,
     );
     add(
       new Alarm(this, 'DeliveryLagAlarm', {

@@ -1,7 +1,5 @@
 import type { Message } from '../../functions/core/model.js';
-import { queryAll } from '../../functions/store/db.js';
-import type { EventItem } from '../../functions/store/event-store.js';
-import { keys } from '../../functions/store/keys.js';
+import { allStoredEvents, type EventItem } from '../../functions/store/event-store.js';
 import type { SendRecord, SimulationLog } from './log.js';
 import type { World } from './world.js';
 
@@ -23,18 +21,7 @@ export async function checkEvents(
   histories: Map<string, Message[]>,
 ): Promise<string[]> {
   const deps = world.direct;
-  const items = (
-    await Promise.all(
-      Array.from({ length: deps.config.eventShards }, (_, shard) =>
-        queryAll<EventItem>(deps.db, {
-          TableName: deps.db.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': keys.eventPk(shard) },
-          ConsistentRead: true,
-        }),
-      ),
-    )
-  ).flat();
+  const items = await allStoredEvents(deps.db, deps.config.eventShards);
   const failures: string[] = [];
   const byId = new Map<string, EventItem[]>();
   for (const item of items) byId.set(item.eventId, [...(byId.get(item.eventId) ?? []), item]);
